@@ -1,0 +1,570 @@
+/*
+ * wirecore.h -- the one public header of Wirecore, a WebSocket server runtime.
+ *
+ * Everything a C program (or a language binding) needs is declared here:
+ * servers and endpoints, connections, the request view of a handshake, the
+ * value model shared by the JSON and MessagePack codecs, JSON Schema
+ * validation and message dispatch.
+ *
+ * Conventions (they hold for every function unless its comment says otherwise):
+ *  - Functions that can fail return 0 on success or a negative WIRE_E* code.
+ *    A call that returns an error never fires its callback.
+ *  - Handles are opaque. They are created by wire_*_new(..., &out) and
+ *    released by wire_*_free().
+ *  - Data handed to a callback (message bytes, values, request views, error
+ *    details) is borrowed: valid only until the callback returns. Copy what
+ *    you keep. Every send copies its input.
+ *  - Callbacks come in one struct; user_data is passed last.
+ *  - Nothing here is thread-safe: a server and everything hanging off it
+ *    belong to the thread that drives its loop.
+ */
+#ifndef WIRECORE_H
+#define WIRECORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define WIRE_EXTERN __declspec(dllexport)
+#elif defined(__GNUC__)
+#  define WIRE_EXTERN __attribute__((visibility("default")))
+#else
+#  define WIRE_EXTERN
+#endif
+
+#define WIRECORE_VERSION_MAJOR 0
+#define WIRECORE_VERSION_MINOR 1
+#define WIRECORE_VERSION_PATCH 0
+#define WIRECORE_VERSION_HEX                                                   \
+  ((WIRECORE_VERSION_MAJOR << 16) | (WIRECORE_VERSION_MINOR << 8) |            \
+   (WIRECORE_VERSION_PATCH))
+
+/* The library's version as "MAJOR.MINOR.PATCH" (static storage). */
+WIRE_EXTERN const char *wire_version(void);
+/* The library's version as WIRECORE_VERSION_HEX computed at build time. */
+WIRE_EXTERN unsigned wire_version_hex(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* X(NAME, number, message): the one list of error codes. */
+#define WIRE_ERRNO_MAP(X)                                                      \
+  X(EINVAL, -1, "invalid argument")                                            \
+  X(ENOMEM, -2, "out of memory")                                               \
+  X(EADDRINUSE, -3, "address already in use")                                  \
+  X(ELISTEN, -4, "cannot listen on that address")                              \
+  X(EBUSY, -5, "resource busy")                                                \
+  X(ECLOSED, -6, "connection is closed")                                       \
+  X(ESTATE, -7, "operation not allowed in the current state")                 \
+  X(EBACKPRESSURE, -8, "send buffer limit exceeded")                          \
+  X(ETOOBIG, -9, "message too big")                                            \
+  X(EPROTOCOL, -10, "WebSocket protocol error")                                \
+  X(EUTF8, -11, "invalid UTF-8")                                               \
+  X(EHANDSHAKE, -12, "bad handshake request")                                  \
+  X(ETIMEDOUT, -13, "timed out")                                               \
+  X(EDESERIALIZE, -14, "message could not be decoded")                         \
+  X(ESERIALIZE, -15, "value could not be encoded")                             \
+  X(EVALIDATION, -16, "value does not match the schema")                       \
+  X(EUNKNOWN_MESSAGE, -17, "no handler matches the message")                   \
+  X(ESCHEMA, -18, "invalid schema")                                            \
+  X(EROUTE, -19, "invalid route pattern")                                      \
+  X(ENOTFOUND, -20, "not found")                                               \
+  X(EDEPTH, -21, "nesting too deep")                                           \
+  X(ESEND, -22, "send failed")                                                 \
+  X(EUV, -23, "event loop error")                                              \
+  X(EHANDLER, -24, "handler failed")                                           \
+  X(ECODEC, -25, "frame kind does not match the endpoint's codec")
+
+typedef enum wire_errno {
+  WIRE_OK = 0,
+#define WIRE__ERRNO_ENUM(name, num, msg) WIRE_##name = (num),
+  WIRE_ERRNO_MAP(WIRE__ERRNO_ENUM)
+#undef WIRE__ERRNO_ENUM
+} wire_errno;
+
+/* A readable message for a WIRE_E* code (static storage; "unknown error"
+ * for codes not in the list). */
+WIRE_EXTERN const char *wire_strerror(int code);
+/* The code's name without the prefix, e.g. "EVALIDATION" (static storage). */
+WIRE_EXTERN const char *wire_err_name(int code);
+
+/*
+ * Details of a failure, filled by decoders, the validator, the dispatcher and
+ * the connection pipeline. A plain struct the caller owns (usually on the
+ * stack); all strings are NUL-terminated and truncated to fit.
+ */
+typedef struct wire_error {
+  int code;              /* a WIRE_E* code */
+  size_t offset;         /* decode errors: byte offset of the problem */
+  char path[256];        /* validation: JSON Pointer of the failing value ("" = root) */
+  char keyword[32];      /* validation: the failing keyword, e.g. "type" */
+  char schema_path[256]; /* validation: JSON Pointer into the schema, e.g. "/properties/text/type" */
+  char message[512];     /* readable explanation */
+} wire_error;
+
+/* ------------------------------------------------------------------------ */
+/* Values                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A value is a read-only node of a decoded document. Values are allocated in
+ * a wire_doc's arena and live until that doc is reset or freed. Values handed
+ * to on_message live until the callback returns.
+ *
+ * Objects keep their members in input order. A key may repeat (JSON allows
+ * it); wire_value_get() returns the last member with that key, and the
+ * bindings build their maps in order so the last one wins there too.
+ */
+typedef struct wire_value wire_value;
+typedef struct wire_doc wire_doc;
+
+typedef enum wire_type {
+  WIRE_NULL = 0,
+  WIRE_BOOL,
+  WIRE_INT,    /* fits int64_t */
+  WIRE_UINT,   /* above INT64_MAX, fits uint64_t */
+  WIRE_DOUBLE, /* any other number */
+  WIRE_STRING, /* UTF-8, length-counted, may contain NUL */
+  WIRE_BINARY, /* MessagePack bin */
+  WIRE_ARRAY,
+  WIRE_OBJECT
+} wire_type;
+
+/* A borrowed string: ptr[len] is always a NUL byte. */
+typedef struct wire_str {
+  const char *ptr;
+  size_t len;
+} wire_str;
+
+WIRE_EXTERN wire_type wire_value_type(const wire_value *v);
+/* Type name: "null", "boolean", "integer", "number", "string", "binary",
+ * "array", "object". */
+WIRE_EXTERN const char *wire_type_name(wire_type t);
+/* Scalar reads. A read of the wrong type returns 0 / 0.0 / NULL. */
+WIRE_EXTERN int wire_value_bool(const wire_value *v);
+WIRE_EXTERN int64_t wire_value_int(const wire_value *v);   /* WIRE_INT */
+WIRE_EXTERN uint64_t wire_value_uint(const wire_value *v); /* WIRE_UINT, or a non-negative WIRE_INT */
+WIRE_EXTERN double wire_value_double(const wire_value *v); /* any number, converted */
+/* String / binary bytes; *len receives the length (len may be NULL).
+ * Strings are NUL-terminated (the terminator is not counted). */
+WIRE_EXTERN const char *wire_value_string(const wire_value *v, size_t *len);
+WIRE_EXTERN const uint8_t *wire_value_binary(const wire_value *v, size_t *len);
+/* Arrays: element count and i-th element (NULL when out of range). */
+/* Objects: member count, i-th member (key in *key), and lookup by key. */
+WIRE_EXTERN size_t wire_value_size(const wire_value *v);
+WIRE_EXTERN const wire_value *wire_value_at(const wire_value *v, size_t i);
+WIRE_EXTERN const wire_value *wire_value_member(const wire_value *v, size_t i,
+                                                wire_str *key);
+WIRE_EXTERN const wire_value *wire_value_get(const wire_value *v,
+                                             const char *key, size_t key_len);
+
+/*
+ * A doc owns an arena that values (decoded or built) live in.
+ * wire_doc_new: WIRE_ENOMEM.  wire_doc_reset drops every value and encoded
+ * buffer of the doc but keeps its memory for reuse.
+ */
+WIRE_EXTERN int wire_doc_new(wire_doc **out);
+WIRE_EXTERN void wire_doc_reset(wire_doc *doc);
+WIRE_EXTERN void wire_doc_free(wire_doc *doc);
+
+/*
+ * Builder: make values in a doc for sending. Each returns NULL only when
+ * memory runs out. Strings and binaries are copied. Containers start empty;
+ * `hint` pre-sizes them (0 is fine). A value may be added to one container
+ * only; it is copied in, so build children before adding them, or add and
+ * then fill the pointer the add returns.
+ */
+WIRE_EXTERN wire_value *wire_new_null(wire_doc *doc);
+WIRE_EXTERN wire_value *wire_new_bool(wire_doc *doc, int b);
+WIRE_EXTERN wire_value *wire_new_int(wire_doc *doc, int64_t i);
+WIRE_EXTERN wire_value *wire_new_uint(wire_doc *doc, uint64_t u);
+WIRE_EXTERN wire_value *wire_new_double(wire_doc *doc, double d);
+WIRE_EXTERN wire_value *wire_new_string(wire_doc *doc, const char *s, size_t len);
+WIRE_EXTERN wire_value *wire_new_binary(wire_doc *doc, const void *p, size_t len);
+WIRE_EXTERN wire_value *wire_new_array(wire_doc *doc, size_t hint);
+WIRE_EXTERN wire_value *wire_new_object(wire_doc *doc, size_t hint);
+/* Append a copy of `item` to array `arr`; returns the stored element (so it
+ * can be filled further when it is a container) or NULL (WIRE_ENOMEM, or arr
+ * is not an array). */
+WIRE_EXTERN wire_value *wire_array_push(wire_doc *doc, wire_value *arr,
+                                        const wire_value *item);
+/* Append member key=item (key copied) to object `obj`; returns the stored
+ * value or NULL. Duplicate keys are appended, not replaced. */
+WIRE_EXTERN wire_value *wire_object_set(wire_doc *doc, wire_value *obj,
+                                        const char *key, size_t key_len,
+                                        const wire_value *item);
+
+/* ------------------------------------------------------------------------ */
+/* Codecs                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum wire_codec {
+  WIRE_CODEC_RAW = 0,  /* no decoding: on_message gets bytes only */
+  WIRE_CODEC_JSON,     /* text frames, RFC 8259 JSON */
+  WIRE_CODEC_MSGPACK   /* binary frames, MessagePack */
+} wire_codec;
+
+#define WIRE_JSON_DEFAULT_MAX_DEPTH 512
+
+/*
+ * Decode `len` bytes into a value allocated in `doc`.
+ * JSON: strict RFC 8259 (one value, optional surrounding whitespace, UTF-8
+ * checked, no trailing commas, no comments, no NaN). Integers that fit int64
+ * become WIRE_INT, those that fit uint64 WIRE_UINT, larger ones WIRE_DOUBLE.
+ * MessagePack: nil/bool/int/float/str/bin/array/map; ext types are rejected
+ * with WIRE_EDESERIALIZE; map keys must be strings (others: WIRE_EDESERIALIZE).
+ * Nesting deeper than max_depth (0 = WIRE_JSON_DEFAULT_MAX_DEPTH) fails with
+ * WIRE_EDEPTH.
+ * Returns 0, WIRE_EDESERIALIZE (err->offset and err->message say where and
+ * why), WIRE_EDEPTH, WIRE_ENOMEM or WIRE_EINVAL (codec RAW). err may be NULL.
+ */
+WIRE_EXTERN int wire_decode(wire_doc *doc, wire_codec codec, const void *buf,
+                            size_t len, unsigned max_depth,
+                            const wire_value **out, wire_error *err);
+
+/*
+ * Encode `v` into a buffer owned by `doc` (valid until the doc is reset or
+ * freed). JSON is compact, strings escaped per RFC 8259 (non-ASCII passed
+ * through as UTF-8), doubles in the shortest form that round-trips; NaN,
+ * infinities and binary values cannot be JSON (WIRE_ESERIALIZE).
+ * Returns 0, WIRE_ESERIALIZE, WIRE_ENOMEM or WIRE_EINVAL.
+ */
+WIRE_EXTERN int wire_encode(wire_doc *doc, wire_codec codec, const wire_value *v,
+                            const uint8_t **out, size_t *out_len, wire_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* JSON Schema 2020-12                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct wire_schema wire_schema;
+
+/* Resolver for remote references: return the JSON text of the document at
+ * `uri` (and its length in *len), or NULL when unknown. The text must stay
+ * valid until wire_schema_compile returns. The 2020-12 meta-schemas are
+ * built in and never reach the resolver. */
+typedef const char *(*wire_schema_resolve_cb)(const char *uri, size_t *len,
+                                              void *user_data);
+
+#define WIRE_SCHEMA_FORMAT_ASSERT 0x1u /* `format` asserts instead of annotating */
+
+typedef struct wire_schema_options {
+  unsigned flags;                 /* WIRE_SCHEMA_* bits */
+  wire_schema_resolve_cb resolve; /* may be NULL */
+  void *resolve_data;
+} wire_schema_options;
+
+/*
+ * Compile JSON Schema text once into a validator. opts may be NULL.
+ * Returns 0, WIRE_ESCHEMA (err->message says what is wrong, err->schema_path
+ * where), WIRE_EDESERIALIZE (the text is not JSON) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_schema_compile(const char *json, size_t len,
+                                    const wire_schema_options *opts,
+                                    wire_schema **out, wire_error *err);
+/* Same, from an already decoded value. */
+WIRE_EXTERN int wire_schema_compile_value(const wire_value *schema,
+                                          const wire_schema_options *opts,
+                                          wire_schema **out, wire_error *err);
+WIRE_EXTERN void wire_schema_free(wire_schema *schema);
+
+/*
+ * Validate `v`. Returns 0 when valid, WIRE_EVALIDATION when not (err gets
+ * the first failure: path, keyword, schema_path, message). err may be NULL,
+ * which is faster. Allocates nothing for ordinary schemas.
+ */
+WIRE_EXTERN int wire_schema_validate(const wire_schema *schema,
+                                     const wire_value *v, wire_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct wire_dispatcher wire_dispatcher;
+
+/*
+ * A dispatcher picks, for a value, the first of N schemas it satisfies.
+ * The schemas are borrowed and must outlive the dispatcher. When every
+ * schema requires one property pinned to a distinct `const` (a discriminator
+ * such as "type"), dispatch is one lookup plus one validation.
+ * Returns 0, WIRE_EINVAL (n == 0) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_dispatcher_new(const wire_schema *const *schemas, size_t n,
+                                    wire_dispatcher **out);
+WIRE_EXTERN void wire_dispatcher_free(wire_dispatcher *d);
+/* The discriminator property's name, or NULL when dispatch is sequential. */
+WIRE_EXTERN const char *wire_dispatcher_discriminator(const wire_dispatcher *d);
+/*
+ * Returns 0 and the index in *index, or WIRE_EUNKNOWN_MESSAGE with err->message
+ * listing briefly why each candidate failed (with a discriminator: the
+ * validation error of the selected schema is reported as WIRE_EVALIDATION
+ * instead, since the message's kind is known).
+ */
+WIRE_EXTERN int wire_dispatch(const wire_dispatcher *d, const wire_value *v,
+                              size_t *index, wire_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Server, endpoints, connections                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct wire_server wire_server;
+typedef struct wire_endpoint wire_endpoint;
+typedef struct wire_conn wire_conn;
+typedef struct wire_request wire_request;
+
+typedef enum wire_msg_kind { WIRE_MSG_TEXT = 1, WIRE_MSG_BINARY = 2 } wire_msg_kind;
+
+/* What on_message receives. Everything it points to is borrowed. */
+typedef struct wire_message {
+  wire_msg_kind kind;
+  const uint8_t *data; /* the raw payload (text is valid UTF-8) */
+  size_t len;
+  const wire_value *value; /* decoded value; NULL for WIRE_CODEC_RAW */
+  int handler;             /* index of the matched message schema; -1 when none registered */
+} wire_message;
+
+/* on_connect return values besides 0 (accept) and an HTTP status (reject). */
+#define WIRE_CONNECT_ACCEPT 0
+#define WIRE_CONNECT_DEFER 1 /* decide later with wire_conn_accept / wire_conn_reject */
+
+typedef struct wire_callbacks {
+  /* A handshake passed every check and matched this endpoint. Return 0 to
+   * accept (the 101 response is sent), an HTTP status 400..599 to reject
+   * (that status is sent, then the socket closes; on_close is not called),
+   * or WIRE_CONNECT_DEFER to decide later. NULL accepts everything. */
+  int (*on_connect)(wire_conn *conn, const wire_request *req, void *user_data);
+  /* A complete message arrived (and, with schemas, validated). */
+  void (*on_message)(wire_conn *conn, const wire_message *msg, void *user_data);
+  /* The connection ended, once per accepted connection, whoever closed it.
+   * code is the close code received (or sent), 1005 when none, 1006 when
+   * the TCP connection dropped without a close handshake. */
+  void (*on_close)(wire_conn *conn, int code, const char *reason,
+                   size_t reason_len, void *user_data);
+  /* A message could not be handled: WIRE_EDESERIALIZE, WIRE_ECODEC,
+   * WIRE_EVALIDATION, WIRE_EUNKNOWN_MESSAGE, or a protocol / send error.
+   * Called before the policy's reply or close (see wire_invalid_policy). */
+  void (*on_error)(wire_conn *conn, const wire_error *err, void *user_data);
+} wire_callbacks;
+
+/* What the core itself does with a message that fails decoding, validation
+ * or dispatch (after on_error, if set). */
+typedef enum wire_invalid_policy {
+  WIRE_INVALID_REPLY = 0, /* send {"type":"error","error":...} in the endpoint's codec; stay open */
+  WIRE_INVALID_CLOSE,     /* close: 1007 for undecodable data, 1008 for schema failures */
+  WIRE_INVALID_IGNORE     /* only on_error */
+} wire_invalid_policy;
+
+#define WIRE_DEFAULT_MAX_MESSAGE (1u << 20)          /* 1 MiB */
+#define WIRE_DEFAULT_MAX_BACKPRESSURE (4u << 20)     /* 4 MiB */
+#define WIRE_DEFAULT_IDLE_TIMEOUT_MS 120000u         /* ping after this much silence */
+#define WIRE_DEFAULT_PONG_TIMEOUT_MS 30000u
+
+/* Endpoint options. Zero-initialize, then set what you need: 0 / NULL fields
+ * take the defaults. */
+typedef struct wire_endpoint_options {
+  wire_codec codec;
+  /* JSON Schema texts; on_message reports the index of the first match. */
+  const char *const *message_schemas;
+  size_t n_message_schemas;
+  const char *response_schema; /* checked by wire_conn_send_value; may be NULL */
+  unsigned schema_flags;       /* WIRE_SCHEMA_* */
+  wire_invalid_policy invalid_policy;
+  size_t max_message_size;     /* bytes; 0 = WIRE_DEFAULT_MAX_MESSAGE */
+  size_t max_backpressure;     /* bytes; 0 = WIRE_DEFAULT_MAX_BACKPRESSURE */
+  unsigned idle_timeout_ms;    /* 0 = default; UINT32_MAX = never ping */
+  unsigned pong_timeout_ms;    /* 0 = default */
+  const char *const *subprotocols; /* in order of preference */
+  size_t n_subprotocols;
+  const char *const *allowed_origins; /* exact Origin values; none = any origin */
+  size_t n_allowed_origins;
+} wire_endpoint_options;
+
+#define WIRE_DEFAULT_MAX_HANDSHAKE 8192u
+#define WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
+
+/* Server options; zero-initialize; 0 / NULL take the defaults. */
+typedef struct wire_server_options {
+  void *uv_loop;                 /* a borrowed uv_loop_t*; NULL = the server owns a loop */
+  size_t max_handshake_size;     /* bytes; 0 = WIRE_DEFAULT_MAX_HANDSHAKE */
+  unsigned handshake_timeout_ms; /* 0 = WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS */
+  unsigned max_connections;      /* 0 = unlimited; beyond it: 503 */
+} wire_server_options;
+
+/*
+ * Create a server. opts may be NULL. With opts->uv_loop the server attaches to
+ * that libuv loop (the host runs it); otherwise it owns a loop, driven either
+ * by wire_server_run or by the host through wire_server_fd / _timeout /
+ * _process. Returns 0, WIRE_ENOMEM or WIRE_EUV.
+ */
+WIRE_EXTERN int wire_server_new(const wire_server_options *opts, wire_server **out);
+
+/*
+ * Free a server. It must be closed (the shutdown's done callback has fired, or
+ * it never listened); otherwise returns WIRE_EBUSY and frees nothing.
+ * Returns 0 or WIRE_EBUSY.
+ */
+WIRE_EXTERN int wire_server_free(wire_server *server);
+
+/*
+ * Register an endpoint on a path pattern. Patterns are absolute paths whose
+ * segments may be parameters: {name} (one segment), {name:int} (an optional
+ * '-' then digits), {name:path} (the rest of the path, last segment only).
+ * Routes are tried in registration order. opts and callbacks are copied;
+ * opts may be NULL. user_data is passed to every callback of this endpoint.
+ * out may be NULL.
+ * Returns 0, WIRE_EROUTE (bad pattern), WIRE_ESCHEMA (a schema does not
+ * compile; err says which and why; err may be NULL), WIRE_EINVAL or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_endpoint_add(wire_server *server, const char *pattern,
+                                  const wire_endpoint_options *opts,
+                                  const wire_callbacks *callbacks, void *user_data,
+                                  wire_endpoint **out, wire_error *err);
+/* The endpoint's user_data and pattern. */
+WIRE_EXTERN void *wire_endpoint_user_data(const wire_endpoint *ep);
+WIRE_EXTERN const char *wire_endpoint_pattern(const wire_endpoint *ep);
+
+/*
+ * Listen on host:port (IPv4 or IPv6 literal, or "localhost"); port 0 picks a
+ * free port (see wire_server_port). May be called more than once.
+ * Returns 0, WIRE_EADDRINUSE, WIRE_ELISTEN, WIRE_EINVAL or WIRE_ESTATE
+ * (shutting down).
+ */
+WIRE_EXTERN int wire_server_listen(wire_server *server, const char *host, int port);
+/* The port of the first listener, or -1. */
+WIRE_EXTERN int wire_server_port(const wire_server *server);
+
+/* Run the owned loop until the server has shut down. Returns 0, WIRE_ESTATE
+ * (the loop is borrowed) or WIRE_EUV. */
+WIRE_EXTERN int wire_server_run(wire_server *server);
+
+/*
+ * Host-driven mode (owned loop): the host waits until wire_server_fd() is
+ * readable or wire_server_timeout() milliseconds pass (-1: wait for the fd
+ * only; 0: call again at once), then calls wire_server_process(). Ask for the
+ * timeout again after every process call. Sends made between process calls
+ * are written at once, so nothing waits for the next call.
+ * wire_server_process returns 1 while the server is alive, 0 once it has shut
+ * down, or WIRE_ESTATE (borrowed loop).
+ */
+WIRE_EXTERN int wire_server_fd(const wire_server *server);
+WIRE_EXTERN int wire_server_timeout(const wire_server *server);
+WIRE_EXTERN int wire_server_process(wire_server *server);
+
+/* Keep (ref) or stop keeping (unref) a borrowed loop alive with this server's
+ * listeners, as net.Server#ref/#unref do. */
+WIRE_EXTERN void wire_server_ref(wire_server *server);
+WIRE_EXTERN void wire_server_unref(wire_server *server);
+
+typedef void (*wire_shutdown_cb)(wire_server *server, void *user_data);
+/*
+ * Graceful shutdown: stop accepting, close every open connection with 1001
+ * (going away), wait for their close handshakes and queued data up to
+ * timeout_ms (0 = 5000), then drop what is left and close every handle.
+ * `done` (may be NULL) fires once everything is closed; after it the loop has
+ * nothing of this server left and wire_server_run returns.
+ * Returns 0, or WIRE_ESTATE if already shutting down.
+ */
+WIRE_EXTERN int wire_server_shutdown(wire_server *server, unsigned timeout_ms,
+                                     wire_shutdown_cb done, void *user_data);
+/* Number of open connections (handshaking or open). */
+WIRE_EXTERN size_t wire_server_connection_count(const wire_server *server);
+
+/* --- request view (handshake) ------------------------------------------ */
+
+/* The decoded path (percent-decoding applied) and the raw request target. */
+WIRE_EXTERN wire_str wire_request_path(const wire_request *req);
+WIRE_EXTERN wire_str wire_request_target(const wire_request *req);
+/* Path parameters by index or name (NULL .ptr when absent). */
+WIRE_EXTERN size_t wire_request_param_count(const wire_request *req);
+WIRE_EXTERN int wire_request_param_at(const wire_request *req, size_t i,
+                                      wire_str *name, wire_str *value);
+WIRE_EXTERN wire_str wire_request_param(const wire_request *req, const char *name);
+/* Query parameters, percent- and '+'-decoded, in order; repeated keys kept. */
+WIRE_EXTERN size_t wire_request_query_count(const wire_request *req);
+WIRE_EXTERN int wire_request_query_at(const wire_request *req, size_t i,
+                                      wire_str *key, wire_str *value);
+/* First query value for key (NULL .ptr when absent). */
+WIRE_EXTERN wire_str wire_request_query(const wire_request *req, const char *key);
+/* Headers in order, names as sent; lookup is case-insensitive. */
+WIRE_EXTERN size_t wire_request_header_count(const wire_request *req);
+WIRE_EXTERN int wire_request_header_at(const wire_request *req, size_t i,
+                                       wire_str *name, wire_str *value);
+WIRE_EXTERN wire_str wire_request_header(const wire_request *req, const char *name);
+/* Peer address as text ("127.0.0.1", "::1") and port. */
+WIRE_EXTERN wire_str wire_request_remote_addr(const wire_request *req);
+WIRE_EXTERN int wire_request_remote_port(const wire_request *req);
+/* The negotiated subprotocol (NULL .ptr when none). */
+WIRE_EXTERN wire_str wire_request_subprotocol(const wire_request *req);
+
+/* --- connections -------------------------------------------------------- */
+
+/*
+ * A connection lives from accept until on_close has returned (or until the
+ * socket closes after a rejected handshake), unless references are held.
+ * wire_conn_ref keeps the handle (not the socket) valid; once closed, calls
+ * on it return WIRE_ECLOSED. Each ref needs one unref.
+ */
+WIRE_EXTERN void wire_conn_ref(wire_conn *conn);
+WIRE_EXTERN void wire_conn_unref(wire_conn *conn);
+
+/* The request view, valid as long as the connection handle. */
+WIRE_EXTERN const wire_request *wire_conn_request(const wire_conn *conn);
+WIRE_EXTERN wire_endpoint *wire_conn_endpoint(const wire_conn *conn);
+WIRE_EXTERN wire_server *wire_conn_server(const wire_conn *conn);
+/* A per-server unique, increasing connection id. */
+WIRE_EXTERN uint64_t wire_conn_id(const wire_conn *conn);
+WIRE_EXTERN void *wire_conn_get_data(const wire_conn *conn);
+WIRE_EXTERN void wire_conn_set_data(wire_conn *conn, void *data);
+/* 1 between the 101 response and the start of the close, else 0. */
+WIRE_EXTERN int wire_conn_is_open(const wire_conn *conn);
+
+/* Finish a deferred on_connect. reject: status 400..599, body may be NULL.
+ * Returns 0, WIRE_ESTATE (not deferred) or WIRE_ECLOSED (the peer left). */
+WIRE_EXTERN int wire_conn_accept(wire_conn *conn);
+WIRE_EXTERN int wire_conn_reject(wire_conn *conn, int status, const char *body);
+
+/*
+ * Send a message (the bytes are copied). Frames queued during one loop turn
+ * leave in one write. Text must be valid UTF-8 (WIRE_EUTF8).
+ * Backpressure: when the connection already has more than max_backpressure
+ * bytes queued, the send is refused with WIRE_EBACKPRESSURE and the
+ * connection is closed with 1008 (a consumer that slow would otherwise grow
+ * memory without bound). Reading from a connection also stops while its
+ * queue is over the limit, and resumes once it drains.
+ * Returns 0, WIRE_ECLOSED, WIRE_EUTF8, WIRE_EBACKPRESSURE or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_conn_send_text(wire_conn *conn, const char *data, size_t len);
+WIRE_EXTERN int wire_conn_send_binary(wire_conn *conn, const void *data, size_t len);
+/*
+ * Encode `v` with the endpoint's codec (JSON: a text frame; MessagePack: a
+ * binary frame), after checking it against the response schema if any.
+ * Returns what wire_conn_send_text does, or WIRE_EVALIDATION /
+ * WIRE_ESERIALIZE (nothing sent; err says why; err may be NULL), or
+ * WIRE_EINVAL for a RAW endpoint.
+ */
+WIRE_EXTERN int wire_conn_send_value(wire_conn *conn, const wire_value *v,
+                                     wire_error *err);
+/*
+ * Start the close handshake with a code (1000..4999 minus the reserved ones;
+ * 0 sends no code) and a reason of at most 123 bytes. on_close follows when
+ * the peer answers or after the close timeout.
+ * Returns 0, WIRE_EINVAL or WIRE_ECLOSED.
+ */
+WIRE_EXTERN int wire_conn_close(wire_conn *conn, int code, const char *reason,
+                                size_t reason_len);
+/* Stop / restart delivering messages (and reading from the socket). Pauses
+ * nest: each pause needs one resume. Messages already received stay queued
+ * in order. Returns 0 or WIRE_ECLOSED. */
+WIRE_EXTERN int wire_conn_pause(wire_conn *conn);
+WIRE_EXTERN int wire_conn_resume(wire_conn *conn);
+/* Bytes queued for this connection but not yet written to the socket. */
+WIRE_EXTERN size_t wire_conn_buffered_amount(const wire_conn *conn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WIRECORE_H */

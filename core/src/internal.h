@@ -1,0 +1,100 @@
+/*
+ * internal.h -- declarations shared between core files, never installed.
+ *
+ * It owns the in-memory layout of values and the arena they live in, so the
+ * codecs, the validator and the dispatcher can read values without a call per
+ * node. Anything here may change between releases; bindings use wirecore.h.
+ */
+#ifndef WIRE_INTERNAL_H
+#define WIRE_INTERNAL_H
+
+#include "wirecore.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- arena ------------------------------------------------------------- */
+
+/* A bump allocator made of chunks. Allocation never frees; reset keeps the
+ * first chunk and drops the rest, so a steady stream of small messages
+ * allocates nothing after warm-up. */
+typedef struct wire__chunk wire__chunk;
+typedef struct wire__arena {
+  wire__chunk *head; /* current chunk (newest) */
+  char *cur, *end;
+} wire__arena;
+
+WIRE_HIDDEN void wire__arena_init(wire__arena *a);
+WIRE_HIDDEN void wire__arena_reset(wire__arena *a);
+WIRE_HIDDEN void wire__arena_destroy(wire__arena *a);
+/* 8-byte aligned; NULL when memory runs out. */
+WIRE_HIDDEN void *wire__arena_alloc_slow(wire__arena *a, size_t n);
+static inline void *wire__arena_alloc(wire__arena *a, size_t n) {
+  n = (n + 7u) & ~(size_t)7u;
+  if ((size_t)(a->end - a->cur) >= n) {
+    void *p = a->cur;
+    a->cur += n;
+    return p;
+  }
+  return wire__arena_alloc_slow(a, n);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+typedef struct wire__member wire__member;
+
+struct wire_value {
+  uint32_t type; /* wire_type */
+  uint32_t pad_;
+  union {
+    int b;
+    int64_t i;
+    uint64_t u;
+    double d;
+    struct { const char *ptr; size_t len; } s;           /* STRING, BINARY (ptr[len] == 0) */
+    struct { wire_value *items; size_t len, cap; } a;    /* ARRAY: contiguous */
+    struct { wire__member *items; size_t len, cap; } o;  /* OBJECT: contiguous, input order */
+  } u;
+};
+
+struct wire__member {
+  const char *key; /* NUL-terminated */
+  size_t key_len;
+  wire_value value;
+};
+
+struct wire_doc {
+  wire__arena arena;
+};
+
+/* Fill `err` (may be NULL) with a code and a printf-style message. */
+WIRE_HIDDEN int wire__error_set(wire_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- codecs (json.c, msgpack.c) --------------------------------------- */
+
+WIRE_HIDDEN int wire__json_decode(wire__arena *a, const char *buf, size_t len,
+                                  unsigned max_depth, const wire_value **out,
+                                  wire_error *err);
+WIRE_HIDDEN int wire__msgpack_decode(wire__arena *a, const uint8_t *buf, size_t len,
+                                     unsigned max_depth, const wire_value **out,
+                                     wire_error *err);
+/* Encoders append to a growable buffer allocated in the arena. */
+typedef struct wire__buf {
+  wire__arena *arena;
+  uint8_t *data;
+  size_t len, cap;
+} wire__buf;
+WIRE_HIDDEN int wire__json_encode(wire__buf *b, const wire_value *v, wire_error *err);
+WIRE_HIDDEN int wire__msgpack_encode(wire__buf *b, const wire_value *v, wire_error *err);
+
+/* UTF-8 check (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
+WIRE_HIDDEN bool wire__utf8_valid(const uint8_t *s, size_t len);
+
+/* Deep equality as JSON Schema defines it (1 == 1.0, objects unordered). */
+WIRE_HIDDEN bool wire__value_equal(const wire_value *a, const wire_value *b);
+
+#endif /* WIRE_INTERNAL_H */
