@@ -1,0 +1,82 @@
+/*
+ * http.h -- the HTTP side of a WebSocket handshake (handshake.c, router.c,
+ * request.c): parse and check the upgrade request, match routes, build the
+ * response bytes. No I/O here; server.c/conn.c feed bytes in and write out.
+ */
+#ifndef WIRE_HTTP_H
+#define WIRE_HTTP_H
+
+#include "internal.h"
+
+struct sockaddr;
+
+/* ---- request (request.c) ----------------------------------------------- */
+
+/* The request view. One malloc'd block per request holds every string
+ * (NUL-terminated copies), so the view outlives the read buffer.
+ * Path parameters are appended by wire__route_match. */
+typedef struct wire__kv {
+  wire_str name;
+  wire_str value;
+} wire__kv;
+
+struct wire_request {
+  wire_str method, target, path;        /* path: percent-decoded, no query */
+  wire_str query_string;                /* raw, without '?' */
+  wire__kv *headers; size_t n_headers;
+  wire__kv *query; size_t n_query;
+  wire__kv *params; size_t n_params, cap_params;
+  wire_str subprotocol;                 /* chosen by wire__handshake_check */
+  char remote_addr[48];
+  int remote_port;
+  char accept_key[32];                  /* Sec-WebSocket-Accept, base64, NUL-terminated */
+  /* private storage follows; freed by wire__request_free */
+};
+
+/*
+ * Parse an HTTP/1.1 request head from buf[0..len) (picohttpparser style).
+ * Returns the head's length (through the blank line) and *out, or
+ * -2 when the head is incomplete (read more, unless len already reached the
+ * handshake limit: the caller answers 431), or -1 when the request cannot be
+ * a WebSocket upgrade; then *status is the HTTP status to answer
+ * (400 malformed, 405 not GET, 426 wrong/missing Sec-WebSocket-Version,
+ * 505 not HTTP/1.1, 431 header too long) and *why a short reason.
+ * Checks: request line, header syntax, Host present, Upgrade: websocket,
+ * Connection has the Upgrade token, Sec-WebSocket-Key decodes to 16 bytes,
+ * Sec-WebSocket-Version: 13; percent-decodes the path (%00 or a bad escape:
+ * 400) and parses the query string. Computes accept_key.
+ */
+WIRE_HIDDEN int wire__request_parse(const char *buf, size_t len, wire_request **out,
+                                    int *status, const char **why);
+WIRE_HIDDEN void wire__request_free(wire_request *req);
+WIRE_HIDDEN void wire__request_set_peer(wire_request *req, const struct sockaddr *sa);
+
+/* ---- routes (router.c) ------------------------------------------------- */
+
+typedef struct wire__route wire__route;
+/* Returns 0 or WIRE_EROUTE / WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__route_compile(const char *pattern, wire__route **out);
+WIRE_HIDDEN void wire__route_free(wire__route *r);
+/* 1 when req->path matches (its parameters are then appended to req), else 0.
+ * A non-match leaves req unchanged. -1 (WIRE_ENOMEM) when out of memory. */
+WIRE_HIDDEN int wire__route_match(const wire__route *r, wire_request *req);
+
+/* ---- endpoint-level checks and responses (handshake.c) ----------------- */
+
+/*
+ * Check Origin against the allow-list (n == 0 allows any) and choose the
+ * first of the endpoint's subprotocols (in its preference order) that the
+ * client offered; sets req->subprotocol. Returns 0, or the HTTP status to
+ * reject with (403 for a forbidden origin) and *why.
+ */
+WIRE_HIDDEN int wire__handshake_check(wire_request *req, const char *const *origins,
+                                      size_t n_origins, const char *const *protocols,
+                                      size_t n_protocols, const char **why);
+/* The 101 response for req (with Sec-WebSocket-Accept and the chosen
+ * subprotocol) into buf; returns its length or -1 if cap is too small. */
+WIRE_HIDDEN int wire__handshake_response(const wire_request *req, char *buf, size_t cap);
+/* A rejection: "HTTP/1.1 <status> <text>", Connection: close, a short text
+ * body, plus "Sec-WebSocket-Version: 13" for 426. Returns length or -1. */
+WIRE_HIDDEN int wire__http_error_response(int status, const char *body, char *buf, size_t cap);
+
+#endif /* WIRE_HTTP_H */
