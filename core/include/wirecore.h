@@ -345,9 +345,12 @@ typedef struct wire_callbacks {
   void (*on_close)(wire_conn *conn, int code, const char *reason,
                    size_t reason_len, void *user_data);
   /* A message could not be handled: WIRE_EDESERIALIZE, WIRE_ECODEC,
-   * WIRE_EVALIDATION, WIRE_EUNKNOWN_MESSAGE, or a protocol / send error.
-   * Called before the policy's reply or close (see wire_invalid_policy). */
-  void (*on_error)(wire_conn *conn, const wire_error *err, void *user_data);
+   * WIRE_EVALIDATION, WIRE_EUNKNOWN_MESSAGE, WIRE_ETOOBIG, WIRE_EPROTOCOL,
+   * WIRE_EUTF8, or a send error. Called before the endpoint's
+   * wire_invalid_policy acts. Return nonzero when the application handled
+   * the error itself: the policy's reply or close is then skipped (protocol
+   * errors close the connection regardless). NULL = not handled. */
+  int (*on_error)(wire_conn *conn, const wire_error *err, void *user_data);
 } wire_callbacks;
 
 /* What the core itself does with a message that fails decoding, validation
