@@ -19,8 +19,8 @@
 /* ---- arena ------------------------------------------------------------- */
 
 /* A bump allocator made of chunks. Allocation never frees; reset keeps the
- * first chunk and drops the rest, so a steady stream of small messages
- * allocates nothing after warm-up. */
+ * newest chunk (the largest: sizes double) and drops the rest, so a steady
+ * stream of similar messages allocates nothing after warm-up. */
 typedef struct wire__chunk wire__chunk;
 typedef struct wire__arena {
   wire__chunk *head; /* current chunk (newest) */
@@ -88,11 +88,20 @@ typedef struct wire__buf {
   uint8_t *data;
   size_t len, cap;
 } wire__buf;
+/* Make room for n more bytes (in place when the buffer is the arena's newest
+ * allocation). 0 or WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__buf_grow(wire__buf *b, size_t n);
+static inline int wire__buf_reserve(wire__buf *b, size_t n) {
+  return n <= b->cap - b->len ? 0 : wire__buf_grow(b, n);
+}
 WIRE_HIDDEN int wire__json_encode(wire__buf *b, const wire_value *v, wire_error *err);
 WIRE_HIDDEN int wire__msgpack_encode(wire__buf *b, const wire_value *v, wire_error *err);
 
 /* UTF-8 check (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
 WIRE_HIDDEN bool wire__utf8_valid(const uint8_t *s, size_t len);
+/* Length of the valid multi-byte sequence starting at s (s[0] >= 0x80), or 0
+ * when it is invalid or runs past `end`. */
+WIRE_HIDDEN size_t wire__utf8_seq(const uint8_t *s, const uint8_t *end);
 
 /* Deep equality as JSON Schema defines it (1 == 1.0, objects unordered). */
 WIRE_HIDDEN bool wire__value_equal(const wire_value *a, const wire_value *b);

@@ -1,0 +1,57 @@
+/*
+ * utf8.c -- UTF-8 validation (RFC 3629) shared by the codecs and the frame
+ * layer: no overlong forms, no surrogates, nothing above U+10FFFF.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* Validate one sequence whose lead byte s[0] is >= 0x80. The second-byte
+ * ranges come from RFC 3629's table and exclude overlongs and surrogates. */
+size_t wire__utf8_seq(const uint8_t *s, const uint8_t *end) {
+  uint8_t c = s[0];
+  size_t avail = (size_t)(end - s);
+  if (c < 0xC2)
+    return 0; /* continuation byte or overlong 2-byte lead */
+  if (c < 0xE0) {
+    return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+  }
+  if (c < 0xF0) {
+    if (avail < 3 || (s[2] & 0xC0) != 0x80)
+      return 0;
+    uint8_t lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return s[1] >= lo && s[1] <= hi ? 3 : 0;
+  }
+  if (c < 0xF5) {
+    if (avail < 4 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+      return 0;
+    uint8_t lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return s[1] >= lo && s[1] <= hi ? 4 : 0;
+  }
+  return 0;
+}
+
+/* ASCII runs are skipped eight bytes at a time. */
+bool wire__utf8_valid(const uint8_t *s, size_t len) {
+  const uint8_t *end = s + len;
+  while (s < end) {
+    while ((size_t)(end - s) >= 8) {
+      uint64_t w;
+      memcpy(&w, s, 8);
+      if (w & 0x8080808080808080ull)
+        break;
+      s += 8;
+    }
+    if (s >= end)
+      break;
+    if (*s < 0x80) {
+      s++;
+      continue;
+    }
+    size_t n = wire__utf8_seq(s, end);
+    if (n == 0)
+      return false;
+    s += n;
+  }
+  return true;
+}
