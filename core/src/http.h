@@ -50,6 +50,14 @@ WIRE_HIDDEN int wire__request_parse(const char *buf, size_t len, wire_request **
                                     int *status, const char **why);
 WIRE_HIDDEN void wire__request_free(wire_request *req);
 WIRE_HIDDEN void wire__request_set_peer(wire_request *req, const struct sockaddr *sa);
+/* n bytes (8-byte aligned) owned by req and freed by wire__request_free; for
+ * strings added after parsing (path parameters, the chosen subprotocol).
+ * NULL when memory runs out. */
+WIRE_HIDDEN void *wire__request_alloc(wire_request *req, size_t n);
+/* First header named `name` (case-insensitive) from index *i on; its index
+ * goes back in *i. NULL when none is left. */
+WIRE_HIDDEN const wire__kv *wire__request_find_header(const wire_request *req, const char *name,
+                                                      size_t *i);
 
 /* ---- routes (router.c) ------------------------------------------------- */
 
@@ -72,11 +80,16 @@ WIRE_HIDDEN int wire__route_match(const wire__route *r, wire_request *req);
 WIRE_HIDDEN int wire__handshake_check(wire_request *req, const char *const *origins,
                                       size_t n_origins, const char *const *protocols,
                                       size_t n_protocols, const char **why);
+/* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)), 28 chars and a
+ * NUL into out. Returns 0, or -1 if libcrypto fails. */
+WIRE_HIDDEN int wire__accept_key(const char *key, size_t len, char out[29]);
 /* The 101 response for req (with Sec-WebSocket-Accept and the chosen
  * subprotocol) into buf; returns its length or -1 if cap is too small. */
 WIRE_HIDDEN int wire__handshake_response(const wire_request *req, char *buf, size_t cap);
 /* A rejection: "HTTP/1.1 <status> <text>", Connection: close, a short text
- * body, plus "Sec-WebSocket-Version: 13" for 426. Returns length or -1. */
+ * body (NULL: the reason phrase), plus "Sec-WebSocket-Version: 13" and
+ * "Upgrade: websocket" for 426 and "Allow: GET" for 405. Returns length or
+ * -1 (cap too small, or status outside 100..599). */
 WIRE_HIDDEN int wire__http_error_response(int status, const char *body, char *buf, size_t cap);
 
 #endif /* WIRE_HTTP_H */
