@@ -1,0 +1,110 @@
+/*
+ * wire_echo -- echoes every WebSocket message back with its kind (text or
+ * binary), on any path. Uses only the public header.
+ *
+ *   wire_echo [--host H] [--port P] [--max-message BYTES]
+ *
+ * Prints "listening on H:P" once it accepts connections. SIGINT or SIGTERM
+ * start a graceful shutdown (close 1001 to everyone, wait up to 5 s); the
+ * program then exits 0.
+ */
+#include <wirecore.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Set from the signal handler only; the main loop does the rest. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+static void on_message(wire_conn *conn, const wire_message *msg, void *user_data) {
+  (void)user_data;
+  if (msg->kind == WIRE_MSG_TEXT)
+    wire_conn_send_text(conn, (const char *)msg->data, msg->len);
+  else
+    wire_conn_send_binary(conn, msg->data, msg->len);
+}
+
+static int usage(const char *argv0) {
+  fprintf(stderr, "usage: %s [--host H] [--port P] [--max-message BYTES]\n", argv0);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const char *host = "127.0.0.1";
+  long port = 9001;
+  unsigned long long max_message = 1u << 20;
+  for (int i = 1; i < argc; i++) {
+    char *end = NULL;
+    if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
+      host = argv[++i];
+    } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+      port = strtol(argv[++i], &end, 10);
+      if (*end || port < 0 || port > 65535)
+        return usage(argv[0]);
+    } else if (strcmp(argv[i], "--max-message") == 0 && i + 1 < argc) {
+      max_message = strtoull(argv[++i], &end, 10);
+      if (*end || max_message == 0)
+        return usage(argv[0]);
+    } else {
+      return usage(argv[0]);
+    }
+  }
+
+  wire_server *server = NULL;
+  int r = wire_server_new(NULL, &server);
+  if (r != 0) {
+    fprintf(stderr, "wire_echo: %s\n", wire_strerror(r));
+    return 1;
+  }
+  wire_endpoint_options opts = {0};
+  opts.max_message_size = (size_t)max_message;
+  wire_callbacks cb = {0};
+  cb.on_message = on_message;
+  wire_error err;
+  r = wire_endpoint_add(server, "/{path:path}", &opts, &cb, NULL, NULL, &err);
+  if (r == 0)
+    r = wire_endpoint_add(server, "/", &opts, &cb, NULL, NULL, &err);
+  if (r == 0)
+    r = wire_server_listen(server, host, (int)port);
+  if (r != 0) {
+    fprintf(stderr, "wire_echo: cannot listen on %s:%ld: %s\n", host, port, wire_strerror(r));
+    wire_server_free(server);
+    return 1;
+  }
+  printf("listening on %s:%d\n", host, wire_server_port(server));
+  fflush(stdout);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  /* Host-driven loop: a signal interrupts poll() (EINTR), so the shutdown
+   * starts from ordinary code, never from the handler. */
+  int shutting = 0;
+  struct pollfd pfd = {wire_server_fd(server), POLLIN, 0};
+  for (;;) {
+    if (stop_requested && !shutting) {
+      shutting = 1;
+      wire_server_shutdown(server, 5000, NULL, NULL);
+    }
+    if (wire_server_process(server) == 0)
+      break;
+    int timeout = wire_server_timeout(server);
+    if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+      break;
+  }
+  wire_server_free(server);
+  return 0;
+}

@@ -1,0 +1,656 @@
+/*
+ * conn.c -- one WebSocket connection after the upgrade: the wslay glue (a
+ * pooled event context lent only while frames are in flight), a frame-boundary
+ * scanner that also rejects malformed headers with 1002, fail-fast UTF-8
+ * checks on text (1007), the close handshake and its timeouts, pause/resume
+ * with in-order delivery, references, and the per-connection accessors.
+ */
+#include "conn_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- wslay callbacks (user_data is the slot) ----------------------------- */
+
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                       void *ud) {
+  wire__slot *slot = ud;
+  (void)flags;
+  if (slot->feed_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  size_t n = slot->feed_len < len ? slot->feed_len : len;
+  memcpy(buf, slot->feed, n);
+  slot->feed += n;
+  slot->feed_len -= n;
+  return (ssize_t)n;
+}
+
+/* wslay writes only control frames it answers by itself (pong, close). */
+static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *ud) {
+  wire__slot *slot = ud;
+  (void)flags;
+  if (wire__out_raw(slot->conn, data, len) != 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+/* Close with `code` from inside wslay_event_recv and stop parsing. */
+static void slot_fail(wire__slot *slot, uint16_t code) {
+  slot->failed = 1;
+  wslay_event_queue_close(slot->ctx, code, NULL, 0);
+  wslay_event_shutdown_read(slot->ctx);
+}
+
+static void ws_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *ud) {
+  wire__slot *slot = ud;
+  (void)ctx;
+  slot->ctrl = (arg->opcode & 0x8) != 0;
+  if (arg->opcode == WSLAY_TEXT_FRAME) {
+    slot->text = 1;
+    slot->utf8 = WIRE__UTF8_OK;
+  } else if (arg->opcode == WSLAY_BINARY_FRAME) {
+    slot->text = 0;
+  }
+}
+
+/* Text is checked as it arrives, so a bad byte fails fast even in a large or
+ * fragmented message. */
+static void ws_frame_chunk(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *ud) {
+  wire__slot *slot = ud;
+  (void)ctx;
+  if (slot->ctrl || !slot->text || slot->failed)
+    return;
+  slot->utf8 = wire__utf8_step(slot->utf8, arg->data, arg->data_length);
+  if (slot->utf8 == WIRE__UTF8_BAD)
+    slot_fail(slot, 1007);
+}
+
+static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *ud) {
+  wire__slot *slot = ud;
+  wire_conn *c = slot->conn;
+  (void)ctx;
+  switch (arg->opcode) {
+  case WSLAY_TEXT_FRAME:
+  case WSLAY_BINARY_FRAME:
+    if (slot->failed)
+      return;
+    if (arg->opcode == WSLAY_TEXT_FRAME && slot->utf8 != WIRE__UTF8_OK) {
+      slot_fail(slot, 1007); /* ends inside a multi-byte sequence */
+      return;
+    }
+    if (c->state == WIRE__S_OPEN)
+      wire__conn_deliver(c, arg->opcode == WSLAY_TEXT_FRAME ? WIRE_MSG_TEXT : WIRE_MSG_BINARY,
+                         arg->msg, arg->msg_length);
+    return;
+  case WSLAY_CONNECTION_CLOSE: {
+    c->flags |= WIRE__F_CLOSE_RECV;
+    c->close_code = arg->status_code ? arg->status_code : 1005;
+    size_t rlen = arg->msg_length > 2 ? arg->msg_length - 2 : 0;
+    if (rlen > sizeof slot->reason - 1)
+      rlen = sizeof slot->reason - 1;
+    if (rlen)
+      memcpy(slot->reason, arg->msg + 2, rlen);
+    slot->reason[rlen] = 0;
+    slot->reason_len = (uint8_t)rlen;
+    if (c->state == WIRE__S_OPEN) {
+      c->state = WIRE__S_CLOSING;
+      wire__tlist_put(c, &c->ep->closing);
+    }
+    return;
+  }
+  default:
+    return; /* ping (wslay answers) and pong: activity was noted on read */
+  }
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    ws_recv, ws_send, NULL, ws_frame_start, ws_frame_chunk, NULL, ws_msg,
+};
+
+/* ---- slots ----------------------------------------------------------------- */
+
+void wire__slot_free(wire__slot *slot) {
+  if (slot == NULL)
+    return;
+  wslay_event_context_free(slot->ctx);
+  free(slot);
+}
+
+static int slot_attach(wire_conn *c) {
+  wire_server *s = c->server;
+  wire__slot *slot = s->pool;
+  if (slot != NULL) {
+    s->pool = slot->next;
+    s->n_pool--;
+  } else {
+    slot = calloc(1, sizeof *slot);
+    if (slot == NULL)
+      return WIRE_ENOMEM;
+    if (wslay_event_context_server_init(&slot->ctx, &ws_callbacks, slot) != 0) {
+      free(slot);
+      return WIRE_ENOMEM;
+    }
+  }
+  slot->next = NULL;
+  slot->conn = c;
+  slot->feed = NULL;
+  slot->feed_len = 0;
+  slot->utf8 = WIRE__UTF8_OK;
+  slot->text = slot->ctrl = slot->failed = 0;
+  slot->reason_len = 0;
+  slot->reason[0] = 0;
+  wslay_event_config_set_max_recv_msg_length(slot->ctx, c->ep->opts.max_message_size);
+  c->slot = slot;
+  return 0;
+}
+
+/* Give the context back. Only a context between frames, with no fragmented
+ * message, nothing queued and no close is clean enough to lend again. */
+static void slot_detach(wire_conn *c, int clean) {
+  wire__slot *slot = c->slot;
+  wire_server *s = c->server;
+  if (slot == NULL)
+    return;
+  c->slot = NULL;
+  slot->conn = NULL;
+  if (clean && s->n_pool < WIRE__SLOT_POOL_MAX) {
+    slot->next = s->pool;
+    s->pool = slot;
+    s->n_pool++;
+  } else {
+    wire__slot_free(slot);
+  }
+}
+
+static int quiescent(const wire_conn *c) {
+  return c->state == WIRE__S_OPEN && c->u.sc.have == 0 && c->u.sc.left == 0 &&
+         (c->flags & (WIRE__F_FRAG | WIRE__F_READ_DONE | WIRE__F_CLOSE_SENT |
+                      WIRE__F_CLOSE_RECV | WIRE__F_IN_FEED)) == 0 &&
+         !wslay_event_want_write(c->slot->ctx);
+}
+
+/* ---- frame boundary scanner ------------------------------------------------- */
+
+static size_t header_size(const uint8_t *h, size_t have) {
+  if (have < 2)
+    return 2;
+  size_t n = 2 + ((h[1] & 0x80) ? 4 : 0);
+  uint8_t len7 = h[1] & 0x7f;
+  return n + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+}
+
+/* A complete header: 0 when acceptable (updates fragmentation and the payload
+ * length), -1 when the frame breaks RFC 6455 §5 (the peer gets 1002). */
+static int header_check(wire_conn *c) {
+  const uint8_t *h = c->u.sc.hdr;
+  int fin = h[0] & 0x80, op = h[0] & 0x0f;
+  if ((h[0] & 0x70) || !(h[1] & 0x80))
+    return -1; /* reserved bits without an extension; unmasked client frame */
+  uint64_t len = h[1] & 0x7f;
+  if (len == 126) {
+    len = ((uint64_t)h[2] << 8) | h[3];
+  } else if (len == 127) {
+    len = 0;
+    for (int i = 2; i < 10; i++)
+      len = (len << 8) | h[i];
+    if (len >> 63)
+      return -1;
+  }
+  if (op >= 0x8) {
+    if (op > 0xA || !fin || len > 125)
+      return -1;
+  } else if (op == 0) {
+    if (!(c->flags & WIRE__F_FRAG))
+      return -1;
+    if (fin)
+      c->flags &= ~WIRE__F_FRAG;
+  } else if (op == 1 || op == 2) {
+    if (c->flags & WIRE__F_FRAG)
+      return -1;
+    if (!fin)
+      c->flags |= WIRE__F_FRAG;
+  } else {
+    return -1;
+  }
+  c->u.sc.left = len;
+  c->u.sc.have = 0;
+  return 0;
+}
+
+/* Follow frame boundaries through n new bytes. Returns how many bytes belong
+ * to acceptable frames; fewer than n when a bad header starts there. */
+static size_t scan(wire_conn *c, const uint8_t *p, size_t n) {
+  size_t i = 0, fstart = 0; /* fstart: 0 when the frame began in an earlier read */
+  while (i < n) {
+    if (c->u.sc.have == 0 && c->u.sc.left > 0) {
+      size_t take = n - i;
+      if (take > c->u.sc.left)
+        take = (size_t)c->u.sc.left;
+      c->u.sc.left -= take;
+      i += take;
+      continue;
+    }
+    if (c->u.sc.have == 0)
+      fstart = i;
+    c->u.sc.hdr[c->u.sc.have++] = p[i++];
+    if (c->u.sc.have < header_size(c->u.sc.hdr, c->u.sc.have))
+      continue;
+    if (header_check(c) != 0)
+      return fstart;
+  }
+  return n;
+}
+
+/* ---- feeding ---------------------------------------------------------------- */
+
+static int close_error(uint16_t code) {
+  switch (code) {
+  case 1007:
+    return WIRE_EUTF8;
+  case 1009:
+    return WIRE_ETOOBIG;
+  default:
+    return WIRE_EPROTOCOL;
+  }
+}
+
+static const char *close_error_text(uint16_t code) {
+  switch (code) {
+  case 1007:
+    return "invalid UTF-8 in a text message";
+  case 1009:
+    return "message larger than max_message_size";
+  default:
+    return "WebSocket protocol violation";
+  }
+}
+
+static void drain_paused(wire_conn *c);
+
+/* After wslay ran: push out what it queued, notice a close it started, lend
+ * the context back when the connection is between frames. */
+static void after_wslay(wire_conn *c, int r) {
+  wire__slot *slot = c->slot;
+  int w = wslay_event_send(slot->ctx);
+  if (wslay_event_get_close_sent(slot->ctx))
+    c->flags |= WIRE__F_CLOSE_SENT;
+  if (r == WSLAY_ERR_NOMEM || w != 0) {
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
+  if (!wslay_event_get_read_enabled(slot->ctx) || r != 0)
+    c->flags |= WIRE__F_READ_DONE;
+  if ((c->flags & WIRE__F_READ_DONE) && !(c->flags & WIRE__F_CLOSE_RECV) &&
+      c->state == WIRE__S_OPEN) {
+    /* wslay or the scanner refused the peer's data and queued a close */
+    uint16_t code = wslay_event_get_status_code_sent(slot->ctx);
+    if (code == 0 || code == 1005 || code == 1006)
+      code = 1002;
+    c->close_code = code;
+    c->state = WIRE__S_CLOSING;
+    wire__tlist_put(c, &c->ep->closing);
+    wire__conn_report(c, close_error(code), "%s", close_error_text(code));
+  }
+  if (c->state == WIRE__S_CLOSED)
+    return;
+  wire__out_schedule(c);
+  if (c->slot != NULL && quiescent(c))
+    slot_detach(c, 1);
+  if (c->pq_head != NULL && c->pauses == 0)
+    drain_paused(c);
+  wire__conn_progress(c);
+  wire__update_reading(c);
+}
+
+void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
+  if (c->flags & WIRE__F_READ_DONE)
+    return; /* closing after an error: discard until EOF */
+  if (c->state == WIRE__S_OPEN) {
+    wire__tlist_put(c, &c->ep->idle); /* any byte from the peer is life */
+    c->flags &= ~WIRE__F_PING_SENT;
+  }
+  if (c->slot == NULL && slot_attach(c) != 0) {
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
+  size_t ok = scan(c, data, len);
+  wire__slot *slot = c->slot;
+  slot->feed = data;
+  slot->feed_len = ok;
+  c->flags |= WIRE__F_IN_FEED;
+  int r = wslay_event_recv(slot->ctx);
+  c->flags &= ~WIRE__F_IN_FEED;
+  if (c->state == WIRE__S_CLOSED)
+    return;
+  if (ok < len && wslay_event_get_read_enabled(slot->ctx)) {
+    wslay_event_queue_close(slot->ctx, 1002, NULL, 0);
+    wslay_event_shutdown_read(slot->ctx);
+  }
+  after_wslay(c, r);
+}
+
+void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len) {
+  if (len > 0)
+    wire__conn_feed(c, rest, len);
+  else
+    wire__update_reading(c);
+}
+
+/* ---- delivery, pause, resume ------------------------------------------------ */
+
+static void pq_free(wire_conn *c) {
+  while (c->pq_head != NULL) {
+    wire__pmsg *m = c->pq_head;
+    c->pq_head = m->next;
+    free(m);
+  }
+  c->pq_tail = NULL;
+}
+
+void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len) {
+  if (c->pauses == 0 && c->pq_head == NULL) {
+    wire__pipeline_message(c, kind, data, len);
+    return;
+  }
+  wire__pmsg *m = malloc(sizeof *m + len);
+  if (m == NULL) {
+    wire__conn_report(c, WIRE_ENOMEM, "out of memory queueing a message while paused");
+    return;
+  }
+  m->next = NULL;
+  m->len = len;
+  m->kind = (uint8_t)kind;
+  if (len)
+    memcpy(m->data, data, len);
+  if (c->pq_tail)
+    c->pq_tail->next = m;
+  else
+    c->pq_head = m;
+  c->pq_tail = m;
+}
+
+/* Deliver queued messages in order while not paused. Never nested: a resume
+ * from inside a delivery leaves the work to the running loop. */
+static void drain_paused(wire_conn *c) {
+  if (c->flags & (WIRE__F_DELIVERING | WIRE__F_IN_FEED))
+    return;
+  c->flags |= WIRE__F_DELIVERING;
+  c->refs++;
+  while (c->pauses == 0 && c->pq_head != NULL && c->state == WIRE__S_OPEN) {
+    wire__pmsg *m = c->pq_head;
+    c->pq_head = m->next;
+    if (c->pq_head == NULL)
+      c->pq_tail = NULL;
+    wire__pipeline_message(c, m->kind, m->data, m->len);
+    free(m);
+  }
+  c->flags &= ~WIRE__F_DELIVERING;
+  if (c->state != WIRE__S_OPEN)
+    pq_free(c);
+  else
+    wire__update_reading(c);
+  wire__conn_release(c);
+}
+
+int wire_conn_pause(wire_conn *c) {
+  if (c == NULL || c->state == WIRE__S_CLOSED)
+    return WIRE_ECLOSED;
+  /* Cheap on purpose (async handlers pause around every message): reading
+   * stops once a message arrives while paused, not here. */
+  c->pauses++;
+  return 0;
+}
+
+int wire_conn_resume(wire_conn *c) {
+  if (c == NULL || c->state == WIRE__S_CLOSED)
+    return WIRE_ECLOSED;
+  if (c->pauses == 0)
+    return 0;
+  if (--c->pauses > 0)
+    return 0;
+  if (c->pq_head == NULL && (c->flags & WIRE__F_READING))
+    return 0;
+  wire_server *s = c->server;
+  wire__enter(s);
+  drain_paused(c);
+  if (c->state != WIRE__S_CLOSED)
+    wire__update_reading(c);
+  wire__leave(s);
+  return 0;
+}
+
+/* ---- closing ------------------------------------------------------------------ */
+
+int wire__conn_report_err(wire_conn *c, const wire_error *err) {
+  wire_endpoint *ep = c->ep;
+  if (ep == NULL || ep->cb.on_error == NULL)
+    return 0;
+  return ep->cb.on_error(c, err, ep->user_data);
+}
+
+int wire__conn_report(wire_conn *c, int code, const char *fmt, ...) {
+  wire_endpoint *ep = c->ep;
+  if (ep == NULL || ep->cb.on_error == NULL)
+    return 0;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  err.code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err.message, sizeof err.message, fmt, ap);
+  va_end(ap);
+  return ep->cb.on_error(c, &err, ep->user_data);
+}
+
+static void conn_close_cb(uv_handle_t *h) {
+  wire_conn *c = (wire_conn *)h;
+  wire_server *s = c->server;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  s->n_sockets--;
+  c->flags |= WIRE__F_HCLOSED;
+  if (c->refs == 0) {
+    wire__conn_free(c);
+  } else {
+    c->prev = NULL;
+    c->next = s->zombies;
+    if (s->zombies)
+      s->zombies->prev = c;
+    s->zombies = c;
+  }
+  wire__server_check_done(s);
+}
+
+void wire__conn_free(wire_conn *c) {
+  wire__request_free(c->req);
+  free(c);
+}
+
+void wire__conn_release(wire_conn *c) {
+  if (--c->refs > 0 || !(c->flags & WIRE__F_HCLOSED))
+    return;
+  wire_server *s = c->server;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->zombies = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  wire__conn_free(c);
+}
+
+void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rlen) {
+  if (c->state == WIRE__S_CLOSED)
+    return;
+  int prev = c->state;
+  wire_server *s = c->server;
+  if (prev == WIRE__S_OPEN || prev == WIRE__S_DEFERRED || prev == WIRE__S_CLOSING)
+    s->n_established--;
+  c->state = WIRE__S_CLOSED;
+  wire__tlist_remove(c);
+  if (prev == WIRE__S_HANDSHAKE || prev == WIRE__S_DEFERRED) {
+    free(c->u.hs.buf);
+    memset(&c->u, 0, sizeof c->u);
+  }
+  if ((c->flags & WIRE__F_ACCEPTED) && !(c->flags & WIRE__F_NOTIFIED)) {
+    c->flags |= WIRE__F_NOTIFIED;
+    if (reason == NULL && c->slot != NULL && (c->flags & (WIRE__F_CLOSE_SENT | WIRE__F_CLOSE_RECV))) {
+      reason = c->slot->reason;
+      rlen = c->slot->reason_len;
+    }
+    if (reason == NULL) {
+      reason = "";
+      rlen = 0;
+    }
+    if (c->ep->cb.on_close)
+      c->ep->cb.on_close(c, code, reason, rlen, c->ep->user_data);
+  }
+  slot_detach(c, 0);
+  wire__out_discard(c);
+  pq_free(c);
+  uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+/* Send our FIN and wait (reading, discarding) for the peer's. */
+static void half_close(wire_conn *c) {
+  c->flags |= WIRE__F_SHUT_WR;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(req);
+    wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
+    return;
+  }
+  c->server->kick = 1;
+  wire__update_reading(c);
+}
+
+void wire__conn_progress(wire_conn *c) {
+  if (c->out_bytes != 0 || (c->flags & WIRE__F_SHUT_WR))
+    return;
+  if (c->state == WIRE__S_REJECTING) {
+    half_close(c);
+    return;
+  }
+  if (c->state != WIRE__S_CLOSING)
+    return;
+  if ((c->flags & WIRE__F_CLOSE_RECV) && (c->flags & WIRE__F_CLOSE_SENT)) {
+    wire__conn_terminate(c, c->close_code, NULL, 0); /* the server closes TCP first */
+  } else if ((c->flags & WIRE__F_CLOSE_SENT) && (c->flags & WIRE__F_READ_DONE)) {
+    half_close(c); /* we stopped parsing after an error: only EOF can end it */
+  }
+}
+
+void wire__conn_start_close(wire_conn *c, int code, const char *reason, size_t rlen) {
+  if (c->slot == NULL && slot_attach(c) != 0) {
+    wire__conn_terminate(c, code ? code : 1005, reason, rlen);
+    return;
+  }
+  wire__slot *slot = c->slot;
+  c->state = WIRE__S_CLOSING;
+  c->close_code = (uint16_t)(code ? code : 1005);
+  memcpy(slot->reason, reason ? reason : "", rlen);
+  slot->reason[rlen] = 0;
+  slot->reason_len = (uint8_t)rlen;
+  wslay_event_queue_close(slot->ctx, (uint16_t)code, (const uint8_t *)reason, rlen);
+  wire__tlist_put(c, &c->ep->closing);
+  if (c->flags & WIRE__F_IN_FEED)
+    return; /* the feed sends it when wslay returns */
+  if (wslay_event_send(slot->ctx) != 0) {
+    wire__conn_terminate(c, c->close_code, NULL, 0);
+    return;
+  }
+  c->flags |= WIRE__F_CLOSE_SENT;
+  wire__out_schedule(c);
+}
+
+static int valid_close_code(int code) {
+  if (code == 0)
+    return 1;
+  if (code >= 3000 && code <= 4999)
+    return 1;
+  return code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006;
+}
+
+int wire_conn_close(wire_conn *c, int code, const char *reason, size_t reason_len) {
+  if (c == NULL || !valid_close_code(code) || reason_len > 123 ||
+      (reason == NULL && reason_len > 0) || (code == 0 && reason_len > 0))
+    return WIRE_EINVAL;
+  if (c->state != WIRE__S_OPEN)
+    return WIRE_ECLOSED;
+  wire_server *s = c->server;
+  wire__enter(s);
+  wire__conn_start_close(c, code, reason, reason_len);
+  wire__leave(s);
+  return 0;
+}
+
+/* A deadline passed (the list it sat on says which). */
+void wire__conn_expired(wire_conn *c) {
+  switch (c->state) {
+  case WIRE__S_HANDSHAKE:
+  case WIRE__S_REJECTING:
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  case WIRE__S_OPEN:
+    if (c->flags & WIRE__F_PING_SENT) {
+      wire__conn_terminate(c, 1006, NULL, 0); /* no pong in time */
+      return;
+    }
+    if (wire__out_frame(c, 0x9, NULL, 0) != 0) {
+      wire__conn_terminate(c, 1006, NULL, 0);
+      return;
+    }
+    c->flags |= WIRE__F_PING_SENT;
+    wire__tlist_put(c, &c->ep->pong);
+    wire__out_schedule(c);
+    return;
+  case WIRE__S_CLOSING:
+    wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
+    return;
+  default:
+    return;
+  }
+}
+
+/* ---- references and accessors --------------------------------------------- */
+
+void wire_conn_ref(wire_conn *c) {
+  if (c != NULL)
+    c->refs++;
+}
+
+void wire_conn_unref(wire_conn *c) {
+  if (c != NULL && c->refs > 0)
+    wire__conn_release(c);
+}
+
+const wire_request *wire_conn_request(const wire_conn *c) { return c ? c->req : NULL; }
+wire_endpoint *wire_conn_endpoint(const wire_conn *c) { return c ? c->ep : NULL; }
+wire_server *wire_conn_server(const wire_conn *c) { return c ? c->server : NULL; }
+uint64_t wire_conn_id(const wire_conn *c) { return c ? c->id : 0; }
+void *wire_conn_get_data(const wire_conn *c) { return c ? c->data : NULL; }
+void wire_conn_set_data(wire_conn *c, void *data) {
+  if (c != NULL)
+    c->data = data;
+}
+int wire_conn_is_open(const wire_conn *c) { return c != NULL && c->state == WIRE__S_OPEN; }
+size_t wire_conn_buffered_amount(const wire_conn *c) { return c ? c->out_bytes : 0; }

@@ -1,0 +1,271 @@
+/*
+ * conn_internal.h -- the connection engine's private layout: the server, its
+ * endpoints, connections, the pooled wslay contexts and the deadline lists.
+ * Shared by server.c (listen, accept, handshake, shutdown), conn.c (framing,
+ * close, pause), send.c (output queue), pipeline.c (decode, dispatch) and
+ * loop.c (the three ways to run). Never installed.
+ */
+#ifndef WIRE_CONN_INTERNAL_H
+#define WIRE_CONN_INTERNAL_H
+
+#include "http.h"
+#include "internal.h"
+
+#include <uv.h>
+#include <wslay/wslay.h>
+
+#define WIRE__READ_BUF_SIZE 65536u
+#define WIRE__SLOT_POOL_MAX 64u     /* clean wslay contexts kept for reuse */
+#define WIRE__DEFAULT_SHUTDOWN_MS 5000u
+#define WIRE__MAX_IOV 64u           /* buffers per uv_write */
+
+/* ---- deadline lists ------------------------------------------------------ */
+
+/* Connections waiting for the same kind of deadline with the same duration,
+ * kept in deadline order by appending (the duration is constant per list), so
+ * the head is always the next to expire and a touch is O(1). */
+typedef struct wire__tlist {
+  wire_conn *head, *tail;
+  uint64_t duration; /* ms */
+  uint8_t kind;      /* WIRE__T_* */
+} wire__tlist;
+
+enum {
+  WIRE__T_HANDSHAKE = 1, /* handshake (or rejection linger) took too long: drop */
+  WIRE__T_IDLE,          /* silence: send a ping */
+  WIRE__T_PONG,          /* no answer to our ping: drop with 1006 */
+  WIRE__T_CLOSE          /* no answer to our close: drop */
+};
+
+/* ---- pooled wslay contexts ---------------------------------------------- */
+
+/* A wslay event context and the small state that lives only while frames are
+ * in flight. wslay's user_data is the slot (fixed at init), so a slot can be
+ * lent to any connection by swapping `conn`. */
+typedef struct wire__slot {
+  wslay_event_context_ptr ctx;
+  wire_conn *conn;
+  struct wire__slot *next; /* pool free list */
+  const uint8_t *feed;     /* bytes not yet handed to wslay */
+  size_t feed_len;
+  uint32_t utf8;   /* incremental UTF-8 state of the text message in flight */
+  uint8_t text;    /* the data message in flight is text */
+  uint8_t ctrl;    /* the frame being received is a control frame */
+  uint8_t failed;  /* a fail-fast check closed the connection: drop the rest */
+  uint8_t reason_len;
+  char reason[124]; /* close reason received (or sent), for on_close */
+} wire__slot;
+
+/* ---- output -------------------------------------------------------------- */
+
+/* One queued piece of output: a whole frame (header + payload) or raw HTTP. */
+typedef struct wire__chunk {
+  struct wire__chunk *next;
+  size_t len, off; /* off: bytes already written (partial uv_try_write) */
+  uint8_t data[];
+} wire__chunk;
+
+/* A uv_write in flight and the chunks it owns. */
+typedef struct wire__wreq {
+  uv_write_t req;
+  wire__chunk *chunks;
+  size_t bytes;
+} wire__wreq;
+
+/* A message received while paused, delivered on resume. */
+typedef struct wire__pmsg {
+  struct wire__pmsg *next;
+  size_t len;
+  uint8_t kind;
+  uint8_t data[];
+} wire__pmsg;
+
+/* ---- endpoint ------------------------------------------------------------ */
+
+struct wire_endpoint {
+  wire_server *server;
+  struct wire_endpoint *next;
+  char *pattern;
+  wire__route *route;
+  wire_endpoint_options opts; /* resolved defaults; arrays deep-copied */
+  char *strings;              /* one block owning every copied option string */
+  wire_callbacks cb;
+  void *user_data;
+  wire__tlist idle, pong, closing;
+  /* message pipeline (pipeline.c) */
+  wire_schema **schemas;
+  size_t n_schemas;
+  wire_dispatcher *dispatcher;
+  wire_schema *response_schema;
+};
+
+/* ---- connection ---------------------------------------------------------- */
+
+enum {
+  WIRE__S_HANDSHAKE = 0, /* reading the upgrade request */
+  WIRE__S_DEFERRED,      /* on_connect said WIRE_CONNECT_DEFER */
+  WIRE__S_REJECTING,     /* an HTTP error response is leaving; then close */
+  WIRE__S_OPEN,          /* 101 sent */
+  WIRE__S_CLOSING,       /* close frame sent or received */
+  WIRE__S_CLOSED         /* uv_close called */
+};
+
+/* Flags (wire_conn.flags). */
+#define WIRE__F_READING 0x0001u    /* uv_read_start is in effect */
+#define WIRE__F_FRAG 0x0002u       /* a fragmented data message is open */
+#define WIRE__F_DIRTY 0x0004u      /* on server->dirty, waiting to flush */
+#define WIRE__F_CLOSE_SENT 0x0008u
+#define WIRE__F_CLOSE_RECV 0x0010u
+#define WIRE__F_IN_FEED 0x0020u     /* inside wslay_event_recv */
+#define WIRE__F_DELIVERING 0x0040u  /* draining the paused-message queue */
+#define WIRE__F_SHUT_WR 0x0080u     /* uv_shutdown issued, waiting for EOF */
+#define WIRE__F_READ_DONE 0x0100u   /* wslay stopped reading (error or close) */
+#define WIRE__F_ACCEPTED 0x0200u    /* on_close is owed */
+#define WIRE__F_NOTIFIED 0x0400u    /* on_close has run */
+#define WIRE__F_DEFER_REF 0x0800u   /* deferred: the app owes accept/reject */
+#define WIRE__F_PING_SENT 0x1000u
+#define WIRE__F_HCLOSED 0x2000u     /* uv close callback has run */
+
+struct wire_conn {
+  uv_tcp_t tcp; /* first: a uv handle* is a wire_conn* */
+  wire_server *server;
+  wire_endpoint *ep;
+  wire_request *req;
+  void *data;
+  uint64_t id;
+  wire_conn *prev, *next;   /* server->conns */
+  wire_conn *tprev, *tnext; /* deadline list */
+  wire__tlist *tlist;
+  uint64_t deadline;
+  wire_conn *dirty_next;
+  wire__slot *slot;         /* wslay context, only while frames are in flight */
+  wire__chunk *out_head, *out_tail;
+  size_t out_bytes;         /* queued + in flight */
+  wire__wreq *wreq;
+  wire__pmsg *pq_head, *pq_tail;
+  union {
+    struct { /* WIRE__S_HANDSHAKE, WIRE__S_DEFERRED */
+      char *buf;
+      uint32_t len, cap;
+      uint32_t head; /* deferred: length of the request head in buf */
+    } hs;
+    struct { /* frame boundary scanner (open and closing) */
+      uint64_t left; /* payload bytes of the current frame not yet seen */
+      uint8_t hdr[14];
+      uint8_t have; /* header bytes collected */
+    } sc;
+  } u;
+  uint32_t refs;
+  uint16_t flags;
+  uint16_t pauses;
+  uint8_t state;
+  uint16_t close_code;  /* code for on_close */
+};
+
+/* ---- server -------------------------------------------------------------- */
+
+typedef struct wire__listener {
+  uv_tcp_t tcp;
+  wire_server *server;
+  struct wire__listener *next;
+  int port;
+} wire__listener;
+
+enum { WIRE__SV_NEW = 0, WIRE__SV_LISTENING, WIRE__SV_SHUTTING, WIRE__SV_DONE };
+
+struct wire_server {
+  uv_loop_t *loop;
+  uv_loop_t own_loop;
+  int owns_loop;
+  int state;
+  size_t max_handshake;
+  unsigned handshake_timeout_ms;
+  unsigned max_connections;
+  wire_endpoint *endpoints, *endpoints_tail;
+  wire__listener *listeners;
+  int listeners_unref;
+  wire_conn *conns;        /* every connection whose socket is not closed yet */
+  wire_conn *zombies;      /* closed, still referenced */
+  size_t n_sockets;        /* conns whose uv handle is not closed yet */
+  size_t n_established;    /* OPEN or DEFERRED, counted for max_connections */
+  uint64_t next_id;
+  uv_timer_t timer;
+  int timer_init;
+  uint64_t timer_due; /* 0 = not armed */
+  wire__tlist handshake;
+  size_t n_handles;   /* listeners + timer still open (not yet close_cb'd) */
+  uint8_t *rbuf;
+  int rbuf_busy;
+  wire__slot *pool;
+  size_t n_pool;
+  wire_conn *dirty;
+  int depth; /* nesting of our own loop callbacks */
+  int kick;  /* watchers changed outside uv_run: the host must process now */
+  uint64_t shutdown_deadline;
+  wire_shutdown_cb done;
+  void *done_data;
+  wire_doc *doc; /* the per-message arena, reset after each on_message */
+  wire_doc *out_doc;
+};
+
+/* ---- cross-file internals ----------------------------------------------- */
+
+/* loop.c: bracket every libuv callback of ours; the outermost leave flushes
+ * the output queued during the callback (one write per connection). */
+WIRE_HIDDEN void wire__enter(wire_server *s);
+WIRE_HIDDEN void wire__leave(wire_server *s);
+/* Start/stop reading as the connection's state, pauses and backpressure say. */
+WIRE_HIDDEN void wire__update_reading(wire_conn *c);
+
+/* server.c: deadline lists and the server timer. */
+WIRE_HIDDEN void wire__tlist_put(wire_conn *c, wire__tlist *l);
+WIRE_HIDDEN void wire__tlist_remove(wire_conn *c);
+WIRE_HIDDEN void wire__server_check_done(wire_server *s);
+WIRE_HIDDEN void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+WIRE_HIDDEN void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* conn.c */
+/* Feed bytes read from the socket of an open or closing connection. */
+WIRE_HIDDEN void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len);
+/* Close the socket now; on_close(code) first if it is owed. */
+WIRE_HIDDEN void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rlen);
+/* After output drained or state changed: finish a close that is due. */
+WIRE_HIDDEN void wire__conn_progress(wire_conn *c);
+/* Deliver (or queue while paused) one complete data message. */
+WIRE_HIDDEN void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len);
+WIRE_HIDDEN void wire__conn_release(wire_conn *c); /* drop an internal ref */
+WIRE_HIDDEN void wire__conn_free(wire_conn *c);
+WIRE_HIDDEN void wire__slot_free(wire__slot *slot);
+/* Start our close handshake (code 0 = none). The caller checked the state. */
+WIRE_HIDDEN void wire__conn_start_close(wire_conn *c, int code, const char *reason, size_t rlen);
+/* The timer's verdict for a connection whose deadline passed. */
+WIRE_HIDDEN void wire__conn_expired(wire_conn *c);
+/* Feed the open connection the bytes that followed the handshake head. */
+WIRE_HIDDEN void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len);
+/* Report a failure to on_error; returns its verdict (nonzero = handled). */
+WIRE_HIDDEN int wire__conn_report(wire_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+WIRE_HIDDEN int wire__conn_report_err(wire_conn *c, const wire_error *err);
+
+/* send.c */
+/* Queue raw bytes (copied). Returns 0 or WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__out_raw(wire_conn *c, const void *data, size_t len);
+/* Queue one unmasked frame (copied). Returns 0 or WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len);
+/* Write queued output now, or mark it for the end of the current callback. */
+WIRE_HIDDEN void wire__out_schedule(wire_conn *c);
+WIRE_HIDDEN void wire__out_flush(wire_conn *c);
+WIRE_HIDDEN void wire__out_discard(wire_conn *c);
+WIRE_HIDDEN int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len);
+/* Incremental UTF-8 validation: feed bytes, state 0 = complete, 1 = reject. */
+WIRE_HIDDEN uint32_t wire__utf8_step(uint32_t state, const uint8_t *s, size_t len);
+#define WIRE__UTF8_OK 0u
+#define WIRE__UTF8_BAD 1u
+
+/* pipeline.c */
+WIRE_HIDDEN int wire__pipeline_compile(wire_endpoint *ep, wire_error *err);
+WIRE_HIDDEN void wire__pipeline_free(wire_endpoint *ep);
+WIRE_HIDDEN void wire__pipeline_server_free(wire_server *s); /* the docs, made lazily */
+WIRE_HIDDEN void wire__pipeline_message(wire_conn *c, int kind, const uint8_t *data, size_t len);
+
+#endif /* WIRE_CONN_INTERNAL_H */

@@ -1,0 +1,280 @@
+/*
+ * send.c -- the output side of a connection: a queue of copied chunks (whole
+ * frames or raw HTTP), written in batches (uv_try_write first, the rest in one
+ * uv_write with many buffers, one write in flight per connection), the
+ * backpressure limit, and the public send calls.
+ */
+#include "conn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- UTF-8 ------------------------------------------------------------------ */
+
+/* State: 0 complete, 1 rejected, else (bytes still needed << 16 | lo << 8 |
+ * hi), the range the next byte must fall in (RFC 3629 table 3-7). */
+uint32_t wire__utf8_step(uint32_t st, const uint8_t *s, size_t len) {
+  if (st == WIRE__UTF8_BAD)
+    return st;
+  unsigned need = st >> 16, lo = (st >> 8) & 0xff, hi = st & 0xff;
+  size_t i = 0;
+  while (i < len) {
+    if (need == 0) {
+      while (i + 8 <= len) { /* skip ASCII eight bytes at a time */
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+          break;
+        i += 8;
+      }
+      if (i >= len)
+        break;
+      uint8_t b = s[i++];
+      if (b < 0x80)
+        continue;
+      lo = 0x80;
+      hi = 0xBF;
+      if (b >= 0xC2 && b <= 0xDF)
+        need = 1;
+      else if (b == 0xE0)
+        need = 2, lo = 0xA0;
+      else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
+        need = 2;
+      else if (b == 0xED)
+        need = 2, hi = 0x9F;
+      else if (b == 0xF0)
+        need = 3, lo = 0x90;
+      else if (b >= 0xF1 && b <= 0xF3)
+        need = 3;
+      else if (b == 0xF4)
+        need = 3, hi = 0x8F;
+      else
+        return WIRE__UTF8_BAD;
+    } else {
+      uint8_t b = s[i++];
+      if (b < lo || b > hi)
+        return WIRE__UTF8_BAD;
+      need--;
+      lo = 0x80;
+      hi = 0xBF;
+    }
+  }
+  return need == 0 ? WIRE__UTF8_OK : (need << 16) | (lo << 8) | hi;
+}
+
+/* ---- the queue -------------------------------------------------------------- */
+
+static wire__chunk *chunk_new(size_t len) {
+  wire__chunk *ch = malloc(sizeof *ch + len);
+  if (ch == NULL)
+    return NULL;
+  ch->next = NULL;
+  ch->len = len;
+  ch->off = 0;
+  return ch;
+}
+
+static void chunk_append(wire_conn *c, wire__chunk *ch) {
+  if (c->out_tail)
+    c->out_tail->next = ch;
+  else
+    c->out_head = ch;
+  c->out_tail = ch;
+  c->out_bytes += ch->len;
+}
+
+int wire__out_raw(wire_conn *c, const void *data, size_t len) {
+  wire__chunk *ch = chunk_new(len);
+  if (ch == NULL)
+    return WIRE_ENOMEM;
+  memcpy(ch->data, data, len);
+  chunk_append(c, ch);
+  return 0;
+}
+
+int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
+  size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  wire__chunk *ch = chunk_new(hl + len);
+  if (ch == NULL)
+    return WIRE_ENOMEM;
+  uint8_t *h = ch->data;
+  h[0] = (uint8_t)(0x80 | opcode);
+  if (hl == 2) {
+    h[1] = (uint8_t)len;
+  } else if (hl == 4) {
+    h[1] = 126;
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)len;
+  } else {
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+      h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+  }
+  if (len)
+    memcpy(h + hl, data, len);
+  chunk_append(c, ch);
+  return 0;
+}
+
+void wire__out_discard(wire_conn *c) {
+  while (c->out_head != NULL) {
+    wire__chunk *ch = c->out_head;
+    c->out_head = ch->next;
+    c->out_bytes -= ch->len - ch->off;
+    free(ch);
+  }
+  c->out_tail = NULL;
+}
+
+/* Drop n written bytes from the front of the queue. */
+static void consume(wire_conn *c, size_t n) {
+  c->out_bytes -= n;
+  while (n > 0 && c->out_head != NULL) {
+    wire__chunk *ch = c->out_head;
+    size_t left = ch->len - ch->off;
+    if (n < left) {
+      ch->off += n;
+      return;
+    }
+    n -= left;
+    c->out_head = ch->next;
+    free(ch);
+  }
+  if (c->out_head == NULL)
+    c->out_tail = NULL;
+}
+
+/* Output is gone: reading may resume, a pending close may finish. */
+static void drained(wire_conn *c) {
+  wire__update_reading(c);
+  wire__conn_progress(c);
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  wire__wreq *w = (wire__wreq *)req;
+  wire_conn *c = (wire_conn *)req->handle;
+  while (w->chunks != NULL) {
+    wire__chunk *ch = w->chunks;
+    w->chunks = ch->next;
+    free(ch);
+  }
+  c->out_bytes -= w->bytes;
+  c->wreq = NULL;
+  free(w);
+  if (c->state == WIRE__S_CLOSED)
+    return;
+  wire_server *s = c->server;
+  wire__enter(s);
+  if (status < 0)
+    wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
+  else if (c->out_head != NULL)
+    wire__out_flush(c);
+  else
+    drained(c);
+  wire__leave(s);
+}
+
+/* Hand the queue to the socket: whatever the kernel takes at once, then one
+ * uv_write for the rest (at most WIRE__MAX_IOV chunks; its callback continues). */
+void wire__out_flush(wire_conn *c) {
+  if (c->state == WIRE__S_CLOSED || c->wreq != NULL || c->out_head == NULL)
+    return;
+  uv_buf_t bufs[WIRE__MAX_IOV];
+  unsigned n = 0;
+  for (wire__chunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
+    bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
+  int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+  if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
+    wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
+    return;
+  }
+  if (r > 0)
+    consume(c, (size_t)r);
+  if (c->out_head == NULL) {
+    drained(c);
+    return;
+  }
+  wire__wreq *w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
+  n = 0;
+  wire__chunk **tail = &w->chunks;
+  while (c->out_head != NULL && n < WIRE__MAX_IOV) {
+    wire__chunk *ch = c->out_head;
+    c->out_head = ch->next;
+    ch->next = NULL;
+    bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
+    w->bytes += ch->len - ch->off;
+    *tail = ch;
+    tail = &ch->next;
+  }
+  if (c->out_head == NULL)
+    c->out_tail = NULL;
+  c->wreq = w;
+  c->server->kick = 1;
+  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+  if (r != 0) { /* never started: nothing will call write_cb */
+    c->wreq = NULL;
+    while (w->chunks != NULL) {
+      wire__chunk *ch = w->chunks;
+      w->chunks = ch->next;
+      free(ch);
+    }
+    c->out_bytes -= w->bytes;
+    free(w);
+    wire__conn_terminate(c, 1006, NULL, 0);
+  }
+}
+
+/* Queued output leaves when the outermost callback returns (one write for
+ * everything queued meanwhile); public calls are bracketed the same way. */
+void wire__out_schedule(wire_conn *c) {
+  wire_server *s = c->server;
+  if (s->depth == 0) {
+    wire__out_flush(c);
+    return;
+  }
+  if (c->flags & WIRE__F_DIRTY)
+    return;
+  c->flags |= WIRE__F_DIRTY;
+  c->refs++;
+  c->dirty_next = s->dirty;
+  s->dirty = c;
+}
+
+/* ---- public sends ------------------------------------------------------------- */
+
+int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
+  if (c == NULL || (data == NULL && len > 0))
+    return WIRE_EINVAL;
+  if (c->state != WIRE__S_OPEN)
+    return WIRE_ECLOSED;
+  wire_server *s = c->server;
+  if (c->out_bytes > c->ep->opts.max_backpressure) {
+    /* A consumer this slow would make us grow without bound. */
+    wire_conn_close(c, 1008, "send buffer limit exceeded", 26);
+    return WIRE_EBACKPRESSURE;
+  }
+  wire__enter(s);
+  int r = wire__out_frame(c, opcode, data, len);
+  if (r == 0) {
+    wire__out_schedule(c);
+    if (c->out_bytes > c->ep->opts.max_backpressure)
+      wire__update_reading(c);
+  }
+  wire__leave(s);
+  return r;
+}
+
+int wire_conn_send_text(wire_conn *c, const char *data, size_t len) {
+  if (c != NULL && c->state == WIRE__S_OPEN && data != NULL &&
+      wire__utf8_step(WIRE__UTF8_OK, (const uint8_t *)data, len) != WIRE__UTF8_OK)
+    return WIRE_EUTF8;
+  return wire__send_frame(c, WSLAY_TEXT_FRAME, data, len);
+}
+
+int wire_conn_send_binary(wire_conn *c, const void *data, size_t len) {
+  return wire__send_frame(c, WSLAY_BINARY_FRAME, data, len);
+}
