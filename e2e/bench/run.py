@@ -1,0 +1,769 @@
+#!/usr/bin/env python3
+"""Benchmark runner: the same load against every echo server, in one run.
+
+For each server and each scenario it starts a fresh server process on its own
+port, waits until the port accepts connections, runs the C load generator
+(build/e2e/bench/loadgen) against it, samples the server's CPU time
+(utime + stime of the process and its descendants, from /proc/PID/stat)
+exactly around the load generator's measured window, and stops the server by
+PID. The idle scenario reads the server's RSS before and while N connections
+are held open.
+
+Output: e2e/bench/results/latest.md (tables with ratios to the first row),
+latest.json (every raw number) and latest.png (matplotlib, Agg backend).
+
+--smoke is for CI: a second or so per server, only the servers that are
+installed, never fails on performance, fails only on errors (a server that
+does not start or answer, a load generator that reports errors).
+
+Usage:
+  python3 e2e/bench/run.py [--smoke] [--only NAME,...] [--build DIR] [--out DIR]
+                           [--duration S] [--no-pin] [--list]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SERVERS_DIR = HERE / "servers"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# ---------------------------------------------------------------- servers --
+
+@dataclass
+class Server:
+    """One echo server: how to start it and whether it is installed."""
+    name: str
+    group: str                      # C, Python, Node, Ruby: what the targets compare
+    wirecore: bool                  # ours, or a peer
+    argv: Callable[[int, "Ctx"], list[str]]
+    available: Callable[["Ctx"], str | None]  # None when usable, else why not
+    payload: str = "text"           # text (raw echo) or json (typed endpoint)
+    path: str = "/"
+    idle: bool = True               # worth an idle-memory run (typed rows share the process kind)
+
+
+@dataclass
+class Ctx:
+    build: Path
+    env: dict = field(default_factory=dict)
+
+
+def _probe(argv: list[str], cwd: Path | None = None) -> bool:
+    try:
+        return subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _need_file(path: Path, hint: str) -> Callable[[Ctx], str | None]:
+    return lambda ctx: None if path.exists() else f"{path} missing ({hint})"
+
+
+def _need_python(module: str, hint: str) -> Callable[[Ctx], str | None]:
+    def check(ctx: Ctx) -> str | None:
+        return None if _probe([sys.executable, "-c", f"import {module}"]) else \
+            f"Python module {module} not installed ({hint})"
+    return check
+
+
+def _need_node(module: str, hint: str) -> Callable[[Ctx], str | None]:
+    def check(ctx: Ctx) -> str | None:
+        if not shutil.which("node"):
+            return "node not found"
+        return None if _probe(["node", "-e", f"require({json.dumps(module)})"], cwd=SERVERS_DIR) \
+            else f"Node module {module} not installed ({hint})"
+    return check
+
+
+def _need_ruby(lib: str, hint: str, extra: list[str] | None = None) -> Callable[[Ctx], str | None]:
+    def check(ctx: Ctx) -> str | None:
+        if not shutil.which("ruby"):
+            return "ruby not found"
+        return None if _probe(["ruby", *(extra or []), "-e", f"require {json.dumps(lib)}"]) \
+            else f"Ruby library {lib} not installed ({hint})"
+    return check
+
+
+def _all(*checks: Callable[[Ctx], str | None]) -> Callable[[Ctx], str | None]:
+    def check(ctx: Ctx) -> str | None:
+        for c in checks:
+            why = c(ctx)
+            if why:
+                return why
+        return None
+    return check
+
+
+NODE_WIRECORE = str(ROOT / "packages" / "node")
+RUBY_WIRECORE_LIB = ["-I", str(ROOT / "packages" / "ruby" / "lib")]
+
+
+def _node_wirecore(ctx: Ctx) -> str | None:
+    if _probe(["node", "-e", "require('wirecore')"], cwd=SERVERS_DIR) or \
+            _probe(["node", "-e", f"require({json.dumps(NODE_WIRECORE)})"]):
+        return None
+    return "Node package wirecore not built (cd packages/node && npm install)"
+
+
+def _ruby_wirecore(ctx: Ctx) -> str | None:
+    if _probe(["ruby", "-e", "require 'wirecore'"]) or \
+            _probe(["ruby", *RUBY_WIRECORE_LIB, "-e", "require 'wirecore'"]):
+        return None
+    return "Ruby gem wirecore not installed (gem build + gem install from packages/ruby)"
+
+
+def _py(script: str, *extra: str) -> Callable[[int, Ctx], list[str]]:
+    return lambda port, ctx: [sys.executable, str(SERVERS_DIR / script), "--port", str(port), *extra]
+
+
+def _node(script: str, *extra: str) -> Callable[[int, Ctx], list[str]]:
+    return lambda port, ctx: ["node", str(SERVERS_DIR / script), "--port", str(port), *extra]
+
+
+def _ruby(script: str, *extra: str) -> Callable[[int, Ctx], list[str]]:
+    return lambda port, ctx: ["ruby", str(SERVERS_DIR / script), "--port", str(port), *extra]
+
+
+PY_HINT = "pip install ./packages/python"
+SERVERS: list[Server] = [
+    Server("wire_echo", "C", True,
+           lambda port, ctx: [str(ctx.build / "wire_echo"), "--port", str(port),
+                              "--max-message", str(64 << 20)],
+           lambda ctx: None if (ctx.build / "wire_echo").exists()
+           else f"{ctx.build / 'wire_echo'} not built"),
+    Server("wirecore-python", "Python", True, _py("py_wirecore.py"),
+           _need_python("wirecore", PY_HINT)),
+    Server("wirecore-python typed", "Python", True, _py("py_wirecore.py", "--typed"),
+           _need_python("wirecore", PY_HINT), payload="json", path="/chat/bench", idle=False),
+    Server("websockets", "Python", False, _py("py_websockets.py"),
+           _need_python("websockets", "pip install websockets")),
+    Server("websockets typed", "Python", False, _py("py_websockets.py", "--typed"),
+           _need_python("websockets", "pip install websockets"), payload="json", idle=False),
+    Server("picows", "Python", False, _py("py_picows.py"),
+           _need_python("picows", "pip install picows")),
+    Server("wirecore-node", "Node", True, _node("node_wirecore.js"), _node_wirecore),
+    Server("wirecore-node typed", "Node", True, _node("node_wirecore.js", "--typed"),
+           _node_wirecore, payload="json", path="/chat/bench", idle=False),
+    Server("ws", "Node", False, _node("node_ws.js"),
+           _need_node("ws", "cd e2e/bench/servers && npm install")),
+    Server("ws typed", "Node", False, _node("node_ws.js", "--typed"),
+           _need_node("ws", "cd e2e/bench/servers && npm install"), payload="json", idle=False),
+    Server("wirecore-ruby", "Ruby", True, _ruby("ruby_wirecore.rb"), _ruby_wirecore),
+    Server("wirecore-ruby typed", "Ruby", True, _ruby("ruby_wirecore.rb", "--typed"),
+           _ruby_wirecore, payload="json", path="/chat/bench", idle=False),
+    Server("em-websocket", "Ruby", False, _ruby("ruby_em.rb"),
+           _need_ruby("em-websocket", "apt-get install ruby-em-websocket")),
+    Server("faye-websocket (thin)", "Ruby", False,
+           lambda port, ctx: ["thin", "--rackup", str(SERVERS_DIR / "ruby_faye.ru"),
+                              "--address", "127.0.0.1", "--port", str(port),
+                              "--max-conns", "20000", "--max-persistent-conns", "20000", "start"],
+           _all(_need_ruby("faye/websocket", "apt-get install ruby-faye-websocket"),
+                lambda ctx: None if shutil.which("thin") else "thin not installed")),
+]
+
+
+# -------------------------------------------------------------- scenarios --
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    mode: str          # pingpong, flood, idle
+    conns: int
+    size: int = 64
+    window: int = 1
+    duration: float = 10.0
+    warmup: float = 2.0
+
+
+def scenarios(smoke: bool, duration: float | None) -> list[Scenario]:
+    if smoke:
+        d = duration or 1.0
+        return [Scenario("pp", "ping-pong, 20 connections", "pingpong", 20, duration=d, warmup=0.3),
+                Scenario("flood", "flood, 10 connections x 8 in flight", "flood", 10, window=8,
+                         duration=d, warmup=0.3),
+                Scenario("idle", "idle memory, 200 connections", "idle", 200, duration=1.0)]
+    d = duration or 10.0
+    return [Scenario("pp100", "ping-pong, 100 connections", "pingpong", 100, duration=d),
+            Scenario("pp1000", "ping-pong, 1,000 connections", "pingpong", 1000, duration=d),
+            Scenario("flood", "flood, 100 connections x 16 in flight", "flood", 100, window=16,
+                     duration=d),
+            Scenario("idle", "idle memory, 10,000 connections", "idle", 10000, duration=3.0)]
+
+
+# ----------------------------------------------------------- /proc probes --
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants that are alive now."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(_children(p))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process tree (every thread of each process counts)."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except OSError:
+            continue
+    return total
+
+
+# ------------------------------------------------------------ processes --
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class ServerProcess:
+    """A running server: started pinned (optionally), stopped by PID."""
+
+    def __init__(self, argv: list[str], port: int, pin: str | None, log: Path):
+        self.port = port
+        self.log_path = log
+        self.log = open(log, "wb")
+        if pin and shutil.which("taskset"):
+            argv = ["taskset", "-c", pin, *argv]  # taskset execs: the PID stays the server's
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=ROOT, preexec_fn=raise_nofile)
+
+    def wait_ready(self, timeout: float) -> str | None:
+        """None once the port accepts connections, else why not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"exited with status {self.proc.returncode} before listening"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return None
+            except OSError:
+                time.sleep(0.05)
+        return f"port {self.port} not open after {timeout:.0f} s"
+
+    def stop(self) -> None:
+        tree = process_tree(self.proc.pid) if self.proc.poll() is None else []
+        for p in tree:
+            try:
+                os.kill(p, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            for p in tree:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.wait(timeout=5)
+        self.log.close()
+
+    def log_tail(self, n: int = 5) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(lines[-n:])
+
+
+def run_load(loadgen: Path, server: Server, sc: Scenario, sp: ServerProcess,
+             pin: str | None) -> dict:
+    """Run one scenario against a ready server; returns the load generator's result
+    plus server_cpu_s / cpu_us_per_msg or rss numbers."""
+    argv = [str(loadgen), "--port", str(sp.port), "--path", server.path, "--mode", sc.mode,
+            "-c", str(sc.conns), "-s", str(sc.size), "-w", str(sc.window),
+            "-d", str(sc.duration), "--warmup", str(sc.warmup), "--events",
+            "--label", server.name, "--json" if server.payload == "json" else "--text"]
+    if sc.mode != "idle" and server.payload != "json":
+        argv.append("--verify")
+    if pin and shutil.which("taskset"):
+        argv = ["taskset", "-c", pin, *argv]
+    out: dict = {}
+    pid = sp.proc.pid
+    rss_before = rss_bytes(pid)
+    cpu_start = cpu_end = None
+    lg = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=raise_nofile)
+    timeout = sc.duration + sc.warmup + 120
+    t0 = time.monotonic()
+    assert lg.stdout is not None
+    for line in lg.stdout:
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        kind = ev.get("event")
+        if kind == "start":
+            if sc.mode == "idle":
+                time.sleep(min(1.0, sc.duration / 2))  # let the server settle its allocations
+                out["rss_before"] = rss_before
+                out["rss_after"] = rss_bytes(pid)
+            else:
+                cpu_start = cpu_seconds(pid)
+        elif kind == "end":
+            cpu_end = cpu_seconds(pid)
+        elif kind == "result":
+            out.update(ev)
+        if time.monotonic() - t0 > timeout:
+            lg.kill()
+            break
+    try:
+        _, stderr = lg.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        lg.kill()
+        _, stderr = lg.communicate()
+    out["loadgen_status"] = lg.returncode
+    out["loadgen_stderr"] = stderr.strip()
+    if cpu_start is not None and cpu_end is not None:
+        out["server_cpu_s"] = cpu_end - cpu_start
+        msgs = out.get("messages", 0)
+        out["cpu_us_per_msg"] = (cpu_end - cpu_start) * 1e6 / msgs if msgs else None
+        secs = out.get("duration_s") or 0
+        out["server_cpu_util"] = (cpu_end - cpu_start) / secs if secs else None
+    if "rss_after" in out and out.get("connected"):
+        out["rss_per_conn"] = (out["rss_after"] - out["rss_before"]) / out["connected"]
+    return out
+
+
+def run_one(ctx: Ctx, loadgen: Path, server: Server, sc: Scenario, pins: tuple, logdir: Path,
+            ready_timeout: float) -> dict:
+    port = free_port()
+    log = logdir / f"{server.name.replace(' ', '_').replace('(', '').replace(')', '')}-{sc.key}.log"
+    try:
+        sp = ServerProcess(server.argv(port, ctx), port, pins[0], log)
+    except OSError as exc:
+        return {"error": f"cannot start: {exc}"}
+    try:
+        why = sp.wait_ready(ready_timeout)
+        if why:
+            return {"error": f"{why}: {sp.log_tail()}"}
+        time.sleep(0.3)
+        res = run_load(loadgen, server, sc, sp, pins[1])
+        if sp.proc.poll() is not None:
+            res["error"] = f"server exited during the run: {sp.log_tail()}"
+        elif "event" not in res:
+            res["error"] = f"load generator gave no result: {res.get('loadgen_stderr', '')[-300:]}"
+        elif res.get("errors"):
+            res["error"] = (f"{res['errors']} errors (connect {res.get('connect_errors')}, "
+                            f"handshake {res.get('handshake_errors')}, closed early "
+                            f"{res.get('closed_early')}, mismatches {res.get('mismatches')})")
+        elif sc.mode != "idle" and not res.get("messages"):
+            res["error"] = "no message echoed"
+        return res
+    finally:
+        sp.stop()
+
+
+# ---------------------------------------------------------------- report --
+
+def fmt_int(v: float | None) -> str:
+    return "–" if v is None else f"{v:,.0f}"
+
+
+def fmt_ratio(v: float | None, base: float | None) -> str:
+    if v is None or not base:
+        return ""
+    return f" ({v / base:.2f}×)"
+
+
+def fmt_us(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def fmt_bytes(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v / 1024:.2f} KiB" if abs(v) >= 1024 else f"{v:.0f} B"
+
+
+def versions() -> dict:
+    def out(argv: list[str]) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                                  cwd=SERVERS_DIR).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    v = {"python": platform.python_version(), "kernel": platform.release()}
+    v["node"] = out(["node", "--version"])
+    v["ruby"] = out(["ruby", "-e", "print RUBY_VERSION"])
+    for mod in ("websockets", "picows"):
+        v[mod] = out([sys.executable, "-c", f"import importlib.metadata as m; print(m.version('{mod}'))"])
+    v["ws"] = out(["node", "-e", "console.log(require('ws/package.json').version)"])
+    v["em-websocket"] = out(["ruby", "-e", "require 'em-websocket'; print EM::WebSocket::VERSION"])
+    v["faye-websocket"] = out(["ruby", "-e", "require 'faye/websocket'; "
+                                             "print Gem.loaded_specs['faye-websocket']&.version"])
+    try:
+        with open("/proc/cpuinfo") as f:
+            v["cpu"] = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        v["cpu"] = ""
+    v["cores"] = str(os.cpu_count())
+    v["commit"] = out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    return v
+
+
+def write_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -> None:
+    rows = [s for s in SERVERS if s.name in results]
+    by = lambda s, k: results[s.name]["scenarios"].get(k, {})  # noqa: E731
+    load_keys = [sc.key for sc in scs if sc.mode != "idle"]
+    idle_key = next((sc.key for sc in scs if sc.mode == "idle"), None)
+    first_key = load_keys[0]
+    base = next((s for s in rows if results[s.name].get("status") == "ok"), None)
+
+    def base_of(key: str, field_: str) -> float | None:
+        return by(base, key).get(field_) if base else None
+
+    L = []
+    L.append("# Wirecore benchmark: smoke run (not for comparison)\n" if meta["smoke"]
+             else "# Wirecore benchmark: latest full run\n")
+    L.append(f"Run {meta['date']} on {meta['versions'].get('cpu', '?')} "
+             f"({meta['versions'].get('cores')} cores), Linux {meta['versions'].get('kernel')}, "
+             f"commit {meta['versions'].get('commit')}. Produced by `bash scripts/bench.sh` "
+             f"(`python3 e2e/bench/run.py`).\n")
+    L.append("Every server is a fresh process per scenario, pinned to CPU "
+             f"{meta['pins'][0]} while the single-threaded load generator runs on CPU "
+             f"{meta['pins'][1]}. Messages are {scs[0].size} bytes; raw rows echo text, typed rows "
+             "receive `{\"type\":\"chat\",\"user\":…,\"text\":…}` padded to that size, check it "
+             "against the chat schema and send it back re-encoded. "
+             "**Server CPU µs/msg** (utime+stime of the server's processes during the measured "
+             "window ÷ messages echoed) is the fair figure: the load generator shares the machine, "
+             "so messages/s of the fastest servers is capped by the client. Ratios in brackets "
+             f"are to the first row ({base.name if base else '–'}); for CPU µs/msg lower is better.\n")
+    L.append("")
+    # The headline table.
+    head = ["server"]
+    for k in load_keys:
+        t = next(sc for sc in scs if sc.key == k)
+        head.append(f"{t.title}: msgs/s")
+        if k == first_key:
+            head.append("p50 / p99 / p99.9 µs")
+        head.append(f"{'CPU µs/msg' if k == first_key else 'CPU µs/msg'} ({k})")
+    if idle_key:
+        head.append("idle RSS/conn")
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for s in rows:
+        r = results[s.name]
+        cells = [s.name + ("" if r.get("status") == "ok" else f" ({r.get('status')})")]
+        for k in load_keys:
+            d = by(s, k)
+            if d.get("error") or d.get("skipped"):
+                cells.append("error" if d.get("error") else "–")
+                if k == first_key:
+                    cells.append("–")
+                cells.append("–")
+                continue
+            cells.append(fmt_int(d.get("msgs_per_s")) +
+                         fmt_ratio(d.get("msgs_per_s"), base_of(k, "msgs_per_s")))
+            if k == first_key:
+                lat = d.get("latency_us", {})
+                cells.append(f"{fmt_us(lat.get('p50'))} / {fmt_us(lat.get('p99'))} / "
+                             f"{fmt_us(lat.get('p999'))}")
+            cpu = d.get("cpu_us_per_msg")
+            cells.append((f"{cpu:.2f}" if cpu is not None else "–") +
+                         fmt_ratio(cpu, base_of(k, "cpu_us_per_msg")))
+        if idle_key:
+            d = by(s, idle_key)
+            cells.append("error" if d.get("error") else fmt_bytes(d.get("rss_per_conn")))
+        L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+
+    L.append("## Targets (reported, never asserted)\n")
+    L.extend(target_lines(results, load_keys, idle_key))
+    L.append("")
+
+    L.append("## Every scenario\n")
+    for sc in scs:
+        L.append(f"### {sc.title}\n")
+        if sc.mode == "idle":
+            L.append("| server | connected | RSS before | RSS with connections | RSS/conn | errors |")
+            L.append("|---|---|---|---|---|---|")
+        else:
+            L.append("| server | msgs/s | mean / p50 / p99 / p99.9 / max µs | server CPU µs/msg "
+                     "| server CPU use | errors |")
+            L.append("|---|---|---|---|---|---|")
+        for s in rows:
+            d = by(s, sc.key)
+            if not d:
+                continue
+            if d.get("skipped"):
+                continue
+            err = d.get("error", "") or "0"
+            if sc.mode == "idle":
+                L.append(f"| {s.name} | {d.get('connected', '–')} | {fmt_bytes(d.get('rss_before'))} "
+                         f"| {fmt_bytes(d.get('rss_after'))} | {fmt_bytes(d.get('rss_per_conn'))} "
+                         f"| {err} |")
+            else:
+                lat = d.get("latency_us", {})
+                util = d.get("server_cpu_util")
+                cpu = d.get("cpu_us_per_msg")
+                lats = " / ".join(fmt_us(lat.get(q)) for q in ("mean", "p50", "p99", "p999", "max"))
+                L.append(f"| {s.name} | {fmt_int(d.get('msgs_per_s'))} | {lats} | "
+                         f"{'–' if cpu is None else f'{cpu:.2f}'} | "
+                         f"{'–' if util is None else f'{util * 100:.0f} %'} | {err} |")
+        L.append("")
+        L.append(f"Load: `loadgen --mode {sc.mode} -c {sc.conns} -s {sc.size} -w {sc.window} "
+                 f"-d {sc.duration} --warmup {sc.warmup}`.\n")
+
+    skipped = [(s.name, results[s.name]["status"]) for s in SERVERS
+               if s.name in results and results[s.name].get("status") != "ok"]
+    skipped += [(n, why) for n, why in meta.get("unavailable", [])]
+    if skipped:
+        L.append("## Not measured\n")
+        for n, why in skipped:
+            L.append(f"- {n}: {why}")
+        L.append("")
+    L.append("## Versions\n")
+    L.append(", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v and k not in ("cpu",)))
+    L.append("")
+    path.write_text("\n".join(L))
+
+
+def target_lines(results: dict, load_keys: list[str], idle_key: str | None) -> list[str]:
+    def get(name: str, key: str, field_: str) -> float | None:
+        r = results.get(name)
+        if not r:
+            return None
+        d = r["scenarios"].get(key, {})
+        return None if d.get("error") else d.get(field_)
+
+    def ratio_line(label: str, ours: str, peer: str, goal: float, keys: list[str]) -> list[str]:
+        out = []
+        for k in keys:
+            a, b = get(ours, k, "msgs_per_s"), get(peer, k, "msgs_per_s")
+            ca, cb = get(ours, k, "cpu_us_per_msg"), get(peer, k, "cpu_us_per_msg")
+            if a is None or b is None:
+                out.append(f"- {label} ({k}): not measured ({ours} or {peer} missing)")
+                continue
+            tput = a / b
+            eff = (cb / ca) if ca and cb else None
+            met = "met" if tput >= goal else "not met"
+            eff_s = f"; per server CPU µs/msg {eff:.2f}×" if eff else ""
+            out.append(f"- {label} ({k}): throughput {tput:.2f}× (goal ≥ {goal:g}×, {met}){eff_s}")
+        return out
+
+    lines = []
+    pp = [k for k in load_keys if k.startswith("pp")]
+    lines += ratio_line("C core vs ws", "wire_echo", "ws", 2, pp)
+    if idle_key:
+        v = get("wire_echo", idle_key, "rss_per_conn")
+        lines.append(f"- C core idle memory: {fmt_bytes(v)} per connection (goal ≤ 1 KiB, "
+                     f"{'met' if v is not None and v <= 1024 else 'not met'})"
+                     if v is not None else "- C core idle memory: not measured")
+    first = pp[:1]
+    lines += ratio_line("Python vs websockets", "wirecore-python", "websockets", 5, first)
+    lines += ratio_line("Python typed vs websockets typed", "wirecore-python typed",
+                        "websockets typed", 5, first)
+    lines += ratio_line("Node vs ws", "wirecore-node", "ws", 2, first)
+    lines += ratio_line("Node typed vs ws typed", "wirecore-node typed", "ws typed", 2, first)
+    lines += ratio_line("Ruby vs em-websocket", "wirecore-ruby", "em-websocket", 3, first)
+    lines += ratio_line("Ruby vs faye-websocket", "wirecore-ruby", "faye-websocket (thin)", 3, first)
+    return lines
+
+
+def write_chart(path: Path, results: dict, scs: list[Scenario]) -> str | None:
+    """A PNG of msgs/s and server CPU µs/msg per server; returns why not when it cannot."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib not installed (pip install matplotlib)"
+    rows = [s for s in SERVERS if s.name in results and results[s.name].get("status") == "ok"]
+    keys = [sc for sc in scs if sc.mode != "idle"]
+    if not rows or not keys:
+        return "nothing measured"
+    names = [s.name for s in rows][::-1]
+    colors = {"C": "#4c72b0", "Python": "#dd8452", "Node": "#55a868", "Ruby": "#c44e52"}
+    fig, axes = plt.subplots(1, 2, figsize=(14, 0.45 * len(names) * len(keys) / 2 + 2.5))
+    h = 0.8 / len(keys)
+    for j, sc in enumerate(keys):
+        tput = [results[n]["scenarios"].get(sc.key, {}).get("msgs_per_s") or 0 for n in names]
+        cpu = [results[n]["scenarios"].get(sc.key, {}).get("cpu_us_per_msg") or 0 for n in names]
+        ys = [i + (j - (len(keys) - 1) / 2) * h for i in range(len(names))]
+        alpha = 1.0 - 0.3 * j
+        col = [colors.get(next(s.group for s in rows if s.name == n), "#888") for n in names]
+        axes[0].barh(ys, tput, height=h, color=col, alpha=alpha, label=sc.title)
+        axes[1].barh(ys, cpu, height=h, color=col, alpha=alpha, label=sc.title)
+    for ax, title in ((axes[0], "messages / s (higher is better)"),
+                      (axes[1], "server CPU µs per message (lower is better)")):
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names)
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Wirecore echo benchmark (bars: " + ", ".join(sc.title for sc in keys) + ")",
+                 fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_suffix(".png.tmp")
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return None
+
+
+# ------------------------------------------------------------------ main --
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="short CI run: fail on errors only")
+    ap.add_argument("--only", help="comma-separated server names (substring match)")
+    ap.add_argument("--scenarios", help="comma-separated scenario keys (e.g. pp100,idle)")
+    ap.add_argument("--build", default=str(ROOT / "build"), help="build directory")
+    ap.add_argument("--out", help="output directory (default e2e/bench/results, "
+                                  "smoke: build/bench-smoke)")
+    ap.add_argument("--duration", type=float, help="measured seconds per scenario")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin server and client to CPUs")
+    ap.add_argument("--list", action="store_true", help="list servers and whether they are usable")
+    args = ap.parse_args()
+
+    ctx = Ctx(build=Path(args.build).resolve())
+    loadgen = ctx.build / "e2e" / "bench" / "loadgen"
+    selected = SERVERS
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        selected = [s for s in SERVERS if any(w == s.name or w in s.name for w in wanted)]
+    usable, unavailable = [], []
+    for s in selected:
+        why = s.available(ctx)
+        (unavailable.append((s.name, why)) if why else usable.append(s))
+    if args.list:
+        for s in SERVERS:
+            why = s.available(ctx)
+            print(f"{s.name:24} {'ok' if not why else 'skipped: ' + why}")
+        return 0
+    if not loadgen.exists():
+        print(f"run.py: {loadgen} not built (bash scripts/build.sh build)", file=sys.stderr)
+        return 1
+    scs = scenarios(args.smoke, args.duration)
+    if args.scenarios:
+        keep = set(args.scenarios.split(","))
+        scs = [sc for sc in scs if sc.key in keep]
+    out = Path(args.out) if args.out else (ROOT / "build" / "bench-smoke" if args.smoke
+                                           else HERE / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    logdir = ROOT / "build" / "bench-logs"  # server output, for when a row fails
+    logdir.mkdir(parents=True, exist_ok=True)
+    pins: tuple = (None, None) if args.no_pin or (os.cpu_count() or 1) < 2 else ("0", "1")
+    raise_nofile()
+
+    for name, why in unavailable:
+        print(f"skip {name}: {why}", flush=True)
+    results: dict = {}
+    failures = []
+    for s in usable:
+        r = results[s.name] = {"group": s.group, "wirecore": s.wirecore, "payload": s.payload,
+                               "status": "ok", "scenarios": {}}
+        for sc in scs:
+            if sc.mode == "idle" and not s.idle:
+                r["scenarios"][sc.key] = {"skipped": "typed rows share the raw row's process"}
+                continue
+            t0 = time.monotonic()
+            d = run_one(ctx, loadgen, s, sc, pins, logdir, ready_timeout=30)
+            r["scenarios"][sc.key] = d
+            took = time.monotonic() - t0
+            if d.get("error"):
+                failures.append(f"{s.name} / {sc.key}: {d['error']}")
+                print(f"FAIL {s.name:24} {sc.key:7} {d['error']}", flush=True)
+            elif sc.mode == "idle":
+                print(f"ok   {s.name:24} {sc.key:7} {d.get('connected')} conns, "
+                      f"{fmt_bytes(d.get('rss_per_conn'))}/conn  [{took:.0f} s]", flush=True)
+            else:
+                lat = d.get("latency_us", {})
+                cpu = d.get("cpu_us_per_msg")
+                print(f"ok   {s.name:24} {sc.key:7} {d.get('msgs_per_s', 0):>10,.0f} msg/s  "
+                      f"p50 {fmt_us(lat.get('p50'))} p99 {fmt_us(lat.get('p99'))} µs  "
+                      f"cpu {cpu if cpu is None else round(cpu, 2)} µs/msg  [{took:.0f} s]",
+                      flush=True)
+        if any(d.get("error") for d in r["scenarios"].values()):
+            r["status"] = "errors"
+
+    meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "versions": versions(), "pins": pins if pins[0] else ("any", "any"),
+            "smoke": args.smoke, "unavailable": unavailable,
+            "scenarios": [sc.__dict__ for sc in scs]}
+    (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    if results and any(sc.mode != "idle" for sc in scs):
+        write_markdown(out / "latest.md", results, scs, meta)
+        why = write_chart(out / "latest.png", results, scs)
+        if why:
+            print(f"no chart: {why}")
+        print(f"wrote {out / 'latest.md'}")
+    n_ok = sum(1 for s in usable for sc in scs
+               if not results[s.name]["scenarios"].get(sc.key, {}).get("error")
+               and not results[s.name]["scenarios"].get(sc.key, {}).get("skipped"))
+    print(f"bench: {n_ok} passed, {len(failures)} failed, {len(unavailable)} skipped")
+    for f in failures:
+        print(f"  {f}")
+    if not usable:
+        print("run.py: no server is available", file=sys.stderr)
+        return 1
+    return 1 if failures and args.smoke else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
