@@ -1,0 +1,286 @@
+/*
+ * module.c -- the `wirecore._native` module: multi-phase init, the module
+ * state (exception types, type objects), error mapping, and the stateless
+ * functions encode()/decode()/version().
+ */
+#include "wirecore_py.h"
+
+#include <string.h>
+
+wpy_state *wpy_state_of_type(PyTypeObject *tp) { return (wpy_state *)PyType_GetModuleState(tp); }
+
+static wpy_state *state_of(PyObject *module) { return (wpy_state *)PyModule_GetState(module); }
+
+/* The exception class for a core error code. */
+static PyObject *error_class(wpy_state *st, int code) {
+  switch (code) {
+  case WIRE_ESERIALIZE:
+    return st->SerializationError;
+  case WIRE_EDESERIALIZE:
+  case WIRE_EDEPTH:
+  case WIRE_ECODEC:
+  case WIRE_EUTF8:
+  case WIRE_ETOOBIG:
+    return st->DeserializationError;
+  case WIRE_EVALIDATION:
+    return st->ValidationError;
+  case WIRE_EUNKNOWN_MESSAGE:
+    return st->UnknownMessageError;
+  case WIRE_ECLOSED:
+    return st->ConnectionClosed;
+  default:
+    return st->Error;
+  }
+}
+
+static int set_str_attr(PyObject *o, const char *name, const char *value) {
+  PyObject *s = PyUnicode_DecodeUTF8(value, (Py_ssize_t)strlen(value), "replace");
+  if (s == NULL)
+    return -1;
+  int rc = PyObject_SetAttrString(o, name, s);
+  Py_DECREF(s);
+  return rc;
+}
+
+/* Exception object carrying code, name and (for validation/decoding) where. */
+PyObject *wpy_error_object(wpy_state *st, int code, const wire_error *err) {
+  const char *msg = (err != NULL && err->message[0]) ? err->message : wire_strerror(code);
+  PyObject *exc = PyObject_CallFunction(error_class(st, code), "s", msg);
+  if (exc == NULL)
+    return NULL;
+  PyObject *num = PyLong_FromLong(code);
+  int rc = num == NULL ? -1 : PyObject_SetAttrString(exc, "code", num);
+  Py_XDECREF(num);
+  if (rc == 0)
+    rc = set_str_attr(exc, "name", wire_err_name(code));
+  if (rc == 0 && err != NULL) {
+    rc = set_str_attr(exc, "path", err->path);
+    if (rc == 0)
+      rc = set_str_attr(exc, "keyword", err->keyword);
+    if (rc == 0)
+      rc = set_str_attr(exc, "schema_path", err->schema_path);
+    if (rc == 0) {
+      PyObject *off = PyLong_FromSize_t(err->offset);
+      rc = off == NULL ? -1 : PyObject_SetAttrString(exc, "offset", off);
+      Py_XDECREF(off);
+    }
+  }
+  if (rc != 0) {
+    Py_DECREF(exc);
+    return NULL;
+  }
+  return exc;
+}
+
+PyObject *wpy_raise(wpy_state *st, int code, const wire_error *err) {
+  PyObject *exc = wpy_error_object(st, code, err);
+  if (exc != NULL) {
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+  }
+  return NULL;
+}
+
+/* encode(obj, codec=JSON, default=None) -> bytes */
+static PyObject *mod_encode(PyObject *module, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"obj", "codec", "default", NULL};
+  PyObject *obj, *dflt = NULL;
+  int codec = WIRE_CODEC_JSON;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|iO:encode", kwlist, &obj, &codec, &dflt))
+    return NULL;
+  wpy_state *st = state_of(module);
+  wire_doc *doc;
+  if (wire_doc_new(&doc) != 0)
+    return PyErr_NoMemory();
+  PyObject *out = NULL;
+  wire_value *v = wpy_to_value(st, doc, obj, dflt);
+  if (v != NULL) {
+    const uint8_t *buf;
+    size_t len;
+    wire_error err;
+    memset(&err, 0, sizeof err);
+    int rc = wire_encode(doc, (wire_codec)codec, v, &buf, &len, &err);
+    out = rc == 0 ? PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)len)
+                  : wpy_raise(st, rc, &err);
+  }
+  wire_doc_free(doc);
+  return out;
+}
+
+/* decode(data, codec=JSON, max_depth=0) -> object */
+static PyObject *mod_decode(PyObject *module, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"data", "codec", "max_depth", NULL};
+  Py_buffer buf;
+  int codec = WIRE_CODEC_JSON;
+  unsigned max_depth = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s*|iI:decode", kwlist, &buf, &codec, &max_depth))
+    return NULL;
+  wpy_state *st = state_of(module);
+  wire_doc *doc;
+  if (wire_doc_new(&doc) != 0) {
+    PyBuffer_Release(&buf);
+    return PyErr_NoMemory();
+  }
+  const wire_value *v;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_decode(doc, (wire_codec)codec, buf.buf, (size_t)buf.len, max_depth, &v, &err);
+  PyObject *out = rc == 0 ? wpy_from_value(st, v) : wpy_raise(st, rc, &err);
+  wire_doc_free(doc);
+  PyBuffer_Release(&buf);
+  return out;
+}
+
+static PyObject *mod_version(PyObject *module, PyObject *unused) {
+  return PyUnicode_FromString(wire_version());
+}
+
+static PyObject *mod_strerror(PyObject *module, PyObject *arg) {
+  long code = PyLong_AsLong(arg);
+  if (code == -1 && PyErr_Occurred())
+    return NULL;
+  return Py_BuildValue("(ss)", wire_err_name((int)code), wire_strerror((int)code));
+}
+
+static PyMethodDef mod_methods[] = {
+    {"encode", (PyCFunction)(void (*)(void))mod_encode, METH_VARARGS | METH_KEYWORDS,
+     "encode(obj, codec=CODEC_JSON, default=None) -> bytes"},
+    {"decode", (PyCFunction)(void (*)(void))mod_decode, METH_VARARGS | METH_KEYWORDS,
+     "decode(data, codec=CODEC_JSON, max_depth=0) -> object"},
+    {"version", mod_version, METH_NOARGS, "The core library's version."},
+    {"strerror", mod_strerror, METH_O, "strerror(code) -> (name, message)"},
+    {NULL, NULL, 0, NULL}};
+
+/* Create an exception class `wirecore.<name>` with default attributes. */
+static PyObject *new_error(PyObject *module, const char *name, const char *doc, PyObject *base,
+                           int with_location) {
+  PyObject *dict = Py_BuildValue("{s:i,s:s}", "code", 0, "name", "");
+  if (dict == NULL)
+    return NULL;
+  if (with_location) {
+    PyObject *d2 = Py_BuildValue("{s:s,s:s,s:s,s:i}", "path", "", "keyword", "", "schema_path", "",
+                                 "offset", 0);
+    if (d2 == NULL || PyDict_Update(dict, d2) != 0) {
+      Py_XDECREF(d2);
+      Py_DECREF(dict);
+      return NULL;
+    }
+    Py_DECREF(d2);
+  }
+  char qual[96];
+  snprintf(qual, sizeof qual, "wirecore.%s", name);
+  PyObject *cls = PyErr_NewExceptionWithDoc(qual, doc, base, dict);
+  Py_DECREF(dict);
+  if (cls != NULL && PyModule_AddObjectRef(module, name, cls) != 0)
+    Py_CLEAR(cls);
+  return cls;
+}
+
+static PyTypeObject *add_type(PyObject *module, PyType_Spec *spec) {
+  PyTypeObject *tp = (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+  if (tp == NULL)
+    return NULL;
+  if (PyModule_AddType(module, tp) != 0) {
+    Py_DECREF(tp);
+    return NULL;
+  }
+  return tp;
+}
+
+static int mod_exec(PyObject *module) {
+  wpy_state *st = state_of(module);
+  if ((st->Error = new_error(module, "WirecoreError", "Base class of Wirecore errors.",
+                             PyExc_Exception, 1)) == NULL ||
+      (st->SerializationError = new_error(module, "SerializationError",
+                                          "A value could not be encoded.", st->Error, 1)) == NULL ||
+      (st->DeserializationError = new_error(module, "DeserializationError",
+                                            "A message could not be decoded.", st->Error, 1)) ==
+          NULL ||
+      (st->ValidationError = new_error(module, "ValidationError",
+                                       "A value does not match its schema (.path, .keyword).",
+                                       st->Error, 1)) == NULL ||
+      (st->UnknownMessageError = new_error(module, "UnknownMessageError",
+                                           "No handler's schema matches the message.", st->Error,
+                                           1)) == NULL ||
+      (st->ConnectionClosed =
+           new_error(module, "ConnectionClosed", "The connection is closed.", st->Error, 1)) ==
+          NULL)
+    return -1;
+  if ((st->ServerType = add_type(module, &wpy_server_spec)) == NULL ||
+      (st->ConnType = add_type(module, &wpy_conn_spec)) == NULL ||
+      (st->SchemaType = add_type(module, &wpy_schema_spec)) == NULL ||
+      (st->DispatcherType = add_type(module, &wpy_dispatcher_spec)) == NULL)
+    return -1;
+  if ((st->str_on_connect = PyUnicode_InternFromString("_on_connect")) == NULL ||
+      (st->str_on_message = PyUnicode_InternFromString("_on_message")) == NULL ||
+      (st->str_on_close = PyUnicode_InternFromString("_on_close")) == NULL ||
+      (st->str_on_error = PyUnicode_InternFromString("_on_error")) == NULL)
+    return -1;
+  if (PyModule_AddIntConstant(module, "CODEC_RAW", WIRE_CODEC_RAW) ||
+      PyModule_AddIntConstant(module, "CODEC_JSON", WIRE_CODEC_JSON) ||
+      PyModule_AddIntConstant(module, "CODEC_MSGPACK", WIRE_CODEC_MSGPACK) ||
+      PyModule_AddIntConstant(module, "INVALID_REPLY", WIRE_INVALID_REPLY) ||
+      PyModule_AddIntConstant(module, "INVALID_CLOSE", WIRE_INVALID_CLOSE) ||
+      PyModule_AddIntConstant(module, "INVALID_IGNORE", WIRE_INVALID_IGNORE) ||
+      PyModule_AddIntConstant(module, "CONNECT_DEFER", WIRE_CONNECT_DEFER) ||
+      PyModule_AddIntConstant(module, "SCHEMA_FORMAT_ASSERT", WIRE_SCHEMA_FORMAT_ASSERT))
+    return -1;
+#define WPY_ADD_ERRNO(name, num, msg)                                                              \
+  if (PyModule_AddIntConstant(module, #name, num))                                                 \
+    return -1;
+  WIRE_ERRNO_MAP(WPY_ADD_ERRNO)
+#undef WPY_ADD_ERRNO
+  return 0;
+}
+
+static int mod_traverse(PyObject *module, visitproc visit, void *arg) {
+  wpy_state *st = state_of(module);
+  Py_VISIT(st->Error);
+  Py_VISIT(st->SerializationError);
+  Py_VISIT(st->DeserializationError);
+  Py_VISIT(st->ValidationError);
+  Py_VISIT(st->UnknownMessageError);
+  Py_VISIT(st->ConnectionClosed);
+  Py_VISIT(st->ServerType);
+  Py_VISIT(st->ConnType);
+  Py_VISIT(st->SchemaType);
+  Py_VISIT(st->DispatcherType);
+  return 0;
+}
+
+static int mod_clear(PyObject *module) {
+  wpy_state *st = state_of(module);
+  Py_CLEAR(st->Error);
+  Py_CLEAR(st->SerializationError);
+  Py_CLEAR(st->DeserializationError);
+  Py_CLEAR(st->ValidationError);
+  Py_CLEAR(st->UnknownMessageError);
+  Py_CLEAR(st->ConnectionClosed);
+  Py_CLEAR(st->ServerType);
+  Py_CLEAR(st->ConnType);
+  Py_CLEAR(st->SchemaType);
+  Py_CLEAR(st->DispatcherType);
+  Py_CLEAR(st->str_on_connect);
+  Py_CLEAR(st->str_on_message);
+  Py_CLEAR(st->str_on_close);
+  Py_CLEAR(st->str_on_error);
+  return 0;
+}
+
+static void mod_free(void *module) { mod_clear((PyObject *)module); }
+
+static PyModuleDef_Slot mod_slots[] = {{Py_mod_exec, (void *)mod_exec}, {0, NULL}};
+
+static struct PyModuleDef mod_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "wirecore._native",
+    .m_doc = "The Wirecore C core, bound for CPython.",
+    .m_size = sizeof(wpy_state),
+    .m_methods = mod_methods,
+    .m_slots = mod_slots,
+    .m_traverse = mod_traverse,
+    .m_clear = mod_clear,
+    .m_free = mod_free,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModuleDef_Init(&mod_def); }

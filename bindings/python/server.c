@@ -1,0 +1,420 @@
+/*
+ * server.c -- the `_native.Server` type: one wire_server on the core's own
+ * libuv loop, driven by the host (fd / timeout / process), its endpoints, and
+ * the C callbacks that forward connection events to the Python handler
+ * object of each endpoint (its _on_connect/_on_message/_on_close/_on_error).
+ * Callbacks run inside process(), on the thread that holds the GIL.
+ */
+#include "wirecore_py.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static wpy_conn *conn_of(wire_conn *conn) { return (wpy_conn *)wire_conn_get_data(conn); }
+
+/* The handler raised: report it and fail safe for that connection only. */
+static void report_unraisable(PyObject *where) { PyErr_WriteUnraisable(where); }
+
+/* Drop the reference the C side holds on a connection's Python object. */
+static void release_conn_object(wire_conn *conn) {
+  wpy_conn *pc = conn_of(conn);
+  if (pc == NULL)
+    return;
+  wire_conn_set_data(conn, NULL);
+  pc->data_held = 0;
+  Py_DECREF(pc);
+}
+
+/* Returns 0 (accept), a status (reject) or WIRE_CONNECT_DEFER; the Python
+ * handler decides. A failing handler rejects with 500. */
+static int cb_connect(wire_conn *conn, const wire_request *req, void *ud) {
+  wpy_endpoint *ep = ud;
+  wpy_conn *pc = wpy_conn_new(ep->server, conn);
+  if (pc == NULL) {
+    report_unraisable(ep->handler);
+    return 500;
+  }
+  wire_conn_set_data(conn, pc); /* the new reference now belongs to the C side */
+  pc->data_held = 1;
+  if (ep->on_connect == NULL)
+    return 0;
+  PyObject *r = PyObject_CallOneArg(ep->on_connect, (PyObject *)pc);
+  long status = 0;
+  if (r == NULL) {
+    report_unraisable(ep->on_connect);
+    status = 500;
+  } else if (r != Py_None) {
+    status = PyLong_AsLong(r);
+    if (status == -1 && PyErr_Occurred()) {
+      report_unraisable(ep->on_connect);
+      status = 500;
+    }
+  }
+  Py_XDECREF(r);
+  if (status != 0 && status != WIRE_CONNECT_DEFER)
+    release_conn_object(conn); /* rejected: on_close will not come */
+  return (int)status;
+}
+
+static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
+  wpy_endpoint *ep = ud;
+  wpy_conn *pc = conn_of(conn);
+  if (pc == NULL || ep->on_message == NULL)
+    return;
+  PyObject *payload;
+  if (msg->value != NULL)
+    payload = wpy_from_value(ep->server->st, msg->value);
+  else if (msg->kind == WIRE_MSG_TEXT)
+    payload = PyUnicode_DecodeUTF8((const char *)msg->data, (Py_ssize_t)msg->len, NULL);
+  else
+    payload = PyBytes_FromStringAndSize((const char *)msg->data, (Py_ssize_t)msg->len);
+  if (payload == NULL) {
+    report_unraisable(ep->on_message);
+    wire_conn_close(conn, 1011, NULL, 0);
+    return;
+  }
+  PyObject *index = PyLong_FromLong(msg->handler);
+  if (index == NULL) {
+    Py_DECREF(payload);
+    report_unraisable(ep->on_message);
+    return;
+  }
+  PyObject *args[4] = {(PyObject *)pc, payload, index,
+                       msg->kind == WIRE_MSG_BINARY ? Py_True : Py_False};
+  PyObject *r = PyObject_Vectorcall(ep->on_message, args, 4, NULL);
+  Py_DECREF(payload);
+  Py_DECREF(index);
+  if (r == NULL) {
+    report_unraisable(ep->on_message);
+    wire_conn_close(conn, 1011, NULL, 0);
+    return;
+  }
+  Py_DECREF(r);
+}
+
+static void cb_close(wire_conn *conn, int code, const char *reason, size_t reason_len, void *ud) {
+  wpy_endpoint *ep = ud;
+  wpy_conn *pc = conn_of(conn);
+  if (pc == NULL)
+    return;
+  if (ep->on_close != NULL) {
+    PyObject *r = PyObject_CallFunction(ep->on_close, "Ois#", (PyObject *)pc, code,
+                                        reason != NULL ? reason : "", (Py_ssize_t)reason_len);
+    if (r == NULL)
+      report_unraisable(ep->on_close);
+    Py_XDECREF(r);
+  }
+  release_conn_object(conn);
+}
+
+/* Nonzero when the Python side handled the error (its reply replaces the
+ * core's policy). */
+static int cb_error(wire_conn *conn, const wire_error *err, void *ud) {
+  wpy_endpoint *ep = ud;
+  wpy_conn *pc = conn_of(conn);
+  if (pc == NULL || ep->on_error == NULL)
+    return 0;
+  PyObject *exc = wpy_error_object(ep->server->st, err->code, err);
+  if (exc == NULL) {
+    report_unraisable(ep->on_error);
+    return 0;
+  }
+  PyObject *r = PyObject_CallFunctionObjArgs(ep->on_error, (PyObject *)pc, exc, NULL);
+  Py_DECREF(exc);
+  if (r == NULL) {
+    report_unraisable(ep->on_error);
+    return 0;
+  }
+  int handled = PyObject_IsTrue(r);
+  Py_DECREF(r);
+  if (handled < 0) {
+    report_unraisable(ep->on_error);
+    return 0;
+  }
+  return handled;
+}
+
+static void endpoint_free(wpy_endpoint *ep) {
+  Py_CLEAR(ep->handler);
+  Py_CLEAR(ep->on_connect);
+  Py_CLEAR(ep->on_message);
+  Py_CLEAR(ep->on_close);
+  Py_CLEAR(ep->on_error);
+  for (size_t i = 0; i < ep->n_strings; i++)
+    free(ep->strings[i]);
+  free(ep->strings);
+  free(ep);
+}
+
+/* ---- the Server type ---------------------------------------------------- */
+
+static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"max_handshake_size", "handshake_timeout_ms", "max_connections", NULL};
+  Py_ssize_t max_hs = 0;
+  unsigned hs_timeout = 0, max_conns = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nII:Server", kwlist, &max_hs, &hs_timeout,
+                                   &max_conns))
+    return NULL;
+  wpy_state *st = wpy_state_of_type(tp);
+  wpy_server *self = (wpy_server *)tp->tp_alloc(tp, 0);
+  if (self == NULL)
+    return NULL;
+  self->st = st;
+  self->module = PyType_GetModule(tp);
+  Py_XINCREF(self->module);
+  wire_server_options opts;
+  memset(&opts, 0, sizeof opts);
+  opts.max_handshake_size = (size_t)max_hs;
+  opts.handshake_timeout_ms = hs_timeout;
+  opts.max_connections = max_conns;
+  int rc = wire_server_new(&opts, &self->server);
+  if (rc != 0) {
+    Py_DECREF(self);
+    return wpy_raise(st, rc, NULL);
+  }
+  return (PyObject *)self;
+}
+
+static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(self->module);
+  Py_VISIT(self->shutdown_cb);
+  for (size_t i = 0; i < self->n_endpoints; i++)
+    Py_VISIT(self->endpoints[i]->handler);
+  return 0;
+}
+
+static void server_dealloc(wpy_server *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
+  if (self->server != NULL && wire_server_free(self->server) != 0) {
+    /* Still listening: the owner never shut it down. Leak rather than free
+     * memory the loop still uses. */
+    PyErr_WarnEx(PyExc_ResourceWarning, "wirecore Server deallocated without shutdown", 1);
+  }
+  for (size_t i = 0; i < self->n_endpoints; i++)
+    endpoint_free(self->endpoints[i]);
+  free(self->endpoints);
+  Py_CLEAR(self->shutdown_cb);
+  Py_CLEAR(self->module);
+  tp->tp_free(self);
+  Py_DECREF(tp);
+}
+
+/* A NULL-terminated array of UTF-8 copies of a sequence of str, kept in ep. */
+static int copy_strings(wpy_endpoint *ep, PyObject *seq, const char ***out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  if (seq == NULL || seq == Py_None)
+    return 0;
+  PyObject *fast = PySequence_Fast(seq, "expected a sequence of str");
+  if (fast == NULL)
+    return -1;
+  Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
+  const char **arr = calloc((size_t)len + 1, sizeof *arr);
+  char **grown = realloc(ep->strings, (ep->n_strings + (size_t)len + 1) * sizeof *grown);
+  if (arr == NULL || grown == NULL) {
+    free(arr);
+    if (grown != NULL)
+      ep->strings = grown;
+    Py_DECREF(fast);
+    PyErr_NoMemory();
+    return -1;
+  }
+  ep->strings = grown;
+  ep->strings[ep->n_strings++] = (char *)arr; /* freed with the endpoint too */
+  for (Py_ssize_t i = 0; i < len; i++) {
+    Py_ssize_t slen;
+    const char *s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(fast, i), &slen);
+    char *copy = s == NULL ? NULL : malloc((size_t)slen + 1);
+    if (copy == NULL) {
+      Py_DECREF(fast);
+      if (s != NULL)
+        PyErr_NoMemory();
+      return -1;
+    }
+    memcpy(copy, s, (size_t)slen + 1);
+    ep->strings[ep->n_strings++] = copy;
+    arr[i] = copy;
+  }
+  Py_DECREF(fast);
+  *out = arr;
+  *n = (size_t)len;
+  return 0;
+}
+
+static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
+  PyObject *m = PyObject_GetAttr(handler, name);
+  if (m == NULL)
+    PyErr_Clear();
+  return m;
+}
+
+/* add_endpoint(pattern, handler, *, codec, message_schemas, response_schema,
+ * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
+ * pong_timeout_ms, subprotocols, allowed_origins, schema_flags) */
+static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"pattern",          "handler",         "codec",
+                           "message_schemas",  "response_schema", "invalid_policy",
+                           "max_message_size", "max_backpressure", "idle_timeout_ms",
+                           "pong_timeout_ms",  "subprotocols",    "allowed_origins",
+                           "schema_flags",     NULL};
+  const char *pattern, *response_schema = NULL;
+  PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
+  int codec = 0, policy = 0;
+  Py_ssize_t max_msg = 0, max_bp = 0;
+  unsigned idle = 0, pong = 0, flags = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOziinnIIOOI:add_endpoint", kwlist, &pattern,
+                                   &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
+                                   &max_bp, &idle, &pong, &subprotocols, &origins, &flags))
+    return NULL;
+  wpy_endpoint *ep = calloc(1, sizeof *ep);
+  wpy_endpoint **grown = realloc(self->endpoints, (self->n_endpoints + 1) * sizeof *grown);
+  if (ep == NULL || grown == NULL) {
+    free(ep);
+    if (grown != NULL)
+      self->endpoints = grown;
+    return PyErr_NoMemory();
+  }
+  self->endpoints = grown;
+  ep->server = self;
+  ep->handler = Py_NewRef(handler);
+  ep->on_connect = bound_or_null(handler, self->st->str_on_connect);
+  ep->on_message = bound_or_null(handler, self->st->str_on_message);
+  ep->on_close = bound_or_null(handler, self->st->str_on_close);
+  ep->on_error = bound_or_null(handler, self->st->str_on_error);
+
+  wire_endpoint_options o;
+  memset(&o, 0, sizeof o);
+  o.codec = (wire_codec)codec;
+  o.response_schema = response_schema;
+  o.invalid_policy = (wire_invalid_policy)policy;
+  o.max_message_size = (size_t)max_msg;
+  o.max_backpressure = (size_t)max_bp;
+  o.idle_timeout_ms = idle;
+  o.pong_timeout_ms = pong;
+  o.schema_flags = flags;
+  wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL};
+  if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||
+      copy_strings(ep, subprotocols, (const char ***)&o.subprotocols, &o.n_subprotocols) != 0 ||
+      copy_strings(ep, origins, (const char ***)&o.allowed_origins, &o.n_allowed_origins) != 0) {
+    endpoint_free(ep);
+    return NULL;
+  }
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_endpoint_add(self->server, pattern, &o, &cb, ep, NULL, &err);
+  if (rc != 0) {
+    endpoint_free(ep);
+    return wpy_raise(self->st, rc, &err);
+  }
+  self->endpoints[self->n_endpoints++] = ep;
+  Py_RETURN_NONE;
+}
+
+static PyObject *server_listen(wpy_server *self, PyObject *args) {
+  const char *host;
+  int port;
+  if (!PyArg_ParseTuple(args, "si:listen", &host, &port))
+    return NULL;
+  int rc = wire_server_listen(self->server, host, port);
+  if (rc != 0)
+    return wpy_raise(self->st, rc, NULL);
+  Py_RETURN_NONE;
+}
+
+static PyObject *server_port(wpy_server *self, PyObject *unused) {
+  return PyLong_FromLong(wire_server_port(self->server));
+}
+
+static PyObject *server_fd(wpy_server *self, PyObject *unused) {
+  return PyLong_FromLong(wire_server_fd(self->server));
+}
+
+static PyObject *server_timeout(wpy_server *self, PyObject *unused) {
+  return PyLong_FromLong(wire_server_timeout(self->server));
+}
+
+/* process() -> bool: run one non-blocking loop iteration (callbacks fire
+ * here); False once the server has shut down. */
+static PyObject *server_process(wpy_server *self, PyObject *unused) {
+  if (self->closed)
+    Py_RETURN_FALSE;
+  int rc = wire_server_process(self->server);
+  if (rc < 0)
+    return wpy_raise(self->st, rc, NULL);
+  if (PyErr_Occurred())
+    return NULL;
+  return PyBool_FromLong(rc > 0);
+}
+
+static void on_shutdown_done(wire_server *server, void *ud) {
+  wpy_server *self = ud;
+  self->closed = 1;
+  PyObject *cb = self->shutdown_cb;
+  self->shutdown_cb = NULL;
+  if (cb != NULL && cb != Py_None) {
+    PyObject *r = PyObject_CallNoArgs(cb);
+    if (r == NULL)
+      PyErr_WriteUnraisable(cb);
+    Py_XDECREF(r);
+  }
+  Py_XDECREF(cb);
+}
+
+/* shutdown(timeout_ms=0, done=None): graceful stop; done() fires from a
+ * later process() once every connection has closed. */
+static PyObject *server_shutdown(wpy_server *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"timeout_ms", "done", NULL};
+  unsigned timeout = 0;
+  PyObject *done = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|IO:shutdown", kwlist, &timeout, &done))
+    return NULL;
+  Py_XSETREF(self->shutdown_cb, Py_NewRef(done));
+  int rc = wire_server_shutdown(self->server, timeout, on_shutdown_done, self);
+  if (rc != 0) {
+    Py_CLEAR(self->shutdown_cb);
+    return wpy_raise(self->st, rc, NULL);
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *server_connection_count(wpy_server *self, PyObject *unused) {
+  return PyLong_FromSize_t(wire_server_connection_count(self->server));
+}
+
+static PyObject *server_closed(wpy_server *self, void *unused) {
+  return PyBool_FromLong(self->closed);
+}
+
+static PyMethodDef server_methods[] = {
+    {"add_endpoint", (PyCFunction)(void (*)(void))server_add_endpoint,
+     METH_VARARGS | METH_KEYWORDS, "Register an endpoint on a path pattern."},
+    {"listen", (PyCFunction)server_listen, METH_VARARGS, "listen(host, port)"},
+    {"port", (PyCFunction)server_port, METH_NOARGS, "The first listener's port, or -1."},
+    {"fd", (PyCFunction)server_fd, METH_NOARGS, "The pollable backend fd of the core's loop."},
+    {"timeout", (PyCFunction)server_timeout, METH_NOARGS,
+     "Milliseconds until process() is due (-1: fd only, 0: now)."},
+    {"process", (PyCFunction)server_process, METH_NOARGS, "Run one loop iteration."},
+    {"shutdown", (PyCFunction)(void (*)(void))server_shutdown, METH_VARARGS | METH_KEYWORDS,
+     "shutdown(timeout_ms=0, done=None)"},
+    {"connection_count", (PyCFunction)server_connection_count, METH_NOARGS,
+     "Open connections."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef server_getset[] = {
+    {"closed", (getter)server_closed, NULL, "True once the shutdown completed.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot server_slots[] = {
+    {Py_tp_new, server_new},         {Py_tp_dealloc, server_dealloc},
+    {Py_tp_traverse, server_traverse}, {Py_tp_methods, server_methods},
+    {Py_tp_getset, server_getset},   {Py_tp_doc, "A Wirecore server on its own event loop."},
+    {0, NULL}};
+
+PyType_Spec wpy_server_spec = {
+    .name = "wirecore._native.Server",
+    .basicsize = sizeof(wpy_server),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = server_slots,
+};

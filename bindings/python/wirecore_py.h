@@ -1,0 +1,89 @@
+/*
+ * wirecore_py.h -- declarations shared by the files of the CPython extension
+ * module `wirecore._native`: the module state, the object layouts and the
+ * value conversions. The glue only converts values and forwards calls; the
+ * protocol, validation and dispatch live in the core.
+ */
+#ifndef WIRECORE_PY_H
+#define WIRECORE_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "wirecore.h"
+
+/* Everything the module owns lives here (PEP 489 multi-phase init): no static
+ * mutable globals, so the module can be loaded in several interpreters. */
+typedef struct wpy_state {
+  PyObject *Error;                /* wirecore.WirecoreError (base) */
+  PyObject *SerializationError;   /* encoding failed */
+  PyObject *DeserializationError; /* decoding failed */
+  PyObject *ValidationError;      /* schema failure: .path .keyword .schema_path */
+  PyObject *UnknownMessageError;  /* no receive_* schema matched */
+  PyObject *ConnectionClosed;     /* the connection has closed */
+  PyTypeObject *ServerType;
+  PyTypeObject *ConnType;
+  PyTypeObject *SchemaType;
+  PyTypeObject *DispatcherType;
+  PyObject *str_on_connect, *str_on_message, *str_on_close, *str_on_error;
+} wpy_state;
+
+/* One endpoint's link back to Python: the handler object whose _on_* methods
+ * the callbacks call (bound methods cached at registration). */
+typedef struct wpy_endpoint {
+  struct wpy_server *server; /* borrowed: the server owns its endpoints */
+  PyObject *handler;
+  PyObject *on_connect, *on_message, *on_close, *on_error; /* bound methods or NULL */
+  char **strings; /* copies of option strings, freed with the endpoint */
+  size_t n_strings;
+} wpy_endpoint;
+
+typedef struct wpy_server {
+  PyObject_HEAD
+  wire_server *server;
+  PyObject *module; /* strong: keeps the state alive while the server lives */
+  wpy_state *st;
+  wpy_endpoint **endpoints;
+  size_t n_endpoints;
+  PyObject *shutdown_cb;  /* called once the shutdown completed */
+  int closed;             /* the shutdown finished; the loop is gone */
+} wpy_server;
+
+typedef struct wpy_conn {
+  PyObject_HEAD
+  wire_conn *conn;    /* holds one wire_conn_ref until dealloc */
+  wpy_server *server; /* strong */
+  PyObject *handler_data; /* any Python object the package attaches (per-connection state) */
+  int data_held; /* the C side holds a reference to this object (wire_conn_set_data) */
+} wpy_conn;
+
+typedef struct wpy_schema {
+  PyObject_HEAD
+  wire_schema *schema;
+  wpy_state *st;
+  PyObject *module;
+} wpy_schema;
+
+/* module.c */
+wpy_state *wpy_state_of_type(PyTypeObject *tp);
+/* Set a Python exception for a WIRE_E* code (err may be NULL); returns NULL. */
+PyObject *wpy_raise(wpy_state *st, int code, const wire_error *err);
+/* Build (not raise) the exception object for a code and error details. */
+PyObject *wpy_error_object(wpy_state *st, int code, const wire_error *err);
+
+/* convert.c */
+/* A new reference for a decoded value, or NULL with DeserializationError set. */
+PyObject *wpy_from_value(wpy_state *st, const wire_value *v);
+/* Build `obj` into `doc`; `dflt` (may be NULL or None) converts unknown types.
+ * Returns the value or NULL with SerializationError (or dflt's error) set. */
+wire_value *wpy_to_value(wpy_state *st, wire_doc *doc, PyObject *obj, PyObject *dflt);
+
+/* server.c, conn.c, schema.c: type specs */
+extern PyType_Spec wpy_server_spec;
+extern PyType_Spec wpy_conn_spec;
+extern PyType_Spec wpy_schema_spec;
+extern PyType_Spec wpy_dispatcher_spec;
+/* A new Conn object for `conn` (takes a wire_conn_ref). */
+wpy_conn *wpy_conn_new(wpy_server *server, wire_conn *conn);
+
+#endif /* WIRECORE_PY_H */

@@ -1,0 +1,323 @@
+"""App, routes and running a server on asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from typing import Any, AsyncIterator, Callable, TypeVar
+
+from . import _native
+from ._endpoints import (
+    CallbackEndpoint,
+    ClassEndpoint,
+    Endpoint,
+    FunctionEndpoint,
+    StreamEndpoint,
+    _hints,
+)
+from ._runtime import Driver
+from .connection import WebSocket, WebSocketConnection, WebSocketResponse
+
+log = logging.getLogger("wirecore")
+
+__all__ = ["App", "Route", "websocket", "websocket_route", "RunningServer"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
+
+_OPTION_NAMES = {
+    "max_message_size",
+    "idle_timeout",
+    "pong_timeout",
+    "max_backpressure",
+    "allowed_origins",
+    "subprotocols",
+    "message_schema",
+    "response_schema",
+    "using",
+    "invalid",
+    "format_assert",
+}
+
+
+def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options) - _OPTION_NAMES
+    if unknown:
+        raise TypeError(f"unknown websocket option(s): {', '.join(sorted(unknown))}")
+    return options
+
+
+class Route:
+    """A function endpoint: the decorated handler plus its hooks.
+
+    Calling the route calls the handler. `@route.on_connect`,
+    `@route.on_disconnect` and `@route.on_error` register hooks.
+    """
+
+    def __init__(self, path: str, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.path = path
+        self.fn = fn
+        self.options = _check_options(dict(options))
+        self.connect_fn: Callable[..., Any] | None = None
+        self.disconnect_fn: Callable[..., Any] | None = None
+        self.error_fns: list[Callable[..., Any]] = []
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", "route")
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def on_connect(self, fn: F) -> F:
+        """Runs before the upgrade; raise Reject(status) to refuse it."""
+        self.connect_fn = fn
+        return fn
+
+    def on_disconnect(self, fn: F) -> F:
+        self.disconnect_fn = fn
+        return fn
+
+    def on_error(self, fn: F) -> F:
+        """Handles the exceptions its first parameter is annotated with; its return value is sent."""
+        self.error_fns.append(fn)
+        return fn
+
+    def with_path(self, path: str) -> Route:
+        r = Route(path, self.fn, self.options)
+        r.connect_fn, r.disconnect_fn, r.error_fns = self.connect_fn, self.disconnect_fn, list(self.error_fns)
+        return r
+
+    def build(self) -> Endpoint:
+        hints = _hints(self.fn)
+        if any(h is WebSocketConnection for h in hints.values()):
+            return StreamEndpoint(self)
+        ret = hints.get("return")
+        if ret is WebSocketResponse:
+            return CallbackEndpoint(self)
+        return FunctionEndpoint(self)
+
+    def __repr__(self) -> str:
+        return f"<Route {self.path!r} -> {self.__name__}>"
+
+
+def websocket(path: str, **options: Any) -> Callable[[F], Route]:
+    """Standalone decorator: make a route to `app.include()` later."""
+
+    def deco(fn: F) -> Route:
+        return Route(path, fn, options)
+
+    return deco
+
+
+def websocket_route(path: str, **options: Any) -> Callable[[C], C]:
+    """Class decorator: give a WebSocket subclass its path (and options)."""
+
+    def deco(cls: C) -> C:
+        if not (isinstance(cls, type) and issubclass(cls, WebSocket)):
+            raise TypeError("websocket_route decorates WebSocket subclasses")
+        cls.path = path
+        cls.options = {**getattr(cls, "options", {}), **_check_options(dict(options))}
+        return cls
+
+    return deco
+
+
+class RunningServer:
+    """A started server: its address, and a graceful stop."""
+
+    def __init__(self, server: _native.Server, driver: Driver, host: str) -> None:
+        self._server = server
+        self._driver = driver
+        self.host = host
+        self.port = server.port()
+
+    @property
+    def connection_count(self) -> int:
+        return self._server.connection_count()
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{path}"
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every connection with 1001, wait for them (up to timeout)."""
+        if not self._server.closed:
+            with contextlib.suppress(_native.WirecoreError):
+                self._server.shutdown(max(1, int(timeout * 1000)))
+            self._driver.kick()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._driver.done)
+
+
+class App:
+    """A set of WebSocket endpoints served by one Wirecore server."""
+
+    def __init__(self, *, max_handshake_size: int = 0, handshake_timeout: float = 0,
+                 max_connections: int = 0) -> None:
+        self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
+        self._server_options = {
+            "max_handshake_size": int(max_handshake_size),
+            "handshake_timeout_ms": int(handshake_timeout * 1000),
+            "max_connections": int(max_connections),
+        }
+        self.server: RunningServer | None = None
+
+    # -- registration
+    def websocket(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        """Decorate a handler function (or a WebSocket subclass) to serve `path`.
+
+        Options: max_message_size (bytes), idle_timeout (seconds; 0 = never
+        ping), pong_timeout, max_backpressure (bytes), allowed_origins,
+        subprotocols, message_schema / response_schema (JSON Schema dicts that
+        replace the annotations), using (a serializer), invalid ("reply",
+        "close" or "ignore": what the core does with an invalid message that
+        no error handler takes).
+        """
+
+        def deco(target: Any) -> Any:
+            if isinstance(target, type) and issubclass(target, WebSocket):
+                self._routes.append((target, path, _check_options(dict(options))))
+                return target
+            route = target if isinstance(target, Route) else Route(path, target, options)
+            if isinstance(target, Route):
+                route = target.with_path(path)
+                route.options.update(_check_options(dict(options)))
+            self._routes.append(route)
+            return route
+
+        return deco
+
+    def include(self, *items: Any, prefix: str = "") -> None:
+        """Add routes made elsewhere: WebSocket subclasses (with a path),
+        @websocket functions, or another App's routes."""
+        for item in items:
+            if isinstance(item, App):
+                for r in item._routes:
+                    self._routes.append(_prefixed(r, prefix))
+            elif isinstance(item, Route):
+                self._routes.append(item.with_path(prefix + item.path) if prefix else item)
+            elif isinstance(item, type) and issubclass(item, WebSocket):
+                if not item.path:
+                    raise ValueError(f"{item.__name__} has no path: use @websocket_route(path)")
+                self._routes.append((item, prefix + item.path, {}))
+            else:
+                raise TypeError(f"cannot include {item!r}")
+
+    def load_routes(self, path: str) -> None:
+        """Add routes from a YAML file:
+
+        routers: [{name, mount, routes: [{path, handler: "module:attr", websocket: true}]}]
+        """
+        import yaml  # PyYAML, an optional dependency
+
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f) or {}
+        for router in doc.get("routers", []) or []:
+            mount = (router.get("mount") or "").rstrip("/")
+            for r in router.get("routes", []) or []:
+                if r.get("websocket", True) is False:
+                    continue
+                target = _import(r["handler"])
+                full = mount + r["path"]
+                options = dict(r.get("options") or {})
+                if isinstance(target, type) and issubclass(target, WebSocket):
+                    self._routes.append((target, full, _check_options(options)))
+                elif isinstance(target, Route):
+                    route = target.with_path(full)
+                    route.options.update(_check_options(options))
+                    self._routes.append(route)
+                elif callable(target):
+                    self._routes.append(Route(full, target, options))
+                else:
+                    raise TypeError(f"{r['handler']} is not a handler")
+
+    @property
+    def routes(self) -> list[str]:
+        return [r.path if isinstance(r, Route) else r[1] for r in self._routes]
+
+    # -- running
+    def _build(self) -> tuple[_native.Server, list[Endpoint]]:
+        server = _native.Server(**self._server_options)
+        endpoints: list[Endpoint] = []
+        for r in self._routes:
+            ep = r.build() if isinstance(r, Route) else ClassEndpoint(r[0], r[1], r[2])
+            server.add_endpoint(ep.pattern, ep, **ep.native_options())
+            endpoints.append(ep)
+        return server, endpoints
+
+    async def start(self, host: str = "127.0.0.1", port: int = 8000) -> RunningServer:
+        """Listen and return at once; the server runs on the current asyncio loop."""
+        loop = asyncio.get_running_loop()
+        server, endpoints = self._build()
+        server.listen(host, port)
+        driver = Driver(server, loop)
+        for ep in endpoints:
+            ep.bind(loop, driver)
+        running = RunningServer(server, driver, host)
+        self.server = running
+        return running
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 8000, *,
+                    shutdown_timeout: float = 5.0) -> None:
+        """Serve until cancelled (or until the server is stopped); stops gracefully."""
+        running = await self.start(host, port)
+        try:
+            await running.wait_closed()
+        finally:
+            await asyncio.shield(running.stop(shutdown_timeout))
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000, *, shutdown_timeout: float = 5.0) -> None:
+        """Block serving until SIGINT or SIGTERM, then shut down gracefully."""
+
+        async def main() -> None:
+            running = await self.start(host, port)
+            log.info("wirecore: listening on %s", running.url())
+            loop = asyncio.get_running_loop()
+            stop = loop.create_future()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            waiter = asyncio.ensure_future(running.wait_closed())
+            await asyncio.wait([stop, waiter], return_when=asyncio.FIRST_COMPLETED)
+            await running.stop(shutdown_timeout)
+
+        asyncio.run(main())
+
+    # -- testing
+    @contextlib.asynccontextmanager
+    async def test_server(self, host: str = "127.0.0.1") -> AsyncIterator[RunningServer]:
+        """Serve on an ephemeral port for the duration of the block."""
+        running = await self.start(host, 0)
+        try:
+            yield running
+        finally:
+            await running.stop(2.0)
+
+    def test_client(self) -> Any:
+        """`async with app.test_client() as client: async with client.websocket(path) as ws: ...`"""
+        from .testing import TestClient
+
+        return TestClient(self)
+
+
+def _prefixed(r: Any, prefix: str) -> Any:
+    if not prefix:
+        return r
+    if isinstance(r, Route):
+        return r.with_path(prefix + r.path)
+    cls, path, options = r
+    return (cls, prefix + path, options)
+
+
+def _import(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split(".") if attr else []:
+        obj = getattr(obj, part)
+    return obj
+

@@ -1,0 +1,298 @@
+"""User-facing connection objects: WebSocketConnection (stream style),
+WebSocketMessage and WebSocketResponse (callback style), and the WebSocket
+base class of class endpoints.
+
+Sends never wait: the core copies the bytes and writes them at once (a
+consumer too slow to keep up is closed by the core's backpressure limit).
+Send methods return an object that may be awaited or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, ClassVar
+
+from . import _native
+from ._types import to_plain
+from .errors import ConnectionClosed
+from .request import QueryParams, Request
+from .serializers import JSONSerializer, Serializer
+
+if TYPE_CHECKING:
+    from ._endpoints import ConnState
+
+__all__ = ["WebSocketConnection", "WebSocketMessage", "WebSocketResponse", "WebSocket"]
+
+
+class _Done:
+    """An already finished awaitable: `ws.send_text(x)` works with or without await."""
+
+    __slots__ = ()
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return None
+        yield  # pragma: no cover - makes this a generator
+
+
+_DONE = _Done()
+
+
+def _send_any(conn: _native.Conn, obj: Any, codec: int = _native.CODEC_JSON) -> None:
+    if isinstance(obj, WebSocketMessage):
+        if obj.is_text():
+            conn.send_text(obj.data)
+        else:
+            conn.send_bytes(obj.data)
+    elif isinstance(obj, str):
+        conn.send_text(obj)
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        conn.send_bytes(obj)
+    else:
+        conn.send_encoded(obj, codec, to_plain)
+
+
+class WebSocketMessage:
+    """One received message: text (`str`) or binary (`bytes`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: str | bytes) -> None:
+        self.data = data
+
+    def is_text(self) -> bool:
+        return isinstance(self.data, str)
+
+    def is_binary(self) -> bool:
+        return not isinstance(self.data, str)
+
+    def as_text(self) -> str:
+        d = self.data
+        return d if isinstance(d, str) else bytes(d).decode("utf-8")
+
+    def as_binary(self) -> bytes:
+        d = self.data
+        return d.encode("utf-8") if isinstance(d, str) else bytes(d)
+
+    def as_json(self) -> Any:
+        """Decode as JSON with the core's decoder (DeserializationError if not JSON)."""
+        return _native.decode(self.data, _native.CODEC_JSON)
+
+    def as_msgpack(self) -> Any:
+        return _native.decode(self.as_binary(), _native.CODEC_MSGPACK)
+
+    def __repr__(self) -> str:
+        return f"WebSocketMessage({self.data!r})"
+
+
+class WebSocketResponse:
+    """What a callback-style handler returns: the callbacks of one connection.
+
+    on_connect(ws) runs after the upgrade; on_message(msg) returns a reply
+    (WebSocketMessage, str, bytes, a JSON-able object, or None for no reply);
+    on_error(exc) handles an exception raised by on_message and returns a
+    reply; on_close(code, reason) runs once. Each may be sync or async and may
+    take fewer arguments than listed.
+    """
+
+    __slots__ = ("on_connect", "on_message", "on_close", "on_error")
+
+    def __init__(
+        self,
+        on_message: Callable[..., Any] | None = None,
+        *,
+        on_connect: Callable[..., Any] | None = None,
+        on_close: Callable[..., Any] | None = None,
+        on_error: Callable[..., Any] | None = None,
+    ) -> None:
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.on_close = on_close
+        self.on_error = on_error
+
+
+class WebSocketConnection:
+    """A connection the handler owns (stream style), also the send handle of
+    callback-style handlers.
+
+    `async for message in ws` yields str (text) or bytes (binary) until the
+    peer closes; `receive()` raises ConnectionClosed then.
+    """
+
+    _HIGH = 64  # queued messages before the connection is paused
+    _LOW = 16
+
+    def __init__(self, state: ConnState) -> None:
+        self._state = state
+        self._conn = state.conn
+        self._queue: collections.deque[str | bytes] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+
+    # -- information
+    @property
+    def request(self) -> Request:
+        return self._state.request
+
+    @property
+    def path_params(self) -> dict[str, str]:
+        return self._state.request.path_params
+
+    @property
+    def query_params(self) -> QueryParams:
+        return self._state.request.query_params
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    @property
+    def id(self) -> int:
+        return self._conn.id
+
+    @property
+    def buffered_amount(self) -> int:
+        return self._conn.buffered_amount
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._state.request.subprotocol
+
+    # -- sending
+    def send_text(self, text: str) -> Awaitable[None]:
+        self._conn.send_text(text)
+        return _DONE
+
+    def send_bytes(self, data: bytes | bytearray | memoryview) -> Awaitable[None]:
+        self._conn.send_bytes(data)
+        return _DONE
+
+    def send_json(self, obj: Any) -> Awaitable[None]:
+        self._conn.send_encoded(obj, _native.CODEC_JSON, to_plain)
+        return _DONE
+
+    def send_msgpack(self, obj: Any) -> Awaitable[None]:
+        self._conn.send_encoded(obj, _native.CODEC_MSGPACK, to_plain)
+        return _DONE
+
+    def send(self, obj: Any) -> Awaitable[None]:
+        """str -> text, bytes -> binary, WebSocketMessage as is, anything else -> JSON text."""
+        _send_any(self._conn, obj)
+        return _DONE
+
+    def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
+        self._conn.close(code, reason)
+        return _DONE
+
+    # -- receiving
+    def _push(self, data: str | bytes) -> None:
+        self._queue.append(data)
+        if not self._paused and len(self._queue) >= self._HIGH:
+            self._paused = True
+            self._conn.pause()
+        self._wake()
+
+    def _closed(self, code: int, reason: str) -> None:
+        self.close_code = code
+        self.close_reason = reason
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def receive(self) -> str | bytes:
+        while not self._queue:
+            if self.close_code is not None:
+                raise ConnectionClosed(f"connection closed with {self.close_code}")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = self._queue.popleft()
+        if self._paused and len(self._queue) <= self._LOW and self.close_code is None:
+            self._paused = False
+            try:
+                self._conn.resume()
+            except ConnectionClosed:
+                pass
+            self._state.endpoint.kick()
+        return data
+
+    async def receive_text(self) -> str:
+        data = await self.receive()
+        return data if isinstance(data, str) else data.decode("utf-8")
+
+    async def receive_bytes(self) -> bytes:
+        data = await self.receive()
+        return data.encode("utf-8") if isinstance(data, str) else data
+
+    async def receive_json(self) -> Any:
+        return _native.decode(await self.receive(), _native.CODEC_JSON)
+
+    async def receive_msgpack(self) -> Any:
+        return _native.decode(await self.receive_bytes(), _native.CODEC_MSGPACK)
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                yield await self.receive()
+            except ConnectionClosed:
+                return
+
+    def __repr__(self) -> str:
+        return f"<WebSocketConnection {self._conn.id} {self._state.request.path!r}>"
+
+
+class WebSocket:
+    """Base class of class endpoints.
+
+    Subclass with `using=` a serializer (JSON by default), define
+    `receive_<name>(self, message: T)` handlers (the core picks one by the
+    message's schema), `on_<name>_error(self, exc: E)` handlers (picked by
+    exception type), and optionally `on_connect(self, request)` and
+    `on_disconnect(self)`. One instance serves one connection.
+    """
+
+    serializer: ClassVar[type[Serializer]] = JSONSerializer
+    path: ClassVar[str | None] = None
+    options: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, using: type[Serializer] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if using is not None:
+            cls.serializer = using
+
+    _state: ConnState
+
+    @property
+    def request(self) -> Request:
+        return self._state.request
+
+    @property
+    def path_params(self) -> dict[str, str]:
+        return self._state.request.path_params
+
+    @property
+    def query_params(self) -> QueryParams:
+        return self._state.request.query_params
+
+    @property
+    def connection_id(self) -> int:
+        return self._state.conn.id
+
+    def send(self, obj: Any) -> Awaitable[None]:
+        """Send obj with the endpoint's serializer (no response-schema check)."""
+        self._state.endpoint.send_plain(self._state, obj)
+        return _DONE
+
+    def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
+        self._state.conn.close(code, reason)
+        return _DONE
