@@ -161,7 +161,14 @@ class _SchemaBuilder:
     def _typed_dict(self, tp: Any) -> dict:
         hints = self._hints(tp)
         props = {k: self.build(_unwrap_required(v)) for k, v in hints.items()}
-        required = [k for k in hints if k in tp.__required_keys__]
+        # With string annotations (PEP 563) Python 3.11 cannot see NotRequired
+        # when it computes __required_keys__: look at the resolved hints too.
+        required = [
+            k
+            for k, v in hints.items()
+            if get_origin(v) is typing.Required
+            or (k in tp.__required_keys__ and get_origin(v) is not typing.NotRequired)
+        ]
         out = {"type": "object", "properties": props}
         if required:
             out["required"] = required
@@ -226,7 +233,7 @@ def loader_for(tp: Any) -> Loader | None:
 def _loader(tp: Any, seen: dict) -> Loader | None:
     tp = _strip_annotated(tp)
     if tp in seen:
-        return lambda v: seen[tp](v)
+        return seen[tp]  # a recursive type: the box is filled once built
     origin, args = get_origin(tp), get_args(tp)
     if _is_union(tp):
         return _union_loader([a for a in args], seen)
