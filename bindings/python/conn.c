@@ -153,6 +153,8 @@ static void release_if_not_open(wpy_conn *self, int rc, int accepted) {
 }
 
 static PyObject *conn_accept(wpy_conn *self, PyObject *unused) {
+  if (!WPY_HAVE(wire_conn_accept))
+    return wpy_raise(self->server->st, WIRE_ESTATE, NULL);
   Py_INCREF(self);
   int rc = wire_conn_accept(self->conn);
   release_if_not_open(self, rc, 1);
@@ -170,6 +172,8 @@ static PyObject *conn_reject(wpy_conn *self, PyObject *args) {
   const char *body = NULL;
   if (!PyArg_ParseTuple(args, "i|z:reject", &status, &body))
     return NULL;
+  if (!WPY_HAVE(wire_conn_reject))
+    return wpy_raise(self->server->st, WIRE_ESTATE, NULL);
   Py_INCREF(self);
   int rc = wire_conn_reject(self->conn, status, body);
   release_if_not_open(self, rc, 0);

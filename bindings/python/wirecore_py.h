@@ -12,6 +12,20 @@
 
 #include "wirecore.h"
 
+/* Core functions that a build may lack while the core is being assembled
+ * (schemas, dispatch, deferred handshakes): referenced weakly and checked
+ * with WPY_HAVE before use, so the rest of the module still loads. */
+#pragma weak wire_schema_compile
+#pragma weak wire_schema_free
+#pragma weak wire_schema_validate
+#pragma weak wire_dispatch
+#pragma weak wire_dispatcher_discriminator
+#pragma weak wire_dispatcher_free
+#pragma weak wire_dispatcher_new
+#pragma weak wire_conn_accept
+#pragma weak wire_conn_reject
+#define WPY_HAVE(fn) ((fn) != NULL)
+
 /* Everything the module owns lives here (PEP 489 multi-phase init): no static
  * mutable globals, so the module can be loaded in several interpreters. */
 typedef struct wpy_state {

@@ -17,7 +17,7 @@ vpy="$venv/bin/python"
   pyyaml pydantic msgspec
 # A fresh build every run: the core's sources may have changed since the last one.
 "$vpy" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
-  -C cmake.define.WIRE_WERROR=ON -C build-dir=build/py-ext ./packages/python
+  -C cmake.define.WIRE_WERROR=ON -C build-dir="$PWD/build/py-ext" ./packages/python
 set +e
 "$vpy" -m pytest -q -p no:cacheprovider tests/python "$@"
 rc=$?
