@@ -2,10 +2,12 @@
  * json.c -- our strict RFC 8259 JSON codec: a single-pass decoder into the
  * arena value model and a compact encoder.
  *
- * The decoder is iterative (an explicit frame stack, so depth costs heap, not
- * C stack), builds each container's items on a scratch stack and copies them
- * into one contiguous arena block when the container closes, and never reads
- * past `len` bytes.
+ * The decoder works on an arena copy of the input (strings are unescaped
+ * and NUL-terminated in place, so no string costs an allocation), is
+ * iterative (an explicit frame stack: depth costs heap, not C stack), builds
+ * each container's items on a scratch stack and copies them into one
+ * contiguous arena block when the container closes, and never reads past
+ * `len` bytes of the caller's buffer.
  */
 #define _GNU_SOURCE /* strtod_l, newlocale, uselocale */
 #include "internal.h"
@@ -22,6 +24,7 @@
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HOT_INLINE static inline __attribute__((always_inline))
 
 /* ---- shared string scanning ---------------------------------------------- */
 
@@ -64,11 +67,10 @@ static inline const uint8_t *scan_plain(const uint8_t *p, const uint8_t *end) {
 typedef struct frame {
   uint32_t is_object;
   size_t base; /* scratch index of the container's first item */
-  size_t offset;
 } frame;
 
 typedef struct parser {
-  const uint8_t *start, *p, *end;
+  uint8_t *start, *p, *end; /* the arena copy being parsed */
   wire__arena *arena;
   wire_error *err;
   wire__member *stk; /* scratch items of open containers */
@@ -108,8 +110,10 @@ static void *grow_stack(void *items, size_t *cap, size_t size, bool *heap) {
   return n;
 }
 
-static inline void skip_ws(parser *P) {
-  const uint8_t *p = P->p, *end = P->end;
+HOT_INLINE void skip_ws(parser *P) {
+  uint8_t *p = P->p, *end = P->end;
+  if (LIKELY(p < end && *p > ' ')) /* compact JSON: nothing to skip */
+    return;
   while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
     p++;
   P->p = p;
@@ -161,82 +165,87 @@ static size_t put_utf8(char *o, unsigned long cp) {
   return 4;
 }
 
-/* Decode a string with escapes. `s` is just after the opening quote and
- * [s, q) has already been checked plain. The unescaped text is never longer
- * than its source, so one allocation of the source length suffices. */
-static int parse_string_slow(parser *P, const uint8_t *s, const uint8_t *q, const char **out,
+/* Unescape in place: the parser works on its own copy of the input, and
+ * unescaped text is never longer than its source, so the writer `w` trails
+ * the reader. `s` is just after the opening quote, `q` at the first
+ * backslash; [s, q) has already been checked. */
+static int parse_string_slow(parser *P, uint8_t *s, uint8_t *q, const char **out,
                              size_t *out_len) {
-  const uint8_t *end = P->end, *r = q;
-  while (r < end && *r != '"')
-    r += *r == '\\' ? 2 : 1;
-  if (r >= end)
-    return fail_at(P, end, "unterminated string");
-  char *buf = wire__arena_alloc(P->arena, (size_t)(r - s) + 1);
-  if (buf == NULL)
-    return nomem(P);
-  size_t n = (size_t)(q - s);
-  memcpy(buf, s, n);
-  while (q < r) {
-    uint8_t c = *q;
-    if (c == '\\') {
-      uint8_t e = q[1];
+  const uint8_t *end = P->end;
+  uint8_t *w = q, *r = q;
+  for (;;) {
+    if (*r == '\\') {
+      if (end - r < 2)
+        return fail_at(P, end, "unterminated string");
+      uint8_t e = r[1];
       switch (e) {
       case '"': case '\\': case '/':
-        buf[n++] = (char)e;
+        *w++ = e;
         break;
-      case 'b': buf[n++] = '\b'; break;
-      case 'f': buf[n++] = '\f'; break;
-      case 'n': buf[n++] = '\n'; break;
-      case 'r': buf[n++] = '\r'; break;
-      case 't': buf[n++] = '\t'; break;
+      case 'b': *w++ = '\b'; break;
+      case 'f': *w++ = '\f'; break;
+      case 'n': *w++ = '\n'; break;
+      case 'r': *w++ = '\r'; break;
+      case 't': *w++ = '\t'; break;
       case 'u': {
-        long cp = read_hex4(q + 2, r);
+        long cp = read_hex4(r + 2, end);
         if (cp < 0)
-          return fail_at(P, q, "invalid \\u escape");
-        q += 6;
+          return fail_at(P, r, "invalid \\u escape");
         if (cp >= 0xDC00 && cp <= 0xDFFF)
-          return fail_at(P, q - 6, "lone low surrogate escape");
+          return fail_at(P, r, "lone low surrogate escape");
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-          long lo = r - q >= 6 && q[0] == '\\' && q[1] == 'u' ? read_hex4(q + 2, r) : -1;
+          long lo = end - r >= 12 && r[6] == '\\' && r[7] == 'u' ? read_hex4(r + 8, end) : -1;
           if (lo < 0xDC00 || lo > 0xDFFF)
-            return fail_at(P, q - 6, "lone high surrogate escape");
+            return fail_at(P, r, "lone high surrogate escape");
           cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          q += 6;
+          r += 6;
         }
-        n += put_utf8(buf + n, (unsigned long)cp);
-        continue;
+        w += put_utf8((char *)w, (unsigned long)cp);
+        r += 6;
+        goto plain;
       }
       default:
-        return fail_at(P, q, "invalid escape");
+        return fail_at(P, r, "invalid escape");
       }
-      q += 2;
-    } else if (c < 0x20) {
-      return fail_at(P, q, "control character in string");
-    } else if (c < 0x80) {
-      buf[n++] = (char)c;
-      q++;
-    } else {
-      size_t k = wire__utf8_seq(q, r);
+      r += 2;
+    }
+  plain:
+    for (;;) {
+      uint8_t *run = (uint8_t *)scan_plain(r, end);
+      memmove(w, r, (size_t)(run - r));
+      w += run - r;
+      r = run;
+      if (UNLIKELY(r >= end))
+        return fail_at(P, end, "unterminated string");
+      uint8_t c = *r;
+      if (c == '"') {
+        *w = 0;
+        *out = (const char *)s;
+        *out_len = (size_t)(w - s);
+        P->p = r + 1;
+        return 0;
+      }
+      if (c == '\\')
+        break;
+      if (c < 0x20)
+        return fail_at(P, r, "control character in string");
+      size_t k = wire__utf8_seq(r, end);
       if (k == 0)
-        return fail_at(P, q, "invalid UTF-8 in string");
-      memcpy(buf + n, q, k);
-      n += k;
-      q += k;
+        return fail_at(P, r, "invalid UTF-8 in string");
+      memmove(w, r, k);
+      w += k;
+      r += k;
     }
   }
-  buf[n] = 0;
-  *out = buf;
-  *out_len = n;
-  P->p = r + 1;
-  return 0;
 }
 
 /* P->p is just after the opening quote. On success P->p is past the closing
- * quote and *out is a NUL-terminated arena copy. */
-static int parse_string(parser *P, const char **out, size_t *out_len) {
-  const uint8_t *s = P->p, *q = s, *end = P->end;
+ * quote, which is overwritten by the NUL that ends *out (zero-copy). */
+HOT_INLINE int parse_string(parser *P, const char **out, size_t *out_len) {
+  uint8_t *s = P->p, *q = s;
+  const uint8_t *end = P->end;
   for (;;) {
-    q = scan_plain(q, end);
+    q = (uint8_t *)scan_plain(q, end);
     if (UNLIKELY(q >= end))
       return fail_at(P, end, "unterminated string");
     uint8_t c = *q;
@@ -251,14 +260,9 @@ static int parse_string(parser *P, const char **out, size_t *out_len) {
       return fail_at(P, q, "invalid UTF-8 in string");
     q += k;
   }
-  size_t n = (size_t)(q - s);
-  char *buf = wire__arena_alloc(P->arena, n + 1);
-  if (buf == NULL)
-    return nomem(P);
-  memcpy(buf, s, n);
-  buf[n] = 0;
-  *out = buf;
-  *out_len = n;
+  *q = 0;
+  *out = (const char *)s;
+  *out_len = (size_t)(q - s);
   P->p = q + 1;
   return 0;
 }
@@ -287,7 +291,7 @@ static int parse_double_slow(parser *P, const uint8_t *s, const uint8_t *e, doub
 
 /* Parse a number at P->p into v: WIRE_INT, WIRE_UINT or WIRE_DOUBLE. */
 static int parse_number(parser *P, wire_value *v) {
-  const uint8_t *s = P->p, *p = s, *end = P->end;
+  uint8_t *s = P->p, *p = s, *end = P->end;
   bool neg = false;
   if (*p == '-') {
     neg = true;
@@ -404,7 +408,7 @@ static int parse_literal(parser *P, const char *word, size_t n) {
 
 /* Parse an object key at P->p (which must be '"'), then the ':' after it,
  * and push a scratch slot holding the key. */
-static int push_key(parser *P) {
+HOT_INLINE int push_key(parser *P) {
   if (UNLIKELY(P->p >= P->end || *P->p != '"'))
     return fail_at(P, P->p, "expected string key");
   P->p++;
@@ -426,29 +430,30 @@ static int push_key(parser *P) {
   return 0;
 }
 
-/* Turn the scratch items of the innermost frame into a container value. */
-static int close_frame(parser *P, wire_value *v) {
+/* Turn the scratch items of the innermost frame into a container value,
+ * written to the slot the container was parsed into. */
+static int close_frame(parser *P, wire_value *result) {
   frame *f = &P->frames[--P->nframes];
   size_t n = P->sp - f->base;
   wire__member *src = P->stk + f->base;
-  memset(v, 0, sizeof *v);
+  wire_value *v = f->base ? &P->stk[f->base - 1].value : result;
   if (f->is_object) {
-    v->type = WIRE_OBJECT;
     wire__member *items = NULL;
     if (n) {
       if ((items = wire__arena_alloc(P->arena, n * sizeof *items)) == NULL)
         return nomem(P);
       memcpy(items, src, n * sizeof *items);
     }
+    v->type = WIRE_OBJECT;
     v->u.o.items = items;
     v->u.o.len = v->u.o.cap = n;
   } else {
-    v->type = WIRE_ARRAY;
     wire_value *items = NULL;
     if (n && (items = wire__arena_alloc(P->arena, n * sizeof *items)) == NULL)
       return nomem(P);
     for (size_t i = 0; i < n; i++)
       items[i] = src[i].value;
+    v->type = WIRE_ARRAY;
     v->u.a.items = items;
     v->u.a.len = v->u.a.cap = n;
   }
@@ -456,6 +461,9 @@ static int close_frame(parser *P, wire_value *v) {
   return 0;
 }
 
+/* Open a container whose value goes to the current slot. Its items are
+ * pushed above the slot, so base - 1 is where the container lands (base 0:
+ * the top-level result). */
 static int open_frame(parser *P, bool is_object, unsigned max_depth) {
   if (UNLIKELY(P->nframes >= max_depth)) {
     if (P->err)
@@ -472,23 +480,35 @@ static int open_frame(parser *P, bool is_object, unsigned max_depth) {
   frame *f = &P->frames[P->nframes++];
   f->is_object = is_object;
   f->base = P->sp;
-  f->offset = (size_t)(P->p - P->start);
   return 0;
 }
 
+/* Values are parsed straight into their scratch slot (no temporary copy). */
 static int parse(parser *P, unsigned max_depth, wire_value *result) {
-  wire_value v;
+  wire_value *v;
   int rc;
 value:
   skip_ws(P);
   if (UNLIKELY(P->p >= P->end))
     return fail_at(P, P->p, P->nframes ? "unexpected end of input" : "empty input");
+  if (P->nframes == 0) {
+    v = result;
+  } else if (P->frames[P->nframes - 1].is_object) {
+    v = &P->stk[P->sp - 1].value; /* push_key made the slot */
+  } else {
+    if (UNLIKELY(P->sp == P->scap)) {
+      wire__member *n = grow_stack(P->stk, &P->scap, sizeof *n, &P->stk_heap);
+      if (n == NULL)
+        return nomem(P);
+      P->stk = n;
+    }
+    v = &P->stk[P->sp++].value;
+  }
   switch (*P->p) {
   case '"':
     P->p++;
-    memset(&v, 0, sizeof v);
-    v.type = WIRE_STRING;
-    if ((rc = parse_string(P, &v.u.s.ptr, &v.u.s.len)) < 0)
+    v->type = WIRE_STRING;
+    if ((rc = parse_string(P, &v->u.s.ptr, &v->u.s.len)) < 0)
       return rc;
     break;
   case '{':
@@ -498,7 +518,7 @@ value:
     skip_ws(P);
     if (P->p < P->end && *P->p == '}') {
       P->p++;
-      if ((rc = close_frame(P, &v)) < 0)
+      if ((rc = close_frame(P, result)) < 0)
         return rc;
       break;
     }
@@ -512,7 +532,7 @@ value:
     skip_ws(P);
     if (P->p < P->end && *P->p == ']') {
       P->p++;
-      if ((rc = close_frame(P, &v)) < 0)
+      if ((rc = close_frame(P, result)) < 0)
         return rc;
       break;
     }
@@ -520,68 +540,52 @@ value:
   case 't':
     if ((rc = parse_literal(P, "true", 4)) < 0)
       return rc;
-    memset(&v, 0, sizeof v);
-    v.type = WIRE_BOOL;
-    v.u.b = 1;
+    v->type = WIRE_BOOL;
+    v->u.b = 1;
     break;
   case 'f':
     if ((rc = parse_literal(P, "false", 5)) < 0)
       return rc;
-    memset(&v, 0, sizeof v);
-    v.type = WIRE_BOOL;
+    v->type = WIRE_BOOL;
+    v->u.b = 0;
     break;
   case 'n':
     if ((rc = parse_literal(P, "null", 4)) < 0)
       return rc;
-    memset(&v, 0, sizeof v);
+    v->type = WIRE_NULL;
+    v->u.i = 0;
     break;
   default:
     if (*P->p != '-' && (unsigned)(*P->p - '0') > 9)
       return fail_at(P, P->p, "unexpected character");
-    memset(&v, 0, sizeof v);
-    if ((rc = parse_number(P, &v)) < 0)
+    if ((rc = parse_number(P, v)) < 0)
       return rc;
     break;
   }
-got_value:
-  if (P->nframes == 0) {
-    *result = v;
-    return 0;
-  }
-  frame *f = &P->frames[P->nframes - 1];
-  if (f->is_object) {
-    P->stk[P->sp - 1].value = v;
-  } else {
-    if (UNLIKELY(P->sp == P->scap)) {
-      wire__member *n = grow_stack(P->stk, &P->scap, sizeof *n, &P->stk_heap);
-      if (n == NULL)
-        return nomem(P);
-      P->stk = n;
+  /* a value is complete: continue the innermost container, closing as many
+   * as end here */
+  while (P->nframes) {
+    frame *f = &P->frames[P->nframes - 1];
+    skip_ws(P);
+    if (UNLIKELY(P->p >= P->end))
+      return fail_at(P, P->p, "unexpected end of input");
+    uint8_t c = *P->p;
+    if (c == ',') {
+      P->p++;
+      if (f->is_object) {
+        skip_ws(P);
+        if ((rc = push_key(P)) < 0)
+          return rc;
+      }
+      goto value;
     }
-    P->stk[P->sp].key = NULL;
-    P->stk[P->sp].key_len = 0;
-    P->stk[P->sp++].value = v;
-  }
-  skip_ws(P);
-  if (UNLIKELY(P->p >= P->end))
-    return fail_at(P, P->p, "unexpected end of input");
-  uint8_t c = *P->p;
-  if (c == ',') {
+    if (c != (f->is_object ? '}' : ']'))
+      return fail_at(P, P->p, f->is_object ? "expected ',' or '}'" : "expected ',' or ']'");
     P->p++;
-    if (f->is_object) {
-      skip_ws(P);
-      if ((rc = push_key(P)) < 0)
-        return rc;
-    }
-    goto value;
-  }
-  if (c == (f->is_object ? '}' : ']')) {
-    P->p++;
-    if ((rc = close_frame(P, &v)) < 0)
+    if ((rc = close_frame(P, result)) < 0)
       return rc;
-    goto got_value;
   }
-  return fail_at(P, P->p, f->is_object ? "expected ',' or '}'" : "expected ',' or ']'");
+  return 0;
 }
 
 int wire__json_decode(wire__arena *a, const char *buf, size_t len, unsigned max_depth,
@@ -589,7 +593,14 @@ int wire__json_decode(wire__arena *a, const char *buf, size_t len, unsigned max_
   wire__member stk_local[64];
   frame frames_local[32];
   parser P = {0};
-  P.start = P.p = (const uint8_t *)buf;
+  /* Parse a private copy: strings are then unescaped and NUL-terminated in
+   * place, with no allocation or copy per string. */
+  uint8_t *copy = len < SIZE_MAX ? wire__arena_alloc(a, len + 1) : NULL;
+  if (copy == NULL)
+    return wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  memcpy(copy, buf, len);
+  copy[len] = 0;
+  P.start = P.p = copy;
   P.end = P.start + len;
   P.arena = a;
   P.err = err;
@@ -597,22 +608,17 @@ int wire__json_decode(wire__arena *a, const char *buf, size_t len, unsigned max_
   P.scap = sizeof stk_local / sizeof stk_local[0];
   P.frames = frames_local;
   P.fcap = sizeof frames_local / sizeof frames_local[0];
-  wire_value v;
-  int rc = parse(&P, max_depth ? max_depth : WIRE_JSON_DEFAULT_MAX_DEPTH, &v);
+  wire_value *v = wire__arena_alloc(a, sizeof *v);
+  if (v == NULL)
+    return wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  int rc = parse(&P, max_depth ? max_depth : WIRE_JSON_DEFAULT_MAX_DEPTH, v);
   if (rc == 0) {
     skip_ws(&P);
     if (P.p != P.end)
       rc = fail_at(&P, P.p, "unexpected data after the value");
   }
-  if (rc == 0) {
-    wire_value *r = wire__arena_alloc(a, sizeof *r);
-    if (r == NULL) {
-      rc = nomem(&P);
-    } else {
-      *r = v;
-      *out = r;
-    }
-  }
+  if (rc == 0)
+    *out = v;
   if (P.stk_heap)
     free(P.stk);
   if (P.frames_heap)
