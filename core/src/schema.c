@@ -1,0 +1,1296 @@
+/*
+ * schema.c -- the JSON Schema 2020-12 compiler: documents, base URIs,
+ * $id/$anchor/$dynamicAnchor indexing, $ref resolution (bundled meta-schemas,
+ * then the caller's resolver, never the network) and keyword compilation into
+ * the node array of schema_internal.h. Validation is in schema_validate.c.
+ */
+#include "schema_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_COMPILE_DEPTH 1000
+#define MAX_DOCUMENTS 256
+
+/* Dialect bits: how a schema document's keywords are read. */
+enum {
+  D_NO_VALIDATION = 1u << 0, /* $vocabulary without the validation vocabulary */
+  D_FORMAT_ASSERT = 1u << 1, /* format-assertion vocabulary */
+  D_OLD_ITEMS = 1u << 2,     /* draft 2019-09 and older: items array, additionalItems */
+  D_REF_ALONE = 1u << 3,     /* draft-07 and older: $ref hides its siblings */
+  D_NO_UNEVAL_PREFIX = 1u << 4,
+};
+
+/* What the indexing walk learnt about one schema value. */
+typedef struct vinfo {
+  const wire_value *v;
+  const char *base; /* base URI in effect inside this schema */
+  const char *path; /* for error messages */
+  int32_t res;
+  int32_t node; /* -1 until compiled */
+  unsigned dialect;
+} vinfo;
+
+typedef struct anchor {
+  const char *uri; /* resource URI */
+  const char *name;
+  const wire_value *v;
+} anchor;
+
+typedef struct cc {
+  wire_schema *S;
+  wire_error *err;
+  wire_schema_resolve_cb resolve;
+  void *resolve_data;
+  vinfo *map; /* open addressing on the value pointer */
+  size_t map_cap, map_len;
+  anchor *anchors;
+  size_t n_anchors, cap_anchors;
+  const char **docs; /* URIs of loaded documents (also failed ones) */
+  size_t n_docs;
+  const char **dynnames; /* anchor names used by $dynamicRef */
+  size_t n_dynnames;
+  size_t cap_nodes;
+  unsigned depth;
+} cc;
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static char *adup(wire__arena *a, const char *s, size_t n) {
+  char *p = wire__arena_alloc(a, n + 1);
+  if (p) {
+    memcpy(p, s, n);
+    p[n] = 0;
+  }
+  return p;
+}
+
+static int oom(cc *c) { return wire__error_set(c->err, WIRE_ENOMEM, "out of memory compiling schema"); }
+
+/* Report an invalid schema at `path`/`kw`. Returns WIRE_ESCHEMA. */
+__attribute__((format(printf, 4, 5))) static int serr(cc *c, const char *path, const char *kw,
+                                                      const char *fmt, ...) {
+  if (c->err == NULL)
+    return WIRE_ESCHEMA;
+  c->err->code = WIRE_ESCHEMA;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->err->message, sizeof c->err->message, fmt, ap);
+  va_end(ap);
+  snprintf(c->err->schema_path, sizeof c->err->schema_path, "%s%s%s", path ? path : "",
+           kw ? "/" : "", kw ? kw : "");
+  snprintf(c->err->keyword, sizeof c->err->keyword, "%s", kw ? kw : "");
+  c->err->path[0] = 0;
+  return WIRE_ESCHEMA;
+}
+
+static const wire_value *obj_get(const wire_value *o, const char *key) {
+  if (o->type != WIRE_OBJECT)
+    return NULL;
+  size_t n = strlen(key);
+  for (size_t i = o->u.o.len; i-- > 0;) {
+    const wire__member *m = &o->u.o.items[i];
+    if (m->key_len == n && memcmp(m->key, key, n) == 0)
+      return &m->value;
+  }
+  return NULL;
+}
+
+static bool is_str(const wire_value *v, const char *s) {
+  return v && v->type == WIRE_STRING && v->u.s.len == strlen(s) && memcmp(v->u.s.ptr, s, v->u.s.len) == 0;
+}
+
+/* path + "/" + key with ~ and / escaped (RFC 6901), in the arena. */
+static const char *path_join(cc *c, const char *path, const char *key, size_t n) {
+  size_t pl = strlen(path), extra = 0;
+  for (size_t i = 0; i < n; i++)
+    extra += key[i] == '~' || key[i] == '/';
+  char *p = wire__arena_alloc(&c->S->arena, pl + n + extra + 2);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, path, pl);
+  size_t o = pl;
+  p[o++] = '/';
+  for (size_t i = 0; i < n; i++) {
+    if (key[i] == '~') {
+      p[o++] = '~';
+      p[o++] = '0';
+    } else if (key[i] == '/') {
+      p[o++] = '~';
+      p[o++] = '1';
+    } else {
+      p[o++] = key[i];
+    }
+  }
+  p[o] = 0;
+  return p;
+}
+
+static const char *path_index(cc *c, const char *path, size_t i) {
+  char tmp[24];
+  int n = snprintf(tmp, sizeof tmp, "%zu", i);
+  return path_join(c, path, tmp, (size_t)n);
+}
+
+/* The URI without its fragment, in the arena. */
+static char *strip_fragment(cc *c, const char *uri) {
+  return adup(&c->S->arena, uri, strcspn(uri, "#"));
+}
+
+/* ---- value map -------------------------------------------------------- */
+
+static size_t ptr_hash(const void *p) {
+  uint64_t x = (uint64_t)(uintptr_t)p;
+  x ^= x >> 33;
+  x *= UINT64_C(0xff51afd7ed558ccd);
+  x ^= x >> 33;
+  return (size_t)x;
+}
+
+static vinfo *map_find(cc *c, const wire_value *v) {
+  if (c->map_cap == 0)
+    return NULL;
+  for (size_t i = ptr_hash(v) & (c->map_cap - 1);; i = (i + 1) & (c->map_cap - 1)) {
+    if (c->map[i].v == v)
+      return &c->map[i];
+    if (c->map[i].v == NULL)
+      return NULL;
+  }
+}
+
+/* Insert (or find) `v`; NULL when memory runs out. */
+static vinfo *map_put(cc *c, const wire_value *v, bool *fresh) {
+  if ((c->map_len + 1) * 2 > c->map_cap) {
+    size_t ncap = c->map_cap ? c->map_cap * 2 : 256;
+    vinfo *nm = calloc(ncap, sizeof *nm);
+    if (nm == NULL)
+      return NULL;
+    for (size_t i = 0; i < c->map_cap; i++) {
+      if (c->map[i].v == NULL)
+        continue;
+      size_t j = ptr_hash(c->map[i].v) & (ncap - 1);
+      while (nm[j].v)
+        j = (j + 1) & (ncap - 1);
+      nm[j] = c->map[i];
+    }
+    free(c->map);
+    c->map = nm;
+    c->map_cap = ncap;
+  }
+  size_t i = ptr_hash(v) & (c->map_cap - 1);
+  while (c->map[i].v && c->map[i].v != v)
+    i = (i + 1) & (c->map_cap - 1);
+  *fresh = c->map[i].v == NULL;
+  if (*fresh) {
+    c->map[i].v = v;
+    c->map[i].node = -1;
+    c->map_len++;
+  }
+  return &c->map[i];
+}
+
+/* ---- resources and anchors ------------------------------------------- */
+
+static int32_t find_resource(cc *c, const char *uri) {
+  for (uint32_t i = 0; i < c->S->n_resources; i++)
+    if (strcmp(c->S->resources[i].uri, uri) == 0)
+      return (int32_t)i;
+  return -1;
+}
+
+/* Register resource `uri` rooted at `v` (first registration wins). Returns
+ * its index or -1 when memory runs out. */
+static int32_t add_resource(cc *c, const char *uri, const wire_value *v) {
+  int32_t r = find_resource(c, uri);
+  if (r >= 0)
+    return r;
+  wire_schema *S = c->S;
+  ws_resource *nr = realloc(S->resources, (S->n_resources + 1) * sizeof *nr);
+  if (nr == NULL)
+    return -1;
+  S->resources = nr;
+  memset(&nr[S->n_resources], 0, sizeof nr[0]);
+  nr[S->n_resources].uri = uri;
+  nr[S->n_resources].value = v;
+  return (int32_t)S->n_resources++;
+}
+
+static int add_anchor(cc *c, const char *uri, const char *name, const wire_value *v) {
+  for (size_t i = 0; i < c->n_anchors; i++)
+    if (strcmp(c->anchors[i].uri, uri) == 0 && strcmp(c->anchors[i].name, name) == 0)
+      return 0;
+  if (c->n_anchors == c->cap_anchors) {
+    size_t ncap = c->cap_anchors ? c->cap_anchors * 2 : 16;
+    anchor *na = realloc(c->anchors, ncap * sizeof *na);
+    if (na == NULL)
+      return WIRE_ENOMEM;
+    c->anchors = na;
+    c->cap_anchors = ncap;
+  }
+  c->anchors[c->n_anchors++] = (anchor){uri, name, v};
+  return 0;
+}
+
+static int add_dynanchor(cc *c, int32_t res, const char *name, const wire_value *v) {
+  ws_resource *r = &c->S->resources[res];
+  for (uint32_t i = 0; i < r->n_dynanchors; i++)
+    if (strcmp(r->dynanchors[i].name, name) == 0)
+      return 0;
+  if (r->n_dynanchors == r->cap_dynanchors) {
+    uint32_t ncap = r->cap_dynanchors ? r->cap_dynanchors * 2 : 4;
+    ws_anchor *na = realloc(r->dynanchors, ncap * sizeof *na);
+    if (na == NULL)
+      return WIRE_ENOMEM;
+    r->dynanchors = na;
+    r->cap_dynanchors = ncap;
+  }
+  /* node < 0 until compiled; the value is kept through the anchor list */
+  r->dynanchors[r->n_dynanchors++] = (ws_anchor){name, -1};
+  return add_anchor(c, r->uri, name, v) == 0 ? 0 : WIRE_ENOMEM;
+}
+
+static const wire_value *find_anchor(cc *c, const char *uri, const char *name) {
+  for (size_t i = 0; i < c->n_anchors; i++)
+    if (strcmp(c->anchors[i].uri, uri) == 0 && strcmp(c->anchors[i].name, name) == 0)
+      return c->anchors[i].v;
+  return NULL;
+}
+
+/* ---- documents -------------------------------------------------------- */
+
+static int index_schema(cc *c, const wire_value *v, const char *base, int32_t res,
+                        const char *path, unsigned dialect, unsigned depth);
+static int load_document(cc *c, const char *uri, bool *found);
+
+/* The dialect a `$schema` value selects. Loads a custom meta-schema (through
+ * the bundle or the resolver) to read its $vocabulary. */
+static int dialect_of(cc *c, const wire_value *sv, const char *path, unsigned *out) {
+  if (sv->type != WIRE_STRING)
+    return serr(c, path, "$schema", "$schema must be a string");
+  const char *s = sv->u.s.ptr;
+  if (strstr(s, "json-schema.org/draft/2020-12/schema")) {
+    *out = 0;
+    return 0;
+  }
+  if (strstr(s, "json-schema.org/draft/2019-09/schema")) {
+    *out = D_OLD_ITEMS;
+    return 0;
+  }
+  if (strstr(s, "json-schema.org/draft-0")) {
+    *out = D_OLD_ITEMS | D_REF_ALONE;
+    return 0;
+  }
+  char *uri = strip_fragment(c, s);
+  if (uri == NULL)
+    return oom(c);
+  int32_t r = find_resource(c, uri);
+  if (r < 0) {
+    bool found;
+    int rc = load_document(c, uri, &found);
+    if (rc)
+      return rc;
+    r = find_resource(c, uri);
+    if (r < 0)
+      return serr(c, path, "$schema", "unknown meta-schema %s", uri);
+  }
+  const wire_value *voc = obj_get(c->S->resources[r].value, "$vocabulary");
+  unsigned d = 0;
+  if (voc && voc->type == WIRE_OBJECT) {
+    bool validation = false;
+    for (size_t i = 0; i < voc->u.o.len; i++) {
+      const wire__member *m = &voc->u.o.items[i];
+      if (strstr(m->key, "/vocab/validation"))
+        validation = true;
+      else if (strstr(m->key, "/vocab/format-assertion"))
+        d |= D_FORMAT_ASSERT;
+      else if (!strstr(m->key, "json-schema.org/draft/2020-12/vocab/") &&
+               m->value.type == WIRE_BOOL && m->value.u.b)
+        return serr(c, path, "$schema", "meta-schema %s requires unknown vocabulary %s", uri,
+                    m->key);
+    }
+    if (!validation)
+      d |= D_NO_VALIDATION;
+  }
+  *out = d;
+  return 0;
+}
+
+/* Decode a document's text into the schema arena and index it under `uri`. */
+static int add_document(cc *c, const char *uri, const char *text, size_t len) {
+  const wire_value *root;
+  wire_error derr;
+  int rc = wire__json_decode(&c->S->arena, text, len, 0, &root, &derr);
+  if (rc == WIRE_ENOMEM)
+    return oom(c);
+  if (rc)
+    return serr(c, uri, NULL, "document %s is not JSON: %s", uri, derr.message);
+  int32_t res = add_resource(c, uri, root);
+  if (res < 0)
+    return oom(c);
+  char *path = wire__arena_alloc(&c->S->arena, strlen(uri) + 2);
+  if (path == NULL)
+    return oom(c);
+  sprintf(path, "%s#", uri);
+  return index_schema(c, root, uri, res, path, 0, 0);
+}
+
+/* Fetch document `uri` (no fragment) from the bundled meta-schemas or the
+ * resolver. *found says whether it was there; an absent document is not an
+ * error here (the reference that needed it reports it). */
+static int load_document(cc *c, const char *uri, bool *found) {
+  *found = false;
+  for (size_t i = 0; i < c->n_docs; i++)
+    if (strcmp(c->docs[i], uri) == 0)
+      return 0;
+  if (c->n_docs == MAX_DOCUMENTS)
+    return serr(c, uri, NULL, "too many referenced documents");
+  c->docs[c->n_docs++] = uri;
+  size_t len = 0;
+  const char *text = wire__metaschema_lookup(uri, &len);
+  if (text == NULL && c->resolve)
+    text = c->resolve(uri, &len, c->resolve_data);
+  if (text == NULL)
+    return 0;
+  *found = true;
+  return add_document(c, uri, text, len);
+}
+
+/* Subschema-holding keywords, for the indexing walk. */
+static const char *const kw_one[] = {"additionalProperties", "propertyNames", "items", "contains",
+                                     "not", "if", "then", "else", "unevaluatedItems",
+                                     "unevaluatedProperties", "additionalItems", NULL};
+static const char *const kw_map[] = {"properties", "patternProperties", "$defs", "definitions",
+                                     "dependentSchemas", "dependencies", NULL};
+static const char *const kw_arr[] = {"allOf", "anyOf", "oneOf", "prefixItems", "items", NULL};
+
+static bool in_list(const char *const *list, const char *k) {
+  for (; *list; list++)
+    if (strcmp(*list, k) == 0)
+      return true;
+  return false;
+}
+
+/* Record base URI, resource, path and dialect of schema `v` and of every
+ * subschema under it; register $id resources and anchors. */
+static int index_schema(cc *c, const wire_value *v, const char *base, int32_t res,
+                        const char *path, unsigned dialect, unsigned depth) {
+  if (v->type != WIRE_OBJECT && v->type != WIRE_BOOL)
+    return 0;
+  if (depth > MAX_COMPILE_DEPTH)
+    return serr(c, path, NULL, "schema nesting too deep");
+  bool fresh;
+  vinfo *vi = map_put(c, v, &fresh);
+  if (vi == NULL)
+    return oom(c);
+  if (!fresh)
+    return 0;
+  if (v->type == WIRE_BOOL) {
+    vi->base = base, vi->res = res, vi->path = path, vi->dialect = dialect;
+    return 0;
+  }
+  const wire_value *sv = obj_get(v, "$schema");
+  if (sv) {
+    int rc = dialect_of(c, sv, path, &dialect);
+    if (rc)
+      return rc;
+    vi = map_find(c, v); /* the map may have grown */
+  }
+  const wire_value *id = obj_get(v, "$id");
+  if (id && id->type == WIRE_STRING && !((dialect & D_REF_ALONE) && obj_get(v, "$ref"))) {
+    if (id->u.s.ptr[0] == '#' && (dialect & D_OLD_ITEMS)) {
+      if (id->u.s.len > 1 && add_anchor(c, base, id->u.s.ptr + 1, v))
+        return oom(c);
+    } else {
+      char *abs = wire__uri_resolve(&c->S->arena, base, id->u.s.ptr);
+      char *nb = abs ? strip_fragment(c, abs) : NULL;
+      if (nb == NULL)
+        return oom(c);
+      base = nb;
+      res = add_resource(c, nb, v);
+      if (res < 0)
+        return oom(c);
+    }
+  }
+  vi = map_find(c, v);
+  vi->base = base, vi->res = res, vi->path = path, vi->dialect = dialect;
+  const wire_value *an = obj_get(v, "$anchor");
+  if (an && an->type == WIRE_STRING && add_anchor(c, base, an->u.s.ptr, v))
+    return oom(c);
+  const wire_value *dan = obj_get(v, "$dynamicAnchor");
+  if (dan && dan->type == WIRE_STRING && add_dynanchor(c, res, dan->u.s.ptr, v))
+    return oom(c);
+  for (size_t i = 0; i < v->u.o.len; i++) {
+    const wire__member *m = &v->u.o.items[i];
+    const wire_value *mv = &m->value;
+    const char *kp = NULL;
+    if (in_list(kw_one, m->key) || in_list(kw_map, m->key) || in_list(kw_arr, m->key)) {
+      kp = path_join(c, path, m->key, m->key_len);
+      if (kp == NULL)
+        return oom(c);
+    }
+    int rc = 0;
+    if (in_list(kw_one, m->key) && (mv->type == WIRE_OBJECT || mv->type == WIRE_BOOL)) {
+      rc = index_schema(c, mv, base, res, kp, dialect, depth + 1);
+    } else if (in_list(kw_map, m->key) && mv->type == WIRE_OBJECT) {
+      for (size_t j = 0; j < mv->u.o.len && rc == 0; j++) {
+        const wire__member *e = &mv->u.o.items[j];
+        const char *ep = path_join(c, kp, e->key, e->key_len);
+        if (ep == NULL)
+          return oom(c);
+        rc = index_schema(c, &e->value, base, res, ep, dialect, depth + 1);
+      }
+    } else if (in_list(kw_arr, m->key) && mv->type == WIRE_ARRAY) {
+      for (size_t j = 0; j < mv->u.a.len && rc == 0; j++) {
+        const char *ep = path_index(c, kp, j);
+        if (ep == NULL)
+          return oom(c);
+        rc = index_schema(c, &mv->u.a.items[j], base, res, ep, dialect, depth + 1);
+      }
+    }
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* ---- $ref resolution -------------------------------------------------- */
+
+static int hexv(char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decode s in place. */
+static void pct_decode(char *s) {
+  char *o = s;
+  for (; *s; s++) {
+    if (s[0] == '%' && hexv(s[1]) >= 0 && hexv(s[2]) >= 0) {
+      *o++ = (char)(hexv(s[1]) * 16 + hexv(s[2]));
+      s += 2;
+    } else {
+      *o++ = *s;
+    }
+  }
+  *o = 0;
+}
+
+/* Follow JSON Pointer `ptr` (already percent-decoded) from `v`. Keeps track of
+ * the nearest indexed schema so an unindexed target gets a base URI. */
+static const wire_value *follow_pointer(cc *c, const wire_value *v, const char *ptr,
+                                        const vinfo **near) {
+  *near = map_find(c, v);
+  while (*ptr == '/') {
+    ptr++;
+    size_t n = strcspn(ptr, "/");
+    char tok[512];
+    size_t tl = 0;
+    for (size_t i = 0; i < n && tl < sizeof tok - 1; i++) {
+      if (ptr[i] == '~' && i + 1 < n && (ptr[i + 1] == '0' || ptr[i + 1] == '1')) {
+        tok[tl++] = ptr[i + 1] == '0' ? '~' : '/';
+        i++;
+      } else {
+        tok[tl++] = ptr[i];
+      }
+    }
+    tok[tl] = 0;
+    ptr += n;
+    if (v->type == WIRE_OBJECT) {
+      const wire_value *next = NULL;
+      for (size_t i = v->u.o.len; i-- > 0;) {
+        if (v->u.o.items[i].key_len == tl && memcmp(v->u.o.items[i].key, tok, tl) == 0) {
+          next = &v->u.o.items[i].value;
+          break;
+        }
+      }
+      v = next;
+    } else if (v->type == WIRE_ARRAY) {
+      char *endp;
+      unsigned long long idx = strtoull(tok, &endp, 10);
+      if (tl == 0 || *endp || idx >= v->u.a.len)
+        return NULL;
+      v = &v->u.a.items[idx];
+    } else {
+      return NULL;
+    }
+    if (v == NULL)
+      return NULL;
+    const vinfo *vi = map_find(c, v);
+    if (vi)
+      *near = vi;
+  }
+  return v;
+}
+
+/* Resolve reference `ref` found at `path` (keyword `kw`) against `base` to a
+ * schema value, indexing it when it was not reached by the walk. */
+static int resolve_ref(cc *c, const char *base, const char *ref, const char *path, const char *kw,
+                       const wire_value **out, const char **frag_out) {
+  char *abs = wire__uri_resolve(&c->S->arena, base, ref);
+  if (abs == NULL)
+    return oom(c);
+  char *hash = strchr(abs, '#');
+  char *frag = "";
+  if (hash) {
+    *hash = 0;
+    frag = hash + 1;
+    pct_decode(frag);
+  }
+  *frag_out = frag;
+  int32_t r = find_resource(c, abs);
+  if (r < 0) {
+    bool found;
+    char *doc = adup(&c->S->arena, abs, strlen(abs));
+    if (doc == NULL)
+      return oom(c);
+    int rc = load_document(c, doc, &found);
+    if (rc)
+      return rc;
+    r = find_resource(c, abs);
+    if (r < 0)
+      return serr(c, path, kw, "cannot resolve reference %s: unknown document %s", ref, abs);
+  }
+  const wire_value *root = c->S->resources[r].value;
+  const wire_value *t;
+  if (frag[0] == 0) {
+    t = root;
+  } else if (frag[0] == '/') {
+    const vinfo *near;
+    t = follow_pointer(c, root, frag, &near);
+    if (t == NULL)
+      return serr(c, path, kw, "cannot resolve reference %s: no such location", ref);
+    if (map_find(c, t) == NULL && (t->type == WIRE_OBJECT || t->type == WIRE_BOOL)) {
+      const char *tp = path_join(c, near ? near->path : "", frag + 1, strlen(frag + 1));
+      if (tp == NULL)
+        return oom(c);
+      int rc = index_schema(c, t, near ? near->base : abs, near ? near->res : r, tp,
+                            near ? near->dialect : 0, 0);
+      if (rc)
+        return rc;
+    }
+  } else {
+    t = find_anchor(c, abs, frag);
+    if (t == NULL)
+      return serr(c, path, kw, "cannot resolve reference %s: no anchor \"%s\" in %s", ref, frag,
+                  abs);
+  }
+  if (t->type != WIRE_OBJECT && t->type != WIRE_BOOL)
+    return serr(c, path, kw, "reference %s does not point to a schema", ref);
+  *out = t;
+  return 0;
+}
+
+/* ---- keyword compilation --------------------------------------------- */
+
+static int compile_node(cc *c, const wire_value *v, int32_t *out);
+
+static bool is_number(const wire_value *v) {
+  return v->type == WIRE_INT || v->type == WIRE_UINT || v->type == WIRE_DOUBLE;
+}
+
+/* A non-negative integer keyword (1.0 counts as an integer). */
+static int get_count(cc *c, const char *path, const char *kw, const wire_value *v, uint64_t *out) {
+  if (v->type == WIRE_INT && v->u.i >= 0) {
+    *out = (uint64_t)v->u.i;
+  } else if (v->type == WIRE_UINT) {
+    *out = v->u.u;
+  } else if (v->type == WIRE_DOUBLE && v->u.d >= 0 && v->u.d == floor(v->u.d) && isfinite(v->u.d)) {
+    *out = v->u.d >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v->u.d;
+  } else {
+    return serr(c, path, kw, "%s must be a non-negative integer", kw);
+  }
+  return 0;
+}
+
+static int sub(cc *c, const char *path, const char *kw, const wire_value *v, int32_t *out) {
+  if (v->type != WIRE_OBJECT && v->type != WIRE_BOOL)
+    return serr(c, path, kw, "%s must be a schema (object or boolean)", kw);
+  return compile_node(c, v, out);
+}
+
+static int sub_list(cc *c, const char *path, const char *kw, const wire_value *v, ws_list *out) {
+  if (v->type != WIRE_ARRAY || v->u.a.len == 0)
+    return serr(c, path, kw, "%s must be a non-empty array of schemas", kw);
+  out->items = wire__arena_alloc(&c->S->arena, v->u.a.len * sizeof(int32_t));
+  if (out->items == NULL)
+    return oom(c);
+  out->len = (uint32_t)v->u.a.len;
+  for (size_t i = 0; i < v->u.a.len; i++) {
+    const wire_value *e = &v->u.a.items[i];
+    if (e->type != WIRE_OBJECT && e->type != WIRE_BOOL)
+      return serr(c, path, kw, "%s[%zu] must be a schema", kw, i);
+    int rc = compile_node(c, e, &out->items[i]);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* An object of schemas (properties, dependentSchemas). */
+static int sub_map(cc *c, const char *path, const char *kw, const wire_value *v,
+                   const ws_prop **out, uint32_t *n) {
+  if (v->type != WIRE_OBJECT)
+    return serr(c, path, kw, "%s must be an object of schemas", kw);
+  ws_prop *p = wire__arena_alloc(&c->S->arena, (v->u.o.len + 1) * sizeof *p);
+  if (p == NULL)
+    return oom(c);
+  for (size_t i = 0; i < v->u.o.len; i++) {
+    const wire__member *m = &v->u.o.items[i];
+    p[i].key = m->key;
+    p[i].len = m->key_len;
+    int rc = sub(c, path, kw, &m->value, &p[i].node);
+    if (rc)
+      return rc;
+  }
+  *out = p;
+  *n = (uint32_t)v->u.o.len;
+  return 0;
+}
+
+static int string_array(cc *c, const char *path, const char *kw, const wire_value *v) {
+  if (v->type != WIRE_ARRAY)
+    return serr(c, path, kw, "%s must be an array of strings", kw);
+  for (size_t i = 0; i < v->u.a.len; i++) {
+    if (v->u.a.items[i].type != WIRE_STRING)
+      return serr(c, path, kw, "%s must be an array of strings", kw);
+    for (size_t j = 0; j < i; j++)
+      if (wire__value_equal(&v->u.a.items[i], &v->u.a.items[j]))
+        return serr(c, path, kw, "%s must not repeat \"%s\"", kw, v->u.a.items[i].u.s.ptr);
+  }
+  return 0;
+}
+
+static int type_bit(const wire_value *v, uint32_t *bit) {
+  static const struct { const char *name; uint32_t bit; } names[] = {
+      {"null", WS_T_NULL},     {"boolean", WS_T_BOOLEAN}, {"integer", WS_T_INTEGER},
+      {"number", WS_T_NUMBER}, {"string", WS_T_STRING},   {"array", WS_T_ARRAY},
+      {"object", WS_T_OBJECT}};
+  if (v->type != WIRE_STRING)
+    return -1;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (is_str(v, names[i].name)) {
+      *bit = names[i].bit;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int compile_type(cc *c, ws_node *n, const char *path, const wire_value *v) {
+  uint32_t bit;
+  if (v->type == WIRE_STRING) {
+    if (type_bit(v, &bit))
+      return serr(c, path, "type", "unknown type \"%s\"", v->u.s.ptr);
+    n->types = bit;
+  } else if (v->type == WIRE_ARRAY) {
+    n->types = 0;
+    for (size_t i = 0; i < v->u.a.len; i++) {
+      if (type_bit(&v->u.a.items[i], &bit))
+        return serr(c, path, "type", "type must list known type names");
+      n->types |= bit;
+    }
+  } else {
+    return serr(c, path, "type", "type must be a string or an array of strings");
+  }
+  n->kw |= WS_BIT(WS_K_TYPE);
+  return 0;
+}
+
+static int compile_regex(cc *c, ws_regex *re, const char *path, const char *kw,
+                         const wire_value *v) {
+  char msg[256];
+  if (v->type != WIRE_STRING)
+    return serr(c, path, kw, "%s must be a string", kw);
+  if (wire__regex_compile(re, v->u.s.ptr, v->u.s.len, msg, sizeof msg)) {
+    re->code = NULL;
+    return serr(c, path, kw, "%s \"%s\": %s", kw, v->u.s.ptr, msg);
+  }
+  re->source = v->u.s.ptr;
+  /* Register for cleanup: patterns live until wire_schema_free walks nodes. */
+  return 0;
+}
+
+static int compile_required(cc *c, ws_node *n, const char *path, const wire_value *v) {
+  int rc = string_array(c, path, "required", v);
+  if (rc)
+    return rc;
+  ws_prop *r = wire__arena_alloc(&c->S->arena, (v->u.a.len + 1) * sizeof *r);
+  if (r == NULL)
+    return oom(c);
+  for (size_t i = 0; i < v->u.a.len; i++)
+    r[i] = (ws_prop){v->u.a.items[i].u.s.ptr, v->u.a.items[i].u.s.len, -1};
+  n->required = r;
+  n->n_required = (uint32_t)v->u.a.len;
+  n->kw |= WS_BIT(WS_K_REQUIRED);
+  return 0;
+}
+
+static int compile_depreq(cc *c, ws_node *n, const char *path, const char *kw,
+                          const wire_value *v) {
+  if (v->type != WIRE_OBJECT)
+    return serr(c, path, kw, "%s must be an object of string arrays", kw);
+  ws_depreq *d = wire__arena_alloc(&c->S->arena, (v->u.o.len + 1) * sizeof *d);
+  if (d == NULL)
+    return oom(c);
+  for (size_t i = 0; i < v->u.o.len; i++) {
+    const wire__member *m = &v->u.o.items[i];
+    int rc = string_array(c, path, kw, &m->value);
+    if (rc)
+      return rc;
+    d[i] = (ws_depreq){m->key, m->key_len, &m->value};
+  }
+  n->depreq = d;
+  n->n_depreq = (uint32_t)v->u.o.len;
+  n->kw |= WS_BIT(WS_K_DEPREQUIRED);
+  return 0;
+}
+
+/* `dependencies` (drafts before 2019-09): arrays are dependentRequired,
+ * schemas are dependentSchemas. */
+static int compile_dependencies(cc *c, ws_node *n, const char *path, const wire_value *v) {
+  if (v->type != WIRE_OBJECT)
+    return serr(c, path, "dependencies", "dependencies must be an object");
+  size_t na = 0, ns = 0;
+  ws_depreq *d = wire__arena_alloc(&c->S->arena, (v->u.o.len + 1) * sizeof *d);
+  ws_prop *s = wire__arena_alloc(&c->S->arena, (v->u.o.len + 1) * sizeof *s);
+  if (d == NULL || s == NULL)
+    return oom(c);
+  for (size_t i = 0; i < v->u.o.len; i++) {
+    const wire__member *m = &v->u.o.items[i];
+    int rc;
+    if (m->value.type == WIRE_ARRAY) {
+      rc = string_array(c, path, "dependencies", &m->value);
+      d[na++] = (ws_depreq){m->key, m->key_len, &m->value};
+    } else {
+      s[ns] = (ws_prop){m->key, m->key_len, -1};
+      rc = sub(c, path, "dependencies", &m->value, &s[ns].node);
+      ns++;
+    }
+    if (rc)
+      return rc;
+  }
+  if (na && !(n->kw & WS_BIT(WS_K_DEPREQUIRED))) {
+    n->depreq = d, n->n_depreq = (uint32_t)na, n->kw |= WS_BIT(WS_K_DEPREQUIRED);
+  }
+  if (ns && !(n->kw & WS_BIT(WS_K_DEPSCHEMAS))) {
+    n->depschemas = s, n->n_depschemas = (uint32_t)ns, n->kw |= WS_BIT(WS_K_DEPSCHEMAS);
+  }
+  return 0;
+}
+
+static int compile_patprops(cc *c, ws_node *n, const char *path, const wire_value *v) {
+  if (v->type != WIRE_OBJECT)
+    return serr(c, path, "patternProperties", "patternProperties must be an object of schemas");
+  ws_patprop *p = wire__arena_alloc(&c->S->arena, (v->u.o.len + 1) * sizeof *p);
+  if (p == NULL)
+    return oom(c);
+  memset(p, 0, (v->u.o.len + 1) * sizeof *p);
+  /* Publish the array first so wire_schema_free finds every compiled regex
+   * even when a later one fails. */
+  n->patprops = p;
+  for (size_t i = 0; i < v->u.o.len; i++) {
+    const wire__member *m = &v->u.o.items[i];
+    wire_value key = {.type = WIRE_STRING};
+    key.u.s.ptr = m->key;
+    key.u.s.len = m->key_len;
+    int rc = compile_regex(c, &p[i].re, path, "patternProperties", &key);
+    n->n_patprops = (uint32_t)i + (rc == 0);
+    if (rc == 0)
+      rc = sub(c, path, "patternProperties", &m->value, &p[i].node);
+    if (rc)
+      return rc;
+  }
+  n->kw |= WS_BIT(WS_K_PATTERNPROPS);
+  return 0;
+}
+
+static void remember_dynname(cc *c, const char *name) {
+  for (size_t i = 0; i < c->n_dynnames; i++)
+    if (strcmp(c->dynnames[i], name) == 0)
+      return;
+  const char **nn = realloc(c->dynnames, (c->n_dynnames + 1) * sizeof *nn);
+  if (nn == NULL)
+    return; /* only an optimisation hint; finish_dynamic compiles all then */
+  c->dynnames = nn;
+  c->dynnames[c->n_dynnames++] = name;
+}
+
+static int compile_dynref(cc *c, ws_node *n, const vinfo *vi, const wire_value *v) {
+  if (v->type != WIRE_STRING)
+    return serr(c, vi->path, "$dynamicRef", "$dynamicRef must be a string");
+  const wire_value *t;
+  const char *frag;
+  int rc = resolve_ref(c, vi->base, v->u.s.ptr, vi->path, "$dynamicRef", &t, &frag);
+  if (rc)
+    return rc;
+  rc = compile_node(c, t, &n->dynref);
+  if (rc)
+    return rc;
+  n->kw |= WS_BIT(WS_K_DYNREF);
+  /* Dynamic only when the fragment is an anchor name and the initial target
+   * is a $dynamicAnchor of that name (2020-12 §8.2.3.2). */
+  const wire_value *da = obj_get(t, "$dynamicAnchor");
+  if (frag[0] && frag[0] != '/' && da && da->type == WIRE_STRING && strcmp(da->u.s.ptr, frag) == 0) {
+    n->dynanchor = adup(&c->S->arena, frag, strlen(frag));
+    if (n->dynanchor == NULL)
+      return oom(c);
+    remember_dynname(c, n->dynanchor);
+  }
+  return 0;
+}
+
+/* Keywords of the validation vocabulary (ignored without it). */
+static bool validation_kw(const char *k) {
+  static const char *const list[] = {"type", "enum", "const", "multipleOf", "maximum",
+                                     "exclusiveMaximum", "minimum", "exclusiveMinimum",
+                                     "maxLength", "minLength", "pattern", "maxItems", "minItems",
+                                     "uniqueItems", "maxContains", "minContains", "maxProperties",
+                                     "minProperties", "required", "dependentRequired", NULL};
+  return in_list(list, k);
+}
+
+static int compile_number_kw(cc *c, ws_node *n, const char *path, const char *k,
+                             const wire_value *mv) {
+  if (!is_number(mv))
+    return serr(c, path, k, "%s must be a number", k);
+  if (strcmp(k, "multipleOf") == 0) {
+    if (wire__num_cmp(mv, &(wire_value){.type = WIRE_INT}) <= 0)
+      return serr(c, path, k, "multipleOf must be greater than 0");
+    n->multipleof = *mv, n->kw |= WS_BIT(WS_K_MULTIPLEOF);
+  } else if (strcmp(k, "maximum") == 0) {
+    n->maximum = *mv, n->kw |= WS_BIT(WS_K_MAXIMUM);
+  } else if (strcmp(k, "exclusiveMaximum") == 0) {
+    n->exmaximum = *mv, n->kw |= WS_BIT(WS_K_EXMAXIMUM);
+  } else if (strcmp(k, "minimum") == 0) {
+    n->minimum = *mv, n->kw |= WS_BIT(WS_K_MINIMUM);
+  } else {
+    n->exminimum = *mv, n->kw |= WS_BIT(WS_K_EXMINIMUM);
+  }
+  return 0;
+}
+
+static int compile_count_kw(cc *c, ws_node *n, const char *path, const char *k,
+                            const wire_value *mv) {
+  static const struct {
+    const char *name;
+    size_t off;
+    int bit;
+  } counts[] = {
+      {"maxLength", offsetof(ws_node, maxlength), WS_K_MAXLENGTH},
+      {"minLength", offsetof(ws_node, minlength), WS_K_MINLENGTH},
+      {"maxItems", offsetof(ws_node, maxitems), WS_K_MAXITEMS},
+      {"minItems", offsetof(ws_node, minitems), WS_K_MINITEMS},
+      {"maxContains", offsetof(ws_node, maxcontains), -1},
+      {"minContains", offsetof(ws_node, mincontains), -1},
+      {"maxProperties", offsetof(ws_node, maxprops), WS_K_MAXPROPERTIES},
+      {"minProperties", offsetof(ws_node, minprops), WS_K_MINPROPERTIES},
+  };
+  for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+    if (strcmp(k, counts[i].name) != 0)
+      continue;
+    uint64_t val;
+    int rc = get_count(c, path, k, mv, &val);
+    if (rc)
+      return rc;
+    memcpy((char *)n + counts[i].off, &val, sizeof val);
+    if (counts[i].bit >= 0)
+      n->kw |= WS_BIT(counts[i].bit);
+    return 0;
+  }
+  return 1; /* not a count keyword */
+}
+
+/* Compile the keywords of schema object `v` into `n`. */
+static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value *v) {
+  const char *path = vi->path;
+  unsigned d = vi->dialect;
+  const wire_value *ref = obj_get(v, "$ref");
+  bool ref_alone = ref && (d & D_REF_ALONE);
+  n->mincontains = 1;
+  n->maxcontains = UINT64_MAX;
+  const wire_value *maxc = NULL, *minc = NULL;
+  for (size_t i = 0; i < v->u.o.len; i++) {
+    const wire__member *m = &v->u.o.items[i];
+    const char *k = m->key;
+    const wire_value *mv = &m->value;
+    int rc = 0;
+    if (ref_alone && strcmp(k, "$ref") != 0)
+      continue;
+    if ((d & D_NO_VALIDATION) && validation_kw(k))
+      continue;
+    if (strcmp(k, "type") == 0) {
+      rc = compile_type(c, n, path, mv);
+    } else if (strcmp(k, "enum") == 0) {
+      if (mv->type != WIRE_ARRAY)
+        return serr(c, path, k, "enum must be an array");
+      n->enum_ = mv, n->kw |= WS_BIT(WS_K_ENUM);
+    } else if (strcmp(k, "const") == 0) {
+      n->const_ = mv, n->kw |= WS_BIT(WS_K_CONST);
+    } else if (strcmp(k, "multipleOf") == 0 || strcmp(k, "maximum") == 0 ||
+               strcmp(k, "exclusiveMaximum") == 0 || strcmp(k, "minimum") == 0 ||
+               strcmp(k, "exclusiveMinimum") == 0) {
+      rc = compile_number_kw(c, n, path, k, mv);
+    } else if ((rc = compile_count_kw(c, n, path, k, mv)) != 1) {
+      if (strcmp(k, "maxContains") == 0)
+        maxc = mv;
+      if (strcmp(k, "minContains") == 0)
+        minc = mv;
+    } else if ((rc = 0), strcmp(k, "pattern") == 0) {
+      rc = compile_regex(c, &n->pattern, path, k, mv);
+      if (rc == 0)
+        n->kw |= WS_BIT(WS_K_PATTERN);
+    } else if (strcmp(k, "format") == 0) {
+      if (mv->type != WIRE_STRING)
+        return serr(c, path, k, "format must be a string");
+      n->format_name = mv->u.s.ptr;
+      n->format = wire__format_lookup(mv->u.s.ptr, mv->u.s.len);
+      if (n->format != WS_F_UNKNOWN &&
+          ((c->S->flags & WIRE_SCHEMA_FORMAT_ASSERT) || (d & D_FORMAT_ASSERT)))
+        n->kw |= WS_BIT(WS_K_FORMAT);
+    } else if (strcmp(k, "uniqueItems") == 0) {
+      if (mv->type != WIRE_BOOL)
+        return serr(c, path, k, "uniqueItems must be a boolean");
+      if (mv->u.b)
+        n->kw |= WS_BIT(WS_K_UNIQUEITEMS);
+    } else if (strcmp(k, "required") == 0) {
+      rc = compile_required(c, n, path, mv);
+    } else if (strcmp(k, "dependentRequired") == 0) {
+      rc = compile_depreq(c, n, path, k, mv);
+    } else if (strcmp(k, "dependencies") == 0 && (d & D_OLD_ITEMS)) {
+      rc = compile_dependencies(c, n, path, mv);
+    } else if (strcmp(k, "properties") == 0) {
+      rc = sub_map(c, path, k, mv, &n->props, &n->n_props);
+      n->kw |= WS_BIT(WS_K_PROPERTIES);
+    } else if (strcmp(k, "patternProperties") == 0) {
+      rc = compile_patprops(c, n, path, mv);
+    } else if (strcmp(k, "additionalProperties") == 0) {
+      rc = sub(c, path, k, mv, &n->additional);
+      n->kw |= WS_BIT(WS_K_ADDITIONALPROPS);
+    } else if (strcmp(k, "propertyNames") == 0) {
+      rc = sub(c, path, k, mv, &n->propnames);
+      n->kw |= WS_BIT(WS_K_PROPERTYNAMES);
+    } else if (strcmp(k, "dependentSchemas") == 0) {
+      rc = sub_map(c, path, k, mv, &n->depschemas, &n->n_depschemas);
+      n->kw |= WS_BIT(WS_K_DEPSCHEMAS);
+    } else if (strcmp(k, "prefixItems") == 0 && !(d & D_OLD_ITEMS)) {
+      rc = sub_list(c, path, k, mv, &n->prefixitems);
+      n->kw |= WS_BIT(WS_K_PREFIXITEMS);
+    } else if (strcmp(k, "items") == 0) {
+      if ((d & D_OLD_ITEMS) && mv->type == WIRE_ARRAY) {
+        rc = sub_list(c, path, k, mv, &n->prefixitems);
+        n->kw |= WS_BIT(WS_K_PREFIXITEMS);
+      } else {
+        rc = sub(c, path, k, mv, &n->items);
+        n->kw |= WS_BIT(WS_K_ITEMS);
+      }
+    } else if (strcmp(k, "additionalItems") == 0 && (d & D_OLD_ITEMS)) {
+      const wire_value *items = obj_get(v, "items");
+      if (items && items->type == WIRE_ARRAY) {
+        rc = sub(c, path, k, mv, &n->items);
+        n->kw |= WS_BIT(WS_K_ITEMS);
+      }
+    } else if (strcmp(k, "contains") == 0) {
+      rc = sub(c, path, k, mv, &n->contains);
+      n->kw |= WS_BIT(WS_K_CONTAINS);
+    } else if (strcmp(k, "allOf") == 0) {
+      rc = sub_list(c, path, k, mv, &n->allof);
+      n->kw |= WS_BIT(WS_K_ALLOF);
+    } else if (strcmp(k, "anyOf") == 0) {
+      rc = sub_list(c, path, k, mv, &n->anyof);
+      n->kw |= WS_BIT(WS_K_ANYOF);
+    } else if (strcmp(k, "oneOf") == 0) {
+      rc = sub_list(c, path, k, mv, &n->oneof);
+      n->kw |= WS_BIT(WS_K_ONEOF);
+    } else if (strcmp(k, "not") == 0) {
+      rc = sub(c, path, k, mv, &n->not_);
+      n->kw |= WS_BIT(WS_K_NOT);
+    } else if (strcmp(k, "if") == 0) {
+      rc = sub(c, path, k, mv, &n->if_);
+      n->kw |= WS_BIT(WS_K_IF);
+    } else if (strcmp(k, "then") == 0) {
+      rc = sub(c, path, k, mv, &n->then_);
+    } else if (strcmp(k, "else") == 0) {
+      rc = sub(c, path, k, mv, &n->else_);
+    } else if (strcmp(k, "unevaluatedItems") == 0) {
+      rc = sub(c, path, k, mv, &n->unevalitems);
+      n->kw |= WS_BIT(WS_K_UNEVALITEMS);
+    } else if (strcmp(k, "unevaluatedProperties") == 0) {
+      rc = sub(c, path, k, mv, &n->unevalprops);
+      n->kw |= WS_BIT(WS_K_UNEVALPROPS);
+    } else if (strcmp(k, "$ref") == 0) {
+      if (mv->type != WIRE_STRING)
+        return serr(c, path, k, "$ref must be a string");
+      const wire_value *t;
+      const char *frag;
+      rc = resolve_ref(c, vi->base, mv->u.s.ptr, path, k, &t, &frag);
+      if (rc == 0)
+        rc = compile_node(c, t, &n->ref);
+      n->kw |= WS_BIT(WS_K_REF);
+    } else if (strcmp(k, "$dynamicRef") == 0) {
+      rc = compile_dynref(c, n, vi, mv);
+    } else if (strcmp(k, "$id") == 0 || strcmp(k, "$anchor") == 0 ||
+               strcmp(k, "$dynamicAnchor") == 0 || strcmp(k, "$schema") == 0) {
+      if (mv->type != WIRE_STRING)
+        return serr(c, path, k, "%s must be a string", k);
+    }
+    if (rc)
+      return rc;
+  }
+  if (n->kw & WS_BIT(WS_K_CONTAINS)) {
+    if (minc && get_count(c, path, "minContains", minc, &n->mincontains))
+      return WIRE_ESCHEMA;
+    if (maxc && get_count(c, path, "maxContains", maxc, &n->maxcontains))
+      return WIRE_ESCHEMA;
+  }
+  /* then/else without if, and contains bounds without contains, do nothing. */
+  /* required names that are also properties are checked from the properties
+   * pass (bit per property) instead of a second lookup. */
+  for (uint32_t i = 0; i < n->n_required; i++) {
+    for (uint32_t j = 0; j < n->n_props && j < 64; j++) {
+      if (n->props[j].len == n->required[i].len &&
+          memcmp(n->props[j].key, n->required[i].key, n->required[i].len) == 0) {
+        ((ws_prop *)n->required)[i].node = (int32_t)j;
+        break;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Compile schema value `v` (indexed already) into a node; memoised, so
+ * recursive references terminate. */
+static int compile_node(cc *c, const wire_value *v, int32_t *out) {
+  vinfo *vi = map_find(c, v);
+  if (vi == NULL) {
+    /* reached through a keyword the walk does not descend (cannot happen for
+     * known keywords); index it in place */
+    return serr(c, "", NULL, "internal error: unindexed subschema");
+  }
+  if (vi->node >= 0) {
+    *out = vi->node;
+    return 0;
+  }
+  if (c->depth > MAX_COMPILE_DEPTH)
+    return serr(c, vi->path, NULL, "schema nesting too deep");
+  wire_schema *S = c->S;
+  if (S->n_nodes == c->cap_nodes) {
+    size_t ncap = c->cap_nodes ? c->cap_nodes * 2 : 16;
+    ws_node *nn = realloc(S->nodes, ncap * sizeof *nn);
+    if (nn == NULL)
+      return oom(c);
+    S->nodes = nn;
+    c->cap_nodes = ncap;
+  }
+  int32_t idx = (int32_t)S->n_nodes++;
+  memset(&S->nodes[idx], 0, sizeof S->nodes[idx]);
+  vi->node = idx;
+  *out = idx;
+  ws_node n;
+  memset(&n, 0, sizeof n);
+  n.resource = vi->res;
+  n.path = vi->path;
+  n.additional = n.propnames = n.items = n.contains = n.not_ = n.if_ = n.then_ = n.else_ = -1;
+  n.unevalitems = n.unevalprops = n.ref = n.dynref = -1;
+  int rc = 0;
+  if (v->type == WIRE_BOOL) {
+    if (!v->u.b)
+      n.kw = WS_BIT(WS_K_FALSE);
+  } else {
+    vinfo copy = *vi; /* the map may move while children compile */
+    c->depth++;
+    rc = compile_keywords(c, &n, &copy, v);
+    c->depth--;
+  }
+  S->nodes[idx] = n; /* stored even on failure so free() finds its regexes */
+  return rc;
+}
+
+/* Compile every $dynamicAnchor whose name some $dynamicRef looks up, in every
+ * resource known so far, until no new one appears. */
+static int finish_dynamic(cc *c) {
+  bool again = true;
+  while (again) {
+    again = false;
+    for (uint32_t r = 0; r < c->S->n_resources; r++) {
+      for (uint32_t i = 0; i < c->S->resources[r].n_dynanchors; i++) {
+        ws_anchor *a = &c->S->resources[r].dynanchors[i];
+        if (a->node >= 0)
+          continue;
+        bool used = false;
+        for (size_t j = 0; j < c->n_dynnames && !used; j++)
+          used = strcmp(c->dynnames[j], a->name) == 0;
+        if (!used)
+          continue;
+        const wire_value *v = find_anchor(c, c->S->resources[r].uri, a->name);
+        int32_t node;
+        int rc = v ? compile_node(c, v, &node) : WIRE_ESCHEMA;
+        if (rc)
+          return rc == WIRE_ESCHEMA && !v ? serr(c, "", NULL, "dangling $dynamicAnchor") : rc;
+        c->S->resources[r].dynanchors[i].node = node; /* resources may have moved */
+        again = true;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+void wire_schema_free(wire_schema *s) {
+  if (s == NULL)
+    return;
+  for (uint32_t i = 0; i < s->n_nodes; i++) {
+    ws_node *n = &s->nodes[i];
+    wire__regex_free(&n->pattern);
+    for (uint32_t j = 0; j < n->n_patprops; j++)
+      wire__regex_free(&((ws_patprop *)n->patprops)[j].re);
+  }
+  for (uint32_t i = 0; i < s->n_resources; i++)
+    free(s->resources[i].dynanchors);
+  free(s->resources);
+  free(s->nodes);
+  if (s->match)
+    pcre2_match_data_free(s->match);
+  wire__arena_destroy(&s->arena);
+  free(s);
+}
+
+/* Deep-copy a value into the arena (schemas keep their enum/const values and
+ * key strings after the caller's doc is gone). */
+static wire_value *copy_value(wire__arena *a, const wire_value *v, wire_value *dst) {
+  *dst = *v;
+  switch (v->type) {
+  case WIRE_STRING:
+  case WIRE_BINARY:
+    if ((dst->u.s.ptr = adup(a, v->u.s.ptr, v->u.s.len)) == NULL)
+      return NULL;
+    break;
+  case WIRE_ARRAY:
+    dst->u.a.cap = v->u.a.len;
+    dst->u.a.items = wire__arena_alloc(a, (v->u.a.len + 1) * sizeof(wire_value));
+    if (dst->u.a.items == NULL)
+      return NULL;
+    for (size_t i = 0; i < v->u.a.len; i++)
+      if (!copy_value(a, &v->u.a.items[i], &dst->u.a.items[i]))
+        return NULL;
+    break;
+  case WIRE_OBJECT:
+    dst->u.o.cap = v->u.o.len;
+    dst->u.o.items = wire__arena_alloc(a, (v->u.o.len + 1) * sizeof(wire__member));
+    if (dst->u.o.items == NULL)
+      return NULL;
+    for (size_t i = 0; i < v->u.o.len; i++) {
+      wire__member *m = &dst->u.o.items[i];
+      m->key_len = v->u.o.items[i].key_len;
+      if ((m->key = adup(a, v->u.o.items[i].key, m->key_len)) == NULL)
+        return NULL;
+      if (!copy_value(a, &v->u.o.items[i].value, &m->value))
+        return NULL;
+    }
+    break;
+  default:
+    break;
+  }
+  return dst;
+}
+
+/* Compile `root` (already in S->arena). */
+static int compile_root(wire_schema *S, const wire_value *root, const wire_schema_options *opts,
+                        wire_error *err) {
+  if (root->type != WIRE_OBJECT && root->type != WIRE_BOOL) {
+    if (err) {
+      err->path[0] = err->schema_path[0] = err->keyword[0] = 0;
+    }
+    return wire__error_set(err, WIRE_ESCHEMA, "a schema must be an object or a boolean");
+  }
+  cc c;
+  memset(&c, 0, sizeof c);
+  c.S = S;
+  c.err = err;
+  c.resolve = opts ? opts->resolve : NULL;
+  c.resolve_data = opts ? opts->resolve_data : NULL;
+  const char *docs[MAX_DOCUMENTS];
+  c.docs = docs;
+  int rc = 0;
+  int32_t res = add_resource(&c, "", root);
+  if (res < 0)
+    rc = oom(&c);
+  if (rc == 0)
+    rc = index_schema(&c, root, "", res, "", 0, 0);
+  if (rc == 0)
+    rc = compile_node(&c, root, &S->root);
+  if (rc == 0)
+    rc = finish_dynamic(&c);
+  if (rc == 0) {
+    S->match = pcre2_match_data_create(1, NULL);
+    if (S->match == NULL)
+      rc = oom(&c);
+  }
+  free(c.map);
+  free(c.anchors);
+  free(c.dynnames);
+  if (rc == 0 && err) {
+    err->code = 0;
+    err->message[0] = 0;
+  }
+  return rc;
+}
+
+static int schema_new(const wire_schema_options *opts, wire_schema **out) {
+  wire_schema *S = calloc(1, sizeof *S);
+  if (S == NULL)
+    return WIRE_ENOMEM;
+  wire__arena_init(&S->arena);
+  S->flags = opts ? opts->flags : 0;
+  *out = S;
+  return 0;
+}
+
+int wire_schema_compile(const char *json, size_t len, const wire_schema_options *opts,
+                        wire_schema **out, wire_error *err) {
+  if (out == NULL || (json == NULL && len > 0))
+    return wire__error_set(err, WIRE_EINVAL, "invalid argument");
+  *out = NULL;
+  wire_schema *S;
+  if (schema_new(opts, &S))
+    return wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  const wire_value *root;
+  int rc = wire__json_decode(&S->arena, json ? json : "", len, 0, &root, err);
+  if (rc == 0)
+    rc = compile_root(S, root, opts, err);
+  if (rc) {
+    wire_schema_free(S);
+    return rc;
+  }
+  *out = S;
+  return 0;
+}
+
+int wire_schema_compile_value(const wire_value *schema, const wire_schema_options *opts,
+                              wire_schema **out, wire_error *err) {
+  if (out == NULL || schema == NULL)
+    return wire__error_set(err, WIRE_EINVAL, "invalid argument");
+  *out = NULL;
+  wire_schema *S;
+  if (schema_new(opts, &S))
+    return wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  wire_value *root = wire__arena_alloc(&S->arena, sizeof *root);
+  int rc = root && copy_value(&S->arena, schema, root) ? 0 : WIRE_ENOMEM;
+  if (rc)
+    wire__error_set(err, rc, "out of memory");
+  else
+    rc = compile_root(S, root, opts, err);
+  if (rc) {
+    wire_schema_free(S);
+    return rc;
+  }
+  *out = S;
+  return 0;
+}
