@@ -87,6 +87,59 @@ static void out_cp(obuf *b, long cp) {
   outs(b, tmp);
 }
 
+/* Unicode property names PCRE2 10.42 does not know under their long
+ * (ECMA) spelling: General_Category values and the gc=/sc=/scx= forms. */
+static void property_name(obuf *b, const char *name, size_t n) {
+  static const char *const gc[][2] = {
+      {"letter", "L"}, {"casedletter", "L&"}, {"uppercaseletter", "Lu"},
+      {"lowercaseletter", "Ll"}, {"titlecaseletter", "Lt"}, {"modifierletter", "Lm"},
+      {"otherletter", "Lo"}, {"mark", "M"}, {"combiningmark", "M"}, {"nonspacingmark", "Mn"},
+      {"spacingmark", "Mc"}, {"enclosingmark", "Me"}, {"number", "N"},
+      {"decimalnumber", "Nd"}, {"digit", "Nd"}, {"letternumber", "Nl"}, {"othernumber", "No"},
+      {"punctuation", "P"}, {"punct", "P"}, {"connectorpunctuation", "Pc"},
+      {"dashpunctuation", "Pd"}, {"openpunctuation", "Ps"}, {"closepunctuation", "Pe"},
+      {"initialpunctuation", "Pi"}, {"finalpunctuation", "Pf"}, {"otherpunctuation", "Po"},
+      {"symbol", "S"}, {"mathsymbol", "Sm"}, {"currencysymbol", "Sc"},
+      {"modifiersymbol", "Sk"}, {"othersymbol", "So"}, {"separator", "Z"},
+      {"spaceseparator", "Zs"}, {"lineseparator", "Zl"}, {"paragraphseparator", "Zp"},
+      {"other", "C"}, {"control", "Cc"}, {"cntrl", "Cc"}, {"format", "Cf"},
+      {"surrogate", "Cs"}, {"privateuse", "Co"}, {"unassigned", "Cn"},
+  };
+  const char *eq = memchr(name, '=', n);
+  if (eq) {
+    size_t kl = (size_t)(eq - name);
+    const char *val = eq + 1;
+    size_t vl = n - kl - 1;
+    if ((kl == 2 && memcmp(name, "gc", 2) == 0) || (kl == 16 && memcmp(name, "General_Category", 16) == 0)) {
+      name = val, n = vl; /* fall through to the value lookup */
+    } else if ((kl == 2 && memcmp(name, "sc", 2) == 0) || (kl == 6 && memcmp(name, "Script", 6) == 0)) {
+      outs(b, "sc:");
+      out(b, val, vl);
+      return;
+    } else {
+      outs(b, "scx:");
+      out(b, val, vl);
+      return;
+    }
+  }
+  char key[64];
+  size_t kn = 0;
+  for (size_t i = 0; i < n && kn < sizeof key - 1; i++) {
+    char ch = name[i];
+    if (ch == '_' || ch == '-' || ch == ' ')
+      continue;
+    key[kn++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+  }
+  key[kn] = 0;
+  for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
+    if (strcmp(gc[i][0], key) == 0) {
+      outs(b, gc[i][1]);
+      return;
+    }
+  }
+  out(b, name, n);
+}
+
 /* Rewrite ECMA source into PCRE2 source. Returns NULL (and a message) on a
  * construct ECMA's unicode mode rejects. */
 static char *translate(const char *src, size_t len, char *msg, size_t msg_len) {
@@ -108,6 +161,17 @@ static char *translate(const char *src, size_t len, char *msg, size_t msg_len) {
           out(&b, "^", 1);
           s++;
         }
+      } else if (c == '(' && s + 1 < end && s[1] == '?') {
+        /* ECMA groups: (?: (?= (?! (?<= (?<! (?<name> -- nothing else */
+        const char *g = s + 2;
+        bool ok = g < end && (*g == ':' || *g == '=' || *g == '!' ||
+                              (*g == '<' && g + 1 < end && g[1] != 'P'));
+        if (!ok) {
+          snprintf(msg, msg_len, "group syntax \"(?%c\" is not ECMA-262", g < end ? *g : ' ');
+          free(b.p);
+          return NULL;
+        }
+        out(&b, s, 1);
       } else if (c == '.') {
         outs(&b, "[^\\n\\r\\x{2028}\\x{2029}]");
       } else {
@@ -187,7 +251,17 @@ static char *translate(const char *src, size_t len, char *msg, size_t msg_len) {
       out_cp(&b, v);
       break;
     }
-    case 'p': case 'P': case 'k':
+    case 'p': case 'P': {
+      const char *close = next < end && *next == '{' ? memchr(next, '}', (size_t)(end - next)) : NULL;
+      if (close == NULL)
+        goto bad;
+      out(&b, s, 3);
+      property_name(&b, next + 1, (size_t)(close - next - 1));
+      outs(&b, "}");
+      next = close + 1;
+      break;
+    }
+    case 'k':
       out(&b, s, 2);
       break;
     default:
