@@ -1,0 +1,164 @@
+/*
+ * rb_conn.c -- Wirecore::Native::Conn: one accepted connection. It holds a
+ * wire_conn_ref from the handshake until on_close, then forgets the handle,
+ * so a Ruby object kept past the close raises ConnectionClosedError instead
+ * of touching freed memory.
+ */
+#include "rb_wirecore.h"
+
+#include <string.h>
+
+static void conn_mark(void *p) {
+  rb_gc_mark_movable(((rbw_conn *)p)->server);
+  rb_gc_mark_movable(((rbw_conn *)p)->data);
+}
+
+static void conn_compact(void *p) {
+  rbw_conn *w = p;
+  w->self = rb_gc_location(w->self);
+  w->server = rb_gc_location(w->server);
+  w->data = rb_gc_location(w->data);
+}
+
+/* The handle's reference is released by on_close. A wrapper still holding
+ * one here belongs to a server that never shut down, whose memory stays
+ * allocated (see server_free): dropping the reference would reach into it. */
+static void conn_free(void *p) { xfree(p); }
+
+static size_t conn_size(const void *p) { return sizeof(rbw_conn); }
+
+static const rb_data_type_t conn_type = {
+    .wrap_struct_name = "Wirecore::Native::Conn",
+    .function = {.dmark = conn_mark, .dfree = conn_free, .dsize = conn_size, .dcompact = conn_compact},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+VALUE rbw_conn_wrap(rbw_server *s, rbw_endpoint *ep, wire_conn *conn) {
+  rbw_conn *w;
+  VALUE self = TypedData_Make_Struct(rbw.cConn, rbw_conn, &conn_type, w);
+  w->self = self;
+  w->server = s->self;
+  w->data = Qnil;
+  w->ep = ep;
+  w->id = wire_conn_id(conn);
+  wire_conn_ref(conn);
+  w->conn = conn;
+  wire_conn_set_data(conn, w);
+  return self;
+}
+
+static rbw_conn *conn_get(VALUE self) { return rb_check_typeddata(self, &conn_type); }
+
+static wire_conn *open_conn(VALUE self) {
+  rbw_conn *w = conn_get(self);
+  if (w->conn == NULL)
+    rbw_raise(WIRE_ECLOSED, NULL, NULL);
+  return w->conn;
+}
+
+static VALUE check_send(int rc, const wire_error *err) {
+  if (rc < 0)
+    rbw_raise(rc, err, NULL);
+  return Qnil;
+}
+
+/* #send_text(str): a text frame (must be valid UTF-8). */
+static VALUE conn_send_text(VALUE self, VALUE str) {
+  wire_conn *c = open_conn(self);
+  StringValue(str);
+  return check_send(wire_conn_send_text(c, RSTRING_PTR(str), (size_t)RSTRING_LEN(str)), NULL);
+}
+
+/* #send_binary(str): a binary frame of str's bytes. */
+static VALUE conn_send_binary(VALUE self, VALUE str) {
+  wire_conn *c = open_conn(self);
+  StringValue(str);
+  return check_send(wire_conn_send_binary(c, RSTRING_PTR(str), (size_t)RSTRING_LEN(str)), NULL);
+}
+
+typedef struct send_value_call {
+  rbw_conn *w;
+  wire_doc *doc;
+  int borrowed;
+  VALUE obj;
+} send_value_call;
+
+static VALUE do_send_value(VALUE p) {
+  send_value_call *c = (send_value_call *)p;
+  const wire_value *v = rbw_value_from_ruby(c->doc, c->obj);
+  if (c->w->conn == NULL) /* a to_h call closed it */
+    rbw_raise(WIRE_ECLOSED, NULL, NULL);
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  return check_send(wire_conn_send_value(c->w->conn, v, &err), &err);
+}
+
+static VALUE release_doc(VALUE p) {
+  send_value_call *c = (send_value_call *)p;
+  rbw_server_doc_release(rbw_server_get(c->w->server), c->doc, c->borrowed);
+  return Qnil;
+}
+
+/* #send_value(obj): encode with the endpoint's codec after the response
+ * schema check. Raises ValidationError / SerializationError (nothing sent). */
+static VALUE conn_send_value(VALUE self, VALUE obj) {
+  open_conn(self);
+  rbw_conn *w = conn_get(self);
+  send_value_call c = {w, NULL, 0, obj};
+  c.doc = rbw_server_doc_acquire(rbw_server_get(w->server), &c.borrowed);
+  return rb_ensure(do_send_value, (VALUE)&c, release_doc, (VALUE)&c);
+}
+
+/* #close(code, reason): start the close handshake. Closing a closed
+ * connection is a no-op. */
+static VALUE conn_close(VALUE self, VALUE code, VALUE reason) {
+  rbw_conn *w = conn_get(self);
+  if (w->conn == NULL)
+    return Qnil;
+  StringValue(reason);
+  int rc = wire_conn_close(w->conn, NUM2INT(code), RSTRING_PTR(reason), (size_t)RSTRING_LEN(reason));
+  if (rc < 0 && rc != WIRE_ECLOSED)
+    rbw_raise(rc, NULL, "close");
+  return Qnil;
+}
+
+static VALUE conn_pause(VALUE self) { return check_send(wire_conn_pause(open_conn(self)), NULL); }
+static VALUE conn_resume(VALUE self) { return check_send(wire_conn_resume(open_conn(self)), NULL); }
+
+static VALUE conn_id(VALUE self) { return ULL2NUM(conn_get(self)->id); }
+
+static VALUE conn_open_p(VALUE self) {
+  rbw_conn *w = conn_get(self);
+  return w->conn != NULL && wire_conn_is_open(w->conn) ? Qtrue : Qfalse;
+}
+
+static VALUE conn_closed_p(VALUE self) { return conn_get(self)->conn == NULL ? Qtrue : Qfalse; }
+
+static VALUE conn_buffered_amount(VALUE self) {
+  rbw_conn *w = conn_get(self);
+  return SIZET2NUM(w->conn ? wire_conn_buffered_amount(w->conn) : 0);
+}
+
+static VALUE conn_data(VALUE self) { return conn_get(self)->data; }
+static VALUE conn_set_data(VALUE self, VALUE data) {
+  conn_get(self)->data = data;
+  return data;
+}
+
+void rbw_init_conn(void) {
+  rbw.cConn = rb_define_class_under(rbw.mNative, "Conn", rb_cObject);
+  rb_gc_register_mark_object(rbw.cConn);
+  rb_undef_alloc_func(rbw.cConn);
+  rb_define_method(rbw.cConn, "send_text", conn_send_text, 1);
+  rb_define_method(rbw.cConn, "send_binary", conn_send_binary, 1);
+  rb_define_method(rbw.cConn, "send_value", conn_send_value, 1);
+  rb_define_method(rbw.cConn, "close", conn_close, 2);
+  rb_define_method(rbw.cConn, "pause", conn_pause, 0);
+  rb_define_method(rbw.cConn, "resume", conn_resume, 0);
+  rb_define_method(rbw.cConn, "id", conn_id, 0);
+  rb_define_method(rbw.cConn, "open?", conn_open_p, 0);
+  rb_define_method(rbw.cConn, "closed?", conn_closed_p, 0);
+  rb_define_method(rbw.cConn, "buffered_amount", conn_buffered_amount, 0);
+  rb_define_method(rbw.cConn, "data", conn_data, 0);
+  rb_define_method(rbw.cConn, "data=", conn_set_data, 1);
+}

@@ -1,0 +1,108 @@
+# frozen_string_literal: true
+
+require "logger"
+
+module Wirecore
+  # A set of WebSocket endpoints and the server options they run with.
+  class App
+    attr_reader :endpoints, :logger
+
+    # max_connections: beyond it the handshake gets 503 (nil: unlimited)
+    # max_handshake_size: bytes of request head (default 8 KiB)
+    # handshake_timeout: seconds (default 10)
+    # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
+    # logger: where unhandled handler exceptions are reported (nil: nowhere)
+    def initialize(max_connections: nil, max_handshake_size: nil, handshake_timeout: nil,
+                   shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN))
+      @endpoints = []
+      @server_options = {
+        max_connections: max_connections,
+        max_handshake_size: max_handshake_size,
+        handshake_timeout_ms: handshake_timeout && (handshake_timeout * 1000).round
+      }
+      @shutdown_timeout = shutdown_timeout
+      @logger = logger
+    end
+
+    # Register an endpoint on a route pattern ("/chat/{room}", "/n/{id:int}",
+    # "/files/{rest:path}"). The block's style follows the arguments:
+    #   stream: true                          block(ws) owns the connection
+    #   message_schema:/response_schema:, or a block taking two arguments
+    #                                         block(message, ctx) -> reply
+    #   otherwise                             block(request) -> WebSocketResponse
+    # serializer: :json (default) or :msgpack for the typed style.
+    # on_error: ->(error, ctx) { reply } for the typed and stream styles.
+    # Limits: max_message_size:, idle_timeout:, pong_timeout:, max_backpressure:,
+    # allowed_origins:, subprotocols:, on_invalid: (:reply, :close, :ignore).
+    def websocket(path, message_schema: nil, response_schema: nil, stream: false, serializer: nil,
+                  on_error: nil, **limits, &block)
+      raise ArgumentError, "websocket needs a block" unless block
+
+      style = if stream then :stream
+              elsif message_schema || response_schema || serializer || block.arity == 2 then :typed
+              else :callback
+              end
+      codec = style == :typed ? (serializer || :json) : :raw
+      check_serializer(codec) if style == :typed
+      @endpoints << Endpoint.new(path, style: style, codec: codec, block: block,
+                                       message_schemas: message_schema ? [message_schema] : [],
+                                       response_schema: response_schema, on_error: on_error,
+                                       logger: @logger, **limits)
+      self
+    end
+
+    # Register a Wirecore::WebSocket subclass (its `path`, or path:).
+    def include(klass, path: nil, **limits)
+      raise ArgumentError, "#{klass} is not a Wirecore::WebSocket subclass" unless klass < WebSocket
+
+      route = path || klass.path or raise ArgumentError, "#{klass} has no path"
+      @endpoints << Endpoint.new(route, style: :class, codec: klass.serializer, klass: klass,
+                                        message_schemas: klass.receivers.map(&:last),
+                                        response_schema: klass.response_schema, logger: @logger,
+                                        **klass.inherited_options, **limits)
+      self
+    end
+
+    # Serve until Ctrl-C / SIGTERM, then shut down gracefully. The block, if
+    # given, gets the Runtime once listening (its #port is the bound port).
+    def run(host: "127.0.0.1", port: 8000)
+      runtime = Runtime.new(self, host: host, port: port)
+      yield runtime if block_given?
+      runtime.run
+      nil
+    end
+
+    # Serve from a background thread; returns [runtime, thread]. runtime.stop
+    # shuts it down; join the thread after.
+    def start(host: "127.0.0.1", port: 0)
+      runtime = Runtime.new(self, host: host, port: port, background: true)
+      thread = Thread.new { runtime.run }
+      thread.report_on_exception = false
+      [runtime, thread]
+    end
+
+    # Run the app on 127.0.0.1 (a free port) for the block's duration and
+    # yield a TestClient speaking real WebSocket over TCP to it.
+    def test_client(timeout: 5)
+      runtime, thread = start
+      result = yield TestClient.new("127.0.0.1", runtime.port, timeout: timeout)
+      result
+    ensure
+      if runtime
+        runtime.stop
+        thread.join
+      end
+    end
+
+    def server_options = @server_options
+    def shutdown_timeout_ms = (@shutdown_timeout * 1000).round
+
+    private
+
+    def check_serializer(codec)
+      return if %i[json msgpack].include?(codec)
+
+      raise ArgumentError, "serializer must be :json or :msgpack, got #{codec.inspect}"
+    end
+  end
+end

@@ -1,0 +1,365 @@
+# frozen_string_literal: true
+
+module Wirecore
+  # One accepted connection as the Ruby layer sees it. The core calls the
+  # endpoint's handler, which forwards to the session stored on the native
+  # connection (conn.data). Subclasses implement the four endpoint styles.
+  #
+  # Sessions never let a StandardError escape into the core: an exception the
+  # application's error handlers do not take closes that connection with 1011
+  # and is logged; every other connection carries on.
+  class Session
+    attr_reader :conn, :request, :endpoint
+
+    def initialize(endpoint, conn, request)
+      @endpoint = endpoint
+      @conn = conn
+      @request = request
+      @started = false
+    end
+
+    # Before the upgrade; may raise Reject.
+    def connect; end
+
+    # After the upgrade (run once, right after the core's process call that
+    # accepted the connection, or before the first message, whichever is first).
+    def start_once
+      return if @started
+
+      @started = true
+      flush_queued
+      guard { start } unless @conn.closed?
+    end
+
+    def start; end
+    def message(kind, data, value, index); end
+    # A core error (validation, unknown message, ...). True when handled.
+    def error(_error) = false
+    def closed(_code, _reason); end
+
+    # Send what a handler returned: nil sends nothing, a WebSocketMessage keeps
+    # its kind, anything else goes through the endpoint's serializer (raw
+    # endpoints: a String as is, other objects as JSON text).
+    def reply(obj)
+      return if obj.nil?
+      return (@queued ||= []) << obj unless @started
+
+      case obj
+      when WebSocketMessage
+        obj.text? ? @conn.send_text(obj.data) : @conn.send_binary(obj.data)
+      when String
+        if @endpoint.codec == :raw
+          obj.encoding == Encoding::BINARY ? @conn.send_binary(obj) : @conn.send_text(obj)
+        else
+          @conn.send_value(obj)
+        end
+      else
+        @endpoint.codec == :raw ? @conn.send_text(Native.encode(obj, :json)) : @conn.send_value(obj)
+      end
+      nil
+    end
+
+    def close(code = 1000, reason = "")
+      @conn.close(code, reason.to_s)
+    end
+
+    private
+
+    def flush_queued
+      queued = @queued
+      @queued = nil
+      queued&.each { |obj| guard { reply(obj) } }
+    end
+
+    # Run user code; what escapes goes to #unhandled.
+    def guard
+      yield
+    rescue ConnectionClosedError
+      nil # the peer left while we were answering: nothing to tell
+    rescue StandardError => e
+      unhandled(e)
+    end
+
+    # Give an exception to the application's error handler (rescue) if it
+    # has one; a handler's return value is sent. Otherwise close with 1011.
+    def handle_exception(exc)
+      begin
+        handled, result = rescue_exception(exc)
+      rescue ConnectionClosedError
+        return
+      rescue StandardError => e
+        return unhandled(e)
+      end
+      return unhandled(exc) unless handled
+
+      guard { reply(result) }
+    end
+
+    # [handled?, reply]: subclasses look up their error handlers.
+    def rescue_exception(_exc) = [false, nil]
+
+    def unhandled(exc)
+      @endpoint.log_exception(exc, @request)
+      @conn.close(1011, "internal error") unless @conn.closed?
+      nil
+    end
+  end
+
+  # Callback style: the endpoint block returned a WebSocketResponse.
+  class CallbackSession < Session
+    def connect
+      @response = @endpoint.block.call(@request)
+      return if @response.is_a?(WebSocketResponse)
+
+      raise TypeError, "websocket block must return a Wirecore::WebSocketResponse, got #{@response.class}"
+    end
+
+    def start
+      @response.on_connect&.call
+    end
+
+    def message(kind, data, _value, _index)
+      start_once
+      handler = @response.on_message or return
+      msg = WebSocketMessage.new(data, kind)
+      begin
+        result = handler.call(msg)
+      rescue ConnectionClosedError
+        return
+      rescue StandardError => e
+        return handle_exception(e)
+      end
+      guard { reply(result) }
+    end
+
+    def error(err)
+      handler = @response.on_error or return false
+      guard { reply(handler.call(err)) }
+      true
+    end
+
+    def closed(code, reason)
+      guard { @response.on_close&.call(code, reason) }
+    end
+
+    private
+
+    def rescue_exception(exc)
+      handler = @response.on_error or return [false, nil]
+      [true, handler.call(exc)]
+    end
+  end
+
+  # What a typed handler gets next to the message: the request and a way to
+  # push messages or close.
+  class Context
+    attr_reader :request
+
+    def initialize(session)
+      @session = session
+      @request = session.request
+    end
+
+    def params = @request.params
+    def query = @request.query
+    def headers = @request.headers
+
+    # Send obj through the endpoint's serializer (a WebSocketMessage as is).
+    def send(obj) = @session.reply(obj)
+    def send_text(str) = @session.conn.send_text(str)
+    def send_binary(str) = @session.conn.send_binary(str)
+    def close(code = 1000, reason = "") = @session.close(code, reason)
+    def closed? = @session.conn.closed?
+  end
+
+  # Typed style: block(message, ctx) with message decoded (and validated)
+  # by the core; a non-nil return value is sent.
+  class TypedSession < Session
+    def initialize(*)
+      super
+      @ctx = Context.new(self)
+    end
+
+    def message(_kind, _data, value, _index)
+      start_once
+      begin
+        result = @endpoint.block.call(value, @ctx)
+      rescue ConnectionClosedError
+        return
+      rescue StandardError => e
+        return handle_exception(e)
+      end
+      guard { reply(result) }
+    end
+
+    def error(err)
+      handler = @endpoint.on_error or return false
+      guard { reply(handler.call(err, @ctx)) }
+      true
+    end
+
+    private
+
+    def rescue_exception(exc)
+      handler = @endpoint.on_error or return [false, nil]
+      [true, handler.call(exc, @ctx)]
+    end
+  end
+
+  # The connection object of a stream-style endpoint (`stream: true`).
+  class Stream
+    attr_reader :request, :close_code, :close_reason
+
+    def initialize(session)
+      @session = session
+      @request = session.request
+      @queue = []
+      @closed = false
+      @waiting = false
+    end
+
+    # WebSocketMessage: same kind; String: text (binary when ASCII-8BIT);
+    # anything else: JSON text.
+    def send(msg) = @session.reply(msg)
+    def send_text(str) = @session.conn.send_text(str)
+    def send_binary(str) = @session.conn.send_binary(str)
+
+    def send_json(obj = nil, **kw)
+      @session.conn.send_text(Native.encode(obj.nil? ? kw : obj, :json))
+    end
+
+    # The next message (a WebSocketMessage), or nil once the connection has
+    # closed. Suspends this connection's Fiber until a message arrives.
+    def receive
+      loop do
+        return @queue.shift unless @queue.empty?
+        return nil if @closed
+
+        raise Error, "Stream#receive must be called from the stream's own block" unless @session.fiber == Fiber.current
+
+        @waiting = true
+        begin
+          Fiber.yield
+        ensure
+          @waiting = false
+        end
+      end
+    end
+
+    def each
+      return enum_for(:each) unless block_given?
+
+      while (msg = receive)
+        yield msg
+      end
+      self
+    end
+
+    def close(code = 1000, reason = "") = @session.close(code, reason)
+    def closed? = @closed
+    def waiting? = @waiting
+
+    # Called by the session.
+    def push(msg) = @queue << msg
+
+    def mark_closed(code, reason)
+      @closed = true
+      @close_code = code
+      @close_reason = reason
+    end
+  end
+
+  # Stream style: the block owns the connection in its own Fiber, resumed
+  # when its next message arrives, so a wait never blocks the loop.
+  class StreamSession < Session
+    attr_reader :fiber
+
+    def initialize(*)
+      super
+      @stream = Stream.new(self)
+    end
+
+    def start
+      @fiber = Fiber.new do
+        @endpoint.block.call(@stream)
+        @conn.close(1000, "") unless @conn.closed?
+      rescue ConnectionClosedError
+        nil
+      rescue StandardError => e
+        handle_exception(e)
+      end
+      @fiber.resume
+    end
+
+    def message(kind, data, _value, _index)
+      start_once
+      return unless @fiber&.alive?
+
+      @stream.push(WebSocketMessage.new(data, kind))
+      @fiber.resume if @stream.waiting?
+    end
+
+    def closed(code, reason)
+      @stream.mark_closed(code, reason)
+      @fiber.resume if @fiber&.alive? && @stream.waiting?
+    end
+
+    private
+
+    def rescue_exception(exc)
+      handler = @endpoint.on_error or return [false, nil]
+      [true, handler.call(exc, @stream)]
+    end
+  end
+
+  # Class style: one instance of a Wirecore::WebSocket subclass per
+  # connection; the core's dispatcher picks the receive_* method.
+  class ClassSession < Session
+    attr_reader :socket
+
+    def initialize(*)
+      super
+      @socket = @endpoint.klass.allocate
+      @socket.__send__(:__wirecore_attach, self)
+      @socket.__send__(:initialize)
+    end
+
+    def connect
+      @socket.on_connect(@request)
+    end
+
+    def message(_kind, _data, value, index)
+      start_once
+      method = @endpoint.receiver_method(index)
+      begin
+        result = @socket.public_send(method, value)
+      rescue ConnectionClosedError
+        return
+      rescue StandardError => e
+        return handle_exception(e)
+      end
+      guard { reply(result) }
+    end
+
+    def error(err)
+      handler = @endpoint.klass.rescue_handler_for(err) or return false
+      guard { reply(call_rescue(handler, err)) }
+      true
+    end
+
+    def closed(code, reason)
+      guard { @socket.on_disconnect(code, reason) }
+    end
+
+    private
+
+    def call_rescue(handler, err)
+      handler.is_a?(Symbol) ? @socket.__send__(handler, err) : @socket.instance_exec(err, &handler)
+    end
+
+    def rescue_exception(exc)
+      handler = @endpoint.klass.rescue_handler_for(exc) or return [false, nil]
+      [true, call_rescue(handler, exc)]
+    end
+  end
+end
