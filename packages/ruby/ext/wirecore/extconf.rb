@@ -10,7 +10,9 @@ require "mkmf"
 
 here = __dir__
 vendor = File.join(here, "vendor")
-root = if File.directory?(File.join(vendor, "core"))
+root = if ENV["WIRECORE_SOURCE_ROOT"]
+  File.expand_path(ENV["WIRECORE_SOURCE_ROOT"])
+elsif File.directory?(File.join(vendor, "core"))
   vendor
 else
   File.expand_path("../../../..", here)

@@ -287,6 +287,7 @@ module Wirecore
         nil
       rescue StandardError => e
         handle_exception(e)
+        @conn.close(1000, "") unless @conn.closed?
       end
       @fiber.resume
     end
