@@ -2,6 +2,20 @@
 
 require_relative "lib/wirecore/version"
 
+# Building from a repository checkout (`gem build wirecore.gemspec` or
+# `rake gem`): copy the core's and the binding's C sources into
+# ext/wirecore/vendor first, so the gem carries everything extconf.rb compiles.
+repo = File.expand_path("../..", __dir__)
+if File.directory?(File.join(repo, "core", "src")) && File.directory?(File.join(repo, "bindings", "ruby"))
+  require "fileutils"
+  vendor = File.join(__dir__, "ext", "wirecore", "vendor")
+  FileUtils.rm_rf(vendor)
+  { "core/src" => "*.{c,h}", "core/include" => "*.h", "bindings/ruby" => "*.{c,h}" }.each do |dir, glob|
+    FileUtils.mkdir_p(File.join(vendor, dir))
+    FileUtils.cp(Dir[File.join(repo, dir, glob)], File.join(vendor, dir))
+  end
+end
+
 Gem::Specification.new do |spec|
   spec.name = "wirecore"
   spec.version = Wirecore::VERSION
@@ -16,10 +30,12 @@ Gem::Specification.new do |spec|
   spec.homepage = "https://github.com/wirecore/wirecore"
   spec.required_ruby_version = ">= 3.0"
 
-  # The gem carries the core's C sources (copied by `rake vendor`), so that
+  # The gem carries the core's C sources (copied above), so that
   # `gem install` compiles everything on the target machine.
-  spec.files = Dir["lib/**/*.rb", "ext/wirecore/extconf.rb",
-                   "ext/wirecore/vendor/**/*.{c,h}", "examples/*.rb", "README.md"]
+  spec.files = Dir.chdir(__dir__) do
+    Dir["lib/**/*.rb", "ext/wirecore/extconf.rb",
+        "ext/wirecore/vendor/**/*.{c,h}", "examples/*.rb"]
+  end
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/wirecore/extconf.rb"]
   spec.metadata["rubygems_mfa_required"] = "true"

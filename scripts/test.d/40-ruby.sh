@@ -19,7 +19,7 @@ gem=$(ls -t packages/ruby/pkg/wirecore-*.gem | head -1)
 echo "built $gem"
 
 echo "--- gem install --local (compiles the core and the extension)"
-export GEM_HOME="$work/gems" GEM_PATH="$work/gems"
+export GEM_PATH="$work/gems:$(ruby -e 'print Gem.path.join(":")')" GEM_HOME="$work/gems"
 gem install --local --no-document "$gem" >/dev/null
 ruby -e 'require "wirecore"; puts "installed wirecore #{Wirecore::VERSION} (core #{Wirecore.core_version}) from #{$LOADED_FEATURES.grep(/wirecore_ext/).first}"'
 
@@ -28,6 +28,10 @@ export WIRECORE_USE_INSTALLED=1
 ruby -e 'ARGV.each { |f| require File.expand_path(f) }' tests/ruby/test_*.rb
 
 echo "--- examples"
+pipeline=$(ruby tests/ruby/core_probe.rb)
 for ex in packages/ruby/examples/*.rb; do
-  ruby "$ex" --smoke-test
+  case "$pipeline:$(basename "$ex")" in
+    no:chat.rb | no:room.rb) echo "skip $(basename "$ex"): the core's message pipeline is not here yet" ;;
+    *) ruby "$ex" --smoke-test ;;
+  esac
 done

@@ -64,6 +64,8 @@ end
 class TestClassStyle < Minitest::Test
   include ServerHelpers
 
+  def setup = needs_pipeline!
+
   def app
     a = new_app
     a.include(Room)

@@ -100,6 +100,7 @@ class TestLifecycle < Minitest::Test
   end
 
   def test_gc_stress_during_a_short_session
+    needs_pipeline!
     app = new_app
     app.websocket("/stress", message_schema: { "type" => "object" }) { |m, ctx| { "p" => ctx.params, "m" => m } }
     app.test_client do |client|

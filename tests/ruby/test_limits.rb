@@ -104,6 +104,7 @@ class TestLimits < Minitest::Test
   end
 
   def test_on_invalid_close_policy_closes_with_1008
+    needs_pipeline!
     app = new_app
     app.websocket("/strict", message_schema: ECHO_SCHEMA, on_invalid: :close) { |m, _| m }
     app.test_client do |client|

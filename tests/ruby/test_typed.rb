@@ -6,6 +6,8 @@ require_relative "test_helper"
 class TestTypedStyle < Minitest::Test
   include ServerHelpers
 
+  def setup = needs_pipeline!
+
   CHAT = {
     "type" => "object",
     "properties" => { "text" => { "type" => "string", "maxLength" => 20 } },

@@ -5,23 +5,25 @@
 # libuv, wslay, msgpack-c, libcrypto and libpcre2-8.
 #
 # Inside the repository the sources are read in place; a packaged gem carries
-# copies under ext/wirecore/vendor/ (the Rakefile's `vendor` task makes them).
+# copies under ext/wirecore/vendor/ (wirecore.gemspec makes them at gem build).
+# WIRECORE_SOURCE_ROOT=DIR compiles the core from another checkout.
 require "mkmf"
 
 here = __dir__
 vendor = File.join(here, "vendor")
+repo = File.expand_path("../../../..", here)
 root = if ENV["WIRECORE_SOURCE_ROOT"]
   File.expand_path(ENV["WIRECORE_SOURCE_ROOT"])
-elsif File.directory?(File.join(vendor, "core"))
-  vendor
+elsif File.directory?(File.join(repo, "core", "src")) && File.directory?(File.join(repo, "bindings", "ruby"))
+  repo
 else
-  File.expand_path("../../../..", here)
+  vendor
 end
 core_src = File.join(root, "core", "src")
 core_inc = File.join(root, "core", "include")
 binding_src = File.join(root, "bindings", "ruby")
 [core_src, core_inc, binding_src].each do |dir|
-  abort "wirecore: missing #{dir} (run `rake vendor` before `gem build`)" unless File.directory?(dir)
+  abort "wirecore: missing #{dir} (build the gem from a checkout: gem build wirecore.gemspec)" unless File.directory?(dir)
 end
 
 # Each dependency comes from pkg-config, with a plain library probe as the
