@@ -4,8 +4,9 @@
 #               em-websocket + faye-websocket + thin (Debian)
 #   --wirecore  Wirecore's Python, Node and Ruby packages, for those that exist
 #               in this checkout (a missing package is a skipped row, not an error)
+#   --python    only Wirecore's Python package (the browser chat's server)
 #   --chart     matplotlib (PyPI), for the PNG of a full run
-# Usage: bash e2e/bench/install.sh [--peers] [--wirecore] [--chart]
+# Usage: bash e2e/bench/install.sh [--peers] [--wirecore] [--python] [--chart]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -19,11 +20,15 @@ peers() {
   bash scripts/apt.sh ruby ruby-em-websocket ruby-faye-websocket thin
 }
 
-wirecore() {
+python_pkg() {
   if [ -f packages/python/pyproject.toml ] && ! $py -c "import wirecore" 2>/dev/null; then
     echo "bench: installing the Python package"
     $py -m pip install "${quiet[@]}" ./packages/python || echo "bench: Python package did not install"
   fi
+}
+
+wirecore() {
+  python_pkg
   if [ -f packages/node/package.json ] && ! node -e "require('$root/packages/node')" 2>/dev/null; then
     echo "bench: building the Node package"
     (cd packages/node && npm install --no-audit --no-fund --loglevel=error >/dev/null) ||
@@ -41,7 +46,8 @@ for a in "$@"; do
   case "$a" in
     --peers) peers ;;
     --wirecore) wirecore ;;
+    --python) python_pkg ;;
     --chart) $py -c "import matplotlib" 2>/dev/null || $py -m pip install "${quiet[@]}" matplotlib ;;
-    *) echo "usage: $0 [--peers] [--wirecore] [--chart]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--peers] [--wirecore] [--python] [--chart]" >&2; exit 2 ;;
   esac
 done

@@ -686,7 +686,7 @@ def main() -> int:
     selected = SERVERS
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        selected = [s for s in SERVERS if any(w == s.name or w in s.name for w in wanted)]
+        selected = [s for s in SERVERS if any(s.name == w or s.name.startswith(w + " ") for w in wanted)]
     usable, unavailable = [], []
     for s in selected:
         why = s.available(ctx)

@@ -1,0 +1,203 @@
+// Drives the chat page in two headless Chromium pages against a real chat
+// server: join, send, receive in the other page, leave. Saves screenshot.png.
+//
+// The chat server is, in this order: the Python package's chat example
+// (packages/python/examples/chat.py, when the package is installed), the C
+// example build/wire_chat, or dev_chat_server.py (a `websockets` stand-in,
+// used only when neither exists; the test says so). WIRE_CHAT_SERVER=python,
+// wire_chat or dev picks one explicitly.
+'use strict';
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const HERE = __dirname;
+const ROOT = path.resolve(HERE, '..', '..');
+const PY = process.env.PYTHON || 'python3';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_MS = 15000;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Resolves once host:port accepts a TCP connection; rejects when the process
+// exits first or the deadline passes.
+async function waitForPort(port, proc, what, ms = 30000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${what} exited (${proc.exitCode}): ${proc.output}`);
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not open port ${port}: ${proc.output}`);
+}
+
+function start(argv, opts = {}) {
+  const proc = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  proc.output = '';
+  const keep = (d) => { proc.output = (proc.output + d).slice(-4000); };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  return proc;
+}
+
+function stop(proc) {
+  if (!proc || proc.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => { proc.kill('SIGKILL'); }, 5000);
+    proc.once('exit', () => { clearTimeout(t); resolve(); });
+    proc.kill('SIGTERM');
+  });
+}
+
+function pythonHasWirecore() {
+  return spawnSync(PY, ['-c', 'import wirecore'], { stdio: 'ignore' }).status === 0;
+}
+
+// Which chat server to run, and how (argv for a given port).
+function chooseServer() {
+  const example = path.join(ROOT, 'packages', 'python', 'examples', 'chat.py');
+  const wireChat = path.join(ROOT, 'build', 'wire_chat');
+  const choices = {
+    python: { name: 'Python package chat example', argv: (p) => [PY, example, '--port', String(p)] },
+    wire_chat: { name: 'build/wire_chat', argv: (p) => [wireChat, '--port', String(p)] },
+    dev: {
+      name: 'dev_chat_server.py (stand-in: neither the Python chat example nor wire_chat is available)',
+      argv: (p) => [PY, path.join(HERE, 'dev_chat_server.py'), '--port', String(p)],
+    },
+  };
+  const forced = process.env.WIRE_CHAT_SERVER;
+  if (forced) {
+    if (!choices[forced]) throw new Error(`WIRE_CHAT_SERVER must be one of ${Object.keys(choices)}`);
+    return choices[forced];
+  }
+  if (fs.existsSync(example) && pythonHasWirecore()) return choices.python;
+  if (fs.existsSync(wireChat)) return choices.wire_chat;
+  return choices.dev;
+}
+
+let chatProc, httpProc, context, userDataDir, pageUrl, serverName;
+
+before(async () => {
+  const chosen = chooseServer();
+  serverName = chosen.name;
+  const chatPort = await freePort();
+  chatProc = start(chosen.argv(chatPort));
+  await waitForPort(chatPort, chatProc, chosen.name);
+
+  const httpPort = await freePort();
+  httpProc = start([PY, '-m', 'http.server', String(httpPort), '--bind', '127.0.0.1',
+    '--directory', HERE]);
+  await waitForPort(httpPort, httpProc, 'the static file server');
+  pageUrl = `http://127.0.0.1:${httpPort}/?server=${encodeURIComponent(`ws://127.0.0.1:${chatPort}`)}`;
+  console.log(`# chat server: ${serverName} on port ${chatPort}; page: ${pageUrl}`);
+
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirecore-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 720, height: 760 },
+    timeout: 60000,
+  });
+  context.setDefaultTimeout(STEP_MS);
+});
+
+after(async () => {
+  if (context) await context.close().catch(() => {});
+  await Promise.all([stop(chatProc), stop(httpProc)]);
+  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+});
+
+async function openAndJoin(name, room) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.errors = errors;
+  await page.goto(pageUrl);
+  await page.getByTestId('name').fill(name);
+  await page.getByTestId('room').fill(room);
+  await page.getByTestId('join').click();
+  await page.getByTestId('chat').waitFor({ state: 'visible' });
+  assert.equal(await page.getByTestId('status').textContent(), 'connected');
+  assert.equal(await page.getByTestId('room-name').textContent(), room);
+  return page;
+}
+
+async function say(page, text) {
+  await page.getByTestId('text').fill(text);
+  await page.getByTestId('send').click();
+  // The line shows at once in the sender's page.
+  await page.locator('.msg.mine .text', { hasText: text }).first().waitFor();
+}
+
+// Waits until `page` shows `text` from `user` as somebody else's line.
+async function expectLine(page, user, text) {
+  const line = page.locator('.msg.theirs', { hasText: text });
+  await line.first().waitFor();
+  assert.equal(await line.first().locator('.who').textContent(), user);
+  assert.equal(await line.first().locator('.text').textContent(), text);
+}
+
+test('two browser pages chat through the server: join, send, receive, leave', async () => {
+  const room = `room-${process.pid}`;
+  const alice = await openAndJoin('alice', room);
+  const bob = await openAndJoin('bob', room);
+
+  await say(alice, 'Grüße from Alice 👋');
+  await expectLine(bob, 'alice', 'Grüße from Alice 👋');
+
+  await say(bob, 'Hi Alice, Bob here. <b>not bold</b>');
+  await expectLine(alice, 'bob', 'Hi Alice, Bob here. <b>not bold</b>');
+  // Markup in messages is text, never HTML.
+  assert.equal(await alice.locator('.messages b').count(), 0);
+
+  await say(alice, 'See you!');
+  await expectLine(bob, 'alice', 'See you!');
+  await alice.screenshot({ path: path.join(HERE, 'screenshot.png') });
+
+  // Bob leaves: his page is back at the join form and no longer connected.
+  await bob.getByTestId('leave').click();
+  await bob.getByTestId('join-form').waitFor({ state: 'visible' });
+  assert.equal(await bob.getByTestId('status').textContent(), 'not connected');
+  assert.equal(await bob.getByTestId('chat').isHidden(), true);
+
+  // Alice carries on; what she sends now never reaches Bob's closed page.
+  await say(alice, 'Anyone still here?');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await bob.locator('.msg', { hasText: 'Anyone still here?' }).count(), 0);
+
+  await alice.getByTestId('leave').click();
+  await alice.getByTestId('join-form').waitFor({ state: 'visible' });
+  assert.deepEqual([...alice.errors, ...bob.errors], []);
+});
+
+test('a server that is not there shows an error on the join form', async () => {
+  const deadPort = await freePort();
+  const page = await context.newPage();
+  await page.goto(pageUrl.replace(/server=[^&]*/, `server=${encodeURIComponent(`ws://127.0.0.1:${deadPort}`)}`));
+  await page.getByTestId('name').fill('carol');
+  await page.getByTestId('join').click();
+  await page.getByTestId('join-error').filter({ hasText: 'Could not connect' }).waitFor();
+  assert.equal(await page.getByTestId('chat').isHidden(), true);
+  await page.close();
+});

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Browser chat (e2e/browser): two headless Chromium pages (Debian's chromium,
+# driven by playwright-core from npm) join a room, send, receive in the other
+# page and leave, against the Python package's chat example (or wire_chat
+# before that exists). Saves e2e/browser/screenshot.png.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash scripts/apt.sh chromium fonts-noto-color-emoji
+bash e2e/bench/install.sh --python
+python3 -c "import websockets" 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check websockets # the stand-in server only
+(cd e2e/browser && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+cd e2e/browser
+node --test chat.test.js
