@@ -752,8 +752,8 @@ static int compile_depreq(cc *c, ws_node *n, const char *path, const char *kw,
   return 0;
 }
 
-/* `dependencies` (drafts before 2019-09): arrays are dependentRequired,
- * schemas are dependentSchemas. */
+/* `dependencies` (drafts before 2019-09, still honoured for compatibility):
+ * arrays are dependentRequired, schemas are dependentSchemas. */
 static int compile_dependencies(cc *c, ws_node *n, const char *path, const wire_value *v) {
   if (v->type != WIRE_OBJECT)
     return serr(c, path, "dependencies", "dependencies must be an object");
@@ -963,7 +963,7 @@ static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value
       rc = compile_required(c, n, path, mv);
     } else if (strcmp(k, "dependentRequired") == 0) {
       rc = compile_depreq(c, n, path, k, mv);
-    } else if (strcmp(k, "dependencies") == 0 && (d & D_OLD_ITEMS)) {
+    } else if (strcmp(k, "dependencies") == 0) {
       rc = compile_dependencies(c, n, path, mv);
     } else if (strcmp(k, "properties") == 0) {
       rc = sub_map(c, path, k, mv, &n->props, &n->n_props);

@@ -231,10 +231,8 @@ static bool ipv6(const char *s, size_t n) {
 
 /* RFC 1123 hostname; `idn` lets labels hold non-ASCII (checked loosely). */
 static bool hostname(const char *s, size_t n, bool idn) {
-  if (n == 0 || n > 253 + (s[n - 1] == '.'))
+  if (n == 0 || n > 253)
     return false;
-  if (s[n - 1] == '.')
-    n--;
   size_t i = 0;
   while (i <= n) {
     size_t st = i;
@@ -340,6 +338,21 @@ static bool chars_ok(const char *s, size_t n, const char *extra, bool iri) {
   return true;
 }
 
+/* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+static bool ipvfuture(const char *s, size_t n) {
+  if (n < 4 || (s[0] != 'v' && s[0] != 'V'))
+    return false;
+  size_t i = 1;
+  while (i < n && hexdig(s[i]))
+    i++;
+  if (i == 1 || i >= n || s[i] != '.' || i + 1 >= n)
+    return false;
+  for (i++; i < n; i++)
+    if (!(unreserved((unsigned char)s[i]) || subdelim((unsigned char)s[i]) || s[i] == ':'))
+      return false;
+  return true;
+}
+
 static bool authority(const char *s, size_t n, bool iri) {
   const char *at = memchr(s, '@', n);
   if (at) {
@@ -351,7 +364,8 @@ static bool authority(const char *s, size_t n, bool iri) {
   size_t hl = n;
   if (n > 0 && s[0] == '[') {
     const char *close = memchr(s, ']', n);
-    if (close == NULL || !ipv6(s + 1, (size_t)(close - s - 1)))
+    if (close == NULL || !(ipv6(s + 1, (size_t)(close - s - 1)) ||
+                           ipvfuture(s + 1, (size_t)(close - s - 1))))
       return false;
     hl = (size_t)(close - s + 1);
   } else {
@@ -421,20 +435,66 @@ static bool uri_ref(const char *s, size_t n, bool absolute, bool iri) {
   return ql == 0;
 }
 
+/* RFC 6570 level 4 syntax. */
 static bool uri_template(const char *s, size_t n) {
-  bool open = false;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '{') {
-      if (open)
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '{') {
+      i++;
+      if (i < n && strchr("+#./;?&", s[i]) && s[i])
+        i++;
+      for (;;) { /* varspec */
+        size_t st = i;
+        bool dot_ok = false;
+        while (i < n) {
+          if (alpha(s[i]) || digit(s[i]) || s[i] == '_') {
+            i++;
+            dot_ok = true;
+          } else if (s[i] == '%' && i + 2 < n && hexdig(s[i + 1]) && hexdig(s[i + 2])) {
+            i += 3;
+            dot_ok = true;
+          } else if (s[i] == '.' && dot_ok && i + 1 < n && s[i + 1] != '.' && s[i + 1] != '}' &&
+                     s[i + 1] != ',') {
+            i++;
+            dot_ok = false;
+          } else {
+            break;
+          }
+        }
+        if (i == st || i >= n)
+          return false;
+        if (s[i] == ':') {
+          size_t ds = ++i;
+          while (i < n && digit(s[i]))
+            i++;
+          if (i == ds || i - ds > 4 || s[ds] == '0')
+            return false;
+        } else if (s[i] == '*') {
+          i++;
+        }
+        if (i >= n)
+          return false;
+        if (s[i] == ',') {
+          i++;
+          continue;
+        }
+        if (s[i] != '}')
+          return false;
+        i++;
+        break;
+      }
+    } else if (c == '%') {
+      if (i + 2 >= n || !hexdig(s[i + 1]) || !hexdig(s[i + 2]))
         return false;
-      open = true;
-    } else if (s[i] == '}') {
-      if (!open)
-        return false;
-      open = false;
+      i += 3;
+    } else if (c <= 0x20 || c == 0x7f || strchr("\"<>\\^`|}", c)) {
+      return false;
+    } else {
+      i++;
     }
   }
-  return !open;
+  return true;
 }
 
 /* ---- the rest ---------------------------------------------------------- */

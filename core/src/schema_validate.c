@@ -325,11 +325,14 @@ static int v_string(vctx *c, const ws_node *n, const wire_value *v, const ipath 
   const char *s = v->u.s.ptr;
   size_t len = v->u.s.len;
   if (kw & (WS_BIT(WS_K_MAXLENGTH) | WS_BIT(WS_K_MINLENGTH))) {
-    size_t cps = utf8_count(s, len); /* lengths count code points */
-    if ((kw & WS_BIT(WS_K_MAXLENGTH)) && cps > n->maxlength)
+    /* Lengths count code points; a code point takes 1 to 4 bytes, so the
+     * byte length often decides without counting. */
+    if ((kw & WS_BIT(WS_K_MAXLENGTH)) && len > n->maxlength &&
+        utf8_count(s, len) > n->maxlength)
       return fail(c, n, ip, "maxLength", "string is longer than %llu characters",
                   (unsigned long long)n->maxlength);
-    if ((kw & WS_BIT(WS_K_MINLENGTH)) && cps < n->minlength)
+    if ((kw & WS_BIT(WS_K_MINLENGTH)) && (len + 3) / 4 < n->minlength &&
+        utf8_count(s, len) < n->minlength)
       return fail(c, n, ip, "minLength", "string is shorter than %llu characters",
                   (unsigned long long)n->minlength);
   }
@@ -407,11 +410,21 @@ static int v_array(vctx *c, const ws_node *n, const wire_value *v, const ipath *
   return 0;
 }
 
-/* Index of property `key` in n->props, or -1. */
+static inline bool same_bytes(const char *a, const char *b, size_t n) {
+  /* keys are short: a loop beats a call to memcmp */
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i])
+      return false;
+  return true;
+}
+
+/* Index of property `key` in n->props, or -1. The length and first byte
+ * rule out most candidates before the bytes are compared. */
 static int find_prop(const ws_node *n, const char *key, size_t len) {
   const ws_prop *p = n->props;
+  char first = len ? key[0] : 0;
   for (uint32_t i = 0; i < n->n_props; i++)
-    if (p[i].len == len && memcmp(p[i].key, key, len) == 0)
+    if (p[i].len == len && (len == 0 || p[i].key[0] == first) && same_bytes(p[i].key, key, len))
       return (int)i;
   return -1;
 }
@@ -647,13 +660,21 @@ static int v_node(vctx *c, int32_t ni, const wire_value *v, const ipath *ip, con
     }
   }
   if (kw & WS_BIT(WS_K_CONST)) {
-    if (!wire__value_equal(v, n->const_))
+    const wire_value *k = n->const_;
+    if (k->type == WIRE_STRING && v->type == WIRE_STRING
+            ? !(k->u.s.len == v->u.s.len && same_bytes(k->u.s.ptr, v->u.s.ptr, k->u.s.len))
+            : !wire__value_equal(v, k))
       return fail(c, n, ip, "const", "value does not equal the const value");
   }
   if (kw & WS_BIT(WS_K_ENUM)) {
     bool found = false;
-    for (size_t i = 0; i < n->enum_->u.a.len && !found; i++)
-      found = wire__value_equal(v, &n->enum_->u.a.items[i]);
+    for (size_t i = 0; i < n->enum_->u.a.len && !found; i++) {
+      const wire_value *k = &n->enum_->u.a.items[i];
+      if (k->type == WIRE_STRING && v->type == WIRE_STRING)
+        found = k->u.s.len == v->u.s.len && same_bytes(k->u.s.ptr, v->u.s.ptr, k->u.s.len);
+      else
+        found = wire__value_equal(v, k);
+    }
     if (!found)
       return fail(c, n, ip, "enum", "value is not one of the enum values");
   }
