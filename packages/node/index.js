@@ -13,7 +13,7 @@ function encode(value, serializer = 'json') {
   try {
     return native.encode(value, serializer);
   } catch (err) {
-    throw err.code ? errors.fromInfo(err) : err;
+    throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
   }
 }
 
@@ -22,7 +22,7 @@ function decode(bytes, serializer = 'json') {
   try {
     return native.decode(bytes, serializer);
   } catch (err) {
-    throw err.code ? errors.fromInfo(err) : err;
+    throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
   }
 }
 

@@ -383,7 +383,7 @@ class App extends EventEmitter {
     try {
       this._server.addEndpoint(path, nativeOptions, ep.nativeHandlers());
     } catch (err) {
-      throw err.code ? errors.fromInfo(err) : err;
+      throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
     }
     this._endpoints.push(ep);
     return this;
@@ -454,7 +454,7 @@ class App extends EventEmitter {
     try {
       this.port = this._server.listen(host, port);
     } catch (err) {
-      throw err.code ? errors.fromInfo(err) : err;
+      throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
     }
     this.host = host;
     this._state = 'listening';
