@@ -76,3 +76,52 @@ export async function until(fn, ms = 5000, what = 'condition') {
     await sleep(5);
   }
 }
+
+/**
+ * What the core under test can do, probed once in a child process (a missing
+ * core function must not take the test process down):
+ *  - pipeline: messages are decoded and validated (typed and class endpoints)
+ *  - deferred: a handshake can be decided after on_connect returned
+ * Tests that need a missing capability are skipped with a message saying so.
+ */
+import { spawnSync } from 'node:child_process';
+
+function probe(code) {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8', timeout: 15000, env: { ...process.env, WIRECORE_PKG: path.join(packageDir, 'index.mjs') },
+  });
+  return r.status === 0 && r.stdout.trim() === 'yes';
+}
+
+export const core = {
+  pipeline: probe(`
+    const { App } = await import(process.env.WIRECORE_PKG);
+    const app = new App();
+    app.websocket('/p', { messageSchema: { type: 'object' } }, (m) => ({ got: m }));
+    const ws = await app.testClient().websocket('/p');
+    ws.sendJson({ a: 1 });
+    const r = await ws.receiveJson(2000).catch(() => null);
+    ws.sendJson(5);
+    const e = await ws.receiveJson(2000).catch(() => null);
+    console.log(r && r.got && r.got.a === 1 && e && e.type === 'error' ? 'yes' : 'no');
+    await app.close();`),
+  deferred: probe(`
+    const { App, WebSocketResponse, Reject } = await import(process.env.WIRECORE_PKG);
+    const app = new App();
+    const later = () => new Promise((r) => setTimeout(r, 10));
+    app.websocket('/ok', async () => { await later(); return new WebSocketResponse({ onMessage: (m) => m }); });
+    app.websocket('/no', async () => { await later(); throw new Reject(401); });
+    const c = app.testClient();
+    const ws = await c.websocket('/ok');
+    ws.send('x');
+    const ok = (await ws.receiveText(2000)) === 'x';
+    const no = await c.websocket('/no').then(() => 0, (e) => e.status);
+    console.log(ok && no === 401 ? 'yes' : 'no');
+    await app.close();`),
+};
+
+/** test() options that skip when the core lacks a capability. */
+export function needs(...what) {
+  const missing = what.filter((w) => !core[w]);
+  return missing.length ? { skip: `the core does not support ${missing.join(' and ')} yet` } : {};
+}
