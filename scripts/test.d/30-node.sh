@@ -46,7 +46,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd packages/node && npm pack "${npm_q[@]}" --pack-destination "$tmp" >/dev/null)
 tarball=$(ls "$tmp"/wirecore-*.tgz)
-tar -tzf "$tarball" | grep -q 'package/native/core/src/server.c'
+tar -tzf "$tarball" > "$tmp/files.txt"
+grep -q 'package/native/core/src/server.c' "$tmp/files.txt"
+grep -q 'package/native/bindings/node/node_server.c' "$tmp/files.txt"
 mkdir "$tmp/project"
 (
   cd "$tmp/project"
