@@ -1,11 +1,12 @@
 // The chat page's behaviour: join a room over the browser's WebSocket, show
 // what the room says, send what the user types, leave. Plain JS, no build step.
 //
-// Protocol (see README.md): connect to <server>/chat/<room>?user=<name>, send
-// {"type":"chat","user":name,"text":text}; everything the server sends is shown.
-// Chat lines may name the author in "user" or "from" and carry the text in
-// "text" or "echo"; {"type":"join"|"leave","user":...} become notices and
-// {"type":"error",...} an error line. Anything that is not JSON is shown as is.
+// Protocol (the Python package's chat example; README.md has the details):
+// connect to <server>/chat/<room>?user=<name>; send {"type":"chat","user",
+// "text"} and, while typing, {"type":"typing"}; receive {"type":"chat","user",
+// "text"}, {"type":"join"|"leave","user","members"}, {"type":"typing","user"}
+// and {"type":"error","error"}. A server that simply relays every text frame
+// (wire_chat) works too: what it relays is exactly what the others sent.
 'use strict';
 
 (() => {
@@ -13,19 +14,22 @@
   const els = {
     status: $('status'), join: $('join'), name: $('name'), room: $('room'), server: $('server'),
     joinError: $('join-error'), chat: $('chat'), roomName: $('room-name'), me: $('me'),
-    leave: $('leave'), messages: $('messages'), send: $('send'), text: $('text'),
+    leave: $('leave'), members: $('members'), messages: $('messages'), typing: $('typing'),
+    send: $('send'), text: $('text'),
   };
   const params = new URLSearchParams(location.search);
-  // ?server=ws://host:port wins; else the page's own host with ?port= (default 8000).
-  const defaultServer = `ws://${location.hostname || '127.0.0.1'}:${params.get('port') || 8000}`;
-  els.server.value = params.get('server') || defaultServer;
+  // ?server=ws://host:port wins; else the page's own host and ?port= or ?ws= (default 8000).
+  const port = params.get('port') || params.get('ws') || '8000';
+  els.server.value = params.get('server') || `ws://${location.hostname || '127.0.0.1'}:${port}`;
   if (params.get('room')) els.room.value = params.get('room');
   if (params.get('name')) els.name.value = params.get('name');
 
   let ws = null;
   let me = '';
   let leaving = false;
-  const pending = []; // my texts not yet seen coming back: <li> elements in send order
+  let lastTypingSent = 0;
+  const pending = []; // my lines not yet seen coming back, in send order
+  const typists = new Map(); // user -> timer that forgets them
 
   function setStatus(state, text) {
     els.status.dataset.state = state;
@@ -35,7 +39,6 @@
   function addLine(kind, text, who) {
     const li = document.createElement('li');
     li.className = `msg ${kind}`;
-    li.dataset.kind = kind;
     if (who !== undefined) {
       const w = document.createElement('span');
       w.className = 'who';
@@ -44,15 +47,40 @@
     }
     const t = document.createElement('span');
     t.className = 'text';
-    t.textContent = text;
+    t.textContent = text; // always text, never HTML
     li.appendChild(t);
-    const atBottom = els.messages.scrollHeight - els.messages.scrollTop - els.messages.clientHeight < 40;
-    els.messages.appendChild(li);
-    if (atBottom || kind === 'mine') els.messages.scrollTop = els.messages.scrollHeight;
+    const list = els.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    list.appendChild(li);
+    if (atBottom || kind.startsWith('mine')) list.scrollTop = list.scrollHeight;
     return li;
   }
 
-  // Turn whatever the server sent into {kind, user, text}.
+  function showMembers(members) {
+    if (!Array.isArray(members)) return;
+    els.members.hidden = false;
+    els.members.textContent = `${members.length} here: ${members.join(', ')}`;
+  }
+
+  function showTyping() {
+    const names = [...typists.keys()];
+    els.typing.textContent = names.length === 0 ? ''
+      : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…`;
+  }
+
+  function someoneTyping(user) {
+    if (!user || user === me) return;
+    clearTimeout(typists.get(user));
+    typists.set(user, setTimeout(() => { typists.delete(user); showTyping(); }, 3000));
+    showTyping();
+  }
+
+  function stoppedTyping(user) {
+    clearTimeout(typists.get(user));
+    if (typists.delete(user)) showTyping();
+  }
+
+  // Turn whatever the server sent into {kind, user, text, members}.
   function normalize(data) {
     if (typeof data !== 'string') return { kind: 'system', text: '(binary message)' };
     let m;
@@ -63,24 +91,43 @@
     }
     if (m === null || typeof m !== 'object' || Array.isArray(m)) return { kind: 'chat', user: '', text: data };
     const user = [m.user, m.from, m.name].find((v) => typeof v === 'string') || '';
-    if (m.type === 'error') {
-      const e = m.error;
-      const why = typeof e === 'string' ? e : (e && (e.message || e.code)) || m.message || data;
-      return { kind: 'error', text: `server: ${why}` };
+    switch (m.type) {
+      case 'error': {
+        const e = m.error;
+        const why = typeof e === 'string' ? e : (e && (e.message || e.code)) || m.message || data;
+        return { kind: 'error', text: `server: ${why}` };
+      }
+      case 'join': case 'joined':
+        return { kind: 'system', text: `${user} joined`, members: m.members };
+      case 'leave': case 'left':
+        return { kind: 'leave', user, text: `${user} left`, members: m.members };
+      case 'typing':
+        return { kind: 'typing', user };
+      default: {
+        const text = [m.text, m.echo, m.message].find((v) => typeof v === 'string');
+        if (text === undefined) return { kind: 'system', text: data };
+        return { kind: 'chat', user, text };
+      }
     }
-    if (m.type === 'join' || m.type === 'joined') return { kind: 'system', text: `${user} joined` };
-    if (m.type === 'leave' || m.type === 'left') return { kind: 'system', text: `${user} left` };
-    const text = [m.text, m.echo, m.message].find((v) => typeof v === 'string');
-    if (text === undefined) return { kind: 'system', text: data };
-    return { kind: 'chat', user, text };
   }
 
   function onMessage(event) {
     const m = normalize(event.data);
+    if (m.members) showMembers(m.members);
+    if (m.kind === 'typing') {
+      someoneTyping(m.user);
+      return;
+    }
+    if (m.kind === 'leave') {
+      stoppedTyping(m.user);
+      addLine('system', m.text);
+      return;
+    }
     if (m.kind !== 'chat') {
       addLine(m.kind, m.text);
       return;
     }
+    stoppedTyping(m.user);
     // My own line coming back confirms the one shown when it was sent.
     if (m.user === me && pending.length && pending[0].dataset.text === m.text) {
       pending.shift().classList.remove('pending');
@@ -90,11 +137,26 @@
     else addLine('theirs', m.text, m.user || 'someone');
   }
 
+  function resetRoom() {
+    pending.length = 0;
+    for (const t of typists.values()) clearTimeout(t);
+    typists.clear();
+    showTyping();
+    els.messages.replaceChildren();
+    els.members.hidden = true;
+    els.members.textContent = '';
+  }
+
   function showJoin(error) {
     els.chat.hidden = true;
     els.join.hidden = false;
     els.joinError.textContent = error || '';
     els.name.focus();
+  }
+
+  function setSendEnabled(on) {
+    els.text.disabled = !on;
+    els.send.querySelector('button').disabled = !on;
   }
 
   function join(event) {
@@ -113,8 +175,7 @@
     url.searchParams.set('user', name);
     me = name;
     leaving = false;
-    pending.length = 0;
-    els.messages.replaceChildren();
+    resetRoom();
     els.roomName.textContent = room;
     els.me.textContent = name;
     els.joinError.textContent = '';
@@ -128,8 +189,7 @@
       setStatus('open', 'connected');
       els.join.hidden = true;
       els.chat.hidden = false;
-      els.text.disabled = false;
-      els.send.querySelector('button').disabled = false;
+      setSendEnabled(true);
       addLine('system', `You joined ${room} as ${name}`);
       els.text.focus();
     };
@@ -144,8 +204,7 @@
         return;
       }
       addLine('error', `Connection closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''}).`);
-      els.text.disabled = true;
-      els.send.querySelector('button').disabled = true;
+      setSendEnabled(false);
     };
   }
 
@@ -158,7 +217,16 @@
     li.dataset.text = text;
     pending.push(li);
     els.text.value = '';
+    lastTypingSent = 0;
     els.text.focus();
+  }
+
+  // Tell the room we are typing, at most every two seconds.
+  function typing() {
+    const now = Date.now();
+    if (!ws || ws.readyState !== WebSocket.OPEN || !els.text.value || now - lastTypingSent < 2000) return;
+    lastTypingSent = now;
+    ws.send(JSON.stringify({ type: 'typing' }));
   }
 
   function leave() {
@@ -166,11 +234,13 @@
     if (ws) ws.close(1000, 'left the room');
     ws = null;
     setStatus('idle', 'not connected');
+    resetRoom();
     showJoin('');
   }
 
   els.join.addEventListener('submit', join);
   els.send.addEventListener('submit', send);
+  els.text.addEventListener('input', typing);
   els.leave.addEventListener('click', leave);
   setStatus('idle', 'not connected');
 })();

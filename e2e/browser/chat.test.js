@@ -73,14 +73,19 @@ function pythonHasWirecore() {
 }
 
 // Which chat server to run, and how (argv for a given port).
+// `announces`: the server sends join/leave/typing events (the relay does not).
 function chooseServer() {
-  const example = path.join(ROOT, 'packages', 'python', 'examples', 'chat.py');
+  const example = process.env.WIRE_CHAT_EXAMPLE || path.join(ROOT, 'packages', 'python', 'examples', 'chat.py');
   const wireChat = path.join(ROOT, 'build', 'wire_chat');
   const choices = {
-    python: { name: 'Python package chat example', argv: (p) => [PY, example, '--port', String(p)] },
-    wire_chat: { name: 'build/wire_chat', argv: (p) => [wireChat, '--port', String(p)] },
+    python: {
+      name: 'Python package chat example', announces: true,
+      argv: (p) => [PY, example, '--port', String(p)],
+    },
+    wire_chat: { name: 'build/wire_chat', announces: false, argv: (p) => [wireChat, '--port', String(p)] },
     dev: {
       name: 'dev_chat_server.py (stand-in: neither the Python chat example nor wire_chat is available)',
+      announces: true,
       argv: (p) => [PY, path.join(HERE, 'dev_chat_server.py'), '--port', String(p)],
     },
   };
@@ -94,11 +99,12 @@ function chooseServer() {
   return choices.dev;
 }
 
-let chatProc, httpProc, context, userDataDir, pageUrl, serverName;
+let chatProc, httpProc, context, userDataDir, pageUrl, serverName, announces;
 
 before(async () => {
   const chosen = chooseServer();
   serverName = chosen.name;
+  announces = chosen.announces;
   const chatPort = await freePort();
   chatProc = start(chosen.argv(chatPort));
   await waitForPort(chatPort, chatProc, chosen.name);
@@ -163,6 +169,15 @@ test('two browser pages chat through the server: join, send, receive, leave', as
   const alice = await openAndJoin('alice', room);
   const bob = await openAndJoin('bob', room);
 
+  if (announces) {
+    await alice.getByTestId('members').filter({ hasText: '2 here: alice, bob' }).waitFor();
+    await alice.locator('.msg.system', { hasText: 'bob joined' }).waitFor();
+    // Typing in one page shows in the other.
+    await bob.getByTestId('text').pressSequentially('Hi');
+    await alice.getByTestId('typing').filter({ hasText: 'bob is typing' }).waitFor();
+    await bob.getByTestId('text').fill('');
+  }
+
   await say(alice, 'Grüße from Alice 👋');
   await expectLine(bob, 'alice', 'Grüße from Alice 👋');
 
@@ -173,6 +188,8 @@ test('two browser pages chat through the server: join, send, receive, leave', as
 
   await say(alice, 'See you!');
   await expectLine(bob, 'alice', 'See you!');
+  // Her own lines came back from the server: none is still pending.
+  if (announces) await alice.locator('.msg.pending').first().waitFor({ state: 'detached' });
   await alice.screenshot({ path: path.join(HERE, 'screenshot.png') });
 
   // Bob leaves: his page is back at the join form and no longer connected.
@@ -180,6 +197,11 @@ test('two browser pages chat through the server: join, send, receive, leave', as
   await bob.getByTestId('join-form').waitFor({ state: 'visible' });
   assert.equal(await bob.getByTestId('status').textContent(), 'not connected');
   assert.equal(await bob.getByTestId('chat').isHidden(), true);
+
+  if (announces) {
+    await alice.locator('.msg.system', { hasText: 'bob left' }).waitFor();
+    await alice.getByTestId('members').filter({ hasText: '1 here: alice' }).waitFor();
+  }
 
   // Alice carries on; what she sends now never reaches Bob's closed page.
   await say(alice, 'Anyone still here?');
