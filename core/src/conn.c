@@ -78,7 +78,9 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
                    void *ud) {
   wire__slot *slot = ud;
   wire_conn *c = slot->conn;
-  (void)ctx;
+  /* What wslay queued so far (a pong, a close) goes out before anything this
+   * message makes the application send. */
+  wslay_event_send(ctx);
   switch (arg->opcode) {
   case WSLAY_TEXT_FRAME:
   case WSLAY_BINARY_FRAME:

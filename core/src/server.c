@@ -669,3 +669,47 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
   wire__leave(s);
   return 0;
 }
+
+/* ---- deferred decisions ----------------------------------------------------- */
+
+/* Common checks; on success the deferred reference is handed to the caller,
+ * who drops it with wire__conn_release when done. */
+static int take_deferred(wire_conn *c) {
+  if (c == NULL)
+    return WIRE_EINVAL;
+  if (!(c->flags & WIRE__F_DEFER_REF))
+    return WIRE_ESTATE;
+  c->flags &= ~WIRE__F_DEFER_REF;
+  if (c->state != WIRE__S_DEFERRED) {
+    wire__conn_release(c); /* the peer left or the server shut down */
+    return WIRE_ECLOSED;
+  }
+  return 0;
+}
+
+int wire_conn_accept(wire_conn *c) {
+  int r = take_deferred(c);
+  if (r != 0)
+    return r;
+  wire_server *s = c->server;
+  wire__enter(s);
+  accept_upgrade(c, c->u.hs.head);
+  wire__leave(s);
+  wire__conn_release(c);
+  return 0;
+}
+
+int wire_conn_reject(wire_conn *c, int status, const char *body) {
+  if (c != NULL && (status < 400 || status > 599))
+    return WIRE_EINVAL;
+  int r = take_deferred(c);
+  if (r != 0)
+    return r;
+  wire_server *s = c->server;
+  wire__enter(s);
+  reject(c, status, body);
+  wire__update_reading(c);
+  wire__leave(s);
+  wire__conn_release(c);
+  return 0;
+}
