@@ -12,7 +12,8 @@
 #include <wirecore.h>
 
 /* What drives the server while the client waits. loop: a borrowed uv_loop_t
- * (NULL = host-driven through wire_server_process). */
+ * (NULL = host-driven through wire_server_process); both NULL: the server
+ * runs in another thread, waiting only sleeps. */
 typedef struct wt_pump {
   wire_server *server;
   void *loop;
