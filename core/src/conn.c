@@ -360,6 +360,8 @@ static void pq_free(wire_conn *c) {
 }
 
 void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len) {
+  if (data == NULL)
+    data = (const uint8_t *)""; /* empty messages still point somewhere */
   if (c->pauses == 0 && c->pq_head == NULL) {
     wire__pipeline_message(c, kind, data, len);
     return;

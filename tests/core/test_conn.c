@@ -699,14 +699,15 @@ Test(conn, deferred_connect_is_accepted_later) {
   cr_assert_eq(F.close_code, 1006);
 }
 
+#define DEFER_REQ                                                                                  \
+  "GET /d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"                    \
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
 Test(conn, deferred_connect_is_rejected_later_with_a_status) {
   F.connect_verdict = WIRE_CONNECT_DEFER;
   fx_start(&F, NULL, NULL, "/d");
   int fd = wt_connect(F.port);
-  wt_write(&F.pump, fd,
-           "GET /d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-           161);
+  wt_write(&F.pump, fd, DEFER_REQ, strlen(DEFER_REQ));
   wt_pump_for(&F.pump, 30);
   cr_assert_eq(wire_conn_reject(F.conn, 200, NULL), WIRE_EINVAL);
   cr_assert_eq(wire_conn_reject(F.conn, 401, "who are you"), 0);
@@ -722,10 +723,7 @@ Test(conn, deferred_connect_reports_eclosed_when_the_peer_left) {
   F.connect_verdict = WIRE_CONNECT_DEFER;
   fx_start(&F, NULL, NULL, "/d");
   int fd = wt_connect(F.port);
-  wt_write(&F.pump, fd,
-           "GET /d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-           161);
+  wt_write(&F.pump, fd, DEFER_REQ, strlen(DEFER_REQ));
   wt_pump_for(&F.pump, 30);
   cr_assert_eq(F.n_connect, 1);
   close(fd);
