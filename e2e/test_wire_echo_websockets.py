@@ -222,3 +222,36 @@ def test_many_concurrent_clients_each_get_their_own_echo(echo_server):
         await asyncio.gather(*(client(i) for i in range(50)))
 
     run(go())
+
+
+def test_wire_chat_relays_text_within_a_room_only():
+    chat_bin = BUILD / "wire_chat"
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(chat_bin), "--port", str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == f"listening on 127.0.0.1:{port}"
+        base = f"ws://127.0.0.1:{port}/chat/"
+
+        async def go():
+            async with websockets.connect(base + "blue") as a, websockets.connect(
+                base + "blue"
+            ) as b, websockets.connect(base + "red") as c:
+                await a.send('{"type":"chat","text":"hi"}')
+                assert await b.recv() == '{"type":"chat","text":"hi"}'
+                assert await a.recv() == '{"type":"chat","text":"hi"}'
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(c.recv(), 0.3)
+            with pytest.raises(InvalidStatus) as info:
+                async with websockets.connect(f"ws://127.0.0.1:{port}/elsewhere"):
+                    pass
+            assert info.value.response.status_code == 404
+
+        run(go())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
