@@ -269,7 +269,8 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *ud) {
   cb_call c = {.ep = ep, .conn = conn, .msg = msg};
   int failed;
   protect(ep->server, call_message, &c, &failed);
-  if (failed)
+  /* A signal (Ctrl-C, SIGTERM) leads to a graceful shutdown instead. */
+  if (failed && !rb_obj_is_kind_of(ep->server->pending, rb_eSignal))
     wire_conn_close(conn, 1011, "internal error", 14);
 }
 
