@@ -87,16 +87,24 @@ __attribute__((format(printf, 4, 5))) static int serr(cc *c, const char *path, c
   return WIRE_ESCHEMA;
 }
 
-static const wire_value *obj_get(const wire_value *o, const char *key) {
+static const wire_value *obj_get_n(const wire_value *o, const char *key, size_t n) {
   if (o->type != WIRE_OBJECT)
     return NULL;
-  size_t n = strlen(key);
   for (size_t i = o->u.o.len; i-- > 0;) {
     const wire__member *m = &o->u.o.items[i];
     if (m->key_len == n && memcmp(m->key, key, n) == 0)
       return &m->value;
   }
   return NULL;
+}
+
+static const wire_value *obj_get(const wire_value *o, const char *key) {
+  return obj_get_n(o, key, strlen(key));
+}
+
+/* A repeated key counts once, with its last value (as wire_value_get). */
+static bool shadowed(const wire_value *o, const wire__member *m) {
+  return obj_get_n(o, m->key, m->key_len) != &m->value;
 }
 
 static bool is_str(const wire_value *v, const char *s) {
@@ -641,16 +649,20 @@ static int sub_map(cc *c, const char *path, const char *kw, const wire_value *v,
   ws_prop *p = wire__arena_alloc(&c->S->arena, (v->u.o.len + 1) * sizeof *p);
   if (p == NULL)
     return oom(c);
+  size_t k = 0;
   for (size_t i = 0; i < v->u.o.len; i++) {
     const wire__member *m = &v->u.o.items[i];
-    p[i].key = m->key;
-    p[i].len = m->key_len;
-    int rc = sub(c, path, kw, &m->value, &p[i].node);
+    if (shadowed(v, m))
+      continue;
+    p[k].key = m->key;
+    p[k].len = m->key_len;
+    int rc = sub(c, path, kw, &m->value, &p[k].node);
     if (rc)
       return rc;
+    k++;
   }
   *out = p;
-  *n = (uint32_t)v->u.o.len;
+  *n = (uint32_t)k;
   return 0;
 }
 
@@ -922,6 +934,8 @@ static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value
     const wire_value *mv = &m->value;
     int rc = 0;
     if (ref_alone && strcmp(k, "$ref") != 0)
+      continue;
+    if (shadowed(v, m))
       continue;
     if ((d & D_NO_VALIDATION) && validation_kw(k))
       continue;

@@ -382,3 +382,51 @@ Test(schema, validates_without_allocating) {
   wire_schema_free(u);
 #endif
 }
+
+static char *nested(const char *open, const char *mid, const char *close, int depth) {
+  size_t lo = strlen(open), lm = strlen(mid), lc = strlen(close);
+  char *buf = malloc((lo + lc) * (size_t)depth + lm + 1);
+  size_t o = 0;
+  for (int i = 0; i < depth; i++, o += lo)
+    memcpy(buf + o, open, lo);
+  memcpy(buf + o, mid, lm);
+  o += lm;
+  for (int i = 0; i < depth; i++, o += lc)
+    memcpy(buf + o, close, lc);
+  buf[o] = 0;
+  return buf;
+}
+
+Test(schema, handles_deeply_nested_instances_and_schemas) {
+  wire_schema *s = compile("{\"items\":{\"$ref\":\"#\"},\"properties\":{\"a\":{\"$ref\":\"#\"}},"
+                           "\"unevaluatedProperties\":false,\"anyOf\":[true,{\"type\":\"array\"}]}");
+  wire_error err;
+  char *arr = nested("[", "1", "]", 500);
+  const wire_value *v = json(arr);
+  int rc = wire_schema_validate(s, v, &err);
+  cr_assert(rc == 0 || rc == WIRE_EVALIDATION);
+  char *obj = nested("{\"a\":", "1", "}", 500);
+  rc = wire_schema_validate(s, json(obj), &err);
+  cr_assert(rc == 0 || rc == WIRE_EVALIDATION);
+  wire_schema_free(s);
+  /* a schema nested as deep as the decoder allows compiles */
+  char *deep = nested("{\"items\":", "{\"type\":\"integer\"}", "}", 500);
+  wire_schema *d = compile(deep);
+  char *inst = nested("[", "\"x\"", "]", 500);
+  cr_assert_eq(wire_schema_validate(d, json(inst), &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.keyword, "type");
+  wire_schema_free(d);
+  free(arr);
+  free(obj);
+  free(deep);
+  free(inst);
+}
+
+Test(schema, lets_the_last_of_repeated_keys_win) {
+  wire_schema *s = compile("{\"pattern\":\"^a\",\"pattern\":\"^b\",\"properties\":{\"x\":true,\"x\":false}}");
+  wire_error err;
+  cr_assert_eq(check(s, "\"b\"", &err), 0);
+  cr_assert_eq(check(s, "\"a\"", &err), WIRE_EVALIDATION);
+  cr_assert_eq(check(s, "{\"x\":1}", &err), WIRE_EVALIDATION);
+  wire_schema_free(s);
+}
