@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* strtod_l, newlocale, uselocale */
 #include "internal.h"
 
+#include <float.h>
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
@@ -592,7 +593,7 @@ int wire__json_decode(wire__arena *a, const char *buf, size_t len, unsigned max_
                       const wire_value **out, wire_error *err) {
   wire__member stk_local[64];
   frame frames_local[32];
-  parser P = {0};
+  parser P; /* every field is set below (a zeroing initializer costs a rep stos) */
   /* Parse a private copy: strings are then unescaped and NUL-terminated in
    * place, with no allocation or copy per string. */
   uint8_t *copy = len < SIZE_MAX ? wire__arena_alloc(a, len + 1) : NULL;
@@ -606,8 +607,11 @@ int wire__json_decode(wire__arena *a, const char *buf, size_t len, unsigned max_
   P.err = err;
   P.stk = stk_local;
   P.scap = sizeof stk_local / sizeof stk_local[0];
+  P.sp = 0;
   P.frames = frames_local;
   P.fcap = sizeof frames_local / sizeof frames_local[0];
+  P.nframes = 0;
+  P.stk_heap = P.frames_heap = false;
   wire_value *v = wire__arena_alloc(a, sizeof *v);
   if (v == NULL)
     return wire__error_set(err, WIRE_ENOMEM, "out of memory");
@@ -635,6 +639,7 @@ int wire__json_decode(wire__arena *a, const char *buf, size_t len, unsigned max_
 typedef struct encoder {
   wire__buf *b;
   wire_error *err;
+  int rc;
   locale_t c_locale, saved; /* set up on the first non-integral double */
 } encoder;
 
@@ -685,6 +690,55 @@ static int put_uint(encoder *E, uint64_t u) {
   return put_raw(E, p, (size_t)(end - p));
 }
 
+/* Fast path for doubles that are short decimals (most real-world values:
+ * 0.1, 41.7, 1700000001.123): the smallest k <= 17 such that m = round(|d| *
+ * 10^k) is below 2^53 and m / 10^k == |d|. Both operands of that division
+ * are exact doubles, so it is correctly rounded and equals what any correct
+ * parser reads from "m e-k": the text round-trips, and no shorter fixed-point
+ * text does. Returns false when the caller must take the slow path; on true,
+ * E->rc holds the put_raw result. */
+static bool put_short_decimal(encoder *E, double d) {
+#if FLT_EVAL_METHOD == 0
+  double a = fabs(d);
+  if (!(a >= 1e-7 && a < 1e15))
+    return false;
+  for (int k = 1; k <= 17; k++) {
+    double scaled = a * pow10_exact[k];
+    if (scaled >= 9007199254740992.0)
+      return false;
+    double m = floor(scaled + 0.5);
+    if (m / pow10_exact[k] != a)
+      continue;
+    char digits[24], *dend = digits + sizeof digits;
+    char *dp = u64_digits((uint64_t)m, dend);
+    int len = (int)(dend - dp);
+    char out[48], *o = out;
+    if (d < 0)
+      *o++ = '-';
+    if (len > k) {
+      memcpy(o, dp, (size_t)(len - k));
+      o += len - k;
+      *o++ = '.';
+      memcpy(o, dp + len - k, (size_t)k);
+      o += k;
+    } else {
+      *o++ = '0';
+      *o++ = '.';
+      memset(o, '0', (size_t)(k - len));
+      o += k - len;
+      memcpy(o, dp, (size_t)len);
+      o += len;
+    }
+    E->rc = put_raw(E, out, (size_t)(o - out));
+    return true;
+  }
+#else
+  (void)E;
+  (void)d;
+#endif
+  return false;
+}
+
 /* Shortest of %.15g/%.16g/%.17g that reads back to the same double, in the C
  * locale. Integral values keep a ".0" so they decode as doubles again. */
 static int put_double(encoder *E, double d) {
@@ -701,6 +755,8 @@ static int put_double(encoder *E, double d) {
     memcpy(end, ".0", 2);
     return put_raw(E, p, (size_t)(end + 2 - p));
   }
+  if (put_short_decimal(E, d))
+    return E->rc;
   if (E->c_locale == (locale_t)0) {
     E->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (E->c_locale == (locale_t)0)
@@ -826,7 +882,7 @@ static int encode_value(encoder *E, const wire_value *v, unsigned depth) {
 }
 
 int wire__json_encode(wire__buf *b, const wire_value *v, wire_error *err) {
-  encoder E = {b, err, (locale_t)0, (locale_t)0};
+  encoder E = {b, err, 0, (locale_t)0, (locale_t)0};
   size_t start = b->len;
   int rc = encode_value(&E, v, 0);
   if (E.c_locale != (locale_t)0) {

@@ -371,6 +371,34 @@ Test(json, doubles_stay_doubles_through_a_round_trip) {
   }
 }
 
+Test(json, random_doubles_survive_encode_and_decode_bit_for_bit) {
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < 200000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+    double d;
+    if (i % 2) {
+      memcpy(&d, &x, sizeof d); /* any bit pattern */
+      if (!isfinite(d))
+        continue;
+    } else {
+      static const double scale[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e9, 1e12};
+      d = (double)(int64_t)(x % 100000000) / scale[(x >> 40) % 10]; /* short decimals */
+      if (x & (1ull << 63))
+        d = -d;
+    }
+    wire_doc_reset(doc);
+    const uint8_t *out;
+    size_t len;
+    cr_assert_eq(wire_encode(doc, WIRE_CODEC_JSON, wire_new_double(doc, d), &out, &len, NULL), 0);
+    const wire_value *v;
+    cr_assert_eq(wire_decode(doc, WIRE_CODEC_JSON, out, len, 0, &v, NULL), 0);
+    cr_assert_eq(wire_value_type(v), WIRE_DOUBLE, "%.*s", (int)len, out);
+    double back = wire_value_double(v);
+    cr_assert(memcmp(&back, &d, sizeof d) == 0, "%.17g -> %.*s -> %.17g", d, (int)len, out, back);
+    cr_assert_leq(len, 26);
+  }
+}
+
 Test(json, refuses_to_encode_nan_infinity_binary_and_bad_utf8) {
   const uint8_t *out;
   size_t len;
