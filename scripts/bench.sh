@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The full benchmark: installs the peer servers (PyPI, npm, Debian) and the
-# Wirecore packages present in this checkout, builds the core and the load
-# generator, then runs every echo server through the same load and writes
-# e2e/bench/results/latest.md and latest.png. Takes about 15 minutes.
+# Wirecore packages of this checkout (freshly, so the run measures this code),
+# builds the core and the load generator, then runs every echo server through
+# the same load and writes e2e/bench/results/latest.md, latest.json and
+# latest.png. Takes about 15 minutes; keep other work off the machine meanwhile.
 # Extra arguments go to the runner, e.g. --only wire_echo,ws --duration 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-bash e2e/bench/install.sh --peers --wirecore --chart
 bash scripts/build.sh build
-exec python3 e2e/bench/run.py "$@"
+bash e2e/bench/install.sh --fresh --peers --wirecore --chart
+exec build/e2e-venv/bin/python e2e/bench/run.py "$@"

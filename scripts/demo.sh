@@ -28,7 +28,8 @@ done
 echo "demo: installing and building (first run takes a few minutes)..."
 bash scripts/deps.sh
 bash scripts/build.sh build >/dev/null
-py=${PYTHON:-python3}
+bash e2e/bench/install.sh --websockets --python
+py=$PWD/build/e2e-venv/bin/python
 
 choice=${WIRE_CHAT_SERVER:-}
 if [ -z "$choice" ]; then
@@ -36,7 +37,6 @@ if [ -z "$choice" ]; then
 fi
 case "$choice" in
   python)
-    bash e2e/bench/install.sh --python
     server=("$py" packages/python/examples/chat.py --host "$host" --port "$port")
     what="the Python package's chat example (packages/python/examples/chat.py)" ;;
   wire_chat)
@@ -44,7 +44,6 @@ case "$choice" in
     server=(build/wire_chat --host "$host" --port "$port")
     what="the C chat example (build/wire_chat)" ;;
   dev)
-    "$py" -c "import websockets" 2>/dev/null || "$py" -m pip install -q websockets
     server=("$py" e2e/browser/dev_chat_server.py --host "$host" --port "$port")
     what="the stand-in chat server (e2e/browser/dev_chat_server.py)" ;;
   *) echo "demo: WIRE_CHAT_SERVER must be python, wire_chat or dev" >&2; exit 2 ;;

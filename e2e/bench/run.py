@@ -66,10 +66,10 @@ class Ctx:
     env: dict = field(default_factory=dict)
 
 
-def _probe(argv: list[str], cwd: Path | None = None) -> bool:
+def _probe(ctx: Ctx, argv: list[str], cwd: Path | None = None) -> bool:
     try:
         return subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=60).returncode == 0
+                              env=ctx.env, timeout=60).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -80,7 +80,7 @@ def _need_file(path: Path, hint: str) -> Callable[[Ctx], str | None]:
 
 def _need_python(module: str, hint: str) -> Callable[[Ctx], str | None]:
     def check(ctx: Ctx) -> str | None:
-        return None if _probe([sys.executable, "-c", f"import {module}"]) else \
+        return None if _probe(ctx, [sys.executable, "-c", f"import {module}"]) else \
             f"Python module {module} not installed ({hint})"
     return check
 
@@ -89,7 +89,7 @@ def _need_node(module: str, hint: str) -> Callable[[Ctx], str | None]:
     def check(ctx: Ctx) -> str | None:
         if not shutil.which("node"):
             return "node not found"
-        return None if _probe(["node", "-e", f"require({json.dumps(module)})"], cwd=SERVERS_DIR) \
+        return None if _probe(ctx, ["node", "-e", f"require({json.dumps(module)})"], cwd=SERVERS_DIR) \
             else f"Node module {module} not installed ({hint})"
     return check
 
@@ -98,7 +98,7 @@ def _need_ruby(lib: str, hint: str, extra: list[str] | None = None) -> Callable[
     def check(ctx: Ctx) -> str | None:
         if not shutil.which("ruby"):
             return "ruby not found"
-        return None if _probe(["ruby", *(extra or []), "-e", f"require {json.dumps(lib)}"]) \
+        return None if _probe(ctx, ["ruby", *(extra or []), "-e", f"require {json.dumps(lib)}"]) \
             else f"Ruby library {lib} not installed ({hint})"
     return check
 
@@ -114,21 +114,33 @@ def _all(*checks: Callable[[Ctx], str | None]) -> Callable[[Ctx], str | None]:
 
 
 NODE_WIRECORE = str(ROOT / "packages" / "node")
-RUBY_WIRECORE_LIB = ["-I", str(ROOT / "packages" / "ruby" / "lib")]
+BENCH_GEMS = ROOT / "build" / "bench-gems"  # where install.sh puts the Wirecore gem
+
+
+def server_env() -> dict:
+    """The environment of servers and probes: GEM_PATH finds the bench's gem."""
+    env = dict(os.environ)
+    if BENCH_GEMS.is_dir() and shutil.which("ruby"):
+        try:
+            default = subprocess.run(["ruby", "-e", "print Gem.path.join(':')"], env=env,
+                                     capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            default = ""
+        env["GEM_PATH"] = ":".join(p for p in (str(BENCH_GEMS), default) if p)
+    return env
 
 
 def _node_wirecore(ctx: Ctx) -> str | None:
-    if _probe(["node", "-e", "require('wirecore')"], cwd=SERVERS_DIR) or \
-            _probe(["node", "-e", f"require({json.dumps(NODE_WIRECORE)})"]):
+    if _probe(ctx, ["node", "-e", "require('wirecore')"], cwd=SERVERS_DIR) or \
+            _probe(ctx, ["node", "-e", f"require({json.dumps(NODE_WIRECORE)})"]):
         return None
     return "Node package wirecore not built (cd packages/node && npm install)"
 
 
 def _ruby_wirecore(ctx: Ctx) -> str | None:
-    if _probe(["ruby", "-e", "require 'wirecore'"]) or \
-            _probe(["ruby", *RUBY_WIRECORE_LIB, "-e", "require 'wirecore'"]):
+    if _probe(ctx, ["ruby", "-e", "require 'wirecore'"]):
         return None
-    return "Ruby gem wirecore not installed (gem build + gem install from packages/ruby)"
+    return "Ruby gem wirecore not installed (e2e/bench/install.sh --wirecore)"
 
 
 def _py(script: str, *extra: str) -> Callable[[int, Ctx], list[str]]:
@@ -280,14 +292,15 @@ def raise_nofile() -> None:
 class ServerProcess:
     """A running server: started pinned (optionally), stopped by PID."""
 
-    def __init__(self, argv: list[str], port: int, pin: str | None, log: Path):
+    def __init__(self, argv: list[str], port: int, pin: str | None, log: Path, env: dict):
         self.port = port
         self.log_path = log
         self.log = open(log, "wb")
         if pin and shutil.which("taskset"):
             argv = ["taskset", "-c", pin, *argv]  # taskset execs: the PID stays the server's
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=ROOT, preexec_fn=raise_nofile)
+                                     stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
+                                     preexec_fn=raise_nofile)
 
     def wait_ready(self, timeout: float) -> str | None:
         """None once the port accepts connections, else why not."""
@@ -392,7 +405,7 @@ def run_one(ctx: Ctx, loadgen: Path, server: Server, sc: Scenario, pins: tuple, 
     port = free_port()
     log = logdir / f"{server.name.replace(' ', '_').replace('(', '').replace(')', '')}-{sc.key}.log"
     try:
-        sp = ServerProcess(server.argv(port, ctx), port, pins[0], log)
+        sp = ServerProcess(server.argv(port, ctx), port, pins[0], log, ctx.env)
     except OSError as exc:
         return {"error": f"cannot start: {exc}"}
     try:
@@ -681,7 +694,7 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="list servers and whether they are usable")
     args = ap.parse_args()
 
-    ctx = Ctx(build=Path(args.build).resolve())
+    ctx = Ctx(build=Path(args.build).resolve(), env=server_env())
     loadgen = ctx.build / "e2e" / "bench" / "loadgen"
     selected = SERVERS
     if args.only:
@@ -716,6 +729,17 @@ def main() -> int:
     results: dict = {}
     failures = []
     for s in usable:
+        if s.payload == "json":
+            # Typed rows need the core's whole message pipeline (decode, validate,
+            # dispatch, encode). One message first: a typed endpoint that cannot
+            # answer it is a skipped row with the reason, not a failure of the run.
+            probe = Scenario("probe", "probe", "pingpong", 1, duration=0.3, warmup=0.1)
+            d = run_one(ctx, loadgen, s, probe, pins, logdir, ready_timeout=30)
+            if d.get("error"):
+                why = f"the typed endpoint did not answer a chat message: {d['error']}"
+                unavailable.append((s.name, why))
+                print(f"skip {s.name}: {why}", flush=True)
+                continue
         r = results[s.name] = {"group": s.group, "wirecore": s.wirecore, "payload": s.payload,
                                "status": "ok", "scenarios": {}}
         for sc in scs:
@@ -753,10 +777,12 @@ def main() -> int:
         if why:
             print(f"no chart: {why}")
         print(f"wrote {out / 'latest.md'}")
-    n_ok = sum(1 for s in usable for sc in scs
+    n_ok = sum(1 for s in usable if s.name in results for sc in scs
                if not results[s.name]["scenarios"].get(sc.key, {}).get("error")
                and not results[s.name]["scenarios"].get(sc.key, {}).get("skipped"))
     print(f"bench: {n_ok} passed, {len(failures)} failed, {len(unavailable)} skipped")
+    for name, why in unavailable:
+        print(f"  skipped {name}: {why}")
     for f in failures:
         print(f"  {f}")
     if not usable:

@@ -6,9 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash scripts/apt.sh chromium fonts-noto-color-emoji
-bash e2e/bench/install.sh --python
-python3 -c "import websockets" 2>/dev/null ||
-  python3 -m pip install -q --disable-pip-version-check websockets # the stand-in server only
-(cd e2e/browser && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+bash e2e/bench/install.sh --websockets --python # websockets: the stand-in server only
+(cd e2e/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+export PYTHON=$PWD/build/e2e-venv/bin/python
 cd e2e/browser
 node --test chat.test.js
