@@ -204,8 +204,9 @@ struct wire_server {
   uint64_t shutdown_deadline;
   wire_shutdown_cb done;
   void *done_data;
-  wire_doc *doc; /* the per-message arena, reset after each on_message */
-  wire_doc *out_doc;
+  wire_doc *doc;     /* the per-message arena, reset after each on_message */
+  wire_doc *out_doc; /* encoding outgoing values and error replies */
+  int doc_busy, out_doc_busy;
 };
 
 /* ---- cross-file internals ----------------------------------------------- */
