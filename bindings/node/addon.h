@@ -1,0 +1,112 @@
+/*
+ * addon.h -- declarations shared by the files of the Node-API addon: the
+ * per-instance data, the native server / endpoint / connection records and
+ * the NODE_API_CALL macros. The addon only converts values and forwards
+ * calls; protocol, validation and dispatch live in the core.
+ */
+#ifndef WIRE_NODE_ADDON_H
+#define WIRE_NODE_ADDON_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include "wirecore.h"
+
+#include <stddef.h>
+
+/* Throw a JS error describing a failed Node-API call (unless one is already
+ * pending) and return `ret` from the calling function. Never aborts. */
+#define NODE_API_CALL_BASE(env, call, ret)                                     \
+  do {                                                                         \
+    napi_status status_ = (call);                                              \
+    if (status_ != napi_ok) {                                                  \
+      wn_throw_last_error((env), #call);                                       \
+      return ret;                                                              \
+    }                                                                          \
+  } while (0)
+#define NODE_API_CALL(env, call) NODE_API_CALL_BASE(env, call, NULL)
+#define NODE_API_CALL_VOID(env, call) NODE_API_CALL_BASE(env, call, )
+#define NODE_API_CALL_INT(env, call, ret) NODE_API_CALL_BASE(env, call, ret)
+
+/* Per-instance data (one per Node environment / worker). */
+typedef struct wn_addon {
+  napi_ref conn_ctor;   /* the Connection class */
+  napi_ref server_ctor; /* the Server class */
+} wn_addon;
+
+typedef struct wn_endpoint wn_endpoint;
+
+/* A native server, owned by its JS wrapper (freed by the wrapper's finalizer
+ * or by destroy() once shut down). */
+typedef struct wn_server {
+  napi_env env;
+  wire_server *server;         /* NULL once freed */
+  napi_ref self;               /* the wrapper: strong while listening */
+  napi_async_context actx;     /* async context for callbacks into JS */
+  napi_ref shutdown_cb;        /* pending close() callback */
+  wire_doc *scratch;           /* JS -> value conversion for sends */
+  char *strbuf;                /* reusable buffer for JS strings */
+  size_t strbuf_cap;
+  wn_endpoint *endpoints;      /* every endpoint added, freed with the server */
+  int active;                  /* listened and not yet shut down */
+  int shut_down;               /* the shutdown's done callback has fired */
+} wn_server;
+
+/* An endpoint: the JS functions the core's callbacks forward to. */
+struct wn_endpoint {
+  wn_server *srv;
+  napi_ref on_connect, on_message, on_close, on_error;
+  wn_endpoint *next;
+};
+
+/* A connection, owned by its JS wrapper. `conn` is NULL once the core is
+ * done with the connection (on_close ran, or the handshake was refused). */
+typedef struct wn_conn {
+  wire_conn *conn;
+  wn_server *srv;
+  napi_ref self;  /* strong until the connection ends */
+  int deferred;   /* on_connect deferred: we hold a wire_conn_ref */
+  int in_connect; /* inside on_connect: accept/reject only record the decision */
+  int decision;   /* -1 none, 0 accept, or a rejection status */
+} wn_conn;
+
+/* ---- errors (node_convert.c) ------------------------------------------------ */
+void wn_throw_last_error(napi_env env, const char *call);
+/* Throw an Error with .code = wire_err_name(code), .errno = code and the
+ * details of err (may be NULL). */
+void wn_throw_wire(napi_env env, int code, const wire_error *err);
+/* A plain object describing a wire error ({code, errno, message, path,
+ * keyword, schemaPath, offset}); NULL with a pending exception on failure. */
+napi_value wn_error_info(napi_env env, int code, const wire_error *err);
+
+/* ---- values (node_convert.c) ------------------------------------------------ */
+/* A JS value for v (strings and binaries are copied, so the result outlives
+ * the message). NULL with a pending exception on failure. */
+napi_value wn_value_to_js(napi_env env, const wire_value *v);
+/* Build a value for `js` in `doc`. Returns 0, WIRE_ESERIALIZE (err says why:
+ * a function, a symbol, a cycle, a bigint out of range), WIRE_ENOMEM, or
+ * WIRE_EINVAL with a pending JS exception. */
+int wn_js_to_value(wn_server *srv, wire_doc *doc, napi_value js, const wire_value **out,
+                   wire_error *err);
+/* The request view as a plain object (copies every string). */
+napi_value wn_request_to_js(napi_env env, const wire_request *req);
+
+/* ---- connections (node_conn.c) ---------------------------------------------- */
+napi_value wn_conn_class(napi_env env);
+/* A new Connection wrapper for conn; NULL with a pending exception. */
+napi_value wn_conn_new(napi_env env, wn_addon *addon, wn_server *srv, wire_conn *conn);
+/* Forget the core connection: drop the strong reference to the wrapper. */
+void wn_conn_detach(napi_env env, wn_conn *nc);
+
+/* ---- codec helpers exported to JS (node_convert.c) -------------------------- */
+napi_value wn_encode(napi_env env, napi_callback_info info);
+napi_value wn_decode(napi_env env, napi_callback_info info);
+
+/* ---- server (node_server.c) ------------------------------------------------- */
+napi_value wn_server_class(napi_env env);
+/* Call fn(args) through napi_make_callback so promise jobs and nextTicks run
+ * when it returns. An exception escaping JS is reported as uncaught.
+ * Returns the result, or NULL when the call threw. */
+napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv);
+
+#endif /* WIRE_NODE_ADDON_H */

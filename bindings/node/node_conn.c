@@ -1,0 +1,301 @@
+/*
+ * node_conn.c -- the Connection class: a JS wrapper around one wire_conn, with
+ * send/close/pause/resume and the deferred accept/reject of a handshake.
+ * The wrapper owns a small wn_conn record; the core connection is borrowed
+ * until on_close (or a refused handshake), after which every call answers
+ * ECLOSED instead of touching freed memory.
+ */
+#include "addon.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The wn_conn behind `this`; NULL with a pending exception. */
+static wn_conn *this_conn(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *p = NULL;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, NULL));
+  NODE_API_CALL(env, napi_unwrap(env, self, &p));
+  return p;
+}
+
+static napi_value int_result(napi_env env, int rc) {
+  napi_value out;
+  NODE_API_CALL(env, napi_create_int32(env, rc, &out));
+  return out;
+}
+
+static void conn_finalize(napi_env env, void *data, void *hint) {
+  wn_conn *nc = data;
+  /* A deferred handshake nobody decided: the core still waits on it. */
+  if (nc->conn && nc->deferred)
+    wire_conn_unref(nc->conn);
+  free(nc);
+}
+
+/* new Connection(external): only the addon constructs connections. */
+static napi_value conn_ctor(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  napi_valuetype t = napi_undefined;
+  void *nc = NULL;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  if (argc == 1)
+    NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
+  if (t != napi_external) {
+    napi_throw_type_error(env, "EINVAL", "connections are created by the server");
+    return NULL;
+  }
+  NODE_API_CALL(env, napi_get_value_external(env, argv[0], &nc));
+  NODE_API_CALL(env, napi_wrap(env, self, nc, conn_finalize, NULL, NULL));
+  return self;
+}
+
+napi_value wn_conn_new(napi_env env, wn_addon *addon, wn_server *srv, wire_conn *conn) {
+  napi_value ctor, ext, obj;
+  wn_conn *nc = calloc(1, sizeof *nc);
+  if (!nc) {
+    wn_throw_wire(env, WIRE_ENOMEM, NULL);
+    return NULL;
+  }
+  nc->conn = conn;
+  nc->srv = srv;
+  nc->decision = -1;
+  if (napi_get_reference_value(env, addon->conn_ctor, &ctor) != napi_ok ||
+      napi_create_external(env, nc, NULL, NULL, &ext) != napi_ok ||
+      napi_new_instance(env, ctor, 1, &ext, &obj) != napi_ok) {
+    free(nc);
+    wn_throw_last_error(env, "wn_conn_new");
+    return NULL;
+  }
+  /* Strong until the connection ends, so handlers can find the wrapper. */
+  NODE_API_CALL(env, napi_create_reference(env, obj, 1, &nc->self));
+  wire_conn_set_data(conn, nc);
+  return obj;
+}
+
+void wn_conn_detach(napi_env env, wn_conn *nc) {
+  if (nc->conn)
+    wire_conn_set_data(nc->conn, NULL);
+  nc->conn = NULL;
+  if (nc->self) {
+    napi_delete_reference(env, nc->self);
+    nc->self = NULL;
+  }
+}
+
+/* Bytes of a string argument, in the server's reusable buffer. */
+static const char *string_arg(napi_env env, wn_server *srv, napi_value v, size_t *len) {
+  NODE_API_CALL(env, napi_get_value_string_utf8(env, v, NULL, 0, len));
+  if (*len + 1 > srv->strbuf_cap) {
+    size_t cap = *len + 1 < 256 ? 256 : *len + 1;
+    char *p = realloc(srv->strbuf, cap);
+    if (!p) {
+      wn_throw_wire(env, WIRE_ENOMEM, NULL);
+      return NULL;
+    }
+    srv->strbuf = p;
+    srv->strbuf_cap = cap;
+  }
+  NODE_API_CALL(env, napi_get_value_string_utf8(env, v, srv->strbuf, *len + 1, len));
+  return srv->strbuf;
+}
+
+/* sendText(string) -> 0 or a negative WIRE_E* code. */
+static napi_value conn_send_text(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1];
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (!nc->conn)
+    return int_result(env, WIRE_ECLOSED);
+  const char *s = string_arg(env, nc->srv, argv[0], &len);
+  return s ? int_result(env, wire_conn_send_text(nc->conn, s, len)) : NULL;
+}
+
+/* sendBinary(Buffer | TypedArray) -> 0 or a negative WIRE_E* code. */
+static napi_value conn_send_binary(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len = 0;
+  napi_value argv[1];
+  void *data = NULL;
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (!nc->conn)
+    return int_result(env, WIRE_ECLOSED);
+  bool is = false;
+  NODE_API_CALL(env, napi_is_typedarray(env, argv[0], &is));
+  if (!is) {
+    napi_throw_type_error(env, "EINVAL", "sendBinary() takes a Buffer or Uint8Array");
+    return NULL;
+  }
+  napi_typedarray_type t;
+  napi_value ab;
+  size_t off;
+  NODE_API_CALL(env, napi_get_typedarray_info(env, argv[0], &t, &len, &data, &ab, &off));
+  if (t != napi_uint8_array && t != napi_int8_array && t != napi_uint8_clamped_array) {
+    napi_throw_type_error(env, "EINVAL", "sendBinary() takes a Buffer or Uint8Array");
+    return NULL;
+  }
+  return int_result(env, wire_conn_send_binary(nc->conn, data ? data : "", len));
+}
+
+/* sendValue(value) -> undefined, or an error info object (ESERIALIZE,
+ * EVALIDATION against the response schema, ECLOSED, ...). */
+static napi_value conn_send_value(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (!nc->conn)
+    return wn_error_info(env, WIRE_ECLOSED, NULL);
+  wn_server *srv = nc->srv;
+  wire_error err;
+  const wire_value *v;
+  err.message[0] = err.path[0] = err.keyword[0] = err.schema_path[0] = 0;
+  err.offset = 0;
+  wire_doc_reset(srv->scratch);
+  int rc = wn_js_to_value(srv, srv->scratch, argc ? argv[0] : NULL, &v, &err);
+  if (rc == WIRE_EINVAL)
+    return NULL; /* a JS exception is pending (a throwing toJSON) */
+  if (rc == 0)
+    rc = wire_conn_send_value(nc->conn, v, &err);
+  wire_doc_reset(srv->scratch);
+  if (rc == 0) {
+    NODE_API_CALL(env, napi_get_undefined(env, &out));
+    return out;
+  }
+  return wn_error_info(env, rc, &err);
+}
+
+/* close(code, reason) -> 0 or a negative WIRE_E* code. */
+static napi_value conn_close(napi_env env, napi_callback_info info) {
+  size_t argc = 2, len = 0;
+  napi_value argv[2];
+  int32_t code = 1000;
+  const char *reason = "";
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (!nc->conn)
+    return int_result(env, WIRE_ECLOSED);
+  if (argc >= 1)
+    NODE_API_CALL(env, napi_get_value_int32(env, argv[0], &code));
+  if (argc >= 2 && !(reason = string_arg(env, nc->srv, argv[1], &len)))
+    return NULL;
+  return int_result(env, wire_conn_close(nc->conn, code, reason, len));
+}
+
+static napi_value conn_pause(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  return int_result(env, nc->conn ? wire_conn_pause(nc->conn) : WIRE_ECLOSED);
+}
+
+static napi_value conn_resume(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  return int_result(env, nc->conn ? wire_conn_resume(nc->conn) : WIRE_ECLOSED);
+}
+
+/* Finish the handshake. Inside on_connect (a promise that settled while its
+ * promise jobs ran) the decision is only recorded: on_connect returns it. */
+static int decide(napi_env env, wn_conn *nc, int status) {
+  if (!nc->conn)
+    return WIRE_ECLOSED;
+  if (nc->in_connect) {
+    nc->decision = status;
+    return 0;
+  }
+  if (!nc->deferred)
+    return WIRE_ESTATE;
+  wire_conn *conn = nc->conn;
+  int rc = status == 0 ? wire_conn_accept(conn) : wire_conn_reject(conn, status, NULL);
+  nc->deferred = 0;
+  /* A refused handshake (or a peer that left) never reaches on_close: forget
+   * the connection while our reference still keeps the handle valid. */
+  if (status != 0 || rc != 0)
+    wn_conn_detach(env, nc);
+  wire_conn_unref(conn);
+  return rc;
+}
+
+static napi_value conn_accept(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  return nc ? int_result(env, decide(env, nc, 0)) : NULL;
+}
+
+/* reject(status): 400..599. */
+static napi_value conn_reject(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t status = 0;
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (argc >= 1)
+    NODE_API_CALL(env, napi_get_value_int32(env, argv[0], &status));
+  if (status < 400 || status > 599) {
+    napi_throw_range_error(env, "EINVAL", "a rejection status is 400..599");
+    return NULL;
+  }
+  return int_result(env, decide(env, nc, status));
+}
+
+static napi_value conn_buffered(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  NODE_API_CALL(env, napi_create_double(
+                         env, nc->conn ? (double)wire_conn_buffered_amount(nc->conn) : 0, &out));
+  return out;
+}
+
+static napi_value conn_is_open(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  NODE_API_CALL(env, napi_get_boolean(env, nc->conn && wire_conn_is_open(nc->conn), &out));
+  return out;
+}
+
+static napi_value conn_id(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  NODE_API_CALL(env, napi_create_double(env, nc->conn ? (double)wire_conn_id(nc->conn) : -1, &out));
+  return out;
+}
+
+napi_value wn_conn_class(napi_env env) {
+  napi_value cls;
+  const napi_property_descriptor props[] = {
+      {"sendText", NULL, conn_send_text, NULL, NULL, NULL, napi_default, NULL},
+      {"sendBinary", NULL, conn_send_binary, NULL, NULL, NULL, napi_default, NULL},
+      {"sendValue", NULL, conn_send_value, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, conn_close, NULL, NULL, NULL, napi_default, NULL},
+      {"pause", NULL, conn_pause, NULL, NULL, NULL, napi_default, NULL},
+      {"resume", NULL, conn_resume, NULL, NULL, NULL, napi_default, NULL},
+      {"accept", NULL, conn_accept, NULL, NULL, NULL, napi_default, NULL},
+      {"reject", NULL, conn_reject, NULL, NULL, NULL, napi_default, NULL},
+      {"bufferedAmount", NULL, conn_buffered, NULL, NULL, NULL, napi_default, NULL},
+      {"isOpen", NULL, conn_is_open, NULL, NULL, NULL, napi_default, NULL},
+      {"id", NULL, conn_id, NULL, NULL, NULL, napi_default, NULL},
+  };
+  NODE_API_CALL(env, napi_define_class(env, "Connection", NAPI_AUTO_LENGTH, conn_ctor, NULL,
+                                       sizeof props / sizeof *props, props, &cls));
+  return cls;
+}

@@ -1,0 +1,648 @@
+/*
+ * node_server.c -- the Server class (a wire_server attached to Node's own libuv
+ * loop), the core's callbacks forwarded into JavaScript, and the module's
+ * initialisation with per-instance data. Callbacks are plain synchronous
+ * calls on the main thread, made through napi_make_callback so promise jobs
+ * and process.nextTick callbacks run when each call returns.
+ */
+#include "addon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct wn_strings {
+  char **items;
+  size_t n;
+} wn_strings;
+
+/* What an endpoint keeps for the core: option strings stay allocated for
+ * the endpoint's lifetime in case the core keeps pointers to them. */
+typedef struct wn_endpoint_store {
+  wn_endpoint ep;
+  wn_strings schemas, protocols, origins;
+  char *response_schema;
+} wn_endpoint_store;
+
+static wn_addon *addon_of(napi_env env) {
+  void *p = NULL;
+  napi_get_instance_data(env, &p);
+  return p;
+}
+
+napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv) {
+  napi_env env = srv->env;
+  napi_value f, recv, res = NULL;
+  if (napi_get_reference_value(env, fn, &f) != napi_ok ||
+      napi_get_reference_value(env, srv->self, &recv) != napi_ok || !recv)
+    return NULL;
+  if (napi_make_callback(env, srv->actx, recv, f, argc, argv, &res) != napi_ok) {
+    /* The JS layer catches user errors itself; whatever escapes is a bug
+     * and is reported like any uncaught exception. */
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && exc)
+      napi_fatal_exception(env, exc);
+    return NULL;
+  }
+  return res;
+}
+
+static napi_value conn_object(napi_env env, wire_conn *conn) {
+  wn_conn *nc = wire_conn_get_data(conn);
+  napi_value obj = NULL;
+  if (!nc || !nc->self || napi_get_reference_value(env, nc->self, &obj) != napi_ok)
+    napi_get_undefined(env, &obj);
+  return obj;
+}
+
+/* ---- the core's callbacks ------------------------------------------------ */
+
+static int on_connect(wire_conn *conn, const wire_request *req, void *user_data) {
+  wn_endpoint *ep = user_data;
+  napi_env env = ep->srv->env;
+  napi_handle_scope scope;
+  int rc = 500;
+  if (napi_open_handle_scope(env, &scope) != napi_ok)
+    return 500;
+  napi_value argv[2];
+  argv[0] = wn_conn_new(env, addon_of(env), ep->srv, conn);
+  argv[1] = argv[0] ? wn_request_to_js(env, req) : NULL;
+  wn_conn *nc = wire_conn_get_data(conn);
+  if (argv[1]) {
+    nc->in_connect = 1;
+    napi_value res = wn_call(ep->srv, ep->on_connect, 2, argv);
+    nc->in_connect = 0;
+    int32_t r = 500;
+    if (res && napi_get_value_int32(env, res, &r) != napi_ok)
+      r = 500;
+    rc = r;
+    /* A promise that settled while its jobs ran decided already. */
+    if (rc == WIRE_CONNECT_DEFER && nc->decision >= 0)
+      rc = nc->decision;
+  } else {
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && exc)
+      napi_fatal_exception(env, exc);
+  }
+  if (nc) {
+    if (rc == WIRE_CONNECT_DEFER) {
+      nc->deferred = 1;
+      wire_conn_ref(conn);
+    } else if (rc != 0) {
+      wn_conn_detach(env, nc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return rc;
+}
+
+static void on_message(wire_conn *conn, const wire_message *msg, void *user_data) {
+  wn_endpoint *ep = user_data;
+  napi_env env = ep->srv->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok)
+    return;
+  napi_value argv[5];
+  int ok = napi_create_int32(env, msg->kind, &argv[1]) == napi_ok &&
+           napi_create_int32(env, msg->handler, &argv[4]) == napi_ok;
+  argv[0] = conn_object(env, conn);
+  /* Payload and value are copied into JS, so they outlive this callback. */
+  if (ok && msg->value) {
+    ok = napi_get_undefined(env, &argv[2]) == napi_ok &&
+         (argv[3] = wn_value_to_js(env, msg->value)) != NULL;
+  } else if (ok) {
+    const char *data = msg->data ? (const char *)msg->data : "";
+    ok = (msg->kind == WIRE_MSG_TEXT
+              ? napi_create_string_utf8(env, data, msg->len, &argv[2])
+              : napi_create_buffer_copy(env, msg->len, data, NULL, &argv[2])) == napi_ok &&
+         napi_get_undefined(env, &argv[3]) == napi_ok;
+  }
+  if (ok) {
+    wn_call(ep->srv, ep->on_message, 5, argv);
+  } else {
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && exc)
+      napi_fatal_exception(env, exc);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_close(wire_conn *conn, int code, const char *reason, size_t reason_len,
+                     void *user_data) {
+  wn_endpoint *ep = user_data;
+  napi_env env = ep->srv->env;
+  napi_handle_scope scope;
+  wn_conn *nc = wire_conn_get_data(conn);
+  if (napi_open_handle_scope(env, &scope) != napi_ok)
+    return;
+  napi_value argv[3];
+  argv[0] = conn_object(env, conn);
+  if (napi_create_int32(env, code, &argv[1]) == napi_ok &&
+      napi_create_string_utf8(env, reason ? reason : "", reason ? reason_len : 0, &argv[2]) ==
+          napi_ok)
+    wn_call(ep->srv, ep->on_close, 3, argv);
+  /* From here on the core frees the connection: the wrapper forgets it. */
+  if (nc)
+    wn_conn_detach(env, nc);
+  napi_close_handle_scope(env, scope);
+}
+
+static int on_error(wire_conn *conn, const wire_error *err, void *user_data) {
+  wn_endpoint *ep = user_data;
+  napi_env env = ep->srv->env;
+  napi_handle_scope scope;
+  bool handled = false;
+  if (napi_open_handle_scope(env, &scope) != napi_ok)
+    return 0;
+  napi_value argv[2];
+  argv[0] = conn_object(env, conn);
+  argv[1] = wn_error_info(env, err->code, err);
+  if (argv[1]) {
+    napi_value res = wn_call(ep->srv, ep->on_error, 2, argv);
+    if (res)
+      napi_get_value_bool(env, res, &handled);
+  }
+  napi_close_handle_scope(env, scope);
+  return handled;
+}
+
+/* ---- option parsing ---------------------------------------------------- */
+
+/* obj[name] as an unsigned number; `def` when absent or undefined. */
+static int get_uint(napi_env env, napi_value obj, const char *name, double def, double *out) {
+  napi_value v;
+  napi_valuetype t;
+  *out = def;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok ||
+      napi_typeof(env, v, &t) != napi_ok)
+    return -1;
+  if (t == napi_undefined || t == napi_null)
+    return 0;
+  if (t != napi_number || napi_get_value_double(env, v, out) != napi_ok || *out < 0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "option %s must be a non-negative number", name);
+    napi_throw_type_error(env, "EINVAL", msg);
+    return -1;
+  }
+  return 0;
+}
+
+static char *dup_js_string(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok)
+    return NULL;
+  char *s = malloc(len + 1);
+  if (s)
+    napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+/* obj[name] as an array of strings (absent: none). */
+static int get_strings(napi_env env, napi_value obj, const char *name, wn_strings *out) {
+  napi_value arr;
+  napi_valuetype t;
+  bool is = false;
+  uint32_t n = 0;
+  if (napi_get_named_property(env, obj, name, &arr) != napi_ok ||
+      napi_typeof(env, arr, &t) != napi_ok)
+    return -1;
+  if (t == napi_undefined || t == napi_null)
+    return 0;
+  if (napi_is_array(env, arr, &is) != napi_ok || !is ||
+      napi_get_array_length(env, arr, &n) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "expected an array of strings");
+    return -1;
+  }
+  out->items = calloc(n ? n : 1, sizeof *out->items);
+  if (!out->items)
+    return -1;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    if (napi_get_element(env, arr, i, &item) != napi_ok ||
+        napi_typeof(env, item, &t) != napi_ok || t != napi_string) {
+      napi_throw_type_error(env, "EINVAL", "expected an array of strings");
+      return -1;
+    }
+    if (!(out->items[out->n++] = dup_js_string(env, item)))
+      return -1;
+  }
+  return 0;
+}
+
+static void free_strings(wn_strings *s) {
+  for (size_t i = 0; i < s->n; i++)
+    free(s->items[i]);
+  free(s->items);
+}
+
+static int get_fn_ref(napi_env env, napi_value obj, const char *name, napi_ref *out) {
+  napi_value fn;
+  napi_valuetype t;
+  if (napi_get_named_property(env, obj, name, &fn) != napi_ok ||
+      napi_typeof(env, fn, &t) != napi_ok)
+    return -1;
+  if (t != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "endpoint handlers must be functions");
+    return -1;
+  }
+  return napi_create_reference(env, fn, 1, out) == napi_ok ? 0 : -1;
+}
+
+static void free_endpoint(napi_env env, wn_endpoint_store *st) {
+  napi_ref refs[] = {st->ep.on_connect, st->ep.on_message, st->ep.on_close, st->ep.on_error};
+  for (size_t i = 0; i < 4; i++)
+    if (refs[i])
+      napi_delete_reference(env, refs[i]);
+  free_strings(&st->schemas);
+  free_strings(&st->protocols);
+  free_strings(&st->origins);
+  free(st->response_schema);
+  free(st);
+}
+
+/* Read the endpoint options the JS layer prepared (see lib/app.js). */
+static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store *st,
+                                  wire_endpoint_options *opts) {
+  double codec, policy, max_msg, max_bp, idle, pong, flags;
+  napi_value rs;
+  napi_valuetype t;
+  if (get_uint(env, o, "codec", 0, &codec) || get_uint(env, o, "invalidPolicy", 0, &policy) ||
+      get_uint(env, o, "maxPayload", 0, &max_msg) ||
+      get_uint(env, o, "maxBackpressure", 0, &max_bp) ||
+      get_uint(env, o, "idleTimeout", 0, &idle) || get_uint(env, o, "pongTimeout", 0, &pong) ||
+      get_uint(env, o, "schemaFlags", 0, &flags) ||
+      get_strings(env, o, "messageSchemas", &st->schemas) ||
+      get_strings(env, o, "subprotocols", &st->protocols) ||
+      get_strings(env, o, "allowedOrigins", &st->origins))
+    return -1;
+  if (napi_get_named_property(env, o, "responseSchema", &rs) != napi_ok ||
+      napi_typeof(env, rs, &t) != napi_ok)
+    return -1;
+  if (t == napi_string && !(st->response_schema = dup_js_string(env, rs)))
+    return -1;
+  opts->codec = (wire_codec)codec;
+  opts->invalid_policy = (wire_invalid_policy)policy;
+  opts->max_message_size = (size_t)max_msg;
+  opts->max_backpressure = (size_t)max_bp;
+  opts->idle_timeout_ms = idle > 4294967295.0 ? 4294967295u : (unsigned)idle;
+  opts->pong_timeout_ms = pong > 4294967295.0 ? 4294967295u : (unsigned)pong;
+  opts->schema_flags = (unsigned)flags;
+  opts->message_schemas = (const char *const *)st->schemas.items;
+  opts->n_message_schemas = st->schemas.n;
+  opts->response_schema = st->response_schema;
+  opts->subprotocols = (const char *const *)st->protocols.items;
+  opts->n_subprotocols = st->protocols.n;
+  opts->allowed_origins = (const char *const *)st->origins.items;
+  opts->n_allowed_origins = st->origins.n;
+  return 0;
+}
+
+/* ---- the Server class ---------------------------------------------------- */
+
+static wn_server *this_server(napi_env env, napi_callback_info info, size_t *argc,
+                              napi_value *argv) {
+  napi_value self;
+  void *p = NULL;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, NULL));
+  NODE_API_CALL(env, napi_unwrap(env, self, &p));
+  wn_server *srv = p;
+  if (!srv->server) {
+    napi_throw_error(env, "ESTATE", "the server has been destroyed");
+    return NULL;
+  }
+  return srv;
+}
+
+static void free_server(napi_env env, wn_server *srv) {
+  /* A server still attached to the loop cannot be freed (the process is
+   * exiting with it open); its memory goes with the process. */
+  if (srv->server && wire_server_free(srv->server) != 0)
+    return;
+  srv->server = NULL;
+  while (srv->endpoints) {
+    wn_endpoint *next = srv->endpoints->next;
+    free_endpoint(env, (wn_endpoint_store *)srv->endpoints);
+    srv->endpoints = next;
+  }
+  if (srv->scratch)
+    wire_doc_free(srv->scratch);
+  srv->scratch = NULL;
+  free(srv->strbuf);
+  srv->strbuf = NULL;
+}
+
+static void server_finalize(napi_env env, void *data, void *hint) {
+  wn_server *srv = data;
+  free_server(env, srv);
+  if (srv->actx)
+    napi_async_destroy(env, srv->actx);
+  if (!srv->server)
+    free(srv);
+}
+
+/* new Server({ maxConnections, maxHandshakeSize, handshakeTimeout }) */
+static napi_value server_ctor(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self, name;
+  napi_valuetype t = napi_undefined;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  wire_server_options opts;
+  memset(&opts, 0, sizeof opts);
+  if (argc >= 1)
+    NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
+  if (t == napi_object) {
+    double maxc, maxh, hto;
+    if (get_uint(env, argv[0], "maxConnections", 0, &maxc) ||
+        get_uint(env, argv[0], "maxHandshakeSize", 0, &maxh) ||
+        get_uint(env, argv[0], "handshakeTimeout", 0, &hto))
+      return NULL;
+    opts.max_connections = (unsigned)maxc;
+    opts.max_handshake_size = (size_t)maxh;
+    opts.handshake_timeout_ms = (unsigned)hto;
+  }
+  struct uv_loop_s *loop;
+  NODE_API_CALL(env, napi_get_uv_event_loop(env, &loop));
+  opts.uv_loop = loop;
+  wn_server *srv = calloc(1, sizeof *srv);
+  if (!srv) {
+    wn_throw_wire(env, WIRE_ENOMEM, NULL);
+    return NULL;
+  }
+  srv->env = env;
+  int rc = wire_server_new(&opts, &srv->server);
+  if (rc == 0 && wire_doc_new(&srv->scratch) != 0)
+    rc = WIRE_ENOMEM;
+  if (rc != 0) {
+    if (srv->server)
+      wire_server_free(srv->server);
+    free(srv);
+    wn_throw_wire(env, rc, NULL);
+    return NULL;
+  }
+  NODE_API_CALL(env, napi_create_string_utf8(env, "wirecore.Server", NAPI_AUTO_LENGTH, &name));
+  NODE_API_CALL(env, napi_async_init(env, self, name, &srv->actx));
+  NODE_API_CALL(env, napi_wrap(env, self, srv, server_finalize, NULL, NULL));
+  NODE_API_CALL(env, napi_create_reference(env, self, 0, &srv->self));
+  return self;
+}
+
+/* addEndpoint(pattern, options, { onConnect, onMessage, onClose, onError }) */
+static napi_value server_add_endpoint(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  wn_server *srv = this_server(env, info, &argc, argv);
+  if (!srv)
+    return NULL;
+  if (argc < 3) {
+    napi_throw_type_error(env, "EINVAL", "addEndpoint(pattern, options, handlers)");
+    return NULL;
+  }
+  wn_endpoint_store *st = calloc(1, sizeof *st);
+  if (!st) {
+    wn_throw_wire(env, WIRE_ENOMEM, NULL);
+    return NULL;
+  }
+  st->ep.srv = srv;
+  wire_endpoint_options opts;
+  memset(&opts, 0, sizeof opts);
+  char *pattern = dup_js_string(env, argv[0]);
+  if (!pattern || parse_endpoint_options(env, argv[1], st, &opts) ||
+      get_fn_ref(env, argv[2], "onConnect", &st->ep.on_connect) ||
+      get_fn_ref(env, argv[2], "onMessage", &st->ep.on_message) ||
+      get_fn_ref(env, argv[2], "onClose", &st->ep.on_close) ||
+      get_fn_ref(env, argv[2], "onError", &st->ep.on_error)) {
+    free(pattern);
+    free_endpoint(env, st);
+    wn_throw_last_error(env, "addEndpoint");
+    return NULL;
+  }
+  wire_callbacks cbs = {on_connect, on_message, on_close, on_error};
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_endpoint_add(srv->server, pattern, &opts, &cbs, &st->ep, NULL, &err);
+  free(pattern);
+  if (rc != 0) {
+    free_endpoint(env, st);
+    wn_throw_wire(env, rc, &err);
+    return NULL;
+  }
+  st->ep.next = srv->endpoints;
+  srv->endpoints = &st->ep;
+  return NULL;
+}
+
+/* listen(host, port) -> the bound port. */
+static napi_value server_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t port = 0;
+  wn_server *srv = this_server(env, info, &argc, argv);
+  if (!srv)
+    return NULL;
+  char *host = argc >= 1 ? dup_js_string(env, argv[0]) : NULL;
+  if (!host) {
+    napi_throw_type_error(env, "EINVAL", "listen(host, port)");
+    return NULL;
+  }
+  if (argc >= 2 && napi_get_value_int32(env, argv[1], &port) != napi_ok) {
+    free(host);
+    napi_throw_type_error(env, "EINVAL", "listen(host, port)");
+    return NULL;
+  }
+  int rc = wire_server_listen(srv->server, host, port);
+  free(host);
+  if (rc != 0) {
+    wn_throw_wire(env, rc, NULL);
+    return NULL;
+  }
+  if (!srv->active) {
+    /* The loop now runs callbacks into this wrapper: keep it alive. */
+    srv->active = 1;
+    NODE_API_CALL(env, napi_reference_ref(env, srv->self, NULL));
+  }
+  NODE_API_CALL(env, napi_create_int32(env, wire_server_port(srv->server), &out));
+  return out;
+}
+
+static void on_shutdown(wire_server *server, void *user_data) {
+  wn_server *srv = user_data;
+  napi_env env = srv->env;
+  napi_handle_scope scope;
+  srv->shut_down = 1;
+  if (napi_open_handle_scope(env, &scope) != napi_ok)
+    return;
+  napi_ref cb = srv->shutdown_cb;
+  srv->shutdown_cb = NULL;
+  if (cb) {
+    wn_call(srv, cb, 0, NULL);
+    napi_delete_reference(env, cb);
+  }
+  if (srv->active) {
+    srv->active = 0;
+    napi_reference_unref(env, srv->self, NULL);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* shutdown(timeoutMs, done): graceful close; done() fires once every handle
+ * is closed. Call destroy() after it to free the server. */
+static napi_value server_shutdown(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  double timeout = 0;
+  wn_server *srv = this_server(env, info, &argc, argv);
+  if (!srv)
+    return NULL;
+  if (argc < 2) {
+    napi_throw_type_error(env, "EINVAL", "shutdown(timeoutMs, done)");
+    return NULL;
+  }
+  NODE_API_CALL(env, napi_get_value_double(env, argv[0], &timeout));
+  if (srv->shutdown_cb) {
+    wn_throw_wire(env, WIRE_ESTATE, NULL);
+    return NULL;
+  }
+  NODE_API_CALL(env, napi_create_reference(env, argv[1], 1, &srv->shutdown_cb));
+  int rc = wire_server_shutdown(srv->server, (unsigned)timeout, on_shutdown, srv);
+  if (rc != 0) {
+    napi_delete_reference(env, srv->shutdown_cb);
+    srv->shutdown_cb = NULL;
+    wn_throw_wire(env, rc, NULL);
+  }
+  return NULL;
+}
+
+/* destroy(): free the core server (after shutdown, or if it never listened). */
+static napi_value server_destroy(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value self;
+  void *p = NULL;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, &argc, NULL, &self, NULL));
+  NODE_API_CALL(env, napi_unwrap(env, self, &p));
+  wn_server *srv = p;
+  if (srv->server && (srv->shut_down || !srv->active))
+    free_server(env, srv);
+  return NULL;
+}
+
+static napi_value server_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  wn_server *srv = this_server(env, info, &argc, NULL);
+  if (srv)
+    wire_server_ref(srv->server);
+  return NULL;
+}
+
+static napi_value server_unref(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  wn_server *srv = this_server(env, info, &argc, NULL);
+  if (srv)
+    wire_server_unref(srv->server);
+  return NULL;
+}
+
+static napi_value server_port(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  wn_server *srv = this_server(env, info, &argc, NULL);
+  if (!srv)
+    return NULL;
+  NODE_API_CALL(env, napi_create_int32(env, wire_server_port(srv->server), &out));
+  return out;
+}
+
+static napi_value server_connections(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  wn_server *srv = this_server(env, info, &argc, NULL);
+  if (!srv)
+    return NULL;
+  NODE_API_CALL(env,
+                napi_create_double(env, (double)wire_server_connection_count(srv->server), &out));
+  return out;
+}
+
+napi_value wn_server_class(napi_env env) {
+  napi_value cls;
+  const napi_property_descriptor props[] = {
+      {"addEndpoint", NULL, server_add_endpoint, NULL, NULL, NULL, napi_default, NULL},
+      {"listen", NULL, server_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"shutdown", NULL, server_shutdown, NULL, NULL, NULL, napi_default, NULL},
+      {"destroy", NULL, server_destroy, NULL, NULL, NULL, napi_default, NULL},
+      {"ref", NULL, server_ref, NULL, NULL, NULL, napi_default, NULL},
+      {"unref", NULL, server_unref, NULL, NULL, NULL, napi_default, NULL},
+      {"port", NULL, server_port, NULL, NULL, NULL, napi_default, NULL},
+      {"connectionCount", NULL, server_connections, NULL, NULL, NULL, napi_default, NULL},
+  };
+  NODE_API_CALL(env, napi_define_class(env, "Server", NAPI_AUTO_LENGTH, server_ctor, NULL,
+                                       sizeof props / sizeof *props, props, &cls));
+  return cls;
+}
+
+/* ---- module -------------------------------------------------------------- */
+
+static void addon_finalize(napi_env env, void *data, void *hint) {
+  wn_addon *addon = data;
+  if (addon->conn_ctor)
+    napi_delete_reference(env, addon->conn_ctor);
+  if (addon->server_ctor)
+    napi_delete_reference(env, addon->server_ctor);
+  free(addon);
+}
+
+static napi_value version(napi_env env, napi_callback_info info) {
+  napi_value out;
+  NODE_API_CALL(env, napi_create_string_utf8(env, wire_version(), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+static napi_value error_name(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int32_t code = 0;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 1)
+    NODE_API_CALL(env, napi_get_value_int32(env, argv[0], &code));
+  NODE_API_CALL(env, napi_create_string_utf8(env, wire_err_name(code), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+static napi_value error_message(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int32_t code = 0;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 1)
+    NODE_API_CALL(env, napi_get_value_int32(env, argv[0], &code));
+  NODE_API_CALL(env, napi_create_string_utf8(env, wire_strerror(code), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  wn_addon *addon = calloc(1, sizeof *addon);
+  if (!addon) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  if (napi_set_instance_data(env, addon, addon_finalize, NULL) != napi_ok) {
+    free(addon);
+    wn_throw_last_error(env, "napi_set_instance_data");
+    return NULL;
+  }
+  napi_value server_cls = wn_server_class(env), conn_cls = wn_conn_class(env);
+  if (!server_cls || !conn_cls)
+    return NULL;
+  NODE_API_CALL(env, napi_create_reference(env, server_cls, 1, &addon->server_ctor));
+  NODE_API_CALL(env, napi_create_reference(env, conn_cls, 1, &addon->conn_ctor));
+  const napi_property_descriptor props[] = {
+      {"Server", NULL, NULL, NULL, NULL, server_cls, napi_default, NULL},
+      {"Connection", NULL, NULL, NULL, NULL, conn_cls, napi_default, NULL},
+      {"encode", NULL, wn_encode, NULL, NULL, NULL, napi_default, NULL},
+      {"decode", NULL, wn_decode, NULL, NULL, NULL, napi_default, NULL},
+      {"version", NULL, version, NULL, NULL, NULL, napi_default, NULL},
+      {"errorName", NULL, error_name, NULL, NULL, NULL, napi_default, NULL},
+      {"errorMessage", NULL, error_message, NULL, NULL, NULL, napi_default, NULL},
+  };
+  NODE_API_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof *props, props));
+  return exports;
+}

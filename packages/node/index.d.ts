@@ -1,0 +1,328 @@
+// Type definitions for wirecore (CommonJS and ESM entry points alike).
+
+/// <reference types="node" />
+import { EventEmitter } from 'node:events';
+
+/** A JSON Schema (2020-12) as a plain object, a boolean schema or JSON text. */
+export type JsonSchema = Record<string, unknown> | boolean | string;
+
+/** Values the JSON and MessagePack codecs carry (Buffers only with MessagePack). */
+export type WireValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Buffer
+  | WireValue[]
+  | { [key: string]: WireValue };
+
+/** The handshake request, copied when the connection arrives. */
+export interface Request {
+  /** Decoded path, without the query string. */
+  path: string;
+  /** The raw request target (path and query as sent). */
+  target: string;
+  /** Path parameters of the route, e.g. { room: 'lobby' } for /chat/{room}. */
+  params: Record<string, string>;
+  /** Query parameters (the first value of a repeated key). */
+  query: Record<string, string>;
+  /** Every query parameter in order, repeats kept. */
+  queryList: Array<[string, string]>;
+  /** Headers with lower-cased names; repeats joined with ", ". */
+  headers: Record<string, string>;
+  remoteAddress: string;
+  remotePort: number;
+  /** The negotiated subprotocol, or null. */
+  subprotocol: string | null;
+}
+
+/** A received message. Its payload is a copy: it stays valid after the handler returns. */
+export class WebSocketMessage {
+  constructor(data: string | Uint8Array | ArrayBuffer);
+  static text(s: string): WebSocketMessage;
+  static binary(b: Uint8Array | ArrayBuffer): WebSocketMessage;
+  static json(value: unknown): WebSocketMessage;
+  readonly kind: 'text' | 'binary';
+  readonly data: string | Buffer;
+  readonly length: number;
+  isText(): boolean;
+  isBinary(): boolean;
+  asText(): string;
+  asBinary(): Buffer;
+  asJson<T = unknown>(): T;
+}
+
+/** What a handler may return to answer a message (undefined/null send nothing). */
+export type Reply<R> = R | undefined | null | void;
+
+/** One connection, as handlers see it (`ctx` of typed handlers, `socket` of streams). */
+export class Socket<In = WireValue, Out = WireValue> implements AsyncIterable<In> {
+  readonly request: Request;
+  readonly id: number;
+  readonly state: 'connecting' | 'open' | 'closed';
+  readonly params: Record<string, string>;
+  readonly query: Record<string, string>;
+  readonly headers: Record<string, string>;
+  readonly path: string;
+  readonly subprotocol: string | null;
+  readonly remoteAddress: string;
+  readonly bufferedAmount: number;
+  readonly isOpen: boolean;
+  readonly closeCode: number | undefined;
+  readonly closeReason: string | undefined;
+  /** Resolves once the connection has ended. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /**
+   * Send a value: encoded with the endpoint's serializer (checked against its
+   * response schema) on JSON/MessagePack endpoints; on raw endpoints strings
+   * go as text, bytes as binary, anything else as JSON text.
+   * Sends made before the upgrade completes are queued until it does.
+   * @throws ConnectionClosedError, ValidationError, SerializationError, WirecoreError (EBACKPRESSURE)
+   */
+  send(value: Out | WebSocketMessage): void;
+  sendText(text: string): void;
+  sendBinary(data: Uint8Array | ArrayBuffer): void;
+  sendJson(value: unknown): void;
+  /** Start the close handshake (default 1000; reason at most 123 bytes). */
+  close(code?: number, reason?: string): void;
+  /** Stream style: the next message, or null once the connection closed. */
+  receive(): Promise<In | null>;
+  [Symbol.asyncIterator](): AsyncIterator<In>;
+}
+
+/** Callback style: the handlers of one connection. */
+export interface WebSocketResponseHandlers {
+  /** Called with each message; the result is sent back (string: text, bytes: binary, object: JSON). */
+  onMessage?(msg: WebSocketMessage, socket: Socket<WebSocketMessage, unknown>): unknown;
+  /** Called once the connection is open, before its first message. */
+  onConnect?(socket: Socket<WebSocketMessage, unknown>): unknown;
+  onClose?(code: number, reason: string, socket: Socket<WebSocketMessage, unknown>): unknown;
+  /** Handles errors of this connection; its result is sent. Rethrow to close with 1011. */
+  onError?(err: Error, socket: Socket<WebSocketMessage, unknown>): unknown;
+}
+
+export class WebSocketResponse implements WebSocketResponseHandlers {
+  constructor(handlers?: WebSocketResponseHandlers);
+  onMessage?(msg: WebSocketMessage, socket: Socket<WebSocketMessage, unknown>): unknown;
+  onConnect?(socket: Socket<WebSocketMessage, unknown>): unknown;
+  onClose?(code: number, reason: string, socket: Socket<WebSocketMessage, unknown>): unknown;
+  onError?(err: Error, socket: Socket<WebSocketMessage, unknown>): unknown;
+}
+
+/** Limits and negotiation, per endpoint (or as App-wide defaults). */
+export interface EndpointOptions {
+  /** Largest message accepted, in bytes (default 1 MiB). */
+  maxPayload?: number;
+  /** Ping after this many ms of silence (default 120000; 0 or Infinity: never). */
+  idleTimeout?: number;
+  /** Close when a ping's pong does not come back within this many ms (default 30000). */
+  pongTimeout?: number;
+  /** Most bytes queued for one connection before it is closed with 1008 (default 4 MiB). */
+  maxBackpressure?: number;
+  /** Exact Origin values accepted (none: any origin); others get 403. */
+  allowedOrigins?: string[];
+  /** Subprotocols in order of preference. */
+  subprotocols?: string[];
+  /** What the core does with an invalid message nobody handles (default 'reply'). */
+  invalidMessages?: 'reply' | 'close' | 'ignore';
+  /** Make the `format` keyword assert instead of annotate. */
+  formatAssert?: boolean;
+}
+
+export interface AppOptions extends EndpointOptions {
+  /** 0 = unlimited; beyond it new connections get 503. */
+  maxConnections?: number;
+  maxHandshakeSize?: number;
+  handshakeTimeout?: number;
+  /** Do not keep the process alive while listening. */
+  unref?: boolean;
+}
+
+export interface TypedOptions<In, Out> extends EndpointOptions {
+  /** The JSON Schema every message must satisfy (validated in C). */
+  messageSchema?: JsonSchema;
+  /** Checked on every value sent through this endpoint. */
+  responseSchema?: JsonSchema;
+  /** 'json' (text frames, default) or 'msgpack' (binary frames); 'raw' hands over WebSocketMessages. */
+  serializer?: 'json' | 'msgpack' | 'raw';
+  /** Before the upgrade: throw (or resolve to) a Reject to refuse. */
+  onConnect?(ctx: Socket<In, Out>): unknown;
+  onDisconnect?(ctx: Socket<In, Out>, code: number, reason: string): unknown;
+  /** ValidationError, UnknownMessageError, DeserializationError or a handler's error; the result is sent. */
+  onError?(err: Error, ctx: Socket<In, Out>): unknown;
+}
+
+export interface StreamOptions<In, Out> extends TypedOptions<In, Out> {
+  stream: true;
+}
+
+/** Base class of class endpoints: one instance per connection. */
+export class WebSocketEndpoint<Out = WireValue> {
+  /** The route pattern, e.g. '/rooms/{room}'. */
+  static path?: string;
+  static serializer?: 'json' | 'msgpack';
+  /** Message kinds: { message: schema } dispatches to receiveMessage(data). */
+  static messages?: Record<string, JsonSchema>;
+  static responseSchema?: JsonSchema;
+  static options?: EndpointOptions;
+  readonly socket: Socket<WireValue, Out>;
+  readonly request: Request;
+  readonly params: Record<string, string>;
+  readonly query: Record<string, string>;
+  send(value: Out): void;
+  close(code?: number, reason?: string): void;
+  onConnect?(request: Request): unknown;
+  onDisconnect?(code: number, reason: string): unknown;
+  onError?(err: Error): unknown;
+  receive?(data: any): unknown;
+  [receiver: `receive${string}`]: ((data: any) => unknown) | undefined;
+}
+
+export type EndpointClass = (new () => WebSocketEndpoint<any>) & {
+  path?: string;
+  serializer?: 'json' | 'msgpack';
+  messages?: Record<string, JsonSchema>;
+  responseSchema?: JsonSchema;
+  options?: EndpointOptions;
+};
+
+export class App extends EventEmitter {
+  constructor(options?: AppOptions);
+  readonly options: AppOptions;
+  /** The bound port once listening. */
+  readonly port: number | undefined;
+  readonly host: string | undefined;
+  readonly connectionCount: number;
+
+  /** Callback style: the factory runs per connection (before the upgrade; it may Reject). */
+  websocket(
+    path: string,
+    factory: (request: Request, socket: Socket<WebSocketMessage, unknown>) =>
+      WebSocketResponse | WebSocketResponseHandlers | Reject | Promise<WebSocketResponse | WebSocketResponseHandlers | Reject>,
+    options?: EndpointOptions,
+  ): this;
+  /** Stream style: the handler owns the connection; iterate it for messages. */
+  websocket<In = WebSocketMessage, Out = unknown>(
+    path: string,
+    options: StreamOptions<In, Out>,
+    handler: (socket: Socket<In, Out>) => unknown,
+  ): this;
+  /** Typed handler: messages validated against messageSchema; the result is sent. */
+  websocket<In = any, Out = any>(
+    path: string,
+    options: TypedOptions<In, Out>,
+    handler: (message: In, ctx: Socket<In, Out>) => Reply<Out> | Promise<Reply<Out>>,
+  ): this;
+
+  /** Register a class endpoint. */
+  include(endpoint: EndpointClass, options?: EndpointOptions & { path?: string }): this;
+
+  listen(options?: { host?: string; port?: number } | number): Promise<{ host: string; port: number }>;
+  url(path?: string): string;
+  /** Graceful: close every connection with 1001, wait (at most `timeout` ms), release the loop. */
+  close(options?: { timeout?: number }): Promise<void>;
+  unref(): this;
+  ref(): this;
+  testClient(): TestClient;
+
+  on(event: 'error', listener: (err: Error, socket: Socket<any, any> | undefined) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+export class Reject extends Error {
+  constructor(status?: number, message?: string);
+  readonly status: number;
+}
+
+export class WirecoreError extends Error {
+  constructor(message: string, info?: { code?: string; errno?: number });
+  /** The core's error name, e.g. 'EVALIDATION'. */
+  readonly code: string;
+  readonly errno: number;
+}
+export class ValidationError extends WirecoreError {
+  /** JSON Pointer of the failing value ('' = the root). */
+  readonly path: string;
+  /** The failing keyword, e.g. 'type'. */
+  readonly keyword: string;
+  readonly schemaPath: string;
+}
+export class UnknownMessageError extends WirecoreError {}
+export class DeserializationError extends WirecoreError {
+  readonly offset: number;
+}
+export class SerializationError extends WirecoreError {}
+export class ConnectionClosedError extends WirecoreError {
+  constructor(message?: string, info?: { closeCode?: number; reason?: string });
+  readonly closeCode?: number;
+  readonly reason?: string;
+}
+export class ProtocolError extends WirecoreError {}
+
+export class HandshakeError extends Error {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Record<string, string>;
+}
+
+export class TestWebSocket {
+  readonly protocol: string | undefined;
+  readonly closeCode: number | undefined;
+  readonly closeReason: string | undefined;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  send(data: string | Uint8Array | WebSocketMessage): void;
+  sendText(text: string): void;
+  sendBytes(data: Uint8Array): void;
+  sendJson(value: unknown): void;
+  sendMsgpack(value: unknown): void;
+  sendRaw(bytes: Uint8Array): void;
+  sendFragments(parts: Array<string | Uint8Array>, binary?: boolean): void;
+  ping(data?: string): void;
+  receive(timeout?: number): Promise<WebSocketMessage>;
+  receiveText(timeout?: number): Promise<string>;
+  receiveBytes(timeout?: number): Promise<Buffer>;
+  receiveJson<T = any>(timeout?: number): Promise<T>;
+  receiveMsgpack<T = any>(timeout?: number): Promise<T>;
+  close(code?: number, reason?: string, timeout?: number): Promise<{ code: number; reason: string }>;
+  waitClosed(timeout?: number): Promise<{ code: number; reason: string }>;
+  terminate(): void;
+}
+
+export class TestClient {
+  constructor(app: App);
+  websocket(
+    path: string,
+    options?: { headers?: Record<string, string>; protocols?: string | string[]; origin?: string; timeout?: number },
+  ): Promise<TestWebSocket>;
+  close(): void;
+}
+
+/** Encode with the core's codecs. */
+export function encode(value: unknown, serializer?: 'json' | 'msgpack'): Buffer;
+/** Decode with the core's codecs. */
+export function decode<T = WireValue>(bytes: Uint8Array | string, serializer?: 'json' | 'msgpack'): T;
+export const version: string;
+
+declare const wirecore: {
+  App: typeof App;
+  WebSocketResponse: typeof WebSocketResponse;
+  WebSocketMessage: typeof WebSocketMessage;
+  WebSocketEndpoint: typeof WebSocketEndpoint;
+  Socket: typeof Socket;
+  Reject: typeof Reject;
+  WirecoreError: typeof WirecoreError;
+  ValidationError: typeof ValidationError;
+  UnknownMessageError: typeof UnknownMessageError;
+  DeserializationError: typeof DeserializationError;
+  SerializationError: typeof SerializationError;
+  ConnectionClosedError: typeof ConnectionClosedError;
+  ProtocolError: typeof ProtocolError;
+  TestClient: typeof TestClient;
+  TestWebSocket: typeof TestWebSocket;
+  HandshakeError: typeof HandshakeError;
+  encode: typeof encode;
+  decode: typeof decode;
+  version: string;
+};
+export default wirecore;

@@ -1,0 +1,536 @@
+'use strict';
+// App and the four endpoint styles (callback, typed handler, class endpoint,
+// stream). Each style is a small set of hooks; Endpoint turns the native
+// callbacks into hook calls and owns the shared rules: async handlers pause
+// their connection, a handler's return value is sent, errors go to the
+// user's error handler first and otherwise close that connection with 1011.
+const { EventEmitter } = require('node:events');
+const { native, CODEC, POLICY, CONNECT_DEFER } = require('./native');
+const { WebSocketMessage } = require('./message');
+const { Socket, isThenable } = require('./socket');
+const errors = require('./errors');
+
+const { Reject, MESSAGE_ERRORS } = errors;
+const INSTANCE = Symbol('wirecore.instance');
+const SOCKET = Symbol('wirecore.socket');
+
+/** The handlers a callback-style endpoint returns for each connection. */
+class WebSocketResponse {
+  /**
+   * @param {{ onMessage?: Function, onConnect?: Function, onClose?: Function, onError?: Function }} [handlers]
+   */
+  constructor(handlers = {}) {
+    for (const name of ['onMessage', 'onConnect', 'onClose', 'onError']) {
+      if (handlers[name] !== undefined) {
+        if (typeof handlers[name] !== 'function') throw new TypeError(`${name} must be a function`);
+        this[name] = handlers[name];
+      }
+    }
+  }
+}
+
+/**
+ * Base class of class endpoints: one instance per connection. Subclasses set
+ * `static path`, `static serializer` ('json' | 'msgpack'), `static messages`
+ * ({ name: JSON Schema }) and define receiveName(data) methods.
+ */
+class WebSocketEndpoint {
+  /** The connection's Socket (send, close, request, params ...). */
+  get socket() { return this[SOCKET]; }
+  get request() { return this[SOCKET].request; }
+  get params() { return this[SOCKET].request.params; }
+  get query() { return this[SOCKET].request.query; }
+  send(value) { this[SOCKET].send(value); }
+  close(code, reason) { this[SOCKET].close(code, reason); }
+}
+
+function schemaText(schema, what) {
+  if (schema === undefined || schema === null) return undefined;
+  if (typeof schema === 'string') return schema;
+  if (typeof schema === 'object' || typeof schema === 'boolean') return JSON.stringify(schema);
+  throw new TypeError(`${what} must be a JSON Schema object`);
+}
+
+function codecOf(serializer) {
+  if (serializer === undefined) return CODEC.json;
+  if (!(serializer in CODEC)) throw new TypeError("serializer must be 'json', 'msgpack' or 'raw'");
+  return CODEC[serializer];
+}
+
+/** receiveChatMessage for 'chat_message', 'chat-message' or 'chatMessage'. */
+function receiverName(key) {
+  const words = String(key).split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return 'receive' + words.map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+}
+
+const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
+  'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+
+/** One registered route: native callbacks in, hook calls out. */
+class Endpoint {
+  constructor(app, path, codec, hooks) {
+    this.app = app;
+    this.path = path;
+    this.codec = codec;
+    this.hooks = hooks;
+  }
+
+  nativeHandlers() {
+    return {
+      onConnect: (conn, request) => this.connect(conn, request),
+      onMessage: (conn, kind, payload, value, handler) => this.message(conn, kind, payload, value, handler),
+      onClose: (conn, code, reason) => this.closed(conn, code, reason),
+      onError: (conn, info) => this.error(conn, info),
+    };
+  }
+
+  connect(conn, request) {
+    const socket = new Socket(conn, request, this);
+    conn.socket = socket;
+    let r;
+    try {
+      r = this.hooks.connect(socket);
+    } catch (err) {
+      return this.refusal(socket, err);
+    }
+    if (r instanceof Reject) return r.status;
+    if (!isThenable(r)) {
+      setImmediate(() => this.open(socket));
+      return 0;
+    }
+    r.then((v) => {
+      if (v instanceof Reject) {
+        conn.reject(v.status);
+        socket._ended(1006, '');
+      } else if (conn.accept() === 0) {
+        setImmediate(() => this.open(socket));
+      } else {
+        socket._ended(1006, '');
+      }
+    }, (err) => {
+      conn.reject(this.refusal(socket, err));
+      socket._ended(1006, '');
+    });
+    return CONNECT_DEFER;
+  }
+
+  refusal(socket, err) {
+    if (err instanceof Reject) return err.status;
+    this.app._report(err, socket, this);
+    return 500;
+  }
+
+  /** Runs once per accepted connection, before its first message. */
+  open(socket) {
+    if (socket._opened || socket.state === 'closed') return;
+    socket._opened = true;
+    socket._open();
+    if (this.hooks.open) socket._serial(() => this.hooks.open(socket));
+  }
+
+  message(conn, kind, payload, value, handler) {
+    const socket = conn.socket;
+    if (!socket._opened) this.open(socket);
+    socket._serial(() => this.hooks.message(socket, payload, value, handler));
+  }
+
+  closed(conn, code, reason) {
+    const socket = conn.socket;
+    if (!socket) return;
+    socket._opened = true; // too late for the open hook
+    socket._ended(code, reason);
+    if (!this.hooks.close) return;
+    try {
+      const r = this.hooks.close(socket, code, reason);
+      if (isThenable(r)) r.then(undefined, (err) => this.app._report(err, socket, this));
+    } catch (err) {
+      this.app._report(err, socket, this);
+    }
+  }
+
+  /** A core error (bad message, protocol error). Returns true when handled. */
+  error(conn, info) {
+    const socket = conn && conn.socket;
+    const handler = socket && this.hooks.errorHandler(socket);
+    if (!handler) return false;
+    const err = errors.fromInfo(info);
+    if (!MESSAGE_ERRORS.has(info.code)) {
+      // The connection closes anyway; the handler is told, its answer unused.
+      try {
+        const r = handler(err, socket);
+        if (isThenable(r)) r.then(undefined, () => {});
+      } catch { /* nothing to answer */ }
+      return false;
+    }
+    let r;
+    try {
+      r = handler(err, socket);
+    } catch {
+      return false; // rethrown: the endpoint's default policy answers
+    }
+    if (isThenable(r)) {
+      socket._serial(() => r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e)));
+    } else {
+      try {
+        this.reply(socket, r);
+      } catch (e) {
+        this.crash(socket, e);
+      }
+    }
+    return true;
+  }
+
+  /** Send a handler's result; undefined and null send nothing. */
+  reply(socket, value) {
+    if (value === undefined || value === null || socket.state === 'closed') return;
+    try {
+      socket.send(value);
+    } catch (err) {
+      if (!(err instanceof errors.ConnectionClosedError)) throw err;
+    }
+  }
+
+  /** A handler threw: the user's error handler may answer, else close with 1011. */
+  fail(socket, err) {
+    const handler = this.hooks.errorHandler(socket);
+    if (handler) {
+      try {
+        const r = handler(err, socket);
+        if (isThenable(r)) {
+          return r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e));
+        }
+        this.reply(socket, r);
+        return undefined;
+      } catch (e) {
+        err = e;
+      }
+    }
+    this.crash(socket, err);
+    return undefined;
+  }
+
+  crash(socket, err) {
+    this.app._report(err, socket, this);
+    if (socket.state !== 'closed') {
+      try {
+        socket.close(1011, 'internal error');
+      } catch { /* already closing */ }
+    }
+  }
+}
+
+// ---- the four endpoint styles ----------------------------------------------
+
+function callbackHooks(factory) {
+  return {
+    connect(socket) {
+      const r = factory(socket.request, socket);
+      const keep = (resp) => {
+        if (resp instanceof Reject) return resp;
+        if (!resp || typeof resp !== 'object') {
+          throw new TypeError('a websocket handler must return a WebSocketResponse');
+        }
+        socket[INSTANCE] = resp;
+        return undefined;
+      };
+      return isThenable(r) ? r.then(keep) : keep(r);
+    },
+    open(socket) {
+      const resp = socket[INSTANCE];
+      return resp.onConnect ? resp.onConnect(socket) : undefined;
+    },
+    message(socket, payload) {
+      const resp = socket[INSTANCE];
+      if (!resp.onMessage) return undefined;
+      const r = resp.onMessage(new WebSocketMessage(payload), socket);
+      if (isThenable(r)) return r.then((v) => socket._endpoint.reply(socket, v));
+      socket._endpoint.reply(socket, r);
+      return undefined;
+    },
+    close(socket, code, reason) {
+      const resp = socket[INSTANCE];
+      return resp && resp.onClose ? resp.onClose(code, reason, socket) : undefined;
+    },
+    errorHandler(socket) {
+      const resp = socket[INSTANCE];
+      return resp && resp.onError ? resp.onError.bind(resp) : undefined;
+    },
+  };
+}
+
+function typedHooks(options, handler, codec) {
+  return {
+    connect(socket) {
+      return options.onConnect ? options.onConnect(socket) : undefined;
+    },
+    message(socket, payload, value) {
+      const r = handler(codec === CODEC.raw ? new WebSocketMessage(payload) : value, socket);
+      if (isThenable(r)) return r.then((v) => socket._endpoint.reply(socket, v));
+      socket._endpoint.reply(socket, r);
+      return undefined;
+    },
+    close(socket, code, reason) {
+      return options.onDisconnect ? options.onDisconnect(socket, code, reason) : undefined;
+    },
+    errorHandler() {
+      return options.onError;
+    },
+  };
+}
+
+function streamHooks(options, handler, codec) {
+  return {
+    connect(socket) {
+      return options.onConnect ? options.onConnect(socket) : undefined;
+    },
+    open(socket) {
+      // The handler owns the connection for its whole life, so it runs beside
+      // the message flow instead of pausing it.
+      const ep = socket._endpoint;
+      Promise.resolve()
+        .then(() => handler(socket))
+        .then(() => {
+          if (socket.state === 'open') socket.close(1000, '');
+        }, (err) => ep.fail(socket, err));
+      return undefined;
+    },
+    message(socket, payload, value) {
+      socket._push(codec === CODEC.raw ? new WebSocketMessage(payload) : value);
+      return undefined;
+    },
+    close(socket, code, reason) {
+      return options.onDisconnect ? options.onDisconnect(socket, code, reason) : undefined;
+    },
+    errorHandler() {
+      return options.onError;
+    },
+  };
+}
+
+function classHooks(Cls, receivers) {
+  return {
+    connect(socket) {
+      const inst = new Cls();
+      inst[SOCKET] = socket;
+      socket[INSTANCE] = inst;
+      return typeof inst.onConnect === 'function' ? inst.onConnect(socket.request) : undefined;
+    },
+    message(socket, payload, value, handler) {
+      const inst = socket[INSTANCE];
+      const name = handler >= 0 ? receivers[handler] : 'receive';
+      const r = inst[name](value);
+      if (isThenable(r)) return r.then((v) => socket._endpoint.reply(socket, v));
+      socket._endpoint.reply(socket, r);
+      return undefined;
+    },
+    close(socket, code, reason) {
+      const inst = socket[INSTANCE];
+      return inst && typeof inst.onDisconnect === 'function' ? inst.onDisconnect(code, reason) : undefined;
+    },
+    errorHandler(socket) {
+      const inst = socket[INSTANCE];
+      return inst && typeof inst.onError === 'function' ? inst.onError.bind(inst) : undefined;
+    },
+  };
+}
+
+// ---- App ---------------------------------------------------------------------
+
+class App extends EventEmitter {
+  /**
+   * @param {object} [options] server options (maxConnections, maxHandshakeSize,
+   *   handshakeTimeout, unref) and endpoint defaults (maxPayload, idleTimeout,
+   *   pongTimeout, maxBackpressure, allowedOrigins, subprotocols, invalidMessages)
+   */
+  constructor(options = {}) {
+    super();
+    this.options = { ...options };
+    this._server = new native.Server({
+      maxConnections: options.maxConnections,
+      maxHandshakeSize: options.maxHandshakeSize,
+      handshakeTimeout: options.handshakeTimeout,
+    });
+    this._unref = Boolean(options.unref);
+    this._endpoints = [];
+    this._state = 'idle'; // 'listening', 'closing', 'closed'
+    this._closing = null;
+    this.port = undefined;
+    this.host = undefined;
+  }
+
+  _nativeOptions(options, codec, schemas, responseSchema) {
+    const o = { ...pick(this.options), ...pick(options) };
+    const policy = o.invalidMessages ?? 'reply';
+    if (!(policy in POLICY)) throw new TypeError("invalidMessages must be 'reply', 'close' or 'ignore'");
+    return {
+      codec,
+      messageSchemas: schemas,
+      responseSchema,
+      invalidPolicy: POLICY[policy],
+      maxPayload: o.maxPayload,
+      maxBackpressure: o.maxBackpressure,
+      idleTimeout: o.idleTimeout === 0 || o.idleTimeout === Infinity ? 4294967295 : o.idleTimeout,
+      pongTimeout: o.pongTimeout,
+      schemaFlags: o.formatAssert ? 1 : 0,
+      subprotocols: o.subprotocols,
+      allowedOrigins: o.allowedOrigins,
+    };
+  }
+
+  _add(path, codec, hooks, nativeOptions) {
+    if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('a path starts with /');
+    const ep = new Endpoint(this, path, codec, hooks);
+    try {
+      this._server.addEndpoint(path, nativeOptions, ep.nativeHandlers());
+    } catch (err) {
+      throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
+    }
+    this._endpoints.push(ep);
+    return this;
+  }
+
+  /**
+   * Register a WebSocket route.
+   *  - websocket(path, (request) => WebSocketResponse [, options])  callback style
+   *  - websocket(path, { messageSchema, responseSchema, ... }, (message, ctx) => reply)  typed
+   *  - websocket(path, { stream: true, ... }, async (socket) => { ... })  stream style
+   */
+  websocket(path, a, b) {
+    if (typeof a === 'function') {
+      const options = b ?? {};
+      return this._add(path, CODEC.raw, callbackHooks(a), this._nativeOptions(options, CODEC.raw, [], undefined));
+    }
+    if (!a || typeof a !== 'object' || typeof b !== 'function') {
+      throw new TypeError('websocket(path, handler) or websocket(path, options, handler)');
+    }
+    const options = a;
+    const hasSchema = options.messageSchema !== undefined || options.responseSchema !== undefined;
+    const codec = options.stream && options.serializer === undefined && !hasSchema
+      ? CODEC.raw : codecOf(options.serializer);
+    if (codec === CODEC.raw && hasSchema) throw new TypeError('schemas need the json or msgpack serializer');
+    const schemas = options.messageSchema !== undefined ? [schemaText(options.messageSchema, 'messageSchema')] : [];
+    const nativeOptions = this._nativeOptions(options, codec, schemas,
+      schemaText(options.responseSchema, 'responseSchema'));
+    const hooks = options.stream ? streamHooks(options, b, codec) : typedHooks(options, b, codec);
+    return this._add(path, codec, hooks, nativeOptions);
+  }
+
+  /** Register a WebSocketEndpoint subclass (its static path, or options.path). */
+  include(Cls, options = {}) {
+    if (typeof Cls !== 'function' || !(Cls.prototype instanceof WebSocketEndpoint)) {
+      throw new TypeError('include() takes a WebSocketEndpoint subclass');
+    }
+    const path = options.path ?? Cls.path;
+    const codec = codecOf(Cls.serializer);
+    if (codec === CODEC.raw) throw new TypeError("class endpoints use the 'json' or 'msgpack' serializer");
+    const messages = Cls.messages ?? null;
+    const receivers = [];
+    const schemas = [];
+    if (messages) {
+      for (const [key, schema] of Object.entries(messages)) {
+        const name = receiverName(key);
+        if (typeof Cls.prototype[name] !== 'function') {
+          throw new TypeError(`${Cls.name} declares message '${key}' but has no ${name}() method`);
+        }
+        receivers.push(name);
+        schemas.push(schemaText(schema, `messages.${key}`));
+      }
+    } else if (typeof Cls.prototype.receive !== 'function') {
+      throw new TypeError(`${Cls.name} needs static messages and receiveX() methods, or a receive() method`);
+    }
+    const nativeOptions = this._nativeOptions({ ...(Cls.options ?? {}), ...options }, codec, schemas,
+      schemaText(Cls.responseSchema, 'responseSchema'));
+    return this._add(path, codec, classHooks(Cls, receivers), nativeOptions);
+  }
+
+  /** Start listening; resolves with { host, port } once the socket is bound. */
+  async listen(options = {}) {
+    if (typeof options === 'number') options = { port: options };
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? 0;
+    if (this._state === 'closing' || this._state === 'closed') {
+      throw new errors.WirecoreError('the app is closed', { code: 'ESTATE', errno: -7 });
+    }
+    try {
+      this.port = this._server.listen(host, port);
+    } catch (err) {
+      throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
+    }
+    this.host = host;
+    this._state = 'listening';
+    if (this._unref) this._server.unref();
+    return { host, port: this.port };
+  }
+
+  /** The URL of the listening server for a path: ws://host:port/path. */
+  url(path = '/') {
+    if (this.port === undefined) throw new Error('the app is not listening');
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `ws://${host}:${this.port}${path}`;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close every connection with 1001,
+   * wait for them (at most `timeout` ms), then release the loop so the
+   * process can exit. Resolves when everything is closed.
+   */
+  close({ timeout = 5000 } = {}) {
+    if (this._closing) return this._closing;
+    if (this._state !== 'listening') {
+      this._state = 'closed';
+      this._server.destroy();
+      this._closing = Promise.resolve();
+      return this._closing;
+    }
+    this._state = 'closing';
+    this._closing = new Promise((resolve) => {
+      this._server.shutdown(timeout, () => {
+        this._state = 'closed';
+        // Free the core server once its shutdown callback has returned.
+        setImmediate(() => this._server.destroy());
+        resolve();
+      });
+    });
+    return this._closing;
+  }
+
+  /** Let the process exit while the app listens (as net.Server#unref). */
+  unref() {
+    this._unref = true;
+    if (this._state === 'listening') this._server.unref();
+    return this;
+  }
+
+  ref() {
+    this._unref = false;
+    if (this._state === 'listening') this._server.ref();
+    return this;
+  }
+
+  /** Open connections (handshaking or open). */
+  get connectionCount() {
+    return this._state === 'closed' ? 0 : this._server.connectionCount();
+  }
+
+  /** A client for tests: real sockets to this app (listening on 127.0.0.1:0 if needed). */
+  testClient(options) {
+    const { TestClient } = require('./testclient');
+    return new TestClient(this, options);
+  }
+
+  _report(err, socket, endpoint) {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', err, socket);
+    } else {
+      console.error(`wirecore: unhandled error in the handler of ${endpoint.path}:`, err);
+    }
+  }
+}
+
+function pick(o) {
+  const out = {};
+  for (const k of ENDPOINT_OPTIONS) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+module.exports = { App, WebSocketResponse, WebSocketEndpoint, receiverName };

@@ -1,0 +1,230 @@
+'use strict';
+// Socket: the JavaScript face of one connection. Handlers get it as `ctx`
+// (typed handlers), `socket` (stream style and WebSocketResponse hooks) or
+// `this.socket` (class endpoints). It forwards sends and closes to the
+// native Connection and keeps per-connection order for async handlers.
+const { native, ECLOSED } = require('./native');
+const { WebSocketMessage } = require('./message');
+const errors = require('./errors');
+
+const STREAM_HIGH_WATER = 16;
+
+function isThenable(v) {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+}
+
+function sendError(rc) {
+  if (rc === ECLOSED) return new errors.ConnectionClosedError();
+  return errors.fromInfo({ code: native.errorName(rc), errno: rc, message: native.errorMessage(rc) });
+}
+
+class Socket {
+  constructor(conn, request, endpoint) {
+    this._conn = conn;
+    this._endpoint = endpoint;
+    this.request = request;
+    this.id = conn.id();
+    this.state = 'connecting'; // 'open' once the 101 is out, 'closed' after on_close
+    this.closeCode = undefined;
+    this.closeReason = undefined;
+    this._pending = null; // sends made before the upgrade completed
+    this._busy = false; // an async handler is running: the connection is paused
+    this._backlog = null; // deliveries waiting for the running handler
+    this._opened = false;
+    this._inbox = null; // stream style: received messages not yet consumed
+    this._waiters = null; // stream style: consumers waiting for a message
+    this._pausedByInbox = false;
+    this._closed = null;
+    this._closedResolve = null;
+  }
+
+  get params() { return this.request.params; }
+  get query() { return this.request.query; }
+  get headers() { return this.request.headers; }
+  get path() { return this.request.path; }
+  get subprotocol() { return this.request.subprotocol; }
+  get remoteAddress() { return this.request.remoteAddress; }
+  /** Bytes queued for this connection and not yet written to the socket. */
+  get bufferedAmount() { return this._conn.bufferedAmount(); }
+  get isOpen() { return this.state === 'open' && this._conn.isOpen(); }
+
+  /** Resolves with { code, reason } once the connection has ended. */
+  get closed() {
+    if (!this._closed) {
+      if (this.state === 'closed') {
+        this._closed = Promise.resolve({ code: this.closeCode, reason: this.closeReason });
+      } else {
+        this._closed = new Promise((resolve) => { this._closedResolve = resolve; });
+      }
+    }
+    return this._closed;
+  }
+
+  _do(fn) {
+    if (this.state === 'connecting') {
+      (this._pending ??= []).push(fn);
+      return;
+    }
+    const rc = fn();
+    if (rc !== 0 && rc !== undefined) throw sendError(rc);
+  }
+
+  /** A text frame with `s`. */
+  sendText(s) {
+    s = String(s);
+    this._do(() => this._conn.sendText(s));
+  }
+
+  /** A binary frame with the bytes of `b` (Buffer, Uint8Array or ArrayBuffer). */
+  sendBinary(b) {
+    const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : b;
+    this._do(() => this._conn.sendBinary(bytes));
+  }
+
+  /** A text frame with JSON.stringify(value). */
+  sendJson(value) {
+    const s = JSON.stringify(value);
+    if (s === undefined) throw new errors.SerializationError('value cannot be JSON');
+    this._do(() => this._conn.sendText(s));
+  }
+
+  /**
+   * Send a value. On a JSON or MessagePack endpoint it is encoded with the
+   * endpoint's codec (and checked against the response schema); on a raw
+   * endpoint strings go as text, bytes as binary, other values as JSON text.
+   * A WebSocketMessage is sent as it is.
+   */
+  send(value) {
+    if (value instanceof WebSocketMessage) {
+      if (value.isText()) this.sendText(value.data);
+      else this.sendBinary(value.data);
+    } else if (this._endpoint.codec !== 0) {
+      this._do(() => {
+        const info = this._conn.sendValue(value);
+        if (info === undefined) return 0;
+        throw errors.fromInfo(info);
+      });
+    } else if (typeof value === 'string') {
+      this.sendText(value);
+    } else if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
+      this.sendBinary(value);
+    } else {
+      this.sendJson(value);
+    }
+  }
+
+  /** Start the close handshake (code 1000 by default; reason at most 123 bytes). */
+  close(code = 1000, reason = '') {
+    if (this.state === 'connecting') {
+      (this._pending ??= []).push(() => this._conn.close(code, reason));
+      return;
+    }
+    const rc = this._conn.close(code, reason);
+    if (rc !== 0 && rc !== ECLOSED) throw sendError(rc);
+  }
+
+  // ---- stream style -------------------------------------------------------
+
+  /** The next message, or null once the connection has closed. */
+  receive() {
+    if (this._inbox && this._inbox.length) {
+      const msg = this._inbox.shift();
+      if (this._pausedByInbox && this._inbox.length === 0) {
+        this._pausedByInbox = false;
+        this._conn.resume();
+      }
+      return Promise.resolve(msg);
+    }
+    if (this.state === 'closed') return Promise.resolve(null);
+    return new Promise((resolve) => (this._waiters ??= []).push(resolve));
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const msg = await this.receive();
+      if (msg === null) return;
+      yield msg;
+    }
+  }
+
+  _push(msg) {
+    if (this._waiters && this._waiters.length) {
+      this._waiters.shift()(msg);
+      return;
+    }
+    (this._inbox ??= []).push(msg);
+    // A consumer that falls behind stops the reading, as the core's own
+    // backpressure does, instead of letting the inbox grow.
+    if (this._inbox.length >= STREAM_HIGH_WATER && !this._pausedByInbox) {
+      this._pausedByInbox = true;
+      this._conn.pause();
+    }
+  }
+
+  // ---- lifecycle (called by the app) -------------------------------------
+
+  _open() {
+    if (this.state !== 'connecting') return;
+    this.state = 'open';
+    const pending = this._pending;
+    this._pending = null;
+    if (pending) {
+      for (const fn of pending) {
+        const rc = fn();
+        if (rc !== 0 && rc !== undefined) break;
+      }
+    }
+  }
+
+  _ended(code, reason) {
+    this.state = 'closed';
+    this.closeCode = code;
+    this.closeReason = reason;
+    this._pending = null;
+    if (this._closedResolve) this._closedResolve({ code, reason });
+    else this._closed = Promise.resolve({ code, reason });
+    const waiters = this._waiters;
+    this._waiters = null;
+    if (waiters) for (const w of waiters) w(null);
+  }
+
+  /**
+   * Run deliveries one at a time: while one returns a pending promise the
+   * connection is paused, so messages reach handlers in order.
+   */
+  _serial(fn) {
+    if (this._busy) {
+      (this._backlog ??= []).push(fn);
+      return;
+    }
+    const r = this._run(fn);
+    if (!isThenable(r)) return;
+    this._busy = true;
+    this._conn.pause();
+    r.then(() => this._next());
+  }
+
+  /** fn's result; a throw or a rejection goes to the endpoint's error path. */
+  _run(fn) {
+    try {
+      const r = fn();
+      return isThenable(r) ? r.then(undefined, (err) => this._endpoint.fail(this, err)) : r;
+    } catch (err) {
+      return this._endpoint.fail(this, err);
+    }
+  }
+
+  _next() {
+    while (this._backlog && this._backlog.length) {
+      const r = this._run(this._backlog.shift());
+      if (isThenable(r)) {
+        r.then(() => this._next()); // still paused: the next delivery waits
+        return;
+      }
+    }
+    this._busy = false;
+    this._conn.resume();
+  }
+}
+
+module.exports = { Socket, isThenable };

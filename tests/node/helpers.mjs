@@ -1,0 +1,127 @@
+// Shared helpers of the Node test suite: the package under test (the
+// repository's packages/node, or WIRECORE_PACKAGE), the real `ws` client and
+// small waiting utilities with timeouts, so a failing test never hangs.
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import WebSocket from 'ws';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const packageDir = process.env.WIRECORE_PACKAGE
+  ? path.resolve(process.env.WIRECORE_PACKAGE)
+  : path.resolve(here, '..', '..', 'packages', 'node');
+export const wirecore = await import(pathToFileURL(path.join(packageDir, 'index.mjs')).href);
+export const wirecoreCjs = createRequire(import.meta.url)(path.join(packageDir, 'index.js'));
+export { WebSocket };
+
+/** An App listening on 127.0.0.1:<free port>, closed by t.after. */
+export async function serve(t, setup, options = {}) {
+  const app = new wirecore.App(options);
+  const reported = [];
+  app.on('error', (err) => reported.push(err));
+  app.reported = reported;
+  setup(app);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.after(() => app.close({ timeout: 1000 }));
+  return app;
+}
+
+/** A connected `ws` client with a message queue: await c.next(). */
+export function wsConnect(t, url, options = {}) {
+  const { protocols, ...rest } = options;
+  const ws = new WebSocket(url, protocols, rest);
+  const queue = [];
+  const waiters = [];
+  ws.on('message', (data, isBinary) => {
+    const m = { data, isBinary, text: isBinary ? undefined : data.toString('utf8') };
+    const w = waiters.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  ws.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  ws.next = (timeout = 5000) => {
+    if (queue.length) return Promise.resolve(queue.shift());
+    return withTimeout(new Promise((resolve) => waiters.push(resolve)), timeout, 'no message');
+  };
+  ws.nextJson = async (timeout) => JSON.parse((await ws.next(timeout)).text);
+  ws.opened = new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+    ws.once('unexpected-response', (req, res) => {
+      const err = new Error(`HTTP ${res.statusCode}`);
+      err.status = res.statusCode;
+      reject(err);
+      req.destroy();
+    });
+  });
+  t.after(() => ws.terminate());
+  return ws;
+}
+
+export function withTimeout(promise, ms, what = 'timed out') {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once fn() is truthy (polled), or rejects after `ms`. */
+export async function until(fn, ms = 5000, what = 'condition') {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await sleep(5);
+  }
+}
+
+/**
+ * What the core under test can do, probed once in a child process (a missing
+ * core function must not take the test process down):
+ *  - pipeline: messages are decoded and validated (typed and class endpoints)
+ *  - deferred: a handshake can be decided after on_connect returned
+ * Tests that need a missing capability are skipped with a message saying so.
+ */
+import { spawnSync } from 'node:child_process';
+
+function probe(code) {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8', timeout: 15000, env: { ...process.env, WIRECORE_PKG: path.join(packageDir, 'index.mjs') },
+  });
+  return r.status === 0 && r.stdout.trim() === 'yes';
+}
+
+export const core = {
+  pipeline: probe(`
+    const { App } = await import(process.env.WIRECORE_PKG);
+    const app = new App();
+    app.websocket('/p', { messageSchema: { type: 'object' } }, (m) => ({ got: m }));
+    const ws = await app.testClient().websocket('/p');
+    ws.sendJson({ a: 1 });
+    const r = await ws.receiveJson(2000).catch(() => null);
+    ws.sendJson(5);
+    const e = await ws.receiveJson(2000).catch(() => null);
+    console.log(r && r.got && r.got.a === 1 && e && e.type === 'error' ? 'yes' : 'no');
+    await app.close();`),
+  deferred: probe(`
+    const { App, WebSocketResponse, Reject } = await import(process.env.WIRECORE_PKG);
+    const app = new App();
+    const later = () => new Promise((r) => setTimeout(r, 10));
+    app.websocket('/ok', async () => { await later(); return new WebSocketResponse({ onMessage: (m) => m }); });
+    app.websocket('/no', async () => { await later(); throw new Reject(401); });
+    const c = app.testClient();
+    const ws = await c.websocket('/ok');
+    ws.send('x');
+    const ok = (await ws.receiveText(2000)) === 'x';
+    const no = await c.websocket('/no').then(() => 0, (e) => e.status);
+    console.log(ok && no === 401 ? 'yes' : 'no');
+    await app.close();`),
+};
+
+/** test() options that skip when the core lacks a capability. */
+export function needs(...what) {
+  const missing = what.filter((w) => !core[w]);
+  return missing.length ? { skip: `the core does not support ${missing.join(' and ')} yet` } : {};
+}

@@ -1,0 +1,193 @@
+// Typed handlers: app.websocket(path, { messageSchema, responseSchema, ... }, (message, ctx) => reply).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { wirecore, serve, wsConnect, sleep, until , needs } from './helpers.mjs';
+
+const { Reject, ValidationError, DeserializationError, SerializationError } = wirecore;
+
+const MessageSchema = {
+  type: 'object',
+  properties: { text: { type: 'string', maxLength: 20 } },
+  required: ['text'],
+};
+const ResponseSchema = {
+  type: 'object',
+  properties: { echo: { type: 'string' }, room: { type: 'string' } },
+  required: ['echo'],
+};
+
+function chat(app, extra = {}) {
+  app.websocket('/chat/{room}', { messageSchema: MessageSchema, responseSchema: ResponseSchema, ...extra },
+    async (message, ctx) => {
+      if (message.text === 'bad-response') return { echo: 42 };
+      return { echo: message.text, room: ctx.params.room };
+    });
+}
+
+test('validates in C and answers with the handler result', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => chat(a));
+  const ws = await app.testClient().websocket('/chat/lobby');
+  ws.sendJson({ text: 'hi' });
+  assert.deepEqual(await ws.receiveJson(), { echo: 'hi', room: 'lobby' });
+});
+
+test('works with the ws client', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => chat(a));
+  const ws = wsConnect(t, app.url('/chat/kitchen'));
+  await ws.opened;
+  ws.send(JSON.stringify({ text: 'hey' }));
+  assert.deepEqual(await ws.nextJson(), { echo: 'hey', room: 'kitchen' });
+});
+
+test('an invalid message gets the default error reply and the connection stays open', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => chat(a));
+  const ws = await app.testClient().websocket('/chat/lobby');
+  ws.sendJson({ text: 5 });
+  const reply = await ws.receiveJson();
+  assert.equal(reply.type, 'error');
+  assert.ok(reply.error, 'the reply says what failed');
+  ws.sendJson({ text: 'after' });
+  assert.deepEqual(await ws.receiveJson(), { echo: 'after', room: 'lobby' });
+});
+
+test('undecodable JSON gets the default error reply', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => chat(a));
+  const ws = await app.testClient().websocket('/chat/lobby');
+  ws.sendText('{"text": ');
+  const reply = await ws.receiveJson();
+  assert.equal(reply.type, 'error');
+  ws.sendJson({ text: 'ok' });
+  assert.equal((await ws.receiveJson()).echo, 'ok');
+});
+
+test('onError receives ValidationError with path and keyword, and its result is sent', needs('pipeline'), async (t) => {
+  const seen = [];
+  const app = await serve(t, (a) => chat(a, {
+    onError: (err) => {
+      seen.push(err);
+      return { failed: err.code, path: err.path ?? null, keyword: err.keyword ?? null };
+    },
+  }));
+  const ws = await app.testClient().websocket('/chat/lobby');
+  ws.sendJson({ text: 'x'.repeat(30) });
+  assert.deepEqual(await ws.receiveJson(), { failed: 'EVALIDATION', path: '/text', keyword: 'maxLength' });
+  assert.ok(seen[0] instanceof ValidationError);
+  ws.sendText('not json');
+  const r = await ws.receiveJson();
+  assert.equal(r.failed, 'EDESERIALIZE');
+  assert.ok(seen[1] instanceof DeserializationError);
+});
+
+test('an onError that rethrows a validation error leaves the default reply', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => chat(a, { onError: (err) => { throw err; } }));
+  const ws = await app.testClient().websocket('/chat/lobby');
+  ws.sendJson({});
+  assert.equal((await ws.receiveJson()).type, 'error');
+  ws.sendJson({ text: 'ok' });
+  assert.equal((await ws.receiveJson()).echo, 'ok');
+});
+
+test('a response that breaks responseSchema closes with 1011 unless onError answers', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => {
+    chat(a);
+    a.websocket('/guarded', { responseSchema: ResponseSchema, onError: (err) => ({ echo: `caught ${err.code}` }) },
+      () => ({ echo: 1 }));
+  });
+  const client = app.testClient();
+  const ws = await client.websocket('/chat/lobby');
+  ws.sendJson({ text: 'bad-response' });
+  assert.equal((await ws.waitClosed()).code, 1011);
+  assert.ok(app.reported[0] instanceof ValidationError);
+  const guarded = await client.websocket('/guarded');
+  guarded.sendJson({});
+  assert.deepEqual(await guarded.receiveJson(), { echo: 'caught EVALIDATION' });
+});
+
+test('ctx carries params, query, headers and can send and close', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => a.websocket('/ctx/{id:int}', {}, (message, ctx) => {
+    ctx.send({ first: true });
+    if (message === 'close') ctx.close(4002, 'asked');
+    return { id: ctx.params.id, user: ctx.query.user, agent: ctx.headers['x-test'], message };
+  }));
+  const ws = await app.testClient().websocket('/ctx/42?user=ann&user=bob', { headers: { 'X-Test': 'yes' } });
+  ws.sendJson('hello');
+  assert.deepEqual(await ws.receiveJson(), { first: true });
+  assert.deepEqual(await ws.receiveJson(), { id: '42', user: 'ann', agent: 'yes', message: 'hello' });
+  ws.sendJson('close');
+  await ws.receiveJson();
+  assert.deepEqual(await ws.waitClosed(), { code: 4002, reason: 'asked' });
+});
+
+test('onConnect may reject before the upgrade, synchronously or later', needs('pipeline', 'deferred'), async (t) => {
+  const app = await serve(t, (a) => {
+    a.websocket('/auth', {
+      onConnect: (ctx) => { if (ctx.query.token !== 'secret') throw new Reject(401); },
+    }, (m) => m);
+    a.websocket('/auth-async', {
+      onConnect: async (ctx) => { await sleep(10); if (ctx.headers.authorization !== 'yes') throw new Reject(403); },
+    }, (m) => m);
+  });
+  const client = app.testClient();
+  await assert.rejects(client.websocket('/auth'), (err) => err.status === 401);
+  const ok = await client.websocket('/auth?token=secret');
+  ok.sendJson([1]);
+  assert.deepEqual(await ok.receiveJson(), [1]);
+  await assert.rejects(client.websocket('/auth-async'), (err) => err.status === 403);
+  const ws = wsConnect(t, app.url('/auth-async'));
+  await assert.rejects(ws.opened, (err) => err.status === 403);
+  const ok2 = await client.websocket('/auth-async', { headers: { Authorization: 'yes' } });
+  ok2.sendJson({ a: 1 });
+  assert.deepEqual(await ok2.receiveJson(), { a: 1 });
+});
+
+test('sends made in onConnect go out right after the upgrade', needs('pipeline', 'deferred'), async (t) => {
+  const app = await serve(t, (a) => a.websocket('/greet', {
+    onConnect: async (ctx) => { await sleep(5); ctx.send({ hello: ctx.query.name }); },
+  }, () => undefined));
+  const ws = await app.testClient().websocket('/greet?name=zed');
+  assert.deepEqual(await ws.receiveJson(), { hello: 'zed' });
+});
+
+test('onDisconnect gets the close code and reason', needs('pipeline'), async (t) => {
+  const closes = [];
+  const app = await serve(t, (a) => a.websocket('/bye', {
+    onDisconnect: (ctx, code, reason) => closes.push([ctx.params, code, reason]),
+  }, () => undefined));
+  const ws = await app.testClient().websocket('/bye');
+  await ws.close(4100, 'see you');
+  await until(() => closes.length === 1);
+  assert.deepEqual(closes[0], [{}, 4100, 'see you']);
+});
+
+test('the msgpack serializer decodes binary frames and encodes replies', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => a.websocket('/mp', { serializer: 'msgpack', messageSchema: MessageSchema },
+    (message) => ({ echo: message.text, bin: Buffer.from('raw'), n: 2n ** 63n })));
+  const ws = await app.testClient().websocket('/mp');
+  ws.sendMsgpack({ text: 'packed' });
+  const reply = await ws.receiveMsgpack();
+  assert.equal(reply.echo, 'packed');
+  assert.equal(Buffer.from(reply.bin).toString(), 'raw');
+  assert.equal(reply.n, 2n ** 63n);
+  const w = wsConnect(t, app.url('/mp'));
+  await w.opened;
+  w.send(wirecore.encode({ text: 'from ws' }, 'msgpack'));
+  const m = await w.next();
+  assert.equal(m.isBinary, true);
+  assert.equal(wirecore.decode(m.data, 'msgpack').echo, 'from ws');
+});
+
+test('unserializable results are SerializationErrors for onError', needs('pipeline'), async (t) => {
+  const app = await serve(t, (a) => a.websocket('/ser', { onError: (err) => ({ error: err.constructor.name }) },
+    () => ({ f: Symbol('x'), n: NaN })));
+  const ws = await app.testClient().websocket('/ser');
+  ws.sendJson(1);
+  assert.deepEqual(await ws.receiveJson(), { error: SerializationError.name });
+});
+
+test('a schema that does not compile throws at registration', needs('pipeline'), () => {
+  const app = new wirecore.App();
+  assert.throws(() => app.websocket('/bad', { messageSchema: { type: 12 } }, () => {}), (err) => err.code === 'ESCHEMA');
+  assert.throws(() => app.websocket('no-slash', {}, () => {}), TypeError);
+  assert.throws(() => app.websocket('/x/{', {}, () => {}), (err) => err.code === 'EROUTE');
+  return app.close();
+});
