@@ -6,7 +6,8 @@ require_relative "lib/wirecore/version"
 # `rake gem`): copy the core's and the binding's C sources into
 # ext/wirecore/vendor first, so the gem carries everything extconf.rb compiles.
 repo = File.expand_path("../..", __dir__)
-if File.directory?(File.join(repo, "core", "src")) && File.directory?(File.join(repo, "bindings", "ruby"))
+if File.directory?(File.join(repo, "core", "src")) && File.directory?(File.join(repo, "bindings", "ruby")) &&
+   !ENV["WIRECORE_NO_VENDOR"]
   require "fileutils"
   vendor = File.join(__dir__, "ext", "wirecore", "vendor")
   FileUtils.rm_rf(vendor)

@@ -5,6 +5,9 @@
 # pipeline land on main separately; until both are there, tests that need the
 # pipeline skip with a clear reason instead of failing. Run directly, this
 # prints "yes" or "no" (scripts/test.d/40-ruby.sh uses it for the examples).
+unless ENV["WIRECORE_USE_INSTALLED"] == "1"
+  $LOAD_PATH.unshift(File.expand_path("../../packages/ruby/lib", __dir__))
+end
 require "wirecore"
 
 module CoreProbe
