@@ -220,3 +220,105 @@ class TestCallbackStyle < Minitest::Test
     end
   end
 end
+
+# Smaller API surface: the protocol edge a real client can reach, and helpers.
+class TestCallbackEdges < Minitest::Test
+  include ServerHelpers
+
+  def echo_app
+    app = new_app
+    app.websocket("/echo") { Wirecore::WebSocketResponse.new(on_message: ->(m) { m }) }
+    app
+  end
+
+  def test_invalid_utf8_text_from_a_real_client_closes_with_1007
+    serving(echo_app) do |port|
+      c = RealClient.new(port, "/echo")
+      c.send_text("\xC3\x28".b)
+      frame = c.receive_data
+      assert_equal :close, frame.type
+      assert_equal 1007, frame.code
+      c.close
+    end
+  end
+
+  def test_client_ping_gets_a_pong
+    serving(echo_app) do |port|
+      c = RealClient.new(port, "/echo")
+      c.send_frame("hb", type: :ping)
+      frame = c.receive
+      assert_equal :pong, frame.type
+      assert_equal "hb", frame.data
+      c.close
+    end
+  end
+
+  def test_empty_messages_round_trip
+    echo_app.test_client do |client|
+      client.websocket("/echo") do |ws|
+        ws.send_text("")
+        assert_equal "", ws.receive_text
+        ws.send_binary("")
+        assert_equal "".b, ws.receive_bytes
+      end
+    end
+  end
+
+  def test_request_bracket_reads_a_header
+    seen = Queue.new
+    app = new_app
+    app.websocket("/h") do |req|
+      seen << req["x-custom"]
+      Wirecore::WebSocketResponse.new
+    end
+    app.test_client { |c| c.websocket("/h", headers: { "X-Custom" => "v" }) { nil } }
+    assert_equal "v", seen.pop
+  end
+
+  def test_message_equality_and_constructors
+    a = Wirecore::WebSocketMessage.text("x")
+    assert_equal a, Wirecore::WebSocketMessage.new("x", :text)
+    refute_equal a, Wirecore::WebSocketMessage.binary("x")
+    assert_raises(ArgumentError) { Wirecore::WebSocketMessage.new("x", :other) }
+  end
+
+  def test_stream_buffered_amount_is_an_integer
+    amounts = Queue.new
+    app = new_app
+    app.websocket("/b", stream: true) do |ws|
+      ws.send_text("hi")
+      amounts << ws.buffered_amount
+      ws.receive
+    end
+    app.test_client do |client|
+      client.websocket("/b") { |ws| assert_equal "hi", ws.receive_text }
+    end
+    assert_kind_of Integer, amounts.pop
+  end
+
+  def test_handshake_timeout_drops_silent_sockets
+    app = new_app(handshake_timeout: 0.2)
+    app.websocket("/e") { Wirecore::WebSocketResponse.new }
+    serving(app) do |port|
+      sock = TCPSocket.new("127.0.0.1", port)
+      assert sock.wait_readable(5), "server kept a silent socket open"
+      data = begin
+        sock.read_nonblock(4096, exception: false)
+      rescue Errno::ECONNRESET
+        nil
+      end
+      # Either the socket is simply closed, or an HTTP error comes first.
+      assert(data.nil? || data.start_with?("HTTP/1.1 4"), "unexpected #{data.inspect}")
+      sock.close
+    end
+  end
+
+  def test_oversized_handshake_is_refused
+    app = new_app(max_handshake_size: 1024)
+    app.websocket("/e") { Wirecore::WebSocketResponse.new }
+    app.test_client do |client|
+      err = assert_raises(Wirecore::HandshakeError) { client.websocket("/e", headers: { "X-Big" => "a" * 4000 }) }
+      assert_equal 431, err.status
+    end
+  end
+end

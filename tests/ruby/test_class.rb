@@ -193,3 +193,97 @@ class TestClassStyle < Minitest::Test
     end
   end
 end
+
+class StrictRoom < Wirecore::WebSocket
+  path "/strict/{id:int}"
+  receive :message, MESSAGE_SCHEMA
+  response_schema({ "type" => "object", "required" => ["ok"] })
+  options max_message_size: 256, on_invalid: :ignore
+
+  def receive_message(data)
+    return close(4003, "asked") if data["text"] == "close"
+    return { "bad" => true } if data["text"] == "bad"
+
+    { "ok" => true, "id" => params["id"], "agent" => headers["user-agent"], "q" => query["q"] }
+  end
+end
+
+class ChildRoom < StrictRoom
+  path "/child"
+end
+
+# Class endpoints: response_schema, options, close, inheritance.
+class TestClassOptions < Minitest::Test
+  include ServerHelpers
+
+  def setup = needs_pipeline!
+
+  def app
+    a = new_app
+    a.include(StrictRoom)
+    a.include(ChildRoom)
+    a
+  end
+
+  def test_helpers_read_the_request
+    app.test_client do |client|
+      client.websocket("/strict/7?q=x", headers: { "User-Agent" => "minitest" }) do |ws|
+        ws.send_json(type: "message", text: "hi")
+        assert_equal({ "ok" => true, "id" => "7", "agent" => "minitest", "q" => "x" }, ws.receive_json)
+      end
+    end
+  end
+
+  def test_close_from_a_handler
+    app.test_client do |client|
+      client.websocket("/strict/1") do |ws|
+        ws.send_json(type: "message", text: "close")
+        assert_equal 4003, ws.wait_closed
+        assert_equal "asked", ws.close_reason
+      end
+    end
+  end
+
+  def test_reply_failing_the_response_schema_closes_with_1011
+    app.test_client do |client|
+      client.websocket("/strict/1") do |ws|
+        ws.send_json(type: "message", text: "bad")
+        assert_equal 1011, ws.wait_closed
+      end
+    end
+  end
+
+  def test_ignore_policy_sends_nothing_for_invalid_messages
+    app.test_client do |client|
+      client.websocket("/strict/1") do |ws|
+        ws.send_json(type: "nope")
+        ws.send_json(type: "message", text: "after")
+        assert_equal true, ws.receive_json["ok"]
+      end
+    end
+  end
+
+  def test_class_options_apply
+    app.test_client do |client|
+      client.websocket("/strict/1") do |ws|
+        ws.send_json(type: "message", text: "x" * 400)
+        assert_equal 1009, ws.wait_closed
+      end
+    end
+  end
+
+  def test_subclass_inherits_receivers_and_options
+    assert_equal [:message], ChildRoom.receivers.map(&:first)
+    assert_equal 256, ChildRoom.inherited_options[:max_message_size]
+    app.test_client do |client|
+      client.websocket("/child") do |ws|
+        ws.send_json(type: "message", text: "hi")
+        assert_equal true, ws.receive_json["ok"]
+      end
+    end
+  end
+
+  def test_bad_serializer_is_an_argument_error
+    assert_raises(ArgumentError) { Class.new(Wirecore::WebSocket) { serializer :xml } }
+  end
+end

@@ -184,3 +184,29 @@ class TestTypedStyle < Minitest::Test
     assert_raises(ArgumentError) { new_app.websocket("/x", max_size: 1) { |m, _| m } }
   end
 end
+
+# The typed context's raw sends.
+class TestTypedContext < Minitest::Test
+  include ServerHelpers
+
+  def setup = needs_pipeline!
+
+  def test_ctx_send_text_and_send_binary_and_closed
+    states = Queue.new
+    app = new_app
+    app.websocket("/raw", message_schema: { "type" => "object" }) do |_msg, ctx|
+      ctx.send_text("raw text")
+      ctx.send_binary("\x01".b)
+      states << ctx.closed?
+      nil
+    end
+    app.test_client do |client|
+      client.websocket("/raw") do |ws|
+        ws.send_json({})
+        assert_equal "raw text", ws.receive_text
+        assert_equal "\x01".b, ws.receive_bytes
+      end
+    end
+    assert_equal false, states.pop
+  end
+end

@@ -170,6 +170,8 @@ module Wirecore
     def send_binary(str) = @session.conn.send_binary(str)
     def close(code = 1000, reason = "") = @session.close(code, reason)
     def closed? = @session.conn.closed?
+    # Bytes queued for this connection and not yet written to the socket.
+    def buffered_amount = @session.conn.buffered_amount
   end
 
   # Typed style: block(message, ctx) with message decoded (and validated)
@@ -258,6 +260,8 @@ module Wirecore
     def close(code = 1000, reason = "") = @session.close(code, reason)
     def closed? = @closed
     def waiting? = @waiting
+    # Bytes queued for this connection and not yet written to the socket.
+    def buffered_amount = @session.conn.buffered_amount
 
     # Called by the session.
     def push(msg) = @queue << msg
