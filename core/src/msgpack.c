@@ -52,10 +52,10 @@ static int prescan(const uint8_t *buf, size_t len, unsigned max_depth, wire_erro
     uint8_t c = buf[p++];
     bool is_key = top > 0 && stk[top - 1].map && stk[top - 1].rem % 2 == 0;
     bool is_str = false;
-    uint64_t skip = 0;     /* payload bytes after the header */
-    uint64_t count = 0;    /* container items */
-    int container = 0;     /* 1 array, 2 map */
-    unsigned hdr = 0;      /* length bytes following c */
+    uint64_t skip = 0;  /* payload bytes after the header */
+    uint64_t count = 0; /* container items */
+    int container = 0;  /* 1 array, 2 map */
+    unsigned hdr = 0;   /* length bytes following c */
     if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
       /* fixint, nil, bool */
     } else if (c >= 0xa0 && c <= 0xbf) {
@@ -71,22 +71,50 @@ static int prescan(const uint8_t *buf, size_t len, unsigned max_depth, wire_erro
       switch (c) {
       case 0xc1:
         return scan_fail(err, WIRE_EDESERIALIZE, at, "reserved byte 0xc1");
-      case 0xc4: case 0xc5: case 0xc6:
+      case 0xc4:
+      case 0xc5:
+      case 0xc6:
         hdr = 1u << (c - 0xc4);
         break;
-      case 0xc7: case 0xc8: case 0xc9: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+      case 0xc7:
+      case 0xc8:
+      case 0xc9:
+      case 0xd4:
+      case 0xd5:
+      case 0xd6:
+      case 0xd7:
+      case 0xd8:
         return scan_fail(err, WIRE_EDESERIALIZE, at, "ext types are not supported");
-      case 0xca: skip = 4; break;
-      case 0xcb: skip = 8; break;
-      case 0xcc: case 0xd0: skip = 1; break;
-      case 0xcd: case 0xd1: skip = 2; break;
-      case 0xce: case 0xd2: skip = 4; break;
-      case 0xcf: case 0xd3: skip = 8; break;
-      case 0xd9: case 0xda: case 0xdb:
+      case 0xca:
+        skip = 4;
+        break;
+      case 0xcb:
+        skip = 8;
+        break;
+      case 0xcc:
+      case 0xd0:
+        skip = 1;
+        break;
+      case 0xcd:
+      case 0xd1:
+        skip = 2;
+        break;
+      case 0xce:
+      case 0xd2:
+        skip = 4;
+        break;
+      case 0xcf:
+      case 0xd3:
+        skip = 8;
+        break;
+      case 0xd9:
+      case 0xda:
+      case 0xdb:
         is_str = true;
         hdr = 1u << (c - 0xd9);
         break;
-      case 0xdc: case 0xdd:
+      case 0xdc:
+      case 0xdd:
         container = 1;
         hdr = c == 0xdc ? 2 : 4;
         break;
@@ -111,18 +139,19 @@ static int prescan(const uint8_t *buf, size_t len, unsigned max_depth, wire_erro
     if (skip > len - p)
       return scan_fail(err, WIRE_EDESERIALIZE, at, "truncated value");
     p += (size_t)skip;
+    /* An empty container is a level too (as in JSON), and msgpack-c's own
+     * stack check fires on it, so it is checked before the count. */
+    if (container && top >= limit) {
+      if (err)
+        err->offset = at;
+      return wire__error_set(err, WIRE_EDEPTH, "MessagePack: nesting deeper than %u at byte %zu%s",
+                             limit, at, limit < max_depth ? " (msgpack-c's limit)" : "");
+    }
     if (container && count) {
       if (container == 2)
         count *= 2;
       if (count > len - p) /* every item takes at least one byte */
         return scan_fail(err, WIRE_EDESERIALIZE, at, "truncated container");
-      if (top >= limit) {
-        if (err)
-          err->offset = at;
-        return wire__error_set(err, WIRE_EDEPTH, "MessagePack: nesting deeper than %u at byte %zu%s",
-                               limit, at,
-                               limit < max_depth ? " (msgpack-c's limit)" : "");
-      }
       stk[top].rem = count;
       stk[top].map = container == 2;
       top++;
@@ -146,7 +175,9 @@ typedef struct converter {
   wire_error *err;
 } converter;
 
-static int conv_nomem(converter *C) { return wire__error_set(C->err, WIRE_ENOMEM, "out of memory"); }
+static int conv_nomem(converter *C) {
+  return wire__error_set(C->err, WIRE_ENOMEM, "out of memory");
+}
 
 /* Copy a str/bin payload into the arena (NUL-terminated). */
 static int conv_bytes(converter *C, const char *p, uint32_t n, bool text, const char **out) {
@@ -233,7 +264,8 @@ static int convert(converter *C, const msgpack_object *o, wire_value *v) {
       if (kv->key.type != MSGPACK_OBJECT_STR) /* the pre-scan already refused these */
         return wire__error_set(C->err, WIRE_EDESERIALIZE, "MessagePack: map key is not a string");
       items[i].key_len = kv->key.via.str.size;
-      if ((rc = conv_bytes(C, kv->key.via.str.ptr, kv->key.via.str.size, true, &items[i].key)) < 0 ||
+      if ((rc = conv_bytes(C, kv->key.via.str.ptr, kv->key.via.str.size, true, &items[i].key)) <
+              0 ||
           (rc = convert(C, &kv->val, &items[i].value)) < 0)
         return rc;
     }
@@ -284,7 +316,9 @@ typedef struct mp_encoder {
   wire_error *err;
 } mp_encoder;
 
-static int mp_nomem(mp_encoder *E) { return wire__error_set(E->err, WIRE_ENOMEM, "out of memory"); }
+static int mp_nomem(mp_encoder *E) {
+  return wire__error_set(E->err, WIRE_ENOMEM, "out of memory");
+}
 
 /* Write a type byte followed by n big-endian bytes of v. */
 static int put_hdr(mp_encoder *E, uint8_t type, uint64_t v, unsigned n) {

@@ -15,8 +15,12 @@
 
 static wire_doc *doc;
 
-static void setup(void) { cr_assert_eq(wire_doc_new(&doc), 0); }
-static void teardown(void) { wire_doc_free(doc); }
+static void setup(void) {
+  cr_assert_eq(wire_doc_new(&doc), 0);
+}
+static void teardown(void) {
+  wire_doc_free(doc);
+}
 
 TestSuite(msgpack, .init = setup, .fini = teardown);
 
@@ -96,12 +100,25 @@ Test(msgpack, decodes_floats_as_doubles) {
 
 Test(msgpack, decodes_strings_and_binaries_of_every_width) {
   size_t n;
-  cr_assert_str_eq(wire_value_string(MP("\xa3" "abc"), &n), "abc");
+  cr_assert_str_eq(wire_value_string(MP("\xa3"
+                                        "abc"),
+                                     &n),
+                   "abc");
   cr_assert_str_eq(wire_value_string(MP("\xa0"), &n), "");
-  cr_assert_str_eq(wire_value_string(MP("\xd9\x02" "hi"), &n), "hi");
-  cr_assert_str_eq(wire_value_string(MP("\xda\x00\x02" "hi"), &n), "hi");
-  cr_assert_str_eq(wire_value_string(MP("\xdb\x00\x00\x00\x03" "h\xc3\xa9"), &n), "h\xc3\xa9");
-  const wire_value *s = MP("\xa3" "a\0b");
+  cr_assert_str_eq(wire_value_string(MP("\xd9\x02"
+                                        "hi"),
+                                     &n),
+                   "hi");
+  cr_assert_str_eq(wire_value_string(MP("\xda\x00\x02"
+                                        "hi"),
+                                     &n),
+                   "hi");
+  cr_assert_str_eq(wire_value_string(MP("\xdb\x00\x00\x00\x03"
+                                        "h\xc3\xa9"),
+                                     &n),
+                   "h\xc3\xa9");
+  const wire_value *s = MP("\xa3"
+                           "a\0b");
   wire_value_string(s, &n);
   cr_assert_eq(n, 3);
   const uint8_t *b = wire_value_binary(MP("\xc4\x03\x00\xff\x80"), &n);
@@ -109,11 +126,15 @@ Test(msgpack, decodes_strings_and_binaries_of_every_width) {
   cr_assert_eq(b[1], 0xff);
   cr_assert_eq(b[3], 0); /* NUL-terminated even for binary */
   cr_assert_eq(wire_value_type(MP("\xc5\x00\x00")), WIRE_BINARY);
-  cr_assert_eq(wire_value_type(MP("\xc6\x00\x00\x00\x01" "x")), WIRE_BINARY);
+  cr_assert_eq(wire_value_type(MP("\xc6\x00\x00\x00\x01"
+                                  "x")),
+               WIRE_BINARY);
 }
 
 Test(msgpack, decodes_arrays_and_maps_of_every_width_in_order) {
-  const wire_value *v = MP("\x82\xa1" "b\x93\x01\xc0\xa1x\xa1" "a\x80");
+  const wire_value *v = MP("\x82\xa1"
+                           "b\x93\x01\xc0\xa1x\xa1"
+                           "a\x80");
   cr_assert_eq(wire_value_type(v), WIRE_OBJECT);
   wire_str k;
   wire_value_member(v, 0, &k);
@@ -130,7 +151,9 @@ Test(msgpack, decodes_arrays_and_maps_of_every_width_in_order) {
 }
 
 Test(msgpack, duplicate_map_keys_are_kept_and_lookup_returns_the_last) {
-  const wire_value *v = MP("\x82\xa1" "a\x01\xa1" "a\x02");
+  const wire_value *v = MP("\x82\xa1"
+                           "a\x01\xa1"
+                           "a\x02");
   cr_assert_eq(wire_value_size(v), 2);
   cr_assert_eq(wire_value_int(wire_value_get(v, "a", 1)), 2);
 }
@@ -161,7 +184,9 @@ Test(msgpack, decodes_what_msgpack_c_packs) {
 Test(msgpack, rejects_empty_and_truncated_input) {
   REJECT("", WIRE_EDESERIALIZE, 0, "empty input");
   REJECT("\xcd\x01", WIRE_EDESERIALIZE, 0, "truncated value");
-  REJECT("\xa5" "abc", WIRE_EDESERIALIZE, 0, "truncated value");
+  REJECT("\xa5"
+         "abc",
+         WIRE_EDESERIALIZE, 0, "truncated value");
   REJECT("\xda\x00", WIRE_EDESERIALIZE, 0, "truncated header");
   REJECT("\x92\x01", WIRE_EDESERIALIZE, 0, "truncated container");
   REJECT("\x91\x91\x91", WIRE_EDESERIALIZE, 2, "truncated container");
@@ -187,7 +212,9 @@ Test(msgpack, refuses_huge_counts_without_allocating_for_them) {
   REJECT("\xdd\xff\xff\xff\xff\x01", WIRE_EDESERIALIZE, 0, "truncated container");
   REJECT("\xdf\x7f\xff\xff\xff\xa1k", WIRE_EDESERIALIZE, 0, "truncated container");
   REJECT("\xc6\xff\xff\xff\xff", WIRE_EDESERIALIZE, 0, "truncated value");
-  REJECT("\xdb\xff\xff\xff\xff" "a", WIRE_EDESERIALIZE, 0, "truncated value");
+  REJECT("\xdb\xff\xff\xff\xff"
+         "a",
+         WIRE_EDESERIALIZE, 0, "truncated value");
 }
 
 Test(msgpack, rejects_trailing_bytes_and_the_reserved_byte) {
@@ -198,7 +225,9 @@ Test(msgpack, rejects_trailing_bytes_and_the_reserved_byte) {
 
 Test(msgpack, rejects_ext_types_with_a_clear_message) {
   REJECT("\xd4\x01\x00", WIRE_EDESERIALIZE, 0, "ext types are not supported");
-  REJECT("\x91\xd8\x01" "0123456789abcdef", WIRE_EDESERIALIZE, 1, "ext types are not supported");
+  REJECT("\x91\xd8\x01"
+         "0123456789abcdef",
+         WIRE_EDESERIALIZE, 1, "ext types are not supported");
   REJECT("\xc7\x01\x05x", WIRE_EDESERIALIZE, 0, "ext types are not supported");
   /* the timestamp extension (-1) is an ext type too */
   REJECT("\xd6\xff\x00\x00\x00\x01", WIRE_EDESERIALIZE, 0, "ext types are not supported");
@@ -232,8 +261,15 @@ Test(msgpack, rejects_nesting_beyond_msgpack_c_limit_and_max_depth) {
   cr_assert_eq(err.offset, 2);
   cr_assert(strstr(err.message, "deeper than 2") != NULL, "%s", err.message);
   cr_assert_eq(mp_err("\x91\x91\x01", 3, 2, &err), 0);
-  /* empty containers do not count as a level to descend into */
-  cr_assert_eq(mp_err("\x91\x91\x90", 3, 2, &err), 0);
+  /* an empty container is a level too, as in JSON */
+  cr_assert_eq(mp_err("\x91\x91\x90", 3, 2, &err), WIRE_EDEPTH);
+  cr_assert_eq(mp_err("\x91\x90", 2, 2, &err), 0);
+  /* 32 open arrays around an empty one: msgpack-c's stack is full */
+  memset(buf, 0x91, 32);
+  buf[32] = (char)0x90;
+  cr_assert_eq(mp_err(buf, 33, 0, &err), WIRE_EDEPTH, "%s", err.message);
+  buf[31] = (char)0x90;
+  cr_assert_eq(mp_err(buf, 32, 0, &err), 0, "%s", err.message);
 }
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -259,10 +295,12 @@ Test(msgpack, encodes_scalars_strings_binaries_and_containers) {
   BYTES(wire_new_bool(doc, 1), "\xc3");
   BYTES(wire_new_bool(doc, 0), "\xc2");
   BYTES(wire_new_double(doc, 1.5), "\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00");
-  BYTES(wire_new_string(doc, "abc", 3), "\xa3" "abc");
+  BYTES(wire_new_string(doc, "abc", 3), "\xa3"
+                                        "abc");
   BYTES(wire_new_binary(doc, "\x01", 1), "\xc4\x01\x01");
   BYTES(json("[]"), "\x90");
-  BYTES(json("{\"a\":[1,{}]}"), "\x81\xa1" "a\x92\x01\x80");
+  BYTES(json("{\"a\":[1,{}]}"), "\x81\xa1"
+                                "a\x92\x01\x80");
   char s32[40], want[50];
   memset(s32, 'x', 32);
   memcpy(want, "\xd9\x20", 2);
@@ -317,9 +355,9 @@ Test(msgpack, refuses_to_encode_invalid_utf8) {
   const uint8_t *out;
   size_t len;
   wire_error err;
-  cr_assert_eq(wire_encode(doc, WIRE_CODEC_MSGPACK, wire_new_string(doc, "\xff", 1), &out, &len,
-                           &err),
-               WIRE_ESERIALIZE);
+  cr_assert_eq(
+      wire_encode(doc, WIRE_CODEC_MSGPACK, wire_new_string(doc, "\xff", 1), &out, &len, &err),
+      WIRE_ESERIALIZE);
   cr_assert(strstr(err.message, "UTF-8") != NULL);
   wire_value *o = wire_new_object(doc, 0);
   wire_object_set(doc, o, "\xc3", 1, wire_new_null(doc));
@@ -340,7 +378,14 @@ Test(msgpack, nan_and_infinity_survive_a_msgpack_round_trip) {
 
 Test(msgpack, json_and_msgpack_round_trips_agree) {
   const char *docs[] = {
-      "null", "[]", "{}", "0", "-1", "1.25", "\"\"", "\"\\u0000\"",
+      "null",
+      "[]",
+      "{}",
+      "0",
+      "-1",
+      "1.25",
+      "\"\"",
+      "\"\\u0000\"",
       "{\"type\":\"chat\",\"room\":\"g\\u00e9n\",\"n\":[1,2.5,-3,null,false],\"o\":{\"a\":{}}}",
       "[9223372036854775807,-9223372036854775808,18446744073709551615,1e300,-0.0]",
   };
