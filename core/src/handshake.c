@@ -20,8 +20,7 @@ int wire__accept_key(const char *key, size_t len, char out[29]) {
     return -1;
   memcpy(buf, key, len);
   memcpy(buf + len, WS_GUID, sizeof WS_GUID - 1);
-  if (EVP_Digest(buf, len + sizeof WS_GUID - 1, md, &md_len, EVP_sha1(), NULL) != 1 ||
-      md_len != 20)
+  if (EVP_Digest(buf, len + sizeof WS_GUID - 1, md, &md_len, EVP_sha1(), NULL) != 1 || md_len != 20)
     return -1;
   /* 20 bytes encode to 28 characters plus the NUL EVP_EncodeBlock writes. */
   EVP_EncodeBlock((unsigned char *)out, md, 20);
@@ -123,28 +122,50 @@ int wire__handshake_response(const wire_request *req, char *buf, size_t cap) {
 /* The reason phrase of RFC 9110 §15 for statuses we may send. */
 static const char *status_text(int status) {
   switch (status) {
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 402: return "Payment Required";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 406: return "Not Acceptable";
-  case 408: return "Request Timeout";
-  case 409: return "Conflict";
-  case 410: return "Gone";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 422: return "Unprocessable Content";
-  case 426: return "Upgrade Required";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 505: return "HTTP Version Not Supported";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 402:
+    return "Payment Required";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 406:
+    return "Not Acceptable";
+  case 408:
+    return "Request Timeout";
+  case 409:
+    return "Conflict";
+  case 410:
+    return "Gone";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 422:
+    return "Unprocessable Content";
+  case 426:
+    return "Upgrade Required";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  case 505:
+    return "HTTP Version Not Supported";
   }
   return status < 500 ? "Client Error" : "Server Error";
 }

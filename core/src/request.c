@@ -67,7 +67,9 @@ static bool is_uri_char(unsigned char c) {
 }
 
 /* field-value bytes: VCHAR, obs-text, SP, HTAB (no other controls). */
-static bool is_field_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+static bool is_field_char(unsigned char c) {
+  return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 static bool ieq(const char *a, size_t alen, const char *b) {
   size_t blen = strlen(b);
@@ -168,8 +170,8 @@ static int parse_request_line(span l, request_line *rl, parse_error *e) {
     return fail(e, 400, "malformed request line");
   rl->target = (span){l.p + t, i - t};
   span v = {l.p + i + 1, l.n - i - 1};
-  if (v.n != 8 || memcmp(v.p, "HTTP/", 5) != 0 || v.p[5] < '0' || v.p[5] > '9' ||
-      v.p[6] != '.' || v.p[7] < '0' || v.p[7] > '9')
+  if (v.n != 8 || memcmp(v.p, "HTTP/", 5) != 0 || v.p[5] < '0' || v.p[5] > '9' || v.p[6] != '.' ||
+      v.p[7] < '0' || v.p[7] > '9')
     return fail(e, 400, "malformed HTTP version");
   if (memcmp(v.p, "HTTP/1.1", 8) != 0)
     return fail(e, 505, "only HTTP/1.1 can be upgraded");
@@ -183,7 +185,8 @@ static int parse_request_line(span l, request_line *rl, parse_error *e) {
   const char *q = memchr(rl->target.p, '?', rl->target.n);
   rl->has_query = q != NULL;
   rl->path = (span){rl->target.p, q ? (size_t)(q - rl->target.p) : rl->target.n};
-  rl->query = q ? (span){q + 1, rl->target.n - rl->path.n - 1} : (span){rl->target.p + rl->target.n, 0};
+  rl->query =
+      q ? (span){q + 1, rl->target.n - rl->path.n - 1} : (span){rl->target.p + rl->target.n, 0};
   if (check_escapes(rl->path.p, rl->path.n) < 0)
     return fail(e, 400, "invalid percent-encoding in path");
   if (check_escapes(rl->query.p, rl->query.n) < 0)
@@ -251,8 +254,7 @@ static bool list_has(span v, const char *token) {
 
 /* Sec-WebSocket-Key must be base64 of 16 bytes: 22 alphabet chars and "==". */
 static bool key_valid(span v) {
-  static const char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   if (v.n != 24 || v.p[22] != '=' || v.p[23] != '=')
     return false;
   for (size_t i = 0; i < 22; i++)
@@ -374,8 +376,8 @@ static void fill_query(wire_request *r, span q, char **cur) {
 static wire_request *build(const char *buf, size_t head_len, size_t first, const request_line *rl,
                            const upgrade_facts *f) {
   size_t qbytes, nq = query_pairs(rl->query, &qbytes);
-  size_t strings = rl->method.n + rl->target.n + rl->path.n + rl->query.n + 4 + qbytes +
-                   f->header_bytes;
+  size_t strings =
+      rl->method.n + rl->target.n + rl->path.n + rl->query.n + 4 + qbytes + f->header_bytes;
   size_t size = sizeof(request_block) + (f->n_headers + nq) * sizeof(wire__kv) + strings;
   request_block *b = calloc(1, size);
   if (!b)
@@ -439,14 +441,18 @@ int wire__request_parse(const char *buf, size_t len, wire_request **out, int *st
   size_t first = 0;
   *out = NULL;
   int head = scan(buf, len, &rl, &first, &e);
-  if (head == -1 || (head >= 0 && (collect(buf, (size_t)head, first, &f),
-                                   check_upgrade(&rl, &f, &e) < 0))) {
+  if (head == -2)
+    return -2;
+  if (head >= 0) {
+    collect(buf, (size_t)head, first, &f);
+    if (check_upgrade(&rl, &f, &e) < 0)
+      head = -1;
+  }
+  if (head < 0) {
     *status = e.status;
     *why = e.why;
     return -1;
   }
-  if (head == -2)
-    return -2;
   *out = build(buf, (size_t)head, first, &rl, &f);
   if (!*out) {
     *status = 500;
@@ -525,10 +531,16 @@ static wire_str kv_find(const wire__kv *kv, size_t n, const char *name) {
   return no_str;
 }
 
-wire_str wire_request_path(const wire_request *req) { return req ? req->path : no_str; }
-wire_str wire_request_target(const wire_request *req) { return req ? req->target : no_str; }
+wire_str wire_request_path(const wire_request *req) {
+  return req ? req->path : no_str;
+}
+wire_str wire_request_target(const wire_request *req) {
+  return req ? req->target : no_str;
+}
 
-size_t wire_request_param_count(const wire_request *req) { return req ? req->n_params : 0; }
+size_t wire_request_param_count(const wire_request *req) {
+  return req ? req->n_params : 0;
+}
 
 int wire_request_param_at(const wire_request *req, size_t i, wire_str *name, wire_str *value) {
   return req ? kv_at(req->params, req->n_params, i, name, value) : WIRE_EINVAL;
@@ -538,7 +550,9 @@ wire_str wire_request_param(const wire_request *req, const char *name) {
   return req ? kv_find(req->params, req->n_params, name) : no_str;
 }
 
-size_t wire_request_query_count(const wire_request *req) { return req ? req->n_query : 0; }
+size_t wire_request_query_count(const wire_request *req) {
+  return req ? req->n_query : 0;
+}
 
 int wire_request_query_at(const wire_request *req, size_t i, wire_str *key, wire_str *value) {
   return req ? kv_at(req->query, req->n_query, i, key, value) : WIRE_EINVAL;
@@ -548,7 +562,9 @@ wire_str wire_request_query(const wire_request *req, const char *key) {
   return req ? kv_find(req->query, req->n_query, key) : no_str;
 }
 
-size_t wire_request_header_count(const wire_request *req) { return req ? req->n_headers : 0; }
+size_t wire_request_header_count(const wire_request *req) {
+  return req ? req->n_headers : 0;
+}
 
 int wire_request_header_at(const wire_request *req, size_t i, wire_str *name, wire_str *value) {
   return req ? kv_at(req->headers, req->n_headers, i, name, value) : WIRE_EINVAL;
@@ -564,7 +580,9 @@ wire_str wire_request_remote_addr(const wire_request *req) {
   return req ? (wire_str){req->remote_addr, strlen(req->remote_addr)} : no_str;
 }
 
-int wire_request_remote_port(const wire_request *req) { return req ? req->remote_port : 0; }
+int wire_request_remote_port(const wire_request *req) {
+  return req ? req->remote_port : 0;
+}
 
 wire_str wire_request_subprotocol(const wire_request *req) {
   return req ? req->subprotocol : no_str;

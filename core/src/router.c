@@ -31,7 +31,9 @@ static bool is_name_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-static bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+static bool is_name_char(char c) {
+  return is_name_start(c) || (c >= '0' && c <= '9');
+}
 
 /* Parses one "{name}" / "{name:int}" / "{name:path}" segment in place.
  * Returns 0 or WIRE_EROUTE. */

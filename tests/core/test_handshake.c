@@ -69,8 +69,8 @@ Test(handshake, chooses_first_server_preference_the_client_offered) {
 
 Test(handshake, reads_offers_across_several_protocol_headers) {
   const char *prefs[] = {"mqtt", "wamp"};
-  wire_request *req =
-      negotiate("Sec-WebSocket-Protocol: soap,  chat\r\nSec-WebSocket-Protocol: wamp\r\n", prefs, 2);
+  wire_request *req = negotiate(
+      "Sec-WebSocket-Protocol: soap,  chat\r\nSec-WebSocket-Protocol: wamp\r\n", prefs, 2);
   cr_assert_str_eq(wire_request_subprotocol(req).ptr, "wamp");
   wire__request_free(req);
 }
@@ -246,4 +246,30 @@ Test(handshake, version_8_request_gets_426_response_bytes) {
   cr_assert_gt(n, 0);
   cr_assert(strncmp(buf, "HTTP/1.1 426 Upgrade Required\r\n", 31) == 0);
   cr_assert_not_null(strstr(buf, "\r\nSec-WebSocket-Version: 13\r\n"));
+}
+
+/* RFC 6455 §1.2's example request, answered with its example response. */
+Test(handshake, answers_rfc_6455_opening_handshake_example) {
+  wire_request *req = accepted("GET /chat HTTP/1.1\r\n"
+                               "Host: server.example.com\r\n"
+                               "Upgrade: websocket\r\n"
+                               "Connection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Origin: http://example.com\r\n"
+                               "Sec-WebSocket-Protocol: chat, superchat\r\n"
+                               "Sec-WebSocket-Version: 13\r\n"
+                               "\r\n");
+  const char *origins[] = {"http://example.com"}, *protocols[] = {"chat"};
+  const char *why = NULL;
+  cr_assert_eq(wire__handshake_check(req, origins, 1, protocols, 1, &why), 0);
+  char buf[512];
+  int n = wire__handshake_response(req, buf, sizeof buf);
+  assert_response(n, buf,
+                  "HTTP/1.1 101 Switching Protocols\r\n"
+                  "Upgrade: websocket\r\n"
+                  "Connection: Upgrade\r\n"
+                  "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                  "Sec-WebSocket-Protocol: chat\r\n"
+                  "\r\n");
+  wire__request_free(req);
 }

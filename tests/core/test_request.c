@@ -172,7 +172,9 @@ Test(request, rejects_non_token_header_name_with_400) {
 }
 
 Test(request, rejects_control_character_in_header_value_with_400) {
-  cr_assert_eq(refusal(GET("/") "X-Name: a\x01" "b\r\n\r\n"), 400);
+  cr_assert_eq(refusal(GET("/") "X-Name: a\x01"
+                                "b\r\n\r\n"),
+               400);
   cr_assert_eq(refusal(GET("/") "X-Name: a\x7f\r\n\r\n"), 400);
 }
 
@@ -207,8 +209,8 @@ Test(request, rejects_empty_host_with_400) {
 }
 
 #define WITHOUT_UPGRADE(upgrade_line, connection_line)                                             \
-  "GET / HTTP/1.1\r\nHost: h\r\n" upgrade_line connection_line                                     \
-  "Sec-WebSocket-Key: " RFC_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+  "GET / HTTP/1.1\r\nHost: h\r\n" upgrade_line connection_line "Sec-WebSocket-Key: " RFC_KEY       \
+  "\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
 Test(request, rejects_missing_upgrade_header_with_400) {
   cr_assert_eq(refusal(WITHOUT_UPGRADE("", "Connection: Upgrade\r\n")), 400);
@@ -216,12 +218,12 @@ Test(request, rejects_missing_upgrade_header_with_400) {
 
 Test(request, rejects_upgrade_without_websocket_token_with_400) {
   cr_assert_eq(refusal(WITHOUT_UPGRADE("Upgrade: h2c\r\n", "Connection: Upgrade\r\n")), 400);
-  cr_assert_eq(refusal(WITHOUT_UPGRADE("Upgrade: websockets\r\n", "Connection: Upgrade\r\n")),
-               400);
+  cr_assert_eq(refusal(WITHOUT_UPGRADE("Upgrade: websockets\r\n", "Connection: Upgrade\r\n")), 400);
 }
 
 Test(request, accepts_upgrade_token_case_insensitively_within_a_list) {
-  wire__request_free(accepted(WITHOUT_UPGRADE("Upgrade: WebSocket\r\n", "Connection: upgrade\r\n")));
+  wire__request_free(
+      accepted(WITHOUT_UPGRADE("Upgrade: WebSocket\r\n", "Connection: upgrade\r\n")));
   wire__request_free(
       accepted(WITHOUT_UPGRADE("Upgrade: h2c, WEBSOCKET\r\n", "Connection: Upgrade\r\n")));
 }
@@ -233,8 +235,7 @@ Test(request, rejects_missing_connection_header_with_400) {
 Test(request, rejects_connection_without_upgrade_token_with_400) {
   cr_assert_eq(refusal(WITHOUT_UPGRADE("Upgrade: websocket\r\n", "Connection: keep-alive\r\n")),
                400);
-  cr_assert_eq(refusal(WITHOUT_UPGRADE("Upgrade: websocket\r\n", "Connection: upgraded\r\n")),
-               400);
+  cr_assert_eq(refusal(WITHOUT_UPGRADE("Upgrade: websocket\r\n", "Connection: upgraded\r\n")), 400);
 }
 
 Test(request, accepts_upgrade_token_anywhere_in_connection_list) {
@@ -245,10 +246,12 @@ Test(request, accepts_upgrade_token_anywhere_in_connection_list) {
 }
 
 #define WITH_KEY(key_lines)                                                                        \
-  "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" key_lines          \
+  "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" key_lines           \
   "Sec-WebSocket-Version: 13\r\n\r\n"
 
-Test(request, rejects_missing_key_with_400) { cr_assert_eq(refusal(WITH_KEY("")), 400); }
+Test(request, rejects_missing_key_with_400) {
+  cr_assert_eq(refusal(WITH_KEY("")), 400);
+}
 
 Test(request, rejects_key_not_decoding_to_16_bytes_with_400) {
   cr_assert_eq(refusal(WITH_KEY("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ\r\n")), 400);
@@ -259,9 +262,9 @@ Test(request, rejects_key_not_decoding_to_16_bytes_with_400) {
 }
 
 Test(request, rejects_duplicate_key_with_400) {
-  cr_assert_eq(refusal(WITH_KEY("Sec-WebSocket-Key: " RFC_KEY "\r\nSec-WebSocket-Key: " RFC_KEY
-                                "\r\n")),
-               400);
+  cr_assert_eq(
+      refusal(WITH_KEY("Sec-WebSocket-Key: " RFC_KEY "\r\nSec-WebSocket-Key: " RFC_KEY "\r\n")),
+      400);
 }
 
 #define WITH_VERSION(version_lines)                                                                \
@@ -272,11 +275,13 @@ Test(request, rejects_version_8_with_426) {
   cr_assert_eq(refusal(WITH_VERSION("Sec-WebSocket-Version: 8\r\n")), 426);
 }
 
-Test(request, rejects_missing_version_with_426) { cr_assert_eq(refusal(WITH_VERSION("")), 426); }
+Test(request, rejects_missing_version_with_426) {
+  cr_assert_eq(refusal(WITH_VERSION("")), 426);
+}
 
 Test(request, rejects_duplicate_version_with_400) {
-  cr_assert_eq(
-      refusal(WITH_VERSION("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n")), 400);
+  cr_assert_eq(refusal(WITH_VERSION("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n")),
+               400);
 }
 
 /* ---- path and query ------------------------------------------------------ */

@@ -184,9 +184,13 @@ Test(router, rejects_path_parameter_before_the_last_segment) {
   assert_bad("/files/{rest:path}/x");
 }
 
-Test(router, rejects_duplicate_parameter_names) { assert_bad("/{a}/{a:int}"); }
+Test(router, rejects_duplicate_parameter_names) {
+  assert_bad("/{a}/{a:int}");
+}
 
-Test(router, rejects_unknown_parameter_type) { assert_bad("/{a:uuid}"); }
+Test(router, rejects_unknown_parameter_type) {
+  assert_bad("/{a:uuid}");
+}
 
 Test(router, rejects_parameter_that_is_not_a_whole_segment) {
   assert_bad("/room-{id}");
@@ -202,7 +206,9 @@ Test(router, rejects_invalid_parameter_names) {
   assert_bad("/{:int}");
 }
 
-Test(router, rejects_empty_segment_inside_pattern) { assert_bad("/a//b"); }
+Test(router, rejects_empty_segment_inside_pattern) {
+  assert_bad("/a//b");
+}
 
 Test(router, rejects_query_or_fragment_in_pattern) {
   assert_bad("/a?b");
@@ -210,8 +216,13 @@ Test(router, rejects_query_or_fragment_in_pattern) {
 }
 
 Test(router, compiles_every_documented_form) {
-  const char *good[] = {"/", "/chat", "/chat/", "/chat/{room}", "/u/{id:int}/x",
-                        "/files/{rest:path}", "/{a}/{b}/{c:path}"};
+  const char *good[] = {"/",
+                        "/chat",
+                        "/chat/",
+                        "/chat/{room}",
+                        "/u/{id:int}/x",
+                        "/files/{rest:path}",
+                        "/{a}/{b}/{c:path}"};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
     wire__route_free(compile(good[i]));
 }
