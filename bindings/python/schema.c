@@ -111,6 +111,7 @@ typedef struct wpy_dispatcher {
   PyObject_HEAD
   wire_dispatcher *d;
   PyObject *schemas; /* tuple of Schema: the dispatcher borrows their compiled form */
+  const wire_schema **arr; /* the array itself is borrowed by the dispatcher too */
   wpy_state *st;
 } wpy_dispatcher;
 
@@ -149,9 +150,9 @@ static PyObject *dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kw) 
     return NULL;
   }
   self->schemas = schemas;
+  self->arr = arr;
   self->st = st;
   int rc = wire_dispatcher_new(arr, (size_t)n, &self->d);
-  free(arr);
   if (rc != 0) {
     Py_DECREF(self);
     return wpy_raise(st, rc, NULL);
@@ -170,6 +171,7 @@ static void dispatcher_dealloc(wpy_dispatcher *self) {
   PyObject_GC_UnTrack(self);
   if (self->d != NULL)
     wire_dispatcher_free(self->d);
+  free(self->arr);
   Py_CLEAR(self->schemas);
   tp->tp_free(self);
   Py_DECREF(tp);

@@ -264,7 +264,7 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0;
   unsigned idle = 0, pong = 0, flags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOziinnIIOOI:add_endpoint", kwlist, &pattern,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOI:add_endpoint", kwlist, &pattern,
                                    &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
                                    &max_bp, &idle, &pong, &subprotocols, &origins, &flags))
     return NULL;

@@ -10,7 +10,8 @@ PY=${PYTHON:-python3}
 bash scripts/apt.sh cmake ninja-build pkg-config libuv1-dev libwslay-dev libmsgpack-dev \
   libssl-dev libpcre2-dev
 venv=build/py-venv
-[ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+[ -x "$venv/bin/python" ] || "$PY" -m venv "$venv" || {
+  rm -rf "$venv"; bash scripts/apt.sh python3-venv; "$PY" -m venv "$venv"; }
 vpy="$venv/bin/python"
 "$vpy" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 "$vpy" -m pip install -q --disable-pip-version-check pytest pytest-asyncio websockets msgpack \

@@ -54,6 +54,7 @@ class ConnState:
         "ws",
         "response",
         "kwargs",
+        "early",
     )
 
     def __init__(self, conn: _native.Conn, endpoint: Endpoint) -> None:
@@ -69,6 +70,7 @@ class ConnState:
         self.ws: WebSocketConnection | None = None
         self.response: WebSocketResponse | None = None
         self.kwargs: dict[str, Any] | None = None
+        self.early: list[Any] | None = None  # sends made before the upgrade completed
 
     @property
     def request(self) -> Request:
@@ -352,6 +354,9 @@ class Endpoint:
         st.opening = False
         st.opened = True
         try:
+            early, st.early = st.early, None
+            for obj in early or ():
+                self.send_plain(st, obj)
             self.on_open(st)
         except Exception as exc:
             self.handle_exception(st, exc)
@@ -384,7 +389,7 @@ class Endpoint:
                 except BaseException as e:  # noqa: BLE001
                     exc = e
             if exc is not None:
-                if reply is self.reply_error:
+                if reply == self.reply_error:
                     self.fail(st, exc)  # the error handler itself failed
                 else:
                     self.handle_exception(st, exc)
@@ -689,7 +694,7 @@ class ClassEndpoint(_TypedEndpoint):
         return getattr(st.instance, name)(loader(payload) if loader else payload)
 
     def run(self, st: ConnState, result: Any, reply: Callable[[ConnState, Any], None]) -> None:
-        if reply is self.reply:
+        if reply == self.reply:
             check = (st.kwargs or {}).get("check")
             reply = (lambda s, v, c=check: self._reply_checked(s, v, c))  # type: ignore[misc]
         Endpoint.run(self, st, result, reply)

@@ -271,12 +271,17 @@ class App:
         finally:
             await asyncio.shield(running.stop(shutdown_timeout))
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000, *, shutdown_timeout: float = 5.0) -> None:
-        """Block serving until SIGINT or SIGTERM, then shut down gracefully."""
+    def run(self, host: str = "127.0.0.1", port: int = 8000, *, shutdown_timeout: float = 5.0,
+            on_ready: Callable[[RunningServer], Any] | None = None) -> None:
+        """Block serving until SIGINT or SIGTERM, then shut down gracefully.
+
+        on_ready(server) runs once listening (e.g. to print the port when port=0)."""
 
         async def main() -> None:
             running = await self.start(host, port)
             log.info("wirecore: listening on %s", running.url())
+            if on_ready is not None:
+                on_ready(running)
             loop = asyncio.get_running_loop()
             stop = loop.create_future()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -289,8 +289,17 @@ class WebSocket:
         return self._state.conn.id
 
     def send(self, obj: Any) -> Awaitable[None]:
-        """Send obj with the endpoint's serializer (no response-schema check)."""
-        self._state.endpoint.send_plain(self._state, obj)
+        """Send obj with the endpoint's serializer (no response-schema check).
+
+        Sends made in on_connect, before the upgrade completed, leave right
+        after the 101 response."""
+        st = self._state
+        if not st.opened:
+            if st.early is None:
+                st.early = []
+            st.early.append(obj)
+        else:
+            st.endpoint.send_plain(st, obj)
         return _DONE
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
