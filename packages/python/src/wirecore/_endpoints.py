@@ -526,11 +526,16 @@ class _PythonCodec:
         if policy in ("close", _native.INVALID_CLOSE):
             st.conn.close(1007 if isinstance(exc, DeserializationError) else 1008, "invalid message")
             return
-        err: dict[str, Any] = {"code": getattr(exc, "name", "") or type(exc).__name__, "message": str(exc)}
+        # The core's reply for its own codecs (issue #4), in this serializer.
+        reply: dict[str, Any] = {"type": "error"}
         if isinstance(exc, ValidationError):
-            err["path"] = exc.path
-            err["keyword"] = exc.keyword
-        data = self.serializer.encode({"type": "error", "error": err})
+            reply.update(error="validation_failed", path=exc.path, keyword=exc.keyword)
+        elif isinstance(exc, _native.UnknownMessageError):
+            reply["error"] = "unknown_message"
+        else:
+            reply["error"] = "invalid_message"
+        reply["message"] = str(exc)
+        data = self.serializer.encode(reply)
         if isinstance(data, str):
             st.conn.send_text(data)
         else:
