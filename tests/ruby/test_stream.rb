@@ -99,4 +99,64 @@ class TestStreamStyle < Minitest::Test
       end
     end
   end
+
+  def test_receive_with_a_timeout_returns_nil_and_lets_the_block_push
+    app = new_app
+    app.websocket("/ticks", stream: true) do |ws|
+      ticks = 0
+      while ticks < 3
+        msg = ws.receive(timeout: 0.05)
+        msg ? ws.send(msg) : ws.send_json(tick: ticks += 1)
+      end
+    end
+    app.test_client do |client|
+      client.websocket("/ticks") do |ws|
+        assert_equal({ "tick" => 1 }, ws.receive_json)
+        assert_equal({ "tick" => 2 }, ws.receive_json)
+        assert_equal({ "tick" => 3 }, ws.receive_json)
+        assert_equal 1000, ws.wait_closed
+      end
+    end
+  end
+
+  def test_sleep_does_not_block_other_connections
+    app = new_app
+    app.websocket("/slow", stream: true) do |ws|
+      ws.sleep(0.3)
+      ws.send_text("woke")
+      ws.receive # the message sent while sleeping waited in order
+      ws.send_text("then got it")
+      ws.receive
+    end
+    app.websocket("/fast") { Wirecore::WebSocketResponse.new(on_message: ->(m) { m }) }
+    app.test_client do |client|
+      slow = client.websocket("/slow")
+      slow.send_text("early")
+      t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      client.websocket("/fast") do |fast|
+        fast.send_text("quick")
+        assert_equal "quick", fast.receive_text
+      end
+      assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0, :<, 0.25
+      assert_equal "woke", slow.receive_text
+      assert_equal "then got it", slow.receive_text
+      slow.close
+    end
+  end
+
+  def test_sends_from_another_thread_reach_the_client
+    streams = Queue.new
+    app = new_app
+    app.websocket("/push", stream: true) do |ws|
+      streams << ws
+      nil while ws.receive
+    end
+    app.test_client do |client|
+      client.websocket("/push") do |ws|
+        stream = streams.pop
+        Thread.new { 3.times { |i| stream.send_json(n: i) } }.join
+        assert_equal [0, 1, 2], Array.new(3) { ws.receive_json["n"] }
+      end
+    end
+  end
 end

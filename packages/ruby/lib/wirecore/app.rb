@@ -75,7 +75,7 @@ module Wirecore
     # Serve from a background thread; returns [runtime, thread]. runtime.stop
     # shuts it down; join the thread after.
     def start(host: "127.0.0.1", port: 0)
-      runtime = Runtime.new(self, host: host, port: port, background: true)
+      runtime = Runtime.new(self, host: host, port: port)
       thread = Thread.new { runtime.run }
       thread.report_on_exception = false
       [runtime, thread]

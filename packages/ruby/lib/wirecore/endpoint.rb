@@ -32,8 +32,8 @@ module Wirecore
     SESSION_CLASSES = { callback: :CallbackSession, typed: :TypedSession,
                         stream: :StreamSession, class: :ClassSession }.freeze
 
-    def new_session(conn, request)
-      Wirecore.const_get(SESSION_CLASSES.fetch(@style)).new(self, conn, request)
+    def new_session(conn, request, runtime)
+      Wirecore.const_get(SESSION_CLASSES.fetch(@style)).new(self, conn, request, runtime)
     end
 
     # The method a class endpoint runs for the schema at index (-1: none).
@@ -94,7 +94,7 @@ module Wirecore
 
     # Returns 0 to accept or the HTTP status to reject with.
     def _connect(conn, parts)
-      session = @endpoint.new_session(conn, Request.new(parts))
+      session = @endpoint.new_session(conn, Request.new(parts), @runtime)
       session.connect
       conn.data = session
       @runtime.defer(session)

@@ -5,13 +5,17 @@ require "io/wait"
 module Wirecore
   # A running server: the core on its own loop, driven by the thread that
   # calls #run (DESIGN.md §4). The thread waits on the core's fd with the GVL
-  # released (IO#wait_readable, which also cooperates with a fiber
-  # scheduler), processes with the GVL held, and asks for the timeout again
+  # released, processes with the GVL held, and asks for the timeout again
   # after every process call (0: process again now, -1: the fd only).
+  #
+  # The wait is IO.select on the core's fd plus a wake-up pipe (so #stop and
+  # sends from other threads take effect at once), or, when #run is called
+  # from a non-blocking fiber under a Fiber scheduler, IO#wait_readable on the
+  # core's fd, which hands the wait to the scheduler.
   class Runtime
-    attr_reader :port, :host
+    attr_reader :port, :host, :thread
 
-    def initialize(app, host:, port:, background: false)
+    def initialize(app, host:, port:)
       @app = app
       @native = Native::Server.new(app.server_options)
       app.endpoints.each do |ep|
@@ -21,9 +25,10 @@ module Wirecore
       @host = host
       @port = @native.port
       @io = IO.for_fd(@native.fd, autoclose: false)
+      @wake_r, @wake_w = IO.pipe
       @deferred = []
+      @timers = []
       @stop = false
-      @wake_r, @wake_w = IO.pipe if background
     end
 
     # Sessions to start once the current process call has returned.
@@ -33,6 +38,8 @@ module Wirecore
     # SignalException (SIGTERM) start a graceful shutdown: every connection
     # closes with 1001, then #run returns.
     def run
+      @thread = Thread.current
+      @scheduled = !Fiber.scheduler.nil? && Fiber.blocking? == false
       begin
         drive
       rescue Interrupt, SignalException
@@ -40,16 +47,38 @@ module Wirecore
         drive
       end
     ensure
-      finish
+      @wake_r.close
+      @wake_w.close
     end
 
-    # From any thread: ask #run to shut down gracefully and return.
+    # From any thread: shut down gracefully; #run returns once done.
     def stop
       @stop = true
-      @wake_w&.write_nonblock(".", exception: false)
+      wake
     end
 
+    # Make a waiting #run look at the core again.
+    def wake
+      @wake_w.write_nonblock(".", exception: false)
+    rescue IOError
+      nil
+    end
+
+    def loop_thread? = Thread.current.equal?(@thread)
     def connection_count = @native.connection_count
+    def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+    # Call blk on the loop thread at monotonic time `at` (see #now).
+    def add_timer(at, &blk)
+      timer = [at, blk]
+      index = @timers.bsearch_index { |t| t[0] > at } || @timers.size
+      @timers.insert(index, timer)
+      timer
+    end
+
+    def cancel_timer(timer)
+      timer[1] = nil
+    end
 
     private
 
@@ -57,10 +86,11 @@ module Wirecore
       loop do
         alive = @native.process
         start_deferred unless @deferred.empty?
+        fire_timers unless @timers.empty?
         return unless alive
 
         shutdown if @stop
-        wait(@native.timeout)
+        wait(next_timeout)
       end
     end
 
@@ -70,25 +100,36 @@ module Wirecore
       sessions.each(&:start_once)
     end
 
+    def fire_timers
+      t = now
+      while (first = @timers.first) && (first[1].nil? || first[0] <= t)
+        @timers.shift
+        first[1]&.call
+      end
+    end
+
+    # Milliseconds: the core's timeout, shortened by the next timer of ours.
+    def next_timeout
+      ms = @native.timeout
+      @timers.shift while @timers.first && @timers.first[1].nil?
+      return ms if @timers.empty?
+
+      due = [((@timers.first[0] - now) * 1000).ceil, 0].max
+      ms.negative? ? due : [ms, due].min
+    end
+
     def wait(timeout_ms)
       return if timeout_ms.zero?
 
       timeout = timeout_ms.negative? ? nil : timeout_ms / 1000.0
-      if @wake_r
-        ready = IO.select([@io, @wake_r], nil, nil, timeout)
-        @wake_r.read_nonblock(64, exception: false) if ready && ready[0].include?(@wake_r)
-      else
-        @io.wait_readable(timeout)
-      end
+      return @io.wait_readable(timeout) if @scheduled
+
+      ready, = IO.select([@io, @wake_r], nil, nil, timeout)
+      @wake_r.read_nonblock(256, exception: false) if ready&.include?(@wake_r)
     end
 
     def shutdown
       @native.shutdown(@app.shutdown_timeout_ms)
-    end
-
-    def finish
-      @wake_r&.close
-      @wake_w&.close
     end
   end
 end

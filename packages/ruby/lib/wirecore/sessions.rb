@@ -9,12 +9,13 @@ module Wirecore
   # application's error handlers do not take closes that connection with 1011
   # and is logged; every other connection carries on.
   class Session
-    attr_reader :conn, :request, :endpoint
+    attr_reader :conn, :request, :endpoint, :runtime
 
-    def initialize(endpoint, conn, request)
+    def initialize(endpoint, conn, request, runtime)
       @endpoint = endpoint
       @conn = conn
       @request = request
+      @runtime = runtime
       @started = false
     end
 
@@ -44,6 +45,24 @@ module Wirecore
       return if obj.nil?
       return (@queued ||= []) << obj unless @started
 
+      from_any_thread { send_now(obj) }
+    end
+
+    # A raw send (:send_text / :send_binary) of str.
+    def raw(method, str)
+      from_any_thread { @conn.public_send(method, str) }
+    end
+
+    # Sends may come from another Ruby thread: the GVL keeps them apart from
+    # the loop thread's process calls, and the wake-up makes the loop look
+    # at the core again (it may have output left to flush).
+    def from_any_thread
+      yield
+    ensure
+      @runtime.wake unless @runtime.loop_thread?
+    end
+
+    private def send_now(obj)
       case obj
       when WebSocketMessage
         obj.text? ? @conn.send_text(obj.data) : @conn.send_binary(obj.data)
@@ -60,7 +79,7 @@ module Wirecore
     end
 
     def close(code = 1000, reason = "")
-      @conn.close(code, reason.to_s)
+      from_any_thread { @conn.close(code, reason.to_s) }
     end
 
     private
@@ -166,8 +185,8 @@ module Wirecore
 
     # Send obj through the endpoint's serializer (a WebSocketMessage as is).
     def send(obj) = @session.reply(obj)
-    def send_text(str) = @session.conn.send_text(str)
-    def send_binary(str) = @session.conn.send_binary(str)
+    def send_text(str) = @session.raw(:send_text, str)
+    def send_binary(str) = @session.raw(:send_binary, str)
     def close(code = 1000, reason = "") = @session.close(code, reason)
     def closed? = @session.conn.closed?
     # Bytes queued for this connection and not yet written to the socket.
@@ -223,29 +242,37 @@ module Wirecore
     # WebSocketMessage: same kind; String: text (binary when ASCII-8BIT);
     # anything else: JSON text.
     def send(msg) = @session.reply(msg)
-    def send_text(str) = @session.conn.send_text(str)
-    def send_binary(str) = @session.conn.send_binary(str)
+    def send_text(str) = @session.raw(:send_text, str)
+    def send_binary(str) = @session.raw(:send_binary, str)
 
     def send_json(obj = nil, **kw)
-      @session.conn.send_text(Native.encode(obj.nil? ? kw : obj, :json))
+      @session.raw(:send_text, Native.encode(obj.nil? ? kw : obj, :json))
     end
 
     # The next message (a WebSocketMessage), or nil once the connection has
-    # closed. Suspends this connection's Fiber until a message arrives.
-    def receive
+    # closed (or when timeout seconds pass first). Suspends this
+    # connection's Fiber until a message arrives; other connections and the
+    # loop carry on meanwhile.
+    def receive(timeout: nil)
+      deadline = timeout && (@session.runtime.now + timeout)
       loop do
         return @queue.shift unless @queue.empty?
         return nil if @closed
+        return nil if deadline && @session.runtime.now >= deadline
 
-        raise Error, "Stream#receive must be called from the stream's own block" unless @session.fiber == Fiber.current
-
-        @waiting = true
-        begin
-          Fiber.yield
-        ensure
-          @waiting = false
-        end
+        suspend(deadline)
       end
+    end
+
+    # Pause this block for seconds without blocking the loop; messages that
+    # arrive meanwhile wait in order for #receive.
+    def sleep(seconds)
+      deadline = @session.runtime.now + seconds
+      @sleeping = true
+      suspend(deadline) until @closed || @session.runtime.now >= deadline
+      nil
+    ensure
+      @sleeping = false
     end
 
     def each
@@ -259,7 +286,8 @@ module Wirecore
 
     def close(code = 1000, reason = "") = @session.close(code, reason)
     def closed? = @closed
-    def waiting? = @waiting
+    # Waiting in #receive (a message should resume it), not in #sleep.
+    def waiting? = @waiting && !@sleeping
     # Bytes queued for this connection and not yet written to the socket.
     def buffered_amount = @session.conn.buffered_amount
 
@@ -270,6 +298,22 @@ module Wirecore
       @closed = true
       @close_code = code
       @close_reason = reason
+    end
+
+    private
+
+    # Yield to the loop until a message, the close, or the deadline resumes us.
+    def suspend(deadline)
+      raise Error, "Stream#receive must be called from the stream's own block" unless @session.fiber == Fiber.current
+
+      timer = deadline && @session.runtime.add_timer(deadline) { @session.resume_if(self) }
+      @waiting = true
+      begin
+        Fiber.yield
+      ensure
+        @waiting = false
+        @session.runtime.cancel_timer(timer) if timer
+      end
     end
   end
 
@@ -306,7 +350,12 @@ module Wirecore
 
     def closed(code, reason)
       @stream.mark_closed(code, reason)
-      @fiber.resume if @fiber&.alive? && @stream.waiting?
+      @fiber.resume if @fiber&.alive? && @stream.instance_variable_get(:@waiting)
+    end
+
+    # A timer fired: resume the block if it is still suspended.
+    def resume_if(stream)
+      @fiber.resume if @fiber&.alive? && stream.instance_variable_get(:@waiting)
     end
 
     private
