@@ -87,8 +87,8 @@ static int report(const wire_schema *schema, const wire_value *v) {
   return EXIT_BROKEN;
 }
 
-static int check_buffer(const wire_schema *schema, wire_doc *doc, wire_codec codec,
-                        const char *buf, size_t len, const char *where) {
+static int check_buffer(const wire_schema *schema, wire_doc *doc, wire_codec codec, const char *buf,
+                        size_t len, const char *where) {
   const wire_value *v;
   wire_error err = {0};
   int rc = wire_decode(doc, codec, buf, len, 0, &v, &err);

@@ -89,7 +89,9 @@ static int fail_at(parser *P, const uint8_t *q, const char *why) {
   return wire__error_set(P->err, WIRE_EDESERIALIZE, "JSON: %s at byte %zu", why, off);
 }
 
-static int nomem(parser *P) { return wire__error_set(P->err, WIRE_ENOMEM, "out of memory"); }
+static int nomem(parser *P) {
+  return wire__error_set(P->err, WIRE_ENOMEM, "out of memory");
+}
 
 /* Grow a stack that starts in caller storage and moves to the heap. */
 static void *grow_stack(void *items, size_t *cap, size_t size, bool *heap) {
@@ -113,7 +115,7 @@ static void *grow_stack(void *items, size_t *cap, size_t size, bool *heap) {
 
 HOT_INLINE void skip_ws(parser *P) {
   uint8_t *p = P->p, *end = P->end;
-  if (LIKELY(p < end && *p > ' ')) /* compact JSON: nothing to skip */
+  if (LIKELY(p<end && * p> ' ')) /* compact JSON: nothing to skip */
     return;
   while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
     p++;
@@ -170,8 +172,7 @@ static size_t put_utf8(char *o, unsigned long cp) {
  * unescaped text is never longer than its source, so the writer `w` trails
  * the reader. `s` is just after the opening quote, `q` at the first
  * backslash; [s, q) has already been checked. */
-static int parse_string_slow(parser *P, uint8_t *s, uint8_t *q, const char **out,
-                             size_t *out_len) {
+static int parse_string_slow(parser *P, uint8_t *s, uint8_t *q, const char **out, size_t *out_len) {
   const uint8_t *end = P->end;
   uint8_t *w = q, *r = q;
   for (;;) {
@@ -180,14 +181,26 @@ static int parse_string_slow(parser *P, uint8_t *s, uint8_t *q, const char **out
         return fail_at(P, end, "unterminated string");
       uint8_t e = r[1];
       switch (e) {
-      case '"': case '\\': case '/':
+      case '"':
+      case '\\':
+      case '/':
         *w++ = e;
         break;
-      case 'b': *w++ = '\b'; break;
-      case 'f': *w++ = '\f'; break;
-      case 'n': *w++ = '\n'; break;
-      case 'r': *w++ = '\r'; break;
-      case 't': *w++ = '\t'; break;
+      case 'b':
+        *w++ = '\b';
+        break;
+      case 'f':
+        *w++ = '\f';
+        break;
+      case 'n':
+        *w++ = '\n';
+        break;
+      case 'r':
+        *w++ = '\r';
+        break;
+      case 't':
+        *w++ = '\t';
+        break;
       case 'u': {
         long cp = read_hex4(r + 2, end);
         if (cp < 0)
@@ -643,7 +656,9 @@ typedef struct encoder {
   locale_t c_locale, saved; /* set up on the first non-integral double */
 } encoder;
 
-static int enc_nomem(encoder *E) { return wire__error_set(E->err, WIRE_ENOMEM, "out of memory"); }
+static int enc_nomem(encoder *E) {
+  return wire__error_set(E->err, WIRE_ENOMEM, "out of memory");
+}
 
 static inline int put_raw(encoder *E, const void *p, size_t n) {
   if (wire__buf_reserve(E->b, n) < 0)
@@ -745,7 +760,7 @@ static int put_double(encoder *E, double d) {
   if (!isfinite(d))
     return wire__error_set(E->err, WIRE_ESERIALIZE, "JSON: cannot encode %s",
                            isnan(d) ? "NaN" : "infinity");
-  if (d == (double)(int64_t)(d) && fabs(d) < 1e15) {
+  if (fabs(d) < 1e15 && d == (double)(int64_t)d) { /* range first: the cast is UB beyond */
     char tmp[32], *end = tmp + sizeof tmp - 2;
     int64_t i = (int64_t)d;
     uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
@@ -811,13 +826,34 @@ static int put_string(encoder *E, const char *str, size_t len) {
     uint8_t *o = b->data + b->len;
     o[0] = '\\';
     switch (c) {
-    case '"': o[1] = '"'; b->len += 2; break;
-    case '\\': o[1] = '\\'; b->len += 2; break;
-    case '\n': o[1] = 'n'; b->len += 2; break;
-    case '\r': o[1] = 'r'; b->len += 2; break;
-    case '\t': o[1] = 't'; b->len += 2; break;
-    case '\b': o[1] = 'b'; b->len += 2; break;
-    case '\f': o[1] = 'f'; b->len += 2; break;
+    case '"':
+      o[1] = '"';
+      b->len += 2;
+      break;
+    case '\\':
+      o[1] = '\\';
+      b->len += 2;
+      break;
+    case '\n':
+      o[1] = 'n';
+      b->len += 2;
+      break;
+    case '\r':
+      o[1] = 'r';
+      b->len += 2;
+      break;
+    case '\t':
+      o[1] = 't';
+      b->len += 2;
+      break;
+    case '\b':
+      o[1] = 'b';
+      b->len += 2;
+      break;
+    case '\f':
+      o[1] = 'f';
+      b->len += 2;
+      break;
     default:
       memcpy(o + 1, "u00", 3);
       o[4] = (uint8_t)hex[c >> 4];

@@ -33,6 +33,8 @@ size_t wire__utf8_seq(const uint8_t *s, const uint8_t *end) {
 
 /* ASCII runs are skipped eight bytes at a time. */
 bool wire__utf8_valid(const uint8_t *s, size_t len) {
+  if (len == 0) /* s may be NULL then (msgpack-c's empty strings) */
+    return true;
   const uint8_t *end = s + len;
   while (s < end) {
     while ((size_t)(end - s) >= 8) {

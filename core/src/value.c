@@ -110,7 +110,9 @@ int wire__buf_grow(wire__buf *b, size_t n) {
 
 /* ---- read API ------------------------------------------------------------ */
 
-wire_type wire_value_type(const wire_value *v) { return v ? (wire_type)v->type : WIRE_NULL; }
+wire_type wire_value_type(const wire_value *v) {
+  return v ? (wire_type)v->type : WIRE_NULL;
+}
 
 const char *wire_type_name(wire_type t) {
   static const char *const names[] = {"null",   "boolean", "integer", "integer", "number",
@@ -118,9 +120,13 @@ const char *wire_type_name(wire_type t) {
   return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 
-int wire_value_bool(const wire_value *v) { return v && v->type == WIRE_BOOL ? v->u.b : 0; }
+int wire_value_bool(const wire_value *v) {
+  return v && v->type == WIRE_BOOL ? v->u.b : 0;
+}
 
-int64_t wire_value_int(const wire_value *v) { return v && v->type == WIRE_INT ? v->u.i : 0; }
+int64_t wire_value_int(const wire_value *v) {
+  return v && v->type == WIRE_INT ? v->u.i : 0;
+}
 
 uint64_t wire_value_uint(const wire_value *v) {
   if (v == NULL)
@@ -251,7 +257,9 @@ static wire_value *new_value(wire_doc *doc, wire_type t) {
   return v;
 }
 
-wire_value *wire_new_null(wire_doc *doc) { return new_value(doc, WIRE_NULL); }
+wire_value *wire_new_null(wire_doc *doc) {
+  return new_value(doc, WIRE_NULL);
+}
 
 wire_value *wire_new_bool(wire_doc *doc, int b) {
   wire_value *v = new_value(doc, WIRE_BOOL);
@@ -368,8 +376,8 @@ wire_value *wire_array_push(wire_doc *doc, wire_value *arr, const wire_value *it
     return NULL;
   if (arr->u.a.len == arr->u.a.cap) {
     wire_value tmp = *item; /* item may live in the array being moved */
-    wire_value *n = grow_items(&doc->arena, arr->u.a.items, arr->u.a.len, &arr->u.a.cap,
-                               sizeof(wire_value));
+    wire_value *n =
+        grow_items(&doc->arena, arr->u.a.items, arr->u.a.len, &arr->u.a.cap, sizeof(wire_value));
     if (n == NULL)
       return NULL;
     arr->u.a.items = n;
@@ -390,8 +398,8 @@ wire_value *wire_object_set(wire_doc *doc, wire_value *obj, const char *key, siz
   if (k == NULL)
     return NULL;
   if (obj->u.o.len == obj->u.o.cap) {
-    wire__member *n = grow_items(&doc->arena, obj->u.o.items, obj->u.o.len, &obj->u.o.cap,
-                                 sizeof(wire__member));
+    wire__member *n =
+        grow_items(&doc->arena, obj->u.o.items, obj->u.o.len, &obj->u.o.cap, sizeof(wire__member));
     if (n == NULL)
       return NULL;
     obj->u.o.items = n;
@@ -405,7 +413,9 @@ wire_value *wire_object_set(wire_doc *doc, wire_value *obj, const char *key, siz
 
 /* ---- equality ------------------------------------------------------------ */
 
-static bool is_number(uint32_t t) { return t == WIRE_INT || t == WIRE_UINT || t == WIRE_DOUBLE; }
+static bool is_number(uint32_t t) {
+  return t == WIRE_INT || t == WIRE_UINT || t == WIRE_DOUBLE;
+}
 
 /* Mathematical equality of two numbers of any representation. */
 static bool number_equal(const wire_value *a, const wire_value *b) {

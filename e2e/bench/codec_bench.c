@@ -42,7 +42,9 @@ static char *chat_message(unsigned seed, size_t *len) {
       buf, 2048,
       "{\"type\":\"chat.message\",\"id\":\"msg_%08x\",\"seq\":%u,\"room\":{\"id\":%u,"
       "\"name\":\"general\",\"topic\":\"Welcome \\u2014 be nice\"},\"author\":{\"id\":%u,"
-      "\"name\":\"Ren\xc3\xa9" "e M\xc3\xbc" "ller\",\"avatar\":\"https://cdn.example.com/avatars/"
+      "\"name\":\"Ren\xc3\xa9"
+      "e M\xc3\xbc"
+      "ller\",\"avatar\":\"https://cdn.example.com/avatars/"
       "%u.png\",\"roles\":[\"member\",\"moderator\"],\"online\":true},\"text\":\"Hey all! The "
       "deploy of v2.%u.1 went out at 14:03 UTC \\ud83d\\ude80 \\u2014 please report anything "
       "odd in #ops. Notes: \\\"cache warmup\\\" takes ~3 min; p99 latency was 41.7 ms (was "
@@ -54,9 +56,9 @@ static char *chat_message(unsigned seed, size_t *len) {
       "3}],\"edited\":false,\"reply_to\":null,\"score\":%u.%02u,\"ratio\":0.%u,\"ts\":"
       "17000%05u.123,\"client\":{\"platform\":\"web\",\"version\":\"5.12.%u\",\"locale\":"
       "\"de-DE\"},\"flags\":[]}",
-      seed * 2654435761u, seed, seed % 97, 1000 + seed % 5000, seed % 5000, seed % 30,
-      seed % 777, seed % 333, seed, seed % 9999, seed % 17, seed % 100, seed % 100,
-      seed % 1000 + 1, seed % 100000, seed % 40);
+      seed * 2654435761u, seed, seed % 97, 1000 + seed % 5000, seed % 5000, seed % 30, seed % 777,
+      seed % 333, seed, seed % 9999, seed % 17, seed % 100, seed % 100, seed % 1000 + 1,
+      seed % 100000, seed % 40);
   *len = (size_t)n;
   return buf;
 }
@@ -64,8 +66,9 @@ static char *chat_message(unsigned seed, size_t *len) {
 static char *small_message(unsigned seed, size_t *len) {
   char *buf = malloc(256);
   static const char *kinds[] = {"typing", "presence", "ack", "ping"};
-  int n = snprintf(buf, 256, "{\"type\":\"%s\",\"room\":%u,\"user\":%u,\"seq\":%u,\"on\":%s}",
-                   kinds[seed % 4], seed % 50, 1000 + seed % 9000, seed, seed % 2 ? "true" : "false");
+  int n =
+      snprintf(buf, 256, "{\"type\":\"%s\",\"room\":%u,\"user\":%u,\"seq\":%u,\"on\":%s}",
+               kinds[seed % 4], seed % 50, 1000 + seed % 9000, seed, seed % 2 ? "true" : "false");
   *len = (size_t)n;
   return buf;
 }

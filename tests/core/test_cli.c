@@ -55,7 +55,8 @@ static int run(const char *args, char *out, size_t out_cap, char *errbuf, size_t
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-#define SCHEMA "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":{\"type\":\"integer\"}}}"
+#define SCHEMA                                                                                     \
+  "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":{\"type\":\"integer\"}}}"
 
 Test(cli, prints_the_version_and_help) {
   char out[4096], err[4096];
@@ -71,7 +72,8 @@ Test(cli, exits_0_when_every_instance_is_valid) {
   char out[4096], err[4096];
   PUT("s.json", SCHEMA);
   PUT("ok.json", "{\"a\":1}");
-  PUT("ok.msgpack", "\x81\xa1" "a\x05");
+  PUT("ok.msgpack", "\x81\xa1"
+                    "a\x05");
   cr_assert_eq(run("validate --schema s.json ok.json ok.msgpack", out, sizeof out, err, sizeof err),
                0, "%s", err);
   cr_assert_str_eq(out, "valid\nvalid\n");
@@ -107,7 +109,8 @@ Test(cli, validates_json_lines_one_verdict_per_line) {
   char out[4096], err[4096];
   PUT("s.json", SCHEMA);
   PUT("in.jsonl", "{\"a\":1}\n{\"a\":2.5}\r\n{}\n");
-  cr_assert_eq(run("validate --schema s.json --lines in.jsonl", out, sizeof out, err, sizeof err), 1);
+  cr_assert_eq(run("validate --schema s.json --lines in.jsonl", out, sizeof out, err, sizeof err),
+               1);
   cr_assert(strncmp(out, "valid\ninvalid /a type: ", 23) == 0, "%s", out);
   cr_assert(strstr(out, "\ninvalid  required: ") != NULL, "%s", out);
   PUT("broken.jsonl", "1\n[\n2\n");
@@ -121,8 +124,8 @@ Test(cli, validates_json_lines_one_verdict_per_line) {
 Test(cli, reads_json_lines_from_stdin_and_inline_schemas) {
   char out[4096], err[4096];
   PUT("in.jsonl", "{\"a\":1}\n\"x\"\n");
-  cr_assert_eq(run("validate --schema '{\"type\":\"object\"}' --lines - < in.jsonl", out, sizeof out,
-                   err, sizeof err),
+  cr_assert_eq(run("validate --schema '{\"type\":\"object\"}' --lines - < in.jsonl", out,
+                   sizeof out, err, sizeof err),
                1);
   cr_assert(strncmp(out, "valid\ninvalid  type: ", 21) == 0, "%s", out);
 }
@@ -132,6 +135,7 @@ Test(cli, exits_2_for_a_schema_that_is_not_json_or_not_a_schema) {
   PUT("ok.json", "{}");
   cr_assert_eq(run("validate --schema '{\"type\":' ok.json", out, sizeof out, err, sizeof err), 2);
   cr_assert(strstr(err, "schema (inline): JSON: ") != NULL, "%s", err);
-  cr_assert_eq(run("validate --schema '{\"type\":5}' ok.json", out, sizeof out, err, sizeof err), 2);
+  cr_assert_eq(run("validate --schema '{\"type\":5}' ok.json", out, sizeof out, err, sizeof err),
+               2);
   cr_assert_str_eq(out, "");
 }

@@ -16,8 +16,12 @@
 
 static wire_doc *doc;
 
-static void setup(void) { cr_assert_eq(wire_doc_new(&doc), 0); }
-static void teardown(void) { wire_doc_free(doc); }
+static void setup(void) {
+  cr_assert_eq(wire_doc_new(&doc), 0);
+}
+static void teardown(void) {
+  wire_doc_free(doc);
+}
 
 TestSuite(json, .init = setup, .fini = teardown);
 
@@ -171,8 +175,8 @@ Test(json, fractions_and_exponents_are_doubles_correctly_rounded) {
     const wire_value *v = dec(cases[i].in);
     cr_assert_eq(wire_value_type(v), WIRE_DOUBLE, "%s", cases[i].in);
     double d = wire_value_double(v);
-    cr_assert(memcmp(&d, &cases[i].want, sizeof d) == 0, "%s -> %.17g, want %.17g", cases[i].in,
-              d, cases[i].want);
+    cr_assert(memcmp(&d, &cases[i].want, sizeof d) == 0, "%s -> %.17g, want %.17g", cases[i].in, d,
+              cases[i].want);
   }
 }
 
@@ -258,11 +262,11 @@ Test(json, rejects_bad_escapes_and_lone_surrogates) {
 
 Test(json, rejects_invalid_utf8_in_strings) {
   expect_reject("\"\xff\"", 1, "invalid UTF-8");
-  expect_reject("\"abc\xc0\xaf\"", 4, "invalid UTF-8");          /* overlong '/' */
-  expect_reject("\"\xed\xa0\x80\"", 1, "invalid UTF-8");         /* surrogate */
-  expect_reject("\"\xf4\x90\x80\x80\"", 1, "invalid UTF-8");     /* > U+10FFFF */
-  expect_reject("\"\xe2\x82\"", 1, "invalid UTF-8");             /* truncated */
-  expect_reject("\"a\\n\x80\"", 4, "invalid UTF-8");             /* slow path */
+  expect_reject("\"abc\xc0\xaf\"", 4, "invalid UTF-8");               /* overlong '/' */
+  expect_reject("\"\xed\xa0\x80\"", 1, "invalid UTF-8");              /* surrogate */
+  expect_reject("\"\xf4\x90\x80\x80\"", 1, "invalid UTF-8");          /* > U+10FFFF */
+  expect_reject("\"\xe2\x82\"", 1, "invalid UTF-8");                  /* truncated */
+  expect_reject("\"a\\n\x80\"", 4, "invalid UTF-8");                  /* slow path */
   expect_reject("\"0123456789abcdefghij\x80\"", 21, "invalid UTF-8"); /* wide scan */
 }
 
@@ -413,8 +417,9 @@ Test(json, refuses_to_encode_nan_infinity_binary_and_bad_utf8) {
   cr_assert_eq(wire_encode(doc, WIRE_CODEC_JSON, wire_new_binary(doc, "ab", 2), &out, &len, &err),
                WIRE_ESERIALIZE);
   cr_assert(strstr(err.message, "binary") != NULL);
-  cr_assert_eq(wire_encode(doc, WIRE_CODEC_JSON, wire_new_string(doc, "a\xff", 2), &out, &len, &err),
-               WIRE_ESERIALIZE);
+  cr_assert_eq(
+      wire_encode(doc, WIRE_CODEC_JSON, wire_new_string(doc, "a\xff", 2), &out, &len, &err),
+      WIRE_ESERIALIZE);
   cr_assert(strstr(err.message, "UTF-8") != NULL);
   wire_value *obj = wire_new_object(doc, 0);
   wire_object_set(doc, obj, "\xc0\x80", 2, wire_new_null(doc));

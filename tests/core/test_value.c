@@ -11,8 +11,12 @@
 
 static wire_doc *doc;
 
-static void setup(void) { cr_assert_eq(wire_doc_new(&doc), 0); }
-static void teardown(void) { wire_doc_free(doc); }
+static void setup(void) {
+  cr_assert_eq(wire_doc_new(&doc), 0);
+}
+static void teardown(void) {
+  wire_doc_free(doc);
+}
 
 TestSuite(value, .init = setup, .fini = teardown);
 

@@ -4,8 +4,9 @@
  * (no NUL: the input is both). Whatever compiles is run over the instance,
  * with and without an error report and with format assertion, and the two
  * answers must agree. A resolver serves one fixed remote document.
- * Build: clang -fsanitize=fuzzer,address,undefined -Icore/include -Icore/src
- *   tests/fuzz/fuzz_schema.c core/src/*.c -lpcre2-8 -lmsgpackc -luv -lwslay -lcrypto -lm
+ * Build: cmake -DWIRE_BUILD_FUZZ=ON -DCMAKE_C_COMPILER=clang (tests/fuzz/CMakeLists.txt),
+ *   or clang -fsanitize=fuzzer,address,undefined -Icore/include -Icore/src with every
+ *   core/src .c file, linking pcre2-8 msgpackc uv wslay crypto m.
  */
 #include "wirecore.h"
 
