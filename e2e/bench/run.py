@@ -496,7 +496,9 @@ def write_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -
     L.append(f"Run {meta['date']} on {meta['versions'].get('cpu', '?')} "
              f"({meta['versions'].get('cores')} cores), Linux {meta['versions'].get('kernel')}, "
              f"commit {meta['versions'].get('commit')}. Produced by `bash scripts/bench.sh` "
-             f"(`python3 e2e/bench/run.py`).\n")
+             f"(`python3 e2e/bench/run.py`); best of {meta.get('repeat', 1)} run(s) per load "
+             f"scenario; load average before/after the run: {' '.join(meta.get('load_before', []))}"
+             f" / {' '.join(meta.get('load_average', []))}.\n")
     L.append("Every server is a fresh process per scenario, pinned to CPU "
              f"{meta['pins'][0]} while the single-threaded load generator runs on CPU "
              f"{meta['pins'][1]}. Messages are {scs[0].size} bytes; raw rows echo text, typed rows "
@@ -639,41 +641,55 @@ def target_lines(results: dict, load_keys: list[str], idle_key: str | None) -> l
 
 
 def write_chart(path: Path, results: dict, scs: list[Scenario]) -> str | None:
-    """A PNG of msgs/s and server CPU µs/msg per server; returns why not when it cannot."""
+    """A PNG: per load scenario, messages/s and server CPU µs per message for every
+    server; returns why not when it cannot."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
     except ImportError:
         return "matplotlib not installed (pip install matplotlib)"
     rows = [s for s in SERVERS if s.name in results and results[s.name].get("status") == "ok"]
     keys = [sc for sc in scs if sc.mode != "idle"]
     if not rows or not keys:
         return "nothing measured"
-    names = [s.name for s in rows][::-1]
+    names = [s.name for s in rows][::-1]  # first row on top
     colors = {"C": "#4c72b0", "Python": "#dd8452", "Node": "#55a868", "Ruby": "#c44e52"}
-    fig, axes = plt.subplots(1, 2, figsize=(14, 0.45 * len(names) * len(keys) / 2 + 2.5))
-    h = 0.8 / len(keys)
-    for j, sc in enumerate(keys):
-        tput = [results[n]["scenarios"].get(sc.key, {}).get("msgs_per_s") or 0 for n in names]
-        cpu = [results[n]["scenarios"].get(sc.key, {}).get("cpu_us_per_msg") or 0 for n in names]
-        ys = [i + (j - (len(keys) - 1) / 2) * h for i in range(len(names))]
-        alpha = 1.0 - 0.3 * j
-        col = [colors.get(next(s.group for s in rows if s.name == n), "#888") for n in names]
-        axes[0].barh(ys, tput, height=h, color=col, alpha=alpha, label=sc.title)
-        axes[1].barh(ys, cpu, height=h, color=col, alpha=alpha, label=sc.title)
-    for ax, title in ((axes[0], "messages / s (higher is better)"),
-                      (axes[1], "server CPU µs per message (lower is better)")):
-        ax.set_yticks(range(len(names)))
-        ax.set_yticklabels(names)
-        ax.set_title(title)
-        ax.grid(axis="x", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Wirecore echo benchmark (bars: " + ", ".join(sc.title for sc in keys) + ")",
-                 fontsize=10)
-    fig.tight_layout()
+    group = {s.name: s.group for s in rows}
+    ours = {s.name: s.wirecore for s in rows}
+    fig, axes = plt.subplots(len(keys), 2, figsize=(13, 1.2 + len(keys) * (0.32 * len(names) + 0.9)),
+                             squeeze=False)
+    for i, sc in enumerate(keys):
+        for j, (field_, label, fmt) in enumerate((
+                ("msgs_per_s", "messages/s (higher is better)", "{:,.0f}"),
+                ("cpu_us_per_msg", "server CPU µs per message (lower is better)", "{:.1f}"))):
+            ax = axes[i][j]
+            vals = [results[n]["scenarios"].get(sc.key, {}).get(field_) or 0 for n in names]
+            bars = ax.barh(range(len(names)), vals,
+                           color=[colors.get(group[n], "#888") for n in names],
+                           edgecolor="white")
+            for bar, n in zip(bars, names):
+                if not ours[n]:
+                    bar.set_alpha(0.5)
+                    bar.set_hatch("//")
+            top = max(vals) if vals else 0
+            for y, v in enumerate(vals):
+                if v:
+                    ax.text(v + top * 0.01, y, fmt.format(v), va="center", fontsize=7)
+            ax.set_xlim(0, top * 1.18 if top else 1)
+            ax.set_yticks(range(len(names)))
+            ax.set_yticklabels(names, fontsize=8)
+            ax.set_title(f"{sc.title}: {label}", fontsize=9)
+            ax.grid(axis="x", alpha=0.3)
+            ax.tick_params(axis="x", labelsize=7)
+    legend = [Patch(color=c, label=g) for g, c in colors.items() if g in group.values()]
+    legend.append(Patch(facecolor="#999", alpha=0.5, hatch="//", label="peer (not Wirecore)"))
+    fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8, frameon=False)
+    fig.suptitle("Wirecore echo benchmark: the same load against every server", fontsize=11)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.98))
     tmp = path.with_suffix(".png.tmp")
-    fig.savefig(tmp, dpi=100, format="png")
+    fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     os.replace(tmp, path)
     return None
@@ -690,6 +706,8 @@ def main() -> int:
     ap.add_argument("--out", help="output directory (default e2e/bench/results, "
                                   "smoke: build/bench-smoke)")
     ap.add_argument("--duration", type=float, help="measured seconds per scenario")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each load scenario N times and keep the fastest (default 1)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and client to CPUs")
     ap.add_argument("--list", action="store_true", help="list servers and whether they are usable")
     args = ap.parse_args()
@@ -723,6 +741,7 @@ def main() -> int:
     logdir.mkdir(parents=True, exist_ok=True)
     pins: tuple = (None, None) if args.no_pin or (os.cpu_count() or 1) < 2 else ("0", "1")
     raise_nofile()
+    load_before = open("/proc/loadavg").read().split()[:3]
 
     for name, why in unavailable:
         print(f"skip {name}: {why}", flush=True)
@@ -748,6 +767,16 @@ def main() -> int:
                 continue
             t0 = time.monotonic()
             d = run_one(ctx, loadgen, s, sc, pins, logdir, ready_timeout=30)
+            # Best of --repeat runs: on a shared machine, noise only ever slows a run down.
+            for _ in range(args.repeat - 1 if sc.mode != "idle" else 0):
+                if d.get("error"):
+                    break
+                again = run_one(ctx, loadgen, s, sc, pins, logdir, ready_timeout=30)
+                if again.get("error"):
+                    d = again
+                    break
+                if (again.get("msgs_per_s") or 0) > (d.get("msgs_per_s") or 0):
+                    d = again
             r["scenarios"][sc.key] = d
             took = time.monotonic() - t0
             if d.get("error"):
@@ -767,6 +796,8 @@ def main() -> int:
             r["status"] = "errors"
 
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "repeat": args.repeat, "load_before": load_before,
+            "load_average": open("/proc/loadavg").read().split()[:3],
             "versions": versions(), "pins": pins if pins[0] else ("any", "any"),
             "smoke": args.smoke, "unavailable": unavailable,
             "scenarios": [sc.__dict__ for sc in scs]}

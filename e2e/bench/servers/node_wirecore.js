@@ -6,6 +6,7 @@
 const path = require('path');
 
 function load() {
+  if (process.env.WIRECORE_NODE_PACKAGE) return require(process.env.WIRECORE_NODE_PACKAGE);
   try {
     return require('wirecore');
   } catch (e) {
