@@ -966,8 +966,13 @@ static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value
       n->format_name = mv->u.s.ptr;
       n->format = wire__format_lookup(mv->u.s.ptr, mv->u.s.len);
       if (n->format != WS_F_UNKNOWN &&
-          ((c->S->flags & WIRE_SCHEMA_FORMAT_ASSERT) || (d & D_FORMAT_ASSERT)))
+          ((c->S->flags & WIRE_SCHEMA_FORMAT_ASSERT) || (d & D_FORMAT_ASSERT))) {
         n->kw |= WS_BIT(WS_K_FORMAT);
+        if ((n->format == WS_F_HOSTNAME || n->format == WS_F_IDN_HOSTNAME ||
+             n->format == WS_F_EMAIL || n->format == WS_F_IDN_EMAIL) &&
+            wire__idn_init(c->S))
+          return oom(c);
+      }
     } else if (strcmp(k, "uniqueItems") == 0) {
       if (mv->type != WIRE_BOOL)
         return serr(c, path, k, "uniqueItems must be a boolean");
@@ -1172,6 +1177,7 @@ void wire_schema_free(wire_schema *s) {
   free(s->nodes);
   if (s->match)
     pcre2_match_data_free(s->match);
+  wire__idn_free(s);
   wire__arena_destroy(&s->arena);
   free(s);
 }

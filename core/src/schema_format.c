@@ -229,43 +229,6 @@ static bool ipv6(const char *s, size_t n) {
   return compressed ? groups < 8 : groups == 8;
 }
 
-/* RFC 1123 hostname; `idn` lets labels hold non-ASCII (checked loosely). */
-static bool hostname(const char *s, size_t n, bool idn) {
-  if (n == 0 || n > 253)
-    return false;
-  size_t i = 0;
-  while (i <= n) {
-    size_t st = i;
-    while (i < n && s[i] != '.')
-      i++;
-    size_t len = i - st;
-    if (len == 0 || len > 63)
-      return false;
-    if (s[st] == '-' || s[i - 1] == '-')
-      return false;
-    bool ascii = true;
-    for (size_t j = st; j < i; j++) {
-      unsigned char ch = (unsigned char)s[j];
-      if (ch >= 0x80) {
-        ascii = false;
-        if (!idn)
-          return false;
-        continue;
-      }
-      if (!(alpha((char)ch) || digit((char)ch) || ch == '-'))
-        return false;
-    }
-    /* "--" in positions 3-4 is reserved for A-labels ("xn--") */
-    if (ascii && len >= 4 && s[st + 2] == '-' && s[st + 3] == '-' &&
-        !((s[st] == 'x' || s[st] == 'X') && (s[st + 1] == 'n' || s[st + 1] == 'N')))
-      return false;
-    if (i == n)
-      break;
-    i++;
-  }
-  return true;
-}
-
 /* ---- email (RFC 5321 mailbox) ----------------------------------------- */
 
 static bool atext(unsigned char c, bool idn) {
@@ -273,7 +236,7 @@ static bool atext(unsigned char c, bool idn) {
          (idn && c >= 0x80);
 }
 
-static bool email(const char *s, size_t n, bool idn) {
+static bool email(const wire_schema *S, const char *s, size_t n, bool idn) {
   const char *at = NULL;
   size_t i = 0;
   if (n > 0 && s[0] == '"') {
@@ -309,7 +272,7 @@ static bool email(const char *s, size_t n, bool idn) {
       return ipv6(d + 6, dn - 7);
     return ipv4(d + 1, dn - 2);
   }
-  return hostname(d, dn, idn);
+  return wire__hostname_check(S, d, dn, idn);
 }
 
 /* ---- URIs and IRIs (RFC 3986 / 3987) ---------------------------------- */
@@ -551,16 +514,16 @@ static bool regex(const char *s, size_t n) {
   return true;
 }
 
-int wire__format_check(ws_format f, const char *s, size_t n) {
+int wire__format_check(const wire_schema *S, ws_format f, const char *s, size_t n) {
   switch (f) {
   case WS_F_DATE_TIME: return date_time(s, n);
   case WS_F_DATE: return full_date(s, n);
   case WS_F_TIME: return full_time(s, n);
   case WS_F_DURATION: return duration(s, n);
-  case WS_F_EMAIL: return email(s, n, false);
-  case WS_F_IDN_EMAIL: return email(s, n, true);
-  case WS_F_HOSTNAME: return hostname(s, n, false);
-  case WS_F_IDN_HOSTNAME: return hostname(s, n, true);
+  case WS_F_EMAIL: return email(S, s, n, false);
+  case WS_F_IDN_EMAIL: return email(S, s, n, true);
+  case WS_F_HOSTNAME: return wire__hostname_check(S, s, n, false);
+  case WS_F_IDN_HOSTNAME: return wire__hostname_check(S, s, n, true);
   case WS_F_IPV4: return ipv4(s, n);
   case WS_F_IPV6: return ipv6(s, n);
   case WS_F_URI: return uri_ref(s, n, true, false);

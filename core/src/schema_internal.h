@@ -200,6 +200,9 @@ struct wire_schema {
    * must not validate on two threads at once (nothing in wirecore is
    * thread-safe). Its size is fixed at compile time. */
   pcre2_match_data *match;
+  /* IDNA patterns (schema_idn.c), compiled only when a hostname or email
+   * format asserts. */
+  pcre2_code *idn[3];
 };
 
 /* ---- helpers shared between the schema files ---- */
@@ -219,8 +222,15 @@ WIRE_HIDDEN int wire__regex_search(const ws_regex *re, pcre2_match_data *md, con
 
 /* Map a format name to its id (WS_F_UNKNOWN when the name is not asserted). */
 WIRE_HIDDEN ws_format wire__format_lookup(const char *name, size_t len);
-/* 1 when string s[0..len) is valid for `f`; md is scratch for `regex`. */
-WIRE_HIDDEN int wire__format_check(ws_format f, const char *s, size_t len);
+/* 1 when string s[0..len) is valid for `f` (S supplies scratch and the
+ * IDNA patterns). */
+WIRE_HIDDEN int wire__format_check(const wire_schema *S, ws_format f, const char *s, size_t len);
+/* Compile the IDNA patterns into S (idempotent). Returns 0 or WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__idn_init(wire_schema *S);
+WIRE_HIDDEN void wire__idn_free(wire_schema *S);
+/* RFC 1123 host name; with `idn`, U-labels and IDNA separators too. A-labels
+ * are decoded and checked in both modes. Needs wire__idn_init. */
+WIRE_HIDDEN bool wire__hostname_check(const wire_schema *S, const char *s, size_t n, bool idn);
 
 /* Bundled meta-schemas (metaschema_data.c): the JSON text of `uri` or NULL. */
 WIRE_HIDDEN const char *wire__metaschema_lookup(const char *uri, size_t *len);

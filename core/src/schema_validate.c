@@ -342,7 +342,7 @@ static int v_string(vctx *c, const ws_node *n, const wire_value *v, const ipath 
       return fail(c, n, ip, "pattern", "string does not match the pattern \"%s\"",
                   n->pattern.source);
   }
-  if ((kw & WS_BIT(WS_K_FORMAT)) && !wire__format_check(n->format, s, len))
+  if ((kw & WS_BIT(WS_K_FORMAT)) && !wire__format_check(c->S, n->format, s, len))
     return fail(c, n, ip, "format", "string is not a valid %s", n->format_name);
   return 0;
 }
