@@ -514,7 +514,10 @@ WIRE_EXTERN wire_str wire_request_subprotocol(const wire_request *req);
 WIRE_EXTERN void wire_conn_ref(wire_conn *conn);
 WIRE_EXTERN void wire_conn_unref(wire_conn *conn);
 
-/* The request view, valid as long as the connection handle. */
+/* The request view, valid as long as the connection handle. After the
+ * upgrade the connection keeps a compact copy (a different pointer from the
+ * one on_connect saw) without the headers that only served the handshake:
+ * Upgrade, Connection, Sec-WebSocket-Key, -Version and -Extensions. */
 WIRE_EXTERN const wire_request *wire_conn_request(const wire_conn *conn);
 WIRE_EXTERN wire_endpoint *wire_conn_endpoint(const wire_conn *conn);
 WIRE_EXTERN wire_server *wire_conn_server(const wire_conn *conn);

@@ -129,7 +129,7 @@ void wire__slot_free(wire__slot *slot) {
 }
 
 static int slot_attach(wire_conn *c) {
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire__slot *slot = s->pool;
   if (slot != NULL) {
     s->pool = slot->next;
@@ -160,7 +160,7 @@ static int slot_attach(wire_conn *c) {
  * message, nothing queued and no close is clean enough to lend again. */
 static void slot_detach(wire_conn *c, int clean) {
   wire__slot *slot = c->slot;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   if (slot == NULL)
     return;
   c->slot = NULL;
@@ -356,7 +356,6 @@ static void pq_free(wire_conn *c) {
     c->pq_head = m->next;
     free(m);
   }
-  c->pq_tail = NULL;
 }
 
 void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len) {
@@ -376,11 +375,10 @@ void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len)
   m->kind = (uint8_t)kind;
   if (len)
     memcpy(m->data, data, len);
-  if (c->pq_tail)
-    c->pq_tail->next = m;
-  else
-    c->pq_head = m;
-  c->pq_tail = m;
+  wire__pmsg **tail = &c->pq_head; /* short: filled by at most one read */
+  while (*tail != NULL)
+    tail = &(*tail)->next;
+  *tail = m;
 }
 
 /* Deliver queued messages in order while not paused. Never nested: a resume
@@ -393,8 +391,6 @@ static void drain_paused(wire_conn *c) {
   while (c->pauses == 0 && c->pq_head != NULL && c->state == WIRE__S_OPEN) {
     wire__pmsg *m = c->pq_head;
     c->pq_head = m->next;
-    if (c->pq_head == NULL)
-      c->pq_tail = NULL;
     wire__pipeline_message(c, m->kind, m->data, m->len);
     free(m);
   }
@@ -424,7 +420,7 @@ int wire_conn_resume(wire_conn *c) {
     return 0;
   if (c->pq_head == NULL && (c->flags & WIRE__F_READING))
     return 0;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire__enter(s);
   drain_paused(c);
   if (c->state != WIRE__S_CLOSED)
@@ -458,22 +454,16 @@ int wire__conn_report(wire_conn *c, int code, const char *fmt, ...) {
 
 static void conn_close_cb(uv_handle_t *h) {
   wire_conn *c = (wire_conn *)h;
-  wire_server *s = c->server;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    s->conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
+  wire_server *s = WIRE__SRV(c);
   s->n_sockets--;
   c->flags |= WIRE__F_HCLOSED;
   if (c->refs == 0) {
     wire__conn_free(c);
-  } else {
-    c->prev = NULL;
-    c->next = s->zombies;
+  } else { /* referenced: park it where wire_server_free can find it */
+    c->tprev = NULL;
+    c->tnext = s->zombies;
     if (s->zombies)
-      s->zombies->prev = c;
+      s->zombies->tprev = c;
     s->zombies = c;
   }
   wire__server_check_done(s);
@@ -487,13 +477,13 @@ void wire__conn_free(wire_conn *c) {
 void wire__conn_release(wire_conn *c) {
   if (--c->refs > 0 || !(c->flags & WIRE__F_HCLOSED))
     return;
-  wire_server *s = c->server;
-  if (c->prev)
-    c->prev->next = c->next;
+  wire_server *s = WIRE__SRV(c);
+  if (c->tprev)
+    c->tprev->tnext = c->tnext;
   else
-    s->zombies = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
+    s->zombies = c->tnext;
+  if (c->tnext)
+    c->tnext->tprev = c->tprev;
   wire__conn_free(c);
 }
 
@@ -501,7 +491,7 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
   if (c->state == WIRE__S_CLOSED)
     return;
   int prev = c->state;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   if (prev == WIRE__S_OPEN || prev == WIRE__S_DEFERRED || prev == WIRE__S_CLOSING)
     s->n_established--;
   c->state = WIRE__S_CLOSED;
@@ -543,7 +533,7 @@ static void half_close(wire_conn *c) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
     return;
   }
-  c->server->kick = 1;
+  WIRE__SRV(c)->kick = 1;
   wire__update_reading(c);
 }
 
@@ -600,7 +590,7 @@ int wire_conn_close(wire_conn *c, int code, const char *reason, size_t reason_le
     return WIRE_EINVAL;
   if (c->state != WIRE__S_OPEN)
     return WIRE_ECLOSED;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire__enter(s);
   wire__conn_start_close(c, code, reason, reason_len);
   wire__leave(s);
@@ -649,7 +639,7 @@ void wire_conn_unref(wire_conn *c) {
 
 const wire_request *wire_conn_request(const wire_conn *c) { return c ? c->req : NULL; }
 wire_endpoint *wire_conn_endpoint(const wire_conn *c) { return c ? c->ep : NULL; }
-wire_server *wire_conn_server(const wire_conn *c) { return c ? c->server : NULL; }
+wire_server *wire_conn_server(const wire_conn *c) { return c ? WIRE__SRV(c) : NULL; }
 uint64_t wire_conn_id(const wire_conn *c) { return c ? c->id : 0; }
 void *wire_conn_get_data(const wire_conn *c) { return c ? c->data : NULL; }
 void wire_conn_set_data(wire_conn *c, void *data) {

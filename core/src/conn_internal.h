@@ -59,16 +59,16 @@ typedef struct wire__slot {
 /* ---- output -------------------------------------------------------------- */
 
 /* One queued piece of output: a whole frame (header + payload) or raw HTTP. */
-typedef struct wire__chunk {
-  struct wire__chunk *next;
+typedef struct wire__ochunk {
+  struct wire__ochunk *next;
   size_t len, off; /* off: bytes already written (partial uv_try_write) */
   uint8_t data[];
-} wire__chunk;
+} wire__ochunk;
 
 /* A uv_write in flight and the chunks it owns. */
 typedef struct wire__wreq {
   uv_write_t req;
-  wire__chunk *chunks;
+  wire__ochunk *chunks;
   size_t bytes;
 } wire__wreq;
 
@@ -127,27 +127,23 @@ enum {
 #define WIRE__F_HCLOSED 0x2000u     /* uv close callback has run */
 
 struct wire_conn {
-  uv_tcp_t tcp; /* first: a uv handle* is a wire_conn* */
-  wire_server *server;
+  uv_tcp_t tcp; /* first: a uv handle* is a wire_conn*; tcp.data is the server */
   wire_endpoint *ep;
   wire_request *req;
   void *data;
   uint64_t id;
-  wire_conn *prev, *next;   /* server->conns */
-  wire_conn *tprev, *tnext; /* deadline list */
-  wire__tlist *tlist;
+  wire_conn *tprev, *tnext; /* deadline list; the server's zombie list once closed */
   uint64_t deadline;
   wire_conn *dirty_next;
   wire__slot *slot;         /* wslay context, only while frames are in flight */
-  wire__chunk *out_head, *out_tail;
+  wire__ochunk *out_head, *out_tail;
   size_t out_bytes;         /* queued + in flight */
   wire__wreq *wreq;
-  wire__pmsg *pq_head, *pq_tail;
+  wire__pmsg *pq_head;      /* received while paused, in order */
   union {
     struct { /* WIRE__S_HANDSHAKE, WIRE__S_DEFERRED */
       char *buf;
       uint32_t len, cap;
-      uint32_t head; /* deferred: length of the request head in buf */
     } hs;
     struct { /* frame boundary scanner (open and closing) */
       uint64_t left; /* payload bytes of the current frame not yet seen */
@@ -158,9 +154,15 @@ struct wire_conn {
   uint32_t refs;
   uint16_t flags;
   uint16_t pauses;
+  uint16_t close_code; /* code for on_close */
   uint8_t state;
-  uint16_t close_code;  /* code for on_close */
+  uint8_t tkind; /* which deadline list (WIRE__T_*), 0 = none */
 };
+
+/* Memory per idle connection is a hard budget (≤ 1 KiB with its request
+ * view): keep this struct small, and anything needed only while frames are
+ * in flight in wire__slot. */
+#define WIRE__SRV(c) ((wire_server *)(c)->tcp.data)
 
 /* ---- server -------------------------------------------------------------- */
 
@@ -184,8 +186,7 @@ struct wire_server {
   wire_endpoint *endpoints, *endpoints_tail;
   wire__listener *listeners;
   int listeners_unref;
-  wire_conn *conns;        /* every connection whose socket is not closed yet */
-  wire_conn *zombies;      /* closed, still referenced */
+  wire_conn *zombies;      /* closed, still referenced (linked by tprev/tnext) */
   size_t n_sockets;        /* conns whose uv handle is not closed yet */
   size_t n_established;    /* OPEN or DEFERRED, counted for max_connections */
   uint64_t next_id;
@@ -251,6 +252,9 @@ WIRE_HIDDEN int wire__conn_report_err(wire_conn *c, const wire_error *err);
 /* send.c */
 /* Queue raw bytes (copied). Returns 0 or WIRE_ENOMEM. */
 WIRE_HIDDEN int wire__out_raw(wire_conn *c, const void *data, size_t len);
+/* Write raw bytes at once when nothing is queued (no allocation when the
+ * kernel takes them all); queue what is left. Returns 0 or WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__out_raw_now(wire_conn *c, const void *data, size_t len);
 /* Queue one unmasked frame (copied). Returns 0 or WIRE_ENOMEM. */
 WIRE_HIDDEN int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len);
 /* Write queued output now, or mark it for the end of the current callback. */

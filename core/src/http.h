@@ -59,6 +59,13 @@ WIRE_HIDDEN void *wire__request_alloc(wire_request *req, size_t n);
 WIRE_HIDDEN const wire__kv *wire__request_find_header(const wire_request *req, const char *name,
                                                       size_t *i);
 
+/* After the upgrade (connection engine): re-pack the view into one block,
+ * folding in path parameters and the subprotocol and leaving out the headers
+ * that served only the handshake (Upgrade, Connection, Sec-WebSocket-Key,
+ * -Version, -Extensions). Frees req and returns the new view; returns req
+ * unchanged when memory runs out. */
+WIRE_HIDDEN wire_request *wire__request_compact(wire_request *req);
+
 /* ---- routes (router.c) ------------------------------------------------- */
 
 typedef struct wire__route wire__route;

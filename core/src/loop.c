@@ -38,7 +38,7 @@ void wire__update_reading(wire_conn *c) {
     want = 1;
     break;
   case WIRE__S_DEFERRED:
-    want = c->u.hs.len <= c->server->max_handshake + WIRE__READ_BUF_SIZE;
+    want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
     break;
   case WIRE__S_OPEN:
     want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure;
@@ -57,7 +57,7 @@ void wire__update_reading(wire_conn *c) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->flags &= ~WIRE__F_READING;
   }
-  c->server->kick = 1;
+  WIRE__SRV(c)->kick = 1;
 }
 
 int wire_server_run(wire_server *s) {

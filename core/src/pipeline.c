@@ -119,7 +119,7 @@ static void put_str(wire_doc *d, wire_value *obj, const char *k, const char *v) 
 /* {"type":"error","error":...,("path","keyword"),"message":...} in the
  * endpoint's codec. */
 static void reply_error(wire_conn *c, const wire_error *err) {
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire_doc *d = doc_take(&s->out_doc, &s->out_doc_busy);
   if (d == NULL)
     return;
@@ -210,7 +210,7 @@ void wire__pipeline_message(wire_conn *c, int kind, const uint8_t *data, size_t 
       ep->cb.on_message(c, &msg, ep->user_data);
     return;
   }
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire_doc *d = doc_take(&s->doc, &s->doc_busy);
   if (d == NULL) {
     wire__conn_report(c, WIRE_ENOMEM, "out of memory decoding a message");
@@ -245,7 +245,7 @@ int wire_conn_send_value(wire_conn *c, const wire_value *v, wire_error *err) {
       return WIRE_EVALIDATION;
     return wire_schema_validate(ep->response_schema, v, err);
   }
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire_doc *d = doc_take(&s->out_doc, &s->out_doc_busy);
   if (d == NULL)
     return wire__error_set(err, WIRE_ENOMEM, "out of memory");

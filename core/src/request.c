@@ -587,3 +587,71 @@ int wire_request_remote_port(const wire_request *req) {
 wire_str wire_request_subprotocol(const wire_request *req) {
   return req ? req->subprotocol : no_str;
 }
+
+/* Headers that served only the upgrade; the view kept with an open
+ * connection leaves them out. */
+static bool handshake_only(const wire_str *name) {
+  static const char *const names[] = {"upgrade", "connection", "sec-websocket-key",
+                                      "sec-websocket-version", "sec-websocket-extensions"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (ieq(name->ptr, name->len, names[i]))
+      return true;
+  return false;
+}
+
+static wire_str put_opt(char **cur, wire_str s) {
+  if (s.ptr == NULL)
+    return s;
+  return put(cur, s.ptr, s.len);
+}
+
+/* Re-pack req into one block (path parameters and the subprotocol folded in,
+ * handshake-only headers dropped): an idle connection keeps only this. */
+wire_request *wire__request_compact(wire_request *req) {
+  size_t nh = 0, bytes = req->method.len + req->target.len + req->path.len +
+                         req->query_string.len + req->subprotocol.len + 5;
+  for (size_t i = 0; i < req->n_headers; i++)
+    if (!handshake_only(&req->headers[i].name)) {
+      nh++;
+      bytes += req->headers[i].name.len + req->headers[i].value.len + 2;
+    }
+  for (size_t i = 0; i < req->n_query; i++)
+    bytes += req->query[i].name.len + req->query[i].value.len + 2;
+  for (size_t i = 0; i < req->n_params; i++)
+    bytes += req->params[i].name.len + req->params[i].value.len + 2;
+  size_t nkv = nh + req->n_query + req->n_params;
+  request_block *b = malloc(sizeof(request_block) + nkv * sizeof(wire__kv) + bytes);
+  if (!b)
+    return req;
+  wire_request *r = &b->pub;
+  *r = *req;
+  b->extra = NULL;
+  r->headers = (wire__kv *)(b + 1);
+  r->query = r->headers + nh;
+  r->params = r->query + req->n_query;
+  char *cur = (char *)(r->params + req->n_params);
+  r->method = put(&cur, req->method.ptr, req->method.len);
+  r->target = put(&cur, req->target.ptr, req->target.len);
+  r->path = put(&cur, req->path.ptr, req->path.len);
+  r->query_string = put(&cur, req->query_string.ptr, req->query_string.len);
+  r->subprotocol = put_opt(&cur, req->subprotocol);
+  r->n_headers = 0;
+  for (size_t i = 0; i < req->n_headers; i++)
+    if (!handshake_only(&req->headers[i].name)) {
+      r->headers[r->n_headers].name = put(&cur, req->headers[i].name.ptr, req->headers[i].name.len);
+      r->headers[r->n_headers].value =
+          put(&cur, req->headers[i].value.ptr, req->headers[i].value.len);
+      r->n_headers++;
+    }
+  for (size_t i = 0; i < req->n_query; i++) {
+    r->query[i].name = put(&cur, req->query[i].name.ptr, req->query[i].name.len);
+    r->query[i].value = put(&cur, req->query[i].value.ptr, req->query[i].value.len);
+  }
+  for (size_t i = 0; i < req->n_params; i++) {
+    r->params[i].name = put(&cur, req->params[i].name.ptr, req->params[i].name.len);
+    r->params[i].value = put(&cur, req->params[i].value.ptr, req->params[i].value.len);
+  }
+  r->cap_params = r->n_params;
+  wire__request_free(req);
+  return r;
+}

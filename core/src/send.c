@@ -64,8 +64,8 @@ uint32_t wire__utf8_step(uint32_t st, const uint8_t *s, size_t len) {
 
 /* ---- the queue -------------------------------------------------------------- */
 
-static wire__chunk *chunk_new(size_t len) {
-  wire__chunk *ch = malloc(sizeof *ch + len);
+static wire__ochunk *chunk_new(size_t len) {
+  wire__ochunk *ch = malloc(sizeof *ch + len);
   if (ch == NULL)
     return NULL;
   ch->next = NULL;
@@ -74,7 +74,7 @@ static wire__chunk *chunk_new(size_t len) {
   return ch;
 }
 
-static void chunk_append(wire_conn *c, wire__chunk *ch) {
+static void chunk_append(wire_conn *c, wire__ochunk *ch) {
   if (c->out_tail)
     c->out_tail->next = ch;
   else
@@ -84,7 +84,7 @@ static void chunk_append(wire_conn *c, wire__chunk *ch) {
 }
 
 int wire__out_raw(wire_conn *c, const void *data, size_t len) {
-  wire__chunk *ch = chunk_new(len);
+  wire__ochunk *ch = chunk_new(len);
   if (ch == NULL)
     return WIRE_ENOMEM;
   memcpy(ch->data, data, len);
@@ -92,9 +92,21 @@ int wire__out_raw(wire_conn *c, const void *data, size_t len) {
   return 0;
 }
 
+int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
+  if (c->out_head == NULL && c->wreq == NULL) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (r > 0) {
+      data = (const uint8_t *)data + r;
+      len -= (size_t)r;
+    }
+  }
+  return len ? wire__out_raw(c, data, len) : 0;
+}
+
 int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
   size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  wire__chunk *ch = chunk_new(hl + len);
+  wire__ochunk *ch = chunk_new(hl + len);
   if (ch == NULL)
     return WIRE_ENOMEM;
   uint8_t *h = ch->data;
@@ -118,7 +130,7 @@ int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
 
 void wire__out_discard(wire_conn *c) {
   while (c->out_head != NULL) {
-    wire__chunk *ch = c->out_head;
+    wire__ochunk *ch = c->out_head;
     c->out_head = ch->next;
     c->out_bytes -= ch->len - ch->off;
     free(ch);
@@ -130,7 +142,7 @@ void wire__out_discard(wire_conn *c) {
 static void consume(wire_conn *c, size_t n) {
   c->out_bytes -= n;
   while (n > 0 && c->out_head != NULL) {
-    wire__chunk *ch = c->out_head;
+    wire__ochunk *ch = c->out_head;
     size_t left = ch->len - ch->off;
     if (n < left) {
       ch->off += n;
@@ -154,7 +166,7 @@ static void write_cb(uv_write_t *req, int status) {
   wire__wreq *w = (wire__wreq *)req;
   wire_conn *c = (wire_conn *)req->handle;
   while (w->chunks != NULL) {
-    wire__chunk *ch = w->chunks;
+    wire__ochunk *ch = w->chunks;
     w->chunks = ch->next;
     free(ch);
   }
@@ -163,7 +175,7 @@ static void write_cb(uv_write_t *req, int status) {
   free(w);
   if (c->state == WIRE__S_CLOSED)
     return;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire__enter(s);
   if (status < 0)
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
@@ -181,7 +193,7 @@ void wire__out_flush(wire_conn *c) {
     return;
   uv_buf_t bufs[WIRE__MAX_IOV];
   unsigned n = 0;
-  for (wire__chunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
+  for (wire__ochunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
     bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
   int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
   if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
@@ -200,9 +212,9 @@ void wire__out_flush(wire_conn *c) {
     return;
   }
   n = 0;
-  wire__chunk **tail = &w->chunks;
+  wire__ochunk **tail = &w->chunks;
   while (c->out_head != NULL && n < WIRE__MAX_IOV) {
-    wire__chunk *ch = c->out_head;
+    wire__ochunk *ch = c->out_head;
     c->out_head = ch->next;
     ch->next = NULL;
     bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
@@ -213,12 +225,12 @@ void wire__out_flush(wire_conn *c) {
   if (c->out_head == NULL)
     c->out_tail = NULL;
   c->wreq = w;
-  c->server->kick = 1;
+  WIRE__SRV(c)->kick = 1;
   r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
   if (r != 0) { /* never started: nothing will call write_cb */
     c->wreq = NULL;
     while (w->chunks != NULL) {
-      wire__chunk *ch = w->chunks;
+      wire__ochunk *ch = w->chunks;
       w->chunks = ch->next;
       free(ch);
     }
@@ -231,7 +243,7 @@ void wire__out_flush(wire_conn *c) {
 /* Queued output leaves when the outermost callback returns (one write for
  * everything queued meanwhile); public calls are bracketed the same way. */
 void wire__out_schedule(wire_conn *c) {
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   if (s->depth == 0) {
     wire__out_flush(c);
     return;
@@ -251,7 +263,7 @@ int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
     return WIRE_EINVAL;
   if (c->state != WIRE__S_OPEN)
     return WIRE_ECLOSED;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   if (c->out_bytes > c->ep->opts.max_backpressure) {
     /* A consumer this slow would make us grow without bound. */
     wire_conn_close(c, 1008, "send buffer limit exceeded", 26);

@@ -60,7 +60,7 @@ int wire_server_free(wire_server *s) {
     return WIRE_EBUSY;
   while (s->zombies != NULL) {
     wire_conn *c = s->zombies;
-    s->zombies = c->next;
+    s->zombies = c->tnext;
     wire__conn_free(c);
   }
   while (s->endpoints != NULL) {
@@ -211,8 +211,24 @@ static void timer_arm(wire_server *s, uint64_t due) {
   s->timer_due = due;
 }
 
+/* The list a connection's tkind names. */
+static wire__tlist *tlist_of(wire_conn *c) {
+  switch (c->tkind) {
+  case WIRE__T_HANDSHAKE:
+    return &WIRE__SRV(c)->handshake;
+  case WIRE__T_IDLE:
+    return &c->ep->idle;
+  case WIRE__T_PONG:
+    return &c->ep->pong;
+  case WIRE__T_CLOSE:
+    return &c->ep->closing;
+  default:
+    return NULL;
+  }
+}
+
 void wire__tlist_remove(wire_conn *c) {
-  wire__tlist *l = c->tlist;
+  wire__tlist *l = tlist_of(c);
   if (l == NULL)
     return;
   if (c->tprev)
@@ -224,7 +240,7 @@ void wire__tlist_remove(wire_conn *c) {
   else
     l->tail = c->tprev;
   c->tprev = c->tnext = NULL;
-  c->tlist = NULL;
+  c->tkind = 0;
 }
 
 /* Move c to the tail of l with a fresh deadline (l NULL: no deadline). A
@@ -233,8 +249,8 @@ void wire__tlist_put(wire_conn *c, wire__tlist *l) {
   wire__tlist_remove(c);
   if (l == NULL || l->duration >= UINT32_MAX)
     return;
-  c->deadline = uv_now(c->server->loop) + l->duration;
-  c->tlist = l;
+  c->deadline = uv_now(WIRE__SRV(c)->loop) + l->duration;
+  c->tkind = l->kind;
   c->tprev = l->tail;
   c->tnext = NULL;
   if (l->tail)
@@ -242,7 +258,7 @@ void wire__tlist_put(wire_conn *c, wire__tlist *l) {
   else
     l->head = c;
   l->tail = c;
-  timer_arm(c->server, c->deadline);
+  timer_arm(WIRE__SRV(c), c->deadline);
 }
 
 /* Pop every expired head of l; returns the next deadline (0 = none). */
@@ -263,15 +279,22 @@ static uint64_t earliest(uint64_t a, uint64_t b) {
   return a < b ? a : b;
 }
 
-static void force_close_all(wire_server *s) {
-  wire_conn *c = s->conns;
-  while (c != NULL) {
-    wire_conn *next = c->next;
-    if (c->state != WIRE__S_CLOSED)
-      wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
-    c = next;
-  }
+/* Connections are found through the loop's handle list (a registry would
+ * cost every idle connection two pointers). Ours: TCP handles whose data is
+ * this server (listeners keep data NULL). */
+static wire_conn *conn_of(uv_handle_t *h, wire_server *s) {
+  if (h->type != UV_TCP || h->data != s || uv_is_closing(h))
+    return NULL;
+  return (wire_conn *)h;
 }
+
+static void force_close_cb(uv_handle_t *h, void *arg) {
+  wire_conn *c = conn_of(h, arg);
+  if (c != NULL && c->state != WIRE__S_CLOSED)
+    wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
+}
+
+static void force_close_all(wire_server *s) { uv_walk(s->loop, force_close_cb, s); }
 
 static void timer_cb(uv_timer_t *t) {
   wire_server *s = t->data;
@@ -298,7 +321,7 @@ static void timer_cb(uv_timer_t *t) {
 /* ---- accept and the handshake phase -------------------------------------- */
 
 void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  wire_server *s = ((wire_conn *)h)->server;
+  wire_server *s = h->data;
   (void)suggested;
   /* One buffer for the whole server: libuv reads and calls read_cb before
    * asking again, and read_cb consumes every byte, so an idle connection owns
@@ -331,40 +354,65 @@ static void reject(wire_conn *c, int status, const char *body) {
   if (n < 0)
     n = wire__http_error_response(status, NULL, resp, sizeof resp);
   if (c->state == WIRE__S_OPEN || c->state == WIRE__S_DEFERRED)
-    c->server->n_established--;
+    WIRE__SRV(c)->n_established--;
   c->state = WIRE__S_REJECTING;
   free(c->u.hs.buf);
   c->u.hs.buf = NULL;
   c->u.hs.len = c->u.hs.cap = 0;
   if (n > 0)
     wire__out_raw(c, resp, (size_t)n);
-  wire__tlist_put(c, &c->server->handshake);
+  wire__tlist_put(c, &WIRE__SRV(c)->handshake);
   wire__out_schedule(c);
   wire__conn_progress(c);
 }
 
-/* Send the 101 and switch to WebSocket framing; bytes after the head follow. */
-static void accept_upgrade(wire_conn *c, size_t head_len) {
+/* Send the 101 and switch to WebSocket framing. rest: bytes that followed
+ * the request head (in the read buffer or in the handshake buffer). */
+static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
   char resp[2048];
   int n = wire__handshake_response(c->req, resp, sizeof resp);
-  if (n < 0 || wire__out_raw(c, resp, (size_t)n) != 0) {
+  if (n < 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
     reject(c, 500, NULL);
     return;
   }
-  char *buf = c->u.hs.buf;
-  uint32_t len = c->u.hs.len;
+  /* The connection keeps a compact view: it is most of an idle connection's
+   * memory. */
+  c->req = wire__request_compact(c->req);
+  char *buf = c->u.hs.buf; /* may hold rest: freed after the feed */
   memset(&c->u, 0, sizeof c->u);
   c->state = WIRE__S_OPEN;
   c->flags |= WIRE__F_ACCEPTED;
   wire__tlist_put(c, &c->ep->idle);
   wire__out_schedule(c);
-  wire__conn_opened(c, (const uint8_t *)buf + head_len, len > head_len ? len - head_len : 0);
+  wire__conn_opened(c, (const uint8_t *)rest, rest_len);
   free(buf);
 }
 
+/* Keep bytes in the connection's handshake buffer (they are in the read
+ * buffer, which the next read reuses). Returns 0 or WIRE_ENOMEM. */
+static int hs_keep(wire_conn *c, const char *data, size_t n) {
+  size_t need = (size_t)c->u.hs.len + n;
+  if (need > UINT32_MAX / 2)
+    return WIRE_ENOMEM;
+  if (need > c->u.hs.cap) {
+    size_t cap = c->u.hs.cap ? c->u.hs.cap : 512;
+    while (cap < need)
+      cap *= 2;
+    char *nb = realloc(c->u.hs.buf, cap);
+    if (nb == NULL)
+      return WIRE_ENOMEM;
+    c->u.hs.buf = nb;
+    c->u.hs.cap = (uint32_t)cap;
+  }
+  if (n)
+    memmove(c->u.hs.buf + c->u.hs.len, data, n);
+  c->u.hs.len += (uint32_t)n;
+  return 0;
+}
+
 /* The head parsed: route, check, ask on_connect. */
-static void handshake_done(wire_conn *c, size_t head_len) {
-  wire_server *s = c->server;
+static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
+  wire_server *s = WIRE__SRV(c);
   uv_tcp_t *t = &c->tcp;
   struct sockaddr_storage ss;
   int sl = sizeof ss;
@@ -409,51 +457,56 @@ static void handshake_done(wire_conn *c, size_t head_len) {
   if (c->state != WIRE__S_DEFERRED)
     return; /* the peer left or the server shut down meanwhile */
   if (verdict == WIRE_CONNECT_ACCEPT) {
-    accept_upgrade(c, head_len);
+    accept_upgrade(c, rest, rest_len);
   } else if (verdict == WIRE_CONNECT_DEFER) {
     c->flags |= WIRE__F_DEFER_REF;
     c->refs++;
-    /* Keep the head's length: the bytes after it belong to the WebSocket. */
-    c->u.hs.head = (uint32_t)head_len;
+    /* Only the bytes after the head stay: they belong to the WebSocket. */
+    if (c->u.hs.buf != NULL && rest >= c->u.hs.buf && rest <= c->u.hs.buf + c->u.hs.len) {
+      memmove(c->u.hs.buf, rest, rest_len);
+      c->u.hs.len = (uint32_t)rest_len;
+    } else {
+      c->u.hs.len = 0;
+      if (hs_keep(c, rest, rest_len) != 0)
+        wire__conn_terminate(c, 1006, NULL, 0);
+    }
   } else {
     reject(c, verdict >= 400 && verdict <= 599 ? verdict : 500, NULL);
   }
 }
 
+/* Handshake bytes arrived. The usual request comes whole in one read and is
+ * parsed in place; only a partial head is copied into a per-connection
+ * buffer. */
 static void handshake_read(wire_conn *c, const char *data, size_t n) {
-  wire_server *s = c->server;
-  size_t need = (size_t)c->u.hs.len + n;
-  if (need > UINT32_MAX / 2) {
-    wire__conn_terminate(c, 1006, NULL, 0);
-    return;
-  }
-  if (need > c->u.hs.cap) {
-    size_t cap = c->u.hs.cap ? c->u.hs.cap : 512;
-    while (cap < need)
-      cap *= 2;
-    char *nb = realloc(c->u.hs.buf, cap);
-    if (nb == NULL) {
-      wire__conn_terminate(c, 1006, NULL, 0);
-      return;
-    }
-    c->u.hs.buf = nb;
-    c->u.hs.cap = (uint32_t)cap;
-  }
-  memcpy(c->u.hs.buf + c->u.hs.len, data, n);
-  c->u.hs.len += (uint32_t)n;
+  wire_server *s = WIRE__SRV(c);
   if (c->state == WIRE__S_DEFERRED) {
-    if (c->u.hs.len > s->max_handshake + WIRE__READ_BUF_SIZE)
+    if (hs_keep(c, data, n) != 0)
+      wire__conn_terminate(c, 1006, NULL, 0);
+    else if (c->u.hs.len > s->max_handshake + WIRE__READ_BUF_SIZE)
       wire__update_reading(c);
     return;
   }
-  size_t len = c->u.hs.len < s->max_handshake ? c->u.hs.len : s->max_handshake;
+  const char *buf = data;
+  size_t len = n;
+  if (c->u.hs.len > 0) {
+    if (hs_keep(c, data, n) != 0) {
+      wire__conn_terminate(c, 1006, NULL, 0);
+      return;
+    }
+    buf = c->u.hs.buf;
+    len = c->u.hs.len;
+  }
   int status = 0;
   const char *why = NULL;
   wire_request *req = NULL;
-  int r = wire__request_parse(c->u.hs.buf, len, &req, &status, &why);
+  int r = wire__request_parse(buf, len < s->max_handshake ? len : s->max_handshake, &req,
+                              &status, &why);
   if (r == -2) {
-    if (c->u.hs.len >= s->max_handshake)
+    if (len >= s->max_handshake)
       reject(c, 431, "request head too large");
+    else if (buf == data && hs_keep(c, data, n) != 0)
+      wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
   if (r < 0) {
@@ -461,12 +514,12 @@ static void handshake_read(wire_conn *c, const char *data, size_t n) {
     return;
   }
   c->req = req;
-  handshake_done(c, (size_t)r);
+  handshake_done(c, buf + r, len - (size_t)r);
 }
 
 void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   wire_conn *c = (wire_conn *)st;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire__enter(s);
   if (nread > 0) {
     switch (c->state) {
@@ -512,12 +565,8 @@ static void on_connection(uv_stream_t *ls, int status) {
     wire__leave(s);
     return;
   }
-  c->server = s;
+  c->tcp.data = s;
   c->id = s->next_id++;
-  c->next = s->conns;
-  if (s->conns)
-    s->conns->prev = c;
-  s->conns = c;
   s->n_sockets++;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || s->state != WIRE__SV_LISTENING) {
     wire__conn_terminate(c, 1006, NULL, 0);
@@ -638,6 +687,16 @@ void wire__server_check_done(wire_server *s) {
     s->done(s, s->done_data);
 }
 
+static void shutdown_conn_cb(uv_handle_t *h, void *arg) {
+  wire_conn *c = conn_of(h, arg);
+  if (c == NULL)
+    return;
+  if (c->state == WIRE__S_OPEN)
+    wire_conn_close(c, 1001, "server shutting down", 20);
+  else if (c->state == WIRE__S_HANDSHAKE || c->state == WIRE__S_DEFERRED)
+    wire__conn_terminate(c, 1006, NULL, 0);
+}
+
 int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb done,
                          void *user_data) {
   if (s == NULL)
@@ -654,15 +713,7 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
     s->listeners = l->next;
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
   }
-  wire_conn *c = s->conns;
-  while (c != NULL) {
-    wire_conn *next = c->next;
-    if (c->state == WIRE__S_OPEN)
-      wire_conn_close(c, 1001, "server shutting down", 20);
-    else if (c->state == WIRE__S_HANDSHAKE || c->state == WIRE__S_DEFERRED)
-      wire__conn_terminate(c, 1006, NULL, 0);
-    c = next;
-  }
+  uv_walk(s->loop, shutdown_conn_cb, s);
   timer_arm(s, s->shutdown_deadline);
   wire__server_check_done(s);
   s->kick = 1;
@@ -691,9 +742,9 @@ int wire_conn_accept(wire_conn *c) {
   int r = take_deferred(c);
   if (r != 0)
     return r;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire__enter(s);
-  accept_upgrade(c, c->u.hs.head);
+  accept_upgrade(c, c->u.hs.buf, c->u.hs.len);
   wire__leave(s);
   wire__conn_release(c);
   return 0;
@@ -705,7 +756,7 @@ int wire_conn_reject(wire_conn *c, int status, const char *body) {
   int r = take_deferred(c);
   if (r != 0)
     return r;
-  wire_server *s = c->server;
+  wire_server *s = WIRE__SRV(c);
   wire__enter(s);
   reject(c, status, body);
   wire__update_reading(c);

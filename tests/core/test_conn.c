@@ -655,6 +655,15 @@ Test(conn, accessors_describe_the_connection) {
   cr_assert_str_eq(wire_request_query(wire_conn_request(c1), "x").ptr, "1");
   cr_assert_eq(wire_conn_get_data(c1), NULL);
   cr_assert_eq(wire_server_connection_count(F.server), 2);
+  /* the view kept after the upgrade is compact: handshake-only headers go */
+  const wire_request *req = wire_conn_request(c1);
+  cr_assert_str_eq(wire_request_header(req, "host").ptr, "127.0.0.1");
+  cr_assert_null(wire_request_header(req, "Sec-WebSocket-Key").ptr);
+  cr_assert_null(wire_request_header(req, "Upgrade").ptr);
+  cr_assert_str_eq(wire_request_path(req).ptr, "/room/blue");
+  cr_assert_str_eq(wire_request_target(req).ptr, "/room/blue?x=1");
+  cr_assert_gt(wire_request_remote_port(req), 0);
+  cr_assert_str_eq(wire_request_remote_addr(req).ptr, "127.0.0.1");
   close(fd1);
   close(fd2);
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Measure the memory an idle WebSocket connection costs in build/wire_echo.
+
+Starts wire_echo, opens N connections from this process (raw sockets, a
+minimal valid upgrade request each, 101 checked), sends one message on each
+so every connection has been through the framing path once, lets them idle,
+then reads the server's VmRSS from /proc. The baseline is taken after the
+first 100 connections, so code pages and buffers that are touched once (not
+per connection) do not count; the growth from there, divided by the
+connections opened since, is the cost of one idle connection.
+
+Usage: python3 e2e/measure_idle_rss.py [--connections N] [--build DIR]
+Needs N + a few file descriptors in both processes (RLIMIT_NOFILE is raised
+to its hard limit here and inherited by the server).
+"""
+
+import argparse
+import os
+import resource
+import selectors
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+REQUEST = (
+    b"GET /idle HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+# a masked text frame "hi" (mask key 0)
+FRAME = bytes([0x81, 0x82, 0, 0, 0, 0]) + b"hi"
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def read_until(sock, marker, limit=4096):
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(limit)
+        if not chunk:
+            raise RuntimeError("server closed")
+        data += chunk
+    return data
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--connections", type=int, default=10000)
+    ap.add_argument("--build", default=str(ROOT / "build"))
+    args = ap.parse_args()
+    n = args.connections
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = n + 100
+    if hard != resource.RLIM_INFINITY and hard < need:
+        sys.exit(f"RLIMIT_NOFILE hard limit {hard} < {need}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [os.path.join(args.build, "wire_echo"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout.readline().startswith("listening on")
+        warm = min(100, n // 10)
+        socks = []
+        base = None
+        for i in range(n):
+            if i == warm:
+                time.sleep(0.2)
+                base = rss_kib(server.pid)
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            c.sendall(REQUEST)
+            head = read_until(c, b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101"), head
+            c.sendall(FRAME)
+            assert read_until(c, b"hi") == bytes([0x81, 0x02]) + b"hi"
+            socks.append(c)
+        time.sleep(1.0)
+        after = rss_kib(server.pid)
+        per = (after - base) * 1024 / (n - warm)
+        print(f"connections: {n}")
+        print(f"server RSS after {warm} connections: {base} KiB, with {n}: {after} KiB")
+        print(f"bytes per idle connection: {per:.0f}")
+        for c in socks:
+            c.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
