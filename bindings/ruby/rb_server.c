@@ -9,8 +9,12 @@
  */
 #include "rb_wirecore.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <ruby/thread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct rbw_ids {
   ID connect, message, close, error;
@@ -468,6 +472,36 @@ static VALUE server_process(VALUE self) {
   return rc > 0 && !s->closed ? Qtrue : Qfalse;
 }
 
+typedef struct wait_args {
+  int fd, wake, timeout_ms;
+  int woken;
+} wait_args;
+
+static void *do_wait(void *p) {
+  wait_args *a = p;
+  struct pollfd pfd[2] = {{a->fd, POLLIN, 0}, {a->wake, POLLIN, 0}};
+  int n = poll(pfd, a->wake >= 0 ? 2 : 1, a->timeout_ms);
+  a->woken = n > 0 && a->wake >= 0 && (pfd[1].revents & POLLIN);
+  return NULL;
+}
+
+/* #wait(timeout_ms, wake_fd): block until the core's fd or wake_fd is
+ * readable or timeout_ms passes (-1: no timeout), with the GVL released.
+ * Drains wake_fd. Interrupts (signals, Thread#raise) end the wait and are
+ * raised here. The same wait as IO.select, without its allocations. */
+static VALUE server_wait(VALUE self, VALUE timeout_ms, VALUE wake_fd) {
+  rbw_server *s = rbw_server_get(self);
+  wait_args a = {wire_server_fd(s->srv), NUM2INT(wake_fd), NUM2INT(timeout_ms), 0};
+  rb_thread_call_without_gvl(do_wait, &a, RUBY_UBF_IO, NULL);
+  if (a.woken) { /* one read: it was readable, so this cannot block */
+    char buf[256];
+    if (read(a.wake, buf, sizeof buf) < 0 && errno != EAGAIN)
+      rb_sys_fail("wake pipe");
+  }
+  rb_thread_check_ints();
+  return Qnil;
+}
+
 static void on_shutdown(wire_server *srv, void *ud) { ((rbw_server *)ud)->closed = 1; }
 
 /* #shutdown(timeout_ms): graceful; later #process calls finish it. Returns
@@ -503,6 +537,7 @@ void rbw_init_server(void) {
   rb_define_method(rbw.cServer, "fd", server_fd, 0);
   rb_define_method(rbw.cServer, "timeout", server_timeout, 0);
   rb_define_method(rbw.cServer, "process", server_process, 0);
+  rb_define_method(rbw.cServer, "wait", server_wait, 2);
   rb_define_method(rbw.cServer, "shutdown", server_shutdown, 1);
   rb_define_method(rbw.cServer, "closed?", server_closed_p, 0);
   rb_define_method(rbw.cServer, "connection_count", server_connection_count, 0);

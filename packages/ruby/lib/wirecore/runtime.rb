@@ -8,8 +8,8 @@ module Wirecore
   # released, processes with the GVL held, and asks for the timeout again
   # after every process call (0: process again now, -1: the fd only).
   #
-  # The wait is IO.select on the core's fd plus a wake-up pipe (so #stop and
-  # sends from other threads take effect at once), or, when #run is called
+  # The wait is a poll on the core's fd plus a wake-up pipe with the GVL
+  # released (so #stop and sends from other threads act at once), or, when #run is called
   # from a non-blocking fiber under a Fiber scheduler, IO#wait_readable on the
   # core's fd, which hands the wait to the scheduler.
   class Runtime
@@ -26,6 +26,7 @@ module Wirecore
       @port = @native.port
       @io = IO.for_fd(@native.fd, autoclose: false)
       @wake_r, @wake_w = IO.pipe
+      @wake_fd = @wake_r.fileno
       @deferred = []
       @timers = []
       @stop = false
@@ -124,8 +125,7 @@ module Wirecore
       timeout = timeout_ms.negative? ? nil : timeout_ms / 1000.0
       return @io.wait_readable(timeout) if @scheduled
 
-      ready, = IO.select([@io, @wake_r], nil, nil, timeout)
-      @wake_r.read_nonblock(256, exception: false) if ready&.include?(@wake_r)
+      @native.wait(timeout_ms, @wake_fd)
     end
 
     def shutdown
