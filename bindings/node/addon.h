@@ -32,6 +32,7 @@
 typedef struct wn_addon {
   napi_ref conn_ctor;   /* the Connection class */
   napi_ref server_ctor; /* the Server class */
+  wire_doc *doc;        /* scratch for encode()/decode() */
 } wn_addon;
 
 typedef struct wn_endpoint wn_endpoint;
@@ -56,6 +57,7 @@ typedef struct wn_server {
 struct wn_endpoint {
   wn_server *srv;
   napi_ref on_connect, on_message, on_close, on_error;
+  wire_codec codec;
   wn_endpoint *next;
 };
 
@@ -83,6 +85,9 @@ napi_value wn_error_info(napi_env env, int code, const wire_error *err);
 /* A JS value for v (strings and binaries are copied, so the result outlives
  * the message). NULL with a pending exception on failure. */
 napi_value wn_value_to_js(napi_env env, const wire_value *v);
+/* 1 when v holds an integer that a JS number cannot represent exactly (it
+ * must become a BigInt), so JSON.parse of its text would lose digits. */
+int wn_value_needs_bigint(const wire_value *v);
 /* Build a value for `js` in `doc`. Returns 0, WIRE_ESERIALIZE (err says why:
  * a function, a symbol, a cycle, a bigint out of range), WIRE_ENOMEM, or
  * WIRE_EINVAL with a pending JS exception. */

@@ -170,6 +170,36 @@ static napi_value conn_send_value(napi_env env, napi_callback_info info) {
   return wn_error_info(env, rc, &err);
 }
 
+/* sendJsonText(text) -> undefined or an error info object: the JSON text
+ * JSON.stringify made is decoded by the core and sent with
+ * wire_conn_send_value, so the response schema applies. */
+static napi_value conn_send_json_text(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1], out;
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (!nc->conn)
+    return wn_error_info(env, WIRE_ECLOSED, NULL);
+  wn_server *srv = nc->srv;
+  const char *text = string_arg(env, srv, argv[0], &len);
+  if (!text)
+    return NULL;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  const wire_value *v;
+  wire_doc_reset(srv->scratch);
+  int rc = wire_decode(srv->scratch, WIRE_CODEC_JSON, text, len, 0, &v, &err);
+  if (rc == 0)
+    rc = wire_conn_send_value(nc->conn, v, &err);
+  wire_doc_reset(srv->scratch);
+  if (rc == 0) {
+    NODE_API_CALL(env, napi_get_undefined(env, &out));
+    return out;
+  }
+  return wn_error_info(env, rc, &err);
+}
+
 /* close(code, reason) -> 0 or a negative WIRE_E* code. */
 static napi_value conn_close(napi_env env, napi_callback_info info) {
   size_t argc = 2, len = 0;
@@ -286,6 +316,7 @@ napi_value wn_conn_class(napi_env env) {
       {"sendText", NULL, conn_send_text, NULL, NULL, NULL, napi_default, NULL},
       {"sendBinary", NULL, conn_send_binary, NULL, NULL, NULL, napi_default, NULL},
       {"sendValue", NULL, conn_send_value, NULL, NULL, NULL, napi_default, NULL},
+      {"sendJsonText", NULL, conn_send_json_text, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, conn_close, NULL, NULL, NULL, napi_default, NULL},
       {"pause", NULL, conn_pause, NULL, NULL, NULL, napi_default, NULL},
       {"resume", NULL, conn_resume, NULL, NULL, NULL, napi_default, NULL},

@@ -94,6 +94,29 @@ static napi_value int_to_js(napi_env env, int64_t i) {
 
 static napi_value container_to_js(napi_env env, const wire_value *v);
 
+int wn_value_needs_bigint(const wire_value *v) {
+  switch (wire_value_type(v)) {
+  case WIRE_INT: {
+    int64_t i = wire_value_int(v);
+    return i > 9007199254740991LL || i < -9007199254740991LL;
+  }
+  case WIRE_UINT:
+    return 1;
+  case WIRE_ARRAY:
+    for (size_t i = 0, n = wire_value_size(v); i < n; i++)
+      if (wn_value_needs_bigint(wire_value_at(v, i)))
+        return 1;
+    return 0;
+  case WIRE_OBJECT:
+    for (size_t i = 0, n = wire_value_size(v); i < n; i++)
+      if (wn_value_needs_bigint(wire_value_member(v, i, NULL)))
+        return 1;
+    return 0;
+  default:
+    return 0;
+  }
+}
+
 napi_value wn_value_to_js(napi_env env, const wire_value *v) {
   napi_value out;
   size_t len;
@@ -148,7 +171,10 @@ static napi_value container_to_js(napi_env env, const wire_value *v) {
     if (!(item = wn_value_to_js(env, m)))
       return NULL;
     NODE_API_CALL(env, napi_create_string_utf8(env, k.ptr, k.len, &key));
-    NODE_API_CALL(env, napi_set_property(env, out, key, item));
+    /* Define, not assign: a "__proto__" key must become an own property
+     * (as JSON.parse does), never the object's prototype. */
+    napi_property_descriptor d = {NULL, key, NULL, NULL, NULL, item, napi_default_jsproperty, NULL};
+    NODE_API_CALL(env, napi_define_properties(env, out, 1, &d));
   }
   return out;
 }
@@ -503,6 +529,18 @@ napi_value wn_request_to_js(napi_env env, const wire_request *req) {
 
 /* ---- encode / decode exported to JS ---------------------------------------- */
 
+/* The instance's scratch doc for encode()/decode(), reset after each call;
+ * NULL with a pending exception. */
+static wire_doc *wn_addon_doc(napi_env env) {
+  wn_addon *addon = NULL;
+  napi_get_instance_data(env, (void **)&addon);
+  if (addon && !addon->doc && wire_doc_new(&addon->doc) != 0)
+    addon->doc = NULL;
+  if (!addon || !addon->doc)
+    wn_throw_wire(env, WIRE_ENOMEM, NULL);
+  return addon ? addon->doc : NULL;
+}
+
 static int codec_arg(napi_env env, napi_value v, wire_codec *out) {
   char name[16] = "";
   size_t n;
@@ -528,11 +566,9 @@ napi_value wn_encode(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "encode(value, 'json' | 'msgpack')");
     return NULL;
   }
-  wire_doc *doc;
-  if (wire_doc_new(&doc) != 0) {
-    wn_throw_wire(env, WIRE_ENOMEM, NULL);
+  wire_doc *doc = wn_addon_doc(env);
+  if (!doc)
     return NULL;
-  }
   wire_error err;
   memset(&err, 0, sizeof err);
   wn_build b = {.env = env, .doc = doc, .err = &err};
@@ -549,7 +585,7 @@ napi_value wn_encode(napi_env env, napi_callback_info info) {
     wn_throw_wire(env, rc, &err);
   }
   free(b.buf);
-  wire_doc_free(doc);
+  wire_doc_reset(doc);
   return out;
 }
 
@@ -585,10 +621,9 @@ napi_value wn_decode(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
-  wire_doc *doc;
-  if (wire_doc_new(&doc) != 0) {
+  wire_doc *doc = wn_addon_doc(env);
+  if (!doc) {
     free(owned);
-    wn_throw_wire(env, WIRE_ENOMEM, NULL);
     return NULL;
   }
   wire_error err;
@@ -599,7 +634,7 @@ napi_value wn_decode(napi_env env, napi_callback_info info) {
     out = wn_value_to_js(env, v);
   else
     wn_throw_wire(env, rc, &err);
-  wire_doc_free(doc);
+  wire_doc_reset(doc);
   free(owned);
   return out;
 }

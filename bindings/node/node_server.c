@@ -106,8 +106,14 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
   int ok = napi_create_int32(env, msg->kind, &argv[1]) == napi_ok &&
            napi_create_int32(env, msg->handler, &argv[4]) == napi_ok;
   argv[0] = conn_object(env, conn);
-  /* Payload and value are copied into JS, so they outlive this callback. */
-  if (ok && msg->value) {
+  /* Payload and value are copied into JS, so they outlive this callback.
+   * A JSON value goes as its (already validated) text when JSON.parse gives
+   * the same result, which is much cheaper than building it property by
+   * property; values with integers beyond 2^53 are built here, as BigInts. */
+  if (ok && msg->value && ep->codec == WIRE_CODEC_JSON && !wn_value_needs_bigint(msg->value)) {
+    ok = napi_create_string_utf8(env, (const char *)msg->data, msg->len, &argv[2]) == napi_ok &&
+         napi_get_undefined(env, &argv[3]) == napi_ok;
+  } else if (ok && msg->value) {
     ok = napi_get_undefined(env, &argv[2]) == napi_ok &&
          (argv[3] = wn_value_to_js(env, msg->value)) != NULL;
   } else if (ok) {
@@ -281,6 +287,7 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   if (t == napi_string && !(st->response_schema = dup_js_string(env, rs)))
     return -1;
   opts->codec = (wire_codec)codec;
+  st->ep.codec = opts->codec;
   opts->invalid_policy = (wire_invalid_policy)policy;
   opts->max_message_size = (size_t)max_msg;
   opts->max_backpressure = (size_t)max_bp;
@@ -587,6 +594,8 @@ static void addon_finalize(napi_env env, void *data, void *hint) {
     napi_delete_reference(env, addon->conn_ctor);
   if (addon->server_ctor)
     napi_delete_reference(env, addon->server_ctor);
+  if (addon->doc)
+    wire_doc_free(addon->doc);
   free(addon);
 }
 

@@ -117,6 +117,11 @@ test('values convert between JS and the core losslessly', () => {
     '{"d":"1970-01-01T00:00:00.000Z","v":[null]}');
   assert.equal(decode('9007199254740993'), 9007199254740993n, 'integers beyond 2^53 become BigInt');
   assert.equal(decode('3'), 3);
+  for (const codec of ['json', 'msgpack']) {
+    const v = decode(encode(JSON.parse('{"__proto__": {"x": 1}}'), codec), codec);
+    assert.equal(Object.getPrototypeOf(v), Object.prototype, `${codec}: __proto__ stays an own key`);
+    assert.deepEqual(Object.keys(v), ['__proto__']);
+  }
   assert.equal(encode(3).toString(), '3');
 });
 

@@ -178,11 +178,43 @@ test('the msgpack serializer decodes binary frames and encodes replies', needs('
 });
 
 test('unserializable results are SerializationErrors for onError', needs('pipeline'), async (t) => {
+  const cyclic = { a: 1 };
+  cyclic.self = cyclic;
   const app = await serve(t, (a) => a.websocket('/ser', { onError: (err) => ({ error: err.constructor.name }) },
-    () => ({ f: Symbol('x'), n: NaN })));
+    (n) => (n === 1 ? cyclic : { big: 2n ** 70n })));
   const ws = await app.testClient().websocket('/ser');
   ws.sendJson(1);
   assert.deepEqual(await ws.receiveJson(), { error: SerializationError.name });
+  ws.sendJson(2);
+  assert.deepEqual(await ws.receiveJson(), { error: SerializationError.name });
+});
+
+test('JSON endpoints keep big integers exact as BigInt both ways', needs('pipeline'), async (t) => {
+  const seen = [];
+  const app = await serve(t, (a) => a.websocket('/big', { responseSchema: { type: 'object' } }, (m) => {
+    seen.push(m);
+    return { back: m.n + 1n, small: 1, f: () => 1, u: undefined, d: new Date(0) };
+  }));
+  const ws = await app.testClient().websocket('/big');
+  ws.sendText('{"n": 9007199254740993, "__proto__": {"polluted": true}}');
+  const reply = await ws.receiveText();
+  assert.equal(reply, '{"back":9007199254740994,"small":1,"d":"1970-01-01T00:00:00.000Z"}');
+  assert.equal(seen[0].n, 9007199254740993n);
+  assert.equal(Object.getPrototypeOf(seen[0]), Object.prototype, '__proto__ is an own key, not the prototype');
+  assert.deepEqual(Object.keys(seen[0]), ['n', '__proto__']);
+});
+
+test('JSON endpoints send values as JSON.stringify would', needs('pipeline'), async (t) => {
+  const seen = [];
+  const app = await serve(t, (a) => a.websocket('/js', {}, (m) => {
+    seen.push(m);
+    return { n: NaN, list: [undefined, 1], nested: { toJSON: () => 'custom' } };
+  }));
+  const ws = await app.testClient().websocket('/js');
+  ws.sendText('{"__proto__": {"x": 1}, "k": [1.5, true, null]}');
+  assert.equal(await ws.receiveText(), '{"n":null,"list":[null,1],"nested":"custom"}');
+  assert.equal(Object.getPrototypeOf(seen[0]), Object.prototype);
+  assert.deepEqual(seen[0].k, [1.5, true, null]);
 });
 
 test('a schema that does not compile throws at registration', needs('pipeline'), () => {

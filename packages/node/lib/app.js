@@ -73,6 +73,7 @@ class Endpoint {
     this.path = path;
     this.codec = codec;
     this.hooks = hooks;
+    this.checked = false; // a response schema applies to sends
   }
 
   nativeHandlers() {
@@ -131,6 +132,8 @@ class Endpoint {
   message(conn, kind, payload, value, handler) {
     const socket = conn.socket;
     if (!socket._opened) this.open(socket);
+    // JSON values arrive as their validated text unless they need BigInts.
+    if (value === undefined && this.codec === CODEC.json) value = JSON.parse(payload);
     socket._serial(() => this.hooks.message(socket, payload, value, handler));
   }
 
@@ -380,6 +383,7 @@ class App extends EventEmitter {
   _add(path, codec, hooks, nativeOptions) {
     if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('a path starts with /');
     const ep = new Endpoint(this, path, codec, hooks);
+    ep.checked = nativeOptions.responseSchema !== undefined;
     try {
       this._server.addEndpoint(path, nativeOptions, ep.nativeHandlers());
     } catch (err) {

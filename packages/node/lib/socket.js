@@ -3,7 +3,7 @@
 // (typed handlers), `socket` (stream style and WebSocketResponse hooks) or
 // `this.socket` (class endpoints). It forwards sends and closes to the
 // native Connection and keeps per-connection order for async handlers.
-const { native, ECLOSED } = require('./native');
+const { native, ECLOSED, CODEC } = require('./native');
 const { WebSocketMessage } = require('./message');
 const errors = require('./errors');
 
@@ -98,18 +98,49 @@ class Socket {
     if (value instanceof WebSocketMessage) {
       if (value.isText()) this.sendText(value.data);
       else this.sendBinary(value.data);
-    } else if (this._endpoint.codec !== 0) {
-      this._do(() => {
-        const info = this._conn.sendValue(value);
-        if (info === undefined) return 0;
-        throw errors.fromInfo(info);
-      });
+    } else if (this._endpoint.codec === CODEC.json) {
+      this._sendJsonValue(value);
+    } else if (this._endpoint.codec !== CODEC.raw) {
+      this._do(() => this._sendValue(value));
     } else if (typeof value === 'string') {
       this.sendText(value);
     } else if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
       this.sendBinary(value);
     } else {
       this.sendJson(value);
+    }
+  }
+
+  _sendValue(value) {
+    const info = this._conn.sendValue(value);
+    if (info === undefined) return 0;
+    throw errors.fromInfo(info);
+  }
+
+  /**
+   * JSON endpoints: JSON.stringify is far cheaper than walking the value
+   * through Node-API, so values go as JSON text (the core decodes it again
+   * only to check a response schema). What JSON.stringify refuses (BigInt,
+   * cycles) or cannot represent at the top level takes the native path,
+   * which encodes BigInts and reports the rest as SerializationError.
+   */
+  _sendJsonValue(value) {
+    let text;
+    try {
+      text = JSON.stringify(value);
+    } catch {
+      text = undefined;
+    }
+    if (text === undefined) {
+      this._do(() => this._sendValue(value));
+    } else if (this._endpoint.checked) {
+      this._do(() => {
+        const info = this._conn.sendJsonText(text);
+        if (info === undefined) return 0;
+        throw errors.fromInfo(info);
+      });
+    } else {
+      this._do(() => this._conn.sendText(text));
     }
   }
 
