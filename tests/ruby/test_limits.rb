@@ -24,6 +24,23 @@ class TestLimits < Minitest::Test
     end
   end
 
+  def test_app_level_options_are_endpoint_defaults
+    app = new_app(max_message_size: 100)
+    echo(app, "/a")
+    echo(app, "/b", max_message_size: 1000)
+    app.test_client do |client|
+      client.websocket("/a") do |ws|
+        ws.send_text("x" * 500)
+        assert_equal 1009, ws.wait_closed
+      end
+      client.websocket("/b") do |ws|
+        ws.send_text("x" * 500)
+        assert_equal 500, ws.receive_text.size
+      end
+    end
+    assert_raises(ArgumentError) { new_app(max_msg: 1) }
+  end
+
   def test_allowed_origins
     app = new_app
     echo(app, "/o", allowed_origins: ["https://good.example"])

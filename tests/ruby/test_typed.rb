@@ -94,6 +94,17 @@ class TestTypedStyle < Minitest::Test
     assert_kind_of Wirecore::DeserializationError, errors.pop
   end
 
+  def test_on_error_that_raises_leaves_the_core_default_reply
+    chat_app(on_error: ->(err, _ctx) { raise err }).test_client do |client|
+      client.websocket("/chat/r") do |ws|
+        ws.send_json(text: 1)
+        assert_equal "error", ws.receive_json["type"]
+        ws.send_json(text: "open")
+        assert_equal "open", ws.receive_json["echo"]
+      end
+    end
+  end
+
   def test_ctx_send_and_close
     app = new_app
     app.websocket("/ctx", message_schema: { "type" => "object" }) do |msg, ctx|

@@ -12,8 +12,14 @@ module Wirecore
     # handshake_timeout: seconds (default 10)
     # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
     # logger: where unhandled handler exceptions are reported (nil: nowhere)
+    # Endpoint options given here (max_message_size:, idle_timeout:, ...) are
+    # defaults for every endpoint of the app.
     def initialize(max_connections: nil, max_handshake_size: nil, handshake_timeout: nil,
-                   shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN))
+                   shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN), **defaults)
+      unknown = defaults.keys - Endpoint::LIMIT_KEYS
+      raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
+
+      @defaults = defaults
       @endpoints = []
       @server_options = {
         max_connections: max_connections,
@@ -47,7 +53,7 @@ module Wirecore
       @endpoints << Endpoint.new(path, style: style, codec: codec, block: block,
                                        message_schemas: message_schema ? [message_schema] : [],
                                        response_schema: response_schema, on_error: on_error,
-                                       logger: @logger, **limits)
+                                       logger: @logger, **@defaults, **limits)
       self
     end
 
@@ -59,7 +65,7 @@ module Wirecore
       @endpoints << Endpoint.new(route, style: :class, codec: klass.serializer, klass: klass,
                                         message_schemas: klass.receivers.map(&:last),
                                         response_schema: klass.response_schema, logger: @logger,
-                                        **klass.inherited_options, **limits)
+                                        **@defaults, **klass.inherited_options, **limits)
       self
     end
 

@@ -34,8 +34,24 @@ module Wirecore
 
     def start; end
     def message(kind, data, value, index); end
-    # A core error (validation, unknown message, ...). True when handled.
-    def error(_error) = false
+    # A core error (validation, unknown message, ...) for the application's
+    # error handler. True when a handler took it (its return value is sent
+    # and the core's default reply skipped). A handler that raises leaves the
+    # error to the core's default reply, as in the Python and Node packages.
+    def error(err)
+      begin
+        handled, result = rescue_exception(err)
+      rescue ConnectionClosedError
+        return true
+      rescue StandardError => e
+        @endpoint.log_exception(e, @request) unless e.equal?(err)
+        return false
+      end
+      return false unless handled
+
+      guard { reply(result) }
+      true
+    end
     def closed(_code, _reason); end
 
     # Send what a handler returned: nil sends nothing, a WebSocketMessage keeps
@@ -151,12 +167,6 @@ module Wirecore
       guard { reply(result) }
     end
 
-    def error(err)
-      handler = @response.on_error or return false
-      guard { reply(handler.call(err)) }
-      true
-    end
-
     def closed(code, reason)
       guard { @response.on_close&.call(code, reason) }
     end
@@ -211,12 +221,6 @@ module Wirecore
         return handle_exception(e)
       end
       guard { reply(result) }
-    end
-
-    def error(err)
-      handler = @endpoint.on_error or return false
-      guard { reply(handler.call(err, @ctx)) }
-      true
     end
 
     private
@@ -393,12 +397,6 @@ module Wirecore
         return handle_exception(e)
       end
       guard { reply(result) }
-    end
-
-    def error(err)
-      handler = @endpoint.klass.rescue_handler_for(err) or return false
-      guard { reply(call_rescue(handler, err)) }
-      true
     end
 
     def closed(code, reason)
