@@ -20,9 +20,9 @@ typedef struct disc_entry {
 struct wire_dispatcher {
   const wire_schema *const *schemas;
   size_t n;
-  char *disc;         /* discriminator property name, or NULL */
+  char *disc; /* discriminator property name, or NULL */
   size_t disc_len;
-  disc_entry *table;  /* sorted by (len, bytes) */
+  disc_entry *table; /* sorted by (len, bytes) */
 };
 
 /* The string a schema pins property `name` to, when its root node requires

@@ -68,7 +68,9 @@ static char *adup(wire__arena *a, const char *s, size_t n) {
   return p;
 }
 
-static int oom(cc *c) { return wire__error_set(c->err, WIRE_ENOMEM, "out of memory compiling schema"); }
+static int oom(cc *c) {
+  return wire__error_set(c->err, WIRE_ENOMEM, "out of memory compiling schema");
+}
 
 /* Report an invalid schema at `path`/`kw`. Returns WIRE_ESCHEMA. */
 __attribute__((format(printf, 4, 5))) static int serr(cc *c, const char *path, const char *kw,
@@ -108,7 +110,8 @@ static bool shadowed(const wire_value *o, const wire__member *m) {
 }
 
 static bool is_str(const wire_value *v, const char *s) {
-  return v && v->type == WIRE_STRING && v->u.s.len == strlen(s) && memcmp(v->u.s.ptr, s, v->u.s.len) == 0;
+  return v && v->type == WIRE_STRING && v->u.s.len == strlen(s) &&
+         memcmp(v->u.s.ptr, s, v->u.s.len) == 0;
 }
 
 /* path + "/" + key with ~ and / escaped (RFC 6901), in the arena. */
@@ -269,8 +272,8 @@ static const wire_value *find_anchor(cc *c, const char *uri, const char *name) {
 
 /* ---- documents -------------------------------------------------------- */
 
-static int index_schema(cc *c, const wire_value *v, const char *base, int32_t res,
-                        const char *path, unsigned dialect, unsigned depth);
+static int index_schema(cc *c, const wire_value *v, const char *base, int32_t res, const char *path,
+                        unsigned dialect, unsigned depth);
 static int load_document(cc *c, const char *uri, bool *found);
 
 /* The dialect a `$schema` value selects. Loads a custom meta-schema (through
@@ -367,11 +370,21 @@ static int load_document(cc *c, const char *uri, bool *found) {
 }
 
 /* Subschema-holding keywords, for the indexing walk. */
-static const char *const kw_one[] = {"additionalProperties", "propertyNames", "items", "contains",
-                                     "not", "if", "then", "else", "unevaluatedItems",
-                                     "unevaluatedProperties", "additionalItems", NULL};
-static const char *const kw_map[] = {"properties", "patternProperties", "$defs", "definitions",
-                                     "dependentSchemas", "dependencies", NULL};
+static const char *const kw_one[] = {"additionalProperties",
+                                     "propertyNames",
+                                     "items",
+                                     "contains",
+                                     "not",
+                                     "if",
+                                     "then",
+                                     "else",
+                                     "unevaluatedItems",
+                                     "unevaluatedProperties",
+                                     "additionalItems",
+                                     NULL};
+static const char *const kw_map[] = {"properties",  "patternProperties", "$defs",
+                                     "definitions", "dependentSchemas",  "dependencies",
+                                     NULL};
 static const char *const kw_arr[] = {"allOf", "anyOf", "oneOf", "prefixItems", "items", NULL};
 
 static bool in_list(const char *const *list, const char *k) {
@@ -383,8 +396,8 @@ static bool in_list(const char *const *list, const char *k) {
 
 /* Record base URI, resource, path and dialect of schema `v` and of every
  * subschema under it; register $id resources and anchors. */
-static int index_schema(cc *c, const wire_value *v, const char *base, int32_t res,
-                        const char *path, unsigned dialect, unsigned depth) {
+static int index_schema(cc *c, const wire_value *v, const char *base, int32_t res, const char *path,
+                        unsigned dialect, unsigned depth) {
   if (v->type != WIRE_OBJECT && v->type != WIRE_BOOL)
     return 0;
   if (depth > MAX_COMPILE_DEPTH)
@@ -680,10 +693,12 @@ static int string_array(cc *c, const char *path, const char *kw, const wire_valu
 }
 
 static int type_bit(const wire_value *v, uint32_t *bit) {
-  static const struct { const char *name; uint32_t bit; } names[] = {
-      {"null", WS_T_NULL},     {"boolean", WS_T_BOOLEAN}, {"integer", WS_T_INTEGER},
-      {"number", WS_T_NUMBER}, {"string", WS_T_STRING},   {"array", WS_T_ARRAY},
-      {"object", WS_T_OBJECT}};
+  static const struct {
+    const char *name;
+    uint32_t bit;
+  } names[] = {{"null", WS_T_NULL},     {"boolean", WS_T_BOOLEAN}, {"integer", WS_T_INTEGER},
+               {"number", WS_T_NUMBER}, {"string", WS_T_STRING},   {"array", WS_T_ARRAY},
+               {"object", WS_T_OBJECT}};
   if (v->type != WIRE_STRING)
     return -1;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -725,8 +740,7 @@ static int compile_regex(cc *c, ws_regex *re, const char *path, const char *kw,
     return serr(c, path, kw, "%s \"%s\": %s", kw, v->u.s.ptr, msg);
   }
   re->source = v->u.s.ptr;
-  /* Register for cleanup: patterns live until wire_schema_free walks nodes. */
-  return 0;
+  return 0; /* freed by wire_schema_free, which walks the nodes */
 }
 
 static int compile_required(cc *c, ws_node *n, const char *path, const wire_value *v) {
@@ -849,7 +863,8 @@ static int compile_dynref(cc *c, ws_node *n, const vinfo *vi, const wire_value *
   /* Dynamic only when the fragment is an anchor name and the initial target
    * is a $dynamicAnchor of that name (2020-12 §8.2.3.2). */
   const wire_value *da = obj_get(t, "$dynamicAnchor");
-  if (frag[0] && frag[0] != '/' && da && da->type == WIRE_STRING && strcmp(da->u.s.ptr, frag) == 0) {
+  if (frag[0] && frag[0] != '/' && da && da->type == WIRE_STRING &&
+      strcmp(da->u.s.ptr, frag) == 0) {
     n->dynanchor = adup(&c->S->arena, frag, strlen(frag));
     if (n->dynanchor == NULL)
       return oom(c);
@@ -860,11 +875,27 @@ static int compile_dynref(cc *c, ws_node *n, const vinfo *vi, const wire_value *
 
 /* Keywords of the validation vocabulary (ignored without it). */
 static bool validation_kw(const char *k) {
-  static const char *const list[] = {"type", "enum", "const", "multipleOf", "maximum",
-                                     "exclusiveMaximum", "minimum", "exclusiveMinimum",
-                                     "maxLength", "minLength", "pattern", "maxItems", "minItems",
-                                     "uniqueItems", "maxContains", "minContains", "maxProperties",
-                                     "minProperties", "required", "dependentRequired", NULL};
+  static const char *const list[] = {"type",
+                                     "enum",
+                                     "const",
+                                     "multipleOf",
+                                     "maximum",
+                                     "exclusiveMaximum",
+                                     "minimum",
+                                     "exclusiveMinimum",
+                                     "maxLength",
+                                     "minLength",
+                                     "pattern",
+                                     "maxItems",
+                                     "minItems",
+                                     "uniqueItems",
+                                     "maxContains",
+                                     "minContains",
+                                     "maxProperties",
+                                     "minProperties",
+                                     "required",
+                                     "dependentRequired",
+                                     NULL};
   return in_list(list, k);
 }
 
@@ -1088,8 +1119,7 @@ static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value
 static int compile_node(cc *c, const wire_value *v, int32_t *out) {
   vinfo *vi = map_find(c, v);
   if (vi == NULL) {
-    /* reached through a keyword the walk does not descend (cannot happen for
-     * known keywords); index it in place */
+    /* every value handed here was indexed by the walk or by resolve_ref */
     return serr(c, "", NULL, "internal error: unindexed subschema");
   }
   if (vi->node >= 0) {

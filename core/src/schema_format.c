@@ -46,9 +46,15 @@ ws_format wire__format_lookup(const char *name, size_t len) {
   return WS_F_UNKNOWN;
 }
 
-static bool digit(char c) { return c >= '0' && c <= '9'; }
-static bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static bool hexdig(char c) { return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+static bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
+static bool alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static bool hexdig(char c) {
+  return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 /* n ASCII digits at s as a number, or -1. */
 static int num(const char *s, size_t n) {
@@ -63,7 +69,9 @@ static int num(const char *s, size_t n) {
 
 /* ---- dates and times (RFC 3339 §5.6) ---------------------------------- */
 
-static bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static bool leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 static bool full_date(const char *s, size_t n) {
   if (n != 10 || s[4] != '-' || s[7] != '-')
@@ -280,7 +288,9 @@ static bool email(const wire_schema *S, const char *s, size_t n, bool idn) {
 static bool unreserved(unsigned char c) {
   return alpha((char)c) || digit((char)c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
-static bool subdelim(unsigned char c) { return strchr("!$&'()*+,;=", c) != NULL && c; }
+static bool subdelim(unsigned char c) {
+  return strchr("!$&'()*+,;=", c) != NULL && c;
+}
 
 /* Characters allowed in a component (pchar plus `extra`); percent escapes are
  * checked; `iri` admits any non-ASCII byte (ucschar, UTF-8 already valid). */
@@ -293,8 +303,8 @@ static bool chars_ok(const char *s, size_t n, const char *extra, bool iri) {
       if (!hexdig(s[i + 1]) || !hexdig(s[i + 2]))
         return false;
       i += 2;
-    } else if (!(unreserved(c) || subdelim(c) || c == ':' || c == '@' ||
-                 (c && strchr(extra, c)) || (iri && c >= 0x80))) {
+    } else if (!(unreserved(c) || subdelim(c) || c == ':' || c == '@' || (c && strchr(extra, c)) ||
+                 (iri && c >= 0x80))) {
       return false;
     }
   }
@@ -327,8 +337,8 @@ static bool authority(const char *s, size_t n, bool iri) {
   size_t hl = n;
   if (n > 0 && s[0] == '[') {
     const char *close = memchr(s, ']', n);
-    if (close == NULL || !(ipv6(s + 1, (size_t)(close - s - 1)) ||
-                           ipvfuture(s + 1, (size_t)(close - s - 1))))
+    if (close == NULL ||
+        !(ipv6(s + 1, (size_t)(close - s - 1)) || ipvfuture(s + 1, (size_t)(close - s - 1))))
       return false;
     hl = (size_t)(close - s + 1);
   } else {
@@ -354,7 +364,7 @@ static bool uri_ref(const char *s, size_t n, bool absolute, bool iri) {
   size_t i = 0;
   /* scheme */
   size_t sc = 0;
-  while (sc < n && (alpha(s[sc]) || (sc > 0 && (digit(s[sc]) || strchr("+-.", s[sc]))))) 
+  while (sc < n && (alpha(s[sc]) || (sc > 0 && (digit(s[sc]) || strchr("+-.", s[sc])))))
     sc++;
   bool has_scheme = sc > 0 && sc < n && s[sc] == ':';
   if (absolute && !has_scheme)
@@ -516,25 +526,45 @@ static bool regex(const char *s, size_t n) {
 
 int wire__format_check(const wire_schema *S, ws_format f, const char *s, size_t n) {
   switch (f) {
-  case WS_F_DATE_TIME: return date_time(s, n);
-  case WS_F_DATE: return full_date(s, n);
-  case WS_F_TIME: return full_time(s, n);
-  case WS_F_DURATION: return duration(s, n);
-  case WS_F_EMAIL: return email(S, s, n, false);
-  case WS_F_IDN_EMAIL: return email(S, s, n, true);
-  case WS_F_HOSTNAME: return wire__hostname_check(S, s, n, false);
-  case WS_F_IDN_HOSTNAME: return wire__hostname_check(S, s, n, true);
-  case WS_F_IPV4: return ipv4(s, n);
-  case WS_F_IPV6: return ipv6(s, n);
-  case WS_F_URI: return uri_ref(s, n, true, false);
-  case WS_F_URI_REFERENCE: return uri_ref(s, n, false, false);
-  case WS_F_IRI: return uri_ref(s, n, true, true);
-  case WS_F_IRI_REFERENCE: return uri_ref(s, n, false, true);
-  case WS_F_URI_TEMPLATE: return uri_template(s, n);
-  case WS_F_UUID: return uuid(s, n);
-  case WS_F_JSON_POINTER: return json_pointer(s, n);
-  case WS_F_RELATIVE_JSON_POINTER: return relative_json_pointer(s, n);
-  case WS_F_REGEX: return regex(s, n);
-  default: return 1;
+  case WS_F_DATE_TIME:
+    return date_time(s, n);
+  case WS_F_DATE:
+    return full_date(s, n);
+  case WS_F_TIME:
+    return full_time(s, n);
+  case WS_F_DURATION:
+    return duration(s, n);
+  case WS_F_EMAIL:
+    return email(S, s, n, false);
+  case WS_F_IDN_EMAIL:
+    return email(S, s, n, true);
+  case WS_F_HOSTNAME:
+    return wire__hostname_check(S, s, n, false);
+  case WS_F_IDN_HOSTNAME:
+    return wire__hostname_check(S, s, n, true);
+  case WS_F_IPV4:
+    return ipv4(s, n);
+  case WS_F_IPV6:
+    return ipv6(s, n);
+  case WS_F_URI:
+    return uri_ref(s, n, true, false);
+  case WS_F_URI_REFERENCE:
+    return uri_ref(s, n, false, false);
+  case WS_F_IRI:
+    return uri_ref(s, n, true, true);
+  case WS_F_IRI_REFERENCE:
+    return uri_ref(s, n, false, true);
+  case WS_F_URI_TEMPLATE:
+    return uri_template(s, n);
+  case WS_F_UUID:
+    return uuid(s, n);
+  case WS_F_JSON_POINTER:
+    return json_pointer(s, n);
+  case WS_F_RELATIVE_JSON_POINTER:
+    return relative_json_pointer(s, n);
+  case WS_F_REGEX:
+    return regex(s, n);
+  default:
+    return 1;
   }
 }

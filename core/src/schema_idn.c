@@ -16,29 +16,29 @@
 
 /* Virama (canonical combining class 9) code points, for ZWJ/ZWNJ. */
 #define VIRAMA                                                                                     \
-  "[\\x{94d}\\x{9cd}\\x{a4d}\\x{acd}\\x{b4d}\\x{bcd}\\x{c4d}\\x{ccd}\\x{d3b}\\x{d3c}\\x{d4d}"     \
-  "\\x{dca}\\x{e3a}\\x{eba}\\x{f84}\\x{1039}\\x{103a}\\x{1714}\\x{1734}\\x{17d2}\\x{1a60}"        \
+  "[\\x{94d}\\x{9cd}\\x{a4d}\\x{acd}\\x{b4d}\\x{bcd}\\x{c4d}\\x{ccd}\\x{d3b}\\x{d3c}\\x{d4d}"      \
+  "\\x{dca}\\x{e3a}\\x{eba}\\x{f84}\\x{1039}\\x{103a}\\x{1714}\\x{1734}\\x{17d2}\\x{1a60}"         \
   "\\x{1b44}\\x{1baa}\\x{1bab}\\x{1bf2}\\x{1bf3}\\x{2d7f}\\x{a806}\\x{a8c4}\\x{a953}\\x{a9c0}"     \
-  "\\x{aaf6}\\x{abed}\\x{10a3f}\\x{11046}\\x{1107f}\\x{110b9}\\x{11133}\\x{11134}\\x{111c0}"      \
-  "\\x{11235}\\x{112ea}\\x{1134d}\\x{11442}\\x{114c2}\\x{115bf}\\x{1163f}\\x{116b6}\\x{1172b}"    \
+  "\\x{aaf6}\\x{abed}\\x{10a3f}\\x{11046}\\x{1107f}\\x{110b9}\\x{11133}\\x{11134}\\x{111c0}"       \
+  "\\x{11235}\\x{112ea}\\x{1134d}\\x{11442}\\x{114c2}\\x{115bf}\\x{1163f}\\x{116b6}\\x{1172b}"     \
   "\\x{11839}\\x{119e0}\\x{11a34}\\x{11a47}\\x{11a99}\\x{11c3f}\\x{11d44}\\x{11d45}\\x{11d97}]"
 /* Scripts whose letters join (an approximation of Joining_Type D/L/R). */
 #define JOINING "[\\p{Arabic}\\p{Syriac}\\p{Nko}\\p{Mandaic}\\p{Mongolian}]"
 
 /* Any match means the U-label is invalid. */
 static const char idn_bad_src[] =
-    "^\\p{M}"                                                          /* leading mark */
+    "^\\p{M}"                                                           /* leading mark */
     "|[\\x{640}\\x{7fa}\\x{302e}\\x{302f}\\x{3031}-\\x{3035}\\x{303b}]" /* DISALLOWED */
     "|[\\x{0}-\\x{2c}\\x{2e}\\x{2f}\\x{3a}-\\x{60}\\x{7b}-\\x{7f}]"     /* non-LDH ASCII */
     "|(?![\\x{b7}\\x{375}\\x{5f3}\\x{5f4}\\x{30fb}\\x{f0b}\\x{6fd}\\x{6fe}\\x{200c}\\x{200d}])"
-    "(?=[^\\x{0}-\\x{7f}])[\\p{S}\\p{P}\\p{Z}\\p{C}\\p{Lu}\\p{Lt}]"  /* not letters or digits */
-    "|(?<!l)\\x{b7}|\\x{b7}(?!l)"                                      /* MIDDLE DOT */
-    "|\\x{375}(?!\\p{sc:Greek})"                                          /* KERAIA */
-    "|(?<!\\p{sc:Hebrew})[\\x{5f3}\\x{5f4}]"                              /* GERESH, GERSHAYIM */
-    "|^(?=.*\\x{30fb})(?!.*[\\p{sc:Hiragana}\\p{sc:Katakana}\\p{sc:Han}])"      /* KATAKANA MIDDLE DOT */
+    "(?=[^\\x{0}-\\x{7f}])[\\p{S}\\p{P}\\p{Z}\\p{C}\\p{Lu}\\p{Lt}]" /* not letters or digits */
+    "|(?<!l)\\x{b7}|\\x{b7}(?!l)"                                   /* MIDDLE DOT */
+    "|\\x{375}(?!\\p{sc:Greek})"                                    /* KERAIA */
+    "|(?<!\\p{sc:Hebrew})[\\x{5f3}\\x{5f4}]"                        /* GERESH, GERSHAYIM */
+    "|^(?=.*\\x{30fb})(?!.*[\\p{sc:Hiragana}\\p{sc:Katakana}\\p{sc:Han}])" /* KATAKANA MIDDLE DOT */
     "|[\\x{660}-\\x{669}].*[\\x{6f0}-\\x{6f9}]|[\\x{6f0}-\\x{6f9}].*[\\x{660}-\\x{669}]"
-    "|(?<!" VIRAMA ")\\x{200d}"                                        /* ZWJ */
-    "|(?<!" VIRAMA ")(?<!" JOINING ")\\x{200c}"                        /* ZWNJ */
+    "|(?<!" VIRAMA ")\\x{200d}"                 /* ZWJ */
+    "|(?<!" VIRAMA ")(?<!" JOINING ")\\x{200c}" /* ZWNJ */
     "|(?<!" VIRAMA ")\\x{200c}(?!" JOINING ")";
 
 /* A label with right-to-left content makes the whole name a Bidi domain. */
@@ -278,8 +278,8 @@ static bool label_uform(const wire_schema *S, const char *s, size_t n, bool idn,
   if (ascii) {
     if (!ascii_ldh_label(s, n))
       return false;
-    bool alabel = n >= 4 && (s[0] | 0x20) == 'x' && (s[1] | 0x20) == 'n' && s[2] == '-' &&
-                  s[3] == '-';
+    bool alabel =
+        n >= 4 && (s[0] | 0x20) == 'x' && (s[1] | 0x20) == 'n' && s[2] == '-' && s[3] == '-';
     *alen = n;
     if (!alabel) {
       if (n >= 4 && s[2] == '-' && s[3] == '-')
@@ -305,8 +305,7 @@ static bool label_uform(const wire_schema *S, const char *s, size_t n, bool idn,
       return false;
     len = utf8_decode(s, n, cps, MAX_LABEL_CPS + 1);
     char enc[128];
-    if (len > MAX_LABEL_CPS || puny_encode(cps, len, enc, sizeof enc) < 0 ||
-        strlen(enc) + 4 > 63)
+    if (len > MAX_LABEL_CPS || puny_encode(cps, len, enc, sizeof enc) < 0 || strlen(enc) + 4 > 63)
       return false;
     *alen = strlen(enc) + 4;
   }

@@ -63,8 +63,7 @@ enum {
 #define WS_NUMBER_KW                                                                               \
   (WS_BIT(WS_K_MULTIPLEOF) | WS_BIT(WS_K_MAXIMUM) | WS_BIT(WS_K_EXMAXIMUM) |                       \
    WS_BIT(WS_K_MINIMUM) | WS_BIT(WS_K_EXMINIMUM))
-#define WS_STRING_KW                                                                               \
-  (WS_BIT(WS_K_MAXLENGTH) | WS_BIT(WS_K_MINLENGTH) | WS_BIT(WS_K_PATTERN))
+#define WS_STRING_KW (WS_BIT(WS_K_MAXLENGTH) | WS_BIT(WS_K_MINLENGTH) | WS_BIT(WS_K_PATTERN))
 #define WS_ARRAY_KW                                                                                \
   (WS_BIT(WS_K_MAXITEMS) | WS_BIT(WS_K_MINITEMS) | WS_BIT(WS_K_UNIQUEITEMS) |                      \
    WS_BIT(WS_K_CONTAINS) | WS_BIT(WS_K_PREFIXITEMS) | WS_BIT(WS_K_ITEMS) |                         \
@@ -181,9 +180,9 @@ typedef struct ws_anchor {
 
 /* A schema resource (a schema with $id, or a document root). */
 typedef struct ws_resource {
-  const char *uri;             /* absolute URI without fragment */
-  const wire_value *value;     /* the resource's root schema */
-  ws_anchor *dynanchors;       /* compiled lazily: node = -1 until needed */
+  const char *uri;         /* absolute URI without fragment */
+  const wire_value *value; /* the resource's root schema */
+  ws_anchor *dynanchors;   /* compiled lazily: node = -1 until needed */
   uint32_t n_dynanchors;
   uint32_t cap_dynanchors;
 } ws_resource;

@@ -24,11 +24,13 @@
   "\\x{9}-\\x{d}\\x{20}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}"    \
   "\\x{3000}\\x{feff}"
 #define NOT_SPACE_CLASS                                                                            \
-  "\\x{0}-\\x{8}\\x{e}-\\x{1f}\\x{21}-\\x{9f}\\x{a1}-\\x{167f}\\x{1681}-\\x{1fff}"                  \
-  "\\x{200b}-\\x{2027}\\x{202a}-\\x{202e}\\x{2030}-\\x{205e}\\x{2060}-\\x{2fff}"                    \
+  "\\x{0}-\\x{8}\\x{e}-\\x{1f}\\x{21}-\\x{9f}\\x{a1}-\\x{167f}\\x{1681}-\\x{1fff}"                 \
+  "\\x{200b}-\\x{2027}\\x{202a}-\\x{202e}\\x{2030}-\\x{205e}\\x{2060}-\\x{2fff}"                   \
   "\\x{3001}-\\x{fefe}\\x{ff00}-\\x{10ffff}"
-#define WORD_BOUNDARY "(?:(?<=[" WORD_CLASS "])(?![" WORD_CLASS "])|(?<![" WORD_CLASS "])(?=[" WORD_CLASS "]))"
-#define NOT_WORD_BOUNDARY "(?:(?<=[" WORD_CLASS "])(?=[" WORD_CLASS "])|(?<![" WORD_CLASS "])(?![" WORD_CLASS "]))"
+#define WORD_BOUNDARY                                                                              \
+  "(?:(?<=[" WORD_CLASS "])(?![" WORD_CLASS "])|(?<![" WORD_CLASS "])(?=[" WORD_CLASS "]))"
+#define NOT_WORD_BOUNDARY                                                                          \
+  "(?:(?<=[" WORD_CLASS "])(?=[" WORD_CLASS "])|(?<![" WORD_CLASS "])(?![" WORD_CLASS "]))"
 
 typedef struct obuf {
   char *p;
@@ -55,7 +57,9 @@ static void out(obuf *b, const char *s, size_t n) {
   b->len += n;
   b->p[b->len] = 0;
 }
-static void outs(obuf *b, const char *s) { out(b, s, strlen(s)); }
+static void outs(obuf *b, const char *s) {
+  out(b, s, strlen(s));
+}
 
 static int hexval(char c) {
   if (c >= '0' && c <= '9')
@@ -91,28 +95,59 @@ static void out_cp(obuf *b, long cp) {
  * (ECMA) spelling: General_Category values and the gc=/sc=/scx= forms. */
 static void property_name(obuf *b, const char *name, size_t n) {
   static const char *const gc[][2] = {
-      {"letter", "L"}, {"casedletter", "L&"}, {"uppercaseletter", "Lu"},
-      {"lowercaseletter", "Ll"}, {"titlecaseletter", "Lt"}, {"modifierletter", "Lm"},
-      {"otherletter", "Lo"}, {"mark", "M"}, {"combiningmark", "M"}, {"nonspacingmark", "Mn"},
-      {"spacingmark", "Mc"}, {"enclosingmark", "Me"}, {"number", "N"},
-      {"decimalnumber", "Nd"}, {"digit", "Nd"}, {"letternumber", "Nl"}, {"othernumber", "No"},
-      {"punctuation", "P"}, {"punct", "P"}, {"connectorpunctuation", "Pc"},
-      {"dashpunctuation", "Pd"}, {"openpunctuation", "Ps"}, {"closepunctuation", "Pe"},
-      {"initialpunctuation", "Pi"}, {"finalpunctuation", "Pf"}, {"otherpunctuation", "Po"},
-      {"symbol", "S"}, {"mathsymbol", "Sm"}, {"currencysymbol", "Sc"},
-      {"modifiersymbol", "Sk"}, {"othersymbol", "So"}, {"separator", "Z"},
-      {"spaceseparator", "Zs"}, {"lineseparator", "Zl"}, {"paragraphseparator", "Zp"},
-      {"other", "C"}, {"control", "Cc"}, {"cntrl", "Cc"}, {"format", "Cf"},
-      {"surrogate", "Cs"}, {"privateuse", "Co"}, {"unassigned", "Cn"},
+      {"letter", "L"},
+      {"casedletter", "L&"},
+      {"uppercaseletter", "Lu"},
+      {"lowercaseletter", "Ll"},
+      {"titlecaseletter", "Lt"},
+      {"modifierletter", "Lm"},
+      {"otherletter", "Lo"},
+      {"mark", "M"},
+      {"combiningmark", "M"},
+      {"nonspacingmark", "Mn"},
+      {"spacingmark", "Mc"},
+      {"enclosingmark", "Me"},
+      {"number", "N"},
+      {"decimalnumber", "Nd"},
+      {"digit", "Nd"},
+      {"letternumber", "Nl"},
+      {"othernumber", "No"},
+      {"punctuation", "P"},
+      {"punct", "P"},
+      {"connectorpunctuation", "Pc"},
+      {"dashpunctuation", "Pd"},
+      {"openpunctuation", "Ps"},
+      {"closepunctuation", "Pe"},
+      {"initialpunctuation", "Pi"},
+      {"finalpunctuation", "Pf"},
+      {"otherpunctuation", "Po"},
+      {"symbol", "S"},
+      {"mathsymbol", "Sm"},
+      {"currencysymbol", "Sc"},
+      {"modifiersymbol", "Sk"},
+      {"othersymbol", "So"},
+      {"separator", "Z"},
+      {"spaceseparator", "Zs"},
+      {"lineseparator", "Zl"},
+      {"paragraphseparator", "Zp"},
+      {"other", "C"},
+      {"control", "Cc"},
+      {"cntrl", "Cc"},
+      {"format", "Cf"},
+      {"surrogate", "Cs"},
+      {"privateuse", "Co"},
+      {"unassigned", "Cn"},
   };
   const char *eq = memchr(name, '=', n);
   if (eq) {
     size_t kl = (size_t)(eq - name);
     const char *val = eq + 1;
     size_t vl = n - kl - 1;
-    if ((kl == 2 && memcmp(name, "gc", 2) == 0) || (kl == 16 && memcmp(name, "General_Category", 16) == 0)) {
+    if ((kl == 2 && memcmp(name, "gc", 2) == 0) ||
+        (kl == 16 && memcmp(name, "General_Category", 16) == 0)) {
       name = val, n = vl; /* fall through to the value lookup */
-    } else if ((kl == 2 && memcmp(name, "sc", 2) == 0) || (kl == 6 && memcmp(name, "Script", 6) == 0)) {
+    } else if ((kl == 2 && memcmp(name, "sc", 2) == 0) ||
+               (kl == 6 && memcmp(name, "Script", 6) == 0)) {
       outs(b, "sc:");
       out(b, val, vl);
       return;
@@ -188,20 +223,41 @@ static char *translate(const char *src, size_t len, char *msg, size_t msg_len) {
     char e = s[1];
     const char *next = s + 2;
     switch (e) {
-    case 'd': outs(&b, in_class ? DIGIT_CLASS : "[" DIGIT_CLASS "]"); break;
-    case 'D': outs(&b, in_class ? NOT_DIGIT_CLASS : "[^" DIGIT_CLASS "]"); break;
-    case 'w': outs(&b, in_class ? WORD_CLASS : "[" WORD_CLASS "]"); break;
-    case 'W': outs(&b, in_class ? NOT_WORD_CLASS : "[^" WORD_CLASS "]"); break;
-    case 's': outs(&b, in_class ? SPACE_CLASS : "[" SPACE_CLASS "]"); break;
-    case 'S': outs(&b, in_class ? NOT_SPACE_CLASS : "[^" SPACE_CLASS "]"); break;
-    case 'b': outs(&b, in_class ? "\\x{8}" : WORD_BOUNDARY); break;
+    case 'd':
+      outs(&b, in_class ? DIGIT_CLASS : "[" DIGIT_CLASS "]");
+      break;
+    case 'D':
+      outs(&b, in_class ? NOT_DIGIT_CLASS : "[^" DIGIT_CLASS "]");
+      break;
+    case 'w':
+      outs(&b, in_class ? WORD_CLASS : "[" WORD_CLASS "]");
+      break;
+    case 'W':
+      outs(&b, in_class ? NOT_WORD_CLASS : "[^" WORD_CLASS "]");
+      break;
+    case 's':
+      outs(&b, in_class ? SPACE_CLASS : "[" SPACE_CLASS "]");
+      break;
+    case 'S':
+      outs(&b, in_class ? NOT_SPACE_CLASS : "[^" SPACE_CLASS "]");
+      break;
+    case 'b':
+      outs(&b, in_class ? "\\x{8}" : WORD_BOUNDARY);
+      break;
     case 'B':
       if (in_class)
         goto bad;
       outs(&b, NOT_WORD_BOUNDARY);
       break;
-    case 'v': outs(&b, "\\x{b}"); break;
-    case 'f': case 'n': case 'r': case 't': out(&b, s, 2); break;
+    case 'v':
+      outs(&b, "\\x{b}");
+      break;
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+      out(&b, s, 2);
+      break;
     case '0':
       if (next < end && *next >= '0' && *next <= '9')
         goto bad;
@@ -251,8 +307,10 @@ static char *translate(const char *src, size_t len, char *msg, size_t msg_len) {
       out_cp(&b, v);
       break;
     }
-    case 'p': case 'P': {
-      const char *close = next < end && *next == '{' ? memchr(next, '}', (size_t)(end - next)) : NULL;
+    case 'p':
+    case 'P': {
+      const char *close =
+          next < end && *next == '{' ? memchr(next, '}', (size_t)(end - next)) : NULL;
       if (close == NULL)
         goto bad;
       out(&b, s, 3);

@@ -69,7 +69,8 @@ static void remove_dots(sbuf *out, const char *in, size_t n) {
       i += 1;
       out->p[out->len++] = '/';
       i += 1;
-    } else if ((left >= 4 && memcmp(r, "/../", 4) == 0) || (left == 3 && memcmp(r, "/..", 3) == 0)) {
+    } else if ((left >= 4 && memcmp(r, "/../", 4) == 0) ||
+               (left == 3 && memcmp(r, "/..", 3) == 0)) {
       /* drop the last output segment */
       while (out->len > start && out->p[out->len - 1] != '/')
         out->len--;

@@ -44,7 +44,9 @@ typedef struct vctx {
 
 /* ---- numbers ---------------------------------------------------------- */
 
-static int sign(double d) { return (d > 0) - (d < 0); }
+static int sign(double d) {
+  return (d > 0) - (d < 0);
+}
 
 /* Compare an int64 with a double exactly. */
 static int cmp_i_d(int64_t i, double d) {
@@ -103,8 +105,10 @@ static double as_double(const wire_value *v) {
 }
 
 static bool is_multiple(const wire_value *v, const wire_value *m) {
-  if ((v->type == WIRE_INT || v->type == WIRE_UINT) && (m->type == WIRE_INT || m->type == WIRE_UINT)) {
-    uint64_t mag = v->type == WIRE_INT ? (v->u.i < 0 ? 0 - (uint64_t)v->u.i : (uint64_t)v->u.i) : v->u.u;
+  if ((v->type == WIRE_INT || v->type == WIRE_UINT) &&
+      (m->type == WIRE_INT || m->type == WIRE_UINT)) {
+    uint64_t mag =
+        v->type == WIRE_INT ? (v->u.i < 0 ? 0 - (uint64_t)v->u.i : (uint64_t)v->u.i) : v->u.u;
     uint64_t mm = m->type == WIRE_INT ? (uint64_t)m->u.i : m->u.u;
     return mag % mm == 0;
   }
@@ -129,36 +133,51 @@ static void fmt_num(char *buf, size_t n, const wire_value *v) {
 
 static uint32_t type_bits(const wire_value *v) {
   switch (v->type) {
-  case WIRE_NULL: return WS_T_NULL;
-  case WIRE_BOOL: return WS_T_BOOLEAN;
+  case WIRE_NULL:
+    return WS_T_NULL;
+  case WIRE_BOOL:
+    return WS_T_BOOLEAN;
   case WIRE_INT:
-  case WIRE_UINT: return WS_T_INTEGER | WS_T_NUMBER;
+  case WIRE_UINT:
+    return WS_T_INTEGER | WS_T_NUMBER;
   case WIRE_DOUBLE:
     return isfinite(v->u.d) && v->u.d == floor(v->u.d) ? WS_T_INTEGER | WS_T_NUMBER : WS_T_NUMBER;
-  case WIRE_STRING: return WS_T_STRING;
-  case WIRE_ARRAY: return WS_T_ARRAY;
-  case WIRE_OBJECT: return WS_T_OBJECT;
-  default: return 0; /* binary: no JSON Schema type */
+  case WIRE_STRING:
+    return WS_T_STRING;
+  case WIRE_ARRAY:
+    return WS_T_ARRAY;
+  case WIRE_OBJECT:
+    return WS_T_OBJECT;
+  default:
+    return 0; /* binary: no JSON Schema type */
   }
 }
 
 static const char *type_word(const wire_value *v) {
   switch (v->type) {
-  case WIRE_NULL: return "null";
-  case WIRE_BOOL: return "boolean";
+  case WIRE_NULL:
+    return "null";
+  case WIRE_BOOL:
+    return "boolean";
   case WIRE_INT:
-  case WIRE_UINT: return "integer";
-  case WIRE_DOUBLE: return "number";
-  case WIRE_STRING: return "string";
-  case WIRE_ARRAY: return "array";
-  case WIRE_OBJECT: return "object";
-  default: return "binary";
+  case WIRE_UINT:
+    return "integer";
+  case WIRE_DOUBLE:
+    return "number";
+  case WIRE_STRING:
+    return "string";
+  case WIRE_ARRAY:
+    return "array";
+  case WIRE_OBJECT:
+    return "object";
+  default:
+    return "binary";
   }
 }
 
 static void types_text(char *buf, size_t n, uint32_t bits) {
-  static const char *const names[] = {"null", "boolean", "integer", "number",
-                                      "string", "array", "object"};
+  static const char *const names[] = {"null",   "boolean", "integer", "number",
+                                      "string", "array",   "object"};
   size_t o = 0;
   buf[0] = 0;
   for (int i = 0; i < 7; i++) {
@@ -327,8 +346,7 @@ static int v_string(vctx *c, const ws_node *n, const wire_value *v, const ipath 
   if (kw & (WS_BIT(WS_K_MAXLENGTH) | WS_BIT(WS_K_MINLENGTH))) {
     /* Lengths count code points; a code point takes 1 to 4 bytes, so the
      * byte length often decides without counting. */
-    if ((kw & WS_BIT(WS_K_MAXLENGTH)) && len > n->maxlength &&
-        utf8_count(s, len) > n->maxlength)
+    if ((kw & WS_BIT(WS_K_MAXLENGTH)) && len > n->maxlength && utf8_count(s, len) > n->maxlength)
       return fail(c, n, ip, "maxLength", "string is longer than %llu characters",
                   (unsigned long long)n->maxlength);
     if ((kw & WS_BIT(WS_K_MINLENGTH)) && (len + 3) / 4 < n->minlength &&
@@ -347,8 +365,8 @@ static int v_string(vctx *c, const ws_node *n, const wire_value *v, const ipath 
   return 0;
 }
 
-static int v_array(vctx *c, const ws_node *n, const wire_value *v, const ipath *ip,
-                   const scope *sc, evset *ev) {
+static int v_array(vctx *c, const ws_node *n, const wire_value *v, const ipath *ip, const scope *sc,
+                   evset *ev) {
   uint64_t kw = n->kw;
   size_t len = v->u.a.len;
   const wire_value *items = v->u.a.items;
@@ -395,8 +413,8 @@ static int v_array(vctx *c, const ws_node *n, const wire_value *v, const ipath *
     }
     if (count < n->mincontains)
       return fail(c, n, ip, n->mincontains == 1 ? "contains" : "minContains",
-                  "array contains %llu matching items, fewer than %llu",
-                  (unsigned long long)count, (unsigned long long)n->mincontains);
+                  "array contains %llu matching items, fewer than %llu", (unsigned long long)count,
+                  (unsigned long long)n->mincontains);
     if (count > n->maxcontains)
       return fail(c, n, ip, "maxContains", "array contains more than %llu matching items",
                   (unsigned long long)n->maxcontains);
@@ -477,8 +495,7 @@ static int v_object(vctx *c, const ws_node *n, const wire_value *v, const ipath 
       }
       if (!hit && (kw & WS_BIT(WS_K_ADDITIONALPROPS))) {
         if (c->S->nodes[n->additional].kw & WS_BIT(WS_K_FALSE))
-          return fail(c, n, &sub, "additionalProperties", "property \"%s\" is not allowed",
-                      m->key);
+          return fail(c, n, &sub, "additionalProperties", "property \"%s\" is not allowed", m->key);
         if (v_node(c, n->additional, &m->value, &sub, sc, NULL))
           return 1;
         hit = true;
@@ -514,8 +531,8 @@ static int v_object(vctx *c, const ws_node *n, const wire_value *v, const ipath 
       for (size_t j = 0; j < d->names->u.a.len; j++) {
         const wire_value *nm = &d->names->u.a.items[j];
         if (!member(v, nm->u.s.ptr, nm->u.s.len))
-          return fail(c, n, ip, "dependentRequired",
-                      "property \"%s\" requires property \"%s\"", d->key, nm->u.s.ptr);
+          return fail(c, n, ip, "dependentRequired", "property \"%s\" requires property \"%s\"",
+                      d->key, nm->u.s.ptr);
       }
     }
   }
@@ -587,8 +604,8 @@ static int v_inplace(vctx *c, const ws_node *n, const wire_value *v, const ipath
       if (ev)
         ev_free(&tmp);
       if (count > 1)
-        return fail(c, n, ip, "oneOf", "value matches oneOf schemas %u and %u, not just one",
-                    first, i);
+        return fail(c, n, ip, "oneOf", "value matches oneOf schemas %u and %u, not just one", first,
+                    i);
     }
     if (count == 0)
       return fail(c, n, ip, "oneOf", "value matches none of the oneOf schemas");
@@ -621,8 +638,7 @@ static int v_uneval(vctx *c, const ws_node *n, const wire_value *v, const ipath 
       const wire__member *m = &v->u.o.items[i];
       ipath sub = {ip, m->key, m->key_len};
       if (is_false)
-        return fail(c, n, &sub, "unevaluatedProperties", "property \"%s\" is not allowed",
-                    m->key);
+        return fail(c, n, &sub, "unevaluatedProperties", "property \"%s\" is not allowed", m->key);
       if (v_node(c, n->unevalprops, &m->value, &sub, sc, NULL))
         return 1;
     }

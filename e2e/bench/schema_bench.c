@@ -31,7 +31,8 @@ static const char *invalid_msg = "{\"type\":\"chat\",\"room\":\"lobby-1\",\"user
                                  "\"text\":\"hello there, how is everyone?\",\"ts\":1732240000,"
                                  "\"mood\":\"furious\"}";
 
-static const char *kinds[8] = {"chat", "join", "leave", "typing", "react", "edit", "delete", "ping"};
+static const char *kinds[8] = {"chat",  "join", "leave",  "typing",
+                               "react", "edit", "delete", "ping"};
 
 static double now(void) {
   struct timespec ts;
@@ -167,7 +168,8 @@ int main(int argc, char **argv) {
   /* the last handler: the sequential dispatcher tries all eight */
   const wire_value *last_tagged =
       decode(doc, "{\"type\":\"ping\",\"room\":\"lobby\",\"ping_body\":\"are you there?\"}");
-  const wire_value *last_plain = decode(doc, "{\"room\":\"lobby\",\"ping_body\":\"are you there?\"}");
+  const wire_value *last_plain =
+      decode(doc, "{\"room\":\"lobby\",\"ping_body\":\"are you there?\"}");
   const wire_value *first_plain = decode(doc, "{\"room\":\"lobby\",\"chat_body\":\"hi\"}");
 
   struct row {
@@ -175,8 +177,10 @@ int main(int argc, char **argv) {
     job j;
   } rows[] = {
       {"validate chat message, valid", {VALIDATE, chat, NULL, good, NULL, NULL, 0}},
-      {"validate chat message, invalid (no err)", {VALIDATE, chat, NULL, bad, NULL, NULL, WIRE_EVALIDATION}},
-      {"validate chat message, invalid (with err)", {VALIDATE_ERR, chat, NULL, bad, NULL, NULL, WIRE_EVALIDATION}},
+      {"validate chat message, invalid (no err)",
+       {VALIDATE, chat, NULL, bad, NULL, NULL, WIRE_EVALIDATION}},
+      {"validate chat message, invalid (with err)",
+       {VALIDATE_ERR, chat, NULL, bad, NULL, NULL, WIRE_EVALIDATION}},
       {"decode JSON + validate, valid", {DECODE_VALIDATE, chat, NULL, NULL, valid_msg, work, 0}},
       {"dispatch 8 schemas, discriminator", {DISPATCH, NULL, dt, last_tagged, NULL, NULL, 0}},
       {"dispatch 8 schemas, sequential, first", {DISPATCH, NULL, dp, first_plain, NULL, NULL, 0}},

@@ -48,7 +48,8 @@ static void add_tagged(void) {
       "\"type\":{\"const\":\"chat\"},\"text\":{\"type\":\"string\"}}}");
   add("{\"type\":\"object\",\"required\":[\"type\",\"room\"],\"properties\":{"
       "\"type\":{\"enum\":[\"join\"]},\"room\":{\"type\":\"string\"}}}");
-  add("{\"$defs\":{\"leave\":{\"required\":[\"type\"],\"properties\":{\"type\":{\"const\":\"leave\"}}}},"
+  add("{\"$defs\":{\"leave\":{\"required\":[\"type\"],\"properties\":{\"type\":{\"const\":"
+      "\"leave\"}}}},"
       "\"$ref\":\"#/$defs/leave\"}");
 }
 

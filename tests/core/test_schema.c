@@ -14,8 +14,12 @@
 
 static wire_doc *doc;
 
-static void setup(void) { cr_assert_eq(wire_doc_new(&doc), 0); }
-static void teardown(void) { wire_doc_free(doc); }
+static void setup(void) {
+  cr_assert_eq(wire_doc_new(&doc), 0);
+}
+static void teardown(void) {
+  wire_doc_free(doc);
+}
 
 TestSuite(schema, .init = setup, .fini = teardown);
 
@@ -28,7 +32,9 @@ static wire_schema *compile_opts(const char *text, const wire_schema_options *op
   return s;
 }
 
-static wire_schema *compile(const char *text) { return compile_opts(text, NULL); }
+static wire_schema *compile(const char *text) {
+  return compile_opts(text, NULL);
+}
 
 static const wire_value *json(const char *text) {
   const wire_value *v = NULL;
@@ -53,8 +59,8 @@ static const char *chat_schema =
 Test(schema, accepts_a_valid_instance_and_leaves_err_untouched) {
   wire_schema *s = compile(chat_schema);
   wire_error err;
-  cr_assert_eq(check(s, "{\"type\":\"chat\",\"text\":\"hi\",\"tags\":[\"a\"],\"mood\":\"sad\"}", &err),
-               0);
+  cr_assert_eq(
+      check(s, "{\"type\":\"chat\",\"text\":\"hi\",\"tags\":[\"a\"],\"mood\":\"sad\"}", &err), 0);
   cr_assert_eq(err.code, 0);
   wire_schema_free(s);
 }
@@ -108,7 +114,9 @@ Test(schema, counts_code_points_for_string_length) {
   wire_schema *s = compile(chat_schema);
   wire_error err;
   /* five code points, ten bytes */
-  cr_assert_eq(check(s, "{\"type\":\"chat\",\"text\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", &err), 0);
+  cr_assert_eq(
+      check(s, "{\"type\":\"chat\",\"text\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", &err),
+      0);
   cr_assert_eq(check(s, "{\"type\":\"chat\",\"text\":\"abcdef\"}", &err), WIRE_EVALIDATION);
   cr_assert_str_eq(err.keyword, "maxLength");
   wire_schema_free(s);
@@ -229,7 +237,11 @@ Test(schema, uses_ecma_meaning_of_backslash_d_and_w) {
   wire_error err;
   cr_assert_eq(check(s, "\"1a\"", &err), 0);
   /* ARABIC-INDIC DIGIT ONE is a Unicode digit but not an ECMA \d */
-  cr_assert_eq(check(s, "\"\xd9\xa1" "a\"", &err), WIRE_EVALIDATION);
+  cr_assert_eq(check(s,
+                     "\"\xd9\xa1"
+                     "a\"",
+                     &err),
+               WIRE_EVALIDATION);
   wire_schema_free(s);
 }
 
@@ -275,7 +287,8 @@ Test(schema, resolves_remote_refs_through_the_callback_only) {
 Test(schema, resolves_the_bundled_meta_schema_without_the_resolver) {
   int calls = 0;
   wire_schema_options opts = {0, remote, &calls};
-  wire_schema *s = compile_opts("{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}", &opts);
+  wire_schema *s =
+      compile_opts("{\"$ref\":\"https://json-schema.org/draft/2020-12/schema\"}", &opts);
   cr_assert_eq(calls, 0);
   wire_error err;
   cr_assert_eq(check(s, "{\"type\":\"string\",\"minLength\":1}", &err), 0);
@@ -318,8 +331,9 @@ Test(schema, tracks_unevaluated_properties_beyond_the_inline_bitset) {
 }
 
 Test(schema, stops_infinite_recursion_with_an_error) {
-  wire_schema *s = compile("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},"
-                           "\"$ref\":\"#/$defs/a\"}");
+  wire_schema *s =
+      compile("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},"
+              "\"$ref\":\"#/$defs/a\"}");
   wire_error err;
   cr_assert_eq(check(s, "1", &err), WIRE_EVALIDATION);
   cr_assert(strstr(err.message, "too deeply") != NULL, "%s", err.message);
@@ -361,7 +375,8 @@ Test(schema, validates_without_allocating) {
   wire_schema *s = compile(chat_schema);
   wire_schema *u = compile("{\"properties\":{\"a\":true},\"allOf\":[{\"properties\":{\"b\":true}}],"
                            "\"unevaluatedProperties\":false}");
-  const wire_value *good = json("{\"type\":\"chat\",\"text\":\"hi\",\"tags\":[\"a\",\"b\"],\"mood\":\"sad\"}");
+  const wire_value *good =
+      json("{\"type\":\"chat\",\"text\":\"hi\",\"tags\":[\"a\",\"b\"],\"mood\":\"sad\"}");
   const wire_value *bad = json("{\"type\":\"chat\",\"text\":\"hi\",\"tags\":[\"A\"]}");
   const wire_value *ev = json("{\"a\":1,\"b\":2}");
   wire_error err;
@@ -398,8 +413,9 @@ static char *nested(const char *open, const char *mid, const char *close, int de
 }
 
 Test(schema, handles_deeply_nested_instances_and_schemas) {
-  wire_schema *s = compile("{\"items\":{\"$ref\":\"#\"},\"properties\":{\"a\":{\"$ref\":\"#\"}},"
-                           "\"unevaluatedProperties\":false,\"anyOf\":[true,{\"type\":\"array\"}]}");
+  wire_schema *s =
+      compile("{\"items\":{\"$ref\":\"#\"},\"properties\":{\"a\":{\"$ref\":\"#\"}},"
+              "\"unevaluatedProperties\":false,\"anyOf\":[true,{\"type\":\"array\"}]}");
   wire_error err;
   char *arr = nested("[", "1", "]", 500);
   const wire_value *v = json(arr);
@@ -423,7 +439,8 @@ Test(schema, handles_deeply_nested_instances_and_schemas) {
 }
 
 Test(schema, lets_the_last_of_repeated_keys_win) {
-  wire_schema *s = compile("{\"pattern\":\"^a\",\"pattern\":\"^b\",\"properties\":{\"x\":true,\"x\":false}}");
+  wire_schema *s =
+      compile("{\"pattern\":\"^a\",\"pattern\":\"^b\",\"properties\":{\"x\":true,\"x\":false}}");
   wire_error err;
   cr_assert_eq(check(s, "\"b\"", &err), 0);
   cr_assert_eq(check(s, "\"a\"", &err), WIRE_EVALIDATION);

@@ -123,8 +123,8 @@ static void run_file(const char *path, const char *name, unsigned flags, tally *
         if (verbose)
           printf("  FAIL %s | %s | %s%s%s\n", name,
                  wire_value_string(get(group, "description"), NULL),
-                 wire_value_string(get(test, "description"), NULL),
-                 rc ? " | compile error: " : "", rc ? err.message : "");
+                 wire_value_string(get(test, "description"), NULL), rc ? " | compile error: " : "",
+                 rc ? err.message : "");
       }
     }
     wire_schema_free(schema);

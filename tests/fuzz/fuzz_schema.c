@@ -16,7 +16,8 @@
 
 static const char *resolve(const char *uri, size_t *len, void *user_data) {
   (void)user_data;
-  static const char remote[] = "{\"$defs\":{\"s\":{\"type\":\"string\"}},\"items\":{\"$ref\":\"#/$defs/s\"}}";
+  static const char remote[] =
+      "{\"$defs\":{\"s\":{\"type\":\"string\"}},\"items\":{\"$ref\":\"#/$defs/s\"}}";
   if (strcmp(uri, "http://localhost:1234/r.json") != 0)
     return NULL;
   *len = sizeof remote - 1;
