@@ -74,9 +74,9 @@ static PyObject *conn_send(wpy_conn *self, PyObject *const *args, Py_ssize_t nar
     return NULL;
   }
   wpy_state *st = self->server->st;
-  wire_doc *doc;
-  if (wire_doc_new(&doc) != 0)
-    return PyErr_NoMemory();
+  wire_doc *doc = wpy_doc_acquire(self->server);
+  if (doc == NULL)
+    return NULL;
   PyObject *out = NULL;
   wire_value *v = wpy_to_value(st, doc, args[0], nargs > 1 ? args[1] : NULL);
   if (v != NULL) {
@@ -86,7 +86,7 @@ static PyObject *conn_send(wpy_conn *self, PyObject *const *args, Py_ssize_t nar
     err.offset = 0;
     out = check(self, wire_conn_send_value(self->conn, v, &err), &err);
   }
-  wire_doc_free(doc);
+  wpy_doc_release(self->server, doc);
   return out;
 }
 
@@ -101,9 +101,9 @@ static PyObject *conn_send_encoded(wpy_conn *self, PyObject *const *args, Py_ssi
   if (codec == -1 && PyErr_Occurred())
     return NULL;
   wpy_state *st = self->server->st;
-  wire_doc *doc;
-  if (wire_doc_new(&doc) != 0)
-    return PyErr_NoMemory();
+  wire_doc *doc = wpy_doc_acquire(self->server);
+  if (doc == NULL)
+    return NULL;
   PyObject *out = NULL;
   wire_value *v = wpy_to_value(st, doc, args[0], nargs > 2 ? args[2] : NULL);
   if (v != NULL) {
@@ -117,7 +117,7 @@ static PyObject *conn_send_encoded(wpy_conn *self, PyObject *const *args, Py_ssi
                                     : wire_conn_send_binary(self->conn, buf, len);
     out = check(self, rc, &err);
   }
-  wire_doc_free(doc);
+  wpy_doc_release(self->server, doc);
   return out;
 }
 
@@ -153,8 +153,6 @@ static void release_if_not_open(wpy_conn *self, int rc, int accepted) {
 }
 
 static PyObject *conn_accept(wpy_conn *self, PyObject *unused) {
-  if (!WPY_HAVE(wire_conn_accept))
-    return wpy_raise(self->server->st, WIRE_ESTATE, NULL);
   Py_INCREF(self);
   int rc = wire_conn_accept(self->conn);
   release_if_not_open(self, rc, 1);
@@ -172,8 +170,6 @@ static PyObject *conn_reject(wpy_conn *self, PyObject *args) {
   const char *body = NULL;
   if (!PyArg_ParseTuple(args, "i|z:reject", &status, &body))
     return NULL;
-  if (!WPY_HAVE(wire_conn_reject))
-    return wpy_raise(self->server->st, WIRE_ESTATE, NULL);
   Py_INCREF(self);
   int rc = wire_conn_reject(self->conn, status, body);
   release_if_not_open(self, rc, 0);

@@ -223,8 +223,7 @@ static int mod_exec(PyObject *module) {
       PyModule_AddIntConstant(module, "INVALID_CLOSE", WIRE_INVALID_CLOSE) ||
       PyModule_AddIntConstant(module, "INVALID_IGNORE", WIRE_INVALID_IGNORE) ||
       PyModule_AddIntConstant(module, "CONNECT_DEFER", WIRE_CONNECT_DEFER) ||
-      PyModule_AddIntConstant(module, "SCHEMA_FORMAT_ASSERT", WIRE_SCHEMA_FORMAT_ASSERT) ||
-      PyModule_AddIntConstant(module, "HAS_DEFERRED_CONNECT", WPY_HAVE(wire_conn_accept)))
+      PyModule_AddIntConstant(module, "SCHEMA_FORMAT_ASSERT", WIRE_SCHEMA_FORMAT_ASSERT))
     return -1;
 #define WPY_ADD_ERRNO(name, num, msg)                                                              \
   if (PyModule_AddIntConstant(module, #name, num))                                                 \

@@ -17,10 +17,6 @@ static PyObject *schema_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
   if (!PyArg_ParseTupleAndKeywords(args, kw, "s#|I:Schema", kwlist, &text, &len, &flags))
     return NULL;
   wpy_state *st = wpy_state_of_type(tp);
-  if (!WPY_HAVE(wire_schema_compile)) {
-    PyErr_SetString(st->Error, "this build of the core has no JSON Schema validator");
-    return NULL;
-  }
   wpy_schema *self = (wpy_schema *)tp->tp_alloc(tp, 0);
   if (self == NULL)
     return NULL;
@@ -120,10 +116,6 @@ static PyObject *dispatcher_new(PyTypeObject *tp, PyObject *args, PyObject *kw) 
   if (!PyArg_ParseTuple(args, "O:Dispatcher", &seq))
     return NULL;
   wpy_state *st = wpy_state_of_type(tp);
-  if (!WPY_HAVE(wire_dispatcher_new)) {
-    PyErr_SetString(st->Error, "this build of the core has no dispatcher");
-    return NULL;
-  }
   PyObject *schemas = PySequence_Tuple(seq);
   if (schemas == NULL)
     return NULL;

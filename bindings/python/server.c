@@ -146,6 +146,32 @@ static void endpoint_free(wpy_endpoint *ep) {
   free(ep);
 }
 
+wire_doc *wpy_doc_acquire(wpy_server *server) {
+  if (!server->scratch_busy) {
+    if (server->scratch == NULL && wire_doc_new(&server->scratch) != 0) {
+      PyErr_NoMemory();
+      return NULL;
+    }
+    server->scratch_busy = 1;
+    return server->scratch;
+  }
+  wire_doc *doc;
+  if (wire_doc_new(&doc) != 0) {
+    PyErr_NoMemory();
+    return NULL;
+  }
+  return doc;
+}
+
+void wpy_doc_release(wpy_server *server, wire_doc *doc) {
+  if (doc == server->scratch) {
+    wire_doc_reset(doc);
+    server->scratch_busy = 0;
+  } else {
+    wire_doc_free(doc);
+  }
+}
+
 /* ---- the Server type ---------------------------------------------------- */
 
 static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
@@ -195,6 +221,7 @@ static void server_dealloc(wpy_server *self) {
   for (size_t i = 0; i < self->n_endpoints; i++)
     endpoint_free(self->endpoints[i]);
   free(self->endpoints);
+  wire_doc_free(self->scratch);
   Py_CLEAR(self->shutdown_cb);
   Py_CLEAR(self->module);
   tp->tp_free(self);

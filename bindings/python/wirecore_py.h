@@ -12,19 +12,6 @@
 
 #include "wirecore.h"
 
-/* Core functions that a build may lack while the core is being assembled
- * (schemas, dispatch, deferred handshakes): referenced weakly and checked
- * with WPY_HAVE before use, so the rest of the module still loads. */
-#pragma weak wire_schema_compile
-#pragma weak wire_schema_free
-#pragma weak wire_schema_validate
-#pragma weak wire_dispatch
-#pragma weak wire_dispatcher_discriminator
-#pragma weak wire_dispatcher_free
-#pragma weak wire_dispatcher_new
-#pragma weak wire_conn_accept
-#pragma weak wire_conn_reject
-#define WPY_HAVE(fn) ((fn) != NULL)
 
 /* Everything the module owns lives here (PEP 489 multi-phase init): no static
  * mutable globals, so the module can be loaded in several interpreters. */
@@ -60,6 +47,8 @@ typedef struct wpy_server {
   wpy_endpoint **endpoints;
   size_t n_endpoints;
   PyObject *shutdown_cb;  /* called once the shutdown completed */
+  wire_doc *scratch;      /* reused by sends to build outgoing values */
+  int scratch_busy;       /* a send is building into scratch (a default hook may send) */
   int closed;             /* the shutdown finished; the loop is gone */
 } wpy_server;
 
@@ -97,6 +86,10 @@ extern PyType_Spec wpy_server_spec;
 extern PyType_Spec wpy_conn_spec;
 extern PyType_Spec wpy_schema_spec;
 extern PyType_Spec wpy_dispatcher_spec;
+/* A doc to build an outgoing value in: the server's scratch doc when free,
+ * else a new one. Give it back with wpy_doc_release. NULL: MemoryError set. */
+wire_doc *wpy_doc_acquire(wpy_server *server);
+void wpy_doc_release(wpy_server *server, wire_doc *doc);
 /* A new Conn object for `conn` (takes a wire_conn_ref). */
 wpy_conn *wpy_conn_new(wpy_server *server, wire_conn *conn);
 

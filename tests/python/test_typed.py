@@ -9,7 +9,7 @@ from typing import Literal, TypedDict
 import pytest
 import websockets
 
-from wirecore import App, Reject, Request, ValidationError, _native
+from wirecore import App, Reject, Request, ValidationError
 from wirecore.testing import HandshakeRejected
 
 from conftest import eventually
@@ -249,7 +249,6 @@ async def test_raw_message_schema_replaces_the_annotation():
             assert (await ws.receive_json())["type"] == "error"
 
 
-@pytest.mark.skipif(not _native.HAS_DEFERRED_CONNECT, reason="the core lacks wire_conn_accept")
 async def test_deferred_on_connect_accepts_after_awaiting():
     app = App()
 

@@ -10,7 +10,6 @@ INVALID_CLOSE: int
 INVALID_IGNORE: int
 CONNECT_DEFER: int
 SCHEMA_FORMAT_ASSERT: int
-HAS_DEFERRED_CONNECT: int
 # one int constant per core error code (EINVAL, ENOMEM, ..., ECODEC)
 EINVAL: int
 ECLOSED: int
