@@ -131,6 +131,19 @@ static PyObject *mod_decode(PyObject *module, PyObject *args, PyObject *kw) {
   return out;
 }
 
+/* step(coro) -> (finished, value): advance a coroutine once without the cost
+ * of a StopIteration. finished: value is its return value; otherwise value is
+ * what it yielded (a future to wait on). Exceptions propagate. */
+static PyObject *mod_step(PyObject *module, PyObject *coro) {
+  PyObject *result = NULL;
+  PySendResult r = PyIter_Send(coro, Py_None, &result);
+  if (r == PYGEN_ERROR)
+    return NULL;
+  PyObject *out = PyTuple_Pack(2, r == PYGEN_RETURN ? Py_True : Py_False, result);
+  Py_DECREF(result);
+  return out;
+}
+
 static PyObject *mod_version(PyObject *module, PyObject *unused) {
   return PyUnicode_FromString(wire_version());
 }
@@ -148,6 +161,7 @@ static PyMethodDef mod_methods[] = {
     {"decode", (PyCFunction)(void (*)(void))mod_decode, METH_VARARGS | METH_KEYWORDS,
      "decode(data, codec=CODEC_JSON, max_depth=0) -> object"},
     {"version", mod_version, METH_NOARGS, "The core library's version."},
+    {"step", mod_step, METH_O, "step(coro) -> (finished, value): advance a coroutine once."},
     {"strerror", mod_strerror, METH_O, "strerror(code) -> (name, message)"},
     {NULL, NULL, 0, NULL}};
 

@@ -11,15 +11,17 @@ encode necessarily run in Python; validation and dispatch still run in C).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
 import re
+import types
 import typing
 from typing import Any, Callable, Iterable
 
 from . import _native
-from ._runtime import drive
+from ._runtime import _await_any, _finish, drive
 from ._types import loader_for, schema_for, to_plain
 from .connection import WebSocket, WebSocketConnection, WebSocketMessage, WebSocketResponse, _send_any
 from .errors import (
@@ -35,6 +37,8 @@ log = logging.getLogger("wirecore")
 
 _EMPTY = inspect.Parameter.empty
 _ERROR_METHOD = re.compile(r"^on_(?:[a-z0-9_]+_)?error$")
+_CoroutineType = types.CoroutineType
+_step = _native.step
 _NO_RESPONSE = (None, type(None), Any, _EMPTY, inspect.Signature.empty)
 
 
@@ -55,6 +59,7 @@ class ConnState:
         "response",
         "kwargs",
         "early",
+        "check",
     )
 
     def __init__(self, conn: _native.Conn, endpoint: Endpoint) -> None:
@@ -71,6 +76,7 @@ class ConnState:
         self.response: WebSocketResponse | None = None
         self.kwargs: dict[str, Any] | None = None
         self.early: list[Any] | None = None  # sends made before the upgrade completed
+        self.check: Any = None  # class endpoints: the running handler's response schema
 
     @property
     def request(self) -> Request:
@@ -161,7 +167,7 @@ def _exception_types(fn: Callable[..., Any], skip_self: bool) -> tuple[type, ...
     if ann is _EMPTY or ann is Any:
         return (Exception,)
     origin = typing.get_origin(ann)
-    members = typing.get_args(ann) if origin in (typing.Union, __import__("types").UnionType) else (ann,)
+    members = typing.get_args(ann) if origin in (typing.Union, types.UnionType) else (ann,)
     return tuple(m for m in members if isinstance(m, type) and issubclass(m, BaseException))
 
 
@@ -379,31 +385,53 @@ class Endpoint:
         self.run(st, result, self.reply)
 
     def run(self, st: ConnState, result: Any, reply: Callable[[ConnState, Any], None]) -> None:
-        """Complete a handler result; pause the connection while it is pending."""
-        state = {"async": False}
+        """Complete a handler result; pause the connection while it is pending.
 
-        def done(value: Any, exc: BaseException | None) -> None:
-            if exc is None:
-                try:
-                    reply(st, value)
-                except BaseException as e:  # noqa: BLE001
-                    exc = e
-            if exc is not None:
-                if reply == self.reply_error:
-                    self.fail(st, exc)  # the error handler itself failed
-                else:
-                    self.handle_exception(st, exc)
-            if state["async"]:
-                self._release(st)
-
-        task = drive(self.loop, result, done)
-        if task is not None:
-            state["async"] = True
-            st.busy += 1
+        The fast path (a plain value, or a coroutine that finishes in one
+        step) allocates no closure and creates no task."""
+        if type(result) is not _CoroutineType and result is not None and hasattr(result, "__await__"):
+            result = _await_any(result)
+        if type(result) is _CoroutineType:
             try:
-                st.conn.pause()
-            except ConnectionClosed:
-                pass
+                finished, first = _step(result)
+            except BaseException as exc:  # noqa: BLE001 - routed to the error handlers
+                self._complete(st, None, exc, reply)
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                return
+            if finished:
+                self._complete(st, first, None, reply)
+                return
+            self._suspend(st, self.loop.create_task(_finish(result, first, self._done_cb(st, reply))))
+        else:
+            self._complete(st, result, None, reply)
+
+    def _done_cb(self, st: ConnState, reply: Callable[[ConnState, Any], None]) -> Callable[..., None]:
+        def done(value: Any, exc: BaseException | None) -> None:
+            self._complete(st, value, exc, reply)
+            self._release(st)
+
+        return done
+
+    def _suspend(self, st: ConnState, task: Any) -> None:
+        st.busy += 1
+        try:
+            st.conn.pause()
+        except ConnectionClosed:
+            pass
+
+    def _complete(self, st: ConnState, value: Any, exc: BaseException | None,
+                  reply: Callable[[ConnState, Any], None]) -> None:
+        if exc is None:
+            try:
+                reply(st, value)
+                return
+            except BaseException as e:  # noqa: BLE001
+                exc = e
+        if reply == self.reply_error:
+            self.fail(st, exc)  # the error handler itself failed
+        else:
+            self.handle_exception(st, exc)
 
     def _release(self, st: ConnState) -> None:
         st.busy -= 1
@@ -443,7 +471,7 @@ class Endpoint:
     def fail(self, st: ConnState, exc: BaseException) -> None:
         if isinstance(exc, ConnectionClosed) and (st.closed or not st.conn.is_open):
             return
-        if not isinstance(exc, __import__("asyncio").CancelledError):
+        if not isinstance(exc, asyncio.CancelledError):
             log.error("wirecore: unhandled error on %s; closing with 1011", self.pattern, exc_info=exc)
         try:
             st.conn.close(1011, "internal error")
@@ -594,6 +622,10 @@ class FunctionEndpoint(_TypedEndpoint):
                 self.message_param = p.name
                 ann = a
         self.injector = _Injector(fn, route.path, skip=[self.message_param] if self.message_param else [])
+        params = list(inspect.signature(fn).parameters.values())
+        self.keyword_only = not (params and params[0].name == self.message_param
+                                 and params[0].kind in (params[0].POSITIONAL_ONLY,
+                                                        params[0].POSITIONAL_OR_KEYWORD))
         typed = _Typed(ann, hints.get("return", _EMPTY), None)
         self.loader = typed.loader
         ms = route.options.get("message_schema")
@@ -625,7 +657,12 @@ class FunctionEndpoint(_TypedEndpoint):
         if self.message_param is None:
             return self.fn(**kw)
         loader = self.loader
-        return self.fn(**kw, **{self.message_param: loader(payload) if loader else payload})
+        value = loader(payload) if loader else payload
+        if not kw:
+            return self.fn(**{self.message_param: value}) if self.keyword_only else self.fn(value)
+        kw = dict(kw)
+        kw[self.message_param] = value
+        return self.fn(**kw)
 
     def reply(self, st: ConnState, value: Any) -> None:
         if value is None:
@@ -695,18 +732,13 @@ class ClassEndpoint(_TypedEndpoint):
 
     def call_message(self, st: ConnState, payload: Any, index: int, binary: bool) -> Any:
         name, loader, check = self.handlers[index if index >= 0 else 0]
-        st.kwargs = {"check": check}  # the response check of the running handler
+        st.check = check
         return getattr(st.instance, name)(loader(payload) if loader else payload)
 
-    def run(self, st: ConnState, result: Any, reply: Callable[[ConnState, Any], None]) -> None:
-        if reply == self.reply:
-            check = (st.kwargs or {}).get("check")
-            reply = (lambda s, v, c=check: self._reply_checked(s, v, c))  # type: ignore[misc]
-        Endpoint.run(self, st, result, reply)
-
-    def _reply_checked(self, st: ConnState, value: Any, check: _native.Schema | None) -> None:
+    def reply(self, st: ConnState, value: Any) -> None:
         if value is None:
             return
+        check = st.check  # the response schema of the handler that produced value
         if check is not None:
             check.validate(_plain_deep(value))
         self.send_plain(st, value)
