@@ -53,7 +53,11 @@ static void ws_frame_start(wslay_event_context_ptr ctx,
   wire__slot *slot = ud;
   (void)ctx;
   slot->ctrl = (arg->opcode & 0x8) != 0;
-  if (arg->opcode == WSLAY_TEXT_FRAME) {
+  if (slot->ctrl) {
+    slot->ctrl_op = arg->opcode;
+    slot->ctrl_seen = 0;
+    slot->cutf8 = WIRE__UTF8_OK;
+  } else if (arg->opcode == WSLAY_TEXT_FRAME) {
     slot->text = 1;
     slot->utf8 = WIRE__UTF8_OK;
   } else if (arg->opcode == WSLAY_BINARY_FRAME) {
@@ -67,7 +71,21 @@ static void ws_frame_chunk(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_chunk_arg *arg, void *ud) {
   wire__slot *slot = ud;
   (void)ctx;
-  if (slot->ctrl || !slot->text || slot->failed)
+  if (slot->failed)
+    return;
+  if (slot->ctrl) { /* a close reason is UTF-8 too (after the 2-byte code) */
+    if (slot->ctrl_op != WSLAY_CONNECTION_CLOSE)
+      return;
+    size_t skip = slot->ctrl_seen < 2 ? 2u - slot->ctrl_seen : 0;
+    if (skip > arg->data_length)
+      skip = arg->data_length;
+    slot->ctrl_seen = (uint8_t)(slot->ctrl_seen + arg->data_length);
+    slot->cutf8 = wire__utf8_step(slot->cutf8, arg->data + skip, arg->data_length - skip);
+    if (slot->cutf8 == WIRE__UTF8_BAD)
+      slot_fail(slot, 1007);
+    return;
+  }
+  if (!slot->text)
     return;
   slot->utf8 = wire__utf8_step(slot->utf8, arg->data, arg->data_length);
   if (slot->utf8 == WIRE__UTF8_BAD)
@@ -96,6 +114,8 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     return;
   case WSLAY_CONNECTION_CLOSE: {
     c->flags |= WIRE__F_CLOSE_RECV;
+    if (slot->failed)
+      return; /* its reason was not UTF-8: our 1007 answers it */
     c->close_code = arg->status_code ? arg->status_code : 1005;
     size_t rlen = arg->msg_length > 2 ? arg->msg_length - 2 : 0;
     if (rlen > sizeof slot->reason - 1)
@@ -115,8 +135,17 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
   }
 }
 
+/* Runs before wslay echoes a close: the last chance to refuse its reason. */
+static void ws_frame_end(wslay_event_context_ptr ctx, void *ud) {
+  wire__slot *slot = ud;
+  (void)ctx;
+  if (slot->ctrl && slot->ctrl_op == WSLAY_CONNECTION_CLOSE && !slot->failed &&
+      slot->cutf8 != WIRE__UTF8_OK)
+    slot_fail(slot, 1007);
+}
+
 static const struct wslay_event_callbacks ws_callbacks = {
-    ws_recv, ws_send, NULL, ws_frame_start, ws_frame_chunk, NULL, ws_msg,
+    ws_recv, ws_send, NULL, ws_frame_start, ws_frame_chunk, ws_frame_end, ws_msg,
 };
 
 /* ---- slots ----------------------------------------------------------------- */
@@ -148,7 +177,8 @@ static int slot_attach(wire_conn *c) {
   slot->feed = NULL;
   slot->feed_len = 0;
   slot->utf8 = WIRE__UTF8_OK;
-  slot->text = slot->ctrl = slot->failed = 0;
+  slot->text = slot->ctrl = slot->failed = slot->ctrl_op = slot->ctrl_seen = 0;
+  slot->cutf8 = WIRE__UTF8_OK;
   slot->reason_len = 0;
   slot->reason[0] = 0;
   wslay_event_config_set_max_recv_msg_length(slot->ctx, c->ep->opts.max_message_size);
@@ -292,8 +322,8 @@ static void after_wslay(wire_conn *c, int r) {
   }
   if (!wslay_event_get_read_enabled(slot->ctx) || r != 0)
     c->flags |= WIRE__F_READ_DONE;
-  if ((c->flags & WIRE__F_READ_DONE) && !(c->flags & WIRE__F_CLOSE_RECV) &&
-      c->state == WIRE__S_OPEN) {
+  if ((c->flags & WIRE__F_READ_DONE) && c->state == WIRE__S_OPEN &&
+      (!(c->flags & WIRE__F_CLOSE_RECV) || slot->failed)) {
     /* wslay or the scanner refused the peer's data and queued a close */
     uint16_t code = wslay_event_get_status_code_sent(slot->ctx);
     if (code == 0 || code == 1005 || code == 1006)

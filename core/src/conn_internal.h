@@ -52,6 +52,9 @@ typedef struct wire__slot {
   uint8_t text;    /* the data message in flight is text */
   uint8_t ctrl;    /* the frame being received is a control frame */
   uint8_t failed;  /* a fail-fast check closed the connection: drop the rest */
+  uint8_t ctrl_op;   /* opcode of the control frame being received */
+  uint8_t ctrl_seen; /* its payload bytes seen so far */
+  uint32_t cutf8;    /* UTF-8 state of a close frame's reason */
   uint8_t reason_len;
   char reason[124]; /* close reason received (or sent), for on_close */
 } wire__slot;

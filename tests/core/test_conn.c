@@ -774,3 +774,49 @@ Test(conn, close_from_on_message_drops_later_messages_and_fires_on_close_once) {
   cr_assert_eq(F.close_code, 1000);
   close(fd);
 }
+
+Test(conn, stops_reading_while_over_the_backpressure_limit_and_resumes_when_drained) {
+  wire_endpoint_options eo = {0};
+  eo.max_backpressure = 64 * 1024;
+  fx_start(&F, NULL, &eo, "/bp");
+  int fd = wt_open(&F.pump, F.port, "/bp");
+  char chunk[16384];
+  memset(chunk, 'b', sizeof chunk);
+  int sends = 0;
+  while (wire_conn_buffered_amount(F.conn) <= eo.max_backpressure && sends < 20000) {
+    cr_assert_eq(wire_conn_send_binary(F.conn, chunk, sizeof chunk), 0);
+    sends++;
+  }
+  /* over the limit, still open: the peer's next message is not read */
+  cr_assert_eq(wire_conn_is_open(F.conn), 1);
+  wt_send_frame(&F.pump, fd, 1, 0x1, "later", 5);
+  wt_pump_for(&F.pump, 50);
+  cr_assert_eq(F.n_message, 0, "read a message while over the backpressure limit");
+  /* the peer reads everything; the queue drains and reading resumes */
+  for (int i = 0; i < sends; i++) {
+    wt_msg m;
+    cr_assert_eq(wt_read_frame(&F.pump, fd, &m, 5000), 0);
+    wt_msg_free(&m);
+  }
+  wt_pump_for(&F.pump, 50);
+  cr_assert_eq(wire_conn_buffered_amount(F.conn), 0);
+  cr_assert_eq(F.n_message, 1);
+  cr_assert_str_eq(F.log, "later");
+  close(fd);
+}
+
+Test(conn, rejects_a_close_reason_that_is_not_utf8_with_1007) {
+  int fd = start_echo(NULL);
+  wt_send_frame(&F.pump, fd, 1, 0x8, "\x03\xe8ok\xff", 5);
+  expect_protocol_close(fd, 1007, WIRE_EUTF8);
+  close(fd);
+}
+
+Test(conn, accepts_a_utf8_close_reason) {
+  int fd = start_echo(NULL);
+  wt_send_frame(&F.pump, fd, 1, 0x8, "\x03\xe8" "d\xc3\xa9j\xc3\xa0", 8);
+  cr_assert_eq(expect_close(fd), 1000);
+  wait_closed();
+  cr_assert_str_eq(F.close_reason, "d\xc3\xa9j\xc3\xa0");
+  close(fd);
+}
