@@ -49,6 +49,14 @@ void wire__update_reading(wire_conn *c) {
   int on = (c->flags & WIRE__F_READING) != 0;
   if (want == on)
     return;
+  if (c->state == WIRE__S_OPEN) {
+    /* Silence is only the peer's fault while we read: no pings (whose pong
+     * we could not see) while paused or over the backpressure limit. */
+    if (want)
+      wire__tlist_put(c, &c->ep->idle);
+    else
+      wire__tlist_remove(c);
+  }
   if (want) {
     if (uv_read_start((uv_stream_t *)&c->tcp, wire__server_alloc_cb, wire__server_read_cb) != 0)
       return;

@@ -820,3 +820,21 @@ Test(conn, accepts_a_utf8_close_reason) {
   cr_assert_str_eq(F.close_reason, "d\xc3\xa9j\xc3\xa0");
   close(fd);
 }
+
+Test(conn, a_long_pause_does_not_trigger_the_idle_ping_deadline) {
+  wire_endpoint_options eo = {0};
+  eo.idle_timeout_ms = 50;
+  eo.pong_timeout_ms = 50;
+  F.hook = pause_hook;
+  fx_start(&F, NULL, &eo, "/p");
+  int fd = wt_open(&F.pump, F.port, "/p");
+  wt_send_frame(&F.pump, fd, 1, 0x1, "a", 1);
+  wt_send_frame(&F.pump, fd, 1, 0x1, "b", 1); /* queued: reading stops */
+  wt_pump_for(&F.pump, 300);
+  cr_assert_eq(F.n_close, 0, "dropped while the application held it paused");
+  F.hook = NULL;
+  cr_assert_eq(wire_conn_resume(F.conn), 0);
+  wt_pump_for(&F.pump, 20);
+  cr_assert_str_eq(F.log, "a|b");
+  close(fd);
+}
