@@ -222,12 +222,14 @@ static size_t header_size(const uint8_t *h, size_t have) {
 }
 
 /* A complete header: 0 when acceptable (updates fragmentation and the payload
- * length), -1 when the frame breaks RFC 6455 §5 (the peer gets 1002). */
+ * length), else the close code: 1002 when the frame breaks RFC 6455 §5, 1009
+ * when it announces a message over max_message_size (refused at the header,
+ * before any of the payload is buffered). */
 static int header_check(wire_conn *c) {
   const uint8_t *h = c->u.sc.hdr;
   int fin = h[0] & 0x80, op = h[0] & 0x0f;
   if ((h[0] & 0x70) || !(h[1] & 0x80))
-    return -1; /* reserved bits without an extension; unmasked client frame */
+    return 1002; /* reserved bits without an extension; unmasked client frame */
   uint64_t len = h[1] & 0x7f;
   if (len == 126) {
     len = ((uint64_t)h[2] << 8) | h[3];
@@ -236,23 +238,24 @@ static int header_check(wire_conn *c) {
     for (int i = 2; i < 10; i++)
       len = (len << 8) | h[i];
     if (len >> 63)
-      return -1;
+      return 1002;
   }
   if (op >= 0x8) {
-    if (op > 0xA || !fin || len > 125)
-      return -1;
-  } else if (op == 0) {
-    if (!(c->flags & WIRE__F_FRAG))
-      return -1;
+    if (op > 0xA || !fin || len > 125 || (op == 0x8 && len == 1))
+      return 1002; /* a close payload is empty or a 2-byte code first */
+  } else if (op == 0 || op == 1 || op == 2) {
+    if ((op == 0) != ((c->flags & WIRE__F_FRAG) != 0))
+      return 1002; /* continuation without a message, or a message inside one */
+    uint64_t total = (op == 0 ? c->u.sc.msg : 0) + len;
+    if (total > c->ep->opts.max_message_size)
+      return 1009;
+    c->u.sc.msg = fin ? 0 : total;
     if (fin)
       c->flags &= ~WIRE__F_FRAG;
-  } else if (op == 1 || op == 2) {
-    if (c->flags & WIRE__F_FRAG)
-      return -1;
-    if (!fin)
+    else
       c->flags |= WIRE__F_FRAG;
   } else {
-    return -1;
+    return 1002;
   }
   c->u.sc.left = len;
   c->u.sc.have = 0;
@@ -260,8 +263,9 @@ static int header_check(wire_conn *c) {
 }
 
 /* Follow frame boundaries through n new bytes. Returns how many bytes belong
- * to acceptable frames; fewer than n when a bad header starts there. */
-static size_t scan(wire_conn *c, const uint8_t *p, size_t n) {
+ * to acceptable frames; fewer than n when a refused header starts there (its
+ * close code in *code). */
+static size_t scan(wire_conn *c, const uint8_t *p, size_t n, int *code) {
   size_t i = 0, fstart = 0; /* fstart: 0 when the frame began in an earlier read */
   while (i < n) {
     if (c->u.sc.have == 0 && c->u.sc.left > 0) {
@@ -277,7 +281,7 @@ static size_t scan(wire_conn *c, const uint8_t *p, size_t n) {
     c->u.sc.hdr[c->u.sc.have++] = p[i++];
     if (c->u.sc.have < header_size(c->u.sc.hdr, c->u.sc.have))
       continue;
-    if (header_check(c) != 0)
+    if ((*code = header_check(c)) != 0)
       return fstart;
   }
   return n;
@@ -355,7 +359,8 @@ void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
-  size_t ok = scan(c, data, len);
+  int code = 0;
+  size_t ok = scan(c, data, len, &code);
   wire__slot *slot = c->slot;
   slot->feed = data;
   slot->feed_len = ok;
@@ -365,7 +370,7 @@ void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
   if (c->state == WIRE__S_CLOSED)
     return;
   if (ok < len && wslay_event_get_read_enabled(slot->ctx)) {
-    wslay_event_queue_close(slot->ctx, 1002, NULL, 0);
+    wslay_event_queue_close(slot->ctx, (uint16_t)code, NULL, 0);
     wslay_event_shutdown_read(slot->ctx);
   }
   after_wslay(c, r);

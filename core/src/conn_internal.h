@@ -150,6 +150,7 @@ struct wire_conn {
     } hs;
     struct { /* frame boundary scanner (open and closing) */
       uint64_t left; /* payload bytes of the current frame not yet seen */
+      uint64_t msg;  /* payload of the fragmented message so far */
       uint8_t hdr[14];
       uint8_t have; /* header bytes collected */
     } sc;

@@ -838,3 +838,21 @@ Test(conn, a_long_pause_does_not_trigger_the_idle_ping_deadline) {
   cr_assert_str_eq(F.log, "a|b");
   close(fd);
 }
+
+Test(conn, rejects_a_close_with_a_one_byte_payload_with_1002) {
+  int fd = start_echo(NULL);
+  wt_send_frame(&F.pump, fd, 1, 0x8, "\x03", 1);
+  expect_protocol_close(fd, 1002, WIRE_EPROTOCOL);
+  close(fd);
+}
+
+Test(conn, refuses_a_header_announcing_too_much_before_the_payload_arrives) {
+  wire_endpoint_options eo = {0};
+  eo.max_message_size = 1000;
+  int fd = start_echo(&eo);
+  /* only the header of a 1 GiB frame: no payload will ever come */
+  uint8_t h[14] = {0x82, 0x80 | 127, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4};
+  wt_write(&F.pump, fd, h, sizeof h);
+  expect_protocol_close(fd, 1009, WIRE_ETOOBIG);
+  close(fd);
+}
