@@ -249,6 +249,9 @@ void wire__tlist_put(wire_conn *c, wire__tlist *l) {
   wire__tlist_remove(c);
   if (l == NULL || l->duration >= UINT32_MAX)
     return;
+  /* The loop's clock is only refreshed once per iteration, and a host-driven
+   * host may call us long after the last one. */
+  uv_update_time(WIRE__SRV(c)->loop);
   c->deadline = uv_now(WIRE__SRV(c)->loop) + l->duration;
   c->tkind = l->kind;
   c->tprev = l->tail;
@@ -707,6 +710,7 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
   s->state = WIRE__SV_SHUTTING;
   s->done = done;
   s->done_data = user_data;
+  uv_update_time(s->loop);
   s->shutdown_deadline = uv_now(s->loop) + (timeout_ms ? timeout_ms : WIRE__DEFAULT_SHUTDOWN_MS);
   while (s->listeners != NULL) {
     wire__listener *l = s->listeners;

@@ -427,7 +427,8 @@ Test(conn, pause_queues_messages_and_resume_delivers_them_in_order) {
   for (int i = 0; i < 4; i++)
     n += wt_frame(buf + n, 1, 0x1, words[i], 2, 1);
   wt_write(&F.pump, fd, buf, n);
-  wt_pump_for(&F.pump, 50);
+  FX_PUMP_UNTIL(&F, F.n_message >= 1);
+  wt_pump_for(&F.pump, 30);
   cr_assert_str_eq(F.log, "m1");
   /* more arrives while paused: not delivered either */
   wt_send_frame(&F.pump, fd, 1, 0x1, "m5", 2);
@@ -435,7 +436,7 @@ Test(conn, pause_queues_messages_and_resume_delivers_them_in_order) {
   cr_assert_str_eq(F.log, "m1");
   F.hook = NULL;
   cr_assert_eq(wire_conn_resume(F.conn), 0);
-  wt_pump_for(&F.pump, 50);
+  FX_PUMP_UNTIL(&F, F.n_message >= 5);
   cr_assert_str_eq(F.log, "m1|m2|m3|m4|m5");
   close(fd);
 }
@@ -452,7 +453,7 @@ Test(conn, pauses_nest_and_each_needs_a_resume) {
   wt_pump_for(&F.pump, 30);
   cr_assert_eq(F.n_message, 0);
   cr_assert_eq(wire_conn_resume(F.conn), 0);
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message >= 1);
   cr_assert_eq(F.n_message, 1);
   cr_assert_eq(wire_conn_resume(F.conn), 0); /* extra resume is harmless */
   close(fd);
@@ -477,7 +478,7 @@ Test(conn, pause_and_resume_inside_on_message_keep_order) {
   for (int i = 0; i < 5; i++)
     n += wt_frame(buf + n, 1, 0x1, "abcde" + i, 1, 1);
   wt_write(&F.pump, fd, buf, n);
-  wt_pump_for(&F.pump, 50);
+  FX_PUMP_UNTIL(&F, F.n_message >= 5);
   cr_assert_str_eq(F.log, "a|b|c|d|e");
   cr_assert_eq(resumes_seen, 5);
   close(fd);
@@ -488,7 +489,7 @@ Test(conn, paused_connection_stops_reading_from_the_socket) {
   fx_start(&F, NULL, NULL, "/p");
   int fd = wt_open(&F.pump, F.port, "/p");
   wt_send_frame(&F.pump, fd, 1, 0x1, "first", 5);
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message >= 1);
   wt_send_frame(&F.pump, fd, 1, 0x1, "second", 6);
   wt_pump_for(&F.pump, 30);
   /* the queued message stops reading: a third frame stays in the kernel */
@@ -620,7 +621,7 @@ Test(conn, ref_keeps_the_handle_valid_after_close_and_calls_return_eclosed) {
   close(fd);
   wait_closed();
   cr_assert_eq(F.n_close, 1);
-  wt_pump_for(&F.pump, 20); /* the socket's close callback has run */
+  FX_PUMP_UNTIL(&F, wire_server_connection_count(F.server) == 0); /* socket closed */
   cr_assert_eq(wire_conn_get_data(c), &data_marker);
   cr_assert_eq(wire_conn_send_text(c, "x", 1), WIRE_ECLOSED);
   cr_assert_eq(wire_conn_send_binary(c, "x", 1), WIRE_ECLOSED);
@@ -694,7 +695,7 @@ Test(conn, deferred_connect_is_accepted_later) {
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
   n += (int)wt_frame((uint8_t *)req + n, 1, 0x1, "queued", 6, 1);
   wt_write(&F.pump, fd, req, (size_t)n);
-  wt_pump_for(&F.pump, 50);
+  FX_PUMP_UNTIL(&F, F.n_connect == 1);
   cr_assert_eq(F.n_connect, 1);
   uint8_t b;
   cr_assert_eq(wt_read(&F.pump, fd, &b, 1, 50), 0, "answered before the decision");
@@ -717,7 +718,7 @@ Test(conn, deferred_connect_is_rejected_later_with_a_status) {
   fx_start(&F, NULL, NULL, "/d");
   int fd = wt_connect(F.port);
   wt_write(&F.pump, fd, DEFER_REQ, strlen(DEFER_REQ));
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_connect == 1);
   cr_assert_eq(wire_conn_reject(F.conn, 200, NULL), WIRE_EINVAL);
   cr_assert_eq(wire_conn_reject(F.conn, 401, "who are you"), 0);
   char head[1024];
@@ -733,10 +734,10 @@ Test(conn, deferred_connect_reports_eclosed_when_the_peer_left) {
   fx_start(&F, NULL, NULL, "/d");
   int fd = wt_connect(F.port);
   wt_write(&F.pump, fd, DEFER_REQ, strlen(DEFER_REQ));
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_connect == 1);
   cr_assert_eq(F.n_connect, 1);
   close(fd);
-  wt_pump_for(&F.pump, 50);
+  FX_PUMP_UNTIL(&F, wire_server_connection_count(F.server) == 0);
   cr_assert_eq(wire_server_connection_count(F.server), 0);
   cr_assert_eq(wire_conn_accept(F.conn), WIRE_ECLOSED);
   cr_assert_eq(F.n_close, 0);
@@ -798,7 +799,7 @@ Test(conn, stops_reading_while_over_the_backpressure_limit_and_resumes_when_drai
     cr_assert_eq(wt_read_frame(&F.pump, fd, &m, 5000), 0);
     wt_msg_free(&m);
   }
-  wt_pump_for(&F.pump, 50);
+  FX_PUMP_UNTIL(&F, F.n_message == 1);
   cr_assert_eq(wire_conn_buffered_amount(F.conn), 0);
   cr_assert_eq(F.n_message, 1);
   cr_assert_str_eq(F.log, "later");
@@ -834,7 +835,7 @@ Test(conn, a_long_pause_does_not_trigger_the_idle_ping_deadline) {
   cr_assert_eq(F.n_close, 0, "dropped while the application held it paused");
   F.hook = NULL;
   cr_assert_eq(wire_conn_resume(F.conn), 0);
-  wt_pump_for(&F.pump, 20);
+  FX_PUMP_UNTIL(&F, F.n_message == 2);
   cr_assert_str_eq(F.log, "a|b");
   close(fd);
 }

@@ -56,7 +56,7 @@ static void send_text(int fd, const char *s) { wt_send_frame(&F.pump, fd, 1, 0x1
 Test(pipeline, json_endpoint_delivers_the_decoded_value) {
   int fd = start(WIRE_CODEC_JSON, NULL, 0, WIRE_INVALID_REPLY);
   send_text(fd, "{\"text\":\"hi there\"}");
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message == 1);
   cr_assert_eq(F.n_message, 1);
   cr_assert_str_eq(value_text, "hi there");
   cr_assert_eq(F.last_handler, -1);
@@ -76,7 +76,7 @@ Test(pipeline, binary_frame_on_a_json_endpoint_is_ecodec_and_gets_invalid_messag
   cr_assert_eq(F.last_error, WIRE_ECODEC);
   cr_assert_eq(F.n_message, 0);
   send_text(fd, "{\"text\":\"still open\"}");
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message == 1);
   cr_assert_str_eq(value_text, "still open");
   close(fd);
 }
@@ -106,7 +106,7 @@ Test(pipeline, validation_failure_replies_with_path_and_keyword) {
   cr_assert_eq(F.last_error, WIRE_EVALIDATION);
   cr_assert_str_eq(F.last_error_path, "/text");
   send_text(fd, "{\"type\":\"chat\",\"text\":\"ok\"}");
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message == 1);
   cr_assert_eq(F.n_message, 1);
   cr_assert_eq(F.last_handler, 0);
   close(fd);
@@ -116,10 +116,10 @@ Test(pipeline, several_schemas_dispatch_to_the_matching_handler) {
   const char *schemas[] = {chat_schema, join_schema};
   int fd = start(WIRE_CODEC_JSON, schemas, 2, WIRE_INVALID_REPLY);
   send_text(fd, "{\"type\":\"join\",\"room\":\"r\"}");
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message == 1);
   cr_assert_eq(F.last_handler, 1);
   send_text(fd, "{\"type\":\"chat\",\"text\":\"t\"}");
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message == 2);
   cr_assert_eq(F.last_handler, 0);
   send_text(fd, "{\"type\":\"leave\"}");
   wt_msg m;
@@ -183,7 +183,7 @@ Test(pipeline, msgpack_endpoint_decodes_binary_and_replies_in_msgpack) {
   /* {"text": "mp"} */
   const uint8_t mp[] = {0x81, 0xa4, 't', 'e', 'x', 't', 0xa2, 'm', 'p'};
   wt_send_frame(&F.pump, fd, 1, 0x2, mp, sizeof mp);
-  wt_pump_for(&F.pump, 30);
+  FX_PUMP_UNTIL(&F, F.n_message == 1);
   cr_assert_str_eq(value_text, "mp");
   send_text(fd, "{}"); /* text on a MessagePack endpoint */
   wt_msg m;

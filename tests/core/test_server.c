@@ -172,7 +172,7 @@ Test(server, silent_client_is_dropped_after_the_handshake_timeout) {
   fx_start(&F, &so, NULL, "/ws");
   int fd = wt_connect(F.port);
   cr_assert(wt_wait_eof(&F.pump, fd, 3000));
-  wt_pump_for(&F.pump, 10);
+  FX_PUMP_UNTIL(&F, wire_server_connection_count(F.server) == 0);
   cr_assert_eq(wire_server_connection_count(F.server), 0);
   close(fd);
 }
@@ -215,7 +215,7 @@ Test(server, routes_to_the_first_matching_endpoint_with_its_parameters) {
   int fb = wt_open(&F.pump, F.port, "/item/x");
   wt_send_frame(&F.pump, fa, 1, 0x1, "a", 1);
   wt_send_frame(&F.pump, fb, 1, 0x1, "b", 1);
-  wt_pump_for(&F.pump, 50);
+  FX_PUMP_UNTIL(&F, route_hits[0] == 1 && route_hits[1] == 1);
   cr_assert_eq(route_hits[0], 1);
   cr_assert_eq(route_hits[1], 1);
   close(fd);

@@ -42,4 +42,13 @@ void fx_start(fx *f, const wire_server_options *sopts, const wire_endpoint_optio
 void fx_stop(fx *f);
 extern const wire_callbacks fx_callbacks;
 
+/* Pump until cond holds (at most 5 s): waits that stay correct on a slow
+ * machine or under valgrind. */
+#define FX_PUMP_UNTIL(f, cond)                                                                     \
+  do {                                                                                             \
+    uint64_t fx_end_ = wt_now_ms() + 5000;                                                         \
+    while (!(cond) && wt_now_ms() < fx_end_)                                                       \
+      wt_pump_once(&(f)->pump, 5);                                                                 \
+  } while (0)
+
 #endif
