@@ -546,6 +546,23 @@ static int v_object(vctx *c, const ws_node *n, const wire_value *v, const ipath 
   return 0;
 }
 
+/* Report that no branch of anyOf/oneOf matched, quoting why the first one
+ * failed (evaluated again, only when a report is wanted). */
+static int fail_branches(vctx *c, const ws_node *n, const wire_value *v, const ipath *ip,
+                         const scope *sc, const char *kw, const ws_list *branches) {
+  if (c->err == NULL)
+    return 1;
+  wire_error first;
+  memset(&first, 0, sizeof first);
+  vctx sub = *c;
+  sub.err = &first;
+  v_node(&sub, branches->items[0], v, ip, sc, NULL);
+  if (sub.fatal)
+    c->fatal = sub.fatal;
+  return fail(c, n, ip, kw, "value matches none of the %s schemas (the first fails: %s%s%s)", kw,
+              first.path, first.path[0] ? ": " : "", first.message);
+}
+
 static int v_inplace(vctx *c, const ws_node *n, const wire_value *v, const ipath *ip,
                      const scope *sc, evset *ev) {
   uint64_t kw = n->kw;
@@ -587,7 +604,7 @@ static int v_inplace(vctx *c, const ws_node *n, const wire_value *v, const ipath
         break;
     }
     if (!any)
-      return fail(c, n, ip, "anyOf", "value matches none of the anyOf schemas");
+      return fail_branches(c, n, v, ip, sc, "anyOf", &n->anyof);
   }
   if (kw & WS_BIT(WS_K_ONEOF)) {
     int count = 0;
@@ -608,7 +625,7 @@ static int v_inplace(vctx *c, const ws_node *n, const wire_value *v, const ipath
                     i);
     }
     if (count == 0)
-      return fail(c, n, ip, "oneOf", "value matches none of the oneOf schemas");
+      return fail_branches(c, n, v, ip, sc, "oneOf", &n->oneof);
   }
   if (kw & WS_BIT(WS_K_NOT)) {
     if (v_quiet(c, n->not_, v, ip, sc, NULL, false) == 0)

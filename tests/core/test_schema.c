@@ -447,3 +447,16 @@ Test(schema, lets_the_last_of_repeated_keys_win) {
   cr_assert_eq(check(s, "{\"x\":1}", &err), WIRE_EVALIDATION);
   wire_schema_free(s);
 }
+
+Test(schema, explains_anyof_failures_with_the_first_branch) {
+  wire_schema *s = compile("{\"properties\":{\"n\":{\"anyOf\":[{\"type\":\"string\"},"
+                           "{\"type\":\"null\"}]}}}");
+  wire_error err;
+  cr_assert_eq(check(s, "{\"n\":1}", &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.path, "/n");
+  cr_assert_str_eq(err.keyword, "anyOf");
+  cr_assert_str_eq(err.schema_path, "/properties/n/anyOf");
+  cr_assert_str_eq(err.message, "value matches none of the anyOf schemas (the first fails: /n: "
+                                "expected string, got integer)");
+  wire_schema_free(s);
+}
