@@ -51,6 +51,8 @@ typedef struct wn_server {
   wn_endpoint *endpoints;      /* every endpoint added, freed with the server */
   int active;                  /* listened and not yet shut down */
   int shut_down;               /* the shutdown's done callback has fired */
+  int tearing_down;            /* the environment is going away: no more JS calls */
+  napi_async_cleanup_hook_handle cleanup; /* registered while active */
 } wn_server;
 
 /* An endpoint: the JS functions the core's callbacks forward to. */

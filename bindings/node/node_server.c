@@ -33,6 +33,8 @@ static wn_addon *addon_of(napi_env env) {
 napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv) {
   napi_env env = srv->env;
   napi_value f, recv, res = NULL;
+  if (srv->tearing_down)
+    return NULL;
   if (napi_get_reference_value(env, fn, &f) != napi_ok ||
       napi_get_reference_value(env, srv->self, &recv) != napi_ok || !recv)
     return NULL;
@@ -438,6 +440,8 @@ static napi_value server_add_endpoint(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *arg);
+
 /* listen(host, port) -> the bound port. */
 static napi_value server_listen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -466,9 +470,19 @@ static napi_value server_listen(napi_env env, napi_callback_info info) {
     /* The loop now runs callbacks into this wrapper: keep it alive. */
     srv->active = 1;
     NODE_API_CALL(env, napi_reference_ref(env, srv->self, NULL));
+    NODE_API_CALL(env, napi_add_async_cleanup_hook(env, on_env_teardown, srv, &srv->cleanup));
   }
   NODE_API_CALL(env, napi_create_int32(env, wire_server_port(srv->server), &out));
   return out;
+}
+
+/* Lets the environment finish its teardown once the server has closed. */
+static void release_cleanup_hook(wn_server *srv) {
+  if (srv->cleanup) {
+    napi_async_cleanup_hook_handle h = srv->cleanup;
+    srv->cleanup = NULL;
+    napi_remove_async_cleanup_hook(h);
+  }
 }
 
 static void on_shutdown(wire_server *server, void *user_data) {
@@ -476,6 +490,13 @@ static void on_shutdown(wire_server *server, void *user_data) {
   napi_env env = srv->env;
   napi_handle_scope scope;
   srv->shut_down = 1;
+  if (srv->tearing_down) {
+    /* No JavaScript runs any more; only the loop has to be left clean. */
+    srv->active = 0;
+    release_cleanup_hook(srv);
+    return;
+  }
+  release_cleanup_hook(srv);
   if (napi_open_handle_scope(env, &scope) != napi_ok)
     return;
   napi_ref cb = srv->shutdown_cb;
@@ -489,6 +510,20 @@ static void on_shutdown(wire_server *server, void *user_data) {
     napi_reference_unref(env, srv->self, NULL);
   }
   napi_close_handle_scope(env, scope);
+}
+
+/* The environment (the process, or a worker thread) is shutting down with
+ * the server still open: close every handle so the loop can be closed, with
+ * no further calls into JavaScript. */
+static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
+  wn_server *srv = arg;
+  srv->tearing_down = 1;
+  /* Already shutting down (close() was called): on_shutdown releases the hook. */
+  if (srv->shutdown_cb || !srv->server || !srv->active ||
+      wire_server_shutdown(srv->server, 1, on_shutdown, srv) != 0) {
+    if (!srv->shutdown_cb)
+      release_cleanup_hook(srv);
+  }
 }
 
 /* shutdown(timeoutMs, done): graceful close; done() fires once every handle

@@ -212,3 +212,53 @@ test('connections and apps survive garbage collection and use after close', () =
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'ok');
 });
+
+test('the addon works in worker threads beside the main thread (per-instance data)', async (t) => {
+  const { Worker } = await import('node:worker_threads');
+  const app = await serve(t, (a) => a.websocket('/main', echo));
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { App, WebSocketResponse } = require(workerData.pkg);
+    (async () => {
+      const app = new App();
+      app.websocket('/w', () => new WebSocketResponse({ onMessage: (m) => 'worker:' + m.asText() }));
+      const ws = await app.testClient().websocket('/w');
+      ws.send(String(workerData.n));
+      const reply = await ws.receiveText();
+      await ws.close();
+      await app.close();
+      parentPort.postMessage(reply);
+    })().catch((err) => parentPort.postMessage('error: ' + err.message));`;
+  const run = (n) => new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true, workerData: { pkg: packageDir, n } });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  const replies = await Promise.all([run(1), run(2)]);
+  assert.deepEqual(replies.sort(), ['worker:1', 'worker:2']);
+  const ws = await app.testClient().websocket('/main');
+  ws.send('main');
+  assert.equal(await ws.receiveText(), 'main');
+});
+
+test('a worker terminated while its app listens with open connections tears down cleanly', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { App, WebSocketResponse } = require(workerData.pkg);
+    const app = new App();
+    app.websocket('/w', () => new WebSocketResponse({ onMessage: (m) => m, onClose: () => {} }));
+    app.testClient().websocket('/w').then(async (ws) => {
+      ws.send('x');
+      await ws.receiveText();
+      parentPort.postMessage('ready');
+    });`;
+  for (let i = 0; i < 3; i++) {
+    const w = new Worker(code, { eval: true, workerData: { pkg: packageDir } });
+    const errors = [];
+    w.on('error', (e) => errors.push(e));
+    assert.equal(await new Promise((resolve) => w.once('message', resolve)), 'ready');
+    assert.equal(await w.terminate(), 1);
+    assert.deepEqual(errors, []);
+  }
+});
