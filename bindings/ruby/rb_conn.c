@@ -23,13 +23,20 @@ static void conn_compact(void *p) {
 /* The handle's reference is released by on_close. A wrapper still holding
  * one here belongs to a server that never shut down, whose memory stays
  * allocated (see server_free): dropping the reference would reach into it. */
-static void conn_free(void *p) { xfree(p); }
+static void conn_free(void *p) {
+  xfree(p);
+}
 
-static size_t conn_size(const void *p) { return sizeof(rbw_conn); }
+static size_t conn_size(const void *p) {
+  return sizeof(rbw_conn);
+}
 
 static const rb_data_type_t conn_type = {
     .wrap_struct_name = "Wirecore::Native::Conn",
-    .function = {.dmark = conn_mark, .dfree = conn_free, .dsize = conn_size, .dcompact = conn_compact},
+    .function = {.dmark = conn_mark,
+                 .dfree = conn_free,
+                 .dsize = conn_size,
+                 .dcompact = conn_compact},
     .flags = RUBY_TYPED_FREE_IMMEDIATELY,
 };
 
@@ -47,7 +54,9 @@ VALUE rbw_conn_wrap(rbw_server *s, rbw_endpoint *ep, wire_conn *conn) {
   return self;
 }
 
-static rbw_conn *conn_get(VALUE self) { return rb_check_typeddata(self, &conn_type); }
+static rbw_conn *conn_get(VALUE self) {
+  return rb_check_typeddata(self, &conn_type);
+}
 
 static wire_conn *open_conn(VALUE self) {
   rbw_conn *w = conn_get(self);
@@ -116,30 +125,41 @@ static VALUE conn_close(VALUE self, VALUE code, VALUE reason) {
   if (w->conn == NULL)
     return Qnil;
   StringValue(reason);
-  int rc = wire_conn_close(w->conn, NUM2INT(code), RSTRING_PTR(reason), (size_t)RSTRING_LEN(reason));
+  int rc =
+      wire_conn_close(w->conn, NUM2INT(code), RSTRING_PTR(reason), (size_t)RSTRING_LEN(reason));
   if (rc < 0 && rc != WIRE_ECLOSED)
     rbw_raise(rc, NULL, "close");
   return Qnil;
 }
 
-static VALUE conn_pause(VALUE self) { return check_send(wire_conn_pause(open_conn(self)), NULL); }
-static VALUE conn_resume(VALUE self) { return check_send(wire_conn_resume(open_conn(self)), NULL); }
+static VALUE conn_pause(VALUE self) {
+  return check_send(wire_conn_pause(open_conn(self)), NULL);
+}
+static VALUE conn_resume(VALUE self) {
+  return check_send(wire_conn_resume(open_conn(self)), NULL);
+}
 
-static VALUE conn_id(VALUE self) { return ULL2NUM(conn_get(self)->id); }
+static VALUE conn_id(VALUE self) {
+  return ULL2NUM(conn_get(self)->id);
+}
 
 static VALUE conn_open_p(VALUE self) {
   rbw_conn *w = conn_get(self);
   return w->conn != NULL && wire_conn_is_open(w->conn) ? Qtrue : Qfalse;
 }
 
-static VALUE conn_closed_p(VALUE self) { return conn_get(self)->conn == NULL ? Qtrue : Qfalse; }
+static VALUE conn_closed_p(VALUE self) {
+  return conn_get(self)->conn == NULL ? Qtrue : Qfalse;
+}
 
 static VALUE conn_buffered_amount(VALUE self) {
   rbw_conn *w = conn_get(self);
   return SIZET2NUM(w->conn ? wire_conn_buffered_amount(w->conn) : 0);
 }
 
-static VALUE conn_data(VALUE self) { return conn_get(self)->data; }
+static VALUE conn_data(VALUE self) {
+  return conn_get(self)->data;
+}
 static VALUE conn_set_data(VALUE self, VALUE data) {
   conn_get(self)->data = data;
   return data;

@@ -74,7 +74,9 @@ void rbw_raise(int code, const wire_error *err, const char *what) {
 }
 
 /* Native.version -> the core's version string. */
-static VALUE native_version(VALUE mod) { return rb_str_new_cstr(wire_version()); }
+static VALUE native_version(VALUE mod) {
+  return rb_str_new_cstr(wire_version());
+}
 
 /* Native.error_name(code) -> "EVALIDATION". */
 static VALUE native_error_name(VALUE mod, VALUE code) {
@@ -97,9 +99,9 @@ RUBY_FUNC_EXPORTED void Init_wirecore_ext(void) {
   rbw.eError = define_error("Error", rb_eStandardError);
   rb_gc_register_mark_object(rbw.eError);
   static const char *const names[] = {
-      "ValidationError", "UnknownMessageError", "DeserializationError", "SerializationError",
-      "ConnectionClosedError", "BackpressureError", "MessageTooBigError", "ProtocolError",
-      "SchemaError", "RouteError", "ListenError"};
+      "ValidationError",       "UnknownMessageError", "DeserializationError", "SerializationError",
+      "ConnectionClosedError", "BackpressureError",   "MessageTooBigError",   "ProtocolError",
+      "SchemaError",           "RouteError",          "ListenError"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     define_error(names[i], rbw.eError);
 

@@ -79,7 +79,10 @@ static size_t server_size(const void *p) {
 
 static const rb_data_type_t server_type = {
     .wrap_struct_name = "Wirecore::Native::Server",
-    .function = {.dmark = server_mark, .dfree = server_free, .dsize = server_size, .dcompact = server_compact},
+    .function = {.dmark = server_mark,
+                 .dfree = server_free,
+                 .dsize = server_size,
+                 .dcompact = server_compact},
     .flags = RUBY_TYPED_FREE_IMMEDIATELY,
 };
 
@@ -146,7 +149,9 @@ static VALUE server_initialize(VALUE self, VALUE opts) {
 
 /* ---- callbacks ---------------------------------------------------------- */
 
-static rbw_conn *conn_of(wire_conn *conn) { return wire_conn_get_data(conn); }
+static rbw_conn *conn_of(wire_conn *conn) {
+  return wire_conn_get_data(conn);
+}
 
 static VALUE str_or_nil(wire_str s) {
   return s.ptr == NULL ? Qnil : rb_utf8_str_new(s.ptr, (long)s.len);
@@ -280,8 +285,7 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *ud) {
 
 /* The last callback of a connection: the wrapper lets go of the handle, so
  * later calls on it raise ConnectionClosedError without reaching the core. */
-static void on_close(wire_conn *conn, int code, const char *reason, size_t reason_len,
-                     void *ud) {
+static void on_close(wire_conn *conn, int code, const char *reason, size_t reason_len, void *ud) {
   rbw_endpoint *ep = ud;
   rbw_conn *w = conn_of(conn);
   if (w == NULL)
@@ -315,8 +319,7 @@ static char *keep_string(endpoint_store *st, VALUE str) {
 }
 
 /* Copy an Array of Strings into C strings owned by the endpoint. */
-static const char *const *keep_list(endpoint_store *st, VALUE opts, const char *key,
-                                    size_t *n) {
+static const char *const *keep_list(endpoint_store *st, VALUE opts, const char *key, size_t *n) {
   VALUE ary = rb_hash_lookup2(opts, ID2SYM(rb_intern(key)), Qnil);
   *n = 0;
   if (NIL_P(ary))
@@ -396,17 +399,18 @@ static VALUE do_add(VALUE p) {
   wire_endpoint_options o;
   endpoint_options(a->st, a->opts, &o);
   a->st->ep.codec = o.codec;
-  wire_callbacks cb = {on_connect, on_message, on_close, on_error};
-  wire_error err;
-  memset(&err, 0, sizeof err);
-  int rc = wire_endpoint_add(s->srv, StringValueCStr(a->pattern), &o, &cb, &a->st->ep, NULL,
-                             &err);
-  if (rc < 0)
-    rbw_raise(rc, &err, StringValueCStr(a->pattern));
+  const char *pattern = StringValueCStr(a->pattern);
+  /* Grow first: nothing may raise once the core holds the endpoint. */
   if (s->n_eps == s->cap_eps) {
     s->cap_eps = s->cap_eps ? s->cap_eps * 2 : 4;
     REALLOC_N(s->eps, rbw_endpoint *, s->cap_eps);
   }
+  wire_callbacks cb = {on_connect, on_message, on_close, on_error};
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_endpoint_add(s->srv, pattern, &o, &cb, &a->st->ep, NULL, &err);
+  if (rc < 0)
+    rbw_raise(rc, &err, pattern);
   s->eps[s->n_eps++] = &a->st->ep;
   return Qnil;
 }
@@ -446,8 +450,12 @@ static VALUE server_listen(VALUE self, VALUE host, VALUE port) {
   return self;
 }
 
-static VALUE server_port(VALUE self) { return INT2NUM(wire_server_port(rbw_server_get(self)->srv)); }
-static VALUE server_fd(VALUE self) { return INT2NUM(wire_server_fd(rbw_server_get(self)->srv)); }
+static VALUE server_port(VALUE self) {
+  return INT2NUM(wire_server_port(rbw_server_get(self)->srv));
+}
+static VALUE server_fd(VALUE self) {
+  return INT2NUM(wire_server_fd(rbw_server_get(self)->srv));
+}
 static VALUE server_timeout(VALUE self) {
   return INT2NUM(wire_server_timeout(rbw_server_get(self)->srv));
 }
@@ -502,7 +510,9 @@ static VALUE server_wait(VALUE self, VALUE timeout_ms, VALUE wake_fd) {
   return Qnil;
 }
 
-static void on_shutdown(wire_server *srv, void *ud) { ((rbw_server *)ud)->closed = 1; }
+static void on_shutdown(wire_server *srv, void *ud) {
+  ((rbw_server *)ud)->closed = 1;
+}
 
 /* #shutdown(timeout_ms): graceful; later #process calls finish it. Returns
  * false when a shutdown was already under way. */

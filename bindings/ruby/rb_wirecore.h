@@ -35,14 +35,14 @@ typedef struct rbw_endpoint {
 struct rbw_server {
   wire_server *srv;
   VALUE self;
-  VALUE conns;       /* Hash: id => Conn, the connections the core still has */
-  VALUE pending;     /* an exception raised in a callback that no Ruby code
-                        rescued (Interrupt, SystemExit): re-raised by #process */
+  VALUE conns;   /* Hash: id => Conn, the connections the core still has */
+  VALUE pending; /* an exception raised in a callback that no Ruby code
+                    rescued (Interrupt, SystemExit): re-raised by #process */
   rbw_endpoint **eps;
   size_t n_eps, cap_eps;
   wire_doc *scratch; /* reused to build outgoing values */
   int scratch_busy;
-  int closed;        /* shutdown finished: the core server may be freed */
+  int closed; /* shutdown finished: the core server may be freed */
   int shutting_down;
 };
 
@@ -50,8 +50,8 @@ struct rbw_server {
 typedef struct rbw_conn {
   wire_conn *conn; /* NULL once closed */
   VALUE self;
-  VALUE server;    /* the Server object, kept alive by the Conn */
-  VALUE data;      /* the Ruby layer's per-connection session */
+  VALUE server; /* the Server object, kept alive by the Conn */
+  VALUE data;   /* the Ruby layer's per-connection session */
   rbw_endpoint *ep;
   uint64_t id;
 } rbw_conn;
