@@ -873,6 +873,32 @@ static int compile_dynref(cc *c, ws_node *n, const vinfo *vi, const wire_value *
   return 0;
 }
 
+static int prop_cmp(const ws_prop *a, const ws_prop *b) {
+  if (a->len != b->len)
+    return a->len < b->len ? -1 : 1;
+  return memcmp(a->key, b->key, a->len);
+}
+
+/* Build n->props_sorted for large `properties` (insertion sort: compile
+ * time only, and property lists are short). */
+static int sort_props(cc *c, ws_node *n) {
+  if (n->n_props <= WS_LINEAR_PROPS)
+    return 0;
+  uint32_t *idx = wire__arena_alloc(&c->S->arena, n->n_props * sizeof *idx);
+  if (idx == NULL)
+    return oom(c);
+  for (uint32_t i = 0; i < n->n_props; i++) {
+    uint32_t j = i;
+    while (j > 0 && prop_cmp(&n->props[idx[j - 1]], &n->props[i]) > 0) {
+      idx[j] = idx[j - 1];
+      j--;
+    }
+    idx[j] = i;
+  }
+  n->props_sorted = idx;
+  return 0;
+}
+
 /* Keywords of the validation vocabulary (ignored without it). */
 static bool validation_kw(const char *k) {
   static const char *const list[] = {"type",
@@ -1017,6 +1043,8 @@ static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value
       rc = compile_dependencies(c, n, path, mv);
     } else if (strcmp(k, "properties") == 0) {
       rc = sub_map(c, path, k, mv, &n->props, &n->n_props);
+      if (rc == 0)
+        rc = sort_props(c, n);
       n->kw |= WS_BIT(WS_K_PROPERTIES);
     } else if (strcmp(k, "patternProperties") == 0) {
       rc = compile_patprops(c, n, path, mv);

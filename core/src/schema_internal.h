@@ -77,6 +77,8 @@ enum {
   (WS_BIT(WS_K_ALLOF) | WS_BIT(WS_K_ANYOF) | WS_BIT(WS_K_ONEOF) | WS_BIT(WS_K_NOT) |               \
    WS_BIT(WS_K_IF) | WS_BIT(WS_K_REF) | WS_BIT(WS_K_DYNREF))
 
+#define WS_LINEAR_PROPS 8
+
 /* JSON Schema's instance types, as bits of ws_node.types. */
 enum {
   WS_T_NULL = 1u << 0,
@@ -160,6 +162,9 @@ typedef struct ws_node {
   uint32_t n_depreq;
   const ws_prop *props; /* properties, in schema order */
   uint32_t n_props;
+  /* With more than WS_LINEAR_PROPS properties: indices into props sorted by
+   * (length, bytes), for a binary search. */
+  const uint32_t *props_sorted;
   const ws_patprop *patprops;
   uint32_t n_patprops;
   const ws_prop *depschemas;

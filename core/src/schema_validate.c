@@ -440,6 +440,21 @@ static inline bool same_bytes(const char *a, const char *b, size_t n) {
  * rule out most candidates before the bytes are compared. */
 static int find_prop(const ws_node *n, const char *key, size_t len) {
   const ws_prop *p = n->props;
+  if (n->props_sorted) {
+    size_t lo = 0, hi = n->n_props;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      const ws_prop *m = &p[n->props_sorted[mid]];
+      int d = m->len != len ? (m->len < len ? -1 : 1) : memcmp(m->key, key, len);
+      if (d == 0)
+        return (int)n->props_sorted[mid];
+      if (d < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return -1;
+  }
   char first = len ? key[0] : 0;
   for (uint32_t i = 0; i < n->n_props; i++)
     if (p[i].len == len && (len == 0 || p[i].key[0] == first) && same_bytes(p[i].key, key, len))

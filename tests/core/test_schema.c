@@ -460,3 +460,23 @@ Test(schema, explains_anyof_failures_with_the_first_branch) {
                                 "expected string, got integer)");
   wire_schema_free(s);
 }
+
+Test(schema, finds_properties_in_large_property_lists) {
+  char text[4096];
+  size_t o = (size_t)snprintf(text, sizeof text, "{\"properties\":{");
+  for (int i = 0; i < 40; i++)
+    o += (size_t)snprintf(text + o, sizeof text - o, "%s\"p%d\":{\"type\":\"integer\"}",
+                          i ? "," : "", i * 7);
+  snprintf(text + o, sizeof text - o,
+           "},\"required\":[\"p0\",\"p273\"],\"additionalProperties\":false}");
+  wire_schema *s = compile(text);
+  wire_error err;
+  cr_assert_eq(check(s, "{\"p0\":1,\"p273\":2,\"p14\":3}", &err), 0);
+  cr_assert_eq(check(s, "{\"p0\":1,\"p273\":\"x\"}", &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.schema_path, "/properties/p273/type");
+  cr_assert_eq(check(s, "{\"p0\":1,\"p273\":2,\"p1\":3}", &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.keyword, "additionalProperties");
+  cr_assert_eq(check(s, "{\"p273\":2}", &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.keyword, "required");
+  wire_schema_free(s);
+}
