@@ -46,6 +46,20 @@ class TestLifecycle < Minitest::Test
     end
   end
 
+  def test_exit_in_a_handler_still_closes_clients_with_1001
+    app = new_app
+    app.websocket("/bye") { Wirecore::WebSocketResponse.new(on_message: ->(_m) { exit(3) }) }
+    runtime, thread = app.start
+    client = Wirecore::TestClient.new("127.0.0.1", runtime.port)
+    other = client.websocket("/bye")
+    client.websocket("/bye") do |ws|
+      ws.send_text("x")
+      assert_equal 1001, other.wait_closed
+    end
+    err = assert_raises(SystemExit) { thread.join(10) }
+    assert_equal 3, err.status
+  end
+
   def test_connection_kept_past_the_server_raises_connection_closed
     kept = Queue.new
     app = new_app

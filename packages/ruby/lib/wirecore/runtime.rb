@@ -46,6 +46,11 @@ module Wirecore
       rescue Interrupt, SignalException
         shutdown
         drive
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        # SystemExit from a handler, or anything else that got this far: the
+        # clients still get their 1001 before it goes on up.
+        close_quietly
+        raise e
       end
     ensure
       @wake_r.close
@@ -130,6 +135,13 @@ module Wirecore
 
     def shutdown
       @native.shutdown(@app.shutdown_timeout_ms)
+    end
+
+    def close_quietly
+      shutdown
+      drive
+    rescue Exception # rubocop:disable Lint/RescueException
+      nil
     end
   end
 end
