@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
 bash scripts/apt.sh clang >/dev/null
+# libFuzzer and the sanitizer runtimes are only a Recommends of clang, which
+# apt.sh does not install: ask for the runtime package of this clang.
+clang_major=$(clang -dumpversion | cut -d. -f1)
+bash scripts/apt.sh "libclang-rt-${clang_major}-dev" >/dev/null
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DWIRE_BUILD_FUZZ=ON \
   -DWIRE_BUILD_TESTS=OFF -DWIRE_BUILD_EXAMPLES=OFF -DWIRE_BUILD_BENCH=OFF \
   -DWIRE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
