@@ -202,3 +202,51 @@ async def test_stop_closes_connections_with_1001():
         with pytest.raises(websockets.ConnectionClosed) as info:
             await asyncio.wait_for(c.recv(), 5)
         assert info.value.rcvd.code == 1001
+
+
+async def test_request_exposes_path_query_headers_and_client():
+    app = App()
+    seen = {}
+
+    @app.websocket("/req/{a}/{rest:path}")
+    async def req(ws: WebSocketConnection) -> None:
+        r = ws.request
+        seen.update(path=r.path, params=r.path_params, q=r.query_params.getlist("k"),
+                    first=r.query_params.get("k"), ua=r.headers.get("x-test"),
+                    client=r.client[0], target=r.target, qs=r.query_string)
+        await ws.send_text("ok")
+
+    async with app.test_client() as client:
+        async with client.websocket("/req/one/two/three?k=1&k=2&e=%20x", headers={"X-Test": "yes"}) as ws:
+            assert await ws.receive_text() == "ok"
+    assert seen["path"] == "/req/one/two/three"
+    assert seen["params"] == {"a": "one", "rest": "two/three"}
+    assert seen["q"] == ["1", "2"] and seen["first"] == "1"
+    assert seen["ua"] == "yes"
+    assert seen["client"] == "127.0.0.1"
+    assert seen["target"] == "/req/one/two/three?k=1&k=2&e=%20x"
+    assert seen["qs"] == "k=1&k=2&e=%20x"
+
+
+async def test_slow_reader_over_max_backpressure_is_closed():
+    app = App()
+    outcome = {}
+
+    @app.websocket("/firehose", max_backpressure=64 * 1024)
+    async def firehose(ws: WebSocketConnection) -> None:
+        chunk = b"x" * 16384
+        try:
+            for _ in range(10000):  # the client never reads
+                await ws.send_bytes(chunk)
+                await asyncio.sleep(0)
+        except Exception as exc:  # the core refuses the send and closes
+            outcome["error"] = type(exc).__name__
+
+    async with app.test_client() as client:
+        ws = await client.websocket("/firehose")
+        for _ in range(300):
+            if outcome:
+                break
+            await asyncio.sleep(0.01)
+        assert outcome.get("error") in ("WirecoreError", "ConnectionClosed")
+        await ws.close()

@@ -121,6 +121,7 @@ async def test_invalid_message_gets_the_core_error_reply_and_connection_stays_op
             await ws.send_json({"text": 5, "user": "ann"})
             reply = await ws.receive_json()
             assert reply["type"] == "error"
+            assert (reply["error"], reply["path"], reply["keyword"]) == ("validation_failed", "/text", "type")
             await ws.send_text("not json")
             assert (await ws.receive_json())["type"] == "error"
             await ws.send_json({"text": "ok", "user": "bob"})
@@ -235,8 +236,11 @@ async def test_validation_errors_reach_user_handlers_with_path_and_keyword():
     app, _ = make_app()
     async with app.test_client() as client:
         async with client.websocket("/handled") as ws:
+            await ws.send_json(5)  # not an object: ValidationError -> on_validation
+            assert await ws.receive_json() == {"error": "invalid", "path": "", "keyword": "type"}
             await ws.send_text("[1,")  # not JSON: DeserializationError, no handler -> core reply
-            assert (await ws.receive_json())["type"] == "error"
+            reply = await ws.receive_json()
+            assert reply["type"] == "error" and reply["error"] == "invalid_message"
 
 
 async def test_raw_message_schema_replaces_the_annotation():
