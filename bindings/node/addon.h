@@ -49,6 +49,7 @@ typedef struct wn_server {
   char *strbuf;                /* reusable buffer for JS strings */
   size_t strbuf_cap;
   wn_endpoint *endpoints;      /* every endpoint added, freed with the server */
+  struct wn_conn *deferred;    /* handshakes waiting for JS (we hold a wire_conn_ref) */
   int active;                  /* listened and not yet shut down */
   int shut_down;               /* the shutdown's done callback has fired */
   int tearing_down;            /* the environment is going away: no more JS calls */
@@ -72,6 +73,7 @@ typedef struct wn_conn {
   int deferred;   /* on_connect deferred: we hold a wire_conn_ref */
   int in_connect; /* inside on_connect: accept/reject only record the decision */
   int decision;   /* -1 none, 0 accept, or a rejection status */
+  struct wn_conn *dprev, *dnext; /* the server's list of deferred connections */
 } wn_conn;
 
 /* ---- errors (node_convert.c) ------------------------------------------------ */
@@ -104,6 +106,13 @@ napi_value wn_conn_class(napi_env env);
 napi_value wn_conn_new(napi_env env, wn_addon *addon, wn_server *srv, wire_conn *conn);
 /* Forget the core connection: drop the strong reference to the wrapper. */
 void wn_conn_detach(napi_env env, wn_conn *nc);
+/* Track / untrack a deferred handshake (see wn_conn_orphan_deferred). */
+void wn_conn_defer(wn_conn *nc);
+void wn_conn_undefer(wn_conn *nc);
+/* The server is being freed (and with it every connection it still holds):
+ * deferred wrappers forget their connections so a late accept() answers
+ * ECLOSED instead of touching freed memory. */
+void wn_conn_orphan_deferred(napi_env env, wn_server *srv);
 
 /* ---- codec helpers exported to JS (node_convert.c) -------------------------- */
 napi_value wn_encode(napi_env env, napi_callback_info info);

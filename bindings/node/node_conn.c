@@ -28,9 +28,43 @@ static napi_value int_result(napi_env env, int rc) {
 static void conn_finalize(napi_env env, void *data, void *hint) {
   wn_conn *nc = data;
   /* A deferred handshake nobody decided: the core still waits on it. */
-  if (nc->conn && nc->deferred)
+  if (nc->conn && nc->deferred) {
+    wn_conn_undefer(nc);
     wire_conn_unref(nc->conn);
+  }
   free(nc);
+}
+
+void wn_conn_defer(wn_conn *nc) {
+  wn_server *srv = nc->srv;
+  nc->deferred = 1;
+  nc->dprev = NULL;
+  nc->dnext = srv->deferred;
+  if (srv->deferred)
+    srv->deferred->dprev = nc;
+  srv->deferred = nc;
+}
+
+void wn_conn_undefer(wn_conn *nc) {
+  if (!nc->deferred)
+    return;
+  if (nc->dprev)
+    nc->dprev->dnext = nc->dnext;
+  else
+    nc->srv->deferred = nc->dnext;
+  if (nc->dnext)
+    nc->dnext->dprev = nc->dprev;
+  nc->dprev = nc->dnext = NULL;
+  nc->deferred = 0;
+}
+
+void wn_conn_orphan_deferred(napi_env env, wn_server *srv) {
+  while (srv->deferred) {
+    wn_conn *nc = srv->deferred;
+    wn_conn_undefer(nc);
+    nc->conn = NULL; /* freed with the server: no set_data, no unref */
+    wn_conn_detach(env, nc);
+  }
 }
 
 /* new Connection(external): only the addon constructs connections. */
@@ -247,7 +281,7 @@ static int decide(napi_env env, wn_conn *nc, int status) {
     return WIRE_ESTATE;
   wire_conn *conn = nc->conn;
   int rc = status == 0 ? wire_conn_accept(conn) : wire_conn_reject(conn, status, NULL);
-  nc->deferred = 0;
+  wn_conn_undefer(nc);
   /* A refused handshake (or a peer that left) never reaches on_close: forget
    * the connection while our reference still keeps the handle valid. */
   if (status != 0 || rc != 0)

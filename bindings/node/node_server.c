@@ -88,7 +88,7 @@ static int on_connect(wire_conn *conn, const wire_request *req, void *user_data)
   }
   if (nc) {
     if (rc == WIRE_CONNECT_DEFER) {
-      nc->deferred = 1;
+      wn_conn_defer(nc);
       wire_conn_ref(conn);
     } else if (rc != 0) {
       wn_conn_detach(env, nc);
@@ -328,6 +328,7 @@ static void free_server(napi_env env, wn_server *srv) {
   if (srv->server && wire_server_free(srv->server) != 0)
     return;
   srv->server = NULL;
+  wn_conn_orphan_deferred(env, srv);
   while (srv->endpoints) {
     wn_endpoint *next = srv->endpoints->next;
     free_endpoint(env, (wn_endpoint_store *)srv->endpoints);

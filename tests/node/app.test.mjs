@@ -262,3 +262,31 @@ test('a worker terminated while its app listens with open connections tears down
     assert.deepEqual(errors, []);
   }
 });
+
+test('a handshake still waiting for onConnect when the app closes is answered safely later', () => {
+  const r = runNode(`
+    const { App, WebSocketResponse, Reject } = require(process.env.WIRECORE_PKG);
+    const net = require('node:net');
+    const later = (ms) => new Promise((r) => setTimeout(r, ms));
+    const app = new App();
+    let settled = 0;
+    app.websocket('/slow', async () => { await later(300); settled++; return new WebSocketResponse({}); });
+    app.websocket('/slow-no', async () => { await later(300); settled++; throw new Reject(403); });
+    (async () => {
+      const { port } = await app.listen({ port: 0 });
+      for (const path of ['/slow', '/slow-no']) {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => {});
+        s.write('GET ' + path + ' HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n');
+      }
+      await later(50);
+      await app.close({ timeout: 100 });
+      await later(20); // destroy() has freed the core server by now
+      if (global.gc) global.gc();
+      await later(400);
+      console.log('settled', settled);
+    })();`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'settled 2');
+});
