@@ -79,6 +79,13 @@ enum {
 
 #define WS_LINEAR_PROPS 8
 
+/* Keywords with subschemas: a node without any is a leaf. */
+#define WS_SUBSCHEMA_KW                                                                            \
+  (WS_INPLACE_KW | WS_BIT(WS_K_PREFIXITEMS) | WS_BIT(WS_K_ITEMS) | WS_BIT(WS_K_CONTAINS) |         \
+   WS_BIT(WS_K_UNEVALITEMS) | WS_BIT(WS_K_PROPERTIES) | WS_BIT(WS_K_PATTERNPROPS) |                \
+   WS_BIT(WS_K_ADDITIONALPROPS) | WS_BIT(WS_K_PROPERTYNAMES) | WS_BIT(WS_K_DEPSCHEMAS) |           \
+   WS_BIT(WS_K_UNEVALPROPS))
+
 /* JSON Schema's instance types, as bits of ws_node.types. */
 enum {
   WS_T_NULL = 1u << 0,
@@ -117,6 +124,7 @@ typedef enum ws_format {
 typedef struct ws_regex {
   pcre2_code *code;
   const char *source; /* the pattern as written in the schema */
+  bool jit;           /* JIT-compiled: matched through pcre2_jit_match */
 } ws_regex;
 
 typedef struct ws_prop {

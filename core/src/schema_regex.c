@@ -372,7 +372,7 @@ int wire__regex_compile(ws_regex *re, const char *src, size_t len, char *msg, si
   }
   /* JIT is an optimisation only: without it (unsupported CPU) matching is
    * slower but the same. */
-  (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+  re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
   return 0;
 }
 
@@ -382,8 +382,27 @@ void wire__regex_free(ws_regex *re) {
   re->code = NULL;
 }
 
+/* 1 when s[0..len) is all ASCII (then trivially valid UTF-8). */
+static bool all_ascii(const char *s, size_t len) {
+  uint64_t acc = 0, w;
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    memcpy(&w, s + i, 8);
+    acc |= w;
+  }
+  for (; i < len; i++)
+    acc |= (unsigned char)s[i];
+  return (acc & UINT64_C(0x8080808080808080)) == 0;
+}
+
 int wire__regex_search(const ws_regex *re, pcre2_match_data *md, const char *s, size_t len) {
-  int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+  int rc;
+  /* pcre2_jit_match skips pcre2_match's checks, including the UTF-8 one,
+   * so invalid text (a builder value, say) must be caught here first. */
+  if (re->jit && (all_ascii(s, len) || wire__utf8_valid((const uint8_t *)s, len)))
+    rc = pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+  else
+    rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
   if (rc >= 0)
     return 1;
   if (rc == PCRE2_ERROR_NOMATCH)

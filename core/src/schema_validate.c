@@ -429,16 +429,32 @@ static int v_array(vctx *c, const ws_node *n, const wire_value *v, const ipath *
 }
 
 static inline bool same_bytes(const char *a, const char *b, size_t n) {
-  /* keys are short: a loop beats a call to memcmp */
-  for (size_t i = 0; i < n; i++)
-    if (a[i] != b[i])
+  /* keys are short: word loads beat a call to memcmp */
+  uint64_t x, y;
+  for (; n >= 8; a += 8, b += 8, n -= 8) {
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    if (x != y)
+      return false;
+  }
+  if (n >= 4) {
+    uint32_t p, q, r, t;
+    memcpy(&p, a, 4);
+    memcpy(&q, b, 4);
+    memcpy(&r, a + n - 4, 4);
+    memcpy(&t, b + n - 4, 4);
+    return p == q && r == t;
+  }
+  for (; n > 0; n--)
+    if (*a++ != *b++)
       return false;
   return true;
 }
 
-/* Index of property `key` in n->props, or -1. The length and first byte
- * rule out most candidates before the bytes are compared. */
-static int find_prop(const ws_node *n, const char *key, size_t len) {
+/* Index of property `key` in n->props, or -1. Short lists are scanned
+ * from *hint (one past the previous hit), because messages tend to list
+ * their members in the schema's order: then the first comparison hits. */
+static int find_prop(const ws_node *n, const char *key, size_t len, uint32_t *hint) {
   const ws_prop *p = n->props;
   if (n->props_sorted) {
     size_t lo = 0, hi = n->n_props;
@@ -455,10 +471,13 @@ static int find_prop(const ws_node *n, const char *key, size_t len) {
     }
     return -1;
   }
-  char first = len ? key[0] : 0;
-  for (uint32_t i = 0; i < n->n_props; i++)
-    if (p[i].len == len && (len == 0 || p[i].key[0] == first) && same_bytes(p[i].key, key, len))
+  uint32_t np = n->n_props, i = *hint < np ? *hint : 0;
+  for (uint32_t k = 0; k < np; k++, i = i + 1 == np ? 0 : i + 1) {
+    if (p[i].len == len && same_bytes(p[i].key, key, len)) {
+      *hint = i + 1;
       return (int)i;
+    }
+  }
   return -1;
 }
 
@@ -483,6 +502,7 @@ static int v_object(vctx *c, const ws_node *n, const wire_value *v, const ipath 
     return fail(c, n, ip, "minProperties", "object has fewer than %llu properties",
                 (unsigned long long)n->minprops);
   uint64_t seen = 0;
+  uint32_t hint = 0;
   if (kw & (WS_BIT(WS_K_PROPERTIES) | WS_BIT(WS_K_PATTERNPROPS) | WS_BIT(WS_K_ADDITIONALPROPS) |
             WS_BIT(WS_K_PROPERTYNAMES))) {
     for (size_t i = 0; i < len; i++) {
@@ -490,7 +510,7 @@ static int v_object(vctx *c, const ws_node *n, const wire_value *v, const ipath 
       ipath sub = {ip, m->key, m->key_len};
       bool hit = false;
       if (kw & WS_BIT(WS_K_PROPERTIES)) {
-        int p = find_prop(n, m->key, m->key_len);
+        int p = find_prop(n, m->key, m->key_len, &hint);
         if (p >= 0) {
           hit = true;
           if (p < 64)
@@ -725,6 +745,23 @@ static int v_node(vctx *c, int32_t ni, const wire_value *v, const ipath *ip, con
     }
     if (!found)
       return fail(c, n, ip, "enum", "value is not one of the enum values");
+  }
+  if (!(kw & WS_SUBSCHEMA_KW)) {
+    /* A leaf: no subschemas, so no scope, depth or annotations to track. */
+    switch (v->type) {
+    case WIRE_INT:
+    case WIRE_UINT:
+    case WIRE_DOUBLE:
+      return (kw & WS_NUMBER_KW) ? v_number(c, n, v, ip) : 0;
+    case WIRE_STRING:
+      return (kw & (WS_STRING_KW | WS_BIT(WS_K_FORMAT))) ? v_string(c, n, v, ip) : 0;
+    case WIRE_ARRAY:
+      return (kw & WS_ARRAY_KW) ? v_array(c, n, v, ip, sc, NULL) : 0;
+    case WIRE_OBJECT:
+      return (kw & WS_OBJECT_KW) ? v_object(c, n, v, ip, sc, NULL) : 0;
+    default:
+      return 0;
+    }
   }
   if (c->depth >= MAX_EVAL_DEPTH)
     return fail(c, n, ip, "", "schema evaluation nested too deeply");

@@ -480,3 +480,20 @@ Test(schema, finds_properties_in_large_property_lists) {
   cr_assert_str_eq(err.keyword, "required");
   wire_schema_free(s);
 }
+
+Test(schema, fails_a_pattern_on_invalid_utf8_from_the_builder) {
+  wire_schema *s = compile("{\"pattern\":\"^a+$\",\"propertyNames\":{\"pattern\":\"^k\"}}");
+  wire_value *bad = wire_new_string(doc,
+                                    "a\xff"
+                                    "a",
+                                    3);
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  cr_assert_eq(wire_schema_validate(s, bad, &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.keyword, "pattern");
+  cr_assert_eq(wire_schema_validate(s, wire_new_string(doc, "aaa", 3), &err), 0);
+  wire_value *obj = wire_new_object(doc, 1);
+  wire_object_set(doc, obj, "k\xc3", 2, wire_new_null(doc));
+  cr_assert_eq(wire_schema_validate(s, obj, &err), WIRE_EVALIDATION);
+  wire_schema_free(s);
+}
