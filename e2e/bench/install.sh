@@ -23,6 +23,22 @@ pip_q=(-q --disable-pip-version-check)
 npm_q=(--no-audit --no-fund --loglevel=error)
 fresh=0
 
+# A fingerprint of the sources a package is built from (names, sizes, mtimes):
+# a package is rebuilt when it changed since the last install, so a stale
+# install is never measured or tested.
+stamp_of() {
+  find "$@" -type f -not -path '*/node_modules/*' -not -path '*/build/*' -not -path '*/pkg/*' \
+    -not -path '*/__pycache__/*' -not -name '*.so' -not -name '*.o' -printf '%p %s %T@\n' \
+    2>/dev/null | sort | sha1sum | cut -c1-40
+}
+
+# stale NAME STAMPFILE DIRS...: true when the package must be (re)installed.
+stale() {
+  local file=$2
+  shift 2
+  [ $fresh = 1 ] || [ ! -f "$file" ] || [ "$(cat "$file")" != "$(stamp_of "$@")" ]
+}
+
 venv_python() {
   if [ ! -x "$venv/bin/python" ]; then
     mkdir -p "$root/build"
@@ -43,32 +59,45 @@ python_pkg() {
   local py
   py=$(venv_python)
   [ -f packages/python/pyproject.toml ] || return 0
-  if [ $fresh = 1 ] || ! "$py" -c "import wirecore" 2>/dev/null; then
+  local srcs=(packages/python bindings/python core/src core/include) stamp=$venv/.wirecore-stamp
+  if stale python "$stamp" "${srcs[@]}" || ! "$py" -c "import wirecore" 2>/dev/null; then
     echo "e2e: installing the Python package into build/e2e-venv"
-    "$py" -m pip install "${pip_q[@]}" --force-reinstall --no-deps -C build-dir="$root/build/e2e-py-ext" \
-      ./packages/python || echo "e2e: the Python package did not install (its rows are skipped)"
+    if "$py" -m pip install "${pip_q[@]}" --force-reinstall --no-deps \
+      -C build-dir="$root/build/e2e-py-ext" ./packages/python; then
+      stamp_of "${srcs[@]}" >"$stamp"
+    else
+      echo "e2e: the Python package did not install (its rows are skipped)"
+    fi
   fi
 }
 
 node_pkg() {
   [ -f packages/node/package.json ] || return 0
-  if [ $fresh = 1 ] || ! node -e "require('$root/packages/node')" 2>/dev/null; then
+  local srcs=(packages/node bindings/node core/src core/include) stamp=$root/build/.wirecore-node-stamp
+  if stale node "$stamp" "${srcs[@]}" || ! node -e "require('$root/packages/node')" 2>/dev/null; then
     echo "e2e: building the Node package in packages/node"
-    (cd packages/node && npm install "${npm_q[@]}" --no-package-lock >/dev/null) ||
+    if (cd packages/node && npm install "${npm_q[@]}" --no-package-lock >/dev/null); then
+      mkdir -p "$root/build" && stamp_of "${srcs[@]}" >"$stamp"
+    else
       echo "e2e: the Node package did not build (its rows are skipped)"
+    fi
   fi
 }
 
 ruby_pkg() {
   [ -f packages/ruby/wirecore.gemspec ] || return 0
-  local have
-  have=$(ls "$gems"/gems 2>/dev/null | grep -c '^wirecore-' || true)
-  if [ $fresh = 1 ] || [ "$have" = 0 ]; then
+  local srcs=(packages/ruby/lib packages/ruby/ext packages/ruby/wirecore.gemspec bindings/ruby core/src
+    core/include) stamp=$gems/.wirecore-stamp
+  if stale ruby "$stamp" "${srcs[@]}"; then
     echo "e2e: building the Ruby gem and installing it into build/bench-gems"
     bash scripts/apt.sh ruby-dev rake-compiler
-    (cd packages/ruby && rm -f pkg/wirecore-*.gem && rake gem >/dev/null &&
-      gem install --local --no-document --install-dir "$gems" pkg/wirecore-*.gem >/dev/null) ||
+    rm -rf "$gems"
+    if (cd packages/ruby && rm -f pkg/wirecore-*.gem && rake gem >/dev/null &&
+      gem install --local --no-document --install-dir "$gems" pkg/wirecore-*.gem >/dev/null); then
+      stamp_of "${srcs[@]}" >"$stamp"
+    else
       echo "e2e: the Ruby gem did not install (its rows are skipped)"
+    fi
   fi
 }
 

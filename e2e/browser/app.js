@@ -98,7 +98,7 @@
         return { kind: 'error', text: `server: ${why}` };
       }
       case 'join': case 'joined':
-        return { kind: 'system', text: `${user} joined`, members: m.members };
+        return { kind: 'join', user, text: `${user} joined`, members: m.members };
       case 'leave': case 'left':
         return { kind: 'leave', user, text: `${user} left`, members: m.members };
       case 'typing':
@@ -116,6 +116,10 @@
     if (m.members) showMembers(m.members);
     if (m.kind === 'typing') {
       someoneTyping(m.user);
+      return;
+    }
+    if (m.kind === 'join') {
+      if (m.user !== me) addLine('system', m.text); // our own join is already on screen
       return;
     }
     if (m.kind === 'leave') {

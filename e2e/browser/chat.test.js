@@ -1,10 +1,11 @@
 // Drives the chat page in two headless Chromium pages against a real chat
 // server: join, send, receive in the other page, leave. Saves screenshot.png.
 //
-// The chat server is, in this order: the Python package's chat example
-// (packages/python/examples/chat.py, when the package is installed), the C
-// example build/wire_chat, or dev_chat_server.py (a `websockets` stand-in,
-// used only when neither exists; the test says so). WIRE_CHAT_SERVER=python,
+// The chat server is the Python package's chat example
+// (packages/python/examples/chat.py) whenever it is in the checkout (the
+// package must then import); before that, the C example build/wire_chat, or
+// dev_chat_server.py (a `websockets` stand-in, used only when neither exists;
+// the test says which). WIRE_CHAT_SERVER=python,
 // wire_chat or dev picks one explicitly.
 'use strict';
 const { test, before, after } = require('node:test');
@@ -94,7 +95,11 @@ function chooseServer() {
     if (!choices[forced]) throw new Error(`WIRE_CHAT_SERVER must be one of ${Object.keys(choices)}`);
     return choices[forced];
   }
-  if (fs.existsSync(example) && pythonHasWirecore()) return choices.python;
+  if (fs.existsSync(example)) {
+    // The example is in this checkout: the test is about it, so no fallback.
+    if (!pythonHasWirecore()) throw new Error(`${PY} cannot import wirecore (e2e/bench/install.sh --python)`);
+    return choices.python;
+  }
   if (fs.existsSync(wireChat)) return choices.wire_chat;
   return choices.dev;
 }
