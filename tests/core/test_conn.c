@@ -369,8 +369,9 @@ Test(conn, pings_after_idle_timeout_and_drops_without_pong) {
   wire_endpoint_options eo = {0};
   eo.idle_timeout_ms = 100;
   eo.pong_timeout_ms = 100;
-  int fd = start_echo(&eo);
-  uint64_t t0 = wt_now_ms();
+  fx_start(&F, NULL, &eo, "/echo");
+  uint64_t t0 = wt_now_ms(); /* the idle clock starts at the upgrade */
+  int fd = wt_open(&F.pump, F.port, "/echo");
   wt_msg m;
   cr_assert_eq(wt_read_frame(&F.pump, fd, &m, 3000), 0);
   cr_assert_eq(m.opcode, 0x9, "expected a ping");
