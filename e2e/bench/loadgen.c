@@ -440,7 +440,7 @@ static void conn_handshake_read(lg_conn *c, const char *data, size_t len) {
   if (!end) return;
   size_t head = (size_t)(end - c->hs) + 4;
   if (strncmp(c->hs, "HTTP/1.1 101", 12) != 0 || !strstr(c->hs, LG_WS_ACCEPT)) {
-    if (!c->counted_error) {
+    if (!c->counted_error && c->lg->handshake_errors < 3) {
       char *eol = strstr(c->hs, "\r\n");
       fprintf(stderr, "loadgen: handshake refused: %.*s\n", (int)(eol - c->hs), c->hs);
     }
