@@ -35,7 +35,7 @@ Gem::Specification.new do |spec|
   # `gem install` compiles everything on the target machine.
   spec.files = Dir.chdir(__dir__) do
     Dir["lib/**/*.rb", "ext/wirecore/extconf.rb",
-        "ext/wirecore/vendor/**/*.{c,h}", "examples/*.rb"]
+        "ext/wirecore/vendor/**/*.{c,h}", "examples/*.rb", "README.md"]
   end
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/wirecore/extconf.rb"]
