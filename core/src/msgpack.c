@@ -36,8 +36,11 @@ static int scan_fail(wire_error *err, int code, size_t off, const char *why) {
 }
 
 /* Walk the whole input once; 0 when it is exactly one complete value that
- * the value model can hold, else the first problem with its offset. */
-static int prescan(const uint8_t *buf, size_t len, unsigned max_depth, wire_error *err) {
+ * the value model can hold, else the first problem with its offset.
+ * *zone_need gets the bytes msgpack-c's zone will need for the containers,
+ * so the zone can be created with one chunk. */
+static int prescan(const uint8_t *buf, size_t len, unsigned max_depth, size_t *zone_need,
+                   wire_error *err) {
   struct {
     uint64_t rem; /* items left (2 per map pair) */
     bool map;
@@ -152,6 +155,8 @@ static int prescan(const uint8_t *buf, size_t len, unsigned max_depth, wire_erro
         count *= 2;
       if (count > len - p) /* every item takes at least one byte */
         return scan_fail(err, WIRE_EDESERIALIZE, at, "truncated container");
+      /* count <= len, so this cannot overflow for any real buffer */
+      *zone_need += (size_t)count * sizeof(msgpack_object) + 16;
       stk[top].rem = count;
       stk[top].map = container == 2;
       top++;
@@ -171,7 +176,8 @@ static int prescan(const uint8_t *buf, size_t len, unsigned max_depth, wire_erro
 
 typedef struct converter {
   wire__arena *arena;
-  const uint8_t *buf;
+  uint8_t *buf; /* the arena copy msgpack-c parsed */
+  size_t len;
   wire_error *err;
 } converter;
 
@@ -179,7 +185,10 @@ static int conv_nomem(converter *C) {
   return wire__error_set(C->err, WIRE_ENOMEM, "out of memory");
 }
 
-/* Copy a str/bin payload into the arena (NUL-terminated). */
+/* NUL-terminate a str/bin payload where it lies in the arena copy. Once
+ * msgpack-c has parsed everything, the byte after a payload is only the
+ * next header (or the copy's spare end byte), which nothing reads again.
+ * Falls back to copying if msgpack-c ever pointed elsewhere. */
 static int conv_bytes(converter *C, const char *p, uint32_t n, bool text, const char **out) {
   if (text && !wire__utf8_valid((const uint8_t *)p, n)) {
     size_t off = (size_t)((const uint8_t *)p - C->buf);
@@ -188,11 +197,20 @@ static int conv_bytes(converter *C, const char *p, uint32_t n, bool text, const 
     return wire__error_set(C->err, WIRE_EDESERIALIZE,
                            "MessagePack: invalid UTF-8 in string at byte %zu", off);
   }
+  if (n == 0) {
+    *out = "";
+    return 0;
+  }
+  uint8_t *q = (uint8_t *)p;
+  if (q >= C->buf && q <= C->buf + C->len && n <= (size_t)(C->buf + C->len - q)) {
+    q[n] = 0;
+    *out = (const char *)q;
+    return 0;
+  }
   char *s = wire__arena_alloc(C->arena, (size_t)n + 1);
   if (s == NULL)
     return conv_nomem(C);
-  if (n)
-    memcpy(s, p, n);
+  memcpy(s, p, n);
   s[n] = 0;
   *out = s;
   return 0;
@@ -282,15 +300,22 @@ int wire__msgpack_decode(wire__arena *a, const uint8_t *buf, size_t len, unsigne
                          const wire_value **out, wire_error *err) {
   if (max_depth == 0)
     max_depth = WIRE_JSON_DEFAULT_MAX_DEPTH;
-  int rc = prescan(buf, len, max_depth, err);
+  size_t need = 64;
+  int rc = prescan(buf, len, max_depth, &need, err);
   if (rc < 0)
     return rc;
+  /* msgpack-c parses an arena copy so strings can be terminated in place */
+  uint8_t *copy = wire__arena_alloc(a, len + 1);
+  if (copy == NULL)
+    return wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  memcpy(copy, buf, len);
+  copy[len] = 0;
   msgpack_zone zone;
-  if (!msgpack_zone_init(&zone, len < 1024 ? 1024 : len))
+  if (!msgpack_zone_init(&zone, need))
     return wire__error_set(err, WIRE_ENOMEM, "out of memory");
   msgpack_object obj;
   size_t off = 0;
-  msgpack_unpack_return ur = msgpack_unpack((const char *)buf, len, &off, &zone, &obj);
+  msgpack_unpack_return ur = msgpack_unpack((const char *)copy, len, &off, &zone, &obj);
   if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
     rc = wire__error_set(err, WIRE_ENOMEM, "out of memory");
   } else if (ur != MSGPACK_UNPACK_SUCCESS || off != len) {
@@ -298,7 +323,7 @@ int wire__msgpack_decode(wire__arena *a, const uint8_t *buf, size_t len, unsigne
     rc = wire__error_set(err, WIRE_EDESERIALIZE, "MessagePack: msgpack-c rejected the input (%d)",
                          (int)ur);
   } else {
-    converter C = {a, buf, err};
+    converter C = {a, copy, len, err};
     wire_value *root = wire__arena_alloc(a, sizeof *root);
     if (root == NULL)
       rc = conv_nomem(&C);

@@ -6,9 +6,13 @@
 
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* Validate one sequence whose lead byte s[0] is >= 0x80. The second-byte
  * ranges come from RFC 3629's table and exclude overlongs and surrogates. */
-size_t wire__utf8_seq(const uint8_t *s, const uint8_t *end) {
+static inline size_t utf8_seq(const uint8_t *s, const uint8_t *end) {
   uint8_t c = s[0];
   size_t avail = (size_t)(end - s);
   if (c < 0xC2)
@@ -31,12 +35,26 @@ size_t wire__utf8_seq(const uint8_t *s, const uint8_t *end) {
   return 0;
 }
 
-/* ASCII runs are skipped eight bytes at a time. */
+size_t wire__utf8_seq(const uint8_t *s, const uint8_t *end) {
+  return utf8_seq(s, end);
+}
+
+/* ASCII runs are skipped sixteen (SSE2) or eight bytes at a time. */
 bool wire__utf8_valid(const uint8_t *s, size_t len) {
   if (len == 0) /* s may be NULL then (msgpack-c's empty strings) */
     return true;
   const uint8_t *end = s + len;
   while (s < end) {
+#if defined(__SSE2__)
+    while ((size_t)(end - s) >= 16) {
+      int high = _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)s));
+      if (high) {
+        s += __builtin_ctz((unsigned)high);
+        break;
+      }
+      s += 16;
+    }
+#endif
     while ((size_t)(end - s) >= 8) {
       uint64_t w;
       memcpy(&w, s, 8);
@@ -50,7 +68,7 @@ bool wire__utf8_valid(const uint8_t *s, size_t len) {
       s++;
       continue;
     }
-    size_t n = wire__utf8_seq(s, end);
+    size_t n = utf8_seq(s, end);
     if (n == 0)
       return false;
     s += n;

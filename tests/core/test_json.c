@@ -309,6 +309,19 @@ Test(json, never_reads_past_the_given_length) {
   cr_assert_eq(wire_decode(doc, WIRE_CODEC_JSON, "\"ab\"", 3, 0, &v, &err), WIRE_EDESERIALIZE);
 }
 
+Test(json, strings_are_unescaped_without_touching_the_callers_buffer) {
+  static const char src[] = "{\"k\\n\":\"a\\u00e9b\",\"x\":[\"\",\"q\"]}";
+  char buf[sizeof src];
+  memcpy(buf, src, sizeof src);
+  const wire_value *v;
+  cr_assert_eq(wire_decode(doc, WIRE_CODEC_JSON, buf, sizeof src - 1, 0, &v, NULL), 0);
+  cr_assert(memcmp(buf, src, sizeof src) == 0, "input modified");
+  cr_assert_str_eq(wire_value_string(wire_value_get(v, "k\n", 2), NULL), "a\xc3\xa9"
+                                                                         "b");
+  cr_assert_str_eq(wire_value_string(wire_value_at(wire_value_get(v, "x", 1), 0), NULL), "");
+  cr_assert_str_eq(wire_value_string(wire_value_at(wire_value_get(v, "x", 1), 1), NULL), "q");
+}
+
 Test(json, raw_codec_and_null_arguments_are_invalid) {
   const wire_value *v;
   wire_error err;

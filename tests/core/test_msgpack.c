@@ -404,3 +404,29 @@ Test(msgpack, json_and_msgpack_round_trips_agree) {
     cr_assert(l1 == l2 && memcmp(j1, j2, l1) == 0, "%s", docs[i]);
   }
 }
+
+Test(msgpack, strings_are_terminated_without_touching_the_callers_buffer) {
+  static const char src[] = "\x84\xa1"
+                            "a\xa2"
+                            "bb\xa1"
+                            "c\xa0\xa1"
+                            "d\xc4\x01"
+                            "x\xa1"
+                            "e\x92\xa1"
+                            "f\xa1"
+                            "g";
+  char buf[sizeof src];
+  memcpy(buf, src, sizeof src);
+  const wire_value *v = mp(buf, sizeof src - 1);
+  cr_assert(memcmp(buf, src, sizeof src) == 0, "input modified");
+  size_t n;
+  cr_assert_str_eq(wire_value_string(wire_value_get(v, "a", 1), &n), "bb");
+  cr_assert_str_eq(wire_value_string(wire_value_get(v, "c", 1), &n), "");
+  const uint8_t *b = wire_value_binary(wire_value_get(v, "d", 1), &n);
+  cr_assert_eq(n, 1);
+  cr_assert_eq(b[0], 'x');
+  cr_assert_eq(b[1], 0);
+  const wire_value *arr = wire_value_get(v, "e", 1);
+  cr_assert_str_eq(wire_value_string(wire_value_at(arr, 0), NULL), "f");
+  cr_assert_str_eq(wire_value_string(wire_value_at(arr, 1), NULL), "g");
+}
