@@ -671,7 +671,7 @@ class FunctionEndpoint(_TypedEndpoint):
             st.conn.send(value, to_plain)
             return
         if self.response_check is not None:
-            self.response_check.validate(_native.decode(_native.encode(value, _native.CODEC_MSGPACK, to_plain), _native.CODEC_MSGPACK))
+            self.response_check.validate(_plain_deep(value))
         self.send_plain(st, value)
 
 
@@ -745,10 +745,10 @@ class ClassEndpoint(_TypedEndpoint):
 
 
 def _plain_deep(value: Any) -> Any:
-    """A plain (dict/list/scalar) copy of value for validation."""
-    if isinstance(value, (dict, list, str, int, float, bool)) or value is None:
-        if not isinstance(value, (dict, list)):
-            return value
+    """value as plain dicts/lists/scalars (dataclasses, models... converted),
+    for validating a return value against its annotation's schema."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
     return _native.decode(_native.encode(value, _native.CODEC_MSGPACK, to_plain), _native.CODEC_MSGPACK)
 
 

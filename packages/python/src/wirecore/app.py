@@ -183,10 +183,11 @@ class App:
             if isinstance(target, type) and issubclass(target, WebSocket):
                 self._routes.append((target, path, _check_options(dict(options))))
                 return target
-            route = target if isinstance(target, Route) else Route(path, target, options)
-            if isinstance(target, Route):
+            if isinstance(target, Route):  # a @websocket route mounted here
                 route = target.with_path(path)
                 route.options.update(_check_options(dict(options)))
+            else:
+                route = Route(path, target, options)
             self._routes.append(route)
             return route
 
