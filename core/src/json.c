@@ -327,7 +327,7 @@ static int parse_number(parser *P, wire_value *v) {
         mant = mant * 10 + (unsigned)(*p - '0');
         sig++;
       } else {
-        dropped++;
+        dropped += dropped < 2; /* only 0, 1 or "more" matter; no overflow */
         inexact = true;
       }
       p++;
