@@ -42,10 +42,30 @@ static int fail(parse_error *e, int status, const char *why) {
 
 /* ---- character classes (RFC 9110 §5.6.2, RFC 3986 §2-3) ---------------- */
 
+static bool is_alnum(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+  switch (c) {
+  case '!':
+  case '#':
+  case '$':
+  case '%':
+  case '&':
+  case '\'':
+  case '*':
+  case '+':
+  case '-':
+  case '.':
+  case '^':
+  case '_':
+  case '`':
+  case '|':
+  case '~':
     return true;
-  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+  }
+  return is_alnum(c);
 }
 
 static bool is_hex(unsigned char c) {
@@ -61,9 +81,29 @@ static int hex_val(unsigned char c) {
 /* pchar minus '%' (checked separately), plus '/' and '?' (both legal in the
  * query; '?' ends the path). */
 static bool is_uri_char(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+  switch (c) {
+  case '-':
+  case '.':
+  case '_':
+  case '~':
+  case '!':
+  case '$':
+  case '&':
+  case '\'':
+  case '(':
+  case ')':
+  case '*':
+  case '+':
+  case ',':
+  case ';':
+  case '=':
+  case ':':
+  case '@':
+  case '/':
+  case '?':
     return true;
-  return c != 0 && strchr("-._~!$&'()*+,;=:@/?", c) != NULL;
+  }
+  return is_alnum(c);
 }
 
 /* field-value bytes: VCHAR, obs-text, SP, HTAB (no other controls). */
@@ -100,21 +140,18 @@ typedef struct span {
  * bare CR or a bare LF: only CRLF ends a line (RFC 9112 §2.2 lets a server
  * accept a bare LF; we do not, so framing has one reading). */
 static int next_line(const char *buf, size_t len, size_t *pos, span *out, parse_error *e) {
-  for (size_t i = *pos; i < len; i++) {
-    if (buf[i] == '\n')
-      return fail(e, 400, "bare LF in request head");
-    if (buf[i] != '\r')
-      continue;
-    if (i + 1 == len)
-      return 0;
-    if (buf[i + 1] != '\n')
-      return fail(e, 400, "bare CR in request head");
-    out->p = buf + *pos;
-    out->n = i - *pos;
-    *pos = i + 2;
-    return 1;
-  }
-  return 0;
+  const char *start = buf + *pos, *end = buf + len;
+  const char *cr = memchr(start, '\r', (size_t)(end - start));
+  if (memchr(start, '\n', (size_t)((cr ? cr : end) - start)))
+    return fail(e, 400, "bare LF in request head");
+  if (!cr || cr + 1 == end)
+    return 0;
+  if (cr[1] != '\n')
+    return fail(e, 400, "bare CR in request head");
+  out->p = start;
+  out->n = (size_t)(cr - start);
+  *pos = (size_t)(cr + 2 - buf);
+  return 1;
 }
 
 /* Validates %XX escapes in s; %00 is refused in both path and query so a
@@ -224,12 +261,21 @@ typedef struct header_iter {
   size_t len, pos;
 } header_iter;
 
+/* Splits a line scan() has already checked: no validation again, so the
+ * later passes cost a memchr and a trim per header. */
 static bool header_next(header_iter *it, span *name, span *value) {
   span l;
   parse_error e;
   if (next_line(it->buf, it->len, &it->pos, &l, &e) != 1 || l.n == 0)
     return false;
-  split_header(l, name, value, &e);
+  const char *colon = memchr(l.p, ':', l.n);
+  *name = (span){l.p, (size_t)(colon - l.p)};
+  const char *b = colon + 1, *end = l.p + l.n;
+  while (b < end && (*b == ' ' || *b == '\t'))
+    b++;
+  while (end > b && (end[-1] == ' ' || end[-1] == '\t'))
+    end--;
+  *value = (span){b, (size_t)(end - b)};
   return true;
 }
 
@@ -608,8 +654,8 @@ static wire_str put_opt(char **cur, wire_str s) {
 /* Re-pack req into one block (path parameters and the subprotocol folded in,
  * handshake-only headers dropped): an idle connection keeps only this. */
 wire_request *wire__request_compact(wire_request *req) {
-  size_t nh = 0, bytes = req->method.len + req->target.len + req->path.len +
-                         req->query_string.len + req->subprotocol.len + 5;
+  size_t nh = 0, bytes = req->method.len + req->target.len + req->path.len + req->query_string.len +
+                         req->subprotocol.len + 5;
   for (size_t i = 0; i < req->n_headers; i++)
     if (!handshake_only(&req->headers[i].name)) {
       nh++;
