@@ -72,3 +72,19 @@ echo "    the packed tarball installs and runs"
 echo "--> node --test tests/node/"
 cd "$root/tests/node"
 node --test --test-timeout=60000 --test-reporter=spec
+
+# The same suite once more against an AddressSanitizer + UBSan build of the
+# addon (core and glue), built from the packed tarball; the sanitizer
+# runtimes are preloaded because node itself is not instrumented.
+asan=$(cc -print-file-name=libasan.so)
+ubsan=$(cc -print-file-name=libubsan.so)
+if [ -f "$asan" ] && [ -f "$ubsan" ] && [ "${WIRECORE_NODE_ASAN:-1}" = 1 ]; then
+  echo "--> node --test tests/node/ with the addon under ASan + UBSan"
+  mkdir "$tmp/asan"
+  tar -xzf "$tarball" -C "$tmp/asan"
+  (cd "$tmp/asan/package" && CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+    LDFLAGS="-fsanitize=address,undefined" node tools/build.js >/dev/null 2>&1)
+  LD_PRELOAD="$asan:$ubsan" ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 WIRECORE_PACKAGE="$tmp/asan/package" \
+    node --test --test-timeout=120000
+fi
