@@ -9,6 +9,9 @@ PY=${PYTHON:-python3}
   echo "20-python: Python >= 3.11 required"; exit 1; }
 bash scripts/apt.sh cmake ninja-build pkg-config libuv1-dev libwslay-dev libmsgpack-dev \
   libssl-dev libpcre2-dev
+# Debian's own python3 needs its headers for the extension (pyenv builds have them).
+inc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+[ -f "$inc/Python.h" ] || bash scripts/apt.sh python3-dev
 venv=build/py-venv
 [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv" || {
   rm -rf "$venv"; bash scripts/apt.sh python3-venv; "$PY" -m venv "$venv"; }
