@@ -71,7 +71,7 @@ echo "    the packed tarball installs and runs"
 
 echo "--> node --test tests/node/"
 cd "$root/tests/node"
-node --test --test-timeout=60000 --test-reporter=spec
+node --test --test-timeout=300000 --test-reporter=spec
 
 # The same suite once more against an AddressSanitizer + UBSan build of the
 # addon (core and glue), built from the packed tarball; the sanitizer
@@ -86,5 +86,5 @@ if [ -f "$asan" ] && [ -f "$ubsan" ] && [ "${WIRECORE_NODE_ASAN:-1}" = 1 ]; then
     LDFLAGS="-fsanitize=address,undefined" node tools/build.js >/dev/null 2>&1)
   LD_PRELOAD="$asan:$ubsan" ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 WIRECORE_PACKAGE="$tmp/asan/package" \
-    node --test --test-timeout=120000
+    node --test --test-timeout=300000
 fi
