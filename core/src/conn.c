@@ -14,8 +14,7 @@
 
 /* ---- wslay callbacks (user_data is the slot) ----------------------------- */
 
-static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                       void *ud) {
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
   wire__slot *slot = ud;
   (void)flags;
   if (slot->feed_len == 0) {
@@ -206,8 +205,8 @@ static void slot_detach(wire_conn *c, int clean) {
 
 static int quiescent(const wire_conn *c) {
   return c->state == WIRE__S_OPEN && c->u.sc.have == 0 && c->u.sc.left == 0 &&
-         (c->flags & (WIRE__F_FRAG | WIRE__F_READ_DONE | WIRE__F_CLOSE_SENT |
-                      WIRE__F_CLOSE_RECV | WIRE__F_IN_FEED)) == 0 &&
+         (c->flags & (WIRE__F_FRAG | WIRE__F_READ_DONE | WIRE__F_CLOSE_SENT | WIRE__F_CLOSE_RECV |
+                      WIRE__F_IN_FEED)) == 0 &&
          !wslay_event_want_write(c->slot->ctx);
 }
 
@@ -537,7 +536,8 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
   }
   if ((c->flags & WIRE__F_ACCEPTED) && !(c->flags & WIRE__F_NOTIFIED)) {
     c->flags |= WIRE__F_NOTIFIED;
-    if (reason == NULL && c->slot != NULL && (c->flags & (WIRE__F_CLOSE_SENT | WIRE__F_CLOSE_RECV))) {
+    if (reason == NULL && c->slot != NULL &&
+        (c->flags & (WIRE__F_CLOSE_SENT | WIRE__F_CLOSE_RECV))) {
       reason = c->slot->reason;
       rlen = c->slot->reason_len;
     }
@@ -672,14 +672,28 @@ void wire_conn_unref(wire_conn *c) {
     wire__conn_release(c);
 }
 
-const wire_request *wire_conn_request(const wire_conn *c) { return c ? c->req : NULL; }
-wire_endpoint *wire_conn_endpoint(const wire_conn *c) { return c ? c->ep : NULL; }
-wire_server *wire_conn_server(const wire_conn *c) { return c ? WIRE__SRV(c) : NULL; }
-uint64_t wire_conn_id(const wire_conn *c) { return c ? c->id : 0; }
-void *wire_conn_get_data(const wire_conn *c) { return c ? c->data : NULL; }
+const wire_request *wire_conn_request(const wire_conn *c) {
+  return c ? c->req : NULL;
+}
+wire_endpoint *wire_conn_endpoint(const wire_conn *c) {
+  return c ? c->ep : NULL;
+}
+wire_server *wire_conn_server(const wire_conn *c) {
+  return c ? WIRE__SRV(c) : NULL;
+}
+uint64_t wire_conn_id(const wire_conn *c) {
+  return c ? c->id : 0;
+}
+void *wire_conn_get_data(const wire_conn *c) {
+  return c ? c->data : NULL;
+}
 void wire_conn_set_data(wire_conn *c, void *data) {
   if (c != NULL)
     c->data = data;
 }
-int wire_conn_is_open(const wire_conn *c) { return c != NULL && c->state == WIRE__S_OPEN; }
-size_t wire_conn_buffered_amount(const wire_conn *c) { return c ? c->out_bytes : 0; }
+int wire_conn_is_open(const wire_conn *c) {
+  return c != NULL && c->state == WIRE__S_OPEN;
+}
+size_t wire_conn_buffered_amount(const wire_conn *c) {
+  return c ? c->out_bytes : 0;
+}

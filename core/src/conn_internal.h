@@ -15,9 +15,9 @@
 #include <wslay/wslay.h>
 
 #define WIRE__READ_BUF_SIZE 65536u
-#define WIRE__SLOT_POOL_MAX 64u     /* clean wslay contexts kept for reuse */
+#define WIRE__SLOT_POOL_MAX 64u /* clean wslay contexts kept for reuse */
 #define WIRE__DEFAULT_SHUTDOWN_MS 5000u
-#define WIRE__MAX_IOV 64u           /* buffers per uv_write */
+#define WIRE__MAX_IOV 64u /* buffers per uv_write */
 
 /* ---- deadline lists ------------------------------------------------------ */
 
@@ -48,10 +48,10 @@ typedef struct wire__slot {
   struct wire__slot *next; /* pool free list */
   const uint8_t *feed;     /* bytes not yet handed to wslay */
   size_t feed_len;
-  uint32_t utf8;   /* incremental UTF-8 state of the text message in flight */
-  uint8_t text;    /* the data message in flight is text */
-  uint8_t ctrl;    /* the frame being received is a control frame */
-  uint8_t failed;  /* a fail-fast check closed the connection: drop the rest */
+  uint32_t utf8;     /* incremental UTF-8 state of the text message in flight */
+  uint8_t text;      /* the data message in flight is text */
+  uint8_t ctrl;      /* the frame being received is a control frame */
+  uint8_t failed;    /* a fail-fast check closed the connection: drop the rest */
   uint8_t ctrl_op;   /* opcode of the control frame being received */
   uint8_t ctrl_seen; /* its payload bytes seen so far */
   uint32_t cutf8;    /* UTF-8 state of a close frame's reason */
@@ -114,20 +114,20 @@ enum {
 };
 
 /* Flags (wire_conn.flags). */
-#define WIRE__F_READING 0x0001u    /* uv_read_start is in effect */
-#define WIRE__F_FRAG 0x0002u       /* a fragmented data message is open */
-#define WIRE__F_DIRTY 0x0004u      /* on server->dirty, waiting to flush */
+#define WIRE__F_READING 0x0001u /* uv_read_start is in effect */
+#define WIRE__F_FRAG 0x0002u    /* a fragmented data message is open */
+#define WIRE__F_DIRTY 0x0004u   /* on server->dirty, waiting to flush */
 #define WIRE__F_CLOSE_SENT 0x0008u
 #define WIRE__F_CLOSE_RECV 0x0010u
-#define WIRE__F_IN_FEED 0x0020u     /* inside wslay_event_recv */
-#define WIRE__F_DELIVERING 0x0040u  /* draining the paused-message queue */
-#define WIRE__F_SHUT_WR 0x0080u     /* uv_shutdown issued, waiting for EOF */
-#define WIRE__F_READ_DONE 0x0100u   /* wslay stopped reading (error or close) */
-#define WIRE__F_ACCEPTED 0x0200u    /* on_close is owed */
-#define WIRE__F_NOTIFIED 0x0400u    /* on_close has run */
-#define WIRE__F_DEFER_REF 0x0800u   /* deferred: the app owes accept/reject */
+#define WIRE__F_IN_FEED 0x0020u    /* inside wslay_event_recv */
+#define WIRE__F_DELIVERING 0x0040u /* draining the paused-message queue */
+#define WIRE__F_SHUT_WR 0x0080u    /* uv_shutdown issued, waiting for EOF */
+#define WIRE__F_READ_DONE 0x0100u  /* wslay stopped reading (error or close) */
+#define WIRE__F_ACCEPTED 0x0200u   /* on_close is owed */
+#define WIRE__F_NOTIFIED 0x0400u   /* on_close has run */
+#define WIRE__F_DEFER_REF 0x0800u  /* deferred: the app owes accept/reject */
 #define WIRE__F_PING_SENT 0x1000u
-#define WIRE__F_HCLOSED 0x2000u     /* uv close callback has run */
+#define WIRE__F_HCLOSED 0x2000u /* uv close callback has run */
 
 struct wire_conn {
   uv_tcp_t tcp; /* first: a uv handle* is a wire_conn*; tcp.data is the server */
@@ -138,17 +138,17 @@ struct wire_conn {
   wire_conn *tprev, *tnext; /* deadline list; the server's zombie list once closed */
   uint64_t deadline;
   wire_conn *dirty_next;
-  wire__slot *slot;         /* wslay context, only while frames are in flight */
+  wire__slot *slot; /* wslay context, only while frames are in flight */
   wire__ochunk *out_head, *out_tail;
-  size_t out_bytes;         /* queued + in flight */
+  size_t out_bytes; /* queued + in flight */
   wire__wreq *wreq;
-  wire__pmsg *pq_head;      /* received while paused, in order */
+  wire__pmsg *pq_head; /* received while paused, in order */
   union {
     struct { /* WIRE__S_HANDSHAKE, WIRE__S_DEFERRED */
       char *buf;
       uint32_t len, cap;
     } hs;
-    struct { /* frame boundary scanner (open and closing) */
+    struct {         /* frame boundary scanner (open and closing) */
       uint64_t left; /* payload bytes of the current frame not yet seen */
       uint64_t msg;  /* payload of the fragmented message so far */
       uint8_t hdr[14];
@@ -190,15 +190,15 @@ struct wire_server {
   wire_endpoint *endpoints, *endpoints_tail;
   wire__listener *listeners;
   int listeners_unref;
-  wire_conn *zombies;      /* closed, still referenced (linked by tprev/tnext) */
-  size_t n_sockets;        /* conns whose uv handle is not closed yet */
-  size_t n_established;    /* OPEN or DEFERRED, counted for max_connections */
+  wire_conn *zombies;   /* closed, still referenced (linked by tprev/tnext) */
+  size_t n_sockets;     /* conns whose uv handle is not closed yet */
+  size_t n_established; /* OPEN or DEFERRED, counted for max_connections */
   uint64_t next_id;
   uv_timer_t timer;
   int timer_init;
   uint64_t timer_due; /* 0 = not armed */
   wire__tlist handshake;
-  size_t n_handles;   /* listeners + timer still open (not yet close_cb'd) */
+  size_t n_handles; /* listeners + timer still open (not yet close_cb'd) */
   uint8_t *rbuf;
   int rbuf_busy;
   wire__slot *pool;

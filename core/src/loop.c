@@ -6,7 +6,9 @@
  */
 #include "conn_internal.h"
 
-void wire__enter(wire_server *s) { s->depth++; }
+void wire__enter(wire_server *s) {
+  s->depth++;
+}
 
 /* The outermost leave writes every connection that queued output meanwhile:
  * one write per connection per callback, however many frames. */
@@ -78,7 +80,9 @@ int wire_server_run(wire_server *s) {
   return 0;
 }
 
-int wire_server_fd(const wire_server *s) { return s ? uv_backend_fd(s->loop) : -1; }
+int wire_server_fd(const wire_server *s) {
+  return s ? uv_backend_fd(s->loop) : -1;
+}
 
 /* libuv may have work that does not make the backend fd readable: callbacks
  * of completed writes, closing handles, and watchers changed outside uv_run

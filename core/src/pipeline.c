@@ -47,13 +47,12 @@ int wire__pipeline_compile(wire_endpoint *ep, wire_error *err) {
       if (r != 0)
         return r;
     }
-    if (n > 1 && wire_dispatcher_new((const wire_schema *const *)ep->schemas, n,
-                                     &ep->dispatcher) != 0)
+    if (n > 1 &&
+        wire_dispatcher_new((const wire_schema *const *)ep->schemas, n, &ep->dispatcher) != 0)
       return wire__error_set(err, WIRE_ENOMEM, "out of memory");
   }
   if (ep->opts.response_schema != NULL)
-    return compile_one(ep, ep->opts.response_schema, &ep->response_schema, "response schema",
-                       err);
+    return compile_one(ep, ep->opts.response_schema, &ep->response_schema, "response schema", err);
   return 0;
 }
 
@@ -135,8 +134,8 @@ static void reply_error(wire_conn *c, const wire_error *err) {
     const uint8_t *bytes;
     size_t n;
     if (wire_encode(d, c->ep->opts.codec, obj, &bytes, &n, NULL) == 0)
-      wire__send_frame(c, c->ep->opts.codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME
-                                                              : WSLAY_BINARY_FRAME,
+      wire__send_frame(c,
+                       c->ep->opts.codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
                        bytes, n);
   }
   doc_give(d, s->out_doc, &s->out_doc_busy);
@@ -253,9 +252,8 @@ int wire_conn_send_value(wire_conn *c, const wire_value *v, wire_error *err) {
   size_t n;
   int r = wire_encode(d, ep->opts.codec, v, &bytes, &n, err);
   if (r == 0)
-    r = wire__send_frame(c, ep->opts.codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME
-                                                             : WSLAY_BINARY_FRAME,
-                         bytes, n);
+    r = wire__send_frame(
+        c, ep->opts.codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, bytes, n);
   else if (r != WIRE_ENOMEM)
     r = WIRE_ESERIALIZE;
   doc_give(d, s->out_doc, &s->out_doc_busy);

@@ -83,7 +83,9 @@ int wire_server_free(wire_server *s) {
   return 0;
 }
 
-size_t wire_server_connection_count(const wire_server *s) { return s ? s->n_sockets : 0; }
+size_t wire_server_connection_count(const wire_server *s) {
+  return s ? s->n_sockets : 0;
+}
 
 /* ---- endpoints ----------------------------------------------------------- */
 
@@ -193,8 +195,12 @@ int wire_endpoint_add(wire_server *s, const char *pattern, const wire_endpoint_o
   return 0;
 }
 
-void *wire_endpoint_user_data(const wire_endpoint *ep) { return ep ? ep->user_data : NULL; }
-const char *wire_endpoint_pattern(const wire_endpoint *ep) { return ep ? ep->pattern : NULL; }
+void *wire_endpoint_user_data(const wire_endpoint *ep) {
+  return ep ? ep->user_data : NULL;
+}
+const char *wire_endpoint_pattern(const wire_endpoint *ep) {
+  return ep ? ep->pattern : NULL;
+}
 
 /* ---- deadline lists and the timer ---------------------------------------- */
 
@@ -297,7 +303,9 @@ static void force_close_cb(uv_handle_t *h, void *arg) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
 }
 
-static void force_close_all(wire_server *s) { uv_walk(s->loop, force_close_cb, s); }
+static void force_close_all(wire_server *s) {
+  uv_walk(s->loop, force_close_cb, s);
+}
 
 static void timer_cb(uv_timer_t *t) {
   wire_server *s = t->data;
@@ -503,8 +511,8 @@ static void handshake_read(wire_conn *c, const char *data, size_t n) {
   int status = 0;
   const char *why = NULL;
   wire_request *req = NULL;
-  int r = wire__request_parse(buf, len < s->max_handshake ? len : s->max_handshake, &req,
-                              &status, &why);
+  int r = wire__request_parse(buf, len < s->max_handshake ? len : s->max_handshake, &req, &status,
+                              &why);
   if (r == -2) {
     if (len >= s->max_handshake)
       reject(c, 431, "request head too large");

@@ -15,8 +15,12 @@
 
 static fx F;
 
-static void setup(void) { memset(&F, 0, sizeof F); }
-static void teardown(void) { fx_stop(&F); }
+static void setup(void) {
+  memset(&F, 0, sizeof F);
+}
+static void teardown(void) {
+  fx_stop(&F);
+}
 
 TestSuite(conn, .init = setup, .fini = teardown, .timeout = 30);
 
@@ -267,7 +271,10 @@ Test(conn, accepts_a_16_mib_message_when_configured) {
 
 Test(conn, echoes_peer_close_code_and_reason_and_reports_them) {
   int fd = start_echo(NULL);
-  wt_send_frame(&F.pump, fd, 1, 0x8, "\x0f\xa0" "bye", 5); /* 4000 "bye" */
+  wt_send_frame(&F.pump, fd, 1, 0x8,
+                "\x0f\xa0"
+                "bye",
+                5); /* 4000 "bye" */
   wt_msg m;
   cr_assert_eq(wt_read_frame(&F.pump, fd, &m, 3000), 0);
   cr_assert_eq(m.opcode, 0x8);
@@ -675,9 +682,10 @@ Test(conn, delivers_frames_sent_right_behind_the_handshake_request) {
   fx_start(&F, NULL, NULL, "/e");
   int fd = wt_connect(F.port);
   char req[512];
-  int n = snprintf(req, sizeof req,
-                   "GET /e HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  int n =
+      snprintf(req, sizeof req,
+               "GET /e HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
   n += (int)wt_frame((uint8_t *)req + n, 1, 0x1, "early", 5, 1);
   wt_write(&F.pump, fd, req, (size_t)n);
   cr_assert_eq(wt_read_http(&F.pump, fd, NULL, 0, 3000), 101);
@@ -691,9 +699,10 @@ Test(conn, deferred_connect_is_accepted_later) {
   fx_start(&F, NULL, NULL, "/d");
   int fd = wt_connect(F.port);
   char req[512];
-  int n = snprintf(req, sizeof req,
-                   "GET /d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  int n =
+      snprintf(req, sizeof req,
+               "GET /d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
   n += (int)wt_frame((uint8_t *)req + n, 1, 0x1, "queued", 6, 1);
   wt_write(&F.pump, fd, req, (size_t)n);
   FX_PUMP_UNTIL(&F, F.n_connect == 1);
@@ -816,7 +825,10 @@ Test(conn, rejects_a_close_reason_that_is_not_utf8_with_1007) {
 
 Test(conn, accepts_a_utf8_close_reason) {
   int fd = start_echo(NULL);
-  wt_send_frame(&F.pump, fd, 1, 0x8, "\x03\xe8" "d\xc3\xa9j\xc3\xa0", 8);
+  wt_send_frame(&F.pump, fd, 1, 0x8,
+                "\x03\xe8"
+                "d\xc3\xa9j\xc3\xa0",
+                8);
   cr_assert_eq(expect_close(fd), 1000);
   wait_closed();
   cr_assert_str_eq(F.close_reason, "d\xc3\xa9j\xc3\xa0");

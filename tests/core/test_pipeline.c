@@ -11,8 +11,12 @@
 #include <unistd.h>
 
 static fx F;
-static void setup(void) { memset(&F, 0, sizeof F); }
-static void teardown(void) { fx_stop(&F); }
+static void setup(void) {
+  memset(&F, 0, sizeof F);
+}
+static void teardown(void) {
+  fx_stop(&F);
+}
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 30);
 
 static const char *chat_schema =
@@ -51,7 +55,9 @@ static void expect_text(int fd, const char *want) {
   wt_msg_free(&m);
 }
 
-static void send_text(int fd, const char *s) { wt_send_frame(&F.pump, fd, 1, 0x1, s, strlen(s)); }
+static void send_text(int fd, const char *s) {
+  wt_send_frame(&F.pump, fd, 1, 0x1, s, strlen(s));
+}
 
 Test(pipeline, json_endpoint_delivers_the_decoded_value) {
   int fd = start(WIRE_CODEC_JSON, NULL, 0, WIRE_INVALID_REPLY);
@@ -69,9 +75,10 @@ Test(pipeline, binary_frame_on_a_json_endpoint_is_ecodec_and_gets_invalid_messag
   wt_msg m;
   cr_assert_eq(wt_read_frame(&F.pump, fd, &m, 3000), 0);
   cr_assert_eq(m.opcode, 0x1);
-  cr_assert(strstr((char *)m.data, "{\"type\":\"error\",\"error\":\"invalid_message\",\"message\":\"") ==
-                (char *)m.data,
-            "%s", m.data);
+  cr_assert(
+      strstr((char *)m.data, "{\"type\":\"error\",\"error\":\"invalid_message\",\"message\":\"") ==
+          (char *)m.data,
+      "%s", m.data);
   wt_msg_free(&m);
   cr_assert_eq(F.last_error, WIRE_ECODEC);
   cr_assert_eq(F.n_message, 0);
@@ -124,9 +131,10 @@ Test(pipeline, several_schemas_dispatch_to_the_matching_handler) {
   send_text(fd, "{\"type\":\"leave\"}");
   wt_msg m;
   cr_assert_eq(wt_read_frame(&F.pump, fd, &m, 3000), 0);
-  cr_assert(strstr((char *)m.data, "{\"type\":\"error\",\"error\":\"unknown_message\",\"message\":") ==
-                (char *)m.data,
-            "%s", m.data);
+  cr_assert(
+      strstr((char *)m.data, "{\"type\":\"error\",\"error\":\"unknown_message\",\"message\":") ==
+          (char *)m.data,
+      "%s", m.data);
   wt_msg_free(&m);
   cr_assert_eq(F.last_error, WIRE_EUNKNOWN_MESSAGE);
   cr_assert_eq(F.n_message, 2);

@@ -15,13 +15,17 @@
 
 static fx F;
 
-static void setup(void) { memset(&F, 0, sizeof F); }
-static void teardown(void) { fx_stop(&F); }
+static void setup(void) {
+  memset(&F, 0, sizeof F);
+}
+static void teardown(void) {
+  fx_stop(&F);
+}
 
 TestSuite(server, .init = setup, .fini = teardown, .timeout = 30);
 
 #define UPGRADE_HEADERS                                                                            \
-  "Host: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"                          \
+  "Host: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"                           \
   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 
 /* Send raw request text; return the status and keep the head. */
@@ -39,8 +43,7 @@ Test(server, upgrades_with_101_and_the_accept_key) {
   fx_start(&F, NULL, NULL, "/ws");
   char head[2048];
   int fd = wt_connect(F.port);
-  wt_write(&F.pump, fd,
-           "GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Sec-WebSocket-Version: 13\r\n\r\n",
+  wt_write(&F.pump, fd, "GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Sec-WebSocket-Version: 13\r\n\r\n",
            strlen("GET /ws HTTP/1.1\r\n" UPGRADE_HEADERS "Sec-WebSocket-Version: 13\r\n\r\n"));
   cr_assert_eq(wt_read_http(&F.pump, fd, head, sizeof head, 3000), 101);
   cr_assert(strstr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "%s", head);
@@ -52,7 +55,8 @@ Test(server, upgrades_with_101_and_the_accept_key) {
 Test(server, unknown_path_gets_404_and_the_socket_closes) {
   fx_start(&F, NULL, NULL, "/ws");
   char head[1024];
-  cr_assert_eq(request("GET /other HTTP/1.1\r\n" UPGRADE_HEADERS "Sec-WebSocket-Version: 13\r\n\r\n",
+  cr_assert_eq(request("GET /other HTTP/1.1\r\n" UPGRADE_HEADERS
+                       "Sec-WebSocket-Version: 13\r\n\r\n",
                        head, sizeof head),
                404);
   cr_assert_eq(F.n_connect, 0);
@@ -76,10 +80,11 @@ Test(server, non_get_gets_405) {
 
 Test(server, missing_key_gets_400) {
   fx_start(&F, NULL, NULL, "/ws");
-  cr_assert_eq(request("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Version: 13\r\n\r\n",
-                       NULL, 0),
-               400);
+  cr_assert_eq(
+      request("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n",
+              NULL, 0),
+      400);
 }
 
 Test(server, forbidden_origin_gets_403) {
@@ -199,8 +204,12 @@ Test(server, beyond_max_connections_answers_503) {
 }
 
 static int route_hits[2];
-static void on_message_a(wire_conn *c, const wire_message *m, void *ud) { route_hits[0]++; }
-static void on_message_b(wire_conn *c, const wire_message *m, void *ud) { route_hits[1]++; }
+static void on_message_a(wire_conn *c, const wire_message *m, void *ud) {
+  route_hits[0]++;
+}
+static void on_message_b(wire_conn *c, const wire_message *m, void *ud) {
+  route_hits[1]++;
+}
 
 Test(server, routes_to_the_first_matching_endpoint_with_its_parameters) {
   fx_start(&F, NULL, NULL, "/chat/{room}");
@@ -254,7 +263,9 @@ Test(server, never_listening_server_frees_at_once) {
   cr_assert_eq(wire_server_free(s), 0);
 }
 
-static void on_done(wire_server *s, void *ud) { (*(int *)ud)++; }
+static void on_done(wire_server *s, void *ud) {
+  (*(int *)ud)++;
+}
 
 Test(server, graceful_shutdown_sends_1001_waits_for_replies_then_calls_done) {
   F.echo = 1;

@@ -29,9 +29,9 @@ struct fx {
   size_t log_len;
   int last_kind;
   int last_handler;
-  int ref_in_connect;  /* wire_conn_ref in on_connect */
+  int ref_in_connect; /* wire_conn_ref in on_connect */
   fx_msg_hook hook;
-  int done;            /* shutdown done callback fired */
+  int done; /* shutdown done callback fired */
 };
 
 /* Start a server on 127.0.0.1 (free port) with one endpoint on pattern.
