@@ -156,6 +156,8 @@ void wire__slot_free(wire__slot *slot) {
   free(slot);
 }
 
+/* Lend c a clean wslay context (pooled or new) for the frames now arriving.
+ * Returns 0 or WIRE_ENOMEM. */
 static int slot_attach(wire_conn *c) {
   wire_server *s = WIRE__SRV(c);
   wire__slot *slot = s->pool;
@@ -203,6 +205,7 @@ static void slot_detach(wire_conn *c, int clean) {
   }
 }
 
+/* True when the context can go back to the pool without losing state. */
 static int quiescent(const wire_conn *c) {
   return c->state == WIRE__S_OPEN && c->u.sc.have == 0 && c->u.sc.left == 0 &&
          (c->flags & (WIRE__F_FRAG | WIRE__F_READ_DONE | WIRE__F_CLOSE_SENT | WIRE__F_CLOSE_RECV |
@@ -347,6 +350,8 @@ static void after_wslay(wire_conn *c, int r) {
   wire__update_reading(c);
 }
 
+/* Bytes from the socket: attach a context if needed, let the scanner vet
+ * the headers, hand the acceptable bytes to wslay, then settle (after_wslay). */
 void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
   if (c->flags & WIRE__F_READ_DONE)
     return; /* closing after an error: discard until EOF */
@@ -392,6 +397,8 @@ static void pq_free(wire_conn *c) {
   }
 }
 
+/* Deliver now, or copy into the pause queue when paused or when earlier
+ * messages still wait (order is kept either way). */
 void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len) {
   if (data == NULL)
     data = (const uint8_t *)""; /* empty messages still point somewhere */
@@ -521,6 +528,9 @@ void wire__conn_release(wire_conn *c) {
   wire__conn_free(c);
 }
 
+/* The single exit: on_close once (if the connection was accepted), free the
+ * per-connection state, close the socket; the memory goes in conn_close_cb
+ * unless references hold it. */
 void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rlen) {
   if (c->state == WIRE__S_CLOSED)
     return;
@@ -572,6 +582,8 @@ static void half_close(wire_conn *c) {
   wire__update_reading(c);
 }
 
+/* Called whenever output drains or the state moves: finish a rejection or a
+ * close handshake whose last bytes have left. */
 void wire__conn_progress(wire_conn *c) {
   if (c->out_bytes != 0 || (c->flags & WIRE__F_SHUT_WR))
     return;
@@ -588,6 +600,8 @@ void wire__conn_progress(wire_conn *c) {
   }
 }
 
+/* Queue our close frame through wslay (so it knows a close was sent) and
+ * arm the close deadline. Inside a feed, the feed sends it. */
 void wire__conn_start_close(wire_conn *c, int code, const char *reason, size_t rlen) {
   if (c->slot == NULL && slot_attach(c) != 0) {
     wire__conn_terminate(c, code ? code : 1005, reason, rlen);

@@ -14,6 +14,8 @@
 
 /* ---- compile ------------------------------------------------------------- */
 
+/* Compile one schema text; failures become WIRE_ESCHEMA with `what` in the
+ * message. */
 static int compile_one(const wire_endpoint *ep, const char *text, wire_schema **out,
                        const char *what, wire_error *err) {
   if (text == NULL)
@@ -31,6 +33,9 @@ static int compile_one(const wire_endpoint *ep, const char *text, wire_schema **
   return r == WIRE_ENOMEM ? r : WIRE_ESCHEMA;
 }
 
+/* At wire_endpoint_add: compile the message schemas (and a dispatcher for
+ * several) and the response schema. Returns 0, WIRE_ESCHEMA, WIRE_EINVAL or
+ * WIRE_ENOMEM; a partial result is freed by wire__pipeline_free. */
 int wire__pipeline_compile(wire_endpoint *ep, wire_error *err) {
   size_t n = ep->opts.n_message_schemas;
   if ((n > 0 || ep->opts.response_schema) && ep->opts.codec == WIRE_CODEC_RAW)
@@ -201,6 +206,9 @@ static int process(wire_conn *c, wire_doc *d, int kind, const uint8_t *data, siz
   return 0;
 }
 
+/* One complete message: RAW goes straight to on_message; otherwise decode,
+ * validate or dispatch, then on_message with the value (the doc is reset
+ * after), or the invalid-message path. */
 void wire__pipeline_message(wire_conn *c, int kind, const uint8_t *data, size_t len) {
   wire_endpoint *ep = c->ep;
   wire_message msg = {(wire_msg_kind)kind, data, len, NULL, -1};

@@ -83,6 +83,7 @@ static void chunk_append(wire_conn *c, wire__ochunk *ch) {
   c->out_bytes += ch->len;
 }
 
+/* Queue a copy of raw bytes (HTTP responses, frames wslay wrote). */
 int wire__out_raw(wire_conn *c, const void *data, size_t len) {
   wire__ochunk *ch = chunk_new(len);
   if (ch == NULL)
@@ -104,6 +105,7 @@ int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
   return len ? wire__out_raw(c, data, len) : 0;
 }
 
+/* Queue a copy of one unmasked frame: header and payload in one chunk. */
 int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
   size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
   wire__ochunk *ch = chunk_new(hl + len);
@@ -162,6 +164,8 @@ static void drained(wire_conn *c) {
   wire__conn_progress(c);
 }
 
+/* A batch left (or failed): free it, then write what queued meanwhile, or
+ * let the connection resume reading / finish its close. */
 static void write_cb(uv_write_t *req, int status) {
   wire__wreq *w = (wire__wreq *)req;
   wire_conn *c = (wire_conn *)req->handle;
@@ -258,6 +262,8 @@ void wire__out_schedule(wire_conn *c) {
 
 /* ---- public sends ------------------------------------------------------------- */
 
+/* The public send path: state and backpressure checks, then one copied
+ * frame queued for the end of the current callback. */
 int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
   if (c == NULL || (data == NULL && len > 0))
     return WIRE_EINVAL;

@@ -11,6 +11,8 @@
 
 /* ---- server -------------------------------------------------------------- */
 
+/* Public (wirecore.h). The loop is borrowed or embedded; nothing else is
+ * allocated until it is needed (docs lazily, the timer at the first listen). */
 int wire_server_new(const wire_server_options *opts, wire_server **out) {
   if (out == NULL)
     return WIRE_EINVAL;
@@ -42,6 +44,7 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   return 0;
 }
 
+/* Frees an endpoint and everything it compiled or copied. */
 static void endpoint_free(wire_endpoint *ep) {
   wire__pipeline_free(ep);
   wire__route_free(ep->route);
@@ -124,6 +127,8 @@ static int copy_strings(wire_endpoint *ep, const wire_endpoint_options *o) {
   return 0;
 }
 
+/* Copy the options and fill in defaults; the deadline lists take their
+ * durations from them. */
 static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) {
   ep->opts = *o;
   if (ep->opts.max_message_size == 0)
@@ -204,6 +209,8 @@ const char *wire_endpoint_pattern(const wire_endpoint *ep) {
 
 /* ---- deadline lists and the timer ---------------------------------------- */
 
+/* The one server timer: expire due list heads, enforce the shutdown
+ * deadline, re-arm for the earliest remaining deadline. */
 static void timer_cb(uv_timer_t *t);
 
 /* Arm the server timer for `due` unless it already fires no later. */
@@ -528,6 +535,8 @@ static void handshake_read(wire_conn *c, const char *data, size_t n) {
   handshake_done(c, buf + r, len - (size_t)r);
 }
 
+/* Every read of every connection: dispatch by state; a read error or EOF
+ * ends the connection (1006 unless a close was already exchanged). */
 void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   wire_conn *c = (wire_conn *)st;
   wire_server *s = WIRE__SRV(c);
@@ -564,6 +573,8 @@ static void listener_close_cb(uv_handle_t *h) {
   wire__server_check_done(s);
 }
 
+/* Accept: a zeroed wire_conn (the uv handle first), the handshake deadline,
+ * reading on. A server shutting down closes what it accepts. */
 static void on_connection(uv_stream_t *ls, int status) {
   wire__listener *l = (wire__listener *)ls;
   wire_server *s = l->server;
@@ -698,6 +709,7 @@ void wire__server_check_done(wire_server *s) {
     s->done(s, s->done_data);
 }
 
+/* Shutdown, per connection: 1001 to the open ones, drop handshakes. */
 static void shutdown_conn_cb(uv_handle_t *h, void *arg) {
   wire_conn *c = conn_of(h, arg);
   if (c == NULL)
