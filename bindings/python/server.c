@@ -205,8 +205,32 @@ static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
   Py_VISIT(Py_TYPE(self));
   Py_VISIT(self->module);
   Py_VISIT(self->shutdown_cb);
-  for (size_t i = 0; i < self->n_endpoints; i++)
-    Py_VISIT(self->endpoints[i]->handler);
+  for (size_t i = 0; i < self->n_endpoints; i++) {
+    wpy_endpoint *ep = self->endpoints[i];
+    Py_VISIT(ep->handler);
+    Py_VISIT(ep->on_connect);
+    Py_VISIT(ep->on_message);
+    Py_VISIT(ep->on_close);
+    Py_VISIT(ep->on_error);
+  }
+  return 0;
+}
+
+/* Break reference cycles (server -> handler -> driver -> server) once the
+ * core can no longer call back: after the shutdown completed. A live server
+ * keeps its handlers. */
+static int server_clear(wpy_server *self) {
+  if (!self->closed)
+    return 0;
+  for (size_t i = 0; i < self->n_endpoints; i++) {
+    wpy_endpoint *ep = self->endpoints[i];
+    Py_CLEAR(ep->handler);
+    Py_CLEAR(ep->on_connect);
+    Py_CLEAR(ep->on_message);
+    Py_CLEAR(ep->on_close);
+    Py_CLEAR(ep->on_error);
+  }
+  Py_CLEAR(self->shutdown_cb);
   return 0;
 }
 
@@ -435,7 +459,8 @@ static PyGetSetDef server_getset[] = {
 
 static PyType_Slot server_slots[] = {
     {Py_tp_new, server_new},         {Py_tp_dealloc, server_dealloc},
-    {Py_tp_traverse, server_traverse}, {Py_tp_methods, server_methods},
+    {Py_tp_traverse, server_traverse}, {Py_tp_clear, server_clear},
+    {Py_tp_methods, server_methods},
     {Py_tp_getset, server_getset},   {Py_tp_doc, "A Wirecore server on its own event loop."},
     {0, NULL}};
 
