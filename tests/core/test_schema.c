@@ -343,7 +343,12 @@ Test(schema, stops_infinite_recursion_with_an_error) {
 /* The no-allocation claim: count malloc calls made by validate. The counter
  * wraps the C library's malloc through the dynamic linker (skipped under
  * sanitizers, which replace malloc themselves). */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WIRE_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(WIRE_TEST_ASAN)
 #define WIRE_COUNT_MALLOC 0
 #else
 #define WIRE_COUNT_MALLOC 1
