@@ -134,7 +134,7 @@ class Endpoint {
     if (!socket._opened) this.open(socket);
     // JSON values arrive as their validated text unless they need BigInts.
     if (value === undefined && this.codec === CODEC.json) value = JSON.parse(payload);
-    socket._serial(() => this.hooks.message(socket, payload, value, handler));
+    socket._deliver(this.hooks, payload, value, handler);
   }
 
   closed(conn, code, reason) {

@@ -72,6 +72,11 @@ class Socket {
   /** A text frame with `s`. */
   sendText(s) {
     s = String(s);
+    if (this.state === 'open') {
+      const rc = this._conn.sendText(s); // the hot path: no closure, no queue
+      if (rc !== 0) throw sendError(rc);
+      return;
+    }
     this._do(() => this._conn.sendText(s));
   }
 
@@ -223,6 +228,24 @@ class Socket {
    * Run deliveries one at a time: while one returns a pending promise the
    * connection is paused, so messages reach handlers in order.
    */
+  /** A message delivery: the fast path of _serial (no closure unless busy). */
+  _deliver(hooks, payload, value, handler) {
+    if (this._busy) {
+      (this._backlog ??= []).push(() => hooks.message(this, payload, value, handler));
+      return;
+    }
+    let r;
+    try {
+      r = hooks.message(this, payload, value, handler);
+    } catch (err) {
+      r = this._endpoint.fail(this, err);
+    }
+    if (!isThenable(r)) return;
+    this._busy = true;
+    this._conn.pause();
+    r.then(undefined, (err) => this._endpoint.fail(this, err)).then(() => this._next());
+  }
+
   _serial(fn) {
     if (this._busy) {
       (this._backlog ??= []).push(fn);
