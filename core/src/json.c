@@ -113,7 +113,7 @@ static void *grow_stack(void *items, size_t *cap, size_t size, bool *heap) {
   return n;
 }
 
-HOT_INLINE void skip_ws(parser *P) {
+HOT_INLINE void skip_ws(parser *restrict P) {
   uint8_t *p = P->p, *end = P->end;
   if (LIKELY(p<end && * p> ' ')) /* compact JSON: nothing to skip */
     return;
@@ -172,7 +172,8 @@ static size_t put_utf8(char *o, unsigned long cp) {
  * unescaped text is never longer than its source, so the writer `w` trails
  * the reader. `s` is just after the opening quote, `q` at the first
  * backslash; [s, q) has already been checked. */
-static int parse_string_slow(parser *P, uint8_t *s, uint8_t *q, const char **out, size_t *out_len) {
+static int parse_string_slow(parser *restrict P, uint8_t *s, uint8_t *q, const char **out,
+                             size_t *out_len) {
   const uint8_t *end = P->end;
   uint8_t *w = q, *r = q;
   for (;;) {
@@ -255,7 +256,7 @@ static int parse_string_slow(parser *P, uint8_t *s, uint8_t *q, const char **out
 
 /* P->p is just after the opening quote. On success P->p is past the closing
  * quote, which is overwritten by the NUL that ends *out (zero-copy). */
-HOT_INLINE int parse_string(parser *P, const char **out, size_t *out_len) {
+HOT_INLINE int parse_string(parser *restrict P, const char **out, size_t *out_len) {
   uint8_t *s = P->p, *q = s;
   const uint8_t *end = P->end;
   for (;;) {
@@ -304,7 +305,7 @@ static int parse_double_slow(parser *P, const uint8_t *s, const uint8_t *e, doub
 }
 
 /* Parse a number at P->p into v: WIRE_INT, WIRE_UINT or WIRE_DOUBLE. */
-static int parse_number(parser *P, wire_value *v) {
+static int parse_number(parser *restrict P, wire_value *v) {
   uint8_t *s = P->p, *p = s, *end = P->end;
   bool neg = false;
   if (*p == '-') {
@@ -413,7 +414,7 @@ static int parse_number(parser *P, wire_value *v) {
   return 0;
 }
 
-static int parse_literal(parser *P, const char *word, size_t n) {
+static int parse_literal(parser *restrict P, const char *word, size_t n) {
   if ((size_t)(P->end - P->p) < n || memcmp(P->p, word, n) != 0)
     return fail_at(P, P->p, "invalid literal");
   P->p += n;
@@ -422,7 +423,7 @@ static int parse_literal(parser *P, const char *word, size_t n) {
 
 /* Parse an object key at P->p (which must be '"'), then the ':' after it,
  * and push a scratch slot holding the key. */
-HOT_INLINE int push_key(parser *P) {
+HOT_INLINE int push_key(parser *restrict P) {
   if (UNLIKELY(P->p >= P->end || *P->p != '"'))
     return fail_at(P, P->p, "expected string key");
   P->p++;
@@ -446,7 +447,7 @@ HOT_INLINE int push_key(parser *P) {
 
 /* Turn the scratch items of the innermost frame into a container value,
  * written to the slot the container was parsed into. */
-static int close_frame(parser *P, wire_value *result) {
+static int close_frame(parser *restrict P, wire_value *result) {
   frame *f = &P->frames[--P->nframes];
   size_t n = P->sp - f->base;
   wire__member *src = P->stk + f->base;
@@ -478,7 +479,7 @@ static int close_frame(parser *P, wire_value *result) {
 /* Open a container whose value goes to the current slot. Its items are
  * pushed above the slot, so base - 1 is where the container lands (base 0:
  * the top-level result). */
-static int open_frame(parser *P, bool is_object, unsigned max_depth) {
+static int open_frame(parser *restrict P, bool is_object, unsigned max_depth) {
   if (UNLIKELY(P->nframes >= max_depth)) {
     if (P->err)
       P->err->offset = (size_t)(P->p - P->start);
@@ -498,7 +499,7 @@ static int open_frame(parser *P, bool is_object, unsigned max_depth) {
 }
 
 /* Values are parsed straight into their scratch slot (no temporary copy). */
-static int parse(parser *P, unsigned max_depth, wire_value *result) {
+static int parse(parser *restrict P, unsigned max_depth, wire_value *result) {
   wire_value *v;
   int rc;
 value:
