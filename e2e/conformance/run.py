@@ -214,14 +214,15 @@ class Conn:
             return False
 
 
-def handshake(conn: Conn, path: str = "/", extra: str = "") -> None:
+def handshake(conn: Conn, path: str = "/", extra: str = "", early: bytes = b"") -> None:
+    """Upgrade; `early` (frames) goes out in the same write as the request."""
     key = base64.b64encode(os.urandom(16)).decode()
     req = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
         f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
     )
-    conn.send(req.encode())
+    conn.send(req.encode() + early)
     status, headers = read_response_head(conn, time.monotonic() + conn.timeout)
     if status != 101:
         raise CaseFailure(f"handshake answered {status}, not 101")
@@ -330,13 +331,33 @@ class Player:
             self.sent_close = True
         self.conn.send(data, chunk)
 
-    def expect(self, spec: dict) -> None:
+    @staticmethod
+    def wanted(spec: dict) -> tuple[str, bytes]:
         if "message" in spec:
-            want_kind, want = spec["message"], payload_bytes(spec.get("payload"))
-        elif "pong" in spec:
-            want_kind, want = "pong", payload_bytes(spec["pong"])
-        else:
-            raise ValueError(f"bad expect {spec!r}")
+            return spec["message"], payload_bytes(spec.get("payload"))
+        if "pong" in spec:
+            return "pong", payload_bytes(spec["pong"])
+        raise ValueError(f"bad expect {spec!r}")
+
+    def expect_any_order(self, specs: list) -> None:
+        """The next len(specs) events are these, pongs and messages in any
+        relative order (messages still in their own order)."""
+        wants = [self.wanted(s) for s in specs]
+        while wants:
+            try:
+                kind, data = self.event()
+            except TimeoutError:
+                raise CaseFailure(f"timed out waiting for {len(wants)} more events") from None
+            if kind in ("close", "eof"):
+                raise CaseFailure(f"expected {len(wants)} more events, got {kind}")
+            firsts = [w for i, w in enumerate(wants)
+                      if w[0] == "pong" or all(v[0] == "pong" for v in wants[:i])]
+            if (kind, data) not in firsts:
+                raise CaseFailure(f"unexpected {describe(OPCODES[kind], data)}")
+            wants.remove((kind, data))
+
+    def expect(self, spec: dict) -> None:
+        want_kind, want = self.wanted(spec)
         try:
             kind, data = self.event()
         except TimeoutError:
@@ -383,6 +404,8 @@ class Player:
                 time.sleep(step["sleep"] / 1000)
             elif "expect" in step:
                 self.expect(step["expect"])
+            elif "expect_any_order" in step:
+                self.expect_any_order(step["expect_any_order"])
             elif "expect_close" in step:
                 self.expect_close(step["expect_close"])
                 return
@@ -418,7 +441,9 @@ def run_case(port: int, case: dict) -> None:
         return
     conn = Conn(port, timeout)
     try:
-        handshake(conn, case.get("path", "/"))
+        early = case.get("with_handshake", [])
+        early = early if isinstance(early, list) else [early]
+        handshake(conn, case.get("path", "/"), early=b"".join(build_frame(f) for f in early))
         Player(conn, timeout).run(case["steps"])
     finally:
         conn.close()
