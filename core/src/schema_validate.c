@@ -40,6 +40,7 @@ typedef struct vctx {
   wire_error *err; /* NULL while a combinator evaluates quietly */
   int fatal;       /* WIRE_ENOMEM seen */
   unsigned depth;
+  bool explaining; /* inside fail_branches' second look at a branch */
 } vctx;
 
 /* ---- numbers ---------------------------------------------------------- */
@@ -587,10 +588,13 @@ static int fail_branches(vctx *c, const ws_node *n, const wire_value *v, const i
                          const scope *sc, const char *kw, const ws_list *branches) {
   if (c->err == NULL)
     return 1;
+  if (c->explaining) /* one level of explanation: keeps the stack flat */
+    return fail(c, n, ip, kw, "value matches none of the %s schemas", kw);
   wire_error first;
   memset(&first, 0, sizeof first);
   vctx sub = *c;
   sub.err = &first;
+  sub.explaining = true;
   v_node(&sub, branches->items[0], v, ip, sc, NULL);
   if (sub.fatal)
     c->fatal = sub.fatal;
@@ -822,7 +826,7 @@ static int v_node(vctx *c, int32_t ni, const wire_value *v, const ipath *ip, con
 int wire_schema_validate(const wire_schema *schema, const wire_value *v, wire_error *err) {
   if (schema == NULL || v == NULL)
     return wire__error_set(err, WIRE_EINVAL, "invalid argument");
-  vctx c = {schema, err, 0, 0};
+  vctx c = {schema, err, 0, 0, false};
   int r = v_node(&c, schema->root, v, NULL, NULL, NULL);
   if (c.fatal)
     return wire__error_set(err, c.fatal, "out of memory during validation");

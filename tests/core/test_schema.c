@@ -430,13 +430,18 @@ Test(schema, handles_deeply_nested_instances_and_schemas) {
   rc = wire_schema_validate(s, json(obj), &err);
   cr_assert(rc == 0 || rc == WIRE_EVALIDATION);
   wire_schema_free(s);
-  /* a schema nested as deep as the decoder allows compiles */
-  char *deep = nested("{\"items\":", "{\"type\":\"integer\"}", "}", 500);
+  /* schemas nest up to 256 levels; deeper ones are refused, not overflowed */
+  char *deep = nested("{\"items\":", "{\"type\":\"integer\"}", "}", 250);
   wire_schema *d = compile(deep);
-  char *inst = nested("[", "\"x\"", "]", 500);
+  char *inst = nested("[", "\"x\"", "]", 250);
   cr_assert_eq(wire_schema_validate(d, json(inst), &err), WIRE_EVALIDATION);
   cr_assert_str_eq(err.keyword, "type");
   wire_schema_free(d);
+  char *too_deep = nested("{\"items\":", "true", "}", 400);
+  wire_schema *t = NULL;
+  cr_assert_eq(wire_schema_compile(too_deep, strlen(too_deep), NULL, &t, &err), WIRE_ESCHEMA);
+  cr_assert(strstr(err.message, "too deep") != NULL, "%s", err.message);
+  free(too_deep);
   free(arr);
   free(obj);
   free(deep);
