@@ -18,11 +18,12 @@ EXAMPLES = REPO / "packages" / "python" / "examples"
 
 
 class Example:
-    def __init__(self, name: str, *args: str) -> None:
-        self.name, self.args = name, args
+    def __init__(self, name: str, *args: str, stop: signal.Signals = signal.SIGTERM) -> None:
+        self.name, self.args, self.stop = name, args, stop
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
         self.lines: list[str] = []
+        self.signalled = False
 
     async def __aenter__(self) -> "Example":
         self.proc = await asyncio.create_subprocess_exec(
@@ -46,19 +47,21 @@ class Example:
     async def __aexit__(self, *exc) -> None:
         proc = self.proc
         if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+            if not self.signalled:
+                proc.send_signal(self.stop)
             try:
                 await asyncio.wait_for(proc.wait(), 10)
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
-                raise AssertionError(f"{self.name} did not stop on SIGTERM")
+                raise AssertionError(f"{self.name} did not stop on {self.stop.name}")
         assert proc.returncode == 0, f"{self.name} exited with {proc.returncode}"
 
 
 @pytest.mark.usefixtures("pipeline")
-async def test_echo_example():
-    async with Example("echo.py") as ex:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+async def test_echo_example(stop):
+    async with Example("echo.py", stop=stop) as ex:
         async with websockets.connect(ex.url + "/echo") as c:
             await c.send("hi")
             assert await c.recv() == "hi"
@@ -68,6 +71,13 @@ async def test_echo_example():
         async with websockets.connect(ex.url + "/json") as c:
             await c.send('{"text": "x"}')
             assert json.loads(await c.recv()) == {"text": "x"}
+        # a connection still open at shutdown is closed with 1001 (going away)
+        async with websockets.connect(ex.url + "/stream") as held:
+            ex.proc.send_signal(stop)
+            ex.signalled = True
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await asyncio.wait_for(held.recv(), 10)
+            assert info.value.rcvd.code == 1001
 
 
 @pytest.mark.usefixtures("pipeline")

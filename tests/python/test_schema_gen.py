@@ -160,3 +160,22 @@ def test_loader_converts_enums_and_tuples():
     assert loader_for(tuple[int, str])([1, "x"]) == (1, "x")
     assert loader_for(list[Kind])(["a", "b"]) == [Kind.A, Kind.B]
     assert loader_for(dict[str, Inner])({"k": {"n": 1}}) == {"k": Inner(1)}
+
+
+@dataclasses.dataclass
+class Cat:
+    kind: Literal["cat"]
+    lives: int
+
+
+@dataclasses.dataclass
+class Dog:
+    kind: Literal["dog"]
+    good: bool = True
+
+
+def test_union_loader_picks_the_member_whose_schema_matches():
+    load = loader_for(Cat | Dog)
+    assert load({"kind": "dog"}) == Dog("dog", True)
+    assert load({"kind": "cat", "lives": 9}) == Cat("cat", 9)
+    assert loader_for(Optional[Cat])(None) is None
