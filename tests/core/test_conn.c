@@ -870,3 +870,58 @@ Test(conn, refuses_a_header_announcing_too_much_before_the_payload_arrives) {
   expect_protocol_close(fd, 1009, WIRE_ETOOBIG);
   close(fd);
 }
+
+/* White-box: the memory rules of an idle connection (conn_internal.h). */
+#include "conn_internal.h"
+
+Test(conn, idle_connection_holds_no_wslay_context_and_no_buffers) {
+  int fd = start_echo(NULL);
+  wire_conn *c = F.conn;
+  cr_assert_null(c->slot, "a fresh connection owns a wslay context");
+  /* half a frame: the context stays lent while the frame is in flight */
+  uint8_t buf[64];
+  size_t n = wt_frame(buf, 1, 0x1, "0123456789", 10, 1);
+  wt_write(&F.pump, fd, buf, 5);
+  FX_PUMP_UNTIL(&F, c->slot != NULL);
+  cr_assert_not_null(c->slot);
+  wt_write(&F.pump, fd, buf + 5, n - 5);
+  expect_frame(fd, 0x1, "0123456789", 10);
+  cr_assert_null(c->slot, "the context was not given back between frames");
+  /* a fragmented message keeps it too, even between whole frames */
+  wt_send_frame(&F.pump, fd, 0, 0x1, "ab", 2);
+  FX_PUMP_UNTIL(&F, c->slot != NULL);
+  wt_pump_for(&F.pump, 20);
+  cr_assert_not_null(c->slot);
+  wt_send_frame(&F.pump, fd, 1, 0x0, "cd", 2);
+  expect_frame(fd, 0x1, "abcd", 4);
+  cr_assert_null(c->slot);
+  cr_assert_null(c->out_head);
+  cr_assert_null(c->wreq);
+  cr_assert_null(c->pq_head);
+  close(fd);
+}
+
+Test(conn, connections_with_frames_in_flight_at_once_keep_their_own_state) {
+  F.echo = 1;
+  fx_start(&F, NULL, NULL, "/m");
+  enum { N = 5 };
+  int fds[N];
+  uint8_t frames[N][64];
+  size_t lens[N];
+  char msg[N][8];
+  for (int i = 0; i < N; i++) {
+    fds[i] = wt_open(&F.pump, F.port, "/m");
+    snprintf(msg[i], sizeof msg[i], "conn-%d", i);
+    lens[i] = wt_frame(frames[i], 1, 0x1, msg[i], strlen(msg[i]), 1);
+  }
+  /* every connection gets half a frame first: N contexts lent at once */
+  for (int i = 0; i < N; i++)
+    wt_write(&F.pump, fds[i], frames[i], 4);
+  wt_pump_for(&F.pump, 30);
+  for (int i = N - 1; i >= 0; i--)
+    wt_write(&F.pump, fds[i], frames[i] + 4, lens[i] - 4);
+  for (int i = 0; i < N; i++) {
+    expect_frame(fds[i], 0x1, msg[i], strlen(msg[i]));
+    close(fds[i]);
+  }
+}
