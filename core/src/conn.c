@@ -251,7 +251,7 @@ static int header_check(wire_conn *c) {
     uint64_t total = (op == 0 ? c->u.sc.msg : 0) + len;
     if (total > c->ep->opts.max_message_size)
       return 1009;
-    c->u.sc.msg = fin ? 0 : total;
+    c->u.sc.msg = fin ? 0 : (uint32_t)total;
     if (fin)
       c->flags &= ~WIRE__F_FRAG;
     else
@@ -259,7 +259,7 @@ static int header_check(wire_conn *c) {
   } else {
     return 1002;
   }
-  c->u.sc.left = len;
+  c->u.sc.left = (uint32_t)len; /* len <= max_message_size or <= 125 here */
   c->u.sc.have = 0;
   return 0;
 }
@@ -274,7 +274,7 @@ static size_t scan(wire_conn *c, const uint8_t *p, size_t n, int *code) {
       size_t take = n - i;
       if (take > c->u.sc.left)
         take = (size_t)c->u.sc.left;
-      c->u.sc.left -= take;
+      c->u.sc.left -= (uint32_t)take;
       i += take;
       continue;
     }

@@ -26,7 +26,7 @@
  * the head is always the next to expire and a touch is O(1). */
 typedef struct wire__tlist {
   wire_conn *head, *tail;
-  uint64_t duration; /* ms */
+  uint64_t duration; /* ms; < 2^31, or UINT32_MAX for never */
   uint8_t kind;      /* WIRE__T_* */
 } wire__tlist;
 
@@ -128,6 +128,7 @@ enum {
 #define WIRE__F_DEFER_REF 0x0800u  /* deferred: the app owes accept/reject */
 #define WIRE__F_PING_SENT 0x1000u
 #define WIRE__F_HCLOSED 0x2000u /* uv close callback has run */
+#define WIRE__F_WRITING 0x4000u /* a uv_write is in flight */
 
 struct wire_conn {
   uv_tcp_t tcp; /* first: a uv handle* is a wire_conn*; tcp.data is the server */
@@ -136,7 +137,6 @@ struct wire_conn {
   void *data;
   uint64_t id;
   wire_conn *tprev, *tnext; /* deadline list; the server's zombie list once closed */
-  uint64_t deadline;
   wire_conn *dirty_next;
   wire__slot *slot; /* wslay context, only while frames are in flight */
   wire__ochunk *out_head, *out_tail;
@@ -149,13 +149,16 @@ struct wire_conn {
       uint32_t len, cap;
     } hs;
     struct {         /* frame boundary scanner (open and closing) */
-      uint64_t left; /* payload bytes of the current frame not yet seen */
-      uint64_t msg;  /* payload of the fragmented message so far */
+      /* 32 bits suffice: a frame or message over max_message_size (at most
+       * UINT32_MAX) is refused at its header. */
+      uint32_t left; /* payload bytes of the current frame not yet seen */
+      uint32_t msg;  /* payload of the fragmented message so far */
       uint8_t hdr[14];
       uint8_t have; /* header bytes collected */
     } sc;
   } u;
   uint32_t refs;
+  uint32_t deadline; /* loop ms, truncated: compared wrap-safely (durations < 2^31) */
   uint16_t flags;
   uint16_t pauses;
   uint16_t close_code; /* code for on_close */

@@ -94,7 +94,7 @@ int wire__out_raw(wire_conn *c, const void *data, size_t len) {
 }
 
 int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
-  if (c->out_head == NULL && c->wreq == NULL) {
+  if (c->out_head == NULL && !(c->flags & WIRE__F_WRITING)) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (r > 0) {
@@ -175,7 +175,7 @@ static void write_cb(uv_write_t *req, int status) {
     free(ch);
   }
   c->out_bytes -= w->bytes;
-  c->wreq = NULL;
+  c->flags &= ~WIRE__F_WRITING;
   free(w);
   if (c->state == WIRE__S_CLOSED)
     return;
@@ -193,7 +193,7 @@ static void write_cb(uv_write_t *req, int status) {
 /* Hand the queue to the socket: whatever the kernel takes at once, then one
  * uv_write for the rest (at most WIRE__MAX_IOV chunks; its callback continues). */
 void wire__out_flush(wire_conn *c) {
-  if (c->state == WIRE__S_CLOSED || c->wreq != NULL || c->out_head == NULL)
+  if (c->state == WIRE__S_CLOSED || (c->flags & WIRE__F_WRITING) || c->out_head == NULL)
     return;
   uv_buf_t bufs[WIRE__MAX_IOV];
   unsigned n = 0;
@@ -228,11 +228,11 @@ void wire__out_flush(wire_conn *c) {
   }
   if (c->out_head == NULL)
     c->out_tail = NULL;
-  c->wreq = w;
+  c->flags |= WIRE__F_WRITING;
   WIRE__SRV(c)->kick = 1;
   r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
   if (r != 0) { /* never started: nothing will call write_cb */
-    c->wreq = NULL;
+    c->flags &= ~WIRE__F_WRITING;
     while (w->chunks != NULL) {
       wire__ochunk *ch = w->chunks;
       w->chunks = ch->next;

@@ -11,6 +11,14 @@
 
 /* ---- server -------------------------------------------------------------- */
 
+/* Deadlines are kept in 32 bits and compared wrap-safely, so a duration
+ * must stay under 2^31 ms (24 days); UINT32_MAX keeps meaning "never". */
+static uint64_t clamp_ms(unsigned ms) {
+  if (ms == UINT32_MAX)
+    return UINT32_MAX;
+  return ms > 0x7fffffffu ? 0x7fffffffu : ms;
+}
+
 /* Public (wirecore.h). The loop is borrowed or embedded; nothing else is
  * allocated until it is needed (docs lazily, the timer at the first listen). */
 int wire_server_new(const wire_server_options *opts, wire_server **out) {
@@ -37,7 +45,7 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   s->handshake_timeout_ms =
       o.handshake_timeout_ms ? o.handshake_timeout_ms : WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS;
   s->max_connections = o.max_connections;
-  s->handshake.duration = s->handshake_timeout_ms;
+  s->handshake.duration = clamp_ms(s->handshake_timeout_ms);
   s->handshake.kind = WIRE__T_HANDSHAKE;
   s->next_id = 1;
   *out = s;
@@ -133,19 +141,21 @@ static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) 
   ep->opts = *o;
   if (ep->opts.max_message_size == 0)
     ep->opts.max_message_size = WIRE_DEFAULT_MAX_MESSAGE;
+  if (ep->opts.max_message_size > UINT32_MAX)
+    ep->opts.max_message_size = UINT32_MAX; /* the frame scanner counts in 32 bits */
   if (ep->opts.max_backpressure == 0)
     ep->opts.max_backpressure = WIRE_DEFAULT_MAX_BACKPRESSURE;
   if (ep->opts.idle_timeout_ms == 0)
     ep->opts.idle_timeout_ms = WIRE_DEFAULT_IDLE_TIMEOUT_MS;
   if (ep->opts.pong_timeout_ms == 0)
     ep->opts.pong_timeout_ms = WIRE_DEFAULT_PONG_TIMEOUT_MS;
-  ep->idle.duration = ep->opts.idle_timeout_ms;
+  ep->idle.duration = clamp_ms(ep->opts.idle_timeout_ms);
   ep->idle.kind = WIRE__T_IDLE;
-  ep->pong.duration = ep->opts.pong_timeout_ms;
+  ep->pong.duration = clamp_ms(ep->opts.pong_timeout_ms);
   ep->pong.kind = WIRE__T_PONG;
   /* A peer that never answers our close is given as long as one that never
    * answers our ping. */
-  ep->closing.duration = ep->opts.pong_timeout_ms;
+  ep->closing.duration = clamp_ms(ep->opts.pong_timeout_ms);
   ep->closing.kind = WIRE__T_CLOSE;
 }
 
@@ -265,7 +275,8 @@ void wire__tlist_put(wire_conn *c, wire__tlist *l) {
   /* The loop's clock is only refreshed once per iteration, and a host-driven
    * host may call us long after the last one. */
   uv_update_time(WIRE__SRV(c)->loop);
-  c->deadline = uv_now(WIRE__SRV(c)->loop) + l->duration;
+  uint64_t due = uv_now(WIRE__SRV(c)->loop) + l->duration;
+  c->deadline = (uint32_t)due;
   c->tkind = l->kind;
   c->tprev = l->tail;
   c->tnext = NULL;
@@ -274,17 +285,17 @@ void wire__tlist_put(wire_conn *c, wire__tlist *l) {
   else
     l->head = c;
   l->tail = c;
-  timer_arm(WIRE__SRV(c), c->deadline);
+  timer_arm(WIRE__SRV(c), due);
 }
 
 /* Pop every expired head of l; returns the next deadline (0 = none). */
 static uint64_t tlist_sweep(wire__tlist *l, uint64_t now) {
-  while (l->head != NULL && l->head->deadline <= now) {
+  while (l->head != NULL && (int32_t)(l->head->deadline - (uint32_t)now) <= 0) {
     wire_conn *c = l->head;
     wire__tlist_remove(c);
     wire__conn_expired(c);
   }
-  return l->head ? l->head->deadline : 0;
+  return l->head ? now + (uint32_t)(l->head->deadline - (uint32_t)now) : 0;
 }
 
 static uint64_t earliest(uint64_t a, uint64_t b) {
