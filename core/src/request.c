@@ -651,6 +651,52 @@ static wire_str put_opt(char **cur, wire_str s) {
   return put(cur, s.ptr, s.len);
 }
 
+/* Point s, which points into from (still alive), at the same offset in to. */
+static void rebase_str(wire_str *s, const char *from, const char *to) {
+  if (s->ptr)
+    s->ptr = to + (s->ptr - from);
+}
+
+static void rebase_kv(wire__kv *kv, size_t n, const char *from, const char *to) {
+  for (size_t i = 0; i < n; i++) {
+    rebase_str(&kv[i].name, from, to);
+    rebase_str(&kv[i].value, from, to);
+  }
+}
+
+/* Move the built block tmp (size bytes, pointers into itself) into old's
+ * memory, shrunk in place by realloc: a new block would leave old's space as
+ * a hole that an idle connection pays for in heap fragmentation. Frees tmp
+ * and old's extra blocks; returns the view. */
+static wire_request *place(request_block *tmp, request_block *old, size_t size) {
+  for (extra_block *x = old->extra, *next; x; x = next) {
+    next = x->next;
+    free(x);
+  }
+  old->extra = NULL;
+  request_block *b = realloc(old, size);
+  if (!b) { /* cannot shrink: keep tmp itself */
+    free(old);
+    return &tmp->pub;
+  }
+  memcpy(b, tmp, size);
+  const char *from = (const char *)tmp, *to = (const char *)b;
+  wire_request *r = &b->pub;
+  r->headers = (wire__kv *)(b + 1);
+  r->query = r->headers + r->n_headers;
+  r->params = r->query + r->n_query;
+  rebase_str(&r->method, from, to);
+  rebase_str(&r->target, from, to);
+  rebase_str(&r->path, from, to);
+  rebase_str(&r->query_string, from, to);
+  rebase_str(&r->subprotocol, from, to);
+  rebase_kv(r->headers, r->n_headers, from, to);
+  rebase_kv(r->query, r->n_query, from, to);
+  rebase_kv(r->params, r->n_params, from, to);
+  free(tmp);
+  return r;
+}
+
 /* Re-pack req into one block (path parameters and the subprotocol folded in,
  * handshake-only headers dropped): an idle connection keeps only this. */
 wire_request *wire__request_compact(wire_request *req) {
@@ -666,7 +712,8 @@ wire_request *wire__request_compact(wire_request *req) {
   for (size_t i = 0; i < req->n_params; i++)
     bytes += req->params[i].name.len + req->params[i].value.len + 2;
   size_t nkv = nh + req->n_query + req->n_params;
-  request_block *b = malloc(sizeof(request_block) + nkv * sizeof(wire__kv) + bytes);
+  size_t size = sizeof(request_block) + nkv * sizeof(wire__kv) + bytes;
+  request_block *b = malloc(size); /* built here, then moved into req's block */
   if (!b)
     return req;
   wire_request *r = &b->pub;
@@ -698,6 +745,5 @@ wire_request *wire__request_compact(wire_request *req) {
     r->params[i].value = put(&cur, req->params[i].value.ptr, req->params[i].value.len);
   }
   r->cap_params = r->n_params;
-  wire__request_free(req);
-  return r;
+  return place(b, (request_block *)req, size);
 }
