@@ -87,9 +87,9 @@ cat <<EOF
   Open in a browser (two tabs, two names, one room):
       http://$shown:$http_port/$query
 
-  Or connect with any WebSocket client to ws://$shown:$port/chat/ROOM, e.g.
-      $py -m websockets ws://$shown:$port/chat/lobby
-  and type:  {"type":"chat","user":"me","text":"hello"}
+  Or connect with any WebSocket client to ws://$shown:$port/chat/ROOM?user=NAME, e.g.
+      $py -m websockets 'ws://$shown:$port/chat/lobby?user=me'
+  and type:  {"type":"chat","text":"hello"}
 
   Ctrl-C stops both servers.
 EOF
