@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 typedef struct rbw_ids {
-  ID connect, message, close, error;
+  ID connect, message, close, error, session_message;
 } rbw_ids;
 
 /* Interned once at Init; read-only afterwards. */
@@ -217,7 +217,13 @@ static VALUE call_message(VALUE p) {
     data = rb_utf8_str_new((const char *)m->data, (long)m->len);
   else
     data = rb_str_new((const char *)m->data, (long)m->len);
-  VALUE args[5] = {conn_of(c->conn)->self, INT2FIX(m->kind), data, value, INT2FIX(m->handler)};
+  rbw_conn *w = conn_of(c->conn);
+  /* The hot path: straight to the connection's session (Session#message). */
+  if (!NIL_P(w->data)) {
+    VALUE args[4] = {INT2FIX(m->kind), data, value, INT2FIX(m->handler)};
+    return rb_funcallv(w->data, ids.session_message, 4, args);
+  }
+  VALUE args[5] = {w->self, INT2FIX(m->kind), data, value, INT2FIX(m->handler)};
   return rb_funcallv(c->ep->handler, ids.message, 5, args);
 }
 
@@ -537,6 +543,7 @@ void rbw_init_server(void) {
   ids.message = rb_intern("_message");
   ids.close = rb_intern("_close");
   ids.error = rb_intern("_error");
+  ids.session_message = rb_intern("message");
   rbw.cServer = rb_define_class_under(rbw.mNative, "Server", rb_cObject);
   rb_gc_register_mark_object(rbw.cServer);
   rb_define_alloc_func(rbw.cServer, server_alloc);

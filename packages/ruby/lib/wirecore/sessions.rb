@@ -60,6 +60,7 @@ module Wirecore
     def reply(obj)
       return if obj.nil?
       return (@queued ||= []) << obj unless @started
+      return send_now(obj) if @runtime.loop_thread?
 
       from_any_thread { send_now(obj) }
     end
@@ -154,7 +155,7 @@ module Wirecore
     end
 
     def message(kind, data, _value, _index)
-      start_once
+      start_once unless @started
       handler = @response.on_message or return
       msg = WebSocketMessage.new(data, kind)
       begin
