@@ -645,6 +645,10 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
       return WIRE_EUV;
     s->timer.data = s;
     s->timer_init = 1;
+    /* The timer only serves connections, which keep the loop alive by
+     * themselves; a stale deadline must not hold a Node process open after
+     * the last connection of an unref'd server is gone. */
+    uv_unref((uv_handle_t *)&s->timer);
     s->n_handles++;
   }
   wire__listener *l = calloc(1, sizeof *l);

@@ -193,3 +193,24 @@ Test(loop, process_returns_zero_and_timeout_minus_one_after_shutdown) {
   cr_assert_eq(wire_server_timeout(s), -1);
   cr_assert_eq(wire_server_free(s), 0);
 }
+
+Test(loop, unref_server_lets_the_loop_end_once_its_last_connection_closes) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  fx f;
+  memset(&f, 0, sizeof f);
+  wire_server_options so = {0};
+  so.uv_loop = &loop;
+  fx_start(&f, &so, NULL, "/u");
+  int fd = wt_open(&f.pump, f.port, "/u"); /* arms the 120 s idle deadline */
+  cr_assert_geq(fd, 0);
+  wire_server_unref(f.server);
+  close(fd);
+  FX_PUMP_UNTIL(&f, f.n_close == 1);
+  uint64_t t0 = wt_now_ms();
+  uv_run(&loop, UV_RUN_DEFAULT); /* nothing of ours may keep it running */
+  cr_assert_lt(wt_now_ms() - t0, 1000, "a stale deadline kept the loop alive");
+  fx_stop(&f);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+}
