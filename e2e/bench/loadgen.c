@@ -37,13 +37,7 @@
 typedef enum lg_mode { MODE_PINGPONG, MODE_FLOOD, MODE_IDLE } lg_mode;
 typedef enum lg_payload { PAYLOAD_TEXT, PAYLOAD_BINARY, PAYLOAD_JSON } lg_payload;
 typedef enum lg_phase { PHASE_CONNECT, PHASE_WARMUP, PHASE_MEASURE, PHASE_DRAIN } lg_phase;
-typedef enum lg_state {
-  ST_CONNECTING,
-  ST_HANDSHAKE,
-  ST_OPEN,
-  ST_CLOSING,
-  ST_CLOSED
-} lg_state;
+typedef enum lg_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED } lg_state;
 
 typedef struct lg_opts {
   const char *host;
@@ -114,8 +108,8 @@ typedef struct lg {
   uint64_t errors, connect_errors, handshake_errors, closed_early, mismatches;
   uint64_t sent, received, received_total;
   uint64_t t_begin, t_connected, t_start, t_end;
-  int stopping;     /* SIGINT/SIGTERM: finish as soon as possible */
-  int gave_up;      /* the connect phase timed out: run with what is open */
+  int stopping; /* SIGINT/SIGTERM: finish as soon as possible */
+  int gave_up;  /* the connect phase timed out: run with what is open */
   int timers_closed;
   lg_hist hist;
 } lg;
@@ -124,7 +118,8 @@ typedef struct lg {
 
 /* Print one JSON event line on stdout and flush it so the runner sees it now. */
 static void lg_event(lg *g, const char *fmt, ...) {
-  if (!g->o.events) return;
+  if (!g->o.events)
+    return;
   va_list ap;
   va_start(ap, fmt);
   vprintf(fmt, ap);
@@ -146,7 +141,8 @@ static void lg_die(const char *fmt, ...) {
 /* ---- histogram -------------------------------------------------------- */
 
 static unsigned hist_index(uint64_t v) {
-  if (v < HIST_EXACT) return (unsigned)v;
+  if (v < HIST_EXACT)
+    return (unsigned)v;
   unsigned msb = 63u - (unsigned)__builtin_clzll(v);
   unsigned shift = msb - HIST_SUB_BITS;
   unsigned sub = (unsigned)(v >> shift) - HIST_SUB; /* 0..HIST_SUB-1 */
@@ -155,7 +151,8 @@ static unsigned hist_index(uint64_t v) {
 
 /* The middle of bucket i's value range. */
 static double hist_value(unsigned i) {
-  if (i < HIST_EXACT) return (double)i;
+  if (i < HIST_EXACT)
+    return (double)i;
   unsigned k = i - HIST_EXACT;
   unsigned shift = k / HIST_SUB + 1u;
   uint64_t lo = ((uint64_t)(HIST_SUB + k % HIST_SUB)) << shift;
@@ -166,14 +163,17 @@ static void hist_add(lg_hist *h, uint64_t v) {
   h->counts[hist_index(v)]++;
   h->total++;
   h->sum += v;
-  if (v > h->max) h->max = v;
+  if (v > h->max)
+    h->max = v;
 }
 
 /* The q-quantile (0..1) in nanoseconds, 0 when empty. */
 static double hist_quantile(const lg_hist *h, double q) {
-  if (h->total == 0) return 0;
+  if (h->total == 0)
+    return 0;
   uint64_t rank = (uint64_t)(q * (double)h->total + 0.5);
-  if (rank < 1) rank = 1;
+  if (rank < 1)
+    rank = 1;
   uint64_t seen = 0;
   for (unsigned i = 0; i < HIST_BUCKETS; i++) {
     seen += h->counts[i];
@@ -194,7 +194,8 @@ static void lg_send_one(lg_conn *c);
 static void on_closed(uv_handle_t *h) {
   lg_conn *c = (lg_conn *)h;
   lg *g = c->lg;
-  if (c->ws) wslay_event_context_free(c->ws);
+  if (c->ws)
+    wslay_event_context_free(c->ws);
   c->ws = NULL;
   free(c->hs);
   c->hs = NULL;
@@ -211,7 +212,8 @@ static void conn_fail(lg_conn *c, uint64_t *counter) {
   if (!c->counted_error && g->phase != PHASE_DRAIN) {
     c->counted_error = 1;
     g->errors++;
-    if (counter) (*counter)++;
+    if (counter)
+      (*counter)++;
   }
   if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) {
     g->connecting--;
@@ -225,7 +227,8 @@ static void conn_fail(lg_conn *c, uint64_t *counter) {
 
 /* Close the socket without counting an error (end of run). */
 static void conn_drop(lg_conn *c) {
-  if (c->state == ST_CLOSED) return;
+  if (c->state == ST_CLOSED)
+    return;
   if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) {
     c->lg->connecting--;
   }
@@ -250,15 +253,18 @@ static void on_write(uv_write_t *req, int status) {
 static int conn_write(lg_conn *c, const void *data, size_t len) {
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-  if (n == UV_EAGAIN) n = 0;
+  if (n == UV_EAGAIN)
+    n = 0;
   if (n < 0) {
     conn_fail(c, &c->lg->closed_early);
     return -1;
   }
-  if ((size_t)n == len) return 0;
+  if ((size_t)n == len)
+    return 0;
   lg_write *w = malloc(sizeof *w);
   char *copy = malloc(len - (size_t)n);
-  if (!w || !copy) lg_die("out of memory");
+  if (!w || !copy)
+    lg_die("out of memory");
   memcpy(copy, (const char *)data + n, len - (size_t)n);
   w->buf = uv_buf_init(copy, (unsigned)(len - (size_t)n));
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, on_write) < 0) {
@@ -272,7 +278,8 @@ static int conn_write(lg_conn *c, const void *data, size_t len) {
 
 /* Let wslay serialize what is queued, then write it out in one go. */
 static void conn_flush(lg_conn *c) {
-  if (c->state == ST_CLOSED || !c->ws) return;
+  if (c->state == ST_CLOSED || !c->ws)
+    return;
   if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) != 0) {
     conn_fail(c, &c->lg->closed_early);
     return;
@@ -286,8 +293,7 @@ static void conn_flush(lg_conn *c) {
 
 /* ---- wslay callbacks ------------------------------------------------- */
 
-static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                       void *ud) {
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
   lg_conn *c = ud;
   if (c->in_len == 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -307,7 +313,8 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
   lg_conn *c = ud;
   if (c->out_len + len > c->out_cap) {
     size_t cap = c->out_cap ? c->out_cap : 256;
-    while (cap < c->out_len + len) cap *= 2;
+    while (cap < c->out_len + len)
+      cap *= 2;
     uint8_t *p = realloc(c->out, cap);
     if (!p) {
       wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
@@ -354,7 +361,8 @@ static void on_echo(lg_conn *c, const struct wslay_event_on_msg_recv_arg *arg) {
     g->received++;
     hist_add(&g->hist, now - sent);
   }
-  if (g->phase == PHASE_WARMUP || g->phase == PHASE_MEASURE) lg_send_one(c);
+  if (g->phase == PHASE_WARMUP || g->phase == PHASE_MEASURE)
+    lg_send_one(c);
 }
 
 static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
@@ -365,8 +373,10 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
   } else if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     /* wslay queues the close reply itself; the server closing first during
      * the run is an error, during the drain it is the expected answer. */
-    if (c->lg->phase != PHASE_DRAIN) conn_fail(c, &c->lg->closed_early);
-    else c->state = ST_CLOSING;
+    if (c->lg->phase != PHASE_DRAIN)
+      conn_fail(c, &c->lg->closed_early);
+    else
+      c->state = ST_CLOSING;
   }
 }
 
@@ -375,7 +385,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 /* Queue one payload message and remember when it left. */
 static void lg_send_one(lg_conn *c) {
   lg *g = c->lg;
-  if (c->state != ST_OPEN || c->inflight >= g->o.window) return;
+  if (c->state != ST_OPEN || c->inflight >= g->o.window)
+    return;
   struct wslay_event_msg m = {
       .opcode = g->o.payload == PAYLOAD_BINARY ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
       .msg = g->payload,
@@ -394,8 +405,10 @@ static void lg_send_one(lg_conn *c) {
 static void lg_fill_all(lg *g) {
   for (unsigned i = 0; i < g->o.conns; i++) {
     lg_conn *c = &g->conns[i];
-    if (c->state != ST_OPEN) continue;
-    while (c->state == ST_OPEN && c->inflight < g->o.window) lg_send_one(c);
+    if (c->state != ST_OPEN)
+      continue;
+    while (c->state == ST_OPEN && c->inflight < g->o.window)
+      lg_send_one(c);
     conn_flush(c);
   }
 }
@@ -416,7 +429,8 @@ static void conn_feed(lg_conn *c, const uint8_t *data, size_t len) {
     conn_fail(c, &c->lg->closed_early);
     return;
   }
-  if (c->state == ST_CLOSED) return;
+  if (c->state == ST_CLOSED)
+    return;
   conn_flush(c);
   if (c->state == ST_CLOSING && c->ws && !wslay_event_want_write(c->ws) &&
       wslay_event_get_close_sent(c->ws) && wslay_event_get_close_received(c->ws)) {
@@ -432,12 +446,14 @@ static void conn_handshake_read(lg_conn *c, const char *data, size_t len) {
     conn_fail(c, &c->lg->handshake_errors);
     return;
   }
-  if (!c->hs && !(c->hs = malloc(LG_MAX_HANDSHAKE + 1))) lg_die("out of memory");
+  if (!c->hs && !(c->hs = malloc(LG_MAX_HANDSHAKE + 1)))
+    lg_die("out of memory");
   memcpy(c->hs + c->hs_len, data, len);
   c->hs_len += len;
   c->hs[c->hs_len] = '\0';
   char *end = strstr(c->hs, "\r\n\r\n");
-  if (!end) return;
+  if (!end)
+    return;
   size_t head = (size_t)(end - c->hs) + 4;
   if (strncmp(c->hs, "HTTP/1.1 101", 12) != 0 || !strstr(c->hs, LG_WS_ACCEPT)) {
     if (!c->counted_error && c->lg->handshake_errors < 3) {
@@ -451,26 +467,32 @@ static void conn_handshake_read(lg_conn *c, const char *data, size_t len) {
   char *tail = NULL;
   if (rest) {
     tail = malloc(rest);
-    if (!tail) lg_die("out of memory");
+    if (!tail)
+      lg_die("out of memory");
     memcpy(tail, c->hs + head, rest);
   }
   free(c->hs);
   c->hs = NULL;
   c->hs_len = 0;
   conn_opened(c);
-  if (rest && c->state == ST_OPEN) conn_feed(c, (const uint8_t *)tail, rest);
+  if (rest && c->state == ST_OPEN)
+    conn_feed(c, (const uint8_t *)tail, rest);
   free(tail);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   lg_conn *c = (lg_conn *)s;
-  if (n == 0) return;
+  if (n == 0)
+    return;
   if (n < 0) {
-    if (c->lg->phase == PHASE_DRAIN) conn_drop(c);
-    else conn_fail(c, &c->lg->closed_early);
+    if (c->lg->phase == PHASE_DRAIN)
+      conn_drop(c);
+    else
+      conn_fail(c, &c->lg->closed_early);
     return;
   }
-  if (c->state == ST_HANDSHAKE) conn_handshake_read(c, buf->base, (size_t)n);
+  if (c->state == ST_HANDSHAKE)
+    conn_handshake_read(c, buf->base, (size_t)n);
   else if (c->state == ST_OPEN || c->state == ST_CLOSING)
     conn_feed(c, (const uint8_t *)buf->base, (size_t)n);
 }
@@ -489,7 +511,8 @@ static void lg_all_connected(lg *g);
 /* The 101 arrived: set up wslay and, once every connection is settled, start. */
 static void conn_opened(lg_conn *c) {
   lg *g = c->lg;
-  if (wslay_event_context_client_init(&c->ws, &lg_ws_callbacks, c) != 0) lg_die("out of memory");
+  if (wslay_event_context_client_init(&c->ws, &lg_ws_callbacks, c) != 0)
+    lg_die("out of memory");
   wslay_event_config_set_max_recv_msg_length(c->ws, (uint64_t)g->payload_len * 2 + (1u << 20));
   c->state = ST_OPEN;
   g->connecting--;
@@ -497,14 +520,16 @@ static void conn_opened(lg_conn *c) {
   if (g->phase == PHASE_CONNECT) {
     lg_connect_next(g);
   } else if (g->phase == PHASE_WARMUP || g->phase == PHASE_MEASURE) {
-    while (c->state == ST_OPEN && c->inflight < g->o.window) lg_send_one(c);
+    while (c->state == ST_OPEN && c->inflight < g->o.window)
+      lg_send_one(c);
     conn_flush(c);
   }
 }
 
 static void on_connect(uv_connect_t *req, int status) {
   lg_conn *c = req->data;
-  if (c->state == ST_CLOSED) return;
+  if (c->state == ST_CLOSED)
+    return;
   if (status < 0) {
     if (!c->counted_error && c->lg->connect_errors < 3)
       fprintf(stderr, "loadgen: connect: %s\n", uv_strerror(status));
@@ -534,7 +559,8 @@ static void lg_connect_next(lg *g) {
     c->connect_req.data = c;
     int r = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&g->addr, on_connect);
     if (r < 0) {
-      if (g->connect_errors < 3) fprintf(stderr, "loadgen: connect: %s\n", uv_strerror(r));
+      if (g->connect_errors < 3)
+        fprintf(stderr, "loadgen: connect: %s\n", uv_strerror(r));
       conn_fail(c, &g->connect_errors);
     }
   }
@@ -561,17 +587,20 @@ static void on_phase_timer(uv_timer_t *t) {
     lg_stop(g);
   } else if (g->phase == PHASE_DRAIN) {
     /* The close handshakes did not finish in time: drop what is left. */
-    for (unsigned i = 0; i < g->started; i++) conn_drop(&g->conns[i]);
+    for (unsigned i = 0; i < g->started; i++)
+      conn_drop(&g->conns[i]);
   }
 }
 
 static void on_connect_timeout(uv_timer_t *t) {
   lg *g = t->data;
-  if (g->phase != PHASE_CONNECT) return;
+  if (g->phase != PHASE_CONNECT)
+    return;
   fprintf(stderr, "loadgen: connect phase timed out (%u of %u open)\n", g->opened, g->o.conns);
   for (unsigned i = 0; i < g->started; i++) {
     lg_conn *c = &g->conns[i];
-    if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) conn_fail(c, &g->connect_errors);
+    if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
+      conn_fail(c, &g->connect_errors);
   }
   /* The connections never started count as failed connects. */
   g->errors += g->o.conns - g->started;
@@ -607,8 +636,10 @@ static void lg_all_connected(lg *g) {
 /* End of the run: stop sending, close every connection with 1000, and give
  * the close handshakes a moment before dropping the sockets. */
 static void lg_stop(lg *g) {
-  if (g->phase == PHASE_DRAIN) return;
-  if (g->phase == PHASE_MEASURE && !g->t_end) g->t_end = uv_hrtime();
+  if (g->phase == PHASE_DRAIN)
+    return;
+  if (g->phase == PHASE_MEASURE && !g->t_end)
+    g->t_end = uv_hrtime();
   g->phase = PHASE_DRAIN;
   uv_timer_stop(&g->connect_timer);
   uv_close((uv_handle_t *)&g->sigint, NULL);
@@ -688,9 +719,9 @@ static void lg_report(lg *g) {
           "loadgen: latency us  mean %.1f  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"
           "loadgen: errors %" PRIu64 " (connect %" PRIu64 ", handshake %" PRIu64
           ", closed early %" PRIu64 ", mismatches %" PRIu64 ")\n",
-          mode_name(g->o.mode), payload_name(g->o.payload), g->opened, g->o.window,
-          g->payload_len, rate, secs, mean, p50, p99, p999, maxv, g->errors, g->connect_errors,
-          g->handshake_errors, g->closed_early, g->mismatches);
+          mode_name(g->o.mode), payload_name(g->o.payload), g->opened, g->o.window, g->payload_len,
+          rate, secs, mean, p50, p99, p999, maxv, g->errors, g->connect_errors, g->handshake_errors,
+          g->closed_early, g->mismatches);
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -703,23 +734,27 @@ static void lg_build_payload(lg *g) {
     char head[128];
     int hn = snprintf(head, sizeof head, "{\"type\":\"%s\",\"user\":\"bench\",\"text\":\"",
                       g->o.json_type);
-    if (hn < 0 || (size_t)hn >= sizeof head) lg_die("--json-type too long");
+    if (hn < 0 || (size_t)hn >= sizeof head)
+      lg_die("--json-type too long");
     size_t fixed = (size_t)hn + 2; /* closing quote and brace */
     size_t pad = s > fixed ? s - fixed : 1;
     g->payload_len = fixed + pad;
     g->payload = malloc(g->payload_len);
-    if (!g->payload) lg_die("out of memory");
+    if (!g->payload)
+      lg_die("out of memory");
     memcpy(g->payload, head, (size_t)hn);
-    for (size_t i = 0; i < pad; i++) g->payload[hn + i] = (uint8_t)('a' + i % 26);
+    for (size_t i = 0; i < pad; i++)
+      g->payload[hn + i] = (uint8_t)('a' + i % 26);
     memcpy(g->payload + hn + pad, "\"}", 2);
     return;
   }
   g->payload_len = s;
   g->payload = malloc(s ? s : 1);
-  if (!g->payload) lg_die("out of memory");
+  if (!g->payload)
+    lg_die("out of memory");
   for (size_t i = 0; i < s; i++) {
-    g->payload[i] = g->o.payload == PAYLOAD_BINARY ? (uint8_t)(i * 131u + 7u)
-                                                   : (uint8_t)('a' + i % 26);
+    g->payload[i] =
+        g->o.payload == PAYLOAD_BINARY ? (uint8_t)(i * 131u + 7u) : (uint8_t)('a' + i % 26);
   }
 }
 
@@ -730,7 +765,8 @@ static void lg_build_request(lg *g) {
                    "Connection: Upgrade\r\nSec-WebSocket-Key: " LG_WS_KEY "\r\n"
                    "Sec-WebSocket-Version: 13\r\nOrigin: http://%s:%d\r\n\r\n",
                    g->o.path, g->o.host, g->o.port, g->o.host, g->o.port);
-  if (n < 0 || (size_t)n >= sizeof buf) lg_die("path too long");
+  if (n < 0 || (size_t)n >= sizeof buf)
+    lg_die("path too long");
   g->request = strdup(buf);
   g->request_len = (size_t)n;
 }
@@ -738,7 +774,8 @@ static void lg_build_request(lg *g) {
 /* 10,000 sockets need more than the usual 1,024 descriptors. */
 static void lg_raise_nofile(unsigned conns) {
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)conns + 64) {
@@ -775,7 +812,8 @@ static double parse_num(const char *opt, const char *v) {
   char *end;
   errno = 0;
   double d = strtod(v ? v : "", &end);
-  if (!v || errno || *end || d < 0) lg_die("bad value for %s: %s", opt, v ? v : "(none)");
+  if (!v || errno || *end || d < 0)
+    lg_die("bad value for %s: %s", opt, v ? v : "(none)");
   return d;
 }
 
@@ -788,52 +826,91 @@ static void parse_args(lg_opts *o, int argc, char **argv) {
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
       exit(0);
-    } else if (TAKE("--host")) o->host = v;
-    else if (TAKE("--port")) o->port = (int)parse_num(a, v);
-    else if (TAKE("--path")) o->path = v;
-    else if (TAKE("-c") || TAKE("--conns")) o->conns = (unsigned)parse_num(a, v), conns_set = 1;
-    else if (TAKE("-s") || TAKE("--size")) o->size = (size_t)parse_num(a, v);
-    else if (TAKE("-w") || TAKE("--window")) o->window = (unsigned)parse_num(a, v);
-    else if (TAKE("-d") || TAKE("--duration")) o->duration = parse_num(a, v);
-    else if (TAKE("--warmup")) o->warmup = parse_num(a, v);
-    else if (TAKE("--json-type")) o->json_type = v;
-    else if (TAKE("--label")) o->label = v;
-    else if (TAKE("--connect-concurrency")) o->connect_concurrency = (unsigned)parse_num(a, v);
-    else if (TAKE("--connect-timeout")) o->connect_timeout = parse_num(a, v);
+    } else if (TAKE("--host"))
+      o->host = v;
+    else if (TAKE("--port"))
+      o->port = (int)parse_num(a, v);
+    else if (TAKE("--path"))
+      o->path = v;
+    else if (TAKE("-c") || TAKE("--conns"))
+      o->conns = (unsigned)parse_num(a, v), conns_set = 1;
+    else if (TAKE("-s") || TAKE("--size"))
+      o->size = (size_t)parse_num(a, v);
+    else if (TAKE("-w") || TAKE("--window"))
+      o->window = (unsigned)parse_num(a, v);
+    else if (TAKE("-d") || TAKE("--duration"))
+      o->duration = parse_num(a, v);
+    else if (TAKE("--warmup"))
+      o->warmup = parse_num(a, v);
+    else if (TAKE("--json-type"))
+      o->json_type = v;
+    else if (TAKE("--label"))
+      o->label = v;
+    else if (TAKE("--connect-concurrency"))
+      o->connect_concurrency = (unsigned)parse_num(a, v);
+    else if (TAKE("--connect-timeout"))
+      o->connect_timeout = parse_num(a, v);
     else if (TAKE("--mode")) {
       mode_set = 1;
-      if (v && strcmp(v, "pingpong") == 0) o->mode = MODE_PINGPONG;
-      else if (v && strcmp(v, "flood") == 0) o->mode = MODE_FLOOD;
-      else if (v && strcmp(v, "idle") == 0) o->mode = MODE_IDLE;
-      else lg_die("bad --mode: %s", v ? v : "(none)");
-    } else if (strcmp(a, "--text") == 0) o->payload = PAYLOAD_TEXT;
-    else if (strcmp(a, "--binary") == 0) o->payload = PAYLOAD_BINARY;
-    else if (strcmp(a, "--json") == 0) o->payload = PAYLOAD_JSON;
-    else if (strcmp(a, "--verify") == 0) o->verify = 1;
-    else if (strcmp(a, "--events") == 0) o->events = 1;
+      if (v && strcmp(v, "pingpong") == 0)
+        o->mode = MODE_PINGPONG;
+      else if (v && strcmp(v, "flood") == 0)
+        o->mode = MODE_FLOOD;
+      else if (v && strcmp(v, "idle") == 0)
+        o->mode = MODE_IDLE;
+      else
+        lg_die("bad --mode: %s", v ? v : "(none)");
+    } else if (strcmp(a, "--text") == 0)
+      o->payload = PAYLOAD_TEXT;
+    else if (strcmp(a, "--binary") == 0)
+      o->payload = PAYLOAD_BINARY;
+    else if (strcmp(a, "--json") == 0)
+      o->payload = PAYLOAD_JSON;
+    else if (strcmp(a, "--verify") == 0)
+      o->verify = 1;
+    else if (strcmp(a, "--events") == 0)
+      o->events = 1;
     else {
       usage(stderr);
       lg_die("unknown option %s", a);
     }
 #undef TAKE
-    if (!v && i >= argc) lg_die("%s needs a value", a);
+    if (!v && i >= argc)
+      lg_die("%s needs a value", a);
   }
-  if (!o->host || !o->path || !o->json_type || !o->label) lg_die("an option needs a value");
-  if (!mode_set) o->mode = o->window > 1 ? MODE_FLOOD : MODE_PINGPONG;
-  if (o->mode == MODE_PINGPONG) o->window = 1;
-  if (o->mode == MODE_IDLE && !conns_set) o->conns = 10000;
-  if (o->conns == 0 || o->window == 0 || o->connect_concurrency == 0) lg_die("N, W, K must be > 0");
-  if (o->port <= 0 || o->port > 65535) lg_die("bad port");
-  if (o->path[0] != '/') lg_die("the path must start with /");
+  if (!o->host || !o->path || !o->json_type || !o->label)
+    lg_die("an option needs a value");
+  if (!mode_set)
+    o->mode = o->window > 1 ? MODE_FLOOD : MODE_PINGPONG;
+  if (o->mode == MODE_PINGPONG)
+    o->window = 1;
+  if (o->mode == MODE_IDLE && !conns_set)
+    o->conns = 10000;
+  if (o->conns == 0 || o->window == 0 || o->connect_concurrency == 0)
+    lg_die("N, W, K must be > 0");
+  if (o->port <= 0 || o->port > 65535)
+    lg_die("bad port");
+  if (o->path[0] != '/')
+    lg_die("the path must start with /");
 }
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   lg *g = calloc(1, sizeof *g);
-  if (!g) lg_die("out of memory");
-  g->o = (lg_opts){.host = "127.0.0.1", .port = 8080, .path = "/", .conns = 100, .size = 32,
-                   .window = 1, .duration = 5, .warmup = 1, .connect_timeout = 60,
-                   .connect_concurrency = 256, .json_type = "chat", .label = ""};
+  if (!g)
+    lg_die("out of memory");
+  g->o = (lg_opts){.host = "127.0.0.1",
+                   .port = 8080,
+                   .path = "/",
+                   .conns = 100,
+                   .size = 32,
+                   .window = 1,
+                   .duration = 5,
+                   .warmup = 1,
+                   .connect_timeout = 60,
+                   .connect_concurrency = 256,
+                   .json_type = "chat",
+                   .label = ""};
   parse_args(&g->o, argc, argv);
   lg_raise_nofile(g->o.conns);
 
@@ -846,8 +923,10 @@ int main(int argc, char **argv) {
   g->read_buf = malloc(LG_READ_BUF);
   g->conns = calloc(g->o.conns, sizeof *g->conns);
   uint64_t *rings = calloc((size_t)g->o.conns * g->o.window, sizeof *rings);
-  if (!g->read_buf || !g->conns || !rings) lg_die("out of memory");
-  for (unsigned i = 0; i < g->o.conns; i++) g->conns[i].sent_at = rings + (size_t)i * g->o.window;
+  if (!g->read_buf || !g->conns || !rings)
+    lg_die("out of memory");
+  for (unsigned i = 0; i < g->o.conns; i++)
+    g->conns[i].sent_at = rings + (size_t)i * g->o.window;
 
   g->loop = uv_default_loop();
   uv_timer_init(g->loop, &g->phase_timer);
@@ -861,8 +940,7 @@ int main(int argc, char **argv) {
 
   g->t_begin = uv_hrtime();
   g->phase = PHASE_CONNECT;
-  uv_timer_start(&g->connect_timer, on_connect_timeout, (uint64_t)(g->o.connect_timeout * 1000),
-                 0);
+  uv_timer_start(&g->connect_timer, on_connect_timeout, (uint64_t)(g->o.connect_timeout * 1000), 0);
   lg_connect_next(g);
   uv_run(g->loop, UV_RUN_DEFAULT);
 
