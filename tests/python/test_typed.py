@@ -301,3 +301,33 @@ async def test_pydantic_models_are_validated_and_built():
             assert await ws.receive_json() == {"item": "TEA", "qty": 2}
             await ws.send_json({"qty": 2})
             assert (await ws.receive_json())["type"] == "error"
+
+
+def make_policy_app() -> App:
+    app = App()
+
+    @app.websocket("/close", invalid="close")
+    async def closing(message: ChatMessage) -> dict:
+        return {"ok": True}
+
+    @app.websocket("/ignore", invalid="ignore")
+    async def ignoring(message: ChatMessage) -> dict:
+        return {"ok": True}
+
+    return app
+
+
+@pytest.mark.parametrize("data, code", [("not json", 1007), ('{"text": 1}', 1008)])
+async def test_invalid_close_policy_closes_with_1007_or_1008(data, code):
+    async with make_policy_app().test_client() as client:
+        async with client.websocket("/close") as ws:
+            await ws.send_text(data)
+            assert await ws.wait_closed() == code
+
+
+async def test_invalid_ignore_policy_drops_the_message_and_stays_open():
+    async with make_policy_app().test_client() as client:
+        async with client.websocket("/ignore") as ws:
+            await ws.send_text('{"text": 1}')
+            await ws.send_json({"text": "a", "user": "b"})
+            assert await ws.receive_json() == {"ok": True}
