@@ -486,6 +486,8 @@ int wire__request_parse(const char *buf, size_t len, wire_request **out, int *st
   upgrade_facts f;
   size_t first = 0;
   *out = NULL;
+  if (len == 0)
+    return -2; /* nothing read yet (buf may even be NULL) */
   int head = scan(buf, len, &rl, &first, &e);
   if (head == -2)
     return -2;

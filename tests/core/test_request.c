@@ -61,6 +61,14 @@ Test(request, returns_partial_for_every_prefix_of_the_head) {
   }
 }
 
+Test(request, returns_partial_for_empty_input_even_without_a_buffer) {
+  wire_request *req = (wire_request *)1;
+  int status = 0;
+  const char *why = NULL;
+  cr_assert_eq(wire__request_parse(NULL, 0, &req, &status, &why), -2);
+  cr_assert_null(req);
+}
+
 Test(request, keeps_header_names_as_sent_and_values_trimmed_in_order) {
   wire_request *req = accepted(GET("/") "X-Custom:  \t spaced value\t \r\nx-empty:\r\n\r\n");
   wire_str name, value;
