@@ -288,7 +288,8 @@ typedef struct wire_dispatcher wire_dispatcher;
 
 /*
  * A dispatcher picks, for a value, the first of N schemas it satisfies.
- * The schemas are borrowed and must outlive the dispatcher. When every
+ * The array is copied; the schemas it points to are borrowed and must
+ * outlive the dispatcher. When every
  * schema requires one property pinned to a distinct `const` (a discriminator
  * such as "type"), dispatch is one lookup plus one validation.
  * Returns 0, WIRE_EINVAL (n == 0) or WIRE_ENOMEM.

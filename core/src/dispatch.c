@@ -18,7 +18,7 @@ typedef struct disc_entry {
 } disc_entry;
 
 struct wire_dispatcher {
-  const wire_schema *const *schemas;
+  const wire_schema **schemas; /* our copy of the caller's array; the schemas are borrowed */
   size_t n;
   char *disc; /* discriminator property name, or NULL */
   size_t disc_len;
@@ -110,7 +110,12 @@ int wire_dispatcher_new(const wire_schema *const *schemas, size_t n, wire_dispat
   wire_dispatcher *d = calloc(1, sizeof *d);
   if (d == NULL)
     return WIRE_ENOMEM;
-  d->schemas = schemas;
+  d->schemas = malloc(n * sizeof *d->schemas);
+  if (d->schemas == NULL) {
+    free(d);
+    return WIRE_ENOMEM;
+  }
+  memcpy(d->schemas, schemas, n * sizeof *d->schemas);
   d->n = n;
   /* Candidates: the required properties of the first schema (or of its
    * $ref target). A single schema needs no table. */
@@ -134,6 +139,7 @@ void wire_dispatcher_free(wire_dispatcher *d) {
     return;
   free(d->disc);
   free(d->table);
+  free(d->schemas);
   free(d);
 }
 

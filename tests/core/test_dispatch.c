@@ -163,3 +163,18 @@ Test(dispatch, picks_a_later_required_property_as_discriminator) {
   cr_assert_eq(idx, 1);
   wire_dispatcher_free(d);
 }
+
+Test(dispatch, keeps_its_own_copy_of_the_schema_array) {
+  add_tagged();
+  const wire_schema *tmp[8];
+  memcpy(tmp, schemas, sizeof tmp);
+  wire_dispatcher *d = NULL;
+  cr_assert_eq(wire_dispatcher_new(tmp, n_schemas, &d), 0);
+  memset(tmp, 0, sizeof tmp); /* the caller's array may go away after _new */
+  size_t idx = 99;
+  cr_assert_eq(wire_dispatch(d, json("{\"type\":\"join\",\"room\":\"r\"}"), &idx, NULL), 0);
+  cr_assert_eq(idx, 1);
+  cr_assert_eq(wire_dispatch(d, json("{\"type\":\"chat\",\"text\":\"hi\"}"), &idx, NULL), 0);
+  cr_assert_eq(idx, 0);
+  wire_dispatcher_free(d);
+}
