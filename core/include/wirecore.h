@@ -565,7 +565,10 @@ WIRE_EXTERN int wire_conn_close(wire_conn *conn, int code, const char *reason,
                                 size_t reason_len);
 /* Stop / restart delivering messages (and reading from the socket). Pauses
  * nest: each pause needs one resume. Messages already received stay queued
- * in order. Returns 0 or WIRE_ECLOSED. */
+ * in order. When the peer closes while messages are queued, the close is
+ * answered at once, but the queued messages are still delivered on resume
+ * (sends then return WIRE_ECLOSED) and on_close follows them, unless the
+ * close deadline (pong_timeout_ms) passes first. Returns 0 or WIRE_ECLOSED. */
 WIRE_EXTERN int wire_conn_pause(wire_conn *conn);
 WIRE_EXTERN int wire_conn_resume(wire_conn *conn);
 /* Bytes queued for this connection but not yet written to the socket. */

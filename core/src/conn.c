@@ -429,17 +429,21 @@ static void drain_paused(wire_conn *c) {
     return;
   c->flags |= WIRE__F_DELIVERING;
   c->refs++;
-  while (c->pauses == 0 && c->pq_head != NULL && c->state == WIRE__S_OPEN) {
+  while (c->pauses == 0 && c->pq_head != NULL &&
+         (c->state == WIRE__S_OPEN || WIRE__OWES_DELIVERY(c))) {
     wire__pmsg *m = c->pq_head;
     c->pq_head = m->next;
     wire__pipeline_message(c, m->kind, m->data, m->len);
     free(m);
   }
   c->flags &= ~WIRE__F_DELIVERING;
-  if (c->state != WIRE__S_OPEN)
-    pq_free(c);
-  else
+  if (c->state == WIRE__S_OPEN)
     wire__update_reading(c);
+  else if (!WIRE__OWES_DELIVERY(c)) {
+    pq_free(c); /* after our own close the application wants no more */
+    if (c->state == WIRE__S_CLOSING)
+      wire__conn_progress(c); /* a close that waited for this delivery */
+  }
   wire__conn_release(c);
 }
 
@@ -593,6 +597,8 @@ void wire__conn_progress(wire_conn *c) {
   }
   if (c->state != WIRE__S_CLOSING)
     return;
+  if (WIRE__OWES_DELIVERY(c))
+    return; /* resume delivers them, then comes back here; the close deadline bounds it */
   if ((c->flags & WIRE__F_CLOSE_RECV) && (c->flags & WIRE__F_CLOSE_SENT)) {
     wire__conn_terminate(c, c->close_code, NULL, 0); /* the server closes TCP first */
   } else if ((c->flags & WIRE__F_CLOSE_SENT) && (c->flags & WIRE__F_READ_DONE)) {

@@ -129,6 +129,13 @@ enum {
 #define WIRE__F_PING_SENT 0x1000u
 #define WIRE__F_HCLOSED 0x2000u /* uv close callback has run */
 #define WIRE__F_WRITING 0x4000u /* a uv_write is in flight */
+#define WIRE__F_EOF 0x8000u     /* the peer's FIN (or a read error) arrived */
+
+/* Messages that arrived before the peer's close frame and still wait in the
+ * pause queue: they are delivered on resume before the connection finishes,
+ * so a close right behind a burst loses none of it. */
+#define WIRE__OWES_DELIVERY(c)                                                                     \
+  ((c)->pq_head != NULL && (c)->state == WIRE__S_CLOSING && ((c)->flags & WIRE__F_CLOSE_RECV))
 
 struct wire_conn {
   uv_tcp_t tcp; /* first: a uv handle* is a wire_conn*; tcp.data is the server */

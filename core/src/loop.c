@@ -37,7 +37,7 @@ void wire__update_reading(wire_conn *c) {
   case WIRE__S_HANDSHAKE:
   case WIRE__S_REJECTING:
   case WIRE__S_CLOSING:
-    want = 1;
+    want = !(c->flags & WIRE__F_EOF);
     break;
   case WIRE__S_DEFERRED:
     want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;

@@ -565,6 +565,9 @@ void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     default:
       break; /* rejecting: discard until EOF */
     }
+  } else if (nread < 0 && WIRE__OWES_DELIVERY(c)) {
+    c->flags |= WIRE__F_EOF; /* the closed peer left first: finish after the delivery */
+    wire__update_reading(c);
   } else if (nread < 0) {
     int code = c->close_code ? c->close_code : 1006;
     if (c->state == WIRE__S_CLOSING && (c->flags & WIRE__F_CLOSE_RECV) == 0 &&

@@ -449,6 +449,46 @@ Test(conn, pause_queues_messages_and_resume_delivers_them_in_order) {
   close(fd);
 }
 
+/* A burst, then the peer's close, all while paused: the burst still reaches
+ * the application (in order) before on_close. Optionally the peer also
+ * leaves (FIN) before the resume. */
+static void burst_then_close_while_paused(int fin_too) {
+  F.hook = pause_hook;
+  fx_start(&F, NULL, NULL, "/p");
+  int fd = wt_open(&F.pump, F.port, "/p");
+  uint8_t buf[256];
+  size_t n = 0;
+  const char *words[] = {"m1", "m2", "m3"};
+  for (int i = 0; i < 3; i++)
+    n += wt_frame(buf + n, 1, 0x1, words[i], 2, 1);
+  n += wt_frame(buf + n, 1, 0x8, "\x03\xe8" "bye", 5, 1);
+  wt_write(&F.pump, fd, buf, n);
+  FX_PUMP_UNTIL(&F, F.n_message >= 1);
+  cr_assert_eq(expect_close(fd), 1000, "the close is answered while paused");
+  if (fin_too)
+    shutdown(fd, SHUT_WR);
+  wt_pump_for(&F.pump, 50);
+  cr_assert_str_eq(F.log, "m1");
+  cr_assert_eq(F.n_close, 0, "on_close before the queued messages were delivered");
+  F.hook = NULL;
+  cr_assert_eq(wire_conn_resume(F.conn), 0);
+  wait_closed();
+  cr_assert_str_eq(F.log, "m1|m2|m3");
+  cr_assert_eq(F.n_close, 1);
+  cr_assert_eq(F.close_code, 1000);
+  cr_assert_str_eq(F.close_reason, "bye");
+  cr_assert_eq(wt_wait_eof(&F.pump, fd, 3000), 1, "the server did not close TCP");
+  close(fd);
+}
+
+Test(conn, messages_before_the_peers_close_are_delivered_after_resume) {
+  burst_then_close_while_paused(0);
+}
+
+Test(conn, messages_before_the_peers_close_survive_its_fin_while_paused) {
+  burst_then_close_while_paused(1);
+}
+
 Test(conn, pauses_nest_and_each_needs_a_resume) {
   fx_start(&F, NULL, NULL, "/p");
   int fd = wt_open(&F.pump, F.port, "/p");
