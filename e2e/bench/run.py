@@ -639,10 +639,13 @@ def target_lines(results: dict, load_keys: list[str], idle_key: str | None) -> l
     lines += ratio_line("Ruby vs em-websocket", "wirecore-ruby", "em-websocket", 3, first)
     lines += ratio_line("Ruby vs faye-websocket", "wirecore-ruby", "faye-websocket (thin)", 3, first)
     lines.append("")
-    lines.append("Throughput ratios in ping-pong mostly measure the shared machine: the client "
-                 "and every other process compete for the same 2 cores, and a ping-pong round "
-                 "trip waits for both schedulers. Flood and server CPU µs/msg are the steadier "
-                 "comparisons.")
+    lines.append("In ping-pong every message costs the server one read and one write system "
+                 "call, and on loopback the kernel delivers what a write sends within that "
+                 "write, so a large, equal share of every server's CPU per message is the "
+                 "kernel's; ratios there are bounded by it. Flood batches many messages per "
+                 "system call and shows the servers' own cost. When other work runs on the "
+                 "2 cores (see the load average above), throughput reflects scheduling and "
+                 "server CPU µs/msg is the steadier comparison.")
     return lines
 
 
