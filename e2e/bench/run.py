@@ -657,6 +657,7 @@ def write_chart(path: Path, results: dict, scs: list[Scenario]) -> str | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.patches import Patch
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return "matplotlib not installed (pip install matplotlib)"
     rows = [s for s in SERVERS if s.name in results and results[s.name].get("status") == "ok"]
@@ -692,6 +693,8 @@ def write_chart(path: Path, results: dict, scs: list[Scenario]) -> str | None:
             ax.set_title(f"{sc.title}: {label}", fontsize=9)
             ax.grid(axis="x", alpha=0.3)
             ax.tick_params(axis="x", labelsize=7)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 100
+                                                       else f"{x:g}"))
     legend = [Patch(color=c, label=g) for g, c in colors.items() if g in group.values()]
     legend.append(Patch(facecolor="#999", alpha=0.5, hatch="//", label="peer (not Wirecore)"))
     fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8, frameon=False)
