@@ -10,7 +10,7 @@
 #   --port       the chat WebSocket port (default 8000)
 #   --http-port  the page's port (default 8080)
 # WIRE_CHAT_SERVER=python|wire_chat picks the chat server (default: the Python
-# package's chat example when the package is in this checkout, else wire_chat).
+# package's chat example).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,13 +28,10 @@ done
 echo "demo: installing and building (first run takes a few minutes)..."
 bash scripts/deps.sh
 bash scripts/build.sh build >/dev/null
-bash e2e/bench/install.sh --websockets --python
+bash e2e/bench/install.sh --python
 py=$PWD/build/e2e-venv/bin/python
 
-choice=${WIRE_CHAT_SERVER:-}
-if [ -z "$choice" ]; then
-  if [ -f packages/python/examples/chat.py ]; then choice=python; else choice=wire_chat; fi
-fi
+choice=${WIRE_CHAT_SERVER:-python}
 case "$choice" in
   python)
     server=("$py" packages/python/examples/chat.py --host "$host" --port "$port")
@@ -43,10 +40,7 @@ case "$choice" in
     [ -x build/wire_chat ] || { echo "demo: build/wire_chat is not built" >&2; exit 1; }
     server=(build/wire_chat --host "$host" --port "$port")
     what="the C chat example (build/wire_chat)" ;;
-  dev)
-    server=("$py" e2e/browser/dev_chat_server.py --host "$host" --port "$port")
-    what="the stand-in chat server (e2e/browser/dev_chat_server.py)" ;;
-  *) echo "demo: WIRE_CHAT_SERVER must be python, wire_chat or dev" >&2; exit 2 ;;
+  *) echo "demo: WIRE_CHAT_SERVER must be python or wire_chat" >&2; exit 2 ;;
 esac
 
 pids=()

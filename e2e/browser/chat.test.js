@@ -2,11 +2,9 @@
 // server: join, send, receive in the other page, leave. Saves screenshot.png.
 //
 // The chat server is the Python package's chat example
-// (packages/python/examples/chat.py) whenever it is in the checkout (the
-// package must then import); before that, the C example build/wire_chat, or
-// dev_chat_server.py (a `websockets` stand-in, used only when neither exists;
-// the test says which). WIRE_CHAT_SERVER=python,
-// wire_chat or dev picks one explicitly.
+// (packages/python/examples/chat.py); WIRE_CHAT_SERVER=wire_chat runs the C
+// example build/wire_chat instead (it only relays, so the join/leave/typing
+// checks are skipped for it).
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -78,30 +76,15 @@ function pythonHasWirecore() {
 function chooseServer() {
   const example = process.env.WIRE_CHAT_EXAMPLE || path.join(ROOT, 'packages', 'python', 'examples', 'chat.py');
   const wireChat = path.join(ROOT, 'build', 'wire_chat');
-  const choices = {
-    python: {
-      name: 'Python package chat example', announces: true,
-      argv: (p) => [PY, example, '--port', String(p)],
-    },
-    wire_chat: { name: 'build/wire_chat', announces: false, argv: (p) => [wireChat, '--port', String(p)] },
-    dev: {
-      name: 'dev_chat_server.py (stand-in: neither the Python chat example nor wire_chat is available)',
-      announces: true,
-      argv: (p) => [PY, path.join(HERE, 'dev_chat_server.py'), '--port', String(p)],
-    },
-  };
-  const forced = process.env.WIRE_CHAT_SERVER;
-  if (forced) {
-    if (!choices[forced]) throw new Error(`WIRE_CHAT_SERVER must be one of ${Object.keys(choices)}`);
-    return choices[forced];
+  if (process.env.WIRE_CHAT_SERVER === 'wire_chat') {
+    if (!fs.existsSync(wireChat)) throw new Error(`${wireChat} is not built (bash scripts/build.sh)`);
+    return { name: 'build/wire_chat', announces: false, argv: (p) => [wireChat, '--port', String(p)] };
   }
-  if (fs.existsSync(example)) {
-    // The example is in this checkout: the test is about it, so no fallback.
-    if (!pythonHasWirecore()) throw new Error(`${PY} cannot import wirecore (e2e/bench/install.sh --python)`);
-    return choices.python;
-  }
-  if (fs.existsSync(wireChat)) return choices.wire_chat;
-  return choices.dev;
+  if (process.env.WIRE_CHAT_SERVER && process.env.WIRE_CHAT_SERVER !== 'python')
+    throw new Error('WIRE_CHAT_SERVER must be python or wire_chat');
+  if (!fs.existsSync(example)) throw new Error(`the Python chat example is missing: ${example}`);
+  if (!pythonHasWirecore()) throw new Error(`${PY} cannot import wirecore (e2e/bench/install.sh --python)`);
+  return { name: 'Python package chat example', announces: true, argv: (p) => [PY, example, '--port', String(p)] };
 }
 
 let chatProc, httpProc, context, userDataDir, pageUrl, serverName, announces;
