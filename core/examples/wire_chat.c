@@ -11,6 +11,8 @@
  */
 #include <wirecore.h>
 
+#include "example_serve.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -34,13 +36,6 @@ struct member {
 typedef struct chat {
   room *rooms;
 } chat;
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
 
 static room *room_get(chat *c, const char *name, size_t len) {
   for (room *r = c->rooms; r; r = r->next)
@@ -145,34 +140,10 @@ int main(int argc, char **argv) {
   cb.on_message = on_message;
   cb.on_close = on_close;
   r = wire_endpoint_add(server, "/chat/{room}", NULL, &cb, &state, NULL, NULL);
-  if (r == 0)
-    r = wire_server_listen(server, host, (int)port);
   if (r != 0) {
-    fprintf(stderr, "wire_chat: cannot listen on %s:%ld: %s\n", host, port, wire_strerror(r));
+    fprintf(stderr, "wire_chat: cannot add the endpoint: %s\n", wire_strerror(r));
     wire_server_free(server);
     return 1;
   }
-  printf("listening on %s:%d\n", host, wire_server_port(server));
-  fflush(stdout);
-
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-
-  int shutting = 0;
-  struct pollfd pfd = {wire_server_fd(server), POLLIN, 0};
-  for (;;) {
-    if (stop_requested && !shutting) {
-      shutting = 1;
-      wire_server_shutdown(server, 5000, NULL, NULL);
-    }
-    if (wire_server_process(server) == 0)
-      break;
-    if (poll(&pfd, 1, wire_server_timeout(server)) < 0 && errno != EINTR)
-      break;
-  }
-  wire_server_free(server);
-  return 0;
+  return example_serve(server, "wire_chat", host, port);
 }

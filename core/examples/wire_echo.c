@@ -10,6 +10,8 @@
  */
 #include <wirecore.h>
 
+#include "example_serve.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,14 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Set from the signal handler only; the main loop does the rest. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
 
 static void on_message(wire_conn *conn, const wire_message *msg, void *user_data) {
   (void)user_data;
@@ -74,37 +68,10 @@ int main(int argc, char **argv) {
   r = wire_endpoint_add(server, "/{path:path}", &opts, &cb, NULL, NULL, &err);
   if (r == 0)
     r = wire_endpoint_add(server, "/", &opts, &cb, NULL, NULL, &err);
-  if (r == 0)
-    r = wire_server_listen(server, host, (int)port);
   if (r != 0) {
-    fprintf(stderr, "wire_echo: cannot listen on %s:%ld: %s\n", host, port, wire_strerror(r));
+    fprintf(stderr, "wire_echo: cannot add the endpoint: %s\n", wire_strerror(r));
     wire_server_free(server);
     return 1;
   }
-  printf("listening on %s:%d\n", host, wire_server_port(server));
-  fflush(stdout);
-
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-
-  /* Host-driven loop: a signal interrupts poll() (EINTR), so the shutdown
-   * starts from ordinary code, never from the handler. */
-  int shutting = 0;
-  struct pollfd pfd = {wire_server_fd(server), POLLIN, 0};
-  for (;;) {
-    if (stop_requested && !shutting) {
-      shutting = 1;
-      wire_server_shutdown(server, 5000, NULL, NULL);
-    }
-    if (wire_server_process(server) == 0)
-      break;
-    int timeout = wire_server_timeout(server);
-    if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
-      break;
-  }
-  wire_server_free(server);
-  return 0;
+  return example_serve(server, "wire_echo", host, port);
 }
