@@ -175,11 +175,27 @@ static napi_value conn_send_binary(napi_env env, napi_callback_info info) {
   return int_result(env, wire_conn_send_binary(nc->conn, data ? data : "", len));
 }
 
+/* The end of sendValue / sendJsonText: when making the value in the scratch
+ * doc worked (rc == 0), send it with wire_conn_send_value (response schema,
+ * codec); empty the scratch doc; answer undefined or an error info object. */
+static napi_value send_converted(napi_env env, wn_conn *nc, int rc, const wire_value *v,
+                                 wire_error *err) {
+  napi_value out;
+  if (rc == 0)
+    rc = wire_conn_send_value(nc->conn, v, err);
+  wire_doc_reset(nc->srv->scratch);
+  if (rc == 0) {
+    NODE_API_CALL(env, napi_get_undefined(env, &out));
+    return out;
+  }
+  return wn_error_info(env, rc, err);
+}
+
 /* sendValue(value) -> undefined, or an error info object (ESERIALIZE,
  * EVALIDATION against the response schema, ECLOSED, ...). */
 static napi_value conn_send_value(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1], out;
+  napi_value argv[1];
   wn_conn *nc = this_conn(env, info, &argc, argv);
   if (!nc)
     return NULL;
@@ -187,21 +203,13 @@ static napi_value conn_send_value(napi_env env, napi_callback_info info) {
     return wn_error_info(env, WIRE_ECLOSED, NULL);
   wn_server *srv = nc->srv;
   wire_error err;
-  const wire_value *v;
-  err.message[0] = err.path[0] = err.keyword[0] = err.schema_path[0] = 0;
-  err.offset = 0;
+  const wire_value *v = NULL;
+  memset(&err, 0, sizeof err);
   wire_doc_reset(srv->scratch);
   int rc = wn_js_to_value(srv, srv->scratch, argc ? argv[0] : NULL, &v, &err);
   if (rc == WIRE_EINVAL)
     return NULL; /* a JS exception is pending (a throwing toJSON) */
-  if (rc == 0)
-    rc = wire_conn_send_value(nc->conn, v, &err);
-  wire_doc_reset(srv->scratch);
-  if (rc == 0) {
-    NODE_API_CALL(env, napi_get_undefined(env, &out));
-    return out;
-  }
-  return wn_error_info(env, rc, &err);
+  return send_converted(env, nc, rc, v, &err);
 }
 
 /* sendJsonText(text) -> undefined or an error info object: the JSON text
@@ -209,7 +217,7 @@ static napi_value conn_send_value(napi_env env, napi_callback_info info) {
  * wire_conn_send_value, so the response schema applies. */
 static napi_value conn_send_json_text(napi_env env, napi_callback_info info) {
   size_t argc = 1, len;
-  napi_value argv[1], out;
+  napi_value argv[1];
   wn_conn *nc = this_conn(env, info, &argc, argv);
   if (!nc)
     return NULL;
@@ -221,17 +229,10 @@ static napi_value conn_send_json_text(napi_env env, napi_callback_info info) {
     return NULL;
   wire_error err;
   memset(&err, 0, sizeof err);
-  const wire_value *v;
+  const wire_value *v = NULL;
   wire_doc_reset(srv->scratch);
   int rc = wire_decode(srv->scratch, WIRE_CODEC_JSON, text, len, 0, &v, &err);
-  if (rc == 0)
-    rc = wire_conn_send_value(nc->conn, v, &err);
-  wire_doc_reset(srv->scratch);
-  if (rc == 0) {
-    NODE_API_CALL(env, napi_get_undefined(env, &out));
-    return out;
-  }
-  return wn_error_info(env, rc, &err);
+  return send_converted(env, nc, rc, v, &err);
 }
 
 /* close(code, reason) -> 0 or a negative WIRE_E* code. */
