@@ -966,7 +966,7 @@ static int compile_count_kw(cc *c, ws_node *n, const char *path, const char *k,
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
     if (strcmp(k, counts[i].name) != 0)
       continue;
-    uint64_t val;
+    uint64_t val = 0; /* set by get_count on success; the zero quiets -O3's maybe-uninitialized */
     int rc = get_count(c, path, k, mv, &val);
     if (rc)
       return rc;
