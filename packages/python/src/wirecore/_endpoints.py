@@ -60,6 +60,7 @@ class ConnState:
         "kwargs",
         "early",
         "check",
+        "drain",
     )
 
     def __init__(self, conn: _native.Conn, endpoint: Endpoint) -> None:
@@ -77,6 +78,7 @@ class ConnState:
         self.kwargs: dict[str, Any] | None = None
         self.early: list[Any] | None = None  # sends made before the upgrade completed
         self.check: Any = None  # class endpoints: the running handler's response schema
+        self.drain: Any = None  # the future awaited sends wait on (connection._flow)
 
     @property
     def request(self) -> Request:

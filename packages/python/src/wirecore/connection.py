@@ -2,9 +2,10 @@
 WebSocketMessage and WebSocketResponse (callback style), and the WebSocket
 base class of class endpoints.
 
-Sends never wait: the core copies the bytes and writes them at once (a
-consumer too slow to keep up is closed by the core's backpressure limit).
-Send methods return an object that may be awaited or not.
+Sends copy the bytes and write them at once. Send methods return an object
+that may be awaited or not: awaited, it waits while the connection's queue is
+over HIGH_WATER (flow control, docs/sessions.md); not awaited, nothing waits
+and a peer too slow for the sender is closed by max_backpressure (1008).
 """
 
 from __future__ import annotations
@@ -36,6 +37,25 @@ class _Done:
 
 
 _DONE = _Done()
+
+# Bytes queued for a connection above which an awaited send waits; it resumes
+# once half of that is left (or the connection closed).
+HIGH_WATER = 256 * 1024
+
+
+def _flow(state: ConnState) -> Awaitable[None]:
+    """What an awaited send waits for after queueing its message."""
+    queued = state.conn.buffered_amount
+    if not queued:
+        return _DONE
+    endpoint = state.endpoint
+    endpoint.kick()  # output is left for the loop (the send may come from outside it)
+    if queued <= HIGH_WATER or endpoint.driver is None:
+        return _DONE
+    fut = state.drain
+    if fut is None or fut.done():
+        fut = state.drain = endpoint.driver.drained(state.conn, HIGH_WATER // 2)
+    return fut
 
 
 def _send_any(conn: _native.Conn, obj: Any, codec: int = _native.CODEC_JSON) -> None:
@@ -163,24 +183,24 @@ class WebSocketConnection:
     # -- sending
     def send_text(self, text: str) -> Awaitable[None]:
         self._conn.send_text(text)
-        return _DONE
+        return _flow(self._state)
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> Awaitable[None]:
         self._conn.send_bytes(data)
-        return _DONE
+        return _flow(self._state)
 
     def send_json(self, obj: Any) -> Awaitable[None]:
         self._conn.send_encoded(obj, _native.CODEC_JSON, to_plain)
-        return _DONE
+        return _flow(self._state)
 
     def send_msgpack(self, obj: Any) -> Awaitable[None]:
         self._conn.send_encoded(obj, _native.CODEC_MSGPACK, to_plain)
-        return _DONE
+        return _flow(self._state)
 
     def send(self, obj: Any) -> Awaitable[None]:
         """str -> text, bytes -> binary, WebSocketMessage as is, anything else -> JSON text."""
         _send_any(self._conn, obj)
-        return _DONE
+        return _flow(self._state)
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
         self._conn.close(code, reason)
@@ -298,9 +318,9 @@ class WebSocket:
             if st.early is None:
                 st.early = []
             st.early.append(obj)
-        else:
-            st.endpoint.send_plain(st, obj)
-        return _DONE
+            return _DONE
+        st.endpoint.send_plain(st, obj)
+        return _flow(st)
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
         self._state.conn.close(code, reason)
