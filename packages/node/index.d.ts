@@ -78,12 +78,15 @@ export class Socket<In = WireValue, Out = WireValue> implements AsyncIterable<In
    * response schema) on JSON/MessagePack endpoints; on raw endpoints strings
    * go as text, bytes as binary, anything else as JSON text.
    * Sends made before the upgrade completes are queued until it does.
+   * Returns a promise while more than 256 KiB are queued for the connection
+   * (it resolves once half of that is written): `await` it to follow the
+   * peer's pace. Sends that are not awaited meet max_backpressure (1008).
    * @throws ConnectionClosedError, ValidationError, SerializationError, WirecoreError (EBACKPRESSURE)
    */
-  send(value: Out | WebSocketMessage): void;
-  sendText(text: string): void;
-  sendBinary(data: Uint8Array | ArrayBuffer): void;
-  sendJson(value: unknown): void;
+  send(value: Out | WebSocketMessage): Promise<void> | void;
+  sendText(text: string): Promise<void> | void;
+  sendBinary(data: Uint8Array | ArrayBuffer): Promise<void> | void;
+  sendJson(value: unknown): Promise<void> | void;
   /** Start the close handshake (default 1000; reason at most 123 bytes). */
   close(code?: number, reason?: string): void;
   /** Stream style: the next message, or null once the connection closed. */
@@ -170,7 +173,7 @@ export class WebSocketEndpoint<Out = WireValue> {
   readonly request: Request;
   readonly params: Record<string, string>;
   readonly query: Record<string, string>;
-  send(value: Out): void;
+  send(value: Out): Promise<void> | void;
   close(code?: number, reason?: string): void;
   onConnect?(request: Request): unknown;
   onDisconnect?(code: number, reason: string): unknown;

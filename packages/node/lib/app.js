@@ -40,7 +40,7 @@ class WebSocketEndpoint {
   get request() { return this[SOCKET].request; }
   get params() { return this[SOCKET].request.params; }
   get query() { return this[SOCKET].request.query; }
-  send(value) { this[SOCKET].send(value); }
+  send(value) { return this[SOCKET].send(value); }
   close(code, reason) { this[SOCKET].close(code, reason); }
 }
 

@@ -8,6 +8,10 @@ const { WebSocketMessage } = require('./message');
 const errors = require('./errors');
 
 const STREAM_HIGH_WATER = 16;
+// Bytes queued for a connection above which a send returns a promise that
+// resolves once half of that is left (or the connection ended).
+const HIGH_WATER = 256 * 1024;
+const DRAIN_POLL_MS = 1;
 
 function isThenable(v) {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
@@ -36,6 +40,7 @@ class Socket {
     this._pausedByInbox = false;
     this._closed = null;
     this._closedResolve = null;
+    this._drain = null; // the promise awaited sends wait on while over HIGH_WATER
   }
 
   get params() { return this.request.params; }
@@ -60,13 +65,39 @@ class Socket {
     return this._closed;
   }
 
+  /** Run a send now (or after the upgrade); see _flow for what it returns. */
   _do(fn) {
     if (this.state === 'connecting') {
       (this._pending ??= []).push(fn);
-      return;
+      return undefined;
     }
     const rc = fn();
     if (rc !== 0 && rc !== undefined) throw sendError(rc);
+    return this._flow();
+  }
+
+  /**
+   * Flow control (docs/sessions.md): undefined while at most HIGH_WATER bytes
+   * are queued, else a promise that resolves once half of that is left or the
+   * connection ended. Awaiting it paces a sender to its peer; a send that is
+   * not awaited keeps going until max_backpressure closes the connection (1008).
+   */
+  _flow() {
+    if (this._conn.bufferedAmount() <= HIGH_WATER) return undefined;
+    if (!this._drain) {
+      this._drain = new Promise((resolve) => {
+        const check = () => {
+          if (this.state === 'closed' || this._conn.bufferedAmount() <= HIGH_WATER / 2) {
+            this._drain = null;
+            resolve();
+          } else {
+            setTimeout(check, DRAIN_POLL_MS);
+          }
+        };
+        setTimeout(check, DRAIN_POLL_MS);
+      });
+    }
+    return this._drain;
   }
 
   /** A text frame with `s`. */
@@ -75,22 +106,22 @@ class Socket {
     if (this.state === 'open') {
       const rc = this._conn.sendText(s); // the hot path: no closure, no queue
       if (rc !== 0) throw sendError(rc);
-      return;
+      return this._flow();
     }
-    this._do(() => this._conn.sendText(s));
+    return this._do(() => this._conn.sendText(s));
   }
 
   /** A binary frame with the bytes of `b` (Buffer, Uint8Array or ArrayBuffer). */
   sendBinary(b) {
     const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : b;
-    this._do(() => this._conn.sendBinary(bytes));
+    return this._do(() => this._conn.sendBinary(bytes));
   }
 
   /** A text frame with JSON.stringify(value). */
   sendJson(value) {
     const s = JSON.stringify(value);
     if (s === undefined) throw new errors.SerializationError('value cannot be JSON');
-    this._do(() => this._conn.sendText(s));
+    return this._do(() => this._conn.sendText(s));
   }
 
   /**
@@ -101,19 +132,13 @@ class Socket {
    */
   send(value) {
     if (value instanceof WebSocketMessage) {
-      if (value.isText()) this.sendText(value.data);
-      else this.sendBinary(value.data);
-    } else if (this._endpoint.codec === CODEC.json) {
-      this._sendJsonValue(value);
-    } else if (this._endpoint.codec !== CODEC.raw) {
-      this._do(() => this._sendValue(value));
-    } else if (typeof value === 'string') {
-      this.sendText(value);
-    } else if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
-      this.sendBinary(value);
-    } else {
-      this.sendJson(value);
+      return value.isText() ? this.sendText(value.data) : this.sendBinary(value.data);
     }
+    if (this._endpoint.codec === CODEC.json) return this._sendJsonValue(value);
+    if (this._endpoint.codec !== CODEC.raw) return this._do(() => this._sendValue(value));
+    if (typeof value === 'string') return this.sendText(value);
+    if (value instanceof Uint8Array || value instanceof ArrayBuffer) return this.sendBinary(value);
+    return this.sendJson(value);
   }
 
   _sendValue(value) {
@@ -136,17 +161,13 @@ class Socket {
     } catch {
       text = undefined;
     }
-    if (text === undefined) {
-      this._do(() => this._sendValue(value));
-    } else if (this._endpoint.checked) {
-      this._do(() => {
-        const info = this._conn.sendJsonText(text);
-        if (info === undefined) return 0;
-        throw errors.fromInfo(info);
-      });
-    } else {
-      this._do(() => this._conn.sendText(text));
-    }
+    if (text === undefined) return this._do(() => this._sendValue(value));
+    if (!this._endpoint.checked) return this._do(() => this._conn.sendText(text));
+    return this._do(() => {
+      const info = this._conn.sendJsonText(text);
+      if (info === undefined) return 0;
+      throw errors.fromInfo(info);
+    });
   }
 
   /** Start the close handshake (code 1000 by default; reason at most 123 bytes). */
