@@ -32,6 +32,11 @@ module Wirecore
     SESSION_CLASSES = { callback: :CallbackSession, typed: :TypedSession,
                         stream: :StreamSession, class: :ClassSession }.freeze
 
+    # Queued bytes past which a send that can wait does (Session#flow).
+    def high_water
+      @high_water ||= [Session::HIGH_WATER, (@limits[:max_backpressure] || (4 << 20)) / 2].min
+    end
+
     def new_session(conn, request, runtime)
       Wirecore.const_get(SESSION_CLASSES.fetch(@style)).new(self, conn, request, runtime)
     end

@@ -54,20 +54,45 @@ module Wirecore
     end
     def closed(_code, _reason); end
 
+    # Bytes queued for a connection above which a send that can wait does
+    # (docs/sessions.md; half of max_backpressure when that is smaller); it
+    # goes on once half of that is left.
+    HIGH_WATER = 256 * 1024
+
     # Send what a handler returned: nil sends nothing, a WebSocketMessage keeps
     # its kind, anything else goes through the endpoint's serializer (raw
     # endpoints: a String as is, other objects as JSON text).
     def reply(obj)
       return if obj.nil?
       return (@queued ||= []) << obj unless @started
-      return send_now(obj) if @runtime.loop_thread?
 
-      from_any_thread { send_now(obj) }
+      if @runtime.loop_thread?
+        send_now(obj)
+      else
+        from_any_thread { send_now(obj) }
+      end
+      flow
     end
 
     # A raw send (:send_text / :send_binary) of str.
     def raw(method, str)
       from_any_thread { @conn.public_send(method, str) }
+      flow
+    end
+
+    # Flow control: past HIGH_WATER queued bytes, a send from another thread
+    # or from the stream's own Fiber waits until half of it is written or the
+    # connection closed. A send made by a block the loop thread runs directly
+    # cannot wait; max_backpressure (1008) bounds it.
+    def flow
+      return nil if @conn.buffered_amount <= @endpoint.high_water
+
+      if !@runtime.loop_thread?
+        @runtime.await_drain(@conn, @endpoint.high_water / 2)
+      elsif can_wait?
+        wait_drained
+      end
+      nil
     end
 
     # Sends may come from another Ruby thread: the GVL keeps them apart from
@@ -133,6 +158,9 @@ module Wirecore
 
     # [handled?, reply]: subclasses look up their error handlers.
     def rescue_exception(_exc) = [false, nil]
+
+    # True when the current code may suspend until the connection drains.
+    def can_wait? = false
 
     def unhandled(exc)
       @endpoint.log_exception(exc, @request)
@@ -261,7 +289,7 @@ module Wirecore
     def receive(timeout: nil)
       deadline = timeout && (@session.runtime.now + timeout)
       loop do
-        return @queue.shift unless @queue.empty?
+        return take unless @queue.empty?
         return nil if @closed
         return nil if deadline && @session.runtime.now >= deadline
 
@@ -296,8 +324,18 @@ module Wirecore
     # Bytes queued for this connection and not yet written to the socket.
     def buffered_amount = @session.conn.buffered_amount
 
+    # Unread messages past which the connection is paused (the core stops
+    # reading it) until the block has read them all.
+    INBOX_LIMIT = 16
+
     # Called by the session.
-    def push(msg) = @queue << msg
+    def push(msg)
+      @queue << msg
+      return unless @queue.size >= INBOX_LIMIT && !@paused
+
+      @paused = true
+      @session.conn.pause
+    end
 
     def mark_closed(code, reason)
       @closed = true
@@ -306,6 +344,15 @@ module Wirecore
     end
 
     private
+
+    def take
+      msg = @queue.shift
+      if @paused && @queue.empty?
+        @paused = false
+        @session.conn.resume unless @closed
+      end
+      msg
+    end
 
     # Yield to the loop until a message, the close, or the deadline resumes us.
     def suspend(deadline)
@@ -364,6 +411,14 @@ module Wirecore
     end
 
     private
+
+    def can_wait? = Fiber.current.equal?(@fiber)
+
+    # Suspend the block's Fiber until the runtime sees the connection drained.
+    def wait_drained
+      @runtime.on_drain(@conn, @endpoint.high_water / 2) { @fiber.resume if @fiber.alive? }
+      Fiber.yield
+    end
 
     def rescue_exception(exc)
       handler = @endpoint.on_error or return [false, nil]
