@@ -232,7 +232,7 @@ async def test_slow_reader_over_max_backpressure_is_closed():
         chunk = b"x" * 16384
         try:
             for _ in range(10000):  # the client never reads
-                await ws.send_bytes(chunk)
+                ws.send_bytes(chunk)  # not awaited: an awaited send would wait for the reader
                 await asyncio.sleep(0)
         except Exception as exc:  # the core refuses the send and closes
             outcome["error"] = type(exc).__name__

@@ -7,7 +7,7 @@
 const { EventEmitter } = require('node:events');
 const { native, CODEC, POLICY, CONNECT_DEFER } = require('./native');
 const { WebSocketMessage } = require('./message');
-const { Socket, isThenable } = require('./socket');
+const { Socket, isThenable, HIGH_WATER } = require('./socket');
 const errors = require('./errors');
 
 const { Reject, MESSAGE_ERRORS } = errors;
@@ -74,6 +74,7 @@ class Endpoint {
     this.codec = codec;
     this.hooks = hooks;
     this.checked = false; // a response schema applies to sends
+    this.highWater = HIGH_WATER; // where awaited sends wait (Socket#_flow)
   }
 
   nativeHandlers() {
@@ -384,6 +385,7 @@ class App extends EventEmitter {
     if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('a path starts with /');
     const ep = new Endpoint(this, path, codec, hooks);
     ep.checked = nativeOptions.responseSchema !== undefined;
+    ep.highWater = Math.min(HIGH_WATER, (nativeOptions.maxBackpressure || 4 * 1024 * 1024) / 2);
     try {
       this._server.addEndpoint(path, nativeOptions, ep.nativeHandlers());
     } catch (err) {

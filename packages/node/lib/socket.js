@@ -9,7 +9,8 @@ const errors = require('./errors');
 
 const STREAM_HIGH_WATER = 16;
 // Bytes queued for a connection above which a send returns a promise that
-// resolves once half of that is left (or the connection ended).
+// resolves once half of that is left, or the connection ended (half of
+// maxBackpressure when that is smaller: Endpoint#highWater).
 const HIGH_WATER = 256 * 1024;
 const DRAIN_POLL_MS = 1;
 
@@ -83,11 +84,12 @@ class Socket {
    * not awaited keeps going until max_backpressure closes the connection (1008).
    */
   _flow() {
-    if (this._conn.bufferedAmount() <= HIGH_WATER) return undefined;
+    const high = this._endpoint.highWater;
+    if (this._conn.bufferedAmount() <= high) return undefined;
     if (!this._drain) {
       this._drain = new Promise((resolve) => {
         const check = () => {
-          if (this.state === 'closed' || this._conn.bufferedAmount() <= HIGH_WATER / 2) {
+          if (this.state === 'closed' || this._conn.bufferedAmount() <= high / 2) {
             this._drain = null;
             resolve();
           } else {
@@ -302,4 +304,4 @@ class Socket {
   }
 }
 
-module.exports = { Socket, isThenable };
+module.exports = { Socket, isThenable, HIGH_WATER };

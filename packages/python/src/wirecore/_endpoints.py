@@ -23,7 +23,14 @@ from typing import Any, Callable, Iterable
 from . import _native
 from ._runtime import _await_any, _finish, drive
 from ._types import loader_for, schema_for, to_plain
-from .connection import WebSocket, WebSocketConnection, WebSocketMessage, WebSocketResponse, _send_any
+from .connection import (
+    HIGH_WATER,
+    WebSocket,
+    WebSocketConnection,
+    WebSocketMessage,
+    WebSocketResponse,
+    _send_any,
+)
 from .errors import (
     ConnectionClosed,
     DeserializationError,
@@ -238,6 +245,8 @@ class Endpoint:
         self.response_schema: str | None = None
         self.errors = _ErrorHandlers()
         self.on_disconnect_hook: _Injector | None = None
+        limit = int(self.options.get("max_backpressure") or 4 << 20)
+        self.high_water = min(HIGH_WATER, limit // 2)  # where awaited sends wait
 
     # -- registration
     def native_options(self) -> dict[str, Any]:

@@ -38,8 +38,9 @@ class _Done:
 
 _DONE = _Done()
 
-# Bytes queued for a connection above which an awaited send waits; it resumes
-# once half of that is left (or the connection closed).
+# Bytes queued for a connection above which an awaited send waits (half of
+# max_backpressure when that is smaller); it resumes once half of that is
+# left, or the connection closed.
 HIGH_WATER = 256 * 1024
 
 
@@ -50,11 +51,11 @@ def _flow(state: ConnState) -> Awaitable[None]:
         return _DONE
     endpoint = state.endpoint
     endpoint.kick()  # output is left for the loop (the send may come from outside it)
-    if queued <= HIGH_WATER or endpoint.driver is None:
+    if queued <= endpoint.high_water or endpoint.driver is None:
         return _DONE
     fut = state.drain
     if fut is None or fut.done():
-        fut = state.drain = endpoint.driver.drained(state.conn, HIGH_WATER // 2)
+        fut = state.drain = endpoint.driver.drained(state.conn, endpoint.high_water // 2)
     return fut
 
 
@@ -139,8 +140,7 @@ class WebSocketConnection:
     peer closes; `receive()` raises ConnectionClosed then.
     """
 
-    _HIGH = 64  # queued messages before the connection is paused
-    _LOW = 16
+    _INBOX_LIMIT = 16  # unread messages before the connection is paused, until all are read
 
     def __init__(self, state: ConnState) -> None:
         self._state = state
@@ -209,7 +209,7 @@ class WebSocketConnection:
     # -- receiving
     def _push(self, data: str | bytes) -> None:
         self._queue.append(data)
-        if not self._paused and len(self._queue) >= self._HIGH:
+        if not self._paused and len(self._queue) >= self._INBOX_LIMIT:
             self._paused = True
             self._conn.pause()
         self._wake()
@@ -234,7 +234,7 @@ class WebSocketConnection:
             finally:
                 self._waiter = None
         data = self._queue.popleft()
-        if self._paused and len(self._queue) <= self._LOW and self.close_code is None:
+        if self._paused and not self._queue and self.close_code is None:
             self._paused = False
             try:
                 self._conn.resume()
