@@ -131,3 +131,52 @@ test('a flooded slow stream handler stays bounded and gets everything in order',
   t.diagnostic(`server RSS grew by ${(peak - base) >> 10} KiB over ${total} messages`);
   assert.ok(peak - base < 64 * 1024 * 1024, `RSS grew by ${(peak - base) >> 20} MiB`);
 });
+
+function errorRoutes(a) {
+  const echoUntilBoom = async (socket) => {
+    for await (const msg of socket) {
+      if (msg.asText() === 'boom') throw new RangeError('boom');
+      await socket.send(msg);
+    }
+  };
+  a.websocket('/handled', { stream: true, onError: (err) => `handled ${err.message}` }, echoUntilBoom);
+  a.websocket('/bare', { stream: true }, echoUntilBoom);
+  a.websocket('/typed', {
+    messageSchema: { type: 'object' },
+    onError: () => { throw new Error('the error handler itself fails'); },
+  }, (message) => message);
+}
+
+test('a stream exception goes to onError, then the connection closes with 1000', async (t) => {
+  const app = await serve(t, errorRoutes);
+  const ws = wsConnect(t, app.url('/handled'));
+  await ws.opened;
+  ws.send('a');
+  assert.equal((await ws.next()).text, 'a');
+  ws.send('boom');
+  assert.equal((await ws.next()).text, 'handled boom');
+  assert.equal((await withTimeout(ws.closed, 5000)).code, 1000);
+});
+
+test('an unhandled exception closes only its connection with 1011', async (t) => {
+  const app = await serve(t, errorRoutes);
+  const a = wsConnect(t, app.url('/bare'));
+  const b = wsConnect(t, app.url('/bare'));
+  await Promise.all([a.opened, b.opened]);
+  a.send('boom');
+  assert.equal((await withTimeout(a.closed, 5000)).code, 1011);
+  b.send('still here');
+  assert.equal((await b.next()).text, 'still here');
+});
+
+test('an onError that throws leaves the invalid message to the policy', async (t) => {
+  const app = await serve(t, errorRoutes);
+  const ws = wsConnect(t, app.url('/typed'));
+  await ws.opened;
+  ws.send('5');
+  const reply = await ws.nextJson();
+  assert.equal(reply.type, 'error');
+  assert.equal(reply.error, 'validation_failed');
+  ws.send('{"n":1}');
+  assert.deepEqual(await ws.nextJson(), { n: 1 });
+});

@@ -5,12 +5,13 @@ awaited, and the bounded inbox of a stream handler."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import pytest
 import websockets
 
-from wirecore import App, WebSocketConnection
+from wirecore import App, ValidationError, WebSocketConnection
 
 MESSAGES = 2000
 SIZE = 4096
@@ -104,3 +105,62 @@ async def test_a_flooded_slow_stream_handler_stays_bounded_and_gets_everything_i
             peak = max(peak, rss_bytes())
     assert got == list(range(total))
     assert peak - base < 64 * 1024 * 1024, f"RSS grew by {(peak - base) >> 20} MiB"
+
+
+def error_app() -> App:
+    app = App()
+
+    async def echo_until_boom(ws: WebSocketConnection) -> None:
+        async for message in ws:
+            if message == "boom":
+                raise ValueError("boom")
+            await ws.send_text(message)
+
+    handled = app.websocket("/handled")(echo_until_boom)
+    app.websocket("/bare")(echo_until_boom)
+
+    @handled.on_error
+    def on_value_error(exc: ValueError) -> str:
+        return f"handled {exc}"
+
+    @app.websocket("/typed")
+    def typed(message: dict) -> dict:
+        return message
+
+    @typed.on_error
+    def broken(exc: ValidationError) -> None:
+        raise RuntimeError("the error handler itself fails")
+
+    return app
+
+
+async def test_a_stream_exception_goes_to_the_error_handler_then_closes_with_1000():
+    async with error_app().test_server() as server:
+        async with websockets.connect(server.url("/handled")) as c:
+            await c.send("a")
+            assert await c.recv() == "a"
+            await c.send("boom")
+            assert await c.recv() == "handled boom"
+            await asyncio.wait_for(c.wait_closed(), 5)
+            assert c.close_code == 1000
+
+
+async def test_an_unhandled_exception_closes_only_its_connection_with_1011():
+    async with error_app().test_server() as server:
+        async with websockets.connect(server.url("/bare")) as a, \
+                websockets.connect(server.url("/bare")) as b:
+            await a.send("boom")
+            await asyncio.wait_for(a.wait_closed(), 5)
+            assert a.close_code == 1011
+            await b.send("still here")
+            assert await b.recv() == "still here"
+
+
+async def test_an_error_handler_that_raises_leaves_the_invalid_message_to_the_policy():
+    async with error_app().test_server() as server:
+        async with websockets.connect(server.url("/typed")) as c:
+            await c.send("5")
+            reply = json.loads(await c.recv())
+            assert reply["type"] == "error" and reply["error"] == "validation_failed"
+            await c.send('{"n": 1}')
+            assert json.loads(await c.recv()) == {"n": 1}

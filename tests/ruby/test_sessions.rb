@@ -154,4 +154,59 @@ class TestSessions < Minitest::Test
       Process.kill("TERM", server.pid)
     end
   end
+
+  def error_app
+    app = new_app
+    echo_until_boom = proc do |ws|
+      ws.each do |msg|
+        raise RangeError, "boom" if msg.as_text == "boom"
+
+        ws.send(msg)
+      end
+    end
+    app.websocket("/handled", stream: true, on_error: ->(err, _ws) { "handled #{err.message}" }, &echo_until_boom)
+    app.websocket("/bare", stream: true, &echo_until_boom)
+    app.websocket("/typed", message_schema: { "type" => "object" },
+                            on_error: ->(_err, _ctx) { raise "the error handler itself fails" }) { |m, _| m }
+    app
+  end
+
+  def test_a_stream_exception_goes_to_on_error_then_closes_with_1000
+    serving(error_app) do |port, _|
+      c = RealClient.new(port, "/handled")
+      c.send_text("a")
+      assert_equal "a", c.receive_data.data
+      c.send_text("boom")
+      assert_equal "handled boom", c.receive_data.data
+      close = c.receive_data
+      assert_equal [:close, 1000], [close.type, close.code]
+      c.close
+    end
+  end
+
+  def test_an_unhandled_exception_closes_only_its_connection_with_1011
+    serving(error_app) do |port, _|
+      a = RealClient.new(port, "/bare")
+      b = RealClient.new(port, "/bare")
+      a.send_text("boom")
+      close = a.receive_data
+      assert_equal [:close, 1011], [close.type, close.code]
+      b.send_text("still here")
+      assert_equal "still here", b.receive_data.data
+      a.close
+      b.close
+    end
+  end
+
+  def test_an_on_error_that_raises_leaves_the_invalid_message_to_the_policy
+    serving(error_app) do |port, _|
+      c = RealClient.new(port, "/typed")
+      c.send_text("5")
+      reply = JSON.parse(c.receive_data.data)
+      assert_equal %w[error validation_failed], reply.values_at("type", "error")
+      c.send_text('{"n":1}')
+      assert_equal({ "n" => 1 }, JSON.parse(c.receive_data.data))
+      c.close
+    end
+  end
 end

@@ -290,12 +290,15 @@ function streamHooks(options, handler, codec) {
     open(socket) {
       // The handler owns the connection for its whole life, so it runs beside
       // the message flow instead of pausing it.
+      // An exception goes to onError (its reply is sent) or closes with
+      // 1011; either way the handler is over, so the connection closes.
       const ep = socket._endpoint;
       Promise.resolve()
         .then(() => handler(socket))
+        .then(undefined, (err) => ep.fail(socket, err))
         .then(() => {
-          if (socket.state === 'open') socket.close(1000, '');
-        }, (err) => ep.fail(socket, err));
+          if (socket.isOpen) socket.close(1000, '');
+        });
       return undefined;
     },
     message(socket, payload, value) {

@@ -497,9 +497,10 @@ class Endpoint:
             return False
         try:
             result = handler()
-        except BaseException as e:  # noqa: BLE001
-            self.fail(st, e)
-            return True
+        except Exception as e:  # the endpoint's invalid-message policy answers instead
+            if e is not exc:
+                log.error("wirecore: error handler failed on %s", self.pattern, exc_info=e)
+            return False
         self.run(st, result, self.reply_error)
         return True
 
@@ -789,6 +790,8 @@ class StreamEndpoint(Endpoint):
         self.connect_injector = _Injector(route.connect_fn, route.path) if route.connect_fn else None
         if route.disconnect_fn:
             self.on_disconnect_hook = _Injector(route.disconnect_fn, route.path)
+        for fn_err in route.error_fns:
+            self.errors.add(_exception_types(fn_err, skip_self=False), fn_err)
 
     def connect_hook(self, st: ConnState) -> Any:
         st.ws = WebSocketConnection(st)
@@ -805,9 +808,9 @@ class StreamEndpoint(Endpoint):
             except ConnectionClosed:
                 pass
             except Exception as exc:
-                self.fail(st, exc)
-                self.kick()
-                return
+                if not await self.rescue(st, exc):
+                    self.kick()
+                    return
             if not st.closed:
                 try:
                     st.conn.close(1000, "")
@@ -816,6 +819,25 @@ class StreamEndpoint(Endpoint):
                 self.kick()
 
         self.loop.create_task(run())
+
+    async def rescue(self, st: ConnState, exc: Exception) -> bool:
+        """The handler raised: True when an error handler took exc (its reply
+        is sent and the connection then closes with 1000), else close 1011."""
+        handler = self.find_error_handler(st, exc)
+        try:
+            if handler is None:
+                raise exc
+            result = handler()
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                self.send_plain(st, result)
+            return True
+        except ConnectionClosed:
+            return True
+        except Exception as e:  # noqa: BLE001 - the handler (or its reply) failed
+            self.fail(st, e)
+            return False
 
     def _on_message(self, conn: _native.Conn, payload: Any, index: int, binary: bool) -> None:
         st: ConnState = conn.data
