@@ -164,3 +164,25 @@ async def test_an_error_handler_that_raises_leaves_the_invalid_message_to_the_po
             assert reply["type"] == "error" and reply["error"] == "validation_failed"
             await c.send('{"n": 1}')
             assert json.loads(await c.recv()) == {"n": 1}
+
+
+async def test_sends_and_close_made_before_the_upgrade_leave_right_after_it():
+    app = App()
+
+    @app.websocket("/early")
+    async def early(ws: WebSocketConnection) -> None:
+        async for _ in ws:
+            pass
+
+    @early.on_connect
+    def connect(ws: WebSocketConnection) -> None:
+        ws.send_text("first")
+        ws.send_json({"second": 2})
+        ws.close(4000, "done early")
+
+    async with app.test_server() as server:
+        async with websockets.connect(server.url("/early")) as c:
+            assert await c.recv() == "first"
+            assert json.loads(await c.recv()) == {"second": 2}
+            await asyncio.wait_for(c.wait_closed(), 5)
+            assert (c.close_code, c.close_reason) == (4000, "done early")

@@ -83,7 +83,7 @@ class ConnState:
         self.ws: WebSocketConnection | None = None
         self.response: WebSocketResponse | None = None
         self.kwargs: dict[str, Any] | None = None
-        self.early: list[Any] | None = None  # sends made before the upgrade completed
+        self.early: list[Any] | None = None  # (fn, args) of sends and closes made before the upgrade
         self.check: Any = None  # class endpoints: the running handler's response schema
         self.drain: Any = None  # the future awaited sends wait on (connection._flow)
 
@@ -372,8 +372,8 @@ class Endpoint:
         st.opened = True
         try:
             early, st.early = st.early, None
-            for obj in early or ():
-                self.send_plain(st, obj)
+            for fn, args in early or ():
+                fn(*args)
             self.on_open(st)
         except Exception as exc:
             self.handle_exception(st, exc)

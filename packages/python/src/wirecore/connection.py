@@ -44,6 +44,18 @@ _DONE = _Done()
 HIGH_WATER = 256 * 1024
 
 
+def _early(state: ConnState, fn: Callable[..., Any], *args: Any) -> Awaitable[None]:
+    """A send or close made before the upgrade completed: run right after the
+    101 (or at once after the close, where it raises ConnectionClosed)."""
+    if state.closed:
+        fn(*args)
+    else:
+        if state.early is None:
+            state.early = []
+        state.early.append((fn, args))
+    return _DONE
+
+
 def _flow(state: ConnState) -> Awaitable[None]:
     """What an awaited send waits for after queueing its message."""
     queued = state.conn.buffered_amount
@@ -182,27 +194,39 @@ class WebSocketConnection:
 
     # -- sending
     def send_text(self, text: str) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_text, text)
         self._conn.send_text(text)
         return _flow(self._state)
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_bytes, data)
         self._conn.send_bytes(data)
         return _flow(self._state)
 
     def send_json(self, obj: Any) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_encoded, obj, _native.CODEC_JSON, to_plain)
         self._conn.send_encoded(obj, _native.CODEC_JSON, to_plain)
         return _flow(self._state)
 
     def send_msgpack(self, obj: Any) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_encoded, obj, _native.CODEC_MSGPACK, to_plain)
         self._conn.send_encoded(obj, _native.CODEC_MSGPACK, to_plain)
         return _flow(self._state)
 
     def send(self, obj: Any) -> Awaitable[None]:
         """str -> text, bytes -> binary, WebSocketMessage as is, anything else -> JSON text."""
+        if not self._state.opened:
+            return _early(self._state, _send_any, self._conn, obj)
         _send_any(self._conn, obj)
         return _flow(self._state)
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.close, code, reason)
         self._conn.close(code, reason)
         return _DONE
 
@@ -315,13 +339,13 @@ class WebSocket:
         after the 101 response."""
         st = self._state
         if not st.opened:
-            if st.early is None:
-                st.early = []
-            st.early.append(obj)
-            return _DONE
+            return _early(st, st.endpoint.send_plain, st, obj)
         st.endpoint.send_plain(st, obj)
         return _flow(st)
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
-        self._state.conn.close(code, reason)
+        st = self._state
+        if not st.opened:
+            return _early(st, st.conn.close, code, reason)
+        st.conn.close(code, reason)
         return _DONE
