@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "transport.h"
 
+#include <signal.h>
 #include <uv.h>
 #include <wslay/wslay.h>
 
@@ -225,6 +226,11 @@ struct wire_server {
   wire_conn *dirty;
   int depth; /* nesting of our own loop callbacks */
   int kick;  /* watchers changed outside uv_run: the host must process now */
+  int in_run; /* inside uv_run of the owned loop */
+  int woken;  /* the wake handle was signalled since the last process call */
+  int wake_open;
+  uv_async_t wake;                /* makes the backend fd readable; carries stop requests */
+  volatile sig_atomic_t stop_req; /* wire_server_stop was called */
   uint64_t shutdown_deadline;
   wire_shutdown_cb done;
   void *done_data;
@@ -239,6 +245,14 @@ struct wire_server {
  * the output queued during the callback (one write per connection). */
 WIRE_HIDDEN void wire__enter(wire_server *s);
 WIRE_HIDDEN void wire__leave(wire_server *s);
+
+/* loop.c: the wake handle (created with the timer, closed after it). */
+WIRE_HIDDEN int wire__wake_init(wire_server *s);
+/* Start closing it: 1 if that started now, else 0. */
+WIRE_HIDDEN int wire__wake_close(wire_server *s);
+/* Outside uv_run of an owned loop with watchers changed (kick): make the
+ * backend fd readable, once per process call. */
+WIRE_HIDDEN void wire__wake_host(wire_server *s);
 
 /* timer.c: deadline lists and the server timer. */
 WIRE_HIDDEN void wire__tlist_put(wire_conn *c, wire__tlist *l);

@@ -301,7 +301,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
     return WIRE_EINVAL;
-  if (wire__timer_init(s) != 0)
+  if (wire__timer_init(s) != 0 || wire__wake_init(s) != 0)
     return WIRE_EUV;
   wire__listener *l = calloc(1, sizeof *l);
   if (l == NULL)
@@ -335,6 +335,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   *pp = l;
   s->state = WIRE__SV_LISTENING;
   s->kick = 1;
+  wire__wake_host(s);
   return 0;
 }
 
@@ -365,7 +366,7 @@ void wire_server_unref(wire_server *s) {
 void wire__server_check_done(wire_server *s) {
   if (s->state != WIRE__SV_SHUTTING || s->n_sockets > 0 || s->listeners != NULL)
     return;
-  if (wire__timer_close(s))
+  if (wire__timer_close(s) || wire__wake_close(s))
     return;
   if (s->n_handles > 0)
     return;

@@ -130,7 +130,7 @@ int wire__mem_open(wire_server *s, wire__mem **out) {
   *out = NULL;
   if (s->state == WIRE__SV_SHUTTING || s->state == WIRE__SV_DONE)
     return WIRE_ESTATE;
-  if (wire__timer_init(s) != 0)
+  if (wire__timer_init(s) != 0 || wire__wake_init(s) != 0)
     return WIRE_EUV;
   wire__mem *m = calloc(1, sizeof *m);
   wire_conn *c = calloc(1, sizeof *c);
