@@ -1,5 +1,5 @@
 /*
- * wirecore.c -- the `wirecore` command-line tool: validate JSON and
+ * main.c -- the `wirecore` command-line tool: validate JSON and
  * MessagePack documents (files or JSON Lines) against a JSON Schema with the
  * same decoders and validator the server uses.
  *
