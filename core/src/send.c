@@ -71,6 +71,7 @@ static wire__ochunk *chunk_new(size_t len) {
   ch->next = NULL;
   ch->len = len;
   ch->off = 0;
+  ch->shared = NULL;
   return ch;
 }
 
@@ -105,13 +106,9 @@ int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
   return len ? wire__out_raw(c, data, len) : 0;
 }
 
-/* Queue a copy of one unmasked frame: header and payload in one chunk. */
-int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
+/* The header of an unmasked final frame, in 2, 4 or 10 bytes. */
+size_t wire__frame_header(uint8_t *h, int opcode, size_t len) {
   size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  wire__ochunk *ch = chunk_new(hl + len);
-  if (ch == NULL)
-    return WIRE_ENOMEM;
-  uint8_t *h = ch->data;
   h[0] = (uint8_t)(0x80 | opcode);
   if (hl == 2) {
     h[1] = (uint8_t)len;
@@ -124,8 +121,32 @@ int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
     for (int i = 0; i < 8; i++)
       h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
   }
+  return hl;
+}
+
+/* Queue a copy of one unmasked frame: header and payload in one chunk. */
+int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
+  size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  wire__ochunk *ch = chunk_new(hl + len);
+  if (ch == NULL)
+    return WIRE_ENOMEM;
+  wire__frame_header(ch->data, opcode, len);
   if (len)
-    memcpy(h + hl, data, len);
+    memcpy(ch->data + hl, data, len);
+  chunk_append(c, ch);
+  return 0;
+}
+
+/* ---- topics: a published frame shared by many queues ---------------------- */
+
+/* Queue a reference to a shared frame: no copy, one small node. */
+int wire__out_shared(wire_conn *c, wire__sbuf *b) {
+  wire__ochunk *ch = chunk_new(0);
+  if (ch == NULL)
+    return WIRE_ENOMEM;
+  ch->len = b->len;
+  ch->shared = b;
+  b->refs++;
   chunk_append(c, ch);
   return 0;
 }
@@ -135,7 +156,7 @@ void wire__out_discard(wire_conn *c) {
     wire__ochunk *ch = c->out_head;
     c->out_head = ch->next;
     c->out_bytes -= ch->len - ch->off;
-    free(ch);
+    wire__ochunk_free(ch);
   }
   c->out_tail = NULL;
 }
@@ -152,7 +173,7 @@ static void consume(wire_conn *c, size_t n) {
     }
     n -= left;
     c->out_head = ch->next;
-    free(ch);
+    wire__ochunk_free(ch);
   }
   if (c->out_head == NULL)
     c->out_tail = NULL;
@@ -172,7 +193,7 @@ static void write_cb(uv_write_t *req, int status) {
   while (w->chunks != NULL) {
     wire__ochunk *ch = w->chunks;
     w->chunks = ch->next;
-    free(ch);
+    wire__ochunk_free(ch);
   }
   c->out_bytes -= w->bytes;
   c->flags &= ~WIRE__F_WRITING;
@@ -198,7 +219,8 @@ void wire__out_flush(wire_conn *c) {
   uv_buf_t bufs[WIRE__MAX_IOV];
   unsigned n = 0;
   for (wire__ochunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
-    bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
+    bufs[n++] =
+        uv_buf_init((char *)wire__ochunk_bytes(ch) + ch->off, (unsigned)(ch->len - ch->off));
   int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
   if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
@@ -221,7 +243,8 @@ void wire__out_flush(wire_conn *c) {
     wire__ochunk *ch = c->out_head;
     c->out_head = ch->next;
     ch->next = NULL;
-    bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
+    bufs[n++] =
+        uv_buf_init((char *)wire__ochunk_bytes(ch) + ch->off, (unsigned)(ch->len - ch->off));
     w->bytes += ch->len - ch->off;
     *tail = ch;
     tail = &ch->next;
@@ -236,7 +259,7 @@ void wire__out_flush(wire_conn *c) {
     while (w->chunks != NULL) {
       wire__ochunk *ch = w->chunks;
       w->chunks = ch->next;
-      free(ch);
+      wire__ochunk_free(ch);
     }
     c->out_bytes -= w->bytes;
     free(w);
