@@ -387,6 +387,48 @@ void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len) {
     wire__update_reading(c);
 }
 
+/* Reading is on unless: paused with a message already waiting (pause itself
+ * is lazy), over the backpressure limit, or a deferred handshake has buffered
+ * enough. Changes mark the host's timeout 0 so libuv applies them. */
+void wire__update_reading(wire_conn *c) {
+  int want;
+  switch (c->state) {
+  case WIRE__S_HANDSHAKE:
+  case WIRE__S_REJECTING:
+  case WIRE__S_CLOSING:
+    want = !(c->flags & WIRE__F_EOF);
+    break;
+  case WIRE__S_DEFERRED:
+    want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
+    break;
+  case WIRE__S_OPEN:
+    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure;
+    break;
+  default:
+    return;
+  }
+  int on = (c->flags & WIRE__F_READING) != 0;
+  if (want == on)
+    return;
+  if (c->state == WIRE__S_OPEN) {
+    /* Silence is only the peer's fault while we read: no pings (whose pong
+     * we could not see) while paused or over the backpressure limit. */
+    if (want)
+      wire__tlist_put(c, &c->ep->idle);
+    else
+      wire__tlist_remove(c);
+  }
+  if (want) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, wire__server_alloc_cb, wire__server_read_cb) != 0)
+      return;
+    c->flags |= WIRE__F_READING;
+  } else {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->flags &= ~WIRE__F_READING;
+  }
+  WIRE__SRV(c)->kick = 1;
+}
+
 /* ---- delivery, pause, resume ------------------------------------------------ */
 
 static void pq_free(wire_conn *c) {

@@ -1,9 +1,10 @@
 /*
  * conn_internal.h -- the connection engine's private layout: the server, its
  * endpoints, connections, the pooled wslay contexts and the deadline lists.
- * Shared by server.c (listen, accept, handshake, shutdown), conn.c (framing,
- * close, pause), send.c (output queue), pipeline.c (decode, dispatch) and
- * loop.c (the three ways to run). Never installed.
+ * Shared by server.c (listen, accept, shutdown), handshake.c (the upgrade
+ * phase), timer.c (deadlines), conn.c (framing, close, pause), send.c (output
+ * queue), pipeline.c (decode, dispatch) and loop.c (the three ways to run).
+ * Never installed.
  */
 #ifndef WIRE_CONN_INTERNAL_H
 #define WIRE_CONN_INTERNAL_H
@@ -157,7 +158,7 @@ struct wire_conn {
       char *buf;
       uint32_t len, cap;
     } hs;
-    struct {         /* frame boundary scanner (open and closing) */
+    struct { /* frame boundary scanner (open and closing) */
       /* 32 bits suffice: a frame or message over max_message_size (at most
        * UINT32_MAX) is refused at its header. */
       uint32_t left; /* payload bytes of the current frame not yet seen */
@@ -234,17 +235,31 @@ struct wire_server {
  * the output queued during the callback (one write per connection). */
 WIRE_HIDDEN void wire__enter(wire_server *s);
 WIRE_HIDDEN void wire__leave(wire_server *s);
-/* Start/stop reading as the connection's state, pauses and backpressure say. */
-WIRE_HIDDEN void wire__update_reading(wire_conn *c);
 
-/* server.c: deadline lists and the server timer. */
+/* timer.c: deadline lists and the server timer. */
 WIRE_HIDDEN void wire__tlist_put(wire_conn *c, wire__tlist *l);
 WIRE_HIDDEN void wire__tlist_remove(wire_conn *c);
+/* Arm the server timer for loop time `due` unless it fires no later. */
+WIRE_HIDDEN void wire__timer_arm(wire_server *s, uint64_t due);
+/* Create the (unref'd) server timer once. Returns 0 or a libuv error. */
+WIRE_HIDDEN int wire__timer_init(wire_server *s);
+/* Start closing the timer: 1 if that started now, else 0. */
+WIRE_HIDDEN int wire__timer_close(wire_server *s);
+
+/* server.c */
+/* When shutting down and nothing is left, close the timer, then call done. */
 WIRE_HIDDEN void wire__server_check_done(wire_server *s);
+/* Drop every connection still open (the shutdown deadline passed). */
+WIRE_HIDDEN void wire__server_force_close(wire_server *s);
 WIRE_HIDDEN void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 WIRE_HIDDEN void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
+/* handshake.c: request-head bytes of a connection in HANDSHAKE or DEFERRED. */
+WIRE_HIDDEN void wire__handshake_read(wire_conn *c, const char *data, size_t n);
+
 /* conn.c */
+/* Start/stop reading as the connection's state, pauses and backpressure say. */
+WIRE_HIDDEN void wire__update_reading(wire_conn *c);
 /* Feed bytes read from the socket of an open or closing connection. */
 WIRE_HIDDEN void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len);
 /* Close the socket now; on_close(code) first if it is owed. */
@@ -280,10 +295,6 @@ WIRE_HIDDEN void wire__out_schedule(wire_conn *c);
 WIRE_HIDDEN void wire__out_flush(wire_conn *c);
 WIRE_HIDDEN void wire__out_discard(wire_conn *c);
 WIRE_HIDDEN int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len);
-/* Incremental UTF-8 validation: feed bytes, state 0 = complete, 1 = reject. */
-WIRE_HIDDEN uint32_t wire__utf8_step(uint32_t state, const uint8_t *s, size_t len);
-#define WIRE__UTF8_OK 0u
-#define WIRE__UTF8_BAD 1u
 
 /* pipeline.c */
 WIRE_HIDDEN int wire__pipeline_compile(wire_endpoint *ep, wire_error *err);

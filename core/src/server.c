@@ -1,8 +1,8 @@
 /*
- * server.c -- servers and endpoints: listeners, accept, the connection
- * registry, the HTTP upgrade phase of each connection (read the request head,
- * route, check, on_connect, 101 or an error status), deadline lists driven by
- * one server timer, and graceful shutdown.
+ * server.c -- servers and endpoints: options and defaults, listeners, accept,
+ * the shared read buffer, finding connections (through the loop's handle
+ * list), and graceful shutdown. The upgrade phase is handshake.c's, the
+ * deadlines timer.c's.
  */
 #include "conn_internal.h"
 
@@ -219,95 +219,6 @@ const char *wire_endpoint_pattern(const wire_endpoint *ep) {
   return ep ? ep->pattern : NULL;
 }
 
-/* ---- deadline lists and the timer ---------------------------------------- */
-
-/* The one server timer: expire due list heads, enforce the shutdown
- * deadline, re-arm for the earliest remaining deadline. */
-static void timer_cb(uv_timer_t *t);
-
-/* Arm the server timer for `due` unless it already fires no later. */
-static void timer_arm(wire_server *s, uint64_t due) {
-  if (!s->timer_init)
-    return;
-  if (s->timer_due != 0 && s->timer_due <= due)
-    return;
-  uint64_t now = uv_now(s->loop);
-  uv_timer_start(&s->timer, timer_cb, due > now ? due - now : 0, 0);
-  s->timer_due = due;
-}
-
-/* The list a connection's tkind names. */
-static wire__tlist *tlist_of(wire_conn *c) {
-  switch (c->tkind) {
-  case WIRE__T_HANDSHAKE:
-    return &WIRE__SRV(c)->handshake;
-  case WIRE__T_IDLE:
-    return &c->ep->idle;
-  case WIRE__T_PONG:
-    return &c->ep->pong;
-  case WIRE__T_CLOSE:
-    return &c->ep->closing;
-  default:
-    return NULL;
-  }
-}
-
-void wire__tlist_remove(wire_conn *c) {
-  wire__tlist *l = tlist_of(c);
-  if (l == NULL)
-    return;
-  if (c->tprev)
-    c->tprev->tnext = c->tnext;
-  else
-    l->head = c->tnext;
-  if (c->tnext)
-    c->tnext->tprev = c->tprev;
-  else
-    l->tail = c->tprev;
-  c->tprev = c->tnext = NULL;
-  c->tkind = 0;
-}
-
-/* Move c to the tail of l with a fresh deadline (l NULL: no deadline). A
- * duration of UINT32_MAX means never. */
-void wire__tlist_put(wire_conn *c, wire__tlist *l) {
-  wire__tlist_remove(c);
-  if (l == NULL || l->duration >= UINT32_MAX)
-    return;
-  /* The loop's clock is only refreshed once per iteration, and a host-driven
-   * host may call us long after the last one. */
-  uv_update_time(WIRE__SRV(c)->loop);
-  uint64_t due = uv_now(WIRE__SRV(c)->loop) + l->duration;
-  c->deadline = (uint32_t)due;
-  c->tkind = l->kind;
-  c->tprev = l->tail;
-  c->tnext = NULL;
-  if (l->tail)
-    l->tail->tnext = c;
-  else
-    l->head = c;
-  l->tail = c;
-  timer_arm(WIRE__SRV(c), due);
-}
-
-/* Pop every expired head of l; returns the next deadline (0 = none). */
-static uint64_t tlist_sweep(wire__tlist *l, uint64_t now) {
-  while (l->head != NULL && (int32_t)(l->head->deadline - (uint32_t)now) <= 0) {
-    wire_conn *c = l->head;
-    wire__tlist_remove(c);
-    wire__conn_expired(c);
-  }
-  return l->head ? now + (uint32_t)(l->head->deadline - (uint32_t)now) : 0;
-}
-
-static uint64_t earliest(uint64_t a, uint64_t b) {
-  if (a == 0)
-    return b;
-  if (b == 0)
-    return a;
-  return a < b ? a : b;
-}
-
 /* Connections are found through the loop's handle list (a registry would
  * cost every idle connection two pointers). Ours: TCP handles whose data is
  * this server (listeners keep data NULL). */
@@ -323,33 +234,11 @@ static void force_close_cb(uv_handle_t *h, void *arg) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
 }
 
-static void force_close_all(wire_server *s) {
+void wire__server_force_close(wire_server *s) {
   uv_walk(s->loop, force_close_cb, s);
 }
 
-static void timer_cb(uv_timer_t *t) {
-  wire_server *s = t->data;
-  wire__enter(s);
-  s->timer_due = 0;
-  uint64_t now = uv_now(s->loop);
-  uint64_t next = tlist_sweep(&s->handshake, now);
-  for (wire_endpoint *ep = s->endpoints; ep; ep = ep->next) {
-    next = earliest(next, tlist_sweep(&ep->idle, now));
-    next = earliest(next, tlist_sweep(&ep->pong, now));
-    next = earliest(next, tlist_sweep(&ep->closing, now));
-  }
-  if (s->state == WIRE__SV_SHUTTING) {
-    if (now >= s->shutdown_deadline)
-      force_close_all(s);
-    else
-      next = earliest(next, s->shutdown_deadline);
-  }
-  if (next != 0)
-    timer_arm(s, next);
-  wire__leave(s);
-}
-
-/* ---- accept and the handshake phase -------------------------------------- */
+/* ---- accept and reads --------------------------------------------------------- */
 
 void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   wire_server *s = h->data;
@@ -378,176 +267,6 @@ static void release_rbuf(wire_server *s, const uv_buf_t *buf) {
     free(buf->base);
 }
 
-/* Send an HTTP error and close once it has left (no on_close: never accepted). */
-static void reject(wire_conn *c, int status, const char *body) {
-  char resp[1024];
-  int n = wire__http_error_response(status, body, resp, sizeof resp);
-  if (n < 0)
-    n = wire__http_error_response(status, NULL, resp, sizeof resp);
-  if (c->state == WIRE__S_OPEN || c->state == WIRE__S_DEFERRED)
-    WIRE__SRV(c)->n_established--;
-  c->state = WIRE__S_REJECTING;
-  free(c->u.hs.buf);
-  c->u.hs.buf = NULL;
-  c->u.hs.len = c->u.hs.cap = 0;
-  if (n > 0)
-    wire__out_raw(c, resp, (size_t)n);
-  wire__tlist_put(c, &WIRE__SRV(c)->handshake);
-  wire__out_schedule(c);
-  wire__conn_progress(c);
-}
-
-/* Send the 101 and switch to WebSocket framing. rest: bytes that followed
- * the request head (in the read buffer or in the handshake buffer). */
-static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
-  char resp[2048];
-  int n = wire__handshake_response(c->req, resp, sizeof resp);
-  if (n < 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
-    reject(c, 500, NULL);
-    return;
-  }
-  /* The connection keeps a compact view: it is most of an idle connection's
-   * memory. */
-  c->req = wire__request_compact(c->req);
-  char *buf = c->u.hs.buf; /* may hold rest: freed after the feed */
-  memset(&c->u, 0, sizeof c->u);
-  c->state = WIRE__S_OPEN;
-  c->flags |= WIRE__F_ACCEPTED;
-  wire__tlist_put(c, &c->ep->idle);
-  wire__out_schedule(c);
-  wire__conn_opened(c, (const uint8_t *)rest, rest_len);
-  free(buf);
-}
-
-/* Keep bytes in the connection's handshake buffer (they are in the read
- * buffer, which the next read reuses). Returns 0 or WIRE_ENOMEM. */
-static int hs_keep(wire_conn *c, const char *data, size_t n) {
-  size_t need = (size_t)c->u.hs.len + n;
-  if (need > UINT32_MAX / 2)
-    return WIRE_ENOMEM;
-  if (need > c->u.hs.cap) {
-    size_t cap = c->u.hs.cap ? c->u.hs.cap : 512;
-    while (cap < need)
-      cap *= 2;
-    char *nb = realloc(c->u.hs.buf, cap);
-    if (nb == NULL)
-      return WIRE_ENOMEM;
-    c->u.hs.buf = nb;
-    c->u.hs.cap = (uint32_t)cap;
-  }
-  if (n)
-    memmove(c->u.hs.buf + c->u.hs.len, data, n);
-  c->u.hs.len += (uint32_t)n;
-  return 0;
-}
-
-/* The head parsed: route, check, ask on_connect. */
-static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
-  wire_server *s = WIRE__SRV(c);
-  uv_tcp_t *t = &c->tcp;
-  struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &sl) == 0)
-    wire__request_set_peer(c->req, (struct sockaddr *)&ss);
-  wire_endpoint *ep = NULL;
-  for (wire_endpoint *e = s->endpoints; e; e = e->next) {
-    int m = wire__route_match(e->route, c->req);
-    if (m < 0) {
-      reject(c, 500, NULL);
-      return;
-    }
-    if (m == 1) {
-      ep = e;
-      break;
-    }
-  }
-  if (ep == NULL) {
-    reject(c, 404, NULL);
-    return;
-  }
-  c->ep = ep;
-  const char *why = NULL;
-  int st = wire__handshake_check(c->req, ep->opts.allowed_origins, ep->opts.n_allowed_origins,
-                                 ep->opts.subprotocols, ep->opts.n_subprotocols, &why);
-  if (st != 0) {
-    reject(c, st, why);
-    return;
-  }
-  if (s->max_connections != 0 && s->n_established >= s->max_connections) {
-    reject(c, 503, NULL);
-    return;
-  }
-  if (s->state != WIRE__SV_LISTENING) {
-    reject(c, 503, NULL);
-    return;
-  }
-  s->n_established++;
-  c->state = WIRE__S_DEFERRED; /* counted; on_connect decides */
-  wire__tlist_remove(c);
-  int verdict = ep->cb.on_connect ? ep->cb.on_connect(c, c->req, ep->user_data) : 0;
-  if (c->state != WIRE__S_DEFERRED)
-    return; /* the peer left or the server shut down meanwhile */
-  if (verdict == WIRE_CONNECT_ACCEPT) {
-    accept_upgrade(c, rest, rest_len);
-  } else if (verdict == WIRE_CONNECT_DEFER) {
-    c->flags |= WIRE__F_DEFER_REF;
-    c->refs++;
-    /* Only the bytes after the head stay: they belong to the WebSocket. */
-    if (c->u.hs.buf != NULL && rest >= c->u.hs.buf && rest <= c->u.hs.buf + c->u.hs.len) {
-      memmove(c->u.hs.buf, rest, rest_len);
-      c->u.hs.len = (uint32_t)rest_len;
-    } else {
-      c->u.hs.len = 0;
-      if (hs_keep(c, rest, rest_len) != 0)
-        wire__conn_terminate(c, 1006, NULL, 0);
-    }
-  } else {
-    reject(c, verdict >= 400 && verdict <= 599 ? verdict : 500, NULL);
-  }
-}
-
-/* Handshake bytes arrived. The usual request comes whole in one read and is
- * parsed in place; only a partial head is copied into a per-connection
- * buffer. */
-static void handshake_read(wire_conn *c, const char *data, size_t n) {
-  wire_server *s = WIRE__SRV(c);
-  if (c->state == WIRE__S_DEFERRED) {
-    if (hs_keep(c, data, n) != 0)
-      wire__conn_terminate(c, 1006, NULL, 0);
-    else if (c->u.hs.len > s->max_handshake + WIRE__READ_BUF_SIZE)
-      wire__update_reading(c);
-    return;
-  }
-  const char *buf = data;
-  size_t len = n;
-  if (c->u.hs.len > 0) {
-    if (hs_keep(c, data, n) != 0) {
-      wire__conn_terminate(c, 1006, NULL, 0);
-      return;
-    }
-    buf = c->u.hs.buf;
-    len = c->u.hs.len;
-  }
-  int status = 0;
-  const char *why = NULL;
-  wire_request *req = NULL;
-  int r = wire__request_parse(buf, len < s->max_handshake ? len : s->max_handshake, &req, &status,
-                              &why);
-  if (r == -2) {
-    if (len >= s->max_handshake)
-      reject(c, 431, "request head too large");
-    else if (buf == data && hs_keep(c, data, n) != 0)
-      wire__conn_terminate(c, 1006, NULL, 0);
-    return;
-  }
-  if (r < 0) {
-    reject(c, status ? status : 400, why);
-    return;
-  }
-  c->req = req;
-  handshake_done(c, buf + r, len - (size_t)r);
-}
-
 /* Every read of every connection: dispatch by state; a read error or EOF
  * ends the connection (1006 unless a close was already exchanged). */
 void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -558,7 +277,7 @@ void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     switch (c->state) {
     case WIRE__S_HANDSHAKE:
     case WIRE__S_DEFERRED:
-      handshake_read(c, buf->base, (size_t)nread);
+      wire__handshake_read(c, buf->base, (size_t)nread);
       break;
     case WIRE__S_OPEN:
     case WIRE__S_CLOSING:
@@ -627,13 +346,6 @@ static int map_uv_listen_error(int r) {
   return WIRE_ELISTEN;
 }
 
-static void timer_close_cb(uv_handle_t *h) {
-  wire_server *s = h->data;
-  s->n_handles--;
-  s->timer_init = 0;
-  wire__server_check_done(s);
-}
-
 int wire_server_listen(wire_server *s, const char *host, int port) {
   if (s == NULL || port < 0 || port > 65535)
     return WIRE_EINVAL;
@@ -645,17 +357,8 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
     return WIRE_EINVAL;
-  if (!s->timer_init) {
-    if (uv_timer_init(s->loop, &s->timer) != 0)
-      return WIRE_EUV;
-    s->timer.data = s;
-    s->timer_init = 1;
-    /* The timer only serves connections, which keep the loop alive by
-     * themselves; a stale deadline must not hold a Node process open after
-     * the last connection of an unref'd server is gone. */
-    uv_unref((uv_handle_t *)&s->timer);
-    s->n_handles++;
-  }
+  if (wire__timer_init(s) != 0)
+    return WIRE_EUV;
   wire__listener *l = calloc(1, sizeof *l);
   if (l == NULL)
     return WIRE_ENOMEM;
@@ -718,10 +421,8 @@ void wire_server_unref(wire_server *s) {
 void wire__server_check_done(wire_server *s) {
   if (s->state != WIRE__SV_SHUTTING || s->n_sockets > 0 || s->listeners != NULL)
     return;
-  if (s->timer_init && !uv_is_closing((uv_handle_t *)&s->timer)) {
-    uv_close((uv_handle_t *)&s->timer, timer_close_cb);
+  if (wire__timer_close(s))
     return;
-  }
   if (s->n_handles > 0)
     return;
   s->state = WIRE__SV_DONE;
@@ -758,53 +459,9 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
   }
   uv_walk(s->loop, shutdown_conn_cb, s);
-  timer_arm(s, s->shutdown_deadline);
+  wire__timer_arm(s, s->shutdown_deadline);
   wire__server_check_done(s);
   s->kick = 1;
   wire__leave(s);
-  return 0;
-}
-
-/* ---- deferred decisions ----------------------------------------------------- */
-
-/* Common checks; on success the deferred reference is handed to the caller,
- * who drops it with wire__conn_release when done. */
-static int take_deferred(wire_conn *c) {
-  if (c == NULL)
-    return WIRE_EINVAL;
-  if (!(c->flags & WIRE__F_DEFER_REF))
-    return WIRE_ESTATE;
-  c->flags &= ~WIRE__F_DEFER_REF;
-  if (c->state != WIRE__S_DEFERRED) {
-    wire__conn_release(c); /* the peer left or the server shut down */
-    return WIRE_ECLOSED;
-  }
-  return 0;
-}
-
-int wire_conn_accept(wire_conn *c) {
-  int r = take_deferred(c);
-  if (r != 0)
-    return r;
-  wire_server *s = WIRE__SRV(c);
-  wire__enter(s);
-  accept_upgrade(c, c->u.hs.buf, c->u.hs.len);
-  wire__leave(s);
-  wire__conn_release(c);
-  return 0;
-}
-
-int wire_conn_reject(wire_conn *c, int status, const char *body) {
-  if (c != NULL && (status < 400 || status > 599))
-    return WIRE_EINVAL;
-  int r = take_deferred(c);
-  if (r != 0)
-    return r;
-  wire_server *s = WIRE__SRV(c);
-  wire__enter(s);
-  reject(c, status, body);
-  wire__update_reading(c);
-  wire__leave(s);
-  wire__conn_release(c);
   return 0;
 }
