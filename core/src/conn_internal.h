@@ -308,17 +308,21 @@ WIRE_HIDDEN void wire__pipeline_message(wire_conn *c, int kind, const uint8_t *d
 static inline uint8_t *wire__ochunk_bytes(wire__ochunk *ch) {
   return ch->shared ? ch->shared->data : ch->data;
 }
-/* Free a chunk, dropping its reference to a shared frame. */
+/* topics.c: give back a node that points at a shared frame (and the
+ * node's reference to the frame). */
+WIRE_HIDDEN void wire__topics_node_free(wire__ochunk *ch);
+/* Free a chunk of the output queue, whichever kind. */
 static inline void wire__ochunk_free(wire__ochunk *ch) {
   if (ch->shared)
-    wire__sbuf_release(ch->shared);
-  free(ch);
+    wire__topics_node_free(ch);
+  else
+    free(ch);
 }
 /* send.c: write a frame header for a payload of len bytes into h (10 bytes
  * of room); returns its length. */
 WIRE_HIDDEN size_t wire__frame_header(uint8_t *h, int opcode, size_t len);
-/* send.c: queue a shared frame (takes a reference). 0 or WIRE_ENOMEM. */
-WIRE_HIDDEN int wire__out_shared(wire_conn *c, wire__sbuf *b);
+/* send.c: append a chunk made by the caller to the output queue. */
+WIRE_HIDDEN void wire__out_append(wire_conn *c, wire__ochunk *ch);
 /* topics.c: at wire_server_new / wire_server_free. */
 WIRE_HIDDEN void wire__topics_init(wire_server *s, unsigned max_per_conn);
 WIRE_HIDDEN void wire__topics_free(wire_server *s);

@@ -86,16 +86,9 @@ int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
 
 /* ---- topics: a published frame shared by many queues ---------------------- */
 
-/* Queue a reference to a shared frame: no copy, one small node. */
-int wire__out_shared(wire_conn *c, wire__sbuf *b) {
-  wire__ochunk *ch = chunk_new(0);
-  if (ch == NULL)
-    return WIRE_ENOMEM;
-  ch->len = b->len;
-  ch->shared = b;
-  b->refs++;
+/* Queue a node of topics.c that points at a shared frame: no copy. */
+void wire__out_append(wire_conn *c, wire__ochunk *ch) {
   chunk_append(c, ch);
-  return 0;
 }
 
 void wire__out_discard(wire_conn *c) {

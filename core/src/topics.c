@@ -187,6 +187,12 @@ void wire__topics_free(wire_server *s) {
   wire__htab_free(&T->names);
   wire_doc_free(T->doc);
   T->doc = NULL;
+  while (T->free_nodes != NULL) {
+    wire__ochunk *ch = T->free_nodes;
+    T->free_nodes = ch->next;
+    free(ch);
+  }
+  T->n_free_nodes = 0;
 }
 
 /* ---- subscribe and unsubscribe ---------------------------------------------- */
@@ -355,8 +361,35 @@ uint64_t wire_server_publish_drops(const wire_server *s) {
 
 /* ---- publishing ------------------------------------------------------------- */
 
+#define NODE_POOL_MAX 16384u /* queue nodes kept for reuse: 512 KiB at most */
+
+/* A queue node for a shared frame: reused (the common case: the last
+ * publish's writes gave theirs back) or new. NULL when memory runs out. */
+static wire__ochunk *node_get(wire__topics *T) {
+  wire__ochunk *ch = T->free_nodes;
+  if (ch == NULL)
+    return malloc(sizeof *ch);
+  T->free_nodes = ch->next;
+  T->n_free_nodes--;
+  return ch;
+}
+
+/* A shared frame's node left the output queue (written or discarded). */
+void wire__topics_node_free(wire__ochunk *ch) {
+  wire__sbuf *b = ch->shared;
+  wire__topics *T = b->owner;
+  if (T->n_free_nodes < NODE_POOL_MAX) {
+    ch->next = T->free_nodes;
+    T->free_nodes = ch;
+    T->n_free_nodes++;
+  } else {
+    free(ch);
+  }
+  wire__sbuf_release(b);
+}
+
 /* One frame in a shared buffer (one reference, the publisher's). */
-static wire__sbuf *sbuf_frame(int opcode, const void *data, size_t len) {
+static wire__sbuf *sbuf_frame(wire__topics *T, int opcode, const void *data, size_t len) {
   uint8_t h[10];
   size_t hl = wire__frame_header(h, opcode, len);
   wire__sbuf *b = malloc(sizeof *b + hl + len);
@@ -364,6 +397,7 @@ static wire__sbuf *sbuf_frame(int opcode, const void *data, size_t len) {
     return NULL;
   b->refs = 1;
   b->len = hl + len;
+  b->owner = T;
   memcpy(b->data, h, hl);
   if (len)
     memcpy(b->data + hl, data, len);
@@ -380,10 +414,17 @@ static int deliver_one(wire_server *s, wire_conn *c, wire__sbuf *b) {
     wire_conn_close(c, 1008, "send buffer limit exceeded", 26);
     return 0;
   }
-  if (wire__out_shared(c, b) != 0) {
+  wire__ochunk *ch = node_get(&s->topics);
+  if (ch == NULL) {
     s->topics.drops++;
     return 0;
   }
+  ch->next = NULL;
+  ch->len = b->len;
+  ch->off = 0;
+  ch->shared = b;
+  b->refs++;
+  wire__out_append(c, ch);
   wire__out_schedule(c);
   if (c->out_bytes > limit)
     wire__update_reading(c);
@@ -433,8 +474,8 @@ int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_k
   wire__topic *t = topic_find(&s->topics, name, len, wire__hash_bytes(s->topics.seed, name, len));
   if (t == NULL || t->n == 0)
     return 0;
-  wire__sbuf *b =
-      sbuf_frame(kind == WIRE_MSG_TEXT ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, data, data_len);
+  wire__sbuf *b = sbuf_frame(
+      &s->topics, kind == WIRE_MSG_TEXT ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, data, data_len);
   if (b == NULL)
     return WIRE_ENOMEM;
   wire__sbuf *bufs[3] = {b, b, b};
@@ -454,7 +495,8 @@ static int encode_frame(wire__topics *T, wire_codec codec, const wire_value *v, 
   int r = wire_encode(T->doc, codec, v, &bytes, &n, err);
   if (r == 0) {
     T->encodes++;
-    *out = sbuf_frame(codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, bytes, n);
+    *out =
+        sbuf_frame(T, codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, bytes, n);
     r = *out ? 0 : wire__error_set(err, WIRE_ENOMEM, "out of memory");
   } else if (r != WIRE_ENOMEM) {
     r = WIRE_ESERIALIZE;

@@ -79,15 +79,18 @@ typedef struct wire__csubs {
   wire__sub *items[];
 } wire__csubs;
 
+typedef struct wire__topics wire__topics;
+
 /* A frame (header + payload) shared by the output queues of every subscriber
  * it was published to; freed with its last reference. */
 typedef struct wire__sbuf {
   size_t refs, len;
+  wire__topics *owner; /* where the queue nodes pointing at it go back */
   uint8_t data[];
 } wire__sbuf;
 
 /* The server's topic state (wire_server.topics). */
-typedef struct wire__topics {
+struct wire__topics {
   wire__htab names; /* wire__topic by name */
   wire__htab subs;  /* wire__sub by (topic, connection) */
   uint64_t seed;
@@ -95,7 +98,11 @@ typedef struct wire__topics {
   uint64_t encodes; /* values encoded by wire_server_publish_value */
   unsigned max_per_conn;
   wire_doc *doc; /* encodes published values; made lazily */
-} wire__topics;
+  /* Output queue nodes of published frames, kept for reuse: a publish to N
+   * subscribers takes N of them and the writes give them back. */
+  void *free_nodes;
+  size_t n_free_nodes;
+};
 
 static inline void wire__sbuf_release(wire__sbuf *b) {
   if (--b->refs == 0)
