@@ -12,7 +12,9 @@
 #include "http.h"
 #include "internal.h"
 #include "topics.h"
+#include "transport.h"
 
+#include <signal.h>
 #include <uv.h>
 #include <wslay/wslay.h>
 
@@ -71,12 +73,12 @@ typedef struct wire__ochunk {
   uint8_t data[];
 } wire__ochunk;
 
-/* A uv_write in flight and the chunks it owns. */
-typedef struct wire__wreq {
+/* A write in flight and the chunks it owns (req: the TCP transport's). */
+struct wire__wreq {
   uv_write_t req;
   wire__ochunk *chunks;
   size_t bytes;
-} wire__wreq;
+};
 
 /* A message received while paused, delivered on resume. */
 typedef struct wire__pmsg {
@@ -141,7 +143,14 @@ enum {
   ((c)->pq_head != NULL && (c)->state == WIRE__S_CLOSING && ((c)->flags & WIRE__F_CLOSE_RECV))
 
 struct wire_conn {
-  uv_tcp_t tcp; /* first: a uv handle* is a wire_conn*; tcp.data is the server */
+  union {
+    uv_tcp_t tcp; /* TCP: first, so a uv handle* is a wire_conn*; tcp.data is the server */
+    struct {
+      void *data;  /* other transports: aliases tcp.data, the server */
+      void *state; /* the transport's own */
+    } io;
+  };
+  const wire__transport *tp; /* the byte stream: transport.h */
   wire_endpoint *ep;
   wire_request *req;
   void *data;
@@ -151,7 +160,6 @@ struct wire_conn {
   wire__slot *slot; /* wslay context, only while frames are in flight */
   wire__ochunk *out_head, *out_tail;
   size_t out_bytes; /* queued + in flight */
-  wire__wreq *wreq;
   wire__pmsg *pq_head; /* received while paused, in order */
   union {
     struct { /* WIRE__S_HANDSHAKE, WIRE__S_DEFERRED */
@@ -205,6 +213,7 @@ struct wire_server {
   wire__listener *listeners;
   int listeners_unref;
   wire_conn *zombies;   /* closed, still referenced (linked by tprev/tnext) */
+  wire__mem *mems;      /* open connections on the memory transport */
   size_t n_sockets;     /* conns whose uv handle is not closed yet */
   size_t n_established; /* OPEN or DEFERRED, counted for max_connections */
   uint64_t next_id;
@@ -220,6 +229,11 @@ struct wire_server {
   wire_conn *dirty;
   int depth; /* nesting of our own loop callbacks */
   int kick;  /* watchers changed outside uv_run: the host must process now */
+  int in_run; /* inside uv_run of the owned loop */
+  int woken;  /* the wake handle was signalled since the last process call */
+  int wake_open;
+  uv_async_t wake;                /* makes the backend fd readable; carries stop requests */
+  volatile sig_atomic_t stop_req; /* wire_server_stop was called */
   uint64_t shutdown_deadline;
   wire_shutdown_cb done;
   void *done_data;
@@ -236,6 +250,14 @@ struct wire_server {
 WIRE_HIDDEN void wire__enter(wire_server *s);
 WIRE_HIDDEN void wire__leave(wire_server *s);
 
+/* loop.c: the wake handle (created with the timer, closed after it). */
+WIRE_HIDDEN int wire__wake_init(wire_server *s);
+/* Start closing it: 1 if that started now, else 0. */
+WIRE_HIDDEN int wire__wake_close(wire_server *s);
+/* Outside uv_run of an owned loop with watchers changed (kick): make the
+ * backend fd readable, once per process call. */
+WIRE_HIDDEN void wire__wake_host(wire_server *s);
+
 /* timer.c: deadline lists and the server timer. */
 WIRE_HIDDEN void wire__tlist_put(wire_conn *c, wire__tlist *l);
 WIRE_HIDDEN void wire__tlist_remove(wire_conn *c);
@@ -251,8 +273,6 @@ WIRE_HIDDEN int wire__timer_close(wire_server *s);
 WIRE_HIDDEN void wire__server_check_done(wire_server *s);
 /* Drop every connection still open (the shutdown deadline passed). */
 WIRE_HIDDEN void wire__server_force_close(wire_server *s);
-WIRE_HIDDEN void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-WIRE_HIDDEN void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* handshake.c: request-head bytes of a connection in HANDSHAKE or DEFERRED. */
 WIRE_HIDDEN void wire__handshake_read(wire_conn *c, const char *data, size_t n);

@@ -152,10 +152,8 @@ static int hs_keep(wire_conn *c, const char *data, size_t n) {
 /* The head parsed: route, check, ask on_connect. */
 static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
   wire_server *s = WIRE__SRV(c);
-  uv_tcp_t *t = &c->tcp;
   struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &sl) == 0)
+  if (c->tp->peer(c, &ss) == 0)
     wire__request_set_peer(c->req, (struct sockaddr *)&ss);
   wire_endpoint *ep = NULL;
   for (wire_endpoint *e = s->endpoints; e; e = e->next) {

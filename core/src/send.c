@@ -1,8 +1,8 @@
 /*
  * send.c -- the output side of a connection: a queue of copied chunks (whole
- * frames or raw HTTP), written in batches (uv_try_write first, the rest in one
- * uv_write with many buffers, one write in flight per connection), the
- * backpressure limit, and the public send calls.
+ * frames or raw HTTP), written in batches through the connection's transport
+ * (try_write first, the rest in one write with many buffers, one write in
+ * flight per connection), the backpressure limit, and the public send calls.
  */
 #include "conn_internal.h"
 
@@ -44,7 +44,7 @@ int wire__out_raw(wire_conn *c, const void *data, size_t len) {
 int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
   if (c->out_head == NULL && !(c->flags & WIRE__F_WRITING)) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    int r = c->tp->try_write(c, &b, 1);
     if (r > 0) {
       data = (const uint8_t *)data + r;
       len -= (size_t)r;
@@ -127,9 +127,7 @@ static void drained(wire_conn *c) {
 
 /* A batch left (or failed): free it, then write what queued meanwhile, or
  * let the connection resume reading / finish its close. */
-static void write_cb(uv_write_t *req, int status) {
-  wire__wreq *w = (wire__wreq *)req;
-  wire_conn *c = (wire_conn *)req->handle;
+void wire__out_written(wire_conn *c, wire__wreq *w, int status) {
   while (w->chunks != NULL) {
     wire__ochunk *ch = w->chunks;
     w->chunks = ch->next;
@@ -161,8 +159,8 @@ void wire__out_flush(wire_conn *c) {
   for (wire__ochunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
     bufs[n++] =
         uv_buf_init((char *)wire__ochunk_bytes(ch) + ch->off, (unsigned)(ch->len - ch->off));
-  int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-  if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
+  int r = c->tp->try_write(c, bufs, n);
+  if (r < 0) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
     return;
   }
@@ -193,7 +191,7 @@ void wire__out_flush(wire_conn *c) {
     c->out_tail = NULL;
   c->flags |= WIRE__F_WRITING;
   WIRE__SRV(c)->kick = 1;
-  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+  r = c->tp->write(c, w, bufs, n);
   if (r != 0) { /* never started: nothing will call write_cb */
     c->flags &= ~WIRE__F_WRITING;
     while (w->chunks != NULL) {

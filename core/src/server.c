@@ -228,76 +228,50 @@ static wire_conn *conn_of(uv_handle_t *h, wire_server *s) {
   return (wire_conn *)h;
 }
 
-static void force_close_cb(uv_handle_t *h, void *arg) {
-  wire_conn *c = conn_of(h, arg);
-  if (c != NULL && c->state != WIRE__S_CLOSED)
+typedef struct each_arg {
+  wire_server *s;
+  void (*fn)(wire_conn *c, void *arg);
+} each_arg;
+
+static void each_cb(uv_handle_t *h, void *arg) {
+  each_arg *e = arg;
+  wire_conn *c = conn_of(h, e->s);
+  if (c != NULL)
+    e->fn(c, e->s);
+}
+
+/* fn(c, s) for every connection not closed yet: TCP ones through the loop's
+ * handle list, memory ones through their own list. */
+static void each_conn(wire_server *s, void (*fn)(wire_conn *c, void *arg)) {
+  each_arg e = {s, fn};
+  uv_walk(s->loop, each_cb, &e);
+  wire__mem_each(s, fn, s);
+}
+
+static void force_close_one(wire_conn *c, void *arg) {
+  (void)arg;
+  if (c->state != WIRE__S_CLOSED)
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
 }
 
 void wire__server_force_close(wire_server *s) {
-  uv_walk(s->loop, force_close_cb, s);
+  each_conn(s, force_close_one);
 }
 
-/* ---- accept and reads --------------------------------------------------------- */
+/* ---- new connections ------------------------------------------------------------ */
 
-void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  wire_server *s = h->data;
-  (void)suggested;
-  /* One buffer for the whole server: libuv reads and calls read_cb before
-   * asking again, and read_cb consumes every byte, so an idle connection owns
-   * no read buffer. */
-  if (s->rbuf == NULL)
-    s->rbuf = malloc(WIRE__READ_BUF_SIZE);
-  if (s->rbuf == NULL || s->rbuf_busy) {
-    buf->base = malloc(WIRE__READ_BUF_SIZE);
-    buf->len = buf->base ? WIRE__READ_BUF_SIZE : 0;
-    return;
-  }
-  s->rbuf_busy = 1;
-  buf->base = (char *)s->rbuf;
-  buf->len = WIRE__READ_BUF_SIZE;
-}
-
-static void release_rbuf(wire_server *s, const uv_buf_t *buf) {
-  if (buf->base == NULL)
-    return;
-  if ((uint8_t *)buf->base == s->rbuf)
-    s->rbuf_busy = 0;
-  else
-    free(buf->base);
-}
-
-/* Every read of every connection: dispatch by state; a read error or EOF
- * ends the connection (1006 unless a close was already exchanged). */
-void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-  wire_conn *c = (wire_conn *)st;
+/* Accepted (any transport): an id, the handshake deadline, reading on. A
+ * server shutting down closes what it accepts. */
+void wire__conn_start(wire_conn *c, int ok) {
   wire_server *s = WIRE__SRV(c);
-  wire__enter(s);
-  if (nread > 0) {
-    switch (c->state) {
-    case WIRE__S_HANDSHAKE:
-    case WIRE__S_DEFERRED:
-      wire__handshake_read(c, buf->base, (size_t)nread);
-      break;
-    case WIRE__S_OPEN:
-    case WIRE__S_CLOSING:
-      wire__conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
-      break;
-    default:
-      break; /* rejecting: discard until EOF */
-    }
-  } else if (nread < 0 && WIRE__OWES_DELIVERY(c)) {
-    c->flags |= WIRE__F_EOF; /* the closed peer left first: finish after the delivery */
-    wire__update_reading(c);
-  } else if (nread < 0) {
-    int code = c->close_code ? c->close_code : 1006;
-    if (c->state == WIRE__S_CLOSING && (c->flags & WIRE__F_CLOSE_RECV) == 0 &&
-        (c->flags & WIRE__F_CLOSE_SENT))
-      code = c->close_code;
-    wire__conn_terminate(c, code, NULL, 0);
+  c->id = s->next_id++;
+  s->n_sockets++;
+  if (!ok || s->state != WIRE__SV_LISTENING) {
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
   }
-  release_rbuf(s, buf);
-  wire__leave(s);
+  wire__tlist_put(c, &s->handshake);
+  wire__update_reading(c);
 }
 
 static void listener_close_cb(uv_handle_t *h) {
@@ -306,34 +280,6 @@ static void listener_close_cb(uv_handle_t *h) {
   s->n_handles--;
   free(l);
   wire__server_check_done(s);
-}
-
-/* Accept: a zeroed wire_conn (the uv handle first), the handshake deadline,
- * reading on. A server shutting down closes what it accepts. */
-static void on_connection(uv_stream_t *ls, int status) {
-  wire__listener *l = (wire__listener *)ls;
-  wire_server *s = l->server;
-  if (status < 0)
-    return;
-  wire__enter(s);
-  wire_conn *c = calloc(1, sizeof *c);
-  if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
-    free(c);
-    wire__leave(s);
-    return;
-  }
-  c->tcp.data = s;
-  c->id = s->next_id++;
-  s->n_sockets++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || s->state != WIRE__SV_LISTENING) {
-    wire__conn_terminate(c, 1006, NULL, 0);
-    wire__leave(s);
-    return;
-  }
-  uv_tcp_nodelay(&c->tcp, 1);
-  wire__tlist_put(c, &s->handshake);
-  wire__update_reading(c);
-  wire__leave(s);
 }
 
 /* ---- listen ---------------------------------------------------------------- */
@@ -357,7 +303,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
     return WIRE_EINVAL;
-  if (wire__timer_init(s) != 0)
+  if (wire__timer_init(s) != 0 || wire__wake_init(s) != 0)
     return WIRE_EUV;
   wire__listener *l = calloc(1, sizeof *l);
   if (l == NULL)
@@ -370,7 +316,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   s->n_handles++;
   int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
   if (r == 0)
-    r = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+    r = uv_listen((uv_stream_t *)&l->tcp, 511, wire__tcp_on_connection);
   if (r != 0) {
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
     if (s->owns_loop)
@@ -391,6 +337,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   *pp = l;
   s->state = WIRE__SV_LISTENING;
   s->kick = 1;
+  wire__wake_host(s);
   return 0;
 }
 
@@ -421,7 +368,7 @@ void wire_server_unref(wire_server *s) {
 void wire__server_check_done(wire_server *s) {
   if (s->state != WIRE__SV_SHUTTING || s->n_sockets > 0 || s->listeners != NULL)
     return;
-  if (wire__timer_close(s))
+  if (wire__timer_close(s) || wire__wake_close(s))
     return;
   if (s->n_handles > 0)
     return;
@@ -431,10 +378,8 @@ void wire__server_check_done(wire_server *s) {
 }
 
 /* Shutdown, per connection: 1001 to the open ones, drop handshakes. */
-static void shutdown_conn_cb(uv_handle_t *h, void *arg) {
-  wire_conn *c = conn_of(h, arg);
-  if (c == NULL)
-    return;
+static void shutdown_one(wire_conn *c, void *arg) {
+  (void)arg;
   if (c->state == WIRE__S_OPEN)
     wire_conn_close(c, 1001, "server shutting down", 20);
   else if (c->state == WIRE__S_HANDSHAKE || c->state == WIRE__S_DEFERRED)
@@ -458,7 +403,7 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
     s->listeners = l->next;
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
   }
-  uv_walk(s->loop, shutdown_conn_cb, s);
+  each_conn(s, shutdown_one);
   wire__timer_arm(s, s->shutdown_deadline);
   wire__server_check_done(s);
   s->kick = 1;
