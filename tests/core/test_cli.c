@@ -304,4 +304,11 @@ Test(cli, says_why_a_remote_cannot_be_used) {
                    sizeof out, err, sizeof err),
                0, "%s", err);
   cr_assert_str_eq(out, "valid\n");
+  /* repeatable: the first mapping whose URI matches is used */
+  cr_assert_eq(run("validate --remote http://example.org/=nowhere --remote "
+                   "http://example.com/schemas=here --remote http://example.com/=nowhere "
+                   "--schema s.json i.json",
+                   out, sizeof out, err, sizeof err),
+               0, "%s", err);
+  cr_assert_str_eq(out, "valid\n");
 }
