@@ -173,15 +173,15 @@ void wire__topics_init(wire_server *s, unsigned max_per_conn) {
  * the tables are empty; anything left is freed all the same. */
 void wire__topics_free(wire_server *s) {
   wire__topics *T = &s->topics;
-  for (size_t i = 0; i < T->subs.cap; i++)
-    for (wire__hnode *n = T->subs.b[i], *next; n; n = next) {
-      next = n->next;
-      free(n);
-    }
   for (size_t i = 0; i < T->names.cap; i++)
     for (wire__hnode *n = T->names.b[i], *next; n; n = next) {
       next = n->next;
-      free(n);
+      wire__topic *t = (wire__topic *)n;
+      for (wire__sub *sub = t->head, *snext; sub; sub = snext) {
+        snext = sub->next; /* every subscription, live or removed, is in a topic's list */
+        free(sub);
+      }
+      free(t);
     }
   wire__htab_free(&T->subs);
   wire__htab_free(&T->names);

@@ -416,6 +416,52 @@ Test(topics, subscriptions_end_with_the_connection_after_on_close) {
   close(fb);
 }
 
+/* The topic struct of a name, found through the server's table. */
+static wire__topic *find_topic(const char *name) {
+  wire__htab *t = &F.server->topics.names;
+  for (size_t i = 0; i < t->cap; i++)
+    for (wire__hnode *n = t->b[i]; n; n = n->next)
+      if (strcmp(((wire__topic *)n)->name, name) == 0)
+        return (wire__topic *)n;
+  return NULL;
+}
+
+static size_t linked(const wire__topic *t) {
+  size_t n = 0;
+  for (const wire__sub *s = t->head; s; s = s->next)
+    n++;
+  return n;
+}
+
+Test(topics, subscriptions_removed_while_a_publish_walks_the_topic_are_freed_after_it) {
+  start(NULL, NULL);
+  wire_conn *a, *b;
+  int fa = client("/t/w", &a), fb = client("/t/w", &b), fc = client("/t/w", NULL);
+  wire__topic *t = find_topic("w");
+  cr_assert_not_null(t);
+  t->busy = 1; /* as when user code runs from inside a publish to w */
+  cr_assert_eq(wire_conn_unsubscribe(a, "w", 1), 0);
+  close(fb); /* b closes: its subscription goes at on_close */
+  FX_PUMP_UNTIL(&F, T.n_close == 1);
+  cr_assert_eq(T.n_close, 1);
+  cr_assert_eq(wire_server_subscriber_count(F.server, "w", 1), 1);
+  cr_assert_eq(wire_conn_is_subscribed(a, "w", 1), 0);
+  cr_assert_eq(linked(t), 3, "removed subscriptions stay linked while the walk goes on");
+  cr_assert_eq(t->dead, 2);
+  cr_assert_eq(publish("w", "c only", NULL), 1, "a nested publish steps over them");
+  cr_assert_eq(linked(t), 3, "only the outermost walk frees them");
+  t->busy = 0; /* that walk ended; the next publish's walk is the last one */
+  cr_assert_eq(publish("w", "still c", NULL), 1);
+  cr_assert_eq(linked(t), 1);
+  cr_assert_eq(t->dead, 0);
+  expect_text(fc, "c only");
+  expect_text(fc, "still c");
+  cr_assert_eq(wire_conn_send_text(a, "direct", 6), 0);
+  expect_text(fa, "direct"); /* a got nothing published after it left */
+  close(fa);
+  close(fc);
+}
+
 Test(topics, a_closing_connection_receives_nothing_more) {
   start(NULL, NULL);
   wire_conn *a;
