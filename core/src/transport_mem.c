@@ -122,8 +122,7 @@ static int mem_peer(wire_conn *c, struct sockaddr_storage *ss) {
 }
 
 static const wire__transport mem_transport = {
-    mem_read_start, mem_read_stop, mem_try_write, mem_write,
-    mem_shutdown,   mem_close,     mem_peer,      NULL,
+    mem_read_start, mem_read_stop, mem_try_write, mem_write, mem_shutdown, mem_close, mem_peer,
 };
 
 int wire__mem_open(wire_server *s, wire__mem **out) {
