@@ -28,8 +28,19 @@
 extern "C" {
 #endif
 
+/* Exported symbols (as in uv.h). On Windows, define WIRE_BUILDING_SHARED
+ * while compiling the DLL and WIRE_USING_SHARED in programs that link it (the
+ * CMake targets do both); with neither, as for the static library or a
+ * binding that compiles the core in, nothing is added. Elsewhere the symbols
+ * are visible from a library built with -fvisibility=hidden. */
 #if defined(_WIN32)
-#  define WIRE_EXTERN __declspec(dllexport)
+#  if defined(WIRE_BUILDING_SHARED)
+#    define WIRE_EXTERN __declspec(dllexport)
+#  elif defined(WIRE_USING_SHARED)
+#    define WIRE_EXTERN __declspec(dllimport)
+#  else
+#    define WIRE_EXTERN /* static library */
+#  endif
 #elif defined(__GNUC__)
 #  define WIRE_EXTERN __attribute__((visibility("default")))
 #else
