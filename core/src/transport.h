@@ -73,7 +73,8 @@ WIRE_HIDDEN void wire__conn_start(wire_conn *c, int ok);
 
 /* A connection on a memory stream, attached to a server as if accepted: the
  * caller feeds the exact input bytes in chosen chunks and reads the exact
- * output bytes. The server's loop is used only for its timers. */
+ * output bytes. The server's loop is used only for its timers; open memory
+ * connections keep it alive as sockets do. */
 typedef struct wire__mem wire__mem;
 
 /* Open a memory connection on s (a server that has not listened becomes live
