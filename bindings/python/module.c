@@ -239,7 +239,7 @@ static int mod_exec(PyObject *module) {
       PyModule_AddIntConstant(module, "CONNECT_DEFER", WIRE_CONNECT_DEFER) ||
       PyModule_AddIntConstant(module, "SCHEMA_FORMAT_ASSERT", WIRE_SCHEMA_FORMAT_ASSERT))
     return -1;
-#define WPY_ADD_ERRNO(name, num, msg)                                                              \
+#define WPY_ADD_ERRNO(name, num, cat, msg)                                                            \
   if (PyModule_AddIntConstant(module, #name, num))                                                 \
     return -1;
   WIRE_ERRNO_MAP(WPY_ADD_ERRNO)

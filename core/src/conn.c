@@ -395,6 +395,7 @@ static void pq_free(wire_conn *c) {
     c->pq_head = m->next;
     free(m);
   }
+  c->pq_len = 0;
 }
 
 /* Deliver now, or copy into the pause queue when paused or when earlier
@@ -420,6 +421,8 @@ void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len)
   while (*tail != NULL)
     tail = &(*tail)->next;
   *tail = m;
+  c->pq_len++;
+  wire__rules_queue_check(c);
 }
 
 /* Deliver queued messages in order while not paused. Never nested: a resume
@@ -433,6 +436,8 @@ static void drain_paused(wire_conn *c) {
          (c->state == WIRE__S_OPEN || WIRE__OWES_DELIVERY(c))) {
     wire__pmsg *m = c->pq_head;
     c->pq_head = m->next;
+    c->pq_len--;
+    wire__rules_queue_check(c);
     wire__pipeline_message(c, m->kind, m->data, m->len);
     free(m);
   }

@@ -29,7 +29,8 @@ void wire__leave(wire_server *s) {
 }
 
 /* Reading is on unless: paused with a message already waiting (pause itself
- * is lazy), over the backpressure limit, or a deferred handshake has buffered
+ * is lazy), over the backpressure limit, at the queued-message bound
+ * (rules.c), or a deferred handshake has buffered
  * enough. Changes mark the host's timeout 0 so libuv applies them. */
 void wire__update_reading(wire_conn *c) {
   int want;
@@ -43,7 +44,8 @@ void wire__update_reading(wire_conn *c) {
     want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
     break;
   case WIRE__S_OPEN:
-    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure;
+    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
+           !(c->rules & WIRE__R_QFULL);
     break;
   default:
     return;
