@@ -1,7 +1,13 @@
 /*
  * example_serve.h -- what every example program does after registering its
- * endpoints: listen, say so, and serve until SIGINT/SIGTERM, then shut down
- * gracefully (1001 to every connection). Uses only the public header.
+ * endpoints: catch SIGINT/SIGTERM, listen, say so, and serve until one of
+ * those signals arrives, then shut down gracefully (1001 to every
+ * connection). Uses only the public header.
+ *
+ * No signal is lost: the handler only writes a byte to a pipe (the self-pipe
+ * trick), and the loop polls that pipe together with wire_server_fd(), so a
+ * signal that lands while wire_server_process() runs still wakes the next
+ * poll(), even when the server has no timer (timeout -1).
  */
 #ifndef WIRE_EXAMPLE_SERVE_H
 #define WIRE_EXAMPLE_SERVE_H
@@ -9,54 +15,103 @@
 #include <wirecore.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-/* Set from the signal handler only; the loop below does the rest. */
-static volatile sig_atomic_t example_stop_requested;
+/* The pipe's write end, for the handler; -1 once the loop is over. */
+static volatile sig_atomic_t example_signal_fd = -1;
 
 static void example_on_signal(int sig) {
   (void)sig;
-  example_stop_requested = 1;
+  int saved = errno;
+  if (example_signal_fd >= 0) {
+    ssize_t n = write(example_signal_fd, "", 1); /* full pipe: a wake-up is already queued */
+    (void)n;
+  }
+  errno = saved;
 }
 
-/* Listen on host:port, print "listening on H:P" (flushed: scripts wait for
- * it), serve until a signal, shut down, free the server. Returns the exit
- * status: 0, or 1 when listening fails (the reason goes to stderr). */
-static int example_serve(wire_server *server, const char *name, const char *host, long port) {
-  int r = wire_server_listen(server, host, (int)port);
-  if (r != 0) {
-    fprintf(stderr, "%s: cannot listen on %s:%ld: %s\n", name, host, port, wire_strerror(r));
-    wire_server_free(server);
-    return 1;
+/* Make a non-blocking, close-on-exec pipe and send SIGINT and SIGTERM to it;
+ * then unblock both in case the parent started us with them blocked (a
+ * signal already pending is written to the pipe right there).
+ * Returns 0, or -1 with errno set. */
+static int example_catch_signals(int fds[2]) {
+  if (pipe(fds) != 0)
+    return -1;
+  for (int i = 0; i < 2; i++) {
+    if (fcntl(fds[i], F_SETFL, O_NONBLOCK) != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+      close(fds[0]);
+      close(fds[1]);
+      return -1;
+    }
   }
-  printf("listening on %s:%d\n", host, wire_server_port(server));
-  fflush(stdout);
-
+  example_signal_fd = fds[1];
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = example_on_signal;
+  sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
 
-  /* Host-driven loop: a signal interrupts poll() (EINTR), so the shutdown
-   * starts from ordinary code, never from the handler. */
+/* Serve until a byte arrives on signal_fd, then shut down (up to 5 s) and
+ * keep serving until the shutdown completes. Returns 0, or 1 when poll()
+ * fails (the reason goes to stderr). */
+static int example_loop(wire_server *server, const char *name, int signal_fd) {
+  struct pollfd pfd[2] = {{wire_server_fd(server), POLLIN, 0}, {signal_fd, POLLIN, 0}};
   int shutting = 0;
-  struct pollfd pfd = {wire_server_fd(server), POLLIN, 0};
-  for (;;) {
-    if (example_stop_requested && !shutting) {
-      shutting = 1;
-      wire_server_shutdown(server, 5000, NULL, NULL);
+  while (wire_server_process(server) == 1) {
+    if (poll(pfd, 2, wire_server_timeout(server)) < 0 && errno != EINTR) {
+      fprintf(stderr, "%s: poll: %s\n", name, strerror(errno));
+      return 1;
     }
-    if (wire_server_process(server) == 0)
-      break;
-    if (poll(&pfd, 1, wire_server_timeout(server)) < 0 && errno != EINTR)
-      break;
+    if (pfd[1].revents & POLLIN) {
+      char drain[64];
+      while (read(signal_fd, drain, sizeof drain) > 0) {
+      }
+      if (!shutting) {
+        shutting = 1;
+        wire_server_shutdown(server, 5000, NULL, NULL);
+      }
+    }
   }
-  wire_server_free(server);
   return 0;
+}
+
+/* Catch SIGINT/SIGTERM, listen on host:port, print "listening on H:P"
+ * (flushed: scripts wait for it), serve until a signal, shut down, free the
+ * server. Returns the exit status: 0, or 1 when listening fails (the reason
+ * goes to stderr). */
+static int example_serve(wire_server *server, const char *name, const char *host, long port) {
+  int fds[2];
+  if (example_catch_signals(fds) != 0) {
+    fprintf(stderr, "%s: cannot catch signals: %s\n", name, strerror(errno));
+    wire_server_free(server);
+    return 1;
+  }
+  int status = 1;
+  int r = wire_server_listen(server, host, (int)port);
+  if (r != 0) {
+    fprintf(stderr, "%s: cannot listen on %s:%ld: %s\n", name, host, port, wire_strerror(r));
+  } else {
+    printf("listening on %s:%d\n", host, wire_server_port(server));
+    fflush(stdout);
+    status = example_loop(server, name, fds[0]);
+  }
+  example_signal_fd = -1; /* a late signal is ignored: we are on our way out */
+  close(fds[0]);
+  close(fds[1]);
+  wire_server_free(server);
+  return status;
 }
 
 #endif /* WIRE_EXAMPLE_SERVE_H */

@@ -10,15 +10,11 @@
  */
 #include <wirecore.h>
 
-#include "example_serve.h"
+#include "example_serve.h" /* listen, then serve until SIGINT/SIGTERM */
 
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void on_message(wire_conn *conn, const wire_message *msg, void *user_data) {
   (void)user_data;

@@ -28,8 +28,19 @@
 extern "C" {
 #endif
 
+/* Exported symbols (as in uv.h). On Windows, define WIRE_BUILDING_SHARED
+ * while compiling the DLL and WIRE_USING_SHARED in programs that link it (the
+ * CMake targets do both); with neither, as for the static library or a
+ * binding that compiles the core in, nothing is added. Elsewhere the symbols
+ * are visible from a library built with -fvisibility=hidden. */
 #if defined(_WIN32)
-#  define WIRE_EXTERN __declspec(dllexport)
+#  if defined(WIRE_BUILDING_SHARED)
+#    define WIRE_EXTERN __declspec(dllexport)
+#  elif defined(WIRE_USING_SHARED)
+#    define WIRE_EXTERN __declspec(dllimport)
+#  else
+#    define WIRE_EXTERN /* static library */
+#  endif
 #elif defined(__GNUC__)
 #  define WIRE_EXTERN __attribute__((visibility("default")))
 #else
@@ -505,7 +516,8 @@ WIRE_EXTERN int wire_server_run(wire_server *server);
  * readable or wire_server_timeout() milliseconds pass (-1: wait for the fd
  * only; 0: call again at once), then calls wire_server_process(). Ask for the
  * timeout again after every process call. Sends made between process calls
- * are written at once, so nothing waits for the next call.
+ * are written at once, and whatever the socket did not take makes the fd
+ * readable, so nothing waits for the next call.
  * wire_server_process returns 1 while the server is alive, 0 once it has shut
  * down, or WIRE_ESTATE (borrowed loop).
  */
@@ -529,6 +541,18 @@ typedef void (*wire_shutdown_cb)(wire_server *server, void *user_data);
  */
 WIRE_EXTERN int wire_server_shutdown(wire_server *server, unsigned timeout_ms,
                                      wire_shutdown_cb done, void *user_data);
+/*
+ * Start the graceful shutdown (as wire_server_shutdown with the default
+ * timeout and no done callback) from anywhere: it only sets a flag and wakes
+ * the loop (uv_async_send), so it is async-signal-safe (call it from a
+ * SIGINT/SIGTERM handler) and thread-safe (call it from another thread); the
+ * shutdown itself runs on the loop thread at its next iteration. Callable
+ * from the first wire_server_listen until the shutdown has finished; a call
+ * while a shutdown is already under way does nothing more. Never after
+ * wire_server_free. Returns 0, WIRE_EINVAL (NULL), WIRE_ESTATE (never
+ * listened, or the shutdown has finished) or WIRE_EUV.
+ */
+WIRE_EXTERN int wire_server_stop(wire_server *server);
 /* Number of open connections (handshaking or open). */
 WIRE_EXTERN size_t wire_server_connection_count(const wire_server *server);
 

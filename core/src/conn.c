@@ -380,11 +380,86 @@ void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
   after_wslay(c, r);
 }
 
+/* Every read of every connection: dispatch by state; a read error or EOF
+ * ends the connection (1006 unless a close was already exchanged). */
+void wire__conn_on_read(wire_conn *c, const char *data, ssize_t n) {
+  wire_server *s = WIRE__SRV(c);
+  wire__enter(s);
+  if (n > 0) {
+    switch (c->state) {
+    case WIRE__S_HANDSHAKE:
+    case WIRE__S_DEFERRED:
+      wire__handshake_read(c, data, (size_t)n);
+      break;
+    case WIRE__S_OPEN:
+    case WIRE__S_CLOSING:
+      wire__conn_feed(c, (const uint8_t *)data, (size_t)n);
+      break;
+    default:
+      break; /* rejecting: discard until EOF */
+    }
+  } else if (n < 0 && WIRE__OWES_DELIVERY(c)) {
+    c->flags |= WIRE__F_EOF; /* the closed peer left first: finish after the delivery */
+    wire__update_reading(c);
+  } else if (n < 0) {
+    int code = c->close_code ? c->close_code : 1006;
+    if (c->state == WIRE__S_CLOSING && (c->flags & WIRE__F_CLOSE_RECV) == 0 &&
+        (c->flags & WIRE__F_CLOSE_SENT))
+      code = c->close_code;
+    wire__conn_terminate(c, code, NULL, 0);
+  }
+  wire__leave(s);
+}
+
 void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len) {
   if (len > 0)
     wire__conn_feed(c, rest, len);
   else
     wire__update_reading(c);
+}
+
+/* Reading is on unless: paused with a message already waiting (pause itself
+ * is lazy), over the backpressure limit, at the queued-message bound
+ * (rules.c), or a deferred handshake has buffered
+ * enough. Changes mark the host's timeout 0 so libuv applies them. */
+void wire__update_reading(wire_conn *c) {
+  int want;
+  switch (c->state) {
+  case WIRE__S_HANDSHAKE:
+  case WIRE__S_REJECTING:
+  case WIRE__S_CLOSING:
+    want = !(c->flags & WIRE__F_EOF);
+    break;
+  case WIRE__S_DEFERRED:
+    want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
+    break;
+  case WIRE__S_OPEN:
+    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
+           !(c->rules & WIRE__R_QFULL);
+    break;
+  default:
+    return;
+  }
+  int on = (c->flags & WIRE__F_READING) != 0;
+  if (want == on)
+    return;
+  if (c->state == WIRE__S_OPEN) {
+    /* Silence is only the peer's fault while we read: no pings (whose pong
+     * we could not see) while paused or over the backpressure limit. */
+    if (want)
+      wire__tlist_put(c, &c->ep->idle);
+    else
+      wire__tlist_remove(c);
+  }
+  if (want) {
+    if (c->tp->read_start(c) != 0)
+      return;
+    c->flags |= WIRE__F_READING;
+  } else {
+    c->tp->read_stop(c);
+    c->flags &= ~WIRE__F_READING;
+  }
+  WIRE__SRV(c)->kick = 1;
 }
 
 /* ---- delivery, pause, resume ------------------------------------------------ */
@@ -502,8 +577,7 @@ int wire__conn_report(wire_conn *c, int code, const char *fmt, ...) {
   return ep->cb.on_error(c, &err, ep->user_data);
 }
 
-static void conn_close_cb(uv_handle_t *h) {
-  wire_conn *c = (wire_conn *)h;
+void wire__conn_on_closed(wire_conn *c) {
   wire_server *s = WIRE__SRV(c);
   s->n_sockets--;
   c->flags |= WIRE__F_HCLOSED;
@@ -538,8 +612,8 @@ void wire__conn_release(wire_conn *c) {
 }
 
 /* The single exit: on_close once (if the connection was accepted), free the
- * per-connection state, close the socket; the memory goes in conn_close_cb
- * unless references hold it. */
+ * per-connection state, close the transport; the memory goes in
+ * wire__conn_on_closed unless references hold it. */
 void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rlen) {
   if (c->state == WIRE__S_CLOSED)
     return;
@@ -570,20 +644,13 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
   slot_detach(c, 0);
   wire__out_discard(c);
   pq_free(c);
-  uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
-  free(req);
+  c->tp->close(c);
 }
 
 /* Send our FIN and wait (reading, discarding) for the peer's. */
 static void half_close(wire_conn *c) {
   c->flags |= WIRE__F_SHUT_WR;
-  uv_shutdown_t *req = malloc(sizeof *req);
-  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-    free(req);
+  if (c->tp->shutdown(c) != 0) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
     return;
   }

@@ -1,16 +1,19 @@
 /*
  * conn_internal.h -- the connection engine's private layout: the server, its
  * endpoints, connections, the pooled wslay contexts and the deadline lists.
- * Shared by server.c (listen, accept, handshake, shutdown), conn.c (framing,
- * close, pause), send.c (output queue), pipeline.c (decode, dispatch) and
- * loop.c (the three ways to run). Never installed.
+ * Shared by server.c (listen, accept, shutdown), handshake.c (the upgrade
+ * phase), timer.c (deadlines), conn.c (framing, close, pause), send.c (output
+ * queue), pipeline.c (decode, dispatch) and loop.c (the three ways to run).
+ * Never installed.
  */
 #ifndef WIRE_CONN_INTERNAL_H
 #define WIRE_CONN_INTERNAL_H
 
 #include "http.h"
 #include "internal.h"
+#include "transport.h"
 
+#include <signal.h>
 #include <uv.h>
 #include <wslay/wslay.h>
 
@@ -68,12 +71,12 @@ typedef struct wire__ochunk {
   uint8_t data[];
 } wire__ochunk;
 
-/* A uv_write in flight and the chunks it owns. */
-typedef struct wire__wreq {
+/* A write in flight and the chunks it owns (req: the TCP transport's). */
+struct wire__wreq {
   uv_write_t req;
   wire__ochunk *chunks;
   size_t bytes;
-} wire__wreq;
+};
 
 /* A message received while paused, delivered on resume. */
 typedef struct wire__pmsg {
@@ -138,7 +141,14 @@ enum {
   ((c)->pq_head != NULL && (c)->state == WIRE__S_CLOSING && ((c)->flags & WIRE__F_CLOSE_RECV))
 
 struct wire_conn {
-  uv_tcp_t tcp; /* first: a uv handle* is a wire_conn*; tcp.data is the server */
+  union {
+    uv_tcp_t tcp; /* TCP: first, so a uv handle* is a wire_conn*; tcp.data is the server */
+    struct {
+      void *data;  /* other transports: aliases tcp.data, the server */
+      void *state; /* the transport's own */
+    } io;
+  };
+  const wire__transport *tp; /* the byte stream: transport.h */
   wire_endpoint *ep;
   wire_request *req;
   void *data;
@@ -148,14 +158,13 @@ struct wire_conn {
   wire__slot *slot; /* wslay context, only while frames are in flight */
   wire__ochunk *out_head, *out_tail;
   size_t out_bytes; /* queued + in flight */
-  wire__wreq *wreq;
   wire__pmsg *pq_head; /* received while paused, in order */
   union {
     struct { /* WIRE__S_HANDSHAKE, WIRE__S_DEFERRED */
       char *buf;
       uint32_t len, cap;
     } hs;
-    struct {         /* frame boundary scanner (open and closing) */
+    struct { /* frame boundary scanner (open and closing) */
       /* 32 bits suffice: a frame or message over max_message_size (at most
        * UINT32_MAX) is refused at its header. */
       uint32_t left; /* payload bytes of the current frame not yet seen */
@@ -209,6 +218,7 @@ struct wire_server {
   wire__listener *listeners;
   int listeners_unref;
   wire_conn *zombies;   /* closed, still referenced (linked by tprev/tnext) */
+  wire__mem *mems;      /* open connections on the memory transport */
   size_t n_sockets;     /* conns whose uv handle is not closed yet */
   size_t n_established; /* OPEN or DEFERRED, counted for max_connections */
   uint64_t next_id;
@@ -224,6 +234,11 @@ struct wire_server {
   wire_conn *dirty;
   int depth; /* nesting of our own loop callbacks */
   int kick;  /* watchers changed outside uv_run: the host must process now */
+  int in_run; /* inside uv_run of the owned loop */
+  int woken;  /* the wake handle was signalled since the last process call */
+  int wake_open;
+  uv_async_t wake;                /* makes the backend fd readable; carries stop requests */
+  volatile sig_atomic_t stop_req; /* wire_server_stop was called */
   uint64_t shutdown_deadline;
   wire_shutdown_cb done;
   void *done_data;
@@ -238,17 +253,37 @@ struct wire_server {
  * the output queued during the callback (one write per connection). */
 WIRE_HIDDEN void wire__enter(wire_server *s);
 WIRE_HIDDEN void wire__leave(wire_server *s);
-/* Start/stop reading as the connection's state, pauses and backpressure say. */
-WIRE_HIDDEN void wire__update_reading(wire_conn *c);
 
-/* server.c: deadline lists and the server timer. */
+/* loop.c: the wake handle (created with the timer, closed after it). */
+WIRE_HIDDEN int wire__wake_init(wire_server *s);
+/* Start closing it: 1 if that started now, else 0. */
+WIRE_HIDDEN int wire__wake_close(wire_server *s);
+/* Outside uv_run of an owned loop with watchers changed (kick): make the
+ * backend fd readable, once per process call. */
+WIRE_HIDDEN void wire__wake_host(wire_server *s);
+
+/* timer.c: deadline lists and the server timer. */
 WIRE_HIDDEN void wire__tlist_put(wire_conn *c, wire__tlist *l);
 WIRE_HIDDEN void wire__tlist_remove(wire_conn *c);
+/* Arm the server timer for loop time `due` unless it fires no later. */
+WIRE_HIDDEN void wire__timer_arm(wire_server *s, uint64_t due);
+/* Create the (unref'd) server timer once. Returns 0 or a libuv error. */
+WIRE_HIDDEN int wire__timer_init(wire_server *s);
+/* Start closing the timer: 1 if that started now, else 0. */
+WIRE_HIDDEN int wire__timer_close(wire_server *s);
+
+/* server.c */
+/* When shutting down and nothing is left, close the timer, then call done. */
 WIRE_HIDDEN void wire__server_check_done(wire_server *s);
-WIRE_HIDDEN void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-WIRE_HIDDEN void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+/* Drop every connection still open (the shutdown deadline passed). */
+WIRE_HIDDEN void wire__server_force_close(wire_server *s);
+
+/* handshake.c: request-head bytes of a connection in HANDSHAKE or DEFERRED. */
+WIRE_HIDDEN void wire__handshake_read(wire_conn *c, const char *data, size_t n);
 
 /* conn.c */
+/* Start/stop reading as the connection's state, pauses and backpressure say. */
+WIRE_HIDDEN void wire__update_reading(wire_conn *c);
 /* Feed bytes read from the socket of an open or closing connection. */
 WIRE_HIDDEN void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len);
 /* Close the socket now; on_close(code) first if it is owed. */
@@ -284,10 +319,6 @@ WIRE_HIDDEN void wire__out_schedule(wire_conn *c);
 WIRE_HIDDEN void wire__out_flush(wire_conn *c);
 WIRE_HIDDEN void wire__out_discard(wire_conn *c);
 WIRE_HIDDEN int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len);
-/* Incremental UTF-8 validation: feed bytes, state 0 = complete, 1 = reject. */
-WIRE_HIDDEN uint32_t wire__utf8_step(uint32_t state, const uint8_t *s, size_t len);
-#define WIRE__UTF8_OK 0u
-#define WIRE__UTF8_BAD 1u
 
 /* rules.c */
 /* Resolve the rule options' defaults at wire_endpoint_add. */

@@ -1,31 +1,18 @@
 /*
- * handshake.c -- the endpoint-level half of the WebSocket handshake: the
- * Origin allow-list, subprotocol selection, Sec-WebSocket-Accept, and the
- * bytes of the 101 response and of every rejection.
+ * handshake.c -- the HTTP upgrade phase of one connection: collect the
+ * request head (in place, or in a per-connection buffer when it arrives in
+ * pieces), route it, check Origin and choose the subprotocol, enforce
+ * max_connections, ask on_connect (accept, reject or defer), then send the 101
+ * and hand the bytes that followed the head to the WebSocket side, or send
+ * the rejection and linger until the peer's EOF.
  */
-#include "http.h"
+#include "conn_internal.h"
 
-#include <openssl/evp.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-int wire__accept_key(const char *key, size_t len, char out[29]) {
-  char buf[64 + sizeof WS_GUID];
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned md_len = 0;
-  if (len > 64)
-    return -1;
-  memcpy(buf, key, len);
-  memcpy(buf + len, WS_GUID, sizeof WS_GUID - 1);
-  if (EVP_Digest(buf, len + sizeof WS_GUID - 1, md, &md_len, EVP_sha1(), NULL) != 1 || md_len != 20)
-    return -1;
-  /* 20 bytes encode to 28 characters plus the NUL EVP_EncodeBlock writes. */
-  EVP_EncodeBlock((unsigned char *)out, md, 20);
-  return 0;
-}
+/* ---- endpoint checks ---------------------------------------------------------- */
 
 /* Origins compare case-insensitively: scheme and host are, and a port is
  * digits; an allow-list entry is an exact serialized origin. */
@@ -97,102 +84,216 @@ int wire__handshake_check(wire_request *req, const char *const *origins, size_t 
   return 0;
 }
 
-int wire__handshake_response(const wire_request *req, char *buf, size_t cap) {
-  int n;
-  if (req->subprotocol.ptr)
-    n = snprintf(buf, cap,
-                 "HTTP/1.1 101 Switching Protocols\r\n"
-                 "Upgrade: websocket\r\n"
-                 "Connection: Upgrade\r\n"
-                 "Sec-WebSocket-Accept: %s\r\n"
-                 "Sec-WebSocket-Protocol: %s\r\n"
-                 "\r\n",
-                 req->accept_key, req->subprotocol.ptr);
-  else
-    n = snprintf(buf, cap,
-                 "HTTP/1.1 101 Switching Protocols\r\n"
-                 "Upgrade: websocket\r\n"
-                 "Connection: Upgrade\r\n"
-                 "Sec-WebSocket-Accept: %s\r\n"
-                 "\r\n",
-                 req->accept_key);
-  return n < 0 || (size_t)n >= cap ? -1 : n;
+/* ---- the upgrade phase ---------------------------------------------------------- */
+
+/* Send an HTTP error and close once it has left (no on_close: never accepted). */
+static void reject(wire_conn *c, int status, const char *body) {
+  char resp[1024];
+  int n = wire__http_error_response(status, body, resp, sizeof resp);
+  if (n < 0)
+    n = wire__http_error_response(status, NULL, resp, sizeof resp);
+  if (c->state == WIRE__S_OPEN || c->state == WIRE__S_DEFERRED)
+    WIRE__SRV(c)->n_established--;
+  c->state = WIRE__S_REJECTING;
+  free(c->u.hs.buf);
+  c->u.hs.buf = NULL;
+  c->u.hs.len = c->u.hs.cap = 0;
+  if (n > 0)
+    wire__out_raw(c, resp, (size_t)n);
+  wire__tlist_put(c, &WIRE__SRV(c)->handshake);
+  wire__out_schedule(c);
+  wire__conn_progress(c);
 }
 
-/* The reason phrase of RFC 9110 §15 for statuses we may send. */
-static const char *status_text(int status) {
-  switch (status) {
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 402:
-    return "Payment Required";
-  case 403:
-    return "Forbidden";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 406:
-    return "Not Acceptable";
-  case 408:
-    return "Request Timeout";
-  case 409:
-    return "Conflict";
-  case 410:
-    return "Gone";
-  case 413:
-    return "Content Too Large";
-  case 414:
-    return "URI Too Long";
-  case 422:
-    return "Unprocessable Content";
-  case 426:
-    return "Upgrade Required";
-  case 429:
-    return "Too Many Requests";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 500:
-    return "Internal Server Error";
-  case 501:
-    return "Not Implemented";
-  case 502:
-    return "Bad Gateway";
-  case 503:
-    return "Service Unavailable";
-  case 504:
-    return "Gateway Timeout";
-  case 505:
-    return "HTTP Version Not Supported";
+/* Send the 101 and switch to WebSocket framing. rest: bytes that followed
+ * the request head (in the read buffer or in the handshake buffer). */
+static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
+  char resp[2048];
+  int n = wire__handshake_response(c->req, resp, sizeof resp);
+  if (n < 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
+    reject(c, 500, NULL);
+    return;
   }
-  return status < 500 ? "Client Error" : "Server Error";
+  /* The connection keeps a compact view: it is most of an idle connection's
+   * memory. */
+  c->req = wire__request_compact(c->req);
+  char *buf = c->u.hs.buf; /* may hold rest: freed after the feed */
+  memset(&c->u, 0, sizeof c->u);
+  c->state = WIRE__S_OPEN;
+  c->flags |= WIRE__F_ACCEPTED;
+  wire__tlist_put(c, &c->ep->idle);
+  wire__out_schedule(c);
+  wire__conn_opened(c, (const uint8_t *)rest, rest_len);
+  free(buf);
 }
 
-int wire__http_error_response(int status, const char *body, char *buf, size_t cap) {
-  if (status < 100 || status > 599)
-    return -1;
-  const char *text = status_text(status);
-  if (!body)
-    body = text;
-  /* 426 and 405 carry the headers RFC 9110 §15.5.22 / §15.5.6 require. */
-  const char *extra = "Connection: close\r\n";
-  if (status == 426)
-    extra = "Connection: close, Upgrade\r\n"
-            "Upgrade: websocket\r\n"
-            "Sec-WebSocket-Version: 13\r\n";
-  else if (status == 405)
-    extra = "Connection: close\r\n"
-            "Allow: GET\r\n";
-  size_t blen = strlen(body);
-  int n = snprintf(buf, cap,
-                   "HTTP/1.1 %d %s\r\n"
-                   "Content-Type: text/plain; charset=utf-8\r\n"
-                   "Content-Length: %zu\r\n"
-                   "%s"
-                   "\r\n"
-                   "%s",
-                   status, text, blen, extra, body);
-  return n < 0 || (size_t)n >= cap ? -1 : n;
+/* Keep bytes in the connection's handshake buffer (they are in the read
+ * buffer, which the next read reuses). Returns 0 or WIRE_ENOMEM. */
+static int hs_keep(wire_conn *c, const char *data, size_t n) {
+  size_t need = (size_t)c->u.hs.len + n;
+  if (need > UINT32_MAX / 2)
+    return WIRE_ENOMEM;
+  if (need > c->u.hs.cap) {
+    size_t cap = c->u.hs.cap ? c->u.hs.cap : 512;
+    while (cap < need)
+      cap *= 2;
+    char *nb = realloc(c->u.hs.buf, cap);
+    if (nb == NULL)
+      return WIRE_ENOMEM;
+    c->u.hs.buf = nb;
+    c->u.hs.cap = (uint32_t)cap;
+  }
+  if (n)
+    memmove(c->u.hs.buf + c->u.hs.len, data, n);
+  c->u.hs.len += (uint32_t)n;
+  return 0;
+}
+
+/* The head parsed: route, check, ask on_connect. */
+static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
+  wire_server *s = WIRE__SRV(c);
+  struct sockaddr_storage ss;
+  if (c->tp->peer(c, &ss) == 0)
+    wire__request_set_peer(c->req, (struct sockaddr *)&ss);
+  wire_endpoint *ep = NULL;
+  for (wire_endpoint *e = s->endpoints; e; e = e->next) {
+    int m = wire__route_match(e->route, c->req);
+    if (m < 0) {
+      reject(c, 500, NULL);
+      return;
+    }
+    if (m == 1) {
+      ep = e;
+      break;
+    }
+  }
+  if (ep == NULL) {
+    reject(c, 404, NULL);
+    return;
+  }
+  c->ep = ep;
+  const char *why = NULL;
+  int st = wire__handshake_check(c->req, ep->opts.allowed_origins, ep->opts.n_allowed_origins,
+                                 ep->opts.subprotocols, ep->opts.n_subprotocols, &why);
+  if (st != 0) {
+    reject(c, st, why);
+    return;
+  }
+  if (s->max_connections != 0 && s->n_established >= s->max_connections) {
+    reject(c, 503, NULL);
+    return;
+  }
+  if (s->state != WIRE__SV_LISTENING) {
+    reject(c, 503, NULL);
+    return;
+  }
+  s->n_established++;
+  c->state = WIRE__S_DEFERRED; /* counted; on_connect decides */
+  wire__tlist_remove(c);
+  int verdict = ep->cb.on_connect ? ep->cb.on_connect(c, c->req, ep->user_data) : 0;
+  if (c->state != WIRE__S_DEFERRED)
+    return; /* the peer left or the server shut down meanwhile */
+  if (verdict == WIRE_CONNECT_ACCEPT) {
+    accept_upgrade(c, rest, rest_len);
+  } else if (verdict == WIRE_CONNECT_DEFER) {
+    c->flags |= WIRE__F_DEFER_REF;
+    c->refs++;
+    /* Only the bytes after the head stay: they belong to the WebSocket. */
+    if (c->u.hs.buf != NULL && rest >= c->u.hs.buf && rest <= c->u.hs.buf + c->u.hs.len) {
+      memmove(c->u.hs.buf, rest, rest_len);
+      c->u.hs.len = (uint32_t)rest_len;
+    } else {
+      c->u.hs.len = 0;
+      if (hs_keep(c, rest, rest_len) != 0)
+        wire__conn_terminate(c, 1006, NULL, 0);
+    }
+  } else {
+    reject(c, verdict >= 400 && verdict <= 599 ? verdict : 500, NULL);
+  }
+}
+
+/* Handshake bytes arrived. The usual request comes whole in one read and is
+ * parsed in place; only a partial head is copied into a per-connection
+ * buffer. */
+void wire__handshake_read(wire_conn *c, const char *data, size_t n) {
+  wire_server *s = WIRE__SRV(c);
+  if (c->state == WIRE__S_DEFERRED) {
+    if (hs_keep(c, data, n) != 0)
+      wire__conn_terminate(c, 1006, NULL, 0);
+    else if (c->u.hs.len > s->max_handshake + WIRE__READ_BUF_SIZE)
+      wire__update_reading(c);
+    return;
+  }
+  const char *buf = data;
+  size_t len = n;
+  if (c->u.hs.len > 0) {
+    if (hs_keep(c, data, n) != 0) {
+      wire__conn_terminate(c, 1006, NULL, 0);
+      return;
+    }
+    buf = c->u.hs.buf;
+    len = c->u.hs.len;
+  }
+  int status = 0;
+  const char *why = NULL;
+  wire_request *req = NULL;
+  int r = wire__request_parse(buf, len < s->max_handshake ? len : s->max_handshake, &req, &status,
+                              &why);
+  if (r == -2) {
+    if (len >= s->max_handshake)
+      reject(c, 431, "request head too large");
+    else if (buf == data && hs_keep(c, data, n) != 0)
+      wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
+  if (r < 0) {
+    reject(c, status ? status : 400, why);
+    return;
+  }
+  c->req = req;
+  handshake_done(c, buf + r, len - (size_t)r);
+}
+
+/* ---- deferred decisions ----------------------------------------------------- */
+
+/* Common checks; on success the deferred reference is handed to the caller,
+ * who drops it with wire__conn_release when done. */
+static int take_deferred(wire_conn *c) {
+  if (c == NULL)
+    return WIRE_EINVAL;
+  if (!(c->flags & WIRE__F_DEFER_REF))
+    return WIRE_ESTATE;
+  c->flags &= ~WIRE__F_DEFER_REF;
+  if (c->state != WIRE__S_DEFERRED) {
+    wire__conn_release(c); /* the peer left or the server shut down */
+    return WIRE_ECLOSED;
+  }
+  return 0;
+}
+
+int wire_conn_accept(wire_conn *c) {
+  int r = take_deferred(c);
+  if (r != 0)
+    return r;
+  wire_server *s = WIRE__SRV(c);
+  wire__enter(s);
+  accept_upgrade(c, c->u.hs.buf, c->u.hs.len);
+  wire__leave(s);
+  wire__conn_release(c);
+  return 0;
+}
+
+int wire_conn_reject(wire_conn *c, int status, const char *body) {
+  if (c != NULL && (status < 400 || status > 599))
+    return WIRE_EINVAL;
+  int r = take_deferred(c);
+  if (r != 0)
+    return r;
+  wire_server *s = WIRE__SRV(c);
+  wire__enter(s);
+  reject(c, status, body);
+  wire__update_reading(c);
+  wire__leave(s);
+  wire__conn_release(c);
+  return 0;
 }

@@ -1,7 +1,7 @@
 /*
- * http.h -- the HTTP side of a WebSocket handshake (handshake.c, router.c,
- * request.c): parse and check the upgrade request, match routes, build the
- * response bytes. No I/O here; server.c/conn.c feed bytes in and write out.
+ * http.h -- the HTTP side of a WebSocket handshake (request.c, router.c,
+ * handshake.c, http_response.c): parse and check the upgrade request, match
+ * routes, check the endpoint's rules, build the response bytes. No I/O here.
  */
 #ifndef WIRE_HTTP_H
 #define WIRE_HTTP_H
@@ -29,7 +29,6 @@ struct wire_request {
   wire_str subprotocol;                 /* chosen by wire__handshake_check */
   char remote_addr[48];
   int remote_port;
-  char accept_key[32];                  /* Sec-WebSocket-Accept, base64, NUL-terminated */
   /* private storage follows; freed by wire__request_free */
 };
 
@@ -44,7 +43,8 @@ struct wire_request {
  * Checks: request line, header syntax, Host present, Upgrade: websocket,
  * Connection has the Upgrade token, Sec-WebSocket-Key decodes to 16 bytes,
  * Sec-WebSocket-Version: 13; percent-decodes the path (%00 or a bad escape:
- * 400) and parses the query string. Computes accept_key.
+ * 400) and parses the query string. Needs no crypto: the 101's
+ * Sec-WebSocket-Accept is computed when the response is built.
  */
 WIRE_HIDDEN int wire__request_parse(const char *buf, size_t len, wire_request **out,
                                     int *status, const char **why);
@@ -76,7 +76,7 @@ WIRE_HIDDEN void wire__route_free(wire__route *r);
  * A non-match leaves req unchanged. -1 (WIRE_ENOMEM) when out of memory. */
 WIRE_HIDDEN int wire__route_match(const wire__route *r, wire_request *req);
 
-/* ---- endpoint-level checks and responses (handshake.c) ----------------- */
+/* ---- endpoint-level checks (handshake.c) -------------------------------- */
 
 /*
  * Check Origin against the allow-list (n == 0 allows any) and choose the
@@ -87,11 +87,16 @@ WIRE_HIDDEN int wire__route_match(const wire__route *r, wire_request *req);
 WIRE_HIDDEN int wire__handshake_check(wire_request *req, const char *const *origins,
                                       size_t n_origins, const char *const *protocols,
                                       size_t n_protocols, const char **why);
+
+/* ---- response bytes (http_response.c) ----------------------------------- */
+
 /* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)), 28 chars and a
  * NUL into out. Returns 0, or -1 if libcrypto fails. */
 WIRE_HIDDEN int wire__accept_key(const char *key, size_t len, char out[29]);
-/* The 101 response for req (with Sec-WebSocket-Accept and the chosen
- * subprotocol) into buf; returns its length or -1 if cap is too small. */
+/* The 101 response for req (with Sec-WebSocket-Accept computed from its
+ * Sec-WebSocket-Key header, so before wire__request_compact, and the chosen
+ * subprotocol) into buf; returns its length, or -1 if cap is too small or
+ * the key is missing. */
 WIRE_HIDDEN int wire__handshake_response(const wire_request *req, char *buf, size_t cap);
 /* A rejection: "HTTP/1.1 <status> <text>", Connection: close, a short text
  * body (NULL: the reason phrase), plus "Sec-WebSocket-Version: 13" and

@@ -103,6 +103,12 @@ WIRE_HIDDEN bool wire__utf8_valid(const uint8_t *s, size_t len);
  * when it is invalid or runs past `end`. */
 WIRE_HIDDEN size_t wire__utf8_seq(const uint8_t *s, const uint8_t *end);
 
+/* Incremental UTF-8 validation (utf8.c): feed bytes in any pieces; the state
+ * is WIRE__UTF8_OK when complete, WIRE__UTF8_BAD once rejected (sticky). */
+WIRE_HIDDEN uint32_t wire__utf8_step(uint32_t state, const uint8_t *s, size_t len);
+#define WIRE__UTF8_OK 0u
+#define WIRE__UTF8_BAD 1u
+
 /* Deep equality as JSON Schema defines it (1 == 1.0, objects unordered). */
 WIRE_HIDDEN bool wire__value_equal(const wire_value *a, const wire_value *b);
 

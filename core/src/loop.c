@@ -2,9 +2,23 @@
  * loop.c -- the three ways to run a server: wire_server_run on its own loop,
  * a borrowed uv_loop_t (the host runs it), and host-driven (a pollable fd, a
  * timeout, a process-once call). Also the callback bracket that batches
- * output, and the read start/stop decision for a connection.
+ * output, the wake handle that makes the backend fd readable when work
+ * appears outside uv_run, and wire_server_stop.
  */
 #include "conn_internal.h"
+
+static void wake_cb(uv_async_t *a);
+
+/* Work appeared outside uv_run of an owned loop (a host-driven send that was
+ * queued, a resume): libuv applies the watcher change only at its next poll,
+ * and the host polls the backend fd, so make that fd readable. Once per
+ * process call, not per send. */
+void wire__wake_host(wire_server *s) {
+  if (!s->kick || s->in_run || s->woken || !s->owns_loop || !s->wake_open)
+    return;
+  s->woken = 1;
+  uv_async_send(&s->wake);
+}
 
 void wire__enter(wire_server *s) {
   s->depth++;
@@ -26,50 +40,58 @@ void wire__leave(wire_server *s) {
     wire__conn_release(c);
   }
   s->depth--;
+  wire__wake_host(s);
 }
 
-/* Reading is on unless: paused with a message already waiting (pause itself
- * is lazy), over the backpressure limit, at the queued-message bound
- * (rules.c), or a deferred handshake has buffered
- * enough. Changes mark the host's timeout 0 so libuv applies them. */
-void wire__update_reading(wire_conn *c) {
-  int want;
-  switch (c->state) {
-  case WIRE__S_HANDSHAKE:
-  case WIRE__S_REJECTING:
-  case WIRE__S_CLOSING:
-    want = !(c->flags & WIRE__F_EOF);
-    break;
-  case WIRE__S_DEFERRED:
-    want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
-    break;
-  case WIRE__S_OPEN:
-    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
-           !(c->rules & WIRE__R_QFULL);
-    break;
-  default:
+/* Create the wake handle (once, with the server timer). It never keeps the
+ * loop alive. Returns 0 or a libuv error. */
+int wire__wake_init(wire_server *s) {
+  if (s->wake_open)
+    return 0;
+  int r = uv_async_init(s->loop, &s->wake, wake_cb);
+  if (r != 0)
+    return r;
+  s->wake.data = s;
+  uv_unref((uv_handle_t *)&s->wake);
+  s->wake_open = 1;
+  s->n_handles++;
+  return 0;
+}
+
+static void wake_close_cb(uv_handle_t *h) {
+  wire_server *s = h->data;
+  s->n_handles--;
+  wire__server_check_done(s);
+}
+
+int wire__wake_close(wire_server *s) {
+  if (!s->wake_open)
+    return 0;
+  s->wake_open = 0; /* wire_server_stop no longer touches it */
+  uv_close((uv_handle_t *)&s->wake, wake_close_cb);
+  return 1;
+}
+
+/* On the loop thread: a host wake-up needs nothing more (the poll that
+ * delivered it applied the watchers); a stop request starts the shutdown. */
+static void wake_cb(uv_async_t *a) {
+  wire_server *s = a->data;
+  if (!s->stop_req)
     return;
-  }
-  int on = (c->flags & WIRE__F_READING) != 0;
-  if (want == on)
-    return;
-  if (c->state == WIRE__S_OPEN) {
-    /* Silence is only the peer's fault while we read: no pings (whose pong
-     * we could not see) while paused or over the backpressure limit. */
-    if (want)
-      wire__tlist_put(c, &c->ep->idle);
-    else
-      wire__tlist_remove(c);
-  }
-  if (want) {
-    if (uv_read_start((uv_stream_t *)&c->tcp, wire__server_alloc_cb, wire__server_read_cb) != 0)
-      return;
-    c->flags |= WIRE__F_READING;
-  } else {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->flags &= ~WIRE__F_READING;
-  }
-  WIRE__SRV(c)->kick = 1;
+  s->stop_req = 0;
+  if (s->state == WIRE__SV_LISTENING)
+    wire_server_shutdown(s, 0, NULL, NULL);
+}
+
+/* Public (wirecore.h). Only a flag and uv_async_send: async-signal-safe and
+ * thread-safe. */
+int wire_server_stop(wire_server *s) {
+  if (s == NULL)
+    return WIRE_EINVAL;
+  if (!s->wake_open)
+    return WIRE_ESTATE;
+  s->stop_req = 1;
+  return uv_async_send(&s->wake) == 0 ? 0 : WIRE_EUV;
 }
 
 int wire_server_run(wire_server *s) {
@@ -77,9 +99,10 @@ int wire_server_run(wire_server *s) {
     return WIRE_EINVAL;
   if (!s->owns_loop)
     return WIRE_ESTATE;
-  if (uv_run(s->loop, UV_RUN_DEFAULT) < 0)
-    return WIRE_EUV;
-  return 0;
+  s->in_run = 1;
+  int r = uv_run(s->loop, UV_RUN_DEFAULT);
+  s->in_run = 0;
+  return r < 0 ? WIRE_EUV : 0;
 }
 
 int wire_server_fd(const wire_server *s) {
@@ -108,6 +131,9 @@ int wire_server_process(wire_server *s) {
   if (s->state == WIRE__SV_DONE)
     return 0;
   s->kick = 0;
+  s->woken = 0;
+  s->in_run = 1;
   uv_run(s->loop, UV_RUN_NOWAIT);
+  s->in_run = 0;
   return s->state == WIRE__SV_DONE ? 0 : 1;
 }

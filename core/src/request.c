@@ -444,10 +444,6 @@ static wire_request *build(const char *buf, size_t head_len, size_t first, const
     r->n_headers++;
   }
   fill_query(r, rl->query, &cur);
-  if (wire__accept_key(f->key.p, f->key.n, r->accept_key) != 0) {
-    free(b);
-    return NULL;
-  }
   return r;
 }
 

@@ -978,6 +978,252 @@ static int compile_count_kw(cc *c, ws_node *n, const char *path, const char *k,
   return 1; /* not a count keyword */
 }
 
+/* ---- keyword table ------------------------------------------------------ */
+
+/* What a keyword handler sees besides its own value. */
+typedef struct kwctx {
+  const vinfo *vi;
+  const wire_value *obj;         /* the schema object */
+  const wire_value *maxc, *minc; /* contains bounds: applied once contains is known */
+} kwctx;
+
+typedef struct kwdef kwdef;
+/* Compile one keyword's value into the node: 0 or WIRE_ESCHEMA / WIRE_ENOMEM. */
+typedef int (*kw_fn)(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv);
+struct kwdef {
+  const char *name;
+  kw_fn fn;
+  size_t off; /* the node field a generic handler (sub, list) fills */
+  int bit;    /* WS_K_* to set, -1 for none */
+};
+
+static void kw_mark(ws_node *n, const kwdef *d) {
+  if (d->bit >= 0)
+    n->kw |= WS_BIT(d->bit);
+}
+
+static int kw_type(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  return compile_type(c, n, x->vi->path, mv);
+}
+
+static int kw_enum(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if (mv->type != WIRE_ARRAY)
+    return serr(c, x->vi->path, d->name, "enum must be an array");
+  n->enum_ = mv, n->kw |= WS_BIT(WS_K_ENUM);
+  return 0;
+}
+
+static int kw_const(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  n->const_ = mv, n->kw |= WS_BIT(WS_K_CONST);
+  return 0;
+}
+
+static int kw_number(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  return compile_number_kw(c, n, x->vi->path, d->name, mv);
+}
+
+/* Counts; maxContains/minContains are also remembered for after the loop. */
+static int kw_count(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  int rc = compile_count_kw(c, n, x->vi->path, d->name, mv);
+  if (strcmp(d->name, "maxContains") == 0)
+    x->maxc = mv;
+  else if (strcmp(d->name, "minContains") == 0)
+    x->minc = mv;
+  return rc;
+}
+
+static int kw_pattern(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  int rc = compile_regex(c, &n->pattern, x->vi->path, d->name, mv);
+  if (rc == 0)
+    n->kw |= WS_BIT(WS_K_PATTERN);
+  return rc;
+}
+
+/* format asserts only with the option or a dialect that says so; unknown
+ * formats are annotations. */
+static int kw_format(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if (mv->type != WIRE_STRING)
+    return serr(c, x->vi->path, d->name, "format must be a string");
+  n->format_name = mv->u.s.ptr;
+  n->format = wire__format_lookup(mv->u.s.ptr, mv->u.s.len);
+  if (n->format != WS_F_UNKNOWN &&
+      ((c->S->flags & WIRE_SCHEMA_FORMAT_ASSERT) || (x->vi->dialect & D_FORMAT_ASSERT))) {
+    n->kw |= WS_BIT(WS_K_FORMAT);
+    if ((n->format == WS_F_HOSTNAME || n->format == WS_F_IDN_HOSTNAME || n->format == WS_F_EMAIL ||
+         n->format == WS_F_IDN_EMAIL) &&
+        wire__idn_init(c->S))
+      return oom(c);
+  }
+  return 0;
+}
+
+static int kw_unique(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if (mv->type != WIRE_BOOL)
+    return serr(c, x->vi->path, d->name, "uniqueItems must be a boolean");
+  if (mv->u.b)
+    n->kw |= WS_BIT(WS_K_UNIQUEITEMS);
+  return 0;
+}
+
+static int kw_required(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  return compile_required(c, n, x->vi->path, mv);
+}
+
+static int kw_depreq(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  return compile_depreq(c, n, x->vi->path, d->name, mv);
+}
+
+static int kw_dependencies(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  return compile_dependencies(c, n, x->vi->path, mv);
+}
+
+static int kw_properties(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  int rc = sub_map(c, x->vi->path, d->name, mv, &n->props, &n->n_props);
+  if (rc == 0)
+    rc = sort_props(c, n);
+  n->kw |= WS_BIT(WS_K_PROPERTIES);
+  return rc;
+}
+
+static int kw_patprops(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  return compile_patprops(c, n, x->vi->path, mv);
+}
+
+static int kw_depschemas(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  int rc = sub_map(c, x->vi->path, d->name, mv, &n->depschemas, &n->n_depschemas);
+  n->kw |= WS_BIT(WS_K_DEPSCHEMAS);
+  return rc;
+}
+
+/* One subschema into the int32_t node field at d->off. */
+static int kw_sub(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  int rc = sub(c, x->vi->path, d->name, mv, (int32_t *)((char *)n + d->off));
+  kw_mark(n, d);
+  return rc;
+}
+
+/* An array of subschemas into the ws_list node field at d->off. */
+static int kw_list(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  int rc = sub_list(c, x->vi->path, d->name, mv, (ws_list *)((char *)n + d->off));
+  kw_mark(n, d);
+  return rc;
+}
+
+/* prefixItems exists from 2020-12 on; older dialects ignore it. */
+static int kw_prefixitems(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if (x->vi->dialect & D_OLD_ITEMS)
+    return 0;
+  return kw_list(c, n, x, d, mv);
+}
+
+/* items: one schema, or in older dialects an array (today's prefixItems). */
+static int kw_items(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if ((x->vi->dialect & D_OLD_ITEMS) && mv->type == WIRE_ARRAY) {
+    n->kw |= WS_BIT(WS_K_PREFIXITEMS);
+    return sub_list(c, x->vi->path, d->name, mv, &n->prefixitems);
+  }
+  n->kw |= WS_BIT(WS_K_ITEMS);
+  return sub(c, x->vi->path, d->name, mv, &n->items);
+}
+
+/* additionalItems (older dialects only) acts after an items array. */
+static int kw_additionalitems(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if (!(x->vi->dialect & D_OLD_ITEMS))
+    return 0;
+  const wire_value *items = obj_get(x->obj, "items");
+  if (!items || items->type != WIRE_ARRAY)
+    return 0;
+  n->kw |= WS_BIT(WS_K_ITEMS);
+  return sub(c, x->vi->path, d->name, mv, &n->items);
+}
+
+static int kw_ref(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if (mv->type != WIRE_STRING)
+    return serr(c, x->vi->path, d->name, "$ref must be a string");
+  const wire_value *t;
+  const char *frag;
+  int rc = resolve_ref(c, x->vi->base, mv->u.s.ptr, x->vi->path, d->name, &t, &frag);
+  if (rc == 0)
+    rc = compile_node(c, t, &n->ref);
+  n->kw |= WS_BIT(WS_K_REF);
+  return rc;
+}
+
+static int kw_dynref(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  return compile_dynref(c, n, x->vi, mv);
+}
+
+/* Identifiers were used by the indexing walk; here they only must be strings. */
+static int kw_string(cc *c, ws_node *n, kwctx *x, const kwdef *d, const wire_value *mv) {
+  if (mv->type != WIRE_STRING)
+    return serr(c, x->vi->path, d->name, "%s must be a string", d->name);
+  return 0;
+}
+
+#define KW(name, fn)                                                                               \
+  { name, fn, 0, -1 }
+#define KW_SUB(name, field, bit)                                                                   \
+  { name, kw_sub, offsetof(ws_node, field), bit }
+#define KW_LIST(name, fn, field, bit)                                                              \
+  { name, fn, offsetof(ws_node, field), bit }
+
+/* Every keyword the compiler knows; others are annotations and ignored. */
+static const kwdef keywords[] = {
+    KW("type", kw_type),
+    KW("enum", kw_enum),
+    KW("const", kw_const),
+    KW("multipleOf", kw_number),
+    KW("maximum", kw_number),
+    KW("exclusiveMaximum", kw_number),
+    KW("minimum", kw_number),
+    KW("exclusiveMinimum", kw_number),
+    KW("maxLength", kw_count),
+    KW("minLength", kw_count),
+    KW("maxItems", kw_count),
+    KW("minItems", kw_count),
+    KW("maxContains", kw_count),
+    KW("minContains", kw_count),
+    KW("maxProperties", kw_count),
+    KW("minProperties", kw_count),
+    KW("pattern", kw_pattern),
+    KW("format", kw_format),
+    KW("uniqueItems", kw_unique),
+    KW("required", kw_required),
+    KW("dependentRequired", kw_depreq),
+    KW("dependencies", kw_dependencies),
+    KW("properties", kw_properties),
+    KW("patternProperties", kw_patprops),
+    KW_SUB("additionalProperties", additional, WS_K_ADDITIONALPROPS),
+    KW_SUB("propertyNames", propnames, WS_K_PROPERTYNAMES),
+    KW("dependentSchemas", kw_depschemas),
+    KW_LIST("prefixItems", kw_prefixitems, prefixitems, WS_K_PREFIXITEMS),
+    KW("items", kw_items),
+    KW("additionalItems", kw_additionalitems),
+    KW_SUB("contains", contains, WS_K_CONTAINS),
+    KW_LIST("allOf", kw_list, allof, WS_K_ALLOF),
+    KW_LIST("anyOf", kw_list, anyof, WS_K_ANYOF),
+    KW_LIST("oneOf", kw_list, oneof, WS_K_ONEOF),
+    KW_SUB("not", not_, WS_K_NOT),
+    KW_SUB("if", if_, WS_K_IF),
+    KW_SUB("then", then_, -1),
+    KW_SUB("else", else_, -1),
+    KW_SUB("unevaluatedItems", unevalitems, WS_K_UNEVALITEMS),
+    KW_SUB("unevaluatedProperties", unevalprops, WS_K_UNEVALPROPS),
+    KW("$ref", kw_ref),
+    KW("$dynamicRef", kw_dynref),
+    KW("$id", kw_string),
+    KW("$anchor", kw_string),
+    KW("$dynamicAnchor", kw_string),
+    KW("$schema", kw_string),
+};
+
+static const kwdef *keyword_find(const char *k) {
+  for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+    if (strcmp(k, keywords[i].name) == 0)
+      return &keywords[i];
+  return NULL;
+}
+
 /* Compile the keywords of schema object `v` into `n`. */
 static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value *v) {
   const char *path = vi->path;
@@ -986,143 +1232,22 @@ static int compile_keywords(cc *c, ws_node *n, const vinfo *vi, const wire_value
   bool ref_alone = ref && (d & D_REF_ALONE);
   n->mincontains = 1;
   n->maxcontains = UINT64_MAX;
-  const wire_value *maxc = NULL, *minc = NULL;
+  kwctx x = {vi, v, NULL, NULL};
   for (size_t i = 0; i < v->u.o.len; i++) {
     const wire__member *m = &v->u.o.items[i];
     const char *k = m->key;
-    const wire_value *mv = &m->value;
-    int rc = 0;
     if (ref_alone && strcmp(k, "$ref") != 0)
       continue;
     if (shadowed(v, m))
       continue;
     if ((d & D_NO_VALIDATION) && validation_kw(k))
       continue;
-    if (strcmp(k, "type") == 0) {
-      rc = compile_type(c, n, path, mv);
-    } else if (strcmp(k, "enum") == 0) {
-      if (mv->type != WIRE_ARRAY)
-        return serr(c, path, k, "enum must be an array");
-      n->enum_ = mv, n->kw |= WS_BIT(WS_K_ENUM);
-    } else if (strcmp(k, "const") == 0) {
-      n->const_ = mv, n->kw |= WS_BIT(WS_K_CONST);
-    } else if (strcmp(k, "multipleOf") == 0 || strcmp(k, "maximum") == 0 ||
-               strcmp(k, "exclusiveMaximum") == 0 || strcmp(k, "minimum") == 0 ||
-               strcmp(k, "exclusiveMinimum") == 0) {
-      rc = compile_number_kw(c, n, path, k, mv);
-    } else if ((rc = compile_count_kw(c, n, path, k, mv)) != 1) {
-      if (strcmp(k, "maxContains") == 0)
-        maxc = mv;
-      if (strcmp(k, "minContains") == 0)
-        minc = mv;
-    } else if ((rc = 0), strcmp(k, "pattern") == 0) {
-      rc = compile_regex(c, &n->pattern, path, k, mv);
-      if (rc == 0)
-        n->kw |= WS_BIT(WS_K_PATTERN);
-    } else if (strcmp(k, "format") == 0) {
-      if (mv->type != WIRE_STRING)
-        return serr(c, path, k, "format must be a string");
-      n->format_name = mv->u.s.ptr;
-      n->format = wire__format_lookup(mv->u.s.ptr, mv->u.s.len);
-      if (n->format != WS_F_UNKNOWN &&
-          ((c->S->flags & WIRE_SCHEMA_FORMAT_ASSERT) || (d & D_FORMAT_ASSERT))) {
-        n->kw |= WS_BIT(WS_K_FORMAT);
-        if ((n->format == WS_F_HOSTNAME || n->format == WS_F_IDN_HOSTNAME ||
-             n->format == WS_F_EMAIL || n->format == WS_F_IDN_EMAIL) &&
-            wire__idn_init(c->S))
-          return oom(c);
-      }
-    } else if (strcmp(k, "uniqueItems") == 0) {
-      if (mv->type != WIRE_BOOL)
-        return serr(c, path, k, "uniqueItems must be a boolean");
-      if (mv->u.b)
-        n->kw |= WS_BIT(WS_K_UNIQUEITEMS);
-    } else if (strcmp(k, "required") == 0) {
-      rc = compile_required(c, n, path, mv);
-    } else if (strcmp(k, "dependentRequired") == 0) {
-      rc = compile_depreq(c, n, path, k, mv);
-    } else if (strcmp(k, "dependencies") == 0) {
-      rc = compile_dependencies(c, n, path, mv);
-    } else if (strcmp(k, "properties") == 0) {
-      rc = sub_map(c, path, k, mv, &n->props, &n->n_props);
-      if (rc == 0)
-        rc = sort_props(c, n);
-      n->kw |= WS_BIT(WS_K_PROPERTIES);
-    } else if (strcmp(k, "patternProperties") == 0) {
-      rc = compile_patprops(c, n, path, mv);
-    } else if (strcmp(k, "additionalProperties") == 0) {
-      rc = sub(c, path, k, mv, &n->additional);
-      n->kw |= WS_BIT(WS_K_ADDITIONALPROPS);
-    } else if (strcmp(k, "propertyNames") == 0) {
-      rc = sub(c, path, k, mv, &n->propnames);
-      n->kw |= WS_BIT(WS_K_PROPERTYNAMES);
-    } else if (strcmp(k, "dependentSchemas") == 0) {
-      rc = sub_map(c, path, k, mv, &n->depschemas, &n->n_depschemas);
-      n->kw |= WS_BIT(WS_K_DEPSCHEMAS);
-    } else if (strcmp(k, "prefixItems") == 0 && !(d & D_OLD_ITEMS)) {
-      rc = sub_list(c, path, k, mv, &n->prefixitems);
-      n->kw |= WS_BIT(WS_K_PREFIXITEMS);
-    } else if (strcmp(k, "items") == 0) {
-      if ((d & D_OLD_ITEMS) && mv->type == WIRE_ARRAY) {
-        rc = sub_list(c, path, k, mv, &n->prefixitems);
-        n->kw |= WS_BIT(WS_K_PREFIXITEMS);
-      } else {
-        rc = sub(c, path, k, mv, &n->items);
-        n->kw |= WS_BIT(WS_K_ITEMS);
-      }
-    } else if (strcmp(k, "additionalItems") == 0 && (d & D_OLD_ITEMS)) {
-      const wire_value *items = obj_get(v, "items");
-      if (items && items->type == WIRE_ARRAY) {
-        rc = sub(c, path, k, mv, &n->items);
-        n->kw |= WS_BIT(WS_K_ITEMS);
-      }
-    } else if (strcmp(k, "contains") == 0) {
-      rc = sub(c, path, k, mv, &n->contains);
-      n->kw |= WS_BIT(WS_K_CONTAINS);
-    } else if (strcmp(k, "allOf") == 0) {
-      rc = sub_list(c, path, k, mv, &n->allof);
-      n->kw |= WS_BIT(WS_K_ALLOF);
-    } else if (strcmp(k, "anyOf") == 0) {
-      rc = sub_list(c, path, k, mv, &n->anyof);
-      n->kw |= WS_BIT(WS_K_ANYOF);
-    } else if (strcmp(k, "oneOf") == 0) {
-      rc = sub_list(c, path, k, mv, &n->oneof);
-      n->kw |= WS_BIT(WS_K_ONEOF);
-    } else if (strcmp(k, "not") == 0) {
-      rc = sub(c, path, k, mv, &n->not_);
-      n->kw |= WS_BIT(WS_K_NOT);
-    } else if (strcmp(k, "if") == 0) {
-      rc = sub(c, path, k, mv, &n->if_);
-      n->kw |= WS_BIT(WS_K_IF);
-    } else if (strcmp(k, "then") == 0) {
-      rc = sub(c, path, k, mv, &n->then_);
-    } else if (strcmp(k, "else") == 0) {
-      rc = sub(c, path, k, mv, &n->else_);
-    } else if (strcmp(k, "unevaluatedItems") == 0) {
-      rc = sub(c, path, k, mv, &n->unevalitems);
-      n->kw |= WS_BIT(WS_K_UNEVALITEMS);
-    } else if (strcmp(k, "unevaluatedProperties") == 0) {
-      rc = sub(c, path, k, mv, &n->unevalprops);
-      n->kw |= WS_BIT(WS_K_UNEVALPROPS);
-    } else if (strcmp(k, "$ref") == 0) {
-      if (mv->type != WIRE_STRING)
-        return serr(c, path, k, "$ref must be a string");
-      const wire_value *t;
-      const char *frag;
-      rc = resolve_ref(c, vi->base, mv->u.s.ptr, path, k, &t, &frag);
-      if (rc == 0)
-        rc = compile_node(c, t, &n->ref);
-      n->kw |= WS_BIT(WS_K_REF);
-    } else if (strcmp(k, "$dynamicRef") == 0) {
-      rc = compile_dynref(c, n, vi, mv);
-    } else if (strcmp(k, "$id") == 0 || strcmp(k, "$anchor") == 0 ||
-               strcmp(k, "$dynamicAnchor") == 0 || strcmp(k, "$schema") == 0) {
-      if (mv->type != WIRE_STRING)
-        return serr(c, path, k, "%s must be a string", k);
-    }
+    const kwdef *def = keyword_find(k);
+    int rc = def ? def->fn(c, n, &x, def, &m->value) : 0;
     if (rc)
       return rc;
   }
+  const wire_value *maxc = x.maxc, *minc = x.minc;
   if (n->kw & WS_BIT(WS_K_CONTAINS)) {
     if (minc && get_count(c, path, "minContains", minc, &n->mincontains))
       return WIRE_ESCHEMA;

@@ -1,66 +1,13 @@
 /*
  * send.c -- the output side of a connection: a queue of copied chunks (whole
- * frames or raw HTTP), written in batches (uv_try_write first, the rest in one
- * uv_write with many buffers, one write in flight per connection), the
- * backpressure limit, and the public send calls.
+ * frames or raw HTTP), written in batches through the connection's transport
+ * (try_write first, the rest in one write with many buffers, one write in
+ * flight per connection), the backpressure limit, and the public send calls.
  */
 #include "conn_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- UTF-8 ------------------------------------------------------------------ */
-
-/* State: 0 complete, 1 rejected, else (bytes still needed << 16 | lo << 8 |
- * hi), the range the next byte must fall in (RFC 3629 table 3-7). */
-uint32_t wire__utf8_step(uint32_t st, const uint8_t *s, size_t len) {
-  if (st == WIRE__UTF8_BAD)
-    return st;
-  unsigned need = st >> 16, lo = (st >> 8) & 0xff, hi = st & 0xff;
-  size_t i = 0;
-  while (i < len) {
-    if (need == 0) {
-      while (i + 8 <= len) { /* skip ASCII eight bytes at a time */
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (w & 0x8080808080808080ull)
-          break;
-        i += 8;
-      }
-      if (i >= len)
-        break;
-      uint8_t b = s[i++];
-      if (b < 0x80)
-        continue;
-      lo = 0x80;
-      hi = 0xBF;
-      if (b >= 0xC2 && b <= 0xDF)
-        need = 1;
-      else if (b == 0xE0)
-        need = 2, lo = 0xA0;
-      else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
-        need = 2;
-      else if (b == 0xED)
-        need = 2, hi = 0x9F;
-      else if (b == 0xF0)
-        need = 3, lo = 0x90;
-      else if (b >= 0xF1 && b <= 0xF3)
-        need = 3;
-      else if (b == 0xF4)
-        need = 3, hi = 0x8F;
-      else
-        return WIRE__UTF8_BAD;
-    } else {
-      uint8_t b = s[i++];
-      if (b < lo || b > hi)
-        return WIRE__UTF8_BAD;
-      need--;
-      lo = 0x80;
-      hi = 0xBF;
-    }
-  }
-  return need == 0 ? WIRE__UTF8_OK : (need << 16) | (lo << 8) | hi;
-}
 
 /* ---- the queue -------------------------------------------------------------- */
 
@@ -96,7 +43,7 @@ int wire__out_raw(wire_conn *c, const void *data, size_t len) {
 int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
   if (c->out_head == NULL && !(c->flags & WIRE__F_WRITING)) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    int r = c->tp->try_write(c, &b, 1);
     if (r > 0) {
       data = (const uint8_t *)data + r;
       len -= (size_t)r;
@@ -167,9 +114,7 @@ static void drained(wire_conn *c) {
 
 /* A batch left (or failed): free it, then write what queued meanwhile, or
  * let the connection resume reading / finish its close. */
-static void write_cb(uv_write_t *req, int status) {
-  wire__wreq *w = (wire__wreq *)req;
-  wire_conn *c = (wire_conn *)req->handle;
+void wire__out_written(wire_conn *c, wire__wreq *w, int status) {
   while (w->chunks != NULL) {
     wire__ochunk *ch = w->chunks;
     w->chunks = ch->next;
@@ -200,8 +145,8 @@ void wire__out_flush(wire_conn *c) {
   unsigned n = 0;
   for (wire__ochunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
     bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
-  int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-  if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
+  int r = c->tp->try_write(c, bufs, n);
+  if (r < 0) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
     return;
   }
@@ -231,7 +176,7 @@ void wire__out_flush(wire_conn *c) {
     c->out_tail = NULL;
   c->flags |= WIRE__F_WRITING;
   WIRE__SRV(c)->kick = 1;
-  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+  r = c->tp->write(c, w, bufs, n);
   if (r != 0) { /* never started: nothing will call write_cb */
     c->flags &= ~WIRE__F_WRITING;
     while (w->chunks != NULL) {

@@ -1,8 +1,8 @@
 /*
- * server.c -- servers and endpoints: listeners, accept, the connection
- * registry, the HTTP upgrade phase of each connection (read the request head,
- * route, check, on_connect, 101 or an error status), deadline lists driven by
- * one server timer, and graceful shutdown.
+ * server.c -- servers and endpoints: options and defaults, listeners, accept,
+ * the shared read buffer, finding connections (through the loop's handle
+ * list), and graceful shutdown. The upgrade phase is handshake.c's, the
+ * deadlines timer.c's.
  */
 #include "conn_internal.h"
 
@@ -218,95 +218,6 @@ const char *wire_endpoint_pattern(const wire_endpoint *ep) {
   return ep ? ep->pattern : NULL;
 }
 
-/* ---- deadline lists and the timer ---------------------------------------- */
-
-/* The one server timer: expire due list heads, enforce the shutdown
- * deadline, re-arm for the earliest remaining deadline. */
-static void timer_cb(uv_timer_t *t);
-
-/* Arm the server timer for `due` unless it already fires no later. */
-static void timer_arm(wire_server *s, uint64_t due) {
-  if (!s->timer_init)
-    return;
-  if (s->timer_due != 0 && s->timer_due <= due)
-    return;
-  uint64_t now = uv_now(s->loop);
-  uv_timer_start(&s->timer, timer_cb, due > now ? due - now : 0, 0);
-  s->timer_due = due;
-}
-
-/* The list a connection's tkind names. */
-static wire__tlist *tlist_of(wire_conn *c) {
-  switch (c->tkind) {
-  case WIRE__T_HANDSHAKE:
-    return &WIRE__SRV(c)->handshake;
-  case WIRE__T_IDLE:
-    return &c->ep->idle;
-  case WIRE__T_PONG:
-    return &c->ep->pong;
-  case WIRE__T_CLOSE:
-    return &c->ep->closing;
-  default:
-    return NULL;
-  }
-}
-
-void wire__tlist_remove(wire_conn *c) {
-  wire__tlist *l = tlist_of(c);
-  if (l == NULL)
-    return;
-  if (c->tprev)
-    c->tprev->tnext = c->tnext;
-  else
-    l->head = c->tnext;
-  if (c->tnext)
-    c->tnext->tprev = c->tprev;
-  else
-    l->tail = c->tprev;
-  c->tprev = c->tnext = NULL;
-  c->tkind = 0;
-}
-
-/* Move c to the tail of l with a fresh deadline (l NULL: no deadline). A
- * duration of UINT32_MAX means never. */
-void wire__tlist_put(wire_conn *c, wire__tlist *l) {
-  wire__tlist_remove(c);
-  if (l == NULL || l->duration >= UINT32_MAX)
-    return;
-  /* The loop's clock is only refreshed once per iteration, and a host-driven
-   * host may call us long after the last one. */
-  uv_update_time(WIRE__SRV(c)->loop);
-  uint64_t due = uv_now(WIRE__SRV(c)->loop) + l->duration;
-  c->deadline = (uint32_t)due;
-  c->tkind = l->kind;
-  c->tprev = l->tail;
-  c->tnext = NULL;
-  if (l->tail)
-    l->tail->tnext = c;
-  else
-    l->head = c;
-  l->tail = c;
-  timer_arm(WIRE__SRV(c), due);
-}
-
-/* Pop every expired head of l; returns the next deadline (0 = none). */
-static uint64_t tlist_sweep(wire__tlist *l, uint64_t now) {
-  while (l->head != NULL && (int32_t)(l->head->deadline - (uint32_t)now) <= 0) {
-    wire_conn *c = l->head;
-    wire__tlist_remove(c);
-    wire__conn_expired(c);
-  }
-  return l->head ? now + (uint32_t)(l->head->deadline - (uint32_t)now) : 0;
-}
-
-static uint64_t earliest(uint64_t a, uint64_t b) {
-  if (a == 0)
-    return b;
-  if (b == 0)
-    return a;
-  return a < b ? a : b;
-}
-
 /* Connections are found through the loop's handle list (a registry would
  * cost every idle connection two pointers). Ours: TCP handles whose data is
  * this server (listeners keep data NULL). */
@@ -316,268 +227,50 @@ static wire_conn *conn_of(uv_handle_t *h, wire_server *s) {
   return (wire_conn *)h;
 }
 
-static void force_close_cb(uv_handle_t *h, void *arg) {
-  wire_conn *c = conn_of(h, arg);
-  if (c != NULL && c->state != WIRE__S_CLOSED)
+typedef struct each_arg {
+  wire_server *s;
+  void (*fn)(wire_conn *c, void *arg);
+} each_arg;
+
+static void each_cb(uv_handle_t *h, void *arg) {
+  each_arg *e = arg;
+  wire_conn *c = conn_of(h, e->s);
+  if (c != NULL)
+    e->fn(c, e->s);
+}
+
+/* fn(c, s) for every connection not closed yet: TCP ones through the loop's
+ * handle list, memory ones through their own list. */
+static void each_conn(wire_server *s, void (*fn)(wire_conn *c, void *arg)) {
+  each_arg e = {s, fn};
+  uv_walk(s->loop, each_cb, &e);
+  wire__mem_each(s, fn, s);
+}
+
+static void force_close_one(wire_conn *c, void *arg) {
+  (void)arg;
+  if (c->state != WIRE__S_CLOSED)
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
 }
 
-static void force_close_all(wire_server *s) {
-  uv_walk(s->loop, force_close_cb, s);
+void wire__server_force_close(wire_server *s) {
+  each_conn(s, force_close_one);
 }
 
-static void timer_cb(uv_timer_t *t) {
-  wire_server *s = t->data;
-  wire__enter(s);
-  s->timer_due = 0;
-  uint64_t now = uv_now(s->loop);
-  uint64_t next = tlist_sweep(&s->handshake, now);
-  for (wire_endpoint *ep = s->endpoints; ep; ep = ep->next) {
-    next = earliest(next, tlist_sweep(&ep->idle, now));
-    next = earliest(next, tlist_sweep(&ep->pong, now));
-    next = earliest(next, tlist_sweep(&ep->closing, now));
-  }
-  if (s->state == WIRE__SV_SHUTTING) {
-    if (now >= s->shutdown_deadline)
-      force_close_all(s);
-    else
-      next = earliest(next, s->shutdown_deadline);
-  }
-  if (next != 0)
-    timer_arm(s, next);
-  wire__leave(s);
-}
+/* ---- new connections ------------------------------------------------------------ */
 
-/* ---- accept and the handshake phase -------------------------------------- */
-
-void wire__server_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  wire_server *s = h->data;
-  (void)suggested;
-  /* One buffer for the whole server: libuv reads and calls read_cb before
-   * asking again, and read_cb consumes every byte, so an idle connection owns
-   * no read buffer. */
-  if (s->rbuf == NULL)
-    s->rbuf = malloc(WIRE__READ_BUF_SIZE);
-  if (s->rbuf == NULL || s->rbuf_busy) {
-    buf->base = malloc(WIRE__READ_BUF_SIZE);
-    buf->len = buf->base ? WIRE__READ_BUF_SIZE : 0;
-    return;
-  }
-  s->rbuf_busy = 1;
-  buf->base = (char *)s->rbuf;
-  buf->len = WIRE__READ_BUF_SIZE;
-}
-
-static void release_rbuf(wire_server *s, const uv_buf_t *buf) {
-  if (buf->base == NULL)
-    return;
-  if ((uint8_t *)buf->base == s->rbuf)
-    s->rbuf_busy = 0;
-  else
-    free(buf->base);
-}
-
-/* Send an HTTP error and close once it has left (no on_close: never accepted). */
-static void reject(wire_conn *c, int status, const char *body) {
-  char resp[1024];
-  int n = wire__http_error_response(status, body, resp, sizeof resp);
-  if (n < 0)
-    n = wire__http_error_response(status, NULL, resp, sizeof resp);
-  if (c->state == WIRE__S_OPEN || c->state == WIRE__S_DEFERRED)
-    WIRE__SRV(c)->n_established--;
-  c->state = WIRE__S_REJECTING;
-  free(c->u.hs.buf);
-  c->u.hs.buf = NULL;
-  c->u.hs.len = c->u.hs.cap = 0;
-  if (n > 0)
-    wire__out_raw(c, resp, (size_t)n);
-  wire__tlist_put(c, &WIRE__SRV(c)->handshake);
-  wire__out_schedule(c);
-  wire__conn_progress(c);
-}
-
-/* Send the 101 and switch to WebSocket framing. rest: bytes that followed
- * the request head (in the read buffer or in the handshake buffer). */
-static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
-  char resp[2048];
-  int n = wire__handshake_response(c->req, resp, sizeof resp);
-  if (n < 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
-    reject(c, 500, NULL);
-    return;
-  }
-  /* The connection keeps a compact view: it is most of an idle connection's
-   * memory. */
-  c->req = wire__request_compact(c->req);
-  char *buf = c->u.hs.buf; /* may hold rest: freed after the feed */
-  memset(&c->u, 0, sizeof c->u);
-  c->state = WIRE__S_OPEN;
-  c->flags |= WIRE__F_ACCEPTED;
-  wire__tlist_put(c, &c->ep->idle);
-  wire__out_schedule(c);
-  wire__conn_opened(c, (const uint8_t *)rest, rest_len);
-  free(buf);
-}
-
-/* Keep bytes in the connection's handshake buffer (they are in the read
- * buffer, which the next read reuses). Returns 0 or WIRE_ENOMEM. */
-static int hs_keep(wire_conn *c, const char *data, size_t n) {
-  size_t need = (size_t)c->u.hs.len + n;
-  if (need > UINT32_MAX / 2)
-    return WIRE_ENOMEM;
-  if (need > c->u.hs.cap) {
-    size_t cap = c->u.hs.cap ? c->u.hs.cap : 512;
-    while (cap < need)
-      cap *= 2;
-    char *nb = realloc(c->u.hs.buf, cap);
-    if (nb == NULL)
-      return WIRE_ENOMEM;
-    c->u.hs.buf = nb;
-    c->u.hs.cap = (uint32_t)cap;
-  }
-  if (n)
-    memmove(c->u.hs.buf + c->u.hs.len, data, n);
-  c->u.hs.len += (uint32_t)n;
-  return 0;
-}
-
-/* The head parsed: route, check, ask on_connect. */
-static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
+/* Accepted (any transport): an id, the handshake deadline, reading on. A
+ * server shutting down closes what it accepts. */
+void wire__conn_start(wire_conn *c, int ok) {
   wire_server *s = WIRE__SRV(c);
-  uv_tcp_t *t = &c->tcp;
-  struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &sl) == 0)
-    wire__request_set_peer(c->req, (struct sockaddr *)&ss);
-  wire_endpoint *ep = NULL;
-  for (wire_endpoint *e = s->endpoints; e; e = e->next) {
-    int m = wire__route_match(e->route, c->req);
-    if (m < 0) {
-      reject(c, 500, NULL);
-      return;
-    }
-    if (m == 1) {
-      ep = e;
-      break;
-    }
-  }
-  if (ep == NULL) {
-    reject(c, 404, NULL);
+  c->id = s->next_id++;
+  s->n_sockets++;
+  if (!ok || s->state != WIRE__SV_LISTENING) {
+    wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
-  c->ep = ep;
-  const char *why = NULL;
-  int st = wire__handshake_check(c->req, ep->opts.allowed_origins, ep->opts.n_allowed_origins,
-                                 ep->opts.subprotocols, ep->opts.n_subprotocols, &why);
-  if (st != 0) {
-    reject(c, st, why);
-    return;
-  }
-  if (s->max_connections != 0 && s->n_established >= s->max_connections) {
-    reject(c, 503, NULL);
-    return;
-  }
-  if (s->state != WIRE__SV_LISTENING) {
-    reject(c, 503, NULL);
-    return;
-  }
-  s->n_established++;
-  c->state = WIRE__S_DEFERRED; /* counted; on_connect decides */
-  wire__tlist_remove(c);
-  int verdict = ep->cb.on_connect ? ep->cb.on_connect(c, c->req, ep->user_data) : 0;
-  if (c->state != WIRE__S_DEFERRED)
-    return; /* the peer left or the server shut down meanwhile */
-  if (verdict == WIRE_CONNECT_ACCEPT) {
-    accept_upgrade(c, rest, rest_len);
-  } else if (verdict == WIRE_CONNECT_DEFER) {
-    c->flags |= WIRE__F_DEFER_REF;
-    c->refs++;
-    /* Only the bytes after the head stay: they belong to the WebSocket. */
-    if (c->u.hs.buf != NULL && rest >= c->u.hs.buf && rest <= c->u.hs.buf + c->u.hs.len) {
-      memmove(c->u.hs.buf, rest, rest_len);
-      c->u.hs.len = (uint32_t)rest_len;
-    } else {
-      c->u.hs.len = 0;
-      if (hs_keep(c, rest, rest_len) != 0)
-        wire__conn_terminate(c, 1006, NULL, 0);
-    }
-  } else {
-    reject(c, verdict >= 400 && verdict <= 599 ? verdict : 500, NULL);
-  }
-}
-
-/* Handshake bytes arrived. The usual request comes whole in one read and is
- * parsed in place; only a partial head is copied into a per-connection
- * buffer. */
-static void handshake_read(wire_conn *c, const char *data, size_t n) {
-  wire_server *s = WIRE__SRV(c);
-  if (c->state == WIRE__S_DEFERRED) {
-    if (hs_keep(c, data, n) != 0)
-      wire__conn_terminate(c, 1006, NULL, 0);
-    else if (c->u.hs.len > s->max_handshake + WIRE__READ_BUF_SIZE)
-      wire__update_reading(c);
-    return;
-  }
-  const char *buf = data;
-  size_t len = n;
-  if (c->u.hs.len > 0) {
-    if (hs_keep(c, data, n) != 0) {
-      wire__conn_terminate(c, 1006, NULL, 0);
-      return;
-    }
-    buf = c->u.hs.buf;
-    len = c->u.hs.len;
-  }
-  int status = 0;
-  const char *why = NULL;
-  wire_request *req = NULL;
-  int r = wire__request_parse(buf, len < s->max_handshake ? len : s->max_handshake, &req, &status,
-                              &why);
-  if (r == -2) {
-    if (len >= s->max_handshake)
-      reject(c, 431, "request head too large");
-    else if (buf == data && hs_keep(c, data, n) != 0)
-      wire__conn_terminate(c, 1006, NULL, 0);
-    return;
-  }
-  if (r < 0) {
-    reject(c, status ? status : 400, why);
-    return;
-  }
-  c->req = req;
-  handshake_done(c, buf + r, len - (size_t)r);
-}
-
-/* Every read of every connection: dispatch by state; a read error or EOF
- * ends the connection (1006 unless a close was already exchanged). */
-void wire__server_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-  wire_conn *c = (wire_conn *)st;
-  wire_server *s = WIRE__SRV(c);
-  wire__enter(s);
-  if (nread > 0) {
-    switch (c->state) {
-    case WIRE__S_HANDSHAKE:
-    case WIRE__S_DEFERRED:
-      handshake_read(c, buf->base, (size_t)nread);
-      break;
-    case WIRE__S_OPEN:
-    case WIRE__S_CLOSING:
-      wire__conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
-      break;
-    default:
-      break; /* rejecting: discard until EOF */
-    }
-  } else if (nread < 0 && WIRE__OWES_DELIVERY(c)) {
-    c->flags |= WIRE__F_EOF; /* the closed peer left first: finish after the delivery */
-    wire__update_reading(c);
-  } else if (nread < 0) {
-    int code = c->close_code ? c->close_code : 1006;
-    if (c->state == WIRE__S_CLOSING && (c->flags & WIRE__F_CLOSE_RECV) == 0 &&
-        (c->flags & WIRE__F_CLOSE_SENT))
-      code = c->close_code;
-    wire__conn_terminate(c, code, NULL, 0);
-  }
-  release_rbuf(s, buf);
-  wire__leave(s);
+  wire__tlist_put(c, &s->handshake);
+  wire__update_reading(c);
 }
 
 static void listener_close_cb(uv_handle_t *h) {
@@ -588,34 +281,6 @@ static void listener_close_cb(uv_handle_t *h) {
   wire__server_check_done(s);
 }
 
-/* Accept: a zeroed wire_conn (the uv handle first), the handshake deadline,
- * reading on. A server shutting down closes what it accepts. */
-static void on_connection(uv_stream_t *ls, int status) {
-  wire__listener *l = (wire__listener *)ls;
-  wire_server *s = l->server;
-  if (status < 0)
-    return;
-  wire__enter(s);
-  wire_conn *c = calloc(1, sizeof *c);
-  if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
-    free(c);
-    wire__leave(s);
-    return;
-  }
-  c->tcp.data = s;
-  c->id = s->next_id++;
-  s->n_sockets++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || s->state != WIRE__SV_LISTENING) {
-    wire__conn_terminate(c, 1006, NULL, 0);
-    wire__leave(s);
-    return;
-  }
-  uv_tcp_nodelay(&c->tcp, 1);
-  wire__tlist_put(c, &s->handshake);
-  wire__update_reading(c);
-  wire__leave(s);
-}
-
 /* ---- listen ---------------------------------------------------------------- */
 
 static int map_uv_listen_error(int r) {
@@ -624,13 +289,6 @@ static int map_uv_listen_error(int r) {
   if (r == UV_EINVAL)
     return WIRE_EINVAL;
   return WIRE_ELISTEN;
-}
-
-static void timer_close_cb(uv_handle_t *h) {
-  wire_server *s = h->data;
-  s->n_handles--;
-  s->timer_init = 0;
-  wire__server_check_done(s);
 }
 
 int wire_server_listen(wire_server *s, const char *host, int port) {
@@ -644,17 +302,8 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
     return WIRE_EINVAL;
-  if (!s->timer_init) {
-    if (uv_timer_init(s->loop, &s->timer) != 0)
-      return WIRE_EUV;
-    s->timer.data = s;
-    s->timer_init = 1;
-    /* The timer only serves connections, which keep the loop alive by
-     * themselves; a stale deadline must not hold a Node process open after
-     * the last connection of an unref'd server is gone. */
-    uv_unref((uv_handle_t *)&s->timer);
-    s->n_handles++;
-  }
+  if (wire__timer_init(s) != 0 || wire__wake_init(s) != 0)
+    return WIRE_EUV;
   wire__listener *l = calloc(1, sizeof *l);
   if (l == NULL)
     return WIRE_ENOMEM;
@@ -666,7 +315,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   s->n_handles++;
   int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
   if (r == 0)
-    r = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+    r = uv_listen((uv_stream_t *)&l->tcp, 511, wire__tcp_on_connection);
   if (r != 0) {
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
     if (s->owns_loop)
@@ -687,6 +336,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   *pp = l;
   s->state = WIRE__SV_LISTENING;
   s->kick = 1;
+  wire__wake_host(s);
   return 0;
 }
 
@@ -717,10 +367,8 @@ void wire_server_unref(wire_server *s) {
 void wire__server_check_done(wire_server *s) {
   if (s->state != WIRE__SV_SHUTTING || s->n_sockets > 0 || s->listeners != NULL)
     return;
-  if (s->timer_init && !uv_is_closing((uv_handle_t *)&s->timer)) {
-    uv_close((uv_handle_t *)&s->timer, timer_close_cb);
+  if (wire__timer_close(s) || wire__wake_close(s))
     return;
-  }
   if (s->n_handles > 0)
     return;
   s->state = WIRE__SV_DONE;
@@ -729,10 +377,8 @@ void wire__server_check_done(wire_server *s) {
 }
 
 /* Shutdown, per connection: 1001 to the open ones, drop handshakes. */
-static void shutdown_conn_cb(uv_handle_t *h, void *arg) {
-  wire_conn *c = conn_of(h, arg);
-  if (c == NULL)
-    return;
+static void shutdown_one(wire_conn *c, void *arg) {
+  (void)arg;
   if (c->state == WIRE__S_OPEN)
     wire_conn_close(c, 1001, "server shutting down", 20);
   else if (c->state == WIRE__S_HANDSHAKE || c->state == WIRE__S_DEFERRED)
@@ -756,54 +402,10 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
     s->listeners = l->next;
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
   }
-  uv_walk(s->loop, shutdown_conn_cb, s);
-  timer_arm(s, s->shutdown_deadline);
+  each_conn(s, shutdown_one);
+  wire__timer_arm(s, s->shutdown_deadline);
   wire__server_check_done(s);
   s->kick = 1;
   wire__leave(s);
-  return 0;
-}
-
-/* ---- deferred decisions ----------------------------------------------------- */
-
-/* Common checks; on success the deferred reference is handed to the caller,
- * who drops it with wire__conn_release when done. */
-static int take_deferred(wire_conn *c) {
-  if (c == NULL)
-    return WIRE_EINVAL;
-  if (!(c->flags & WIRE__F_DEFER_REF))
-    return WIRE_ESTATE;
-  c->flags &= ~WIRE__F_DEFER_REF;
-  if (c->state != WIRE__S_DEFERRED) {
-    wire__conn_release(c); /* the peer left or the server shut down */
-    return WIRE_ECLOSED;
-  }
-  return 0;
-}
-
-int wire_conn_accept(wire_conn *c) {
-  int r = take_deferred(c);
-  if (r != 0)
-    return r;
-  wire_server *s = WIRE__SRV(c);
-  wire__enter(s);
-  accept_upgrade(c, c->u.hs.buf, c->u.hs.len);
-  wire__leave(s);
-  wire__conn_release(c);
-  return 0;
-}
-
-int wire_conn_reject(wire_conn *c, int status, const char *body) {
-  if (c != NULL && (status < 400 || status > 599))
-    return WIRE_EINVAL;
-  int r = take_deferred(c);
-  if (r != 0)
-    return r;
-  wire_server *s = WIRE__SRV(c);
-  wire__enter(s);
-  reject(c, status, body);
-  wire__update_reading(c);
-  wire__leave(s);
-  wire__conn_release(c);
   return 0;
 }

@@ -1,6 +1,8 @@
 /*
  * utf8.c -- UTF-8 validation (RFC 3629) shared by the codecs and the frame
- * layer: no overlong forms, no surrogates, nothing above U+10FFFF.
+ * layer: no overlong forms, no surrogates, nothing above U+10FFFF. Whole
+ * strings (wire__utf8_valid) and an incremental state machine that survives
+ * chunk and fragment boundaries (wire__utf8_step).
  */
 #include "internal.h"
 
@@ -74,4 +76,57 @@ bool wire__utf8_valid(const uint8_t *s, size_t len) {
     s += n;
   }
   return true;
+}
+
+/* ---- incremental ---------------------------------------------------------- */
+
+/* State: 0 complete, 1 rejected, else (bytes still needed << 16 | lo << 8 |
+ * hi), the range the next byte must fall in (RFC 3629 table 3-7). */
+uint32_t wire__utf8_step(uint32_t st, const uint8_t *s, size_t len) {
+  if (st == WIRE__UTF8_BAD)
+    return st;
+  unsigned need = st >> 16, lo = (st >> 8) & 0xff, hi = st & 0xff;
+  size_t i = 0;
+  while (i < len) {
+    if (need == 0) {
+      while (i + 8 <= len) { /* skip ASCII eight bytes at a time */
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+          break;
+        i += 8;
+      }
+      if (i >= len)
+        break;
+      uint8_t b = s[i++];
+      if (b < 0x80)
+        continue;
+      lo = 0x80;
+      hi = 0xBF;
+      if (b >= 0xC2 && b <= 0xDF)
+        need = 1;
+      else if (b == 0xE0)
+        need = 2, lo = 0xA0;
+      else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
+        need = 2;
+      else if (b == 0xED)
+        need = 2, hi = 0x9F;
+      else if (b == 0xF0)
+        need = 3, lo = 0x90;
+      else if (b >= 0xF1 && b <= 0xF3)
+        need = 3;
+      else if (b == 0xF4)
+        need = 3, hi = 0x8F;
+      else
+        return WIRE__UTF8_BAD;
+    } else {
+      uint8_t b = s[i++];
+      if (b < lo || b > hi)
+        return WIRE__UTF8_BAD;
+      need--;
+      lo = 0x80;
+      hi = 0xBF;
+    }
+  }
+  return need == 0 ? WIRE__UTF8_OK : (need << 16) | (lo << 8) | hi;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end: the Python `websockets` client (PyPI) against build/wire_echo.
+# End-to-end: the Python `websockets` client (PyPI) against build/wire_echo, and
+# the C examples' graceful stop on SIGINT/SIGTERM.
 # A virtualenv under build/ keeps the machine's Python untouched.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -9,4 +10,5 @@ if [ ! -x "$venv/bin/python" ]; then
   "$PY" -m venv "$venv" 2>/dev/null || { bash scripts/apt.sh python3-venv; "$PY" -m venv "$venv"; }
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check websockets pytest
-"$venv/bin/python" -m pytest -q -p no:cacheprovider e2e/test_wire_echo_websockets.py
+"$venv/bin/python" -m pytest -q -p no:cacheprovider e2e/test_wire_echo_websockets.py \
+  e2e/test_example_signals.py

@@ -216,8 +216,18 @@ class App:
         """Add routes from a YAML file:
 
         routers: [{name, mount, routes: [{path, handler: "module:attr", websocket: true}]}]
+
+        Needs PyYAML (the ``yaml`` extra: ``pip install 'wirecore[yaml]'``);
+        without it, raises ImportError saying so.
         """
-        import yaml  # PyYAML, an optional dependency
+        try:
+            import yaml  # PyYAML, an optional dependency
+        except ImportError as err:
+            raise ImportError(
+                "App.load_routes reads YAML with PyYAML, which is not installed: "
+                "pip install 'wirecore[yaml]' (or pip install pyyaml)",
+                name="yaml",
+            ) from err
 
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f) or {}

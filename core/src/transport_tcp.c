@@ -1,0 +1,122 @@
+/*
+ * transport_tcp.c -- the TCP transport: accept, the server's shared read
+ * buffer, uv_read_start/stop, uv_try_write and uv_write, uv_shutdown for the
+ * FIN, uv_close, the peer's address. The connection's uv_tcp_t is the first
+ * member of wire_conn, so a handle pointer is the connection pointer.
+ */
+#include "conn_internal.h"
+
+#include <stdlib.h>
+
+/* One buffer for the whole server: libuv reads and calls read_cb before
+ * asking again, and read_cb consumes every byte, so an idle connection owns
+ * no read buffer. */
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  wire_server *s = h->data;
+  (void)suggested;
+  if (s->rbuf == NULL)
+    s->rbuf = malloc(WIRE__READ_BUF_SIZE);
+  if (s->rbuf == NULL || s->rbuf_busy) {
+    buf->base = malloc(WIRE__READ_BUF_SIZE);
+    buf->len = buf->base ? WIRE__READ_BUF_SIZE : 0;
+    return;
+  }
+  s->rbuf_busy = 1;
+  buf->base = (char *)s->rbuf;
+  buf->len = WIRE__READ_BUF_SIZE;
+}
+
+static void release_rbuf(wire_server *s, const uv_buf_t *buf) {
+  if (buf->base == NULL)
+    return;
+  if ((uint8_t *)buf->base == s->rbuf)
+    s->rbuf_busy = 0;
+  else
+    free(buf->base);
+}
+
+/* nread 0 is libuv's EAGAIN: nothing for the engine. */
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  wire_conn *c = (wire_conn *)st;
+  wire_server *s = WIRE__SRV(c);
+  if (nread != 0)
+    wire__conn_on_read(c, buf->base, nread);
+  release_rbuf(s, buf);
+}
+
+static int tcp_read_start(wire_conn *c) {
+  return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+static void tcp_read_stop(wire_conn *c) {
+  uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static int tcp_try_write(wire_conn *c, const uv_buf_t *bufs, unsigned n) {
+  int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+  return r == UV_EAGAIN || r == UV_ENOSYS ? 0 : r;
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  wire__out_written((wire_conn *)req->handle, (wire__wreq *)req, status);
+}
+
+static int tcp_write(wire_conn *c, wire__wreq *w, const uv_buf_t *bufs, unsigned n) {
+  return uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, write_cb);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+static int tcp_shutdown(wire_conn *c) {
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (req == NULL)
+    return UV_ENOMEM;
+  int r = uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb);
+  if (r != 0)
+    free(req);
+  return r;
+}
+
+static void close_cb(uv_handle_t *h) {
+  wire__conn_on_closed((wire_conn *)h);
+}
+
+static void tcp_close(wire_conn *c) {
+  uv_close((uv_handle_t *)&c->tcp, close_cb);
+}
+
+static int tcp_peer(wire_conn *c, struct sockaddr_storage *ss) {
+  int len = sizeof *ss;
+  return uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len);
+}
+
+const wire__transport wire__tcp_transport = {
+    tcp_read_start, tcp_read_stop, tcp_try_write, tcp_write,
+    tcp_shutdown,   tcp_close,     tcp_peer,      NULL,
+};
+
+/* Accept: a zeroed wire_conn around the new socket; the engine takes it from
+ * there (or closes it when the server is shutting down). */
+void wire__tcp_on_connection(uv_stream_t *ls, int status) {
+  wire__listener *l = (wire__listener *)ls;
+  wire_server *s = l->server;
+  if (status < 0)
+    return;
+  wire__enter(s);
+  wire_conn *c = calloc(1, sizeof *c);
+  if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
+    free(c);
+    wire__leave(s);
+    return;
+  }
+  c->tcp.data = s;
+  c->tp = &wire__tcp_transport;
+  int ok = uv_accept(ls, (uv_stream_t *)&c->tcp) == 0;
+  if (ok)
+    uv_tcp_nodelay(&c->tcp, 1);
+  wire__conn_start(c, ok);
+  wire__leave(s);
+}
