@@ -70,16 +70,23 @@ WIRE_EXTERN unsigned wire_version_hex(void);
  * Python exports them from `wirecore`, Node from the package).
  */
 #define WIRE_ERRCAT_MAP(X)                                                     \
-  X(INTERNAL, "internal", "InternalError", "the runtime itself failed")       \
-  X(CONFIG, "config", "ConfigError", "a bad argument, option, schema, route or address") \
+  X(INTERNAL, "internal", "InternalError", "the runtime itself failed")        \
+  X(CONFIG, "config", "ConfigError",                                           \
+    "a bad argument, option, schema, route or address")                        \
   X(PROTOCOL, "protocol", "ProtocolError", "the peer broke RFC 6455")          \
-  X(TOO_BIG, "too_big", "MessageTooBigError", "a message over max_message_size") \
-  X(DESERIALIZE, "deserialize", "DeserializationError", "a message could not be decoded") \
-  X(SERIALIZE, "serialize", "SerializationError", "a value could not be encoded") \
-  X(VALIDATION, "validation", "ValidationError", "a value does not match its schema") \
-  X(UNKNOWN_MESSAGE, "unknown_message", "UnknownMessageError", "no handler matches the message") \
-  X(CLOSED, "closed", "ConnectionClosedError", "the connection is closed")    \
-  X(BACKPRESSURE, "backpressure", "BackpressureError", "the send queue is over max_backpressure") \
+  X(TOO_BIG, "too_big", "MessageTooBigError",                                  \
+    "a message over max_message_size")                                         \
+  X(DESERIALIZE, "deserialize", "DeserializationError",                        \
+    "a message could not be decoded")                                          \
+  X(SERIALIZE, "serialize", "SerializationError",                              \
+    "a value could not be encoded")                                            \
+  X(VALIDATION, "validation", "ValidationError",                               \
+    "a value does not match its schema")                                       \
+  X(UNKNOWN_MESSAGE, "unknown_message", "UnknownMessageError",                 \
+    "no handler matches the message")                                          \
+  X(CLOSED, "closed", "ConnectionClosedError", "the connection is closed")     \
+  X(BACKPRESSURE, "backpressure", "BackpressureError",                         \
+    "the send queue is over max_backpressure")                                 \
   X(HANDLER, "handler", "HandlerError", "an application handler failed")
 
 typedef enum wire_errcat {
@@ -620,7 +627,8 @@ WIRE_EXTERN int wire_conn_reject(wire_conn *conn, int status, const char *body);
  * bytes queued, the send is refused with WIRE_EBACKPRESSURE and the
  * connection is closed with 1008 (a consumer that slow would otherwise grow
  * memory without bound). Reading from a connection also stops while its
- * queue is over the limit, and resumes once it drains.
+ * queue is over the limit, and resumes once it drains. Senders that can wait
+ * use wire_conn_writable and on_drain instead of reaching the limit.
  * Returns 0, WIRE_ECLOSED, WIRE_EUTF8, WIRE_EBACKPRESSURE or WIRE_ENOMEM.
  */
 WIRE_EXTERN int wire_conn_send_text(wire_conn *conn, const char *data, size_t len);
@@ -698,7 +706,8 @@ WIRE_EXTERN int wire_conn_writable(wire_conn *conn);
  * WIRE_EHANDLER, an empty message "handler failed"). on_error sees it first;
  * unless it returns nonzero the connection closes with 1011 and the reason
  * "internal error" (the details stay on the server). A wire_conn_fail made
- * from inside on_error for the same connection skips on_error and closes.
+ * from inside the on_error that a wire_conn_fail of the same connection
+ * called skips on_error and closes (no recursion).
  * Returns 1 (on_error handled it; the connection stays as it was), 0 (closing
  * with 1011, or already closing), WIRE_ESTATE (the handshake is not done) or
  * WIRE_ECLOSED (after on_close).
