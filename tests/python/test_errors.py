@@ -291,3 +291,18 @@ def test_max_queued_messages_is_an_app_option():
     with pytest.raises(TypeError):
         app.websocket("/bad", max_queue=8)(lambda m: m)
     assert _native.DEFAULT_MAX_QUEUED == 64
+
+
+async def test_a_send_after_close_raises_connection_closed_error():
+    h = Handler()
+    srv = Native(h)
+    try:
+        async with websockets.connect(srv.url) as c:
+            await eventually(lambda: len(h.conns) == 1)
+            await c.close()
+        await eventually(lambda: h.closes == [1000])
+        with pytest.raises(wirecore.ConnectionClosedError) as e:
+            h.conns[0].send_text("late")
+        assert type(e.value).__name__ == "ConnectionClosedError" and e.value.name == "ECLOSED"
+    finally:
+        await srv.stop()

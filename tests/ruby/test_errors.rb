@@ -281,6 +281,18 @@ class TestErrors < Minitest::Test
     end
   end
 
+  def test_a_send_after_close_raises_connection_closed_error
+    h = Handler.new
+    with_driver(h) do |d|
+      c = RealClient.new(d.port, "/r")
+      c.send_frame("", type: :close, code: 1000)
+      assert_equal 1000, pop(h.closes)
+      err = assert_raises(Wirecore::ConnectionClosedError) { d.run { h.conns[0].send_text("late") } }
+      assert_equal :ECLOSED, err.code
+      c.close
+    end
+  end
+
   def test_max_queued_messages_is_an_endpoint_option
     app = new_app
     app.websocket("/q", max_queued_messages: 8) { |_req| Wirecore::WebSocketResponse.new(on_message: ->(m) { m }) }
