@@ -456,7 +456,7 @@ typedef struct wire_endpoint_options {
   const char *const *allowed_origins; /* exact Origin values; none = any origin */
   size_t n_allowed_origins;
   /* Appended in 0.2; zero-initialized fields take the defaults. */
-  size_t max_queued_messages; /* 0 = WIRE_DEFAULT_MAX_QUEUED; see wire_conn_hold */
+  size_t max_queued_messages; /* 0 = WIRE_DEFAULT_MAX_QUEUED, at most 32768; see wire_conn_hold */
   size_t send_high_water;     /* bytes; 0 = max_backpressure / 4; see wire_conn_writable */
 } wire_endpoint_options;
 

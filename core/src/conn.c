@@ -496,7 +496,8 @@ void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len)
   while (*tail != NULL)
     tail = &(*tail)->next;
   *tail = m;
-  c->pq_len++;
+  if (c->pq_len < UINT16_MAX) /* one read's worth: never near it */
+    c->pq_len++;
   wire__rules_queue_check(c);
 }
 
@@ -511,7 +512,8 @@ static void drain_paused(wire_conn *c) {
          (c->state == WIRE__S_OPEN || WIRE__OWES_DELIVERY(c))) {
     wire__pmsg *m = c->pq_head;
     c->pq_head = m->next;
-    c->pq_len--;
+    if (c->pq_len > 0)
+      c->pq_len--;
     wire__rules_queue_check(c);
     wire__pipeline_message(c, m->kind, m->data, m->len);
     free(m);

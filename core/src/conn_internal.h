@@ -180,10 +180,12 @@ struct wire_conn {
   uint16_t close_code; /* code for on_close */
   uint8_t state;
   uint8_t tkind; /* which deadline list (WIRE__T_*), 0 = none */
-  uint8_t rules; /* WIRE__R_* (rules.c) */
-  uint32_t pq_len; /* messages in the pause queue */
-  uint32_t held;   /* messages the host holds (wire_conn_hold) */
+  uint8_t rules;   /* WIRE__R_* (rules.c) */
+  uint16_t pq_len; /* messages in the pause queue (one socket read's worth at most) */
+  uint16_t held;   /* messages the host holds (wire_conn_hold), saturating */
 };
+
+#define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
 
 /* Rule flags (wire_conn.rules). */
 #define WIRE__R_QFULL 0x01u   /* reading stopped by max_queued_messages */

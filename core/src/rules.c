@@ -13,8 +13,10 @@
 void wire__rules_resolve(wire_endpoint *ep) {
   if (ep->opts.max_queued_messages == 0)
     ep->opts.max_queued_messages = WIRE_DEFAULT_MAX_QUEUED;
-  if (ep->opts.max_queued_messages > UINT32_MAX)
-    ep->opts.max_queued_messages = UINT32_MAX; /* counted in 32 bits */
+  /* Counted in 16 bits: the bound plus what one 64 KiB read can still add
+   * (at most 10923 six-byte client frames) stays below 65535. */
+  if (ep->opts.max_queued_messages > WIRE__MAX_QUEUED)
+    ep->opts.max_queued_messages = WIRE__MAX_QUEUED;
   if (ep->opts.send_high_water == 0)
     ep->opts.send_high_water = ep->opts.max_backpressure / 4;
   if (ep->opts.send_high_water > ep->opts.max_backpressure)
@@ -50,7 +52,7 @@ static void queue_changed(wire_conn *c) {
 int wire_conn_hold(wire_conn *c) {
   if (c == NULL || c->state == WIRE__S_CLOSED)
     return WIRE_ECLOSED;
-  if (c->held < UINT32_MAX)
+  if (c->held < UINT16_MAX)
     c->held++;
   queue_changed(c);
   return 0;
@@ -61,7 +63,7 @@ int wire_conn_consumed(wire_conn *c, size_t n) {
     return WIRE_ECLOSED;
   if (n > c->held)
     return WIRE_EINVAL;
-  c->held -= (uint32_t)n;
+  c->held = (uint16_t)(c->held - n);
   queue_changed(c);
   return 0;
 }
