@@ -20,7 +20,7 @@
 #define WIRE__READ_BUF_SIZE 65536u
 #define WIRE__SLOT_POOL_MAX 64u /* clean wslay contexts kept for reuse */
 #define WIRE__DEFAULT_SHUTDOWN_MS 5000u
-#define WIRE__MAX_IOV 64u /* buffers per uv_write */
+#define WIRE__MAX_IOV 64u /* buffers per transport write */
 
 /* ---- deadline lists ------------------------------------------------------ */
 
@@ -67,7 +67,7 @@ typedef struct wire__slot {
 /* One queued piece of output: a whole frame (header + payload) or raw HTTP. */
 typedef struct wire__ochunk {
   struct wire__ochunk *next;
-  size_t len, off; /* off: bytes already written (partial uv_try_write) */
+  size_t len, off; /* off: bytes already written (partial try_write) */
   uint8_t data[];
 } wire__ochunk;
 
@@ -131,7 +131,7 @@ enum {
 #define WIRE__F_DEFER_REF 0x0800u  /* deferred: the app owes accept/reject */
 #define WIRE__F_PING_SENT 0x1000u
 #define WIRE__F_HCLOSED 0x2000u /* uv close callback has run */
-#define WIRE__F_WRITING 0x4000u /* a uv_write is in flight */
+#define WIRE__F_WRITING 0x4000u /* a transport write is in flight */
 #define WIRE__F_EOF 0x8000u     /* the peer's FIN (or a read error) arrived */
 
 /* Messages that arrived before the peer's close frame and still wait in the
@@ -157,7 +157,7 @@ struct wire_conn {
   wire_conn *dirty_next;
   wire__slot *slot; /* wslay context, only while frames are in flight */
   wire__ochunk *out_head, *out_tail;
-  size_t out_bytes; /* queued + in flight */
+  size_t out_bytes;    /* queued + in flight */
   wire__pmsg *pq_head; /* received while paused, in order */
   union {
     struct { /* WIRE__S_HANDSHAKE, WIRE__S_DEFERRED */
@@ -234,8 +234,8 @@ struct wire_server {
   wire__slot *pool;
   size_t n_pool;
   wire_conn *dirty;
-  int depth; /* nesting of our own loop callbacks */
-  int kick;  /* watchers changed outside uv_run: the host must process now */
+  int depth;  /* nesting of our own loop callbacks */
+  int kick;   /* watchers changed outside uv_run: the host must process now */
   int in_run; /* inside uv_run of the owned loop */
   int woken;  /* the wake handle was signalled since the last process call */
   int wake_open;

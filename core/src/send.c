@@ -136,8 +136,8 @@ void wire__out_written(wire_conn *c, wire__wreq *w, int status) {
   wire__leave(s);
 }
 
-/* Hand the queue to the socket: whatever the kernel takes at once, then one
- * uv_write for the rest (at most WIRE__MAX_IOV chunks; its callback continues). */
+/* Hand the queue to the transport: whatever it takes at once, then one write
+ * for the rest (at most WIRE__MAX_IOV chunks; its completion continues). */
 void wire__out_flush(wire_conn *c) {
   if (c->state == WIRE__S_CLOSED || (c->flags & WIRE__F_WRITING) || c->out_head == NULL)
     return;
@@ -177,7 +177,7 @@ void wire__out_flush(wire_conn *c) {
   c->flags |= WIRE__F_WRITING;
   WIRE__SRV(c)->kick = 1;
   r = c->tp->write(c, w, bufs, n);
-  if (r != 0) { /* never started: nothing will call write_cb */
+  if (r != 0) { /* never started: no completion will come */
     c->flags &= ~WIRE__F_WRITING;
     while (w->chunks != NULL) {
       wire__ochunk *ch = w->chunks;

@@ -14,8 +14,10 @@
  *
  * A transport that needs to write on its own (a TLS handshake or alert
  * while reading) does so with its own requests and does not involve the
- * engine's write queue; bytes it holds that are not on the wire yet are
- * reported by buffered() and count against max_backpressure.
+ * engine's write queue. One that holds bytes it took but has not put on the
+ * wire yet (TLS records) will add a `buffered` entry, counted with the
+ * engine's queue in wire_conn_buffered_amount and against max_backpressure;
+ * TCP and memory never hold any, so there is none yet.
  */
 #ifndef WIRE_TRANSPORT_H
 #define WIRE_TRANSPORT_H
@@ -47,9 +49,6 @@ typedef struct wire__transport {
   void (*close)(wire_conn *c);
   /* The peer's address into ss: 0 or a libuv error. */
   int (*peer)(wire_conn *c, struct sockaddr_storage *ss);
-  /* Bytes taken by try_write/write that are still held inside the transport
-   * (not yet given to the kernel). NULL when there never are any. */
-  size_t (*buffered)(const wire_conn *c);
 } wire__transport;
 
 /* transport_tcp.c: today's sockets. */
@@ -74,7 +73,8 @@ WIRE_HIDDEN void wire__conn_start(wire_conn *c, int ok);
 
 /* A connection on a memory stream, attached to a server as if accepted: the
  * caller feeds the exact input bytes in chosen chunks and reads the exact
- * output bytes. The server's loop is used only for its timers. */
+ * output bytes. The server's loop is used only for its timers; open memory
+ * connections keep it alive as sockets do. */
 typedef struct wire__mem wire__mem;
 
 /* Open a memory connection on s (a server that has not listened becomes live

@@ -106,13 +106,16 @@ static void mem_close(wire_conn *c) {
   m->closing = 1;
   m->reading = 0;
   /* no longer found by shutdown's walk */
+  wire_server *s = m->server;
   if (m->prev)
     m->prev->next = m->next;
   else
-    m->server->mems = m->next;
+    s->mems = m->next;
   if (m->next)
     m->next->prev = m->prev;
   m->prev = m->next = NULL;
+  if (s->mems == NULL)
+    uv_unref((uv_handle_t *)&s->timer);
 }
 
 static int mem_peer(wire_conn *c, struct sockaddr_storage *ss) {
@@ -122,8 +125,7 @@ static int mem_peer(wire_conn *c, struct sockaddr_storage *ss) {
 }
 
 static const wire__transport mem_transport = {
-    mem_read_start, mem_read_stop, mem_try_write, mem_write,
-    mem_shutdown,   mem_close,     mem_peer,      NULL,
+    mem_read_start, mem_read_stop, mem_try_write, mem_write, mem_shutdown, mem_close, mem_peer,
 };
 
 int wire__mem_open(wire_server *s, wire__mem **out) {
@@ -143,6 +145,10 @@ int wire__mem_open(wire_server *s, wire__mem **out) {
     s->state = WIRE__SV_LISTENING;
   m->server = s;
   m->conn = c;
+  /* Open memory connections keep the loop alive, as sockets do, so its
+   * deadlines run (the timer is otherwise unref'd). */
+  if (s->mems == NULL)
+    uv_ref((uv_handle_t *)&s->timer);
   m->next = s->mems;
   if (s->mems)
     s->mems->prev = m;

@@ -94,8 +94,7 @@ static int tcp_peer(wire_conn *c, struct sockaddr_storage *ss) {
 }
 
 const wire__transport wire__tcp_transport = {
-    tcp_read_start, tcp_read_stop, tcp_try_write, tcp_write,
-    tcp_shutdown,   tcp_close,     tcp_peer,      NULL,
+    tcp_read_start, tcp_read_stop, tcp_try_write, tcp_write, tcp_shutdown, tcp_close, tcp_peer,
 };
 
 /* Accept: a zeroed wire_conn around the new socket; the engine takes it from

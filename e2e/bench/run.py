@@ -19,6 +19,8 @@ does not start or answer, a load generator that reports errors).
 Usage:
   python3 e2e/bench/run.py [--smoke] [--only NAME,...] [--build DIR] [--out DIR]
                            [--duration S] [--no-pin] [--list]
+  WIRE_ECHO_BEFORE=/other/build/wire_echo python3 e2e/bench/run.py --only wire_echo
+    (adds a "wire_echo before" row: two builds of the C server in one run)
 """
 from __future__ import annotations
 
@@ -191,6 +193,16 @@ SERVERS: list[Server] = [
            _all(_need_ruby("faye/websocket", "apt-get install ruby-faye-websocket"),
                 lambda ctx: None if shutil.which("thin") else "thin not installed")),
 ]
+
+# A second wire_echo binary, so two builds are compared in one run (e.g. a
+# commit before a change): WIRE_ECHO_BEFORE=/path/to/wire_echo adds the row
+# "wire_echo before", selected by --only wire_echo too.
+_BEFORE = os.environ.get("WIRE_ECHO_BEFORE")
+if _BEFORE:
+    SERVERS.insert(1, Server(
+        "wire_echo before", "C", True,
+        lambda port, ctx: [_BEFORE, "--port", str(port), "--max-message", str(64 << 20)],
+        lambda ctx: None if Path(_BEFORE).exists() else f"{_BEFORE} not found"))
 
 
 # -------------------------------------------------------------- scenarios --

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REQUEST(path)                                                                              \
   "GET " path " HTTP/1.1\r\n"                                                                      \
@@ -410,6 +411,46 @@ Test(transport_mem, invalid_utf8_gets_1007) {
   feed(m, in, frame(in, 1, 0x1, "\xc3\x28", 2));
   wire__mem_run(m);
   expect_error_close(m, 1007, WIRE_EUTF8);
+  wire__mem_free(m);
+}
+
+/* ---- deadlines: the server's loop still runs them ---------------------------- */
+
+/* Run the server's loop until the memory connection is closed (or 3 s). */
+static void run_until_closed(wire__mem *m) {
+  for (int i = 0; i < 300 && !wire__mem_closed(m); i++) {
+    usleep(10 * 1000);
+    wire_server_process(T.s);
+    wire__mem_run(m);
+  }
+}
+
+Test(transport_mem, an_idle_connection_gets_a_ping_then_1006_without_a_pong) {
+  wire_endpoint_options eo = {.idle_timeout_ms = 30, .pong_timeout_ms = 30};
+  wire_callbacks cb = {.on_close = on_close};
+  cr_assert_eq(wire_endpoint_add(T.s, "/quiet", &eo, &cb, NULL, NULL, NULL), 0);
+  wire__mem *m;
+  cr_assert_eq(wire__mem_open(T.s, &m), 0);
+  feed(m, REQUEST("/quiet"), strlen(REQUEST("/quiet")));
+  wire__mem_run(m);
+  expect_out(m, RESPONSE_101, strlen(RESPONSE_101));
+  run_until_closed(m);
+  expect_out(m, "\x89\x00", 2);
+  cr_assert(wire__mem_closed(m));
+  cr_assert_eq(T.close_code, 1006);
+  wire__mem_free(m);
+}
+
+Test(transport_mem, a_request_that_never_completes_is_dropped_at_the_handshake_deadline) {
+  wire_server_free(T.s);
+  wire_server_options so = {.handshake_timeout_ms = 30};
+  cr_assert_eq(wire_server_new(&so, &T.s), 0);
+  wire__mem *m;
+  cr_assert_eq(wire__mem_open(T.s, &m), 0);
+  feed(m, "GET /echo HTTP/1.1\r\n", 20);
+  run_until_closed(m);
+  cr_assert(wire__mem_closed(m));
+  expect_out(m, "", 0);
   wire__mem_free(m);
 }
 
