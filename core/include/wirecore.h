@@ -17,6 +17,10 @@
  *  - Callbacks come in one struct; user_data is passed last.
  *  - Nothing here is thread-safe: a server and everything hanging off it
  *    belong to the thread that drives its loop.
+ *  - Sockets are written with write(2), as libuv does: a program should
+ *    ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)), or a peer that resets while
+ *    output is queued ends the process instead of the connection. Python,
+ *    Node and Ruby already ignore it.
  */
 #ifndef WIRECORE_H
 #define WIRECORE_H
