@@ -17,6 +17,10 @@
  *  - Callbacks come in one struct; user_data is passed last.
  *  - Nothing here is thread-safe: a server and everything hanging off it
  *    belong to the thread that drives its loop.
+ *  - Sockets are written with write(2), as libuv does: a program should
+ *    ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)), or a peer that resets while
+ *    output is queued ends the process instead of the connection. Python,
+ *    Node and Ruby already ignore it.
  */
 #ifndef WIRECORE_H
 #define WIRECORE_H
@@ -72,7 +76,7 @@ WIRE_EXTERN unsigned wire_version_hex(void);
 #define WIRE_ERRCAT_MAP(X)                                                     \
   X(INTERNAL, "internal", "InternalError", "the runtime itself failed")        \
   X(CONFIG, "config", "ConfigError",                                           \
-    "a bad argument, option, schema, route or address")                        \
+    "a bad argument, option, schema, route or address, or a limit reached")    \
   X(PROTOCOL, "protocol", "ProtocolError", "the peer broke RFC 6455")          \
   X(TOO_BIG, "too_big", "MessageTooBigError",                                  \
     "a message over max_message_size")                                         \
@@ -123,7 +127,8 @@ typedef enum wire_errcat {
   X(EDEPTH, -21, DESERIALIZE, "nesting too deep")                              \
   X(EUV, -23, INTERNAL, "event loop error")                                    \
   X(EHANDLER, -24, HANDLER, "handler failed")                                  \
-  X(ECODEC, -25, DESERIALIZE, "frame kind does not match the endpoint's codec")
+  X(ECODEC, -25, DESERIALIZE, "frame kind does not match the endpoint's codec") \
+  X(ETOOMANY, -26, CONFIG, "too many topics on this connection")
 
 typedef enum wire_errno {
   WIRE_OK = 0,
@@ -469,6 +474,8 @@ typedef struct wire_server_options {
   size_t max_handshake_size;     /* bytes; 0 = WIRE_DEFAULT_MAX_HANDSHAKE */
   unsigned handshake_timeout_ms; /* 0 = WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS */
   unsigned max_connections;      /* 0 = unlimited; beyond it: 503 */
+  /* topics */
+  unsigned max_topics_per_conn; /* 0 = WIRE_DEFAULT_MAX_TOPICS_PER_CONN */
 } wire_server_options;
 
 /*
@@ -728,6 +735,94 @@ WIRE_EXTERN int wire_conn_fail(wire_conn *conn, const wire_error *err);
  * or another code) or WIRE_ECLOSED (not open).
  */
 WIRE_EXTERN int wire_conn_invalid(wire_conn *conn, const wire_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Topics                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A topic is a name (1..WIRE_MAX_TOPIC_LENGTH bytes, any bytes, compared
+ * exactly) that connections subscribe to; wire_server_publish sends one
+ * message to every subscriber. The frame is built once into a buffer shared
+ * by every subscriber's output queue: no copy, encode or check per
+ * subscriber. A published message takes its place in each subscriber's
+ * queue like a wire_conn_send_* would, so a connection's own sends and the
+ * publishes it receives keep the order in which they were made, and it
+ * leaves in the same single write per loop turn (at once when published
+ * from outside any callback).
+ *
+ * Slow subscribers: a subscriber that already has more than its endpoint's
+ * max_backpressure bytes queued does not get the message; it is closed with
+ * 1008 exactly as a wire_conn_send_* to it would, and the lost delivery is
+ * counted (wire_server_publish_drops). The publisher and the other
+ * subscribers are never held up. Closing rather than skipping: a subscriber
+ * that silently misses messages cannot know it did.
+ *
+ * Lifetime: a connection can subscribe from on_connect on (deferred or
+ * open). Only open connections receive. When a connection closes, its
+ * subscriptions are still listed during its on_close (which can, say,
+ * publish "left" to each of its rooms; the closing connection itself gets
+ * nothing) and are dropped as soon as on_close returns (for a connection
+ * rejected after subscribing: when its socket closes). A topic exists while
+ * it has subscribers.
+ */
+#define WIRE_MAX_TOPIC_LENGTH 256u
+#define WIRE_DEFAULT_MAX_TOPICS_PER_CONN 1024u
+
+/*
+ * Subscribe conn to a topic; subscribing twice is one subscription.
+ * Returns 0, WIRE_EINVAL (conn or topic NULL, empty topic, topic longer
+ * than WIRE_MAX_TOPIC_LENGTH), WIRE_ECLOSED (the connection is closing or
+ * closed, or its handshake was rejected), WIRE_ETOOMANY (the connection has
+ * max_topics_per_conn topics already) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_conn_subscribe(wire_conn *conn, const char *topic, size_t len);
+/*
+ * End one subscription.
+ * Returns 0, WIRE_ENOTFOUND (not subscribed, which is every topic once the
+ * connection's on_close has returned) or WIRE_EINVAL (conn or topic NULL).
+ */
+WIRE_EXTERN int wire_conn_unsubscribe(wire_conn *conn, const char *topic, size_t len);
+/* 1 when conn is subscribed to the topic, else 0 (also for NULL arguments). */
+WIRE_EXTERN int wire_conn_is_subscribed(const wire_conn *conn, const char *topic, size_t len);
+/* The connection's topics: their number, and the i-th (in no particular
+ * order; an unsubscribe may reorder them). The name is NUL-terminated and
+ * valid until that subscription ends; NULL .ptr when i is out of range. */
+WIRE_EXTERN size_t wire_conn_topic_count(const wire_conn *conn);
+WIRE_EXTERN wire_str wire_conn_topic_at(const wire_conn *conn, size_t i);
+
+/*
+ * Send one message (the bytes are copied once) to every open subscriber of
+ * the topic except `exclude` (may be NULL). kind says the frame: text (must
+ * be valid UTF-8) or binary; it goes to every subscriber whatever its
+ * endpoint's codec.
+ * Returns the number of connections it was queued for (0 when the topic has
+ * no subscribers), or WIRE_EINVAL (server or topic NULL, bad topic length,
+ * bad kind, data NULL with data_len > 0), WIRE_EUTF8 or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_publish(wire_server *server, const char *topic, size_t len,
+                                    wire_msg_kind kind, const void *data, size_t data_len,
+                                    wire_conn *exclude);
+/*
+ * Publish a value: encoded once per codec the topic's subscribers use (JSON
+ * as a text frame, MessagePack as a binary frame), and each subscriber gets
+ * its endpoint's encoding. Subscribers on RAW endpoints get the JSON text.
+ * Response schemas are not checked (validate before publishing if needed).
+ * When a needed encoding fails, nothing is sent.
+ * Returns the number of connections it was queued for, or WIRE_EINVAL,
+ * WIRE_ESERIALIZE (err says why; err may be NULL) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_publish_value(wire_server *server, const char *topic, size_t len,
+                                          const wire_value *v, wire_conn *exclude, wire_error *err);
+/* Number of subscribers of a topic (0 for an unknown topic or bad arguments),
+ * counting deferred connections and closing ones not yet gone. */
+WIRE_EXTERN size_t wire_server_subscriber_count(const wire_server *server, const char *topic,
+                                                size_t len);
+/* Number of topics with at least one subscriber. */
+WIRE_EXTERN size_t wire_server_topic_count(const wire_server *server);
+/* Deliveries refused since the server was created: subscribers over their
+ * backpressure limit (closed with 1008), or out of memory queueing. */
+WIRE_EXTERN uint64_t wire_server_publish_drops(const wire_server *server);
 
 #ifdef __cplusplus
 }

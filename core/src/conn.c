@@ -643,6 +643,7 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
     if (c->ep->cb.on_close)
       c->ep->cb.on_close(c, code, reason, rlen, c->ep->user_data);
   }
+  wire__topics_conn_drop(c); /* topics: listed during on_close, gone after */
   slot_detach(c, 0);
   wire__out_discard(c);
   pq_free(c);

@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "internal.h"
+#include "topics.h"
 #include "transport.h"
 
 #include <signal.h>
@@ -67,7 +68,8 @@ typedef struct wire__slot {
 /* One queued piece of output: a whole frame (header + payload) or raw HTTP. */
 typedef struct wire__ochunk {
   struct wire__ochunk *next;
-  size_t len, off; /* off: bytes already written (partial try_write) */
+  size_t len, off;    /* off: bytes already written (partial try_write) */
+  wire__sbuf *shared; /* topics: a published frame, not data[] (see wire__ochunk_bytes) */
   uint8_t data[];
 } wire__ochunk;
 
@@ -179,10 +181,11 @@ struct wire_conn {
   uint16_t pauses;
   uint16_t close_code; /* code for on_close */
   uint8_t state;
-  uint8_t tkind; /* which deadline list (WIRE__T_*), 0 = none */
-  uint8_t rules;   /* WIRE__R_* (rules.c) */
-  uint16_t pq_len; /* messages in the pause queue (one socket read's worth at most) */
-  uint16_t held;   /* messages the host holds (wire_conn_hold), saturating */
+  uint8_t tkind;       /* which deadline list (WIRE__T_*), 0 = none */
+  uint8_t rules;       /* WIRE__R_* (rules.c) */
+  uint16_t pq_len;     /* messages in the pause queue (one socket read's worth at most) */
+  uint16_t held;       /* messages the host holds (wire_conn_hold), saturating */
+  wire__csubs *topics; /* topics.c: subscriptions, NULL when none */
 };
 
 #define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
@@ -247,6 +250,7 @@ struct wire_server {
   wire_doc *doc;     /* the per-message arena, reset after each on_message */
   wire_doc *out_doc; /* encoding outgoing values and error replies */
   int doc_busy, out_doc_busy;
+  wire__topics topics; /* topics.c */
 };
 
 /* ---- cross-file internals ----------------------------------------------- */
@@ -336,5 +340,33 @@ WIRE_HIDDEN int wire__pipeline_compile(wire_endpoint *ep, wire_error *err);
 WIRE_HIDDEN void wire__pipeline_free(wire_endpoint *ep);
 WIRE_HIDDEN void wire__pipeline_server_free(wire_server *s); /* the docs, made lazily */
 WIRE_HIDDEN void wire__pipeline_message(wire_conn *c, int kind, const uint8_t *data, size_t len);
+
+/* ---- topics (topics.c, and the shared-frame hunks of send.c) ------------- */
+
+/* The bytes of a queued chunk: its own, or the published frame it shares. */
+static inline uint8_t *wire__ochunk_bytes(wire__ochunk *ch) {
+  return ch->shared ? ch->shared->data : ch->data;
+}
+/* topics.c: give back a node that points at a shared frame (and the
+ * node's reference to the frame). */
+WIRE_HIDDEN void wire__topics_node_free(wire__ochunk *ch);
+/* Free a chunk of the output queue, whichever kind. */
+static inline void wire__ochunk_free(wire__ochunk *ch) {
+  if (ch->shared)
+    wire__topics_node_free(ch);
+  else
+    free(ch);
+}
+/* send.c: write a frame header for a payload of len bytes into h (10 bytes
+ * of room); returns its length. */
+WIRE_HIDDEN size_t wire__frame_header(uint8_t *h, int opcode, size_t len);
+/* send.c: append a chunk made by the caller to the output queue. */
+WIRE_HIDDEN void wire__out_append(wire_conn *c, wire__ochunk *ch);
+/* topics.c: at wire_server_new / wire_server_free. */
+WIRE_HIDDEN void wire__topics_init(wire_server *s, unsigned max_per_conn);
+WIRE_HIDDEN void wire__topics_free(wire_server *s);
+/* topics.c: drop every subscription of a connection that is closing for good
+ * (wire__conn_terminate, after on_close). */
+WIRE_HIDDEN void wire__topics_conn_drop(wire_conn *c);
 
 #endif /* WIRE_CONN_INTERNAL_H */

@@ -18,6 +18,7 @@ static wire__ochunk *chunk_new(size_t len) {
   ch->next = NULL;
   ch->len = len;
   ch->off = 0;
+  ch->shared = NULL;
   return ch;
 }
 
@@ -52,13 +53,9 @@ int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
   return len ? wire__out_raw(c, data, len) : 0;
 }
 
-/* Queue a copy of one unmasked frame: header and payload in one chunk. */
-int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
+/* The header of an unmasked final frame, in 2, 4 or 10 bytes. */
+size_t wire__frame_header(uint8_t *h, int opcode, size_t len) {
   size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  wire__ochunk *ch = chunk_new(hl + len);
-  if (ch == NULL)
-    return WIRE_ENOMEM;
-  uint8_t *h = ch->data;
   h[0] = (uint8_t)(0x80 | opcode);
   if (hl == 2) {
     h[1] = (uint8_t)len;
@@ -71,10 +68,27 @@ int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
     for (int i = 0; i < 8; i++)
       h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
   }
+  return hl;
+}
+
+/* Queue a copy of one unmasked frame: header and payload in one chunk. */
+int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len) {
+  size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  wire__ochunk *ch = chunk_new(hl + len);
+  if (ch == NULL)
+    return WIRE_ENOMEM;
+  wire__frame_header(ch->data, opcode, len);
   if (len)
-    memcpy(h + hl, data, len);
+    memcpy(ch->data + hl, data, len);
   chunk_append(c, ch);
   return 0;
+}
+
+/* ---- topics: a published frame shared by many queues ---------------------- */
+
+/* Queue a node of topics.c that points at a shared frame: no copy. */
+void wire__out_append(wire_conn *c, wire__ochunk *ch) {
+  chunk_append(c, ch);
 }
 
 void wire__out_discard(wire_conn *c) {
@@ -82,7 +96,7 @@ void wire__out_discard(wire_conn *c) {
     wire__ochunk *ch = c->out_head;
     c->out_head = ch->next;
     c->out_bytes -= ch->len - ch->off;
-    free(ch);
+    wire__ochunk_free(ch);
   }
   c->out_tail = NULL;
 }
@@ -99,7 +113,7 @@ static void consume(wire_conn *c, size_t n) {
     }
     n -= left;
     c->out_head = ch->next;
-    free(ch);
+    wire__ochunk_free(ch);
   }
   if (c->out_head == NULL)
     c->out_tail = NULL;
@@ -118,7 +132,7 @@ void wire__out_written(wire_conn *c, wire__wreq *w, int status) {
   while (w->chunks != NULL) {
     wire__ochunk *ch = w->chunks;
     w->chunks = ch->next;
-    free(ch);
+    wire__ochunk_free(ch);
   }
   c->out_bytes -= w->bytes;
   c->flags &= ~WIRE__F_WRITING;
@@ -144,7 +158,8 @@ void wire__out_flush(wire_conn *c) {
   uv_buf_t bufs[WIRE__MAX_IOV];
   unsigned n = 0;
   for (wire__ochunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
-    bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
+    bufs[n++] =
+        uv_buf_init((char *)wire__ochunk_bytes(ch) + ch->off, (unsigned)(ch->len - ch->off));
   int r = c->tp->try_write(c, bufs, n);
   if (r < 0) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
@@ -167,7 +182,8 @@ void wire__out_flush(wire_conn *c) {
     wire__ochunk *ch = c->out_head;
     c->out_head = ch->next;
     ch->next = NULL;
-    bufs[n++] = uv_buf_init((char *)ch->data + ch->off, (unsigned)(ch->len - ch->off));
+    bufs[n++] =
+        uv_buf_init((char *)wire__ochunk_bytes(ch) + ch->off, (unsigned)(ch->len - ch->off));
     w->bytes += ch->len - ch->off;
     *tail = ch;
     tail = &ch->next;
@@ -182,7 +198,7 @@ void wire__out_flush(wire_conn *c) {
     while (w->chunks != NULL) {
       wire__ochunk *ch = w->chunks;
       w->chunks = ch->next;
-      free(ch);
+      wire__ochunk_free(ch);
     }
     c->out_bytes -= w->bytes;
     free(w);

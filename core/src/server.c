@@ -48,6 +48,7 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   s->handshake.duration = clamp_ms(s->handshake_timeout_ms);
   s->handshake.kind = WIRE__T_HANDSHAKE;
   s->next_id = 1;
+  wire__topics_init(s, o.max_topics_per_conn); /* topics */
   *out = s;
   return 0;
 }
@@ -89,6 +90,7 @@ int wire_server_free(wire_server *s) {
     uv_loop_close(&s->own_loop);
   }
   wire__pipeline_server_free(s);
+  wire__topics_free(s); /* topics */
   free(s->rbuf);
   free(s);
   return 0;

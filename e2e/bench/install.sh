@@ -10,10 +10,14 @@
 #   --python    only Wirecore's Python package (the browser chat's server)
 #   --websockets  only `websockets` (the chat stand-in and a command-line client)
 #   --chart     matplotlib (PyPI), for the PNG of a full run
+#   --fanout-peers  the fan-out benchmark's peers: uWebSockets.js (npm, the
+#               @btc-vision build of uWS.js 20.57.0 under its usual name, into
+#               build/bench-uws) and ws (npm)
 #   --fresh     reinstall Wirecore's packages even when they load (a full run
 #               must measure the code in this checkout)
 # Prints nothing but progress; the venv's python is build/e2e-venv/bin/python.
 # Usage: bash e2e/bench/install.sh [--fresh] [--peers] [--wirecore] [--python] [--websockets] [--chart]
+#                                  [--fanout-peers]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -53,6 +57,45 @@ peers() {
   "$py" -c "import websockets, picows" 2>/dev/null || "$py" -m pip install "${pip_q[@]}" websockets picows
   [ -d e2e/bench/servers/node_modules/ws ] || (cd e2e/bench/servers && npm ci "${npm_q[@]}" >/dev/null)
   bash scripts/apt.sh ruby ruby-em-websocket ruby-faye-websocket thin
+}
+
+# uWebSockets.js's Linux binary asks glibc 2.38 for three C23 entry points only
+# (__isoc23_sscanf, _strtol, _strtoul). On an older glibc they come from a tiny
+# shim (servers/uws_glibc/shim.c) and that version requirement is made weak;
+# nothing else in the binary changes. Rows are skipped if it still does not load.
+uws_glibc_fix() {
+  local mod=$1 bin
+  bin=$mod/uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node
+  [ -f "$bin" ] || return 0
+  echo "e2e: uWebSockets.js needs a newer glibc; adding its C23 functions from a shim"
+  command -v patchelf >/dev/null || bash scripts/apt.sh patchelf
+  [ -f "$bin.orig" ] || cp "$bin" "$bin.orig"
+  cp "$bin.orig" "$bin"
+  cc -shared -fPIC -O2 -o "$mod/libuwsglibc.so" e2e/bench/servers/uws_glibc/shim.c
+  local sym args=()
+  for sym in $(objdump -T "$bin" | grep -o '__isoc23_[a-z]*' | sort -u); do
+    args+=(--clear-symbol-version "$sym")
+  done
+  [ ${#args[@]} -gt 0 ] && patchelf "${args[@]}" "$bin"
+  python3 e2e/bench/servers/uws_glibc/weak_version.py "$bin" GLIBC_2.38 >/dev/null || true
+  # one change per patchelf call: 0.14 mixes up several in one
+  patchelf --add-needed libuwsglibc.so "$bin"
+  patchelf --set-rpath '$ORIGIN' "$bin"
+}
+
+fanout_peers() {
+  local dir=$root/build/bench-uws mod
+  mod=$dir/node_modules/uWebSockets.js
+  [ -d e2e/bench/servers/node_modules/ws ] || (cd e2e/bench/servers && npm ci "${npm_q[@]}" >/dev/null)
+  if [ ! -f "$mod/package.json" ]; then
+    mkdir -p "$dir"
+    (cd "$dir" && npm install "${npm_q[@]}" --no-save --prefix . \
+      "uWebSockets.js@npm:@btc-vision/uwebsockets.js@20.57.0" >/dev/null)
+  fi
+  node -e "require('$mod')" 2>/dev/null && return 0
+  uws_glibc_fix "$mod"
+  node -e "require('$mod')" >/dev/null 2>&1 ||
+    echo "e2e: uWebSockets.js does not load here (its rows are skipped)"
 }
 
 python_pkg() {
@@ -111,9 +154,11 @@ for a in "$@"; do
     --websockets)
       py=$(venv_python)
       "$py" -c "import websockets" 2>/dev/null || "$py" -m pip install "${pip_q[@]}" websockets ;;
+    --fanout-peers) fanout_peers ;;
     --chart)
       py=$(venv_python)
       "$py" -c "import matplotlib" 2>/dev/null || "$py" -m pip install "${pip_q[@]}" matplotlib ;;
-    *) echo "usage: $0 [--fresh] [--peers] [--wirecore] [--python] [--websockets] [--chart]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--fresh] [--peers] [--wirecore] [--python] [--websockets] [--chart] [--fanout-peers]" >&2
+      exit 2 ;;
   esac
 done

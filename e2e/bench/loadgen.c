@@ -5,10 +5,13 @@
  * to one server and then either plays ping-pong (one message in flight per
  * connection), floods (W messages in flight per connection) or holds the
  * connections idle (so the runner can read the server's memory per
- * connection). It reports messages/s, round-trip latency percentiles from a
- * log-linear histogram, and errors: human text on stderr, one JSON line on
- * stdout. With --events it also prints JSON event lines on stdout (ready,
- * start, end) so the runner can sample the server exactly around the window.
+ * connection). In fan-out mode the connections are subscribers of R rooms
+ * (path + "r<k>"); the first connection of each room also publishes, and the
+ * server relays each message to the whole room: it counts deliveries and the
+ * publish-to-delivery latency from a timestamp in the payload. It reports messages/s, round-trip
+ * latency percentiles from a log-linear histogram, and errors: human text on stderr, one JSON line
+ * on stdout. With --events it also prints JSON event lines on stdout (ready, start, end) so the
+ * runner can sample the server exactly around the window.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,7 +37,7 @@
 #define HIST_EXACT (2u * HIST_SUB)
 #define HIST_BUCKETS (HIST_EXACT + (64u - HIST_SUB_BITS - 1u) * HIST_SUB)
 
-typedef enum lg_mode { MODE_PINGPONG, MODE_FLOOD, MODE_IDLE } lg_mode;
+typedef enum lg_mode { MODE_PINGPONG, MODE_FLOOD, MODE_IDLE, MODE_FANOUT } lg_mode;
 typedef enum lg_payload { PAYLOAD_TEXT, PAYLOAD_BINARY, PAYLOAD_JSON } lg_payload;
 typedef enum lg_phase { PHASE_CONNECT, PHASE_WARMUP, PHASE_MEASURE, PHASE_DRAIN } lg_phase;
 typedef enum lg_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED } lg_state;
@@ -56,6 +59,7 @@ typedef struct lg_opts {
   const char *label;
   int events;
   int verify;
+  unsigned rooms; /* fan-out: connection i subscribes to room i % rooms */
 } lg_opts;
 
 typedef struct lg_hist {
@@ -83,7 +87,19 @@ typedef struct lg_conn {
   uint64_t *sent_at; /* ring of send times, one per message in flight */
   unsigned head, inflight;
   uint32_t rng;
+  unsigned room; /* fan-out */
 } lg_conn;
+
+/* Fan-out: one room's publisher and the W messages it has in flight, each
+ * complete once every member got it (got[slot] == members). */
+typedef struct lg_room {
+  unsigned members;
+  lg_conn *publisher;
+  uint32_t next_seq;
+  unsigned inflight;
+  uint32_t *seq; /* per slot (seq % window) */
+  uint32_t *got;
+} lg_room;
 
 typedef struct lg_write {
   uv_write_t req;
@@ -112,6 +128,8 @@ typedef struct lg {
   int gave_up;  /* the connect phase timed out: run with what is open */
   int timers_closed;
   lg_hist hist;
+  lg_room *rooms;     /* fan-out */
+  uint64_t published; /* fan-out: messages every member received, in the window */
 } lg;
 
 /* ---- output ----------------------------------------------------------- */
@@ -365,10 +383,15 @@ static void on_echo(lg_conn *c, const struct wslay_event_on_msg_recv_arg *arg) {
     lg_send_one(c);
 }
 
+static void on_fanout(lg_conn *c, const struct wslay_event_on_msg_recv_arg *arg);
+
 static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                       void *ud) {
   lg_conn *c = ud;
-  if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME) {
+  if ((arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME) &&
+      c->lg->o.mode == MODE_FANOUT) {
+    on_fanout(c, arg);
+  } else if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME) {
     on_echo(c, arg);
   } else if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     /* wslay queues the close reply itself; the server closing first during
@@ -410,6 +433,92 @@ static void lg_fill_all(lg *g) {
     while (c->state == ST_OPEN && c->inflight < g->o.window)
       lg_send_one(c);
     conn_flush(c);
+  }
+}
+
+/* ---- fan-out ------------------------------------------------------------ */
+
+#define FANOUT_HEAD 35 /* "%016x %08x %08x " : send time (ns), room, sequence */
+
+/* Publish the room's next message: the payload starts with the send time,
+ * the room and the sequence number, the rest is padding. */
+static void fanout_publish(lg_room *r, unsigned room) {
+  lg_conn *c = r->publisher;
+  lg *g = c->lg;
+  if (c->state != ST_OPEN || r->inflight >= g->o.window)
+    return;
+  uint32_t seq = r->next_seq++;
+  char head[FANOUT_HEAD + 1];
+  snprintf(head, sizeof head, "%016" PRIx64 " %08x %08x ", uv_hrtime(), room, seq);
+  memcpy(g->payload, head, FANOUT_HEAD);
+  struct wslay_event_msg m = {WSLAY_TEXT_FRAME, g->payload, g->payload_len};
+  if (wslay_event_queue_msg(c->ws, &m) != 0) { /* wslay copies the message */
+    conn_fail(c, &g->closed_early);
+    return;
+  }
+  r->seq[seq % g->o.window] = seq;
+  r->got[seq % g->o.window] = 0;
+  r->inflight++;
+  g->sent++;
+}
+
+/* Start every room: each publisher fills its window. */
+static void fanout_start(lg *g) {
+  for (unsigned i = 0; i < g->o.conns; i++)
+    if (g->conns[i].state == ST_OPEN)
+      g->rooms[g->conns[i].room].members++;
+  for (unsigned i = 0; i < g->o.conns; i++) {
+    lg_conn *c = &g->conns[i];
+    lg_room *r = &g->rooms[c->room];
+    if (c->state == ST_OPEN && r->publisher == NULL)
+      r->publisher = c;
+  }
+  for (unsigned k = 0; k < g->o.rooms; k++) {
+    lg_room *r = &g->rooms[k];
+    if (r->publisher == NULL)
+      continue;
+    while (r->publisher->state == ST_OPEN && r->inflight < g->o.window)
+      fanout_publish(r, k);
+    conn_flush(r->publisher);
+  }
+}
+
+/* A relayed message: check it belongs to this connection's room, record its
+ * latency, and when the whole room has it let the publisher send the next. */
+static void on_fanout(lg_conn *c, const struct wslay_event_on_msg_recv_arg *arg) {
+  lg *g = c->lg;
+  uint64_t now = uv_hrtime();
+  char head[FANOUT_HEAD + 1];
+  uint64_t sent;
+  unsigned room, seq;
+  g->received_total++;
+  if (arg->msg_length != g->payload_len) {
+    g->mismatches++;
+    g->errors++;
+    return;
+  }
+  memcpy(head, arg->msg, FANOUT_HEAD);
+  head[FANOUT_HEAD] = 0;
+  if (sscanf(head, "%16" SCNx64 " %8x %8x", &sent, &room, &seq) != 3 || room != c->room ||
+      g->rooms[room].seq[seq % g->o.window] != seq) {
+    g->mismatches++;
+    g->errors++;
+    return;
+  }
+  if (g->phase == PHASE_MEASURE) {
+    g->received++;
+    hist_add(&g->hist, now - sent);
+  }
+  lg_room *r = &g->rooms[room];
+  if (++r->got[seq % g->o.window] < r->members)
+    return;
+  r->inflight--;
+  if (g->phase == PHASE_MEASURE)
+    g->published++;
+  if (g->phase == PHASE_WARMUP || g->phase == PHASE_MEASURE) {
+    fanout_publish(r, room);
+    if (r->publisher != c)
+      conn_flush(r->publisher);
   }
 }
 
@@ -519,7 +628,7 @@ static void conn_opened(lg_conn *c) {
   g->opened++;
   if (g->phase == PHASE_CONNECT) {
     lg_connect_next(g);
-  } else if (g->phase == PHASE_WARMUP || g->phase == PHASE_MEASURE) {
+  } else if ((g->phase == PHASE_WARMUP || g->phase == PHASE_MEASURE) && g->o.mode != MODE_FANOUT) {
     while (c->state == ST_OPEN && c->inflight < g->o.window)
       lg_send_one(c);
     conn_flush(c);
@@ -542,7 +651,14 @@ static void on_connect(uv_connect_t *req, int status) {
     conn_fail(c, &c->lg->connect_errors);
     return;
   }
-  conn_write(c, c->lg->request, c->lg->request_len);
+  lg *g = c->lg;
+  if (g->o.mode == MODE_FANOUT) { /* the room is the last path segment */
+    char head[2048];
+    int n = snprintf(head, sizeof head, g->request, c->room);
+    conn_write(c, head, (size_t)n);
+    return;
+  }
+  conn_write(c, g->request, g->request_len);
 }
 
 /* Start connections while fewer than connect_concurrency handshakes are in
@@ -553,6 +669,7 @@ static void lg_connect_next(lg *g) {
     lg_conn *c = &g->conns[g->started++];
     c->lg = g;
     c->rng = 2463534242u ^ (uint32_t)(g->started * 2654435761u);
+    c->room = (g->started - 1) % g->o.rooms;
     c->state = ST_CONNECTING;
     g->connecting++;
     uv_tcp_init(g->loop, &c->tcp);
@@ -629,7 +746,10 @@ static void lg_all_connected(lg *g) {
     return;
   }
   g->phase = PHASE_WARMUP;
-  lg_fill_all(g);
+  if (g->o.mode == MODE_FANOUT)
+    fanout_start(g);
+  else
+    lg_fill_all(g);
   uv_timer_start(&g->phase_timer, on_phase_timer, (uint64_t)(g->o.warmup * 1000), 0);
 }
 
@@ -683,7 +803,10 @@ static void on_signal(uv_signal_t *s, int signum) {
 /* ---- report ---------------------------------------------------------------- */
 
 static const char *mode_name(lg_mode m) {
-  return m == MODE_PINGPONG ? "pingpong" : m == MODE_FLOOD ? "flood" : "idle";
+  return m == MODE_PINGPONG ? "pingpong"
+         : m == MODE_FLOOD  ? "flood"
+         : m == MODE_IDLE   ? "idle"
+                            : "fanout";
 }
 static const char *payload_name(lg_payload p) {
   return p == PAYLOAD_TEXT ? "text" : p == PAYLOAD_BINARY ? "binary" : "json";
@@ -703,17 +826,21 @@ static void lg_report(lg *g) {
          ",\"messages_total\":%" PRIu64 ",\"sent\":%" PRIu64 ",\"msgs_per_s\":%.1f,"
          "\"latency_us\":{\"mean\":%.1f,\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
          "\"errors\":%" PRIu64 ",\"connect_errors\":%" PRIu64 ",\"handshake_errors\":%" PRIu64
-         ",\"closed_early\":%" PRIu64 ",\"mismatches\":%" PRIu64 "}\n",
+         ",\"closed_early\":%" PRIu64 ",\"mismatches\":%" PRIu64
+         ",\"rooms\":%u,\"published\":%" PRIu64 "}\n",
          g->o.label, mode_name(g->o.mode), payload_name(g->o.payload), g->o.conns, g->opened,
          g->payload_len, g->o.window, secs, connect_s, g->received, g->received_total, g->sent,
          rate, mean, p50, p99, p999, maxv, g->errors, g->connect_errors, g->handshake_errors,
-         g->closed_early, g->mismatches);
+         g->closed_early, g->mismatches, g->o.mode == MODE_FANOUT ? g->o.rooms : 0, g->published);
   fflush(stdout);
   if (g->o.mode == MODE_IDLE) {
     fprintf(stderr, "loadgen: held %u connections for %.1f s, %" PRIu64 " errors\n", g->opened,
             secs, g->errors);
     return;
   }
+  if (g->o.mode == MODE_FANOUT)
+    fprintf(stderr, "loadgen: fanout, %u rooms, %" PRIu64 " messages delivered to every member\n",
+            g->o.rooms, g->published);
   fprintf(stderr,
           "loadgen: %s %s, %u conns x %u in flight, %zu B: %.0f msg/s over %.1f s\n"
           "loadgen: latency us  mean %.1f  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"
@@ -758,13 +885,15 @@ static void lg_build_payload(lg *g) {
   }
 }
 
+/* In fan-out mode the request is a template whose %u is the room. */
 static void lg_build_request(lg *g) {
   char buf[2048];
   int n = snprintf(buf, sizeof buf,
-                   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                   "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: " LG_WS_KEY "\r\n"
                    "Sec-WebSocket-Version: 13\r\nOrigin: http://%s:%d\r\n\r\n",
-                   g->o.path, g->o.host, g->o.port, g->o.host, g->o.port);
+                   g->o.path, g->o.mode == MODE_FANOUT ? "r%u" : "", g->o.host, g->o.port,
+                   g->o.host, g->o.port);
   if (n < 0 || (size_t)n >= sizeof buf)
     lg_die("path too long");
   g->request = strdup(buf);
@@ -785,27 +914,31 @@ static void lg_raise_nofile(unsigned conns) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: loadgen [options]\n"
-        "  --host H            server address (default 127.0.0.1)\n"
-        "  --port P            server port (default 8080)\n"
-        "  --path /P           request path (default /)\n"
-        "  -c, --conns N       connections (default 100; idle mode: 10000)\n"
-        "  -s, --size S        message size in bytes (default 32)\n"
-        "  -w, --window W      messages in flight per connection (default 1 = ping-pong;\n"
-        "                      more than 1 selects flood)\n"
-        "  -d, --duration T    measured seconds (idle: holding seconds; default 5)\n"
-        "  --warmup T          unmeasured seconds before the window (default 1)\n"
-        "  --mode M            pingpong | flood | idle\n"
-        "  --text | --binary | --json   payload kind (default text)\n"
-        "  --json-type NAME    the type field of JSON messages (default chat)\n"
-        "  --connect-concurrency K   handshakes in progress at once (default 256)\n"
-        "  --connect-timeout T       seconds for the connect phase (default 60)\n"
-        "  --verify            compare every echo with the message sent\n"
-        "  --events            print JSON event lines (ready, start, end) on stdout\n"
-        "  --label NAME        copied into the result line\n"
-        "Output: human text on stderr, one JSON result line on stdout.\n"
-        "Exit status: 0 when no error happened, 1 otherwise, 2 on bad usage.\n",
-        f);
+  fputs(
+      "usage: loadgen [options]\n"
+      "  --host H            server address (default 127.0.0.1)\n"
+      "  --port P            server port (default 8080)\n"
+      "  --path /P           request path (default /)\n"
+      "  -c, --conns N       connections (default 100; idle mode: 10000)\n"
+      "  -s, --size S        message size in bytes (default 32)\n"
+      "  -w, --window W      messages in flight per connection (default 1 = ping-pong;\n"
+      "                      more than 1 selects flood)\n"
+      "  -d, --duration T    measured seconds (idle: holding seconds; default 5)\n"
+      "  --warmup T          unmeasured seconds before the window (default 1)\n"
+      "  --mode M            pingpong | flood | idle | fanout\n"
+      "  --rooms R           fanout: connections join rooms path + \"r0\" .. \"r<R-1>\" in turn;\n"
+      "                      the first of each room publishes W messages in flight, each\n"
+      "                      relayed by the server to the whole room (default 1 room)\n"
+      "  --text | --binary | --json   payload kind (default text)\n"
+      "  --json-type NAME    the type field of JSON messages (default chat)\n"
+      "  --connect-concurrency K   handshakes in progress at once (default 256)\n"
+      "  --connect-timeout T       seconds for the connect phase (default 60)\n"
+      "  --verify            compare every echo with the message sent\n"
+      "  --events            print JSON event lines (ready, start, end) on stdout\n"
+      "  --label NAME        copied into the result line\n"
+      "Output: human text on stderr, one JSON result line on stdout.\n"
+      "Exit status: 0 when no error happened, 1 otherwise, 2 on bad usage.\n",
+      f);
 }
 
 static double parse_num(const char *opt, const char *v) {
@@ -846,6 +979,8 @@ static void parse_args(lg_opts *o, int argc, char **argv) {
       o->json_type = v;
     else if (TAKE("--label"))
       o->label = v;
+    else if (TAKE("--rooms"))
+      o->rooms = (unsigned)parse_num(a, v);
     else if (TAKE("--connect-concurrency"))
       o->connect_concurrency = (unsigned)parse_num(a, v);
     else if (TAKE("--connect-timeout"))
@@ -858,6 +993,8 @@ static void parse_args(lg_opts *o, int argc, char **argv) {
         o->mode = MODE_FLOOD;
       else if (v && strcmp(v, "idle") == 0)
         o->mode = MODE_IDLE;
+      else if (v && strcmp(v, "fanout") == 0)
+        o->mode = MODE_FANOUT;
       else
         lg_die("bad --mode: %s", v ? v : "(none)");
     } else if (strcmp(a, "--text") == 0)
@@ -890,8 +1027,15 @@ static void parse_args(lg_opts *o, int argc, char **argv) {
     lg_die("N, W, K must be > 0");
   if (o->port <= 0 || o->port > 65535)
     lg_die("bad port");
-  if (o->path[0] != '/')
-    lg_die("the path must start with /");
+  if (o->path[0] != '/' || strchr(o->path, '%'))
+    lg_die("the path must start with / and hold no %%");
+  if (o->mode == MODE_FANOUT) {
+    if (o->rooms == 0 || o->rooms > o->conns)
+      lg_die("--rooms must be between 1 and the number of connections");
+    if (o->size < FANOUT_HEAD)
+      o->size = FANOUT_HEAD; /* room for the timestamp, room and sequence */
+    o->payload = PAYLOAD_TEXT;
+  }
 }
 
 int main(int argc, char **argv) {
@@ -910,7 +1054,8 @@ int main(int argc, char **argv) {
                    .connect_timeout = 60,
                    .connect_concurrency = 256,
                    .json_type = "chat",
-                   .label = ""};
+                   .label = "",
+                   .rooms = 1};
   parse_args(&g->o, argc, argv);
   lg_raise_nofile(g->o.conns);
 
@@ -927,6 +1072,19 @@ int main(int argc, char **argv) {
     lg_die("out of memory");
   for (unsigned i = 0; i < g->o.conns; i++)
     g->conns[i].sent_at = rings + (size_t)i * g->o.window;
+  uint32_t *slots = NULL;
+  if (g->o.mode == MODE_FANOUT) {
+    g->rooms = calloc(g->o.rooms, sizeof *g->rooms);
+    slots = calloc((size_t)g->o.rooms * g->o.window * 2, sizeof *slots);
+    if (!g->rooms || !slots)
+      lg_die("out of memory");
+    for (unsigned k = 0; k < g->o.rooms; k++) {
+      g->rooms[k].seq = slots + (size_t)k * g->o.window * 2;
+      g->rooms[k].got = g->rooms[k].seq + g->o.window;
+      for (unsigned w = 0; w < g->o.window; w++)
+        g->rooms[k].seq[w] = UINT32_MAX; /* no message in this slot yet */
+    }
+  }
 
   g->loop = uv_default_loop();
   uv_timer_init(g->loop, &g->phase_timer);
@@ -949,6 +1107,8 @@ int main(int argc, char **argv) {
                (g->o.mode != MODE_IDLE && g->received == 0 && g->t_end > g->t_start);
   uv_loop_close(g->loop);
   free(rings);
+  free(slots);
+  free(g->rooms);
   free(g->conns);
   free(g->read_buf);
   free(g->payload);

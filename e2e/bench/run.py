@@ -16,8 +16,14 @@ latest.json (every raw number) and latest.png (matplotlib, Agg backend).
 installed, never fails on performance, fails only on errors (a server that
 does not start or answer, a load generator that reports errors).
 
+--fanout runs the fan-out benchmark instead: chat servers that relay every
+message to a room (build/wire_chat on Wirecore's topics, uWebSockets.js with
+its own topics, Node `ws` with a loop over the room), one topic with 1,000 and
+10,000 subscribers and 1,000 rooms of 10; it writes results/fanout.md and
+fanout.json. Server CPU µs per delivery is its fair figure.
+
 Usage:
-  python3 e2e/bench/run.py [--smoke] [--only NAME,...] [--build DIR] [--out DIR]
+  python3 e2e/bench/run.py [--smoke] [--fanout] [--only NAME,...] [--build DIR] [--out DIR]
                            [--duration S] [--no-pin] [--list]
   WIRE_ECHO_BEFORE=/other/build/wire_echo python3 e2e/bench/run.py --only wire_echo
     (adds a "wire_echo before" row: two builds of the C server in one run)
@@ -205,18 +211,43 @@ if _BEFORE:
         lambda ctx: None if Path(_BEFORE).exists() else f"{_BEFORE} not found"))
 
 
+UWS_DIR = ROOT / "build" / "bench-uws" / "node_modules" / "uWebSockets.js"
+
+
+def _uws(ctx: Ctx) -> str | None:
+    if not shutil.which("node"):
+        return "node not found"
+    if _probe(ctx, ["node", "-e", f"require({json.dumps(str(UWS_DIR))})"]):
+        return None
+    return "uWebSockets.js not installed or not loadable (e2e/bench/install.sh --fanout-peers)"
+
+
+# Fan-out: chat servers relaying a text message to every connection of its
+# room, /chat/<room>; the load generator appends the room to the path.
+FANOUT_SERVERS: list[Server] = [
+    Server("wire_chat", "C", True,
+           lambda port, ctx: [str(ctx.build / "wire_chat"), "--port", str(port)],
+           lambda ctx: None if (ctx.build / "wire_chat").exists()
+           else f"{ctx.build / 'wire_chat'} not built", path="/chat/"),
+    Server("uWebSockets.js", "Node", False, _node("node_uws_chat.js"), _uws, path="/chat/"),
+    Server("ws", "Node", False, _node("node_ws_chat.js"),
+           _need_node("ws", "cd e2e/bench/servers && npm install"), path="/chat/"),
+]
+
+
 # -------------------------------------------------------------- scenarios --
 
 @dataclass
 class Scenario:
     key: str
     title: str
-    mode: str          # pingpong, flood, idle
+    mode: str          # pingpong, flood, idle, fanout
     conns: int
     size: int = 64
-    window: int = 1
+    window: int = 1    # fanout: messages in flight per room
     duration: float = 10.0
     warmup: float = 2.0
+    rooms: int = 1     # fanout: connections spread over this many rooms
 
 
 def scenarios(smoke: bool, duration: float | None) -> list[Scenario]:
@@ -232,6 +263,24 @@ def scenarios(smoke: bool, duration: float | None) -> list[Scenario]:
             Scenario("flood", "flood, 100 connections x 16 in flight", "flood", 100, window=16,
                      duration=d),
             Scenario("idle", "idle memory, 10,000 connections", "idle", 10000, duration=3.0)]
+
+
+def fanout_scenarios(smoke: bool, duration: float | None) -> list[Scenario]:
+    if smoke:
+        d = duration or 1.0
+        return [Scenario("fan100", "fan-out, 1 topic x 100 subscribers", "fanout", 100, window=4,
+                         duration=d, warmup=0.3),
+                Scenario("rooms", "fan-out, 20 rooms x 5 subscribers", "fanout", 100, rooms=20,
+                         duration=d, warmup=0.3)]
+    d = duration or 10.0
+    # One message in flight per room: every delivery is one write of one frame
+    # for every server, so CPU per delivery compares like with like (with more
+    # in flight, how many frames share a write depends on timing).
+    return [Scenario("fan1k", "fan-out, 1 topic x 1,000 subscribers", "fanout", 1000, duration=d),
+            Scenario("fan10k", "fan-out, 1 topic x 10,000 subscribers", "fanout", 10000,
+                     duration=d),
+            Scenario("rooms", "fan-out, 1,000 rooms x 10 subscribers", "fanout", 10000, rooms=1000,
+                     duration=d)]
 
 
 # ----------------------------------------------------------- /proc probes --
@@ -361,8 +410,10 @@ def run_load(loadgen: Path, server: Server, sc: Scenario, sp: ServerProcess,
             "-c", str(sc.conns), "-s", str(sc.size), "-w", str(sc.window),
             "-d", str(sc.duration), "--warmup", str(sc.warmup), "--events",
             "--label", server.name, "--json" if server.payload == "json" else "--text"]
-    if sc.mode != "idle" and server.payload != "json":
-        argv.append("--verify")
+    if sc.mode not in ("idle", "fanout") and server.payload != "json":
+        argv.append("--verify")  # fan-out checks every delivery anyway
+    if sc.mode == "fanout":
+        argv += ["--rooms", str(sc.rooms)]
     if pin and shutil.which("taskset"):
         argv = ["taskset", "-c", pin, *argv]
     out: dict = {}
@@ -478,6 +529,8 @@ def versions() -> dict:
     for mod in ("websockets", "picows"):
         v[mod] = out([sys.executable, "-c", f"import importlib.metadata as m; print(m.version('{mod}'))"])
     v["ws"] = out(["node", "-e", "console.log(require('ws/package.json').version)"])
+    v["uWebSockets.js"] = out(["node", "-e", "console.log(require(%s).version)"
+                               % json.dumps(str(UWS_DIR / "package.json"))])
     v["em-websocket"] = out(["ruby", "-e", "require 'em-websocket'; print EM::WebSocket::VERSION"])
     v["faye-websocket"] = out(["ruby", "-e", "require 'faye/websocket'; "
                                              "print Gem.loaded_specs['faye-websocket']&.version"])
@@ -661,6 +714,79 @@ def target_lines(results: dict, load_keys: list[str], idle_key: str | None) -> l
     return lines
 
 
+def write_fanout_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -> None:
+    """The fan-out report: deliveries/s, publish-to-delivery latency and server CPU
+    per delivery for every chat server and scenario."""
+    rows = [s for s in FANOUT_SERVERS if s.name in results]
+    by = lambda s, k: results[s.name]["scenarios"].get(k, {})  # noqa: E731
+    L = ["# Wirecore fan-out benchmark: smoke run (not for comparison)\n" if meta["smoke"]
+         else "# Wirecore fan-out benchmark: latest run\n"]
+    L.append(f"Run {meta['date']} on {meta['versions'].get('cpu', '?')} "
+             f"({meta['versions'].get('cores')} cores), Linux {meta['versions'].get('kernel')}, "
+             f"commit {meta['versions'].get('commit')}, by `python3 e2e/bench/run.py --fanout` "
+             f"(best of {meta.get('repeat', 1)}); load average before/after: "
+             f"{' '.join(meta.get('load_before', []))} / {' '.join(meta.get('load_average', []))}.\n")
+    L.append("Each server relays a text message sent on `/chat/<room>` to every connection of "
+             "that room, the sender included: `wire_chat` with one `wire_server_publish` "
+             "(Wirecore's topics), uWebSockets.js with `app.publish` (its topics), `ws` with a "
+             "loop over the room's clients. The load generator's connections are the "
+             "subscribers; the first of each room publishes, with the given number of messages "
+             "in flight (the next leaves when a message has reached the whole room). "
+             f"Messages are {scs[0].size} bytes and carry their send time: latency is publish to "
+             "delivery. **Server CPU µs per delivery** (utime+stime of the server during the "
+             "window ÷ deliveries) is the fair figure: one client process on the other core "
+             "reads every delivery, so deliveries/s is capped by the client.\n")
+    head = ["server"]
+    for sc in scs:
+        head += [f"{sc.title}: deliveries/s", "p50 / p99 ms", "CPU µs/delivery"]
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for s in rows:
+        cells = [s.name]
+        for sc in scs:
+            d = by(s, sc.key)
+            if d.get("error") or not d:
+                cells += ["error" if d.get("error") else "–", "–", "–"]
+                continue
+            lat = d.get("latency_us", {})
+            cpu = d.get("cpu_us_per_msg")
+            p50, p99 = lat.get("p50"), lat.get("p99")
+            cells += [fmt_int(d.get("msgs_per_s")),
+                      "–" if p50 is None else f"{p50 / 1000:.2f} / {p99 / 1000:.2f}",
+                      "–" if cpu is None else f"{cpu:.3f}"]
+        L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+    L.append("Load: " + "; ".join(
+        f"`loadgen --mode fanout -c {sc.conns} --rooms {sc.rooms} -s {sc.size} -w {sc.window} "
+        f"-d {sc.duration} --warmup {sc.warmup} --path /chat/`" for sc in scs) + ".\n")
+    L.append("## Target (reported, never asserted)\n")
+    for sc in scs:
+        a = by(next((s for s in rows if s.name == "wire_chat"), None), sc.key) \
+            if any(s.name == "wire_chat" for s in rows) else {}
+        b = by(next((s for s in rows if s.name == "uWebSockets.js"), None), sc.key) \
+            if any(s.name == "uWebSockets.js" for s in rows) else {}
+        ca, cb = a.get("cpu_us_per_msg"), b.get("cpu_us_per_msg")
+        if ca is None or cb is None:
+            L.append(f"- {sc.title}: not measured (wire_chat or uWebSockets.js missing)")
+        else:
+            L.append(f"- {sc.title}: wire_chat {ca:.3f}, uWebSockets.js {cb:.3f} server CPU "
+                     f"µs/delivery (uWebSockets.js / wire_chat = {cb / ca:.2f}; goal: wire_chat "
+                     f"not above uWebSockets.js, {'met' if ca <= cb else 'not met'})")
+    L.append("")
+    errs = [(s.name, sc.key, by(s, sc.key).get("error")) for s in rows for sc in scs
+            if by(s, sc.key).get("error")]
+    skipped = [(n, why) for n, why in meta.get("unavailable", [])]
+    if errs or skipped:
+        L.append("## Not measured\n")
+        L.extend(f"- {n} / {k}: {e}" for n, k, e in errs)
+        L.extend(f"- {n}: {why}" for n, why in skipped)
+        L.append("")
+    L.append("## Versions\n")
+    L.append(", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v and k not in ("cpu",)))
+    L.append("")
+    path.write_text("\n".join(L))
+
+
 def write_chart(path: Path, results: dict, scs: list[Scenario]) -> str | None:
     """A PNG: per load scenario, messages/s and server CPU µs per message for every
     server; returns why not when it cannot."""
@@ -724,6 +850,8 @@ def write_chart(path: Path, results: dict, scs: list[Scenario]) -> str | None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="short CI run: fail on errors only")
+    ap.add_argument("--fanout", action="store_true",
+                    help="the fan-out benchmark (chat servers, topics) instead of echo")
     ap.add_argument("--only", help="comma-separated server names (substring match)")
     ap.add_argument("--scenarios", help="comma-separated scenario keys (e.g. pp100,idle)")
     ap.add_argument("--build", default=str(ROOT / "build"), help="build directory")
@@ -738,23 +866,24 @@ def main() -> int:
 
     ctx = Ctx(build=Path(args.build).resolve(), env=server_env())
     loadgen = ctx.build / "e2e" / "bench" / "loadgen"
-    selected = SERVERS
+    pool = FANOUT_SERVERS if args.fanout else SERVERS
+    selected = pool
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        selected = [s for s in SERVERS if any(s.name == w or s.name.startswith(w + " ") for w in wanted)]
+        selected = [s for s in pool if any(s.name == w or s.name.startswith(w + " ") for w in wanted)]
     usable, unavailable = [], []
     for s in selected:
         why = s.available(ctx)
         (unavailable.append((s.name, why)) if why else usable.append(s))
     if args.list:
-        for s in SERVERS:
+        for s in pool:
             why = s.available(ctx)
             print(f"{s.name:24} {'ok' if not why else 'skipped: ' + why}")
         return 0
     if not loadgen.exists():
         print(f"run.py: {loadgen} not built (bash scripts/build.sh build)", file=sys.stderr)
         return 1
-    scs = scenarios(args.smoke, args.duration)
+    scs = (fanout_scenarios if args.fanout else scenarios)(args.smoke, args.duration)
     if args.scenarios:
         keep = set(args.scenarios.split(","))
         scs = [sc for sc in scs if sc.key in keep]
@@ -825,8 +954,14 @@ def main() -> int:
             "versions": versions(), "pins": pins if pins[0] else ("any", "any"),
             "smoke": args.smoke, "unavailable": unavailable,
             "scenarios": [sc.__dict__ for sc in scs]}
-    (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    if results and any(sc.mode != "idle" for sc in scs):
+    if args.fanout:
+        (out / "fanout.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        if results:
+            write_fanout_markdown(out / "fanout.md", results, scs, meta)
+            print(f"wrote {out / 'fanout.md'}")
+    else:
+        (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    if results and not args.fanout and any(sc.mode != "idle" for sc in scs):
         write_markdown(out / "latest.md", results, scs, meta)
         why = write_chart(out / "latest.png", results, scs)
         if why:

@@ -24,7 +24,7 @@ class TestErrors < Minitest::Test
 
   def test_classes_and_codes_come_from_the_core_list
     rows = Wirecore::Native.errors
-    assert_equal 22, rows.size
+    assert_equal 23, rows.size
     rows.each do |name, code, category, class_name|
       assert_equal CLASSES.fetch(category), class_name, name
       klass = Wirecore.const_get(class_name)
