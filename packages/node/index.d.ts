@@ -261,7 +261,18 @@ export class ConnectionClosedError extends WirecoreError {
   readonly closeCode?: number;
   readonly reason?: string;
 }
+/** The peer broke RFC 6455 (bad frames, invalid UTF-8). */
 export class ProtocolError extends WirecoreError {}
+/** The runtime itself failed (out of memory, an event loop error). */
+export class InternalError extends WirecoreError {}
+/** A bad argument, option, schema, route pattern or listen address. */
+export class ConfigError extends WirecoreError {}
+/** A message was larger than maxPayload (the connection closes with 1009). */
+export class MessageTooBigError extends WirecoreError {}
+/** A send found the queue over maxBackpressure (the connection closes with 1008). */
+export class BackpressureError extends WirecoreError {}
+/** An application handler failed. */
+export class HandlerError extends WirecoreError {}
 
 export class HandshakeError extends Error {
   readonly status: number;
@@ -321,6 +332,11 @@ declare const wirecore: {
   SerializationError: typeof SerializationError;
   ConnectionClosedError: typeof ConnectionClosedError;
   ProtocolError: typeof ProtocolError;
+  InternalError: typeof InternalError;
+  ConfigError: typeof ConfigError;
+  MessageTooBigError: typeof MessageTooBigError;
+  BackpressureError: typeof BackpressureError;
+  HandlerError: typeof HandlerError;
   TestClient: typeof TestClient;
   TestWebSocket: typeof TestWebSocket;
   HandshakeError: typeof HandshakeError;

@@ -243,5 +243,5 @@ async def test_slow_reader_over_max_backpressure_is_closed():
             if outcome:
                 break
             await asyncio.sleep(0.01)
-        assert outcome.get("error") in ("WirecoreError", "ConnectionClosed")
+        assert outcome.get("error") in ("BackpressureError", "ConnectionClosedError")
         await ws.close()

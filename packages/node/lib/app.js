@@ -64,7 +64,7 @@ function receiverName(key) {
 }
 
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
-  'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+  'maxQueuedMessages', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
 
 /** One registered route: native callbacks in, hook calls out. */
 class Endpoint {
@@ -347,7 +347,8 @@ class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
    *   handshakeTimeout, unref) and endpoint defaults (maxPayload, idleTimeout,
-   *   pongTimeout, maxBackpressure, allowedOrigins, subprotocols, invalidMessages)
+   *   pongTimeout, maxBackpressure, maxQueuedMessages, allowedOrigins, subprotocols,
+   *   invalidMessages)
    */
   constructor(options = {}) {
     super();
@@ -376,6 +377,7 @@ class App extends EventEmitter {
       invalidPolicy: POLICY[policy],
       maxPayload: o.maxPayload,
       maxBackpressure: o.maxBackpressure,
+      maxQueuedMessages: o.maxQueuedMessages,
       idleTimeout: o.idleTimeout === 0 || o.idleTimeout === Infinity ? 4294967295 : o.idleTimeout,
       pongTimeout: o.pongTimeout,
       schemaFlags: o.formatAssert ? 1 : 0,

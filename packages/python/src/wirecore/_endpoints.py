@@ -262,6 +262,8 @@ class Endpoint:
             out["max_message_size"] = int(o["max_message_size"])
         if o.get("max_backpressure"):
             out["max_backpressure"] = int(o["max_backpressure"])
+        if o.get("max_queued_messages"):
+            out["max_queued_messages"] = int(o["max_queued_messages"])
         if o.get("idle_timeout") is not None:
             t = o["idle_timeout"]
             out["idle_timeout_ms"] = 0xFFFFFFFF if t in (0, float("inf")) else max(1, int(t * 1000))
