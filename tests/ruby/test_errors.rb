@@ -55,7 +55,6 @@ class TestErrors < Minitest::Test
   end
 
   def test_message_errors_reach_on_error_as_their_category_class
-    needs_pipeline!
     errors = Queue.new
     app = new_app
     app.websocket("/m", message_schema: { "type" => "integer" }, max_message_size: 64,
