@@ -24,7 +24,6 @@ from . import _native
 from ._runtime import _await_any, _finish, drive
 from ._types import loader_for, schema_for, to_plain
 from .connection import (
-    HIGH_WATER,
     WebSocket,
     WebSocketConnection,
     WebSocketMessage,
@@ -68,6 +67,7 @@ class ConnState:
         "early",
         "check",
         "drain",
+        "failing",
     )
 
     def __init__(self, conn: _native.Conn, endpoint: Endpoint) -> None:
@@ -86,6 +86,7 @@ class ConnState:
         self.early: list[Any] | None = None  # (fn, args) of sends and closes made before the upgrade
         self.check: Any = None  # class endpoints: the running handler's response schema
         self.drain: Any = None  # the future awaited sends wait on (connection._flow)
+        self.failing = False  # Endpoint.fail: the error handlers are not asked again
 
     @property
     def request(self) -> Request:
@@ -245,8 +246,6 @@ class Endpoint:
         self.response_schema: str | None = None
         self.errors = _ErrorHandlers()
         self.on_disconnect_hook: _Injector | None = None
-        limit = int(self.options.get("max_backpressure") or 4 << 20)
-        self.high_water = min(HIGH_WATER, limit // 2)  # where awaited sends wait
 
     # -- registration
     def native_options(self) -> dict[str, Any]:
@@ -462,7 +461,8 @@ class Endpoint:
             self.send_plain(st, value)
 
     def handle_exception(self, st: ConnState, exc: BaseException) -> None:
-        """An exception from a handler: the user's error handler, else close 1011."""
+        """A handler raised: conn.fail asks the error handlers (_on_error),
+        and unless one takes it the core closes with 1011."""
         if isinstance(exc, ConnectionClosed) and (st.closed or not st.conn.is_open):
             return
         if not isinstance(exc, Exception):
@@ -470,31 +470,26 @@ class Endpoint:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise exc
             return
-        handler = self.find_error_handler(st, exc)
-        if handler is None:
-            self.fail(st, exc)
-            return
-        try:
-            result = handler()
-        except BaseException as e:  # noqa: BLE001
-            self.fail(st, e)
-            return
-        self.run(st, result, self.reply_error)
+        if not st.conn.fail(exc) and not st.closed:
+            log.error("wirecore: unhandled error on %s; closing with 1011", self.pattern, exc_info=exc)
 
     def fail(self, st: ConnState, exc: BaseException) -> None:
+        """Close with 1011 without asking the error handlers (one of them failed)."""
         if isinstance(exc, ConnectionClosed) and (st.closed or not st.conn.is_open):
             return
         if not isinstance(exc, asyncio.CancelledError):
             log.error("wirecore: unhandled error on %s; closing with 1011", self.pattern, exc_info=exc)
+        st.failing = True
         try:
-            st.conn.close(1011, "internal error")
-        except Exception:
-            pass
+            st.conn.fail(exc)
+        finally:
+            st.failing = False
 
     def _on_error(self, conn: _native.Conn, exc: BaseException) -> bool:
-        """A message the core could not decode/validate/dispatch: True if the user handles it."""
+        """An invalid message, a protocol error or a failed handler (conn.fail):
+        True when a user error handler takes it (its reply is sent)."""
         st: ConnState = conn.data
-        handler = self.find_error_handler(st, exc)
+        handler = None if st.failing else self.find_error_handler(st, exc)
         if handler is None:
             return False
         try:
@@ -506,10 +501,18 @@ class Endpoint:
         self.run(st, result, self.reply_error)
         return True
 
+    def _on_drain(self, conn: _native.Conn) -> None:
+        """The connection is writable again: wake the sends awaiting it."""
+        st: ConnState = conn.data
+        fut, st.drain = st.drain, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
     def _on_close(self, conn: _native.Conn, code: int, reason: str) -> None:
         st: ConnState = conn.data
         st.closed = True
         st.pending.clear()
+        self._on_drain(conn)  # a close ends the wait of awaited sends
         try:
             result = self.closed_hook(st, code, reason)
         except Exception:
@@ -561,29 +564,6 @@ class _PythonCodec:
             return value, 0
         return value, -1
 
-    def default_reply(self, st: ConnState, exc: BaseException, policy: Any) -> None:
-        """What the core does for its own codecs, for a Python-decoded format."""
-        if policy in ("ignore", _native.INVALID_IGNORE):
-            return
-        if policy in ("close", _native.INVALID_CLOSE):
-            st.conn.close(1007 if isinstance(exc, DeserializationError) else 1008, "invalid message")
-            return
-        # The core's reply for its own codecs (issue #4), in this serializer.
-        reply: dict[str, Any] = {"type": "error"}
-        if isinstance(exc, ValidationError):
-            reply.update(error="validation_failed", path=exc.path, keyword=exc.keyword)
-        elif isinstance(exc, _native.UnknownMessageError):
-            reply["error"] = "unknown_message"
-        else:
-            reply["error"] = "invalid_message"
-        reply["message"] = str(exc)
-        data = self.serializer.encode(reply)
-        if isinstance(data, str):
-            st.conn.send_text(data)
-        else:
-            st.conn.send_bytes(data)
-
-
 class _TypedEndpoint(Endpoint):
     """Shared by function and class endpoints: codec choice and the Python-codec path."""
 
@@ -603,12 +583,10 @@ class _TypedEndpoint(Endpoint):
         if pc is None:
             Endpoint._on_message(self, conn, payload, index, binary)
             return
-        st: ConnState = conn.data
         try:
             value, index = pc.decode(payload)
         except (DeserializationError, ValidationError, _native.UnknownMessageError) as exc:
-            if not self._on_error(conn, exc):
-                pc.default_reply(st, exc, self.options.get("invalid", "reply"))
+            conn.invalid(exc)  # the error handlers, else the endpoint's policy
             return
         Endpoint._on_message(self, conn, value, index, binary)
 

@@ -30,7 +30,6 @@ class Driver:
         self._soon = False
         self._fd = server.fd()
         self._stopped = False
-        self._draining: list[tuple[Any, int, asyncio.Future[None]]] = []
         self.done = loop.create_future()
         loop.add_reader(self._fd, self.process)
         self.kick()
@@ -47,8 +46,6 @@ class Driver:
         except Exception:  # a callback bug must not kill the loop integration
             log.exception("wirecore: error while processing the server loop")
             alive = not self.server.closed
-        if self._draining:
-            self._wake_drained()
         if not alive:
             self.stop()
             return
@@ -68,32 +65,10 @@ class Driver:
         self._soon = True
         self._handle = self.loop.call_soon(self.process)
 
-    def drained(self, conn: Any, low: int) -> asyncio.Future[None]:
-        """A future done once conn's queue is down to `low` bytes or it closed.
-
-        Writes complete inside process(), so that is where it is checked."""
-        fut = self.loop.create_future()
-        self._draining.append((conn, low, fut))
-        self.kick()
-        return fut
-
-    def _wake_drained(self) -> None:
-        keep = []
-        for entry in self._draining:
-            conn, low, fut = entry
-            if fut.done():
-                continue
-            if conn.buffered_amount <= low or not conn.is_open or self._stopped:
-                fut.set_result(None)
-            else:
-                keep.append(entry)
-        self._draining = keep
-
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        self._wake_drained()
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -4,8 +4,9 @@ base class of class endpoints.
 
 Sends copy the bytes and write them at once. Send methods return an object
 that may be awaited or not: awaited, it waits while the connection's queue is
-over HIGH_WATER (flow control, docs/sessions.md); not awaited, nothing waits
-and a peer too slow for the sender is closed by max_backpressure (1008).
+over its send_high_water (flow control, docs/sessions.md); not awaited,
+nothing waits and a peer too slow for the sender is closed by
+max_backpressure (1008).
 """
 
 from __future__ import annotations
@@ -38,12 +39,6 @@ class _Done:
 
 _DONE = _Done()
 
-# Bytes queued for a connection above which an awaited send waits (half of
-# max_backpressure when that is smaller); it resumes once half of that is
-# left, or the connection closed.
-HIGH_WATER = 256 * 1024
-
-
 def _early(state: ConnState, fn: Callable[..., Any], *args: Any) -> Awaitable[None]:
     """A send or close made before the upgrade completed: run right after the
     101 (or at once after the close, where it raises ConnectionClosed)."""
@@ -57,17 +52,17 @@ def _early(state: ConnState, fn: Callable[..., Any], *args: Any) -> Awaitable[No
 
 
 def _flow(state: ConnState) -> Awaitable[None]:
-    """What an awaited send waits for after queueing its message."""
-    queued = state.conn.buffered_amount
-    if not queued:
+    """What an awaited send waits for after queueing its message: nothing
+    while the connection is writable (at or below its send_high_water), else
+    the core's drain notification (Endpoint._on_drain) or the close."""
+    conn = state.conn
+    if conn.writable():
         return _DONE
-    endpoint = state.endpoint
-    endpoint.kick()  # output is left for the loop (the send may come from outside it)
-    if queued <= endpoint.high_water or endpoint.driver is None:
-        return _DONE
+    if not conn.is_open:
+        return _DONE  # the next send raises ConnectionClosed
     fut = state.drain
-    if fut is None or fut.done():
-        fut = state.drain = endpoint.driver.drained(state.conn, endpoint.high_water // 2)
+    if fut is None:
+        fut = state.drain = asyncio.get_running_loop().create_future()
     return fut
 
 
@@ -149,17 +144,15 @@ class WebSocketConnection:
     callback-style handlers.
 
     `async for message in ws` yields str (text) or bytes (binary) until the
-    peer closes; `receive()` raises ConnectionClosed then.
+    peer closes; `receive()` raises ConnectionClosed then. Unread messages
+    count against the endpoint's max_queued_messages.
     """
-
-    _INBOX_LIMIT = 16  # unread messages before the connection is paused, until all are read
 
     def __init__(self, state: ConnState) -> None:
         self._state = state
         self._conn = state.conn
         self._queue: collections.deque[str | bytes] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
         self.close_code: int | None = None
         self.close_reason: str = ""
 
@@ -233,9 +226,7 @@ class WebSocketConnection:
     # -- receiving
     def _push(self, data: str | bytes) -> None:
         self._queue.append(data)
-        if not self._paused and len(self._queue) >= self._INBOX_LIMIT:
-            self._paused = True
-            self._conn.pause()
+        self._conn.hold()  # the core bounds what is held (max_queued_messages)
         self._wake()
 
     def _closed(self, code: int, reason: str) -> None:
@@ -258,13 +249,8 @@ class WebSocketConnection:
             finally:
                 self._waiter = None
         data = self._queue.popleft()
-        if self._paused and not self._queue and self.close_code is None:
-            self._paused = False
-            try:
-                self._conn.resume()
-            except ConnectionClosed:
-                pass
-            self._state.endpoint.kick()
+        self._conn.consumed(1)
+        self._state.endpoint.kick()  # the core may read again: let the loop see it
         return data
 
     async def receive_text(self) -> str:
