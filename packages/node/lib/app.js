@@ -7,7 +7,7 @@
 const { EventEmitter } = require('node:events');
 const { native, CODEC, POLICY, CONNECT_DEFER } = require('./native');
 const { WebSocketMessage } = require('./message');
-const { Socket, isThenable, HIGH_WATER } = require('./socket');
+const { Socket, isThenable } = require('./socket');
 const errors = require('./errors');
 
 const { Reject, MESSAGE_ERRORS } = errors;
@@ -74,7 +74,6 @@ class Endpoint {
     this.codec = codec;
     this.hooks = hooks;
     this.checked = false; // a response schema applies to sends
-    this.highWater = HIGH_WATER; // where awaited sends wait (Socket#_flow)
   }
 
   nativeHandlers() {
@@ -83,6 +82,7 @@ class Endpoint {
       onMessage: (conn, kind, payload, value, handler) => this.message(conn, kind, payload, value, handler),
       onClose: (conn, code, reason) => this.closed(conn, code, reason),
       onError: (conn, info) => this.error(conn, info),
+      onDrain: (conn) => conn.socket && conn.socket._drained(),
     };
   }
 
@@ -152,13 +152,18 @@ class Endpoint {
     }
   }
 
-  /** A core error (bad message, protocol error). Returns true when handled. */
+  /**
+   * onError of the core: an invalid message, a protocol error, or a handler
+   * failure reported by fail() (info is then the thrown value itself).
+   * Returns true when the user's error handler took it.
+   */
   error(conn, info) {
     const socket = conn && conn.socket;
-    const handler = socket && this.hooks.errorHandler(socket);
+    const handler = socket && !socket._failing && this.hooks.errorHandler(socket);
     if (!handler) return false;
-    const err = errors.fromInfo(info);
-    if (!MESSAGE_ERRORS.has(info.code)) {
+    const failed = socket._inFail; // fail() below: info is what the handler threw
+    const err = failed ? info : errors.fromInfo(info);
+    if (!failed && !MESSAGE_ERRORS.has(info.code)) {
       // The connection closes anyway; the handler is told, its answer unused.
       try {
         const r = handler(err, socket);
@@ -169,18 +174,21 @@ class Endpoint {
     let r;
     try {
       r = handler(err, socket);
-    } catch {
-      return false; // rethrown: the endpoint's default policy answers
+    } catch (e) {
+      if (failed && e !== err) this.app._report(e, socket, this);
+      return false; // an invalid message goes to the policy, a failure to 1011
     }
-    if (isThenable(r)) {
-      socket._serial(() => r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e)));
-    } else {
+    if (!isThenable(r)) {
       try {
         this.reply(socket, r);
       } catch (e) {
         this.crash(socket, e);
       }
+      return true;
     }
+    const answer = () => r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e));
+    if (failed) socket._answer = answer(); // fail() hands it to whoever waits
+    else socket._serial(answer);
     return true;
   }
 
@@ -194,31 +202,37 @@ class Endpoint {
     }
   }
 
-  /** A handler threw: the user's error handler may answer, else close with 1011. */
+  /**
+   * A handler threw: conn.fail asks the user's error handler (error() above)
+   * and, unless it answers, the core closes with 1011. Returns the pending
+   * answer of an asynchronous error handler, if any.
+   */
   fail(socket, err) {
-    const handler = this.hooks.errorHandler(socket);
-    if (handler) {
-      try {
-        const r = handler(err, socket);
-        if (isThenable(r)) {
-          return r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e));
-        }
-        this.reply(socket, r);
-        return undefined;
-      } catch (e) {
-        err = e;
-      }
+    socket._answer = undefined;
+    socket._inFail = true;
+    let rc;
+    try {
+      rc = socket._conn.fail(err);
+    } finally {
+      socket._inFail = false;
     }
-    this.crash(socket, err);
+    if (rc === 1) {
+      const answer = socket._answer;
+      socket._answer = undefined;
+      return answer;
+    }
+    if (socket.state !== 'closed') this.app._report(err, socket, this);
     return undefined;
   }
 
+  /** The error handler itself failed: 1011 without asking it again. */
   crash(socket, err) {
     this.app._report(err, socket, this);
-    if (socket.state !== 'closed') {
-      try {
-        socket.close(1011, 'internal error');
-      } catch { /* already closing */ }
+    socket._failing = true;
+    try {
+      socket._conn.fail(err);
+    } finally {
+      socket._failing = false;
     }
   }
 }
@@ -390,7 +404,6 @@ class App extends EventEmitter {
     if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError('a path starts with /');
     const ep = new Endpoint(this, path, codec, hooks);
     ep.checked = nativeOptions.responseSchema !== undefined;
-    ep.highWater = Math.min(HIGH_WATER, (nativeOptions.maxBackpressure || 4 * 1024 * 1024) / 2);
     try {
       this._server.addEndpoint(path, nativeOptions, ep.nativeHandlers());
     } catch (err) {

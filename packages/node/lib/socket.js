@@ -7,12 +7,6 @@ const { native, ECLOSED, CODEC } = require('./native');
 const { WebSocketMessage } = require('./message');
 const errors = require('./errors');
 
-const STREAM_HIGH_WATER = 16;
-// Bytes queued for a connection above which a send returns a promise that
-// resolves once half of that is left, or the connection ended (half of
-// maxBackpressure when that is smaller: Endpoint#highWater).
-const HIGH_WATER = 256 * 1024;
-const DRAIN_POLL_MS = 1;
 
 function isThenable(v) {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
@@ -36,12 +30,15 @@ class Socket {
     this._busy = false; // an async handler is running: the connection is paused
     this._backlog = null; // deliveries waiting for the running handler
     this._opened = false;
-    this._inbox = null; // stream style: received messages not yet consumed
+    this._inbox = null; // stream style: received messages held, not yet consumed
     this._waiters = null; // stream style: consumers waiting for a message
-    this._pausedByInbox = false;
     this._closed = null;
     this._closedResolve = null;
-    this._drain = null; // the promise awaited sends wait on while over HIGH_WATER
+    this._drain = null; // what awaited sends wait on while the connection is not writable
+    this._drainResolve = null;
+    this._inFail = false; // Endpoint#fail is asking the error handler
+    this._failing = false; // Endpoint#crash: 1011 without asking it
+    this._answer = undefined; // an asynchronous error handler's pending answer
   }
 
   get params() { return this.request.params; }
@@ -78,28 +75,23 @@ class Socket {
   }
 
   /**
-   * Flow control (docs/sessions.md): undefined while at most HIGH_WATER bytes
-   * are queued, else a promise that resolves once half of that is left or the
-   * connection ended. Awaiting it paces a sender to its peer; a send that is
-   * not awaited keeps going until max_backpressure closes the connection (1008).
+   * Flow control (docs/sessions.md): undefined while the connection is
+   * writable (its queue at or below sendHighWater), else a promise that
+   * resolves on the core's drain notification or the close. Awaiting it
+   * paces a sender to its peer; a send that is not awaited keeps going until
+   * maxBackpressure closes the connection (1008).
    */
   _flow() {
-    const high = this._endpoint.highWater;
-    if (this._conn.bufferedAmount() <= high) return undefined;
-    if (!this._drain) {
-      this._drain = new Promise((resolve) => {
-        const check = () => {
-          if (this.state === 'closed' || this._conn.bufferedAmount() <= high / 2) {
-            this._drain = null;
-            resolve();
-          } else {
-            setTimeout(check, DRAIN_POLL_MS);
-          }
-        };
-        setTimeout(check, DRAIN_POLL_MS);
-      });
-    }
+    if (this._conn.writable() || !this._conn.isOpen()) return undefined;
+    this._drain ??= new Promise((resolve) => { this._drainResolve = resolve; });
     return this._drain;
+  }
+
+  /** The core's onDrain (or the close): wake the awaited sends. */
+  _drained() {
+    const resolve = this._drainResolve;
+    this._drain = this._drainResolve = null;
+    if (resolve) resolve();
   }
 
   /** A text frame with `s`. */
@@ -187,12 +179,8 @@ class Socket {
   /** The next message, or null once the connection has closed. */
   receive() {
     if (this._inbox && this._inbox.length) {
-      const msg = this._inbox.shift();
-      if (this._pausedByInbox && this._inbox.length === 0) {
-        this._pausedByInbox = false;
-        this._conn.resume();
-      }
-      return Promise.resolve(msg);
+      this._conn.consumed(1);
+      return Promise.resolve(this._inbox.shift());
     }
     if (this.state === 'closed') return Promise.resolve(null);
     return new Promise((resolve) => (this._waiters ??= []).push(resolve));
@@ -211,13 +199,10 @@ class Socket {
       this._waiters.shift()(msg);
       return;
     }
+    // Held messages count against maxQueuedMessages: past it the core stops
+    // reading this connection until the handler has taken some.
     (this._inbox ??= []).push(msg);
-    // A consumer that falls behind stops the reading, as the core's own
-    // backpressure does, instead of letting the inbox grow.
-    if (this._inbox.length >= STREAM_HIGH_WATER && !this._pausedByInbox) {
-      this._pausedByInbox = true;
-      this._conn.pause();
-    }
+    this._conn.hold();
   }
 
   // ---- lifecycle (called by the app) -------------------------------------
@@ -242,6 +227,7 @@ class Socket {
     this._pending = null;
     if (this._closedResolve) this._closedResolve({ code, reason });
     else this._closed = Promise.resolve({ code, reason });
+    this._drained();
     const waiters = this._waiters;
     this._waiters = null;
     if (waiters) for (const w of waiters) w(null);
@@ -304,4 +290,4 @@ class Socket {
   }
 }
 
-module.exports = { Socket, isThenable, HIGH_WATER };
+module.exports = { Socket, isThenable };
