@@ -12,6 +12,7 @@ encode necessarily run in Python; validation and dispatch still run in C).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -55,8 +56,6 @@ class ConnState:
         "conn",
         "endpoint",
         "_request",
-        "busy",
-        "pending",
         "opening",
         "opened",
         "closed",
@@ -74,8 +73,6 @@ class ConnState:
         self.conn = conn
         self.endpoint = endpoint
         self._request: Request | None = None
-        self.busy = 0
-        self.pending: list[tuple[Any, int, bool]] = []
         self.opening = False
         self.opened = False
         self.closed = False
@@ -383,12 +380,6 @@ class Endpoint:
         st: ConnState = conn.data
         if st.opening:
             self._open(st)
-        if st.busy:
-            st.pending.append((payload, index, binary))
-            return
-        self._handle(st, payload, index, binary)
-
-    def _handle(self, st: ConnState, payload: Any, index: int, binary: bool) -> None:
         try:
             result = self.call_message(st, payload, index, binary)
         except BaseException as exc:  # noqa: BLE001 - routed to the user's handlers
@@ -414,7 +405,10 @@ class Endpoint:
             if finished:
                 self._complete(st, first, None, reply)
                 return
-            self._suspend(st, self.loop.create_task(_finish(result, first, self._done_cb(st, reply))))
+            # The core holds this connection's next messages until done() resumes it.
+            self.loop.create_task(_finish(result, first, self._done_cb(st, reply)))
+            with contextlib.suppress(ConnectionClosed):
+                st.conn.pause()
         else:
             self._complete(st, result, None, reply)
 
@@ -424,13 +418,6 @@ class Endpoint:
             self._release(st)
 
         return done
-
-    def _suspend(self, st: ConnState, task: Any) -> None:
-        st.busy += 1
-        try:
-            st.conn.pause()
-        except ConnectionClosed:
-            pass
 
     def _complete(self, st: ConnState, value: Any, exc: BaseException | None,
                   reply: Callable[[ConnState, Any], None]) -> None:
@@ -446,14 +433,8 @@ class Endpoint:
             self.handle_exception(st, exc)
 
     def _release(self, st: ConnState) -> None:
-        st.busy -= 1
-        try:
+        with contextlib.suppress(ConnectionClosed):
             st.conn.resume()
-        except ConnectionClosed:
-            pass
-        while not st.busy and st.pending and not st.closed:
-            payload, index, binary = st.pending.pop(0)
-            self._handle(st, payload, index, binary)
         self.kick()
 
     def reply_error(self, st: ConnState, value: Any) -> None:
@@ -511,7 +492,6 @@ class Endpoint:
     def _on_close(self, conn: _native.Conn, code: int, reason: str) -> None:
         st: ConnState = conn.data
         st.closed = True
-        st.pending.clear()
         self._on_drain(conn)  # a close ends the wait of awaited sends
         try:
             result = self.closed_hook(st, code, reason)
