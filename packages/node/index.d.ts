@@ -78,9 +78,10 @@ export class Socket<In = WireValue, Out = WireValue> implements AsyncIterable<In
    * response schema) on JSON/MessagePack endpoints; on raw endpoints strings
    * go as text, bytes as binary, anything else as JSON text.
    * Sends made before the upgrade completes are queued until it does.
-   * Returns a promise while more than 256 KiB are queued for the connection
-   * (it resolves once half of that is written): `await` it to follow the
-   * peer's pace. Sends that are not awaited meet max_backpressure (1008).
+   * Returns a promise while more than a quarter of maxBackpressure is queued
+   * for the connection (it resolves once the queue is back at that mark):
+   * `await` it to follow the peer's pace. Sends that are not awaited meet
+   * maxBackpressure (1008).
    * @throws ConnectionClosedError, ValidationError, SerializationError, WirecoreError (EBACKPRESSURE)
    */
   send(value: Out | WebSocketMessage): Promise<void> | void;

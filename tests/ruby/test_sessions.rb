@@ -147,7 +147,7 @@ class TestSessions < Minitest::Test
       peak = [peak, rss_bytes(server.pid)].max
       client.close
       # Unbounded, the inbox would hold what arrived during the first 2 s
-      # (most of the 50 MiB sent); bounded, it holds 16 messages.
+      # (most of the 50 MiB sent); bounded, it holds 64 messages.
       warn "server RSS grew by #{(peak - base) >> 10} KiB" if ENV["WIRECORE_TEST_LOG"]
       assert_operator peak - base, :<, 16 << 20, "RSS grew by #{(peak - base) >> 20} MiB"
     ensure

@@ -35,7 +35,7 @@ module Wirecore
 
     # Queued bytes past which a send that can wait does (Session#flow).
     def high_water
-      @high_water ||= [Session::HIGH_WATER, (@limits[:max_backpressure] || (4 << 20)) / 2].min
+      @high_water ||= (@limits[:max_backpressure] || (4 << 20)) / 4
     end
 
     def new_session(conn, request, runtime)

@@ -54,10 +54,6 @@ module Wirecore
     end
     def closed(_code, _reason); end
 
-    # Bytes queued for a connection above which a send that can wait does
-    # (docs/sessions.md; half of max_backpressure when that is smaller); it
-    # goes on once half of that is left.
-    HIGH_WATER = 256 * 1024
 
     # Send what a handler returned: nil sends nothing, a WebSocketMessage keeps
     # its kind, anything else goes through the endpoint's serializer (raw
@@ -80,15 +76,17 @@ module Wirecore
       flow
     end
 
-    # Flow control: past HIGH_WATER queued bytes, a send from another thread
-    # or from the stream's own Fiber waits until half of it is written or the
-    # connection closed. A send made by a block the loop thread runs directly
-    # cannot wait; max_backpressure (1008) bounds it.
+    # Flow control (docs/sessions.md): past the endpoint's high-water mark
+    # (a quarter of max_backpressure, as the core's send_high_water), a send
+    # from another thread or from the stream's own Fiber waits until the
+    # queue is back at the mark or the connection closed. A send made by a
+    # block the loop thread runs directly cannot wait; max_backpressure
+    # (1008) bounds it.
     def flow
       return nil if @conn.buffered_amount <= @endpoint.high_water
 
       if !@runtime.loop_thread?
-        @runtime.await_drain(@conn, @endpoint.high_water / 2)
+        @runtime.await_drain(@conn, @endpoint.high_water)
       elsif can_wait?
         wait_drained
       end
@@ -324,9 +322,10 @@ module Wirecore
     # Bytes queued for this connection and not yet written to the socket.
     def buffered_amount = @session.conn.buffered_amount
 
-    # Unread messages past which the connection is paused (the core stops
-    # reading it) until the block has read them all.
-    INBOX_LIMIT = 16
+    # Unread messages at which the connection is paused (the core stops
+    # reading it) until the block has read down to half: the core's
+    # default max_queued_messages.
+    INBOX_LIMIT = 64
 
     # Called by the session.
     def push(msg)
@@ -347,7 +346,7 @@ module Wirecore
 
     def take
       msg = @queue.shift
-      if @paused && @queue.empty?
+      if @paused && @queue.size <= INBOX_LIMIT / 2
         @paused = false
         @session.conn.resume unless @closed
       end
@@ -416,7 +415,7 @@ module Wirecore
 
     # Suspend the block's Fiber until the runtime sees the connection drained.
     def wait_drained
-      @runtime.on_drain(@conn, @endpoint.high_water / 2) { @fiber.resume if @fiber.alive? }
+      @runtime.on_drain(@conn, @endpoint.high_water) { @fiber.resume if @fiber.alive? }
       Fiber.yield
     end
 
