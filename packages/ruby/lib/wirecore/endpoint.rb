@@ -33,11 +33,6 @@ module Wirecore
     SESSION_CLASSES = { callback: :CallbackSession, typed: :TypedSession,
                         stream: :StreamSession, class: :ClassSession }.freeze
 
-    # Queued bytes past which a send that can wait does (Session#flow).
-    def high_water
-      @high_water ||= (@limits[:max_backpressure] || (4 << 20)) / 4
-    end
-
     def new_session(conn, request, runtime)
       Wirecore.const_get(SESSION_CLASSES.fetch(@style)).new(self, conn, request, runtime)
     end
@@ -124,6 +119,11 @@ module Wirecore
     def _error(conn, error)
       session = conn&.data or return false
       session.error(error)
+    end
+
+    # The connection is writable again (see Session#flow).
+    def _drain(conn)
+      conn.data&.drained
     end
   end
 end

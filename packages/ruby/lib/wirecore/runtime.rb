@@ -29,8 +29,6 @@ module Wirecore
       @wake_fd = @wake_r.fileno
       @deferred = []
       @timers = []
-      @draining = []
-      @drain_lock = Mutex.new
       @stop = false
     end
 
@@ -55,7 +53,6 @@ module Wirecore
         raise e
       end
     ensure
-      wake_drained(all: true)
       @wake_r.close
       @wake_w.close
     end
@@ -89,27 +86,11 @@ module Wirecore
       timer[1] = nil
     end
 
-    # Call blk on the loop thread once conn has at most `low` bytes queued
-    # (or closed). Writes complete inside process, so that is where it looks.
-    def on_drain(conn, low, &blk)
-      @drain_lock.synchronize { @draining << [conn, low, blk] }
-    end
-
-    # From a thread other than the loop's: block until conn has drained to
-    # `low` bytes, closed, or the runtime stopped.
-    def await_drain(conn, low)
-      done = Thread::Queue.new
-      on_drain(conn, low) { done << true }
-      wake
-      done.pop
-    end
-
     private
 
     def drive
       loop do
         alive = @native.process
-        wake_drained unless @draining.empty?
         start_deferred unless @deferred.empty?
         fire_timers unless @timers.empty?
         return unless alive
@@ -117,14 +98,6 @@ module Wirecore
         shutdown if @stop
         wait(next_timeout)
       end
-    end
-
-    def wake_drained(all: false)
-      ready = @drain_lock.synchronize do
-        done, @draining = @draining.partition { |c, low, _| all || !c.open? || c.buffered_amount <= low }
-        done
-      end
-      ready.each { |_, _, blk| blk.call }
     end
 
     def start_deferred

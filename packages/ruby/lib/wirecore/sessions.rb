@@ -5,9 +5,10 @@ module Wirecore
   # endpoint's handler, which forwards to the session stored on the native
   # connection (conn.data). Subclasses implement the four endpoint styles.
   #
-  # Sessions never let a StandardError escape into the core: an exception the
-  # application's error handlers do not take closes that connection with 1011
-  # and is logged; every other connection carries on.
+  # Sessions never let a StandardError escape into the core: an exception is
+  # reported with Conn#fail, which asks the application's error handlers
+  # (#error) and otherwise closes that connection with 1011; it is logged, and
+  # every other connection carries on.
   class Session
     attr_reader :conn, :request, :endpoint, :runtime
 
@@ -34,11 +35,14 @@ module Wirecore
 
     def start; end
     def message(kind, data, value, index); end
-    # A core error (validation, unknown message, ...) for the application's
-    # error handler. True when a handler took it (its return value is sent
-    # and the core's default reply skipped). A handler that raises leaves the
-    # error to the core's default reply, as in the Python and Node packages.
+    # The core's _error: an invalid message (validation, unknown message, ...)
+    # or a failure reported with Conn#fail, for the application's error
+    # handler. True when a handler took it (its return value is sent; the
+    # core's default reply, or its 1011, is skipped). A handler that raises
+    # leaves the error to the core: the invalid-message policy, or 1011.
     def error(err)
+      return false if @failing
+
       begin
         handled, result = rescue_exception(err)
       rescue ConnectionClosedError
@@ -52,8 +56,10 @@ module Wirecore
       guard { reply(result) }
       true
     end
-    def closed(_code, _reason); end
-
+    # The connection closed: release the sends waiting for it to drain.
+    def closed(_code, _reason)
+      drained
+    end
 
     # Send what a handler returned: nil sends nothing, a WebSocketMessage keeps
     # its kind, anything else goes through the endpoint's serializer (raw
@@ -76,21 +82,47 @@ module Wirecore
       flow
     end
 
-    # Flow control (docs/sessions.md): past the endpoint's high-water mark
-    # (a quarter of max_backpressure, as the core's send_high_water), a send
-    # from another thread or from the stream's own Fiber waits until the
-    # queue is back at the mark or the connection closed. A send made by a
-    # block the loop thread runs directly cannot wait; max_backpressure
-    # (1008) bounds it.
+    # Flow control (docs/sessions.md): while the connection is not writable
+    # (more than its send_high_water queued), a send from another thread or
+    # from the stream's own Fiber waits for the core's _drain or the close. A
+    # send made by a block the loop thread runs directly cannot wait;
+    # max_backpressure (1008) bounds it.
     def flow
-      return nil if @conn.buffered_amount <= @endpoint.high_water
+      return nil if @conn.writable? || @conn.closed?
 
       if !@runtime.loop_thread?
-        @runtime.await_drain(@conn, @endpoint.high_water)
+        wait_drained_thread
       elsif can_wait?
         wait_drained
       end
       nil
+    end
+
+    # The core's _drain (or the close): wake every waiting sender.
+    def drained
+      waiters = DRAIN_LOCK.synchronize do
+        w = @drain_waiters
+        @drain_waiters = nil
+        w
+      end
+      waiters&.each(&:call)
+    end
+
+    DRAIN_LOCK = Mutex.new
+    private_constant :DRAIN_LOCK
+
+    private def on_drain(&blk)
+      DRAIN_LOCK.synchronize { (@drain_waiters ||= []) << blk }
+    end
+
+    # Register first, then look again: a _drain between the two is not lost.
+    private def wait_drained_thread
+      done = Thread::Queue.new
+      on_drain { done << true }
+      return if @conn.writable? || @conn.closed?
+
+      @runtime.wake
+      done.pop
     end
 
     # Sends may come from another Ruby thread: the GVL keeps them apart from
@@ -139,19 +171,10 @@ module Wirecore
       unhandled(e)
     end
 
-    # Give an exception to the application's error handler (rescue) if it
-    # has one; a handler's return value is sent. Otherwise close with 1011.
+    # A handler raised: Conn#fail gives it to the application's error
+    # handler (#error; its return value is sent), else the core closes 1011.
     def handle_exception(exc)
-      begin
-        handled, result = rescue_exception(exc)
-      rescue ConnectionClosedError
-        return
-      rescue StandardError => e
-        return unhandled(e)
-      end
-      return unhandled(exc) unless handled
-
-      guard { reply(result) }
+      @endpoint.log_exception(exc, @request) unless @conn.fail(exc) || @conn.closed?
     end
 
     # [handled?, reply]: subclasses look up their error handlers.
@@ -160,10 +183,14 @@ module Wirecore
     # True when the current code may suspend until the connection drains.
     def can_wait? = false
 
+    # 1011 through Conn#fail without asking the error handlers (one failed).
     def unhandled(exc)
       @endpoint.log_exception(exc, @request)
-      @conn.close(1011, "internal error") unless @conn.closed?
+      @failing = true
+      @conn.fail(exc)
       nil
+    ensure
+      @failing = false
     end
   end
 
@@ -195,6 +222,7 @@ module Wirecore
     end
 
     def closed(code, reason)
+      super
       guard { @response.on_close&.call(code, reason) }
     end
 
@@ -322,18 +350,11 @@ module Wirecore
     # Bytes queued for this connection and not yet written to the socket.
     def buffered_amount = @session.conn.buffered_amount
 
-    # Unread messages at which the connection is paused (the core stops
-    # reading it) until the block has read down to half: the core's
-    # default max_queued_messages.
-    INBOX_LIMIT = 64
-
-    # Called by the session.
+    # Called by the session. Held messages count against the endpoint's
+    # max_queued_messages: past it the core stops reading the connection.
     def push(msg)
       @queue << msg
-      return unless @queue.size >= INBOX_LIMIT && !@paused
-
-      @paused = true
-      @session.conn.pause
+      @session.conn.hold
     end
 
     def mark_closed(code, reason)
@@ -345,12 +366,8 @@ module Wirecore
     private
 
     def take
-      msg = @queue.shift
-      if @paused && @queue.size <= INBOX_LIMIT / 2
-        @paused = false
-        @session.conn.resume unless @closed
-      end
-      msg
+      @session.conn.consumed(1) unless @session.conn.closed?
+      @queue.shift
     end
 
     # Yield to the loop until a message, the close, or the deadline resumes us.
@@ -400,6 +417,7 @@ module Wirecore
     end
 
     def closed(code, reason)
+      super
       @stream.mark_closed(code, reason)
       @fiber.resume if @fiber&.alive? && @stream.instance_variable_get(:@waiting)
     end
@@ -413,9 +431,9 @@ module Wirecore
 
     def can_wait? = Fiber.current.equal?(@fiber)
 
-    # Suspend the block's Fiber until the runtime sees the connection drained.
+    # Suspend the block's Fiber until the core reports the connection drained.
     def wait_drained
-      @runtime.on_drain(@conn, @endpoint.high_water) { @fiber.resume if @fiber.alive? }
+      on_drain { @fiber.resume if @fiber.alive? }
       Fiber.yield
     end
 
@@ -455,6 +473,7 @@ module Wirecore
     end
 
     def closed(code, reason)
+      super
       guard { @socket.on_disconnect(code, reason) }
     end
 
