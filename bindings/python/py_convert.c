@@ -1,5 +1,5 @@
 /*
- * convert.c -- wire_value <-> Python objects. Decoded values become dict,
+ * py_convert.c -- wire_value <-> Python objects. Decoded values become dict,
  * list, str, bytes, int, float, bool and None; outgoing Python objects are
  * built into a wire_doc with the builder API. Anything else goes through the
  * caller's `default` callable (dataclasses, models, enums: see wirecore/_types.py).

@@ -1,5 +1,5 @@
 /*
- * module.c -- the `wirecore._native` module: multi-phase init, the module
+ * py_module.c -- the `wirecore._native` module: multi-phase init, the module
  * state (exception types, type objects), error mapping, and the stateless
  * functions encode()/decode()/version().
  */

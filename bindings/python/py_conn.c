@@ -1,5 +1,5 @@
 /*
- * conn.c -- the `_native.Conn` type: a Python handle on one wire_conn. It
+ * py_conn.c -- the `_native.Conn` type: a Python handle on one wire_conn. It
  * holds a wire_conn_ref for its whole life, so it stays safe to call after
  * the connection closed (calls then raise ConnectionClosed). Sends copy their
  * input; values are built into the server's scratch doc and encoded by the core.

@@ -1,5 +1,5 @@
 /*
- * server.c -- the `_native.Server` type: one wire_server on the core's own
+ * py_server.c -- the `_native.Server` type: one wire_server on the core's own
  * libuv loop, driven by the host (fd / timeout / process), its endpoints, and
  * the C callbacks that forward connection events to the Python handler
  * object of each endpoint (its _on_connect/_on_message/_on_close/_on_error).
