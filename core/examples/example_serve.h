@@ -19,17 +19,49 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* The pipe's write end, for the handler; -1 once the loop is over. */
 static volatile sig_atomic_t example_signal_fd = -1;
 
+/* --cert/--key/--ca: TLS when cert is set (SIGHUP reloads the files). */
+static struct { const char *cert, *key, *ca; } example_tls;
+
+/* Consume a TLS option at argv[*i] (and its value): 1 if it was one. */
+static int example_tls_arg(int argc, char **argv, int *i) {
+  const char **to = strcmp(argv[*i], "--cert") == 0  ? &example_tls.cert
+                    : strcmp(argv[*i], "--key") == 0 ? &example_tls.key
+                    : strcmp(argv[*i], "--ca") == 0  ? &example_tls.ca
+                                                     : NULL;
+  if (to == NULL || *i + 1 >= argc)
+    return 0;
+  *to = argv[++*i];
+  return 1;
+}
+
+/* The TLS options from the command line; NULL when serving plain ws://. */
+static const wire_tls_options *example_tls_options(wire_tls_options *o, wire_tls_cert *c) {
+  if (example_tls.cert == NULL)
+    return NULL;
+  memset(o, 0, sizeof *o);
+  memset(c, 0, sizeof *c);
+  c->cert_file = example_tls.cert;
+  c->key_file = example_tls.key ? example_tls.key : example_tls.cert;
+  c->key_password = getenv("WIRE_TLS_KEY_PASSWORD");
+  o->certs = c;
+  o->n_certs = 1;
+  o->ca_file = example_tls.ca;
+  return o;
+}
+
 static void example_on_signal(int sig) {
-  (void)sig;
   int saved = errno;
   if (example_signal_fd >= 0) {
-    ssize_t n = write(example_signal_fd, "", 1); /* full pipe: a wake-up is already queued */
+    /* 'h': reload the certificate; anything else: shut down. A full pipe:
+     * a wake-up is already queued. */
+    ssize_t n = write(example_signal_fd, sig == SIGHUP ? "h" : "", 1);
     (void)n;
   }
   errno = saved;
@@ -56,6 +88,8 @@ static int example_catch_signals(int fds[2]) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  if (example_tls.cert)
+    sigaction(SIGHUP, &sa, NULL);
   /* A peer that resets while a write is queued must cost an EPIPE, not the
    * process: libuv writes with write(2), which raises SIGPIPE. */
   signal(SIGPIPE, SIG_IGN);
@@ -64,6 +98,20 @@ static int example_catch_signals(int fds[2]) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   return sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* SIGHUP: load the certificate and key files again; on failure keep the
+ * old ones and say why. */
+static void example_reload(wire_server *server, const char *name) {
+  wire_tls_options o;
+  wire_tls_cert c;
+  wire_error err;
+  if (example_tls_options(&o, &c) == NULL)
+    return;
+  if (wire_server_tls_reload(server, &o, &err) != 0)
+    fprintf(stderr, "%s: TLS reload failed: %s\n", name, err.message);
+  else
+    fprintf(stderr, "%s: TLS certificate reloaded\n", name);
 }
 
 /* Serve until a byte arrives on signal_fd, then shut down (up to 5 s) and
@@ -79,9 +127,14 @@ static int example_loop(wire_server *server, const char *name, int signal_fd) {
     }
     if (pfd[1].revents & POLLIN) {
       char drain[64];
-      while (read(signal_fd, drain, sizeof drain) > 0) {
-      }
-      if (!shutting) {
+      ssize_t n;
+      int stop = 0, reload = 0;
+      while ((n = read(signal_fd, drain, sizeof drain)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+          *(drain[i] == 'h' ? &reload : &stop) = 1;
+      if (reload)
+        example_reload(server, name);
+      if (stop && !shutting) {
         shutting = 1;
         wire_server_shutdown(server, 5000, NULL, NULL);
       }
@@ -102,11 +155,17 @@ static int example_serve(wire_server *server, const char *name, const char *host
     return 1;
   }
   int status = 1;
-  int r = wire_server_listen(server, host, (int)port);
+  wire_tls_options o;
+  wire_tls_cert c;
+  wire_error err;
+  const wire_tls_options *tls = example_tls_options(&o, &c);
+  int r = tls ? wire_server_listen_tls(server, host, (int)port, tls, &err)
+              : wire_server_listen(server, host, (int)port);
   if (r != 0) {
-    fprintf(stderr, "%s: cannot listen on %s:%ld: %s\n", name, host, port, wire_strerror(r));
+    fprintf(stderr, "%s: cannot listen on %s:%ld: %s\n", name, host, port,
+            tls ? err.message : wire_strerror(r));
   } else {
-    printf("listening on %s:%d\n", host, wire_server_port(server));
+    printf("listening on %s:%d%s\n", host, wire_server_port(server), tls ? " (TLS)" : "");
     fflush(stdout);
     status = example_loop(server, name, fds[0]);
   }

@@ -41,7 +41,7 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s [--host H] [--port P]\n", argv0);
+  fprintf(stderr, "usage: %s [--host H] [--port P] [--cert FILE --key FILE [--ca FILE]]\n", argv0);
   return 2;
 }
 
@@ -50,7 +50,9 @@ int main(int argc, char **argv) {
   long port = 8000;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
-    if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
+    if (example_tls_arg(argc, argv, &i)) {
+      continue;
+    } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
       host = argv[++i];
     } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       port = strtol(argv[++i], &end, 10);

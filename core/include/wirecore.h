@@ -521,6 +521,56 @@ WIRE_EXTERN int wire_server_listen(wire_server *server, const char *host, int po
 /* The port of the first listener, or -1. */
 WIRE_EXTERN int wire_server_port(const wire_server *server);
 
+/* ------------------------------------------------------------------------ */
+/* TLS                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* One certificate and its key, as files or as PEM text in memory (for each
+ * of cert and key give the file or the PEM; a PEM length of 0 means
+ * NUL-terminated). The certificate PEM may carry intermediates after the
+ * leaf. Everything is copied: nothing needs to outlive the call. */
+typedef struct wire_tls_cert {
+  const char *server_name; /* SNI name it answers ("*.example.com": one label); NULL = any */
+  const char *cert_file;
+  const char *key_file;
+  const char *cert_pem;
+  size_t cert_pem_len;
+  const char *key_pem;
+  size_t key_pem_len;
+  const char *key_password; /* an encrypted key's passphrase; NULL = none */
+} wire_tls_cert;
+
+/* TLS 1.2 and 1.3 only, ALPN http/1.1, no renegotiation, resumption by
+ * session tickets. certs[0] is the default certificate; the others are
+ * chosen by the client's SNI name. */
+typedef struct wire_tls_options {
+  const wire_tls_cert *certs;
+  size_t n_certs;      /* at least 1 */
+  const char *ca_file; /* PEM CAs: clients must present a certificate they signed; NULL = none asked */
+  const char *ciphers; /* OpenSSL cipher list for TLS 1.2; NULL = ECDHE with AES-GCM/ChaCha20 */
+} wire_tls_options;
+
+/*
+ * Listen for wss:// on host:port as wire_server_listen does, with TLS from
+ * opts. opts replaces the server's TLS configuration for every TLS listener
+ * (NULL reuses the one of an earlier call). err (may be NULL) says why a
+ * certificate or key did not load.
+ * Returns 0, WIRE_EINVAL (bad options, unreadable certificate or key, wrong
+ * password, key not matching), WIRE_ENOMEM, WIRE_EADDRINUSE, WIRE_ELISTEN or
+ * WIRE_ESTATE.
+ */
+WIRE_EXTERN int wire_server_listen_tls(wire_server *server, const char *host, int port,
+                                       const wire_tls_options *opts, wire_error *err);
+
+/*
+ * Load new certificates and keys without a restart: new connections use
+ * them, connections already open keep theirs. On error nothing changes.
+ * Returns 0, WIRE_EINVAL (as for wire_server_listen_tls), WIRE_ENOMEM or
+ * WIRE_ESTATE (the server has no TLS listener).
+ */
+WIRE_EXTERN int wire_server_tls_reload(wire_server *server, const wire_tls_options *opts,
+                                       wire_error *err);
+
 /* Run the owned loop until the server has shut down. Returns 0, WIRE_ESTATE
  * (the loop is borrowed) or WIRE_EUV. */
 WIRE_EXTERN int wire_server_run(wire_server *server);

@@ -250,7 +250,8 @@ struct wire_server {
   wire_doc *doc;     /* the per-message arena, reset after each on_message */
   wire_doc *out_doc; /* encoding outgoing values and error replies */
   int doc_busy, out_doc_busy;
-  wire__topics topics; /* topics.c */
+  wire__topics topics;       /* topics.c */
+  struct wire__tls_set *tls; /* tls.c: the current TLS contexts, NULL without TLS */
 };
 
 /* ---- cross-file internals ----------------------------------------------- */
@@ -283,6 +284,9 @@ WIRE_HIDDEN int wire__timer_close(wire_server *s);
 WIRE_HIDDEN void wire__server_check_done(wire_server *s);
 /* Drop every connection still open (the shutdown deadline passed). */
 WIRE_HIDDEN void wire__server_force_close(wire_server *s);
+/* wire_server_listen with the listener's accept callback (TCP or TLS). */
+WIRE_HIDDEN int wire__server_listen_cb(wire_server *s, const char *host, int port,
+                                       uv_connection_cb on_connection);
 
 /* handshake.c: request-head bytes of a connection in HANDSHAKE or DEFERRED. */
 WIRE_HIDDEN void wire__handshake_read(wire_conn *c, const char *data, size_t n);

@@ -5,6 +5,7 @@
  * deadlines timer.c's.
  */
 #include "conn_internal.h"
+#include "tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,7 @@ int wire_server_free(wire_server *s) {
   wire__pipeline_server_free(s);
   wire__topics_free(s); /* topics */
   free(s->rbuf);
+  wire__tls_set_free(s->tls);
   free(s);
   return 0;
 }
@@ -294,6 +296,10 @@ static int map_uv_listen_error(int r) {
 }
 
 int wire_server_listen(wire_server *s, const char *host, int port) {
+  return wire__server_listen_cb(s, host, port, wire__tcp_on_connection);
+}
+
+int wire__server_listen_cb(wire_server *s, const char *host, int port, uv_connection_cb on_conn) {
   if (s == NULL || port < 0 || port > 65535)
     return WIRE_EINVAL;
   if (s->state == WIRE__SV_SHUTTING || s->state == WIRE__SV_DONE)
@@ -317,7 +323,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   s->n_handles++;
   int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
   if (r == 0)
-    r = uv_listen((uv_stream_t *)&l->tcp, 511, wire__tcp_on_connection);
+    r = uv_listen((uv_stream_t *)&l->tcp, 511, on_conn);
   if (r != 0) {
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
     if (s->owns_loop)

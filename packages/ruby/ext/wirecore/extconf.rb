@@ -2,7 +2,7 @@
 
 # Builds Wirecore::Native: the C core (core/src/*.c) and the Ruby glue
 # (bindings/ruby/*.c) compiled into one extension, linked against the system's
-# libuv, wslay, msgpack-c, libcrypto and libpcre2-8.
+# libuv, wslay, msgpack-c, libssl/libcrypto and libpcre2-8.
 #
 # Inside the repository the sources are read in place; a packaged gem carries
 # copies under ext/wirecore/vendor/ (wirecore.gemspec makes them at gem build).
@@ -38,6 +38,7 @@ end
 require_dep("libuv", "uv", "uv_loop_init", "uv.h")
 require_dep("msgpack", "msgpackc", "msgpack_unpack_next", "msgpack.h")
 require_dep("libcrypto", "crypto", "SHA1", "openssl/sha.h")
+require_dep("libssl", "ssl", "SSL_new", "openssl/ssl.h")
 $CPPFLAGS << " -DPCRE2_CODE_UNIT_WIDTH=8"
 require_dep("libpcre2-8", "pcre2-8", "pcre2_compile_8", "pcre2.h")
 # wslay ships no .pc file on Debian.
