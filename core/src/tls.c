@@ -116,14 +116,13 @@ static int load_key(SSL_CTX *ctx, const wire_tls_cert *c, wire_error *err) {
   BIO *b = c->key_file ? BIO_new_file(c->key_file, "r") : pem_bio(c->key_pem, c->key_pem_len);
   EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, pw_cb, (void *)c->key_password) : NULL;
   BIO_free(b);
-  int ok = k != NULL && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+  const char *name = c->key_file ? c->key_file : "(PEM)";
+  if (k == NULL)
+    return ssl_fail(err, "cannot load private key (wrong password?)", name);
+  int ok = SSL_CTX_use_PrivateKey(ctx, k) == 1;
   EVP_PKEY_free(k);
-  if (!ok)
-    return ssl_fail(err, "cannot load private key (wrong password?)",
-                    c->key_file ? c->key_file : "(PEM)");
-  if (SSL_CTX_check_private_key(ctx) != 1)
-    return ssl_fail(err, "private key does not match the certificate",
-                    c->key_file ? c->key_file : "(PEM)");
+  if (!ok || SSL_CTX_check_private_key(ctx) != 1)
+    return ssl_fail(err, "private key does not match the certificate", name);
   return 0;
 }
 
