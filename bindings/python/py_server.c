@@ -416,6 +416,79 @@ static PyObject *server_listen(wpy_server *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* TLS: certs is a sequence of (server_name or None, cert_file, key_file,
+ * password or None); ca_file may be None. Fills o/cs (at most 16 certs);
+ * the strings borrow from the returned sequence (a new reference the caller
+ * drops after the call), or NULL with an exception set. */
+#define WPY_MAX_TLS_CERTS 16
+static PyObject *tls_options(PyObject *certs, PyObject *ca, wire_tls_options *o,
+                             wire_tls_cert *cs) {
+  memset(o, 0, sizeof *o);
+  PyObject *seq = PySequence_Fast(certs, "certs must be a sequence");
+  if (seq == NULL)
+    return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  if (n < 1 || n > WPY_MAX_TLS_CERTS) {
+    PyErr_SetString(PyExc_ValueError, "TLS needs 1 to 16 certificates");
+    Py_DECREF(seq);
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+    memset(&cs[i], 0, sizeof cs[i]);
+    if (!PyArg_ParseTuple(t, "zssz:certificate", &cs[i].server_name, &cs[i].cert_file,
+                          &cs[i].key_file, &cs[i].key_password)) {
+      Py_DECREF(seq);
+      return NULL;
+    }
+  }
+  o->certs = cs;
+  o->n_certs = (size_t)n;
+  if (ca != Py_None && (o->ca_file = PyUnicode_AsUTF8(ca)) == NULL) {
+    Py_DECREF(seq);
+    return NULL;
+  }
+  return seq;
+}
+
+static PyObject *server_listen_tls(wpy_server *self, PyObject *args) {
+  const char *host;
+  int port;
+  PyObject *certs, *ca = Py_None;
+  if (!PyArg_ParseTuple(args, "siO|O:listen_tls", &host, &port, &certs, &ca))
+    return NULL;
+  wire_tls_options o;
+  wire_tls_cert cs[WPY_MAX_TLS_CERTS];
+  PyObject *seq = tls_options(certs, ca, &o, cs);
+  if (seq == NULL)
+    return NULL;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_server_listen_tls(self->server, host, port, &o, &err);
+  Py_DECREF(seq);
+  if (rc != 0)
+    return wpy_raise(self->st, rc, &err);
+  Py_RETURN_NONE;
+}
+
+static PyObject *server_tls_reload(wpy_server *self, PyObject *args) {
+  PyObject *certs, *ca = Py_None;
+  if (!PyArg_ParseTuple(args, "O|O:tls_reload", &certs, &ca))
+    return NULL;
+  wire_tls_options o;
+  wire_tls_cert cs[WPY_MAX_TLS_CERTS];
+  PyObject *seq = tls_options(certs, ca, &o, cs);
+  if (seq == NULL)
+    return NULL;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_server_tls_reload(self->server, &o, &err);
+  Py_DECREF(seq);
+  if (rc != 0)
+    return wpy_raise(self->st, rc, &err);
+  Py_RETURN_NONE;
+}
+
 static PyObject *server_port(wpy_server *self, PyObject *unused) {
   return PyLong_FromLong(wire_server_port(self->server));
 }
@@ -484,6 +557,10 @@ static PyMethodDef server_methods[] = {
     {"add_endpoint", (PyCFunction)(void (*)(void))server_add_endpoint, METH_VARARGS | METH_KEYWORDS,
      "Register an endpoint on a path pattern."},
     {"listen", (PyCFunction)server_listen, METH_VARARGS, "listen(host, port)"},
+    {"listen_tls", (PyCFunction)server_listen_tls, METH_VARARGS,
+     "listen_tls(host, port, certs, ca_file=None): certs = [(server_name, cert, key, password)]"},
+    {"tls_reload", (PyCFunction)server_tls_reload, METH_VARARGS,
+     "tls_reload(certs, ca_file=None): new certificates for new connections"},
     {"port", (PyCFunction)server_port, METH_NOARGS, "The first listener's port, or -1."},
     {"fd", (PyCFunction)server_fd, METH_NOARGS, "The pollable backend fd of the core's loop."},
     {"timeout", (PyCFunction)server_timeout, METH_NOARGS,

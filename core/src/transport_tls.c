@@ -500,8 +500,7 @@ void wire__tls_on_connection(uv_stream_t *ls, int status) {
   t->ssl = b ? wire__tls_ssl_new(s) : NULL;
   if (t->ssl) {
     BIO_set_data(b, t);
-    BIO_up_ref(b);
-    SSL_set_bio(t->ssl, b, b);
+    SSL_set_bio(t->ssl, b, b); /* one BIO both ways: the SSL takes our one reference */
     SSL_set_accept_state(t->ssl);
     uv_tcp_nodelay(&c->tcp, 1);
   } else {

@@ -34,6 +34,7 @@ from .errors import (
     WirecoreError,
 )
 from .request import Headers, QueryParams, Request
+from .tls import TLSConfig
 from ._types import schema_for
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "App",
     "Route",
     "RunningServer",
+    "TLSConfig",
     "Request",
     "Headers",
     "QueryParams",

@@ -18,6 +18,7 @@ from ._endpoints import (
     StreamEndpoint,
     _hints,
 )
+from . import tls as _tls
 from ._runtime import Driver
 from .connection import WebSocket, WebSocketConnection, WebSocketResponse
 
@@ -129,11 +130,13 @@ def websocket_route(path: str, **options: Any) -> Callable[[C], C]:
 class RunningServer:
     """A started server: its address, and a graceful stop."""
 
-    def __init__(self, server: _native.Server, driver: Driver, host: str) -> None:
+    def __init__(self, server: _native.Server, driver: Driver, host: str,
+                 tls: bool = False) -> None:
         self._server = server
         self._driver = driver
         self.host = host
         self.port = server.port()
+        self.tls = tls
 
     @property
     def connection_count(self) -> int:
@@ -141,7 +144,12 @@ class RunningServer:
 
     def url(self, path: str = "/") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}{path}"
+        return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}{path}"
+
+    def reload_tls(self, ssl: _tls.TLSLike) -> None:
+        """Load new certificate/key files: new connections use them, open ones keep
+        theirs. On error (raised) the old ones stay."""
+        self._server.tls_reload(*_tls.native_args(ssl))
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection with 1001, wait for them (up to timeout)."""
@@ -264,35 +272,43 @@ class App:
             endpoints.append(ep)
         return server, endpoints
 
-    async def start(self, host: str = "127.0.0.1", port: int = 8000) -> RunningServer:
-        """Listen and return at once; the server runs on the current asyncio loop."""
+    async def start(self, host: str = "127.0.0.1", port: int = 8000, *,
+                    ssl: _tls.TLSLike | None = None) -> RunningServer:
+        """Listen and return at once; the server runs on the current asyncio loop.
+        ssl (a TLSConfig or a dict of its fields) serves wss:// instead of ws://."""
         loop = asyncio.get_running_loop()
+        tls_args = _tls.native_args(ssl) if ssl is not None else None
         server, endpoints = self._build()
-        server.listen(host, port)
+        if tls_args is not None:
+            server.listen_tls(host, port, *tls_args)
+        else:
+            server.listen(host, port)
         driver = Driver(server, loop)
         for ep in endpoints:
             ep.bind(loop, driver)
-        running = RunningServer(server, driver, host)
+        running = RunningServer(server, driver, host, tls=tls_args is not None)
         self.server = running
         return running
 
     async def serve(self, host: str = "127.0.0.1", port: int = 8000, *,
-                    shutdown_timeout: float = 5.0) -> None:
+                    shutdown_timeout: float = 5.0, ssl: _tls.TLSLike | None = None) -> None:
         """Serve until cancelled (or until the server is stopped); stops gracefully."""
-        running = await self.start(host, port)
+        running = await self.start(host, port, ssl=ssl)
         try:
             await running.wait_closed()
         finally:
             await asyncio.shield(running.stop(shutdown_timeout))
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, *, shutdown_timeout: float = 5.0,
-            on_ready: Callable[[RunningServer], Any] | None = None) -> None:
+            on_ready: Callable[[RunningServer], Any] | None = None,
+            ssl: _tls.TLSLike | None = None) -> None:
         """Block serving until SIGINT or SIGTERM, then shut down gracefully.
 
-        on_ready(server) runs once listening (e.g. to print the port when port=0)."""
+        on_ready(server) runs once listening (e.g. to print the port when port=0).
+        ssl serves wss://; then SIGHUP reloads its certificate files."""
 
         async def main() -> None:
-            running = await self.start(host, port)
+            running = await self.start(host, port, ssl=ssl)
             log.info("wirecore: listening on %s", running.url())
             if on_ready is not None:
                 on_ready(running)
@@ -301,6 +317,9 @@ class App:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            if ssl is not None:
+                with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+                    loop.add_signal_handler(signal.SIGHUP, _reload_on_hup, running, ssl)
             waiter = asyncio.ensure_future(running.wait_closed())
             await asyncio.wait([stop, waiter], return_when=asyncio.FIRST_COMPLETED)
             await running.stop(shutdown_timeout)
@@ -322,6 +341,14 @@ class App:
         from .testing import TestClient
 
         return TestClient(self)
+
+
+def _reload_on_hup(running: RunningServer, ssl: _tls.TLSLike) -> None:
+    try:
+        running.reload_tls(ssl)
+        log.info("wirecore: TLS certificate reloaded")
+    except Exception as err:  # keep serving with the old certificate
+        log.error("wirecore: TLS reload failed: %s", err)
 
 
 def _prefixed(r: Any, prefix: str) -> Any:
