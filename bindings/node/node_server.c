@@ -478,10 +478,85 @@ static napi_value server_add_endpoint(napi_env env, napi_callback_info info) {
 
 static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *arg);
 
-/* listen(host, port) -> the bound port. */
+/* TLS certificates from JS: an array of [serverName|null, certPem, keyPem,
+ * passphrase|null] (the package turns Buffers into strings). */
+#define WN_MAX_TLS_CERTS 16
+typedef struct wn_tls {
+  wire_tls_options o;
+  wire_tls_cert cs[WN_MAX_TLS_CERTS];
+  char *owned[WN_MAX_TLS_CERTS * 4];
+  size_t n_owned;
+} wn_tls;
+
+static void tls_free(wn_tls *t) {
+  for (size_t i = 0; i < t->n_owned; i++)
+    free(t->owned[i]);
+  t->n_owned = 0;
+}
+
+/* One string slot of a certificate entry; null/undefined -> NULL. */
+static int tls_str(napi_env env, napi_value entry, uint32_t i, wn_tls *t, const char **out) {
+  napi_value v;
+  napi_valuetype ty;
+  *out = NULL;
+  if (napi_get_element(env, entry, i, &v) != napi_ok || napi_typeof(env, v, &ty) != napi_ok)
+    return -1;
+  if (ty == napi_undefined || ty == napi_null)
+    return 0;
+  char *s = ty == napi_string ? dup_js_string(env, v) : NULL;
+  if (s == NULL)
+    return -1;
+  t->owned[t->n_owned++] = s;
+  *out = s;
+  return 0;
+}
+
+static int tls_from_js(napi_env env, napi_value arr, wn_tls *t) {
+  memset(t, 0, sizeof *t);
+  uint32_t n = 0;
+  bool is = false;
+  if (napi_is_array(env, arr, &is) != napi_ok || !is ||
+      napi_get_array_length(env, arr, &n) != napi_ok || n < 1 || n > WN_MAX_TLS_CERTS) {
+    napi_throw_type_error(env, "EINVAL", "TLS needs 1 to 16 certificates");
+    return -1;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    wire_tls_cert *c = &t->cs[i];
+    if (napi_get_element(env, arr, i, &e) != napi_ok || tls_str(env, e, 0, t, &c->server_name) ||
+        tls_str(env, e, 1, t, &c->cert_pem) || tls_str(env, e, 2, t, &c->key_pem) ||
+        tls_str(env, e, 3, t, &c->key_password) || c->cert_pem == NULL || c->key_pem == NULL) {
+      tls_free(t);
+      napi_throw_type_error(env, "EINVAL", "a TLS certificate needs cert and key (PEM)");
+      return -1;
+    }
+  }
+  t->o.certs = t->cs;
+  t->o.n_certs = n;
+  return 0;
+}
+
+/* reloadTls(certs): new certificates for new connections. */
+static napi_value server_reload_tls(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  wn_server *srv = this_server(env, info, &argc, argv);
+  wn_tls tls;
+  if (!srv || argc < 1 || tls_from_js(env, argv[0], &tls) != 0)
+    return NULL;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_server_tls_reload(srv->server, &tls.o, &err);
+  tls_free(&tls);
+  if (rc != 0)
+    wn_throw_wire(env, rc, err.message[0] ? &err : NULL);
+  return NULL;
+}
+
+/* listen(host, port[, tlsCerts]) -> the bound port. */
 static napi_value server_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
+  size_t argc = 3;
+  napi_value argv[3], out;
   int32_t port = 0;
   wn_server *srv = this_server(env, info, &argc, argv);
   if (!srv)
@@ -496,10 +571,23 @@ static napi_value server_listen(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "listen(host, port)");
     return NULL;
   }
-  int rc = wire_server_listen(srv->server, host, port);
+  int rc;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  if (argc >= 3) { /* TLS: certs from argv[2] */
+    wn_tls tls;
+    if (tls_from_js(env, argv[2], &tls) != 0) {
+      free(host);
+      return NULL;
+    }
+    rc = wire_server_listen_tls(srv->server, host, port, &tls.o, &err);
+    tls_free(&tls);
+  } else {
+    rc = wire_server_listen(srv->server, host, port);
+  }
   free(host);
   if (rc != 0) {
-    wn_throw_wire(env, rc, NULL);
+    wn_throw_wire(env, rc, err.message[0] ? &err : NULL);
     return NULL;
   }
   if (!srv->active) {
@@ -645,6 +733,7 @@ napi_value wn_server_class(napi_env env) {
   const napi_property_descriptor props[] = {
       {"addEndpoint", NULL, server_add_endpoint, NULL, NULL, NULL, napi_default, NULL},
       {"listen", NULL, server_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"reloadTls", NULL, server_reload_tls, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, server_shutdown, NULL, NULL, NULL, napi_default, NULL},
       {"destroy", NULL, server_destroy, NULL, NULL, NULL, napi_default, NULL},
       {"ref", NULL, server_ref, NULL, NULL, NULL, napi_default, NULL},

@@ -141,6 +141,23 @@ export interface AppOptions extends EndpointOptions {
   handshakeTimeout?: number;
   /** Do not keep the process alive while listening. */
   unref?: boolean;
+  /** Serve wss:// (TLS 1.2/1.3, done in the core). */
+  tls?: TlsOptions;
+}
+
+export type Pem = string | Uint8Array | Array<string | Uint8Array>;
+
+export interface TlsCertificate {
+  /** PEM: the leaf, then intermediates (an array is joined). */
+  cert: Pem;
+  key: Pem;
+  /** An encrypted key's passphrase. */
+  passphrase?: string;
+}
+
+export interface TlsOptions extends TlsCertificate {
+  /** More certificates chosen by the client's SNI name ("*.example.com": one label). */
+  sni?: Record<string, TlsCertificate>;
 }
 
 export interface TypedOptions<In, Out> extends EndpointOptions {
@@ -224,6 +241,8 @@ export class App extends EventEmitter {
 
   listen(options?: { host?: string; port?: number } | number): Promise<{ host: string; port: number }>;
   url(path?: string): string;
+  /** New certificate and key for new connections; open ones keep theirs. */
+  reloadTls(tls: TlsOptions): void;
   /** Graceful: close every connection with 1001, wait (at most `timeout` ms), release the loop. */
   close(options?: { timeout?: number }): Promise<void>;
   unref(): this;

@@ -357,15 +357,46 @@ function classHooks(Cls, receivers) {
 
 // ---- App ---------------------------------------------------------------------
 
+/** PEM text from a string, a Buffer/Uint8Array, or an array of them (as https takes). */
+function pemText(v, what) {
+  if (Array.isArray(v)) return v.map((x) => pemText(x, what)).join('\n');
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
+  throw new TypeError(`tls.${what} must be PEM text: a string or a Buffer`);
+}
+
+/** The `tls` option as the native [serverName, cert, key, passphrase] rows. */
+function tlsCerts(tls) {
+  if (tls === null || typeof tls !== 'object') throw new TypeError('tls must be { cert, key }');
+  const row = (name, t, where) => {
+    if (t == null || t.cert == null || t.key == null) {
+      throw new TypeError(`${where} needs cert and key (PEM strings or Buffers)`);
+    }
+    if (t.passphrase != null && typeof t.passphrase !== 'string') {
+      throw new TypeError(`${where}.passphrase must be a string`);
+    }
+    return [name, pemText(t.cert, 'cert'), pemText(t.key, 'key'), t.passphrase ?? null];
+  };
+  for (const k of Object.keys(tls)) {
+    if (!['cert', 'key', 'passphrase', 'sni'].includes(k)) {
+      throw new TypeError(`unknown tls option: ${k}`);
+    }
+  }
+  const rows = [row(null, tls, 'tls')];
+  for (const [name, t] of Object.entries(tls.sni ?? {})) rows.push(row(name, t, `tls.sni[${name}]`));
+  return rows;
+}
+
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
    *   handshakeTimeout, unref) and endpoint defaults (maxPayload, idleTimeout,
    *   pongTimeout, maxBackpressure, maxQueuedMessages, allowedOrigins, subprotocols,
-   *   invalidMessages)
+   *   invalidMessages), and tls: { cert, key, passphrase, sni } to serve wss://
    */
   constructor(options = {}) {
     super();
+    if (options.tls !== undefined) tlsCerts(options.tls); // a bad tls option fails here
     this.options = { ...options };
     this._server = new native.Server({
       maxConnections: options.maxConnections,
@@ -476,7 +507,9 @@ class App extends EventEmitter {
       throw new errors.WirecoreError('the app is closed', { code: 'ESTATE', errno: -7 });
     }
     try {
-      this.port = this._server.listen(host, port);
+      this.port = this.options.tls
+        ? this._server.listen(host, port, tlsCerts(this.options.tls))
+        : this._server.listen(host, port);
     } catch (err) {
       throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
     }
@@ -490,7 +523,21 @@ class App extends EventEmitter {
   url(path = '/') {
     if (this.port === undefined) throw new Error('the app is not listening');
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `ws://${host}:${this.port}${path}`;
+    return `${this.options.tls ? 'wss' : 'ws'}://${host}:${this.port}${path}`;
+  }
+
+  /**
+   * Load a new certificate and key (same shape as the `tls` option) without
+   * a restart: new connections use it, open ones keep theirs. Throws
+   * ConfigError and keeps the old one when it does not load.
+   */
+  reloadTls(tls) {
+    try {
+      this._server.reloadTls(tlsCerts(tls));
+    } catch (err) {
+      throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
+    }
+    this.options.tls = tls;
   }
 
   /**
