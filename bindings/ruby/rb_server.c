@@ -481,6 +481,73 @@ static VALUE server_listen(VALUE self, VALUE host, VALUE port) {
   return self;
 }
 
+/* TLS rows from Ruby: [[server_name|nil, cert, key, password|nil, pem], ...]
+ * (pem true: cert and key are PEM text, else file paths). The strings
+ * borrow from rows, which the caller keeps alive (RB_GC_GUARD). */
+#define RBW_MAX_TLS_CERTS 16
+static void tls_rows(VALUE rows, wire_tls_options *o, wire_tls_cert *cs) {
+  Check_Type(rows, T_ARRAY);
+  long n = RARRAY_LEN(rows);
+  if (n < 1 || n > RBW_MAX_TLS_CERTS)
+    rb_raise(rb_eArgError, "TLS needs 1 to 16 certificates");
+  memset(o, 0, sizeof *o);
+  for (long i = 0; i < n; i++) {
+    VALUE r = rb_ary_entry(rows, i);
+    Check_Type(r, T_ARRAY);
+    if (RARRAY_LEN(r) != 5)
+      rb_raise(rb_eArgError, "a TLS row is [name, cert, key, password, pem]");
+    wire_tls_cert *c = &cs[i];
+    memset(c, 0, sizeof *c);
+    VALUE name = rb_ary_entry(r, 0), pw = rb_ary_entry(r, 3);
+    c->server_name = NIL_P(name) ? NULL : StringValueCStr(name);
+    c->key_password = NIL_P(pw) ? NULL : StringValueCStr(pw);
+    VALUE cert = rb_ary_entry(r, 1), key = rb_ary_entry(r, 2);
+    if (RTEST(rb_ary_entry(r, 4))) {
+      c->cert_pem = StringValuePtr(cert);
+      c->cert_pem_len = (size_t)RSTRING_LEN(cert);
+      c->key_pem = StringValuePtr(key);
+      c->key_pem_len = (size_t)RSTRING_LEN(key);
+    } else {
+      c->cert_file = StringValueCStr(cert);
+      c->key_file = StringValueCStr(key);
+    }
+  }
+  o->certs = cs;
+  o->n_certs = (size_t)n;
+}
+
+/* #listen_tls(host, port, rows). Raises ConfigError (a certificate or key
+ * that does not load, EADDRINUSE, ELISTEN). */
+static VALUE server_listen_tls(VALUE self, VALUE host, VALUE port, VALUE rows) {
+  rbw_server *s = rbw_server_get(self);
+  wire_tls_options o;
+  wire_tls_cert cs[RBW_MAX_TLS_CERTS];
+  tls_rows(rows, &o, cs);
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_server_listen_tls(s->srv, StringValueCStr(host), NUM2INT(port), &o, &err);
+  RB_GC_GUARD(rows);
+  if (rc < 0)
+    rbw_raise(rc, &err, "cannot listen");
+  return self;
+}
+
+/* #tls_reload(rows): new certificates for new connections. Raises
+ * ConfigError and keeps the old ones when they do not load. */
+static VALUE server_tls_reload(VALUE self, VALUE rows) {
+  rbw_server *s = rbw_server_get(self);
+  wire_tls_options o;
+  wire_tls_cert cs[RBW_MAX_TLS_CERTS];
+  tls_rows(rows, &o, cs);
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int rc = wire_server_tls_reload(s->srv, &o, &err);
+  RB_GC_GUARD(rows);
+  if (rc < 0)
+    rbw_raise(rc, &err, "cannot reload TLS");
+  return self;
+}
+
 static VALUE server_port(VALUE self) {
   return INT2NUM(wire_server_port(rbw_server_get(self)->srv));
 }
@@ -576,6 +643,8 @@ void rbw_init_server(void) {
   rb_define_method(rbw.cServer, "initialize", server_initialize, 1);
   rb_define_method(rbw.cServer, "add_endpoint", server_add_endpoint, 3);
   rb_define_method(rbw.cServer, "listen", server_listen, 2);
+  rb_define_method(rbw.cServer, "listen_tls", server_listen_tls, 3);
+  rb_define_method(rbw.cServer, "tls_reload", server_tls_reload, 1);
   rb_define_method(rbw.cServer, "port", server_port, 0);
   rb_define_method(rbw.cServer, "fd", server_fd, 0);
   rb_define_method(rbw.cServer, "timeout", server_timeout, 0);

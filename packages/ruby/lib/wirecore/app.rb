@@ -73,17 +73,22 @@ module Wirecore
 
     # Serve until Ctrl-C / SIGTERM, then shut down gracefully. The block, if
     # given, gets the Runtime once listening (its #port is the bound port).
-    def run(host: "127.0.0.1", port: 8000)
-      runtime = Runtime.new(self, host: host, port: port)
+    # tls: { cert:, key:, password:, sni: } serves wss:// (see Wirecore::TLS);
+    # then SIGHUP reloads the certificate files.
+    def run(host: "127.0.0.1", port: 8000, tls: nil)
+      runtime = Runtime.new(self, host: host, port: port, tls: tls)
       yield runtime if block_given?
+      old_hup = trap_hup(runtime, tls) if tls
       runtime.run
       nil
+    ensure
+      Signal.trap("HUP", old_hup || "DEFAULT") if tls && runtime
     end
 
     # Serve from a background thread; returns [runtime, thread]. runtime.stop
     # shuts it down; join the thread after.
-    def start(host: "127.0.0.1", port: 0)
-      runtime = Runtime.new(self, host: host, port: port)
+    def start(host: "127.0.0.1", port: 0, tls: nil)
+      runtime = Runtime.new(self, host: host, port: port, tls: tls)
       thread = Thread.new { runtime.run }
       thread.report_on_exception = false
       [runtime, thread]
@@ -106,6 +111,15 @@ module Wirecore
     def shutdown_timeout_ms = (@shutdown_timeout * 1000).round
 
     private
+
+    def trap_hup(runtime, tls)
+      Signal.trap("HUP") do
+        runtime.reload_tls(tls)
+        @logger&.info("wirecore: TLS certificate reloaded")
+      rescue Wirecore::Error => e
+        @logger&.error("wirecore: TLS reload failed: #{e.message}")
+      end
+    end
 
     def check_serializer(codec)
       return if %i[json msgpack].include?(codec)

@@ -15,13 +15,18 @@ module Wirecore
   class Runtime
     attr_reader :port, :host, :thread
 
-    def initialize(app, host:, port:)
+    def initialize(app, host:, port:, tls: nil)
       @app = app
       @native = Native::Server.new(app.server_options)
       app.endpoints.each do |ep|
         @native.add_endpoint(ep.path, Handler.new(ep, self), ep.native_options)
       end
-      @native.listen(host, port)
+      if tls
+        @native.listen_tls(host, port, TLS.rows(tls))
+      else
+        @native.listen(host, port)
+      end
+      @tls = !tls.nil?
       @host = host
       @port = @native.port
       @io = IO.for_fd(@native.fd, autoclose: false)
@@ -31,6 +36,14 @@ module Wirecore
       @timers = []
       @stop = false
     end
+
+    # True when serving wss://.
+    def tls? = @tls
+
+    # New certificate/key (same shape as run's tls:) for new connections;
+    # open ones keep theirs. Raises ConfigError and keeps the old ones when
+    # they do not load.
+    def reload_tls(tls) = @native.tls_reload(TLS.rows(tls))
 
     # Sessions to start once the current process call has returned.
     def defer(session) = @deferred << session
