@@ -14,6 +14,14 @@ mirror=$(grep -hoE '^URIs: *[^ ]+/debian/?$' /etc/apt/sources.list.d/*.sources 2
 [ -n "$mirror" ] || mirror=$(grep -hoE '^deb +[^ ]+/debian/? ' /etc/apt/sources.list 2>/dev/null |
   head -1 | awk '{print $2}') || true
 mirror=${mirror:-http://deb.debian.org/debian}
+# A half-made root from an interrupted run: nothing may still be mounted in it
+# (e2e/bare/run.sh binds /dev there) before it is deleted.
+if [ -d "$dir" ]; then
+  for m in proc dev; do umount "$dir/$m" 2>/dev/null || true; done
+  if grep -q " $(realpath "$dir")/" /proc/mounts; then
+    echo "make-root: something is still mounted under $dir; unmount it first" >&2; exit 1
+  fi
+fi
 rm -rf "$dir"
 mkdir -p "$dir"
 debootstrap --variant=minbase bookworm "$dir" "$mirror" >"$dir.log" 2>&1 || {

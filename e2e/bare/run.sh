@@ -43,7 +43,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-rm -rf "$work"
+cleanup # whatever an interrupted run left mounted
 mkdir -p "$work"
 cp "$whl" "$tgz" "$gem" e2e/bare/echo_py.py e2e/bare/echo_node.cjs e2e/bare/echo_ruby.rb "$work/"
 tar -xzf "$npm_tgz" -C "$work" && mv "$work/package" "$work/npm"
