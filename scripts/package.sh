@@ -40,6 +40,7 @@ check_versions() {
 bundle() {
   local file=$1 dir lib
   dir=$(dirname "$file")
+  strip --strip-debug "$file"
   ldd "$file" | awk '/=>/ {print $3}' | grep -E "$bundle_re" | while read -r lib; do
     cp -L "$lib" "$dir/$(basename "$lib")"
     chmod 644 "$dir/$(basename "$lib")"
