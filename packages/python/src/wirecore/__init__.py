@@ -37,7 +37,7 @@ from .request import Headers, QueryParams, Request
 from .tls import TLSConfig
 from ._types import schema_for
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "App",
