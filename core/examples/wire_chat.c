@@ -6,6 +6,7 @@
  * other paths get 404. Uses only the public header.
  *
  *   wire_chat [--host H] [--port P]      (defaults 127.0.0.1, 8000)
+ *             [--cert FILE --key FILE [--ca FILE]]   (wss://; SIGHUP reloads)
  *
  * Prints "listening on H:P" once it accepts connections; SIGINT or SIGTERM
  * close everyone with 1001 and exit 0.

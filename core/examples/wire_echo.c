@@ -3,10 +3,13 @@
  * binary), on any path. Uses only the public header.
  *
  *   wire_echo [--host H] [--port P] [--max-message BYTES]
+ *             [--cert FILE --key FILE [--ca FILE]]
  *
  * Prints "listening on H:P" once it accepts connections. SIGINT or SIGTERM
  * start a graceful shutdown (close 1001 to everyone, wait up to 5 s); the
- * program then exits 0.
+ * program then exits 0. With --cert it serves wss:// (an encrypted key's
+ * passphrase comes from WIRE_TLS_KEY_PASSWORD; --ca asks clients for a
+ * certificate signed by that CA), and SIGHUP reloads the certificate.
  */
 #include <wirecore.h>
 
