@@ -9,7 +9,11 @@ first 100 connections, so code pages and buffers that are touched once (not
 per connection) do not count; the growth from there, divided by the
 connections opened since, is the cost of one idle connection.
 
-Usage: python3 e2e/measure_idle_rss.py [--connections N] [--build DIR]
+With --tls the connections are wss:// (TLS 1.3, a throwaway P-256
+certificate made with the `openssl` command): the figure then includes
+OpenSSL's per-connection state.
+
+Usage: python3 e2e/measure_idle_rss.py [--connections N] [--build DIR] [--tls]
 Needs N + a few file descriptors in both processes (RLIMIT_NOFILE is raised
 to its hard limit here and inherited by the server).
 """
@@ -19,8 +23,10 @@ import os
 import resource
 import selectors
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +63,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--connections", type=int, default=10000)
     ap.add_argument("--build", default=str(ROOT / "build"))
+    ap.add_argument("--tls", action="store_true", help="wss:// instead of ws://")
     args = ap.parse_args()
     n = args.connections
 
@@ -69,11 +76,20 @@ def main():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [os.path.join(args.build, "wire_echo"), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    cmd = [os.path.join(args.build, "wire_echo"), "--port", str(port)]
+    tmp = tempfile.TemporaryDirectory()
+    ctx = None
+    if args.tls:
+        cert, key = os.path.join(tmp.name, "cert.pem"), os.path.join(tmp.name, "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+            check=True, capture_output=True)
+        cmd += ["--cert", cert, "--key", key]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout.readline().startswith("listening on")
         warm = min(100, n // 10)
@@ -84,6 +100,8 @@ def main():
                 time.sleep(0.2)
                 base = rss_kib(server.pid)
             c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if ctx is not None:
+                c = ctx.wrap_socket(c, server_hostname="localhost")
             c.sendall(REQUEST)
             head = read_until(c, b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 101"), head
@@ -93,7 +111,7 @@ def main():
         time.sleep(1.0)
         after = rss_kib(server.pid)
         per = (after - base) * 1024 / (n - warm)
-        print(f"connections: {n}")
+        print(f"connections: {n}{' (TLS ' + socks[0].version() + ')' if ctx else ''}")
         print(f"server RSS after {warm} connections: {base} KiB, with {n}: {after} KiB")
         print(f"bytes per idle connection: {per:.0f}")
         for c in socks:
@@ -101,6 +119,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
+        tmp.cleanup()
 
 
 if __name__ == "__main__":
