@@ -492,6 +492,10 @@ static PyMethodDef server_methods[] = {
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown, METH_VARARGS | METH_KEYWORDS,
      "shutdown(timeout_ms=0, done=None)"},
     {"connection_count", (PyCFunction)server_connection_count, METH_NOARGS, "Open connections."},
+    {"publish", (PyCFunction)(void (*)(void))wpy_server_publish, METH_VARARGS | METH_KEYWORDS,
+     "publish(topic, message, exclude=None, default=None) -> int"},
+    {"subscriber_count", (PyCFunction)wpy_server_subscriber_count, METH_O,
+     "subscriber_count(topic) -> int"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef server_getset[] = {

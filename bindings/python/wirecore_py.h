@@ -99,4 +99,11 @@ wpy_conn *wpy_conn_new(wpy_server *server, wire_conn *conn);
  * with 1011). Clears the exception. */
 void wpy_conn_fail_current(wpy_conn *pc, PyObject *where);
 
+/* py_topics.c: methods listed in the Conn and Server method tables. */
+PyObject *wpy_conn_subscribe(wpy_conn *self, PyObject *topic);
+PyObject *wpy_conn_unsubscribe(wpy_conn *self, PyObject *topic);
+PyObject *wpy_conn_topics(wpy_conn *self, void *unused);
+PyObject *wpy_server_publish(wpy_server *self, PyObject *args, PyObject *kw);
+PyObject *wpy_server_subscriber_count(wpy_server *self, PyObject *topic);
+
 #endif /* WIRECORE_PY_H */
