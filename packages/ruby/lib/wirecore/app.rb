@@ -110,7 +110,7 @@ module Wirecore
     # was queued for (0 when nobody is subscribed or the app is not running).
     # Callable from any thread. ConfigError for a bad topic.
     def publish(topic, message, exclude: nil)
-      message = message.data if message.is_a?(WebSocketMessage)
+      message = message.text? ? message.as_text : message.as_binary if message.is_a?(WebSocketMessage)
       conn = exclude&.__wirecore_conn
       runtime = @runtime
       return check_topic(topic) && 0 unless runtime
