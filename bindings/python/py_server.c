@@ -396,7 +396,8 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   }
   wire_error err;
   memset(&err, 0, sizeof err);
-  int rc = wire_endpoint_add(self->server, pattern, &o, &cb, ep, NULL, &err);
+  ep->own_encode = PyObject_HasAttrString(handler, "encode_published");
+  int rc = wire_endpoint_add(self->server, pattern, &o, &cb, ep, &ep->wire_ep, &err);
   if (rc != 0) {
     endpoint_free(ep);
     return wpy_raise(self->st, rc, &err);

@@ -86,23 +86,78 @@ static int exclude_arg(wpy_server *self, PyObject *exclude, wire_conn **out) {
   return 0;
 }
 
-/* Publish a value: converted once, encoded once per codec by the core. */
+/* What encode_own needs: the published object, and the encodings made,
+ * kept alive until the publish returns. */
+typedef struct own_ctx {
+  PyObject *msg;
+  PyObject *keep; /* list */
+} own_ctx;
+
+/* wire_publish_encode_fn for endpoints with a Python serializer: the
+ * handler's encode_published(value) gives str (text) or bytes (binary).
+ * An exception stays set and stops the publish. */
+static int encode_own(void *ud, const wire_endpoint *ep, wire_msg_kind *kind, const void **data,
+                      size_t *len) {
+  own_ctx *c = ud;
+  wpy_endpoint *pe = wire_endpoint_user_data(ep);
+  PyObject *r = PyObject_CallMethod(pe->handler, "encode_published", "O", c->msg);
+  if (r == NULL || PyList_Append(c->keep, r) != 0) {
+    Py_XDECREF(r);
+    return WIRE_ESERIALIZE;
+  }
+  Py_DECREF(r);
+  Py_ssize_t n = 0;
+  if (PyUnicode_Check(r)) {
+    *kind = WIRE_MSG_TEXT;
+    *data = PyUnicode_AsUTF8AndSize(r, &n);
+  } else if (PyBytes_Check(r)) {
+    *kind = WIRE_MSG_BINARY;
+    *data = PyBytes_AS_STRING(r);
+    n = PyBytes_GET_SIZE(r);
+  } else {
+    PyErr_Format(PyExc_TypeError, "a serializer's encode must return str or bytes, not %.100s",
+                 Py_TYPE(r)->tp_name);
+  }
+  *len = (size_t)n;
+  return *data == NULL || PyErr_Occurred() ? WIRE_ESERIALIZE : 0;
+}
+
+/* The core endpoints whose handler encodes published values itself. */
+static size_t own_endpoints(wpy_server *self, const wire_endpoint **own) {
+  size_t n = 0;
+  for (size_t i = 0; i < self->n_endpoints && n < WIRE_MAX_OWN_ENDPOINTS; i++)
+    if (self->endpoints[i]->own_encode)
+      own[n++] = self->endpoints[i]->wire_ep;
+  return n;
+}
+
+/* Publish a value: converted once, encoded once per codec by the core and
+ * once per Python serializer (encode_published) that has a receiver. */
 static PyObject *publish_value(wpy_server *self, const char *t, Py_ssize_t tlen, PyObject *msg,
                                wire_conn *ex, PyObject *dflt) {
-  wire_doc *doc = wpy_doc_acquire(self);
-  if (doc == NULL)
+  const wire_endpoint *own[WIRE_MAX_OWN_ENDPOINTS];
+  size_t n_own = own_endpoints(self, own);
+  own_ctx c = {msg, n_own ? PyList_New(0) : NULL};
+  if (n_own && c.keep == NULL)
     return NULL;
+  wire_doc *doc = wpy_doc_acquire(self);
   PyObject *out = NULL;
-  wire_value *v = wpy_to_value(self->st, doc, msg, dflt);
+  wire_value *v = doc ? wpy_to_value(self->st, doc, msg, dflt) : NULL;
   if (v != NULL) {
     wire_error err;
     memset(&err, 0, sizeof err);
-    int rc = wire_server_publish_value(self->server, t, (size_t)tlen, v, ex, &err);
-    out = rc >= 0             ? PyLong_FromLong(rc)
-          : rc == WIRE_EINVAL ? topic_error(self->st, rc)
-                              : wpy_raise(self->st, rc, &err);
+    int rc = wire_server_publish_value_ex(self->server, t, (size_t)tlen, v, ex, own, n_own,
+                                          encode_own, &c, &err);
+    if (PyErr_Occurred()) /* a Python serializer raised: that exception */
+      out = NULL;
+    else
+      out = rc >= 0             ? PyLong_FromLong(rc)
+            : rc == WIRE_EINVAL ? topic_error(self->st, rc)
+                                : wpy_raise(self->st, rc, &err);
   }
-  wpy_doc_release(self, doc);
+  if (doc)
+    wpy_doc_release(self, doc);
+  Py_XDECREF(c.keep);
   return out;
 }
 

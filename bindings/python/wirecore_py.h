@@ -35,6 +35,8 @@ typedef struct wpy_endpoint {
   PyObject *on_connect, *on_message, *on_close, *on_error, *on_drain; /* bound methods or NULL */
   char **strings; /* copies of option strings, freed with the endpoint */
   size_t n_strings;
+  wire_endpoint *wire_ep; /* the core's endpoint */
+  int own_encode; /* the handler has encode_published(value): publishes use it (py_topics.c) */
 } wpy_endpoint;
 
 typedef struct wpy_server {

@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from wirecore import App, ConfigError, WebSocket, WebSocketConnection, WebSocketResponse, websocket_route
-from wirecore.serializers import MessagePackSerializer
+from wirecore.serializers import JSONSerializer, MessagePackSerializer, PacketSerializer
 
 from conftest import eventually
 
@@ -277,3 +277,75 @@ async def test_a_subscriber_that_never_reads_is_closed_and_the_others_get_everyt
         await eventually(lambda: app.subscriber_count("feed") == 1)
         assert server.connection_count == 1
         await reader.close()
+
+
+class Upper(PacketSerializer):
+    """A custom format: JSON with upper-cased keys, counting its encodings."""
+
+    encodes = 0
+
+    @classmethod
+    def encode(cls, obj):
+        cls.encodes += 1
+        if obj.get("fail"):
+            raise ValueError("cannot encode this")
+        return json.dumps({k.upper(): v for k, v in obj.items()})
+
+    @classmethod
+    def decode(cls, data):
+        return json.loads(data)
+
+
+class Packed(PacketSerializer):
+    binary = True
+
+    @classmethod
+    def encode(cls, obj):
+        return b"P" + msgpack.packb(obj)
+
+    @classmethod
+    def decode(cls, data):
+        return msgpack.unpackb(data[1:])
+
+
+async def test_a_packet_serializer_encodes_once_per_publish_not_per_subscriber():
+    app = App()
+
+    def room(path: str, serializer: type) -> type:
+        @websocket_route(path)
+        class Room(WebSocket, using=serializer):
+            async def on_connect(self, request) -> None:
+                self.subscribe("t")
+
+            async def receive_any(self, message: dict) -> None:
+                pass
+
+        return Room
+
+    app.include(room("/upper", Upper), room("/packed", Packed), room("/json", JSONSerializer))
+    value = {"k": 1}
+    async with app.test_server() as server:
+        up = [await websockets.connect(server.url("/upper")) for _ in range(3)]
+        pk = await websockets.connect(server.url("/packed"))
+        js = await websockets.connect(server.url("/json"))
+        await eventually(lambda: app.subscriber_count("t") == 5)
+        Upper.encodes = 0
+        assert app.publish("t", value) == 5
+        assert Upper.encodes == 1
+        for c in up:
+            assert json.loads(await asyncio.wait_for(c.recv(), 5)) == {"K": 1}
+        got = await asyncio.wait_for(pk.recv(), 5)
+        assert isinstance(got, bytes) and msgpack.unpackb(got[1:]) == value
+        assert json.loads(await asyncio.wait_for(js.recv(), 5)) == value
+        # excluded or unsubscribed: no encoding for nobody
+        Upper.encodes = 0
+        assert app.publish("json-only", value) == 0
+        assert Upper.encodes == 0
+        # the serializer raises: its exception, and nothing is sent to anyone
+        with pytest.raises(ValueError, match="cannot encode"):
+            app.publish("t", {"fail": True})
+        assert app.publish("t", "after") == 5
+        for c in [*up, pk, js]:
+            assert await asyncio.wait_for(c.recv(), 5) == "after"
+        for c in [*up, pk, js]:
+            await c.close()
