@@ -262,8 +262,9 @@ class App:
 
         str goes as a text frame, bytes-like as a binary frame; any other value
         is encoded once per codec, each subscriber getting its endpoint's
-        encoding (JSON text, MessagePack binary; stream and PacketSerializer
-        endpoints get JSON). Callable from handlers and from anywhere else on
+        encoding (JSON text, MessagePack binary; stream and callback endpoints
+        get JSON; a PacketSerializer's encode runs once per publish).
+        Callable from handlers and from anywhere else on
         the server's loop. Returns the number of connections it was queued
         for (0 when nobody is subscribed or the server is not running).
         ConfigError for a bad topic, SerializationError when the value
