@@ -157,6 +157,26 @@ class TestTopics < Minitest::Test
     end
   end
 
+  def test_callbacks_get_the_connection_to_subscribe_and_exclude
+    app = new_app
+    app.websocket("/cb/{room}") do |request|
+      room = request.params["room"]
+      Wirecore::WebSocketResponse.new(
+        on_connect: ->(ctx) { ctx.subscribe(room) },
+        on_message: ->(msg, ctx) { "sent:#{app.publish(room, msg.as_text, exclude: ctx)}" }
+      )
+    end
+    serving(app) do |port, _|
+      a = RealClient.new(port, "/cb/r")
+      b = RealClient.new(port, "/cb/r")
+      wait_until { app.subscriber_count("r") == 2 }
+      a.send_text("hello")
+      assert_equal "sent:1", a.receive_data.data
+      assert_equal "hello", b.receive_data.data
+      [a, b].each(&:close)
+    end
+  end
+
   def test_publish_from_a_runtime_timer
     app = new_app
     app.websocket("/tick", stream: true) do |ws|
