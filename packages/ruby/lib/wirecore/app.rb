@@ -76,7 +76,7 @@ module Wirecore
     # tls: { cert:, key:, password:, sni: } serves wss:// (see Wirecore::TLS);
     # then SIGHUP reloads the certificate files.
     def run(host: "127.0.0.1", port: 8000, tls: nil)
-      runtime = Runtime.new(self, host: host, port: port, tls: tls)
+      runtime = @runtime = Runtime.new(self, host: host, port: port, tls: tls)
       yield runtime if block_given?
       old_hup = trap_hup(runtime, tls) if tls
       runtime.run
@@ -88,7 +88,7 @@ module Wirecore
     # Serve from a background thread; returns [runtime, thread]. runtime.stop
     # shuts it down; join the thread after.
     def start(host: "127.0.0.1", port: 0, tls: nil)
-      runtime = Runtime.new(self, host: host, port: port, tls: tls)
+      runtime = @runtime = Runtime.new(self, host: host, port: port, tls: tls)
       thread = Thread.new { runtime.run }
       thread.report_on_exception = false
       [runtime, thread]
@@ -107,6 +107,30 @@ module Wirecore
       end
     end
 
+    # Send message to every connection subscribed to topic but exclude (a
+    # connection object: ws, ctx or a WebSocket endpoint). A String goes as
+    # a text frame, a binary (Encoding::BINARY) String as a binary frame;
+    # any other value is encoded once per codec in use, each subscriber
+    # getting its endpoint's encoding. Returns the number of connections it
+    # was queued for (0 when nobody is subscribed or the app is not running).
+    # Callable from any thread. ConfigError for a bad topic.
+    def publish(topic, message, exclude: nil)
+      message = message.text? ? message.as_text : message.as_binary if message.is_a?(WebSocketMessage)
+      conn = exclude&.__wirecore_conn
+      runtime = @runtime
+      return check_topic(topic) && 0 unless runtime
+
+      runtime.publish(topic, message, conn)
+    end
+
+    # How many connections are subscribed to topic.
+    def subscriber_count(topic)
+      runtime = @runtime
+      return check_topic(topic) && 0 unless runtime
+
+      runtime.subscriber_count(topic)
+    end
+
     def server_options = @server_options
     def shutdown_timeout_ms = (@shutdown_timeout * 1000).round
 
@@ -119,6 +143,13 @@ module Wirecore
       rescue Wirecore::Error => e
         @logger&.error("wirecore: TLS reload failed: #{e.message}")
       end
+    end
+
+    def check_topic(topic)
+      raise TypeError, "topic must be a String, not #{topic.class}" unless topic.is_a?(String)
+      raise ConfigError, "a topic is 1..256 bytes" unless topic.bytesize.between?(1, 256)
+
+      true
     end
 
     def check_serializer(codec)
