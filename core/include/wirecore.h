@@ -545,9 +545,11 @@ typedef struct wire_tls_cert {
  * chosen by the client's SNI name. */
 typedef struct wire_tls_options {
   const wire_tls_cert *certs;
-  size_t n_certs;      /* at least 1 */
-  const char *ca_file; /* PEM CAs: clients must present a certificate they signed; NULL = none asked */
-  const char *ciphers; /* OpenSSL cipher list for TLS 1.2; NULL = ECDHE with AES-GCM/ChaCha20 */
+  size_t n_certs; /* at least 1 */
+  /* PEM CAs: clients must present a certificate one of them signed; NULL = none asked */
+  const char *ca_file;
+  /* OpenSSL cipher list for TLS 1.2; NULL = ECDHE with AES-GCM/ChaCha20 */
+  const char *ciphers;
 } wire_tls_options;
 
 /*
