@@ -463,7 +463,17 @@ typedef struct wire_endpoint_options {
   /* Appended in 0.2; zero-initialized fields take the defaults. */
   size_t max_queued_messages; /* 0 = WIRE_DEFAULT_MAX_QUEUED, at most 32768; see wire_conn_hold */
   size_t send_high_water;     /* bytes; 0 = max_backpressure / 4; see wire_conn_writable */
+  /* hardening */
+  /* A connection over max_backpressure whose output completes no write for
+   * this long is closed with 1008 (then dropped after the close deadline). */
+  unsigned send_timeout_ms; /* 0 = WIRE_DEFAULT_SEND_TIMEOUT_MS; UINT32_MAX = never */
+  /* Frames one data message may span; past it the connection closes with
+   * 1009. A message in progress costs its payload, never a node per frame. */
+  unsigned max_message_fragments; /* 0 = WIRE_DEFAULT_MAX_FRAGMENTS */
 } wire_endpoint_options;
+
+#define WIRE_DEFAULT_SEND_TIMEOUT_MS 30000u
+#define WIRE_DEFAULT_MAX_FRAGMENTS 4096u
 
 #define WIRE_DEFAULT_MAX_HANDSHAKE 8192u
 #define WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u

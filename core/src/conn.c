@@ -64,8 +64,33 @@ static void ws_frame_start(wslay_event_context_ptr ctx,
   }
 }
 
+/* hardening: append a data frame's payload to the message in flight, growing
+ * its one buffer geometrically (never past max_message_size, which the
+ * scanner enforced at the header). Returns 0 or WIRE_ENOMEM. */
+static int msg_append(wire__slot *slot, const uint8_t *data, size_t len) {
+  if (len == 0)
+    return 0;
+  size_t need = slot->msg_len + len;
+  if (need > slot->msg_cap) {
+    size_t cap = slot->msg_cap ? slot->msg_cap * 2 : 256;
+    size_t max = slot->conn->ep->opts.max_message_size;
+    if (cap < need)
+      cap = need;
+    if (cap > max && need <= max)
+      cap = max;
+    uint8_t *p = realloc(slot->msg, cap);
+    if (p == NULL)
+      return WIRE_ENOMEM;
+    slot->msg = p;
+    slot->msg_cap = cap;
+  }
+  memcpy(slot->msg + slot->msg_len, data, len);
+  slot->msg_len = need;
+  return 0;
+}
+
 /* Text is checked as it arrives, so a bad byte fails fast even in a large or
- * fragmented message. */
+ * fragmented message. Data payloads are coalesced into slot->msg. */
 static void ws_frame_chunk(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_chunk_arg *arg, void *ud) {
   wire__slot *slot = ud;
@@ -82,6 +107,10 @@ static void ws_frame_chunk(wslay_event_context_ptr ctx,
     slot->cutf8 = wire__utf8_step(slot->cutf8, arg->data + skip, arg->data_length - skip);
     if (slot->cutf8 == WIRE__UTF8_BAD)
       slot_fail(slot, 1007);
+    return;
+  }
+  if (msg_append(slot, arg->data, arg->data_length) != 0) {
+    slot_fail(slot, 1011);
     return;
   }
   if (!slot->text)
@@ -107,9 +136,14 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
       slot_fail(slot, 1007); /* ends inside a multi-byte sequence */
       return;
     }
-    if (c->state == WIRE__S_OPEN)
+    if (c->state == WIRE__S_OPEN) {
+      /* reset first: the buffer is ours again once delivery returns */
+      size_t len = slot->msg_len;
+      slot->msg_len = 0;
+      slot->frags = 0;
       wire__conn_deliver(c, arg->opcode == WSLAY_TEXT_FRAME ? WIRE_MSG_TEXT : WIRE_MSG_BINARY,
-                         arg->msg, arg->msg_length);
+                         slot->msg, len);
+    }
     return;
   case WSLAY_CONNECTION_CLOSE: {
     c->flags |= WIRE__F_CLOSE_RECV;
@@ -153,6 +187,7 @@ void wire__slot_free(wire__slot *slot) {
   if (slot == NULL)
     return;
   wslay_event_context_free(slot->ctx);
+  free(slot->msg);
   free(slot);
 }
 
@@ -172,6 +207,8 @@ static int slot_attach(wire_conn *c) {
       free(slot);
       return WIRE_ENOMEM;
     }
+    /* hardening: wslay keeps a node per fragment; we coalesce (ws_frame_chunk) */
+    wslay_event_config_set_no_buffering(slot->ctx, 1);
   }
   slot->next = NULL;
   slot->conn = c;
@@ -182,6 +219,8 @@ static int slot_attach(wire_conn *c) {
   slot->cutf8 = WIRE__UTF8_OK;
   slot->reason_len = 0;
   slot->reason[0] = 0;
+  slot->msg_len = 0;
+  slot->frags = 0;
   wslay_event_config_set_max_recv_msg_length(slot->ctx, c->ep->opts.max_message_size);
   c->slot = slot;
   return 0;
@@ -197,6 +236,11 @@ static void slot_detach(wire_conn *c, int clean) {
   c->slot = NULL;
   slot->conn = NULL;
   if (clean && s->n_pool < WIRE__SLOT_POOL_MAX) {
+    if (slot->msg_cap > WIRE__SLOT_MSG_KEEP) { /* pooled contexts stay small */
+      free(slot->msg);
+      slot->msg = NULL;
+      slot->msg_cap = 0;
+    }
     slot->next = s->pool;
     s->pool = slot;
     s->n_pool++;
@@ -251,6 +295,9 @@ static int header_check(wire_conn *c) {
     uint64_t total = (op == 0 ? c->u.sc.msg : 0) + len;
     if (total > c->ep->opts.max_message_size)
       return 1009;
+    c->slot->frags = op == 0 ? c->slot->frags + 1 : 1;
+    if (c->slot->frags > c->ep->opts.max_message_fragments)
+      return 1009; /* hardening: frames per message are capped too */
     c->u.sc.msg = fin ? 0 : (uint32_t)total;
     if (fin)
       c->flags &= ~WIRE__F_FRAG;
@@ -337,7 +384,12 @@ static void after_wslay(wire_conn *c, int r) {
     c->close_code = code;
     c->state = WIRE__S_CLOSING;
     wire__tlist_put(c, &c->ep->closing);
-    wire__conn_report(c, close_error(code), "%s", close_error_text(code));
+    if (code == 1009 && slot->frags > c->ep->opts.max_message_fragments)
+      wire__conn_report(c, WIRE_ETOOBIG,
+                        "message spans more than max_message_fragments (%u) frames",
+                        c->ep->opts.max_message_fragments);
+    else
+      wire__conn_report(c, close_error(code), "%s", close_error_text(code));
   }
   if (c->state == WIRE__S_CLOSED)
     return;
@@ -418,6 +470,18 @@ void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len) {
     wire__update_reading(c);
 }
 
+/* Silence is only the peer's fault while we read: no pings (whose pong we
+ * could not see) while not reading. hardening: but over the backpressure
+ * limit the send deadline runs (refreshed by each completed write). */
+static void stall_watch(wire_conn *c) {
+  if (c->out_bytes > c->ep->opts.max_backpressure) {
+    if (c->tkind != WIRE__T_STALL)
+      wire__tlist_put(c, &c->ep->stall);
+  } else {
+    wire__tlist_remove(c);
+  }
+}
+
 /* Reading is on unless: paused with a message already waiting (pause itself
  * is lazy), over the backpressure limit, at the queued-message bound
  * (rules.c), or a deferred handshake has buffered
@@ -441,16 +505,12 @@ void wire__update_reading(wire_conn *c) {
     return;
   }
   int on = (c->flags & WIRE__F_READING) != 0;
+  if (c->state == WIRE__S_OPEN && !want)
+    stall_watch(c);
   if (want == on)
     return;
-  if (c->state == WIRE__S_OPEN) {
-    /* Silence is only the peer's fault while we read: no pings (whose pong
-     * we could not see) while paused or over the backpressure limit. */
-    if (want)
-      wire__tlist_put(c, &c->ep->idle);
-    else
-      wire__tlist_remove(c);
-  }
+  if (c->state == WIRE__S_OPEN && want)
+    wire__tlist_put(c, &c->ep->idle);
   if (want) {
     if (c->tp->read_start(c) != 0)
       return;
@@ -727,8 +787,16 @@ int wire_conn_close(wire_conn *c, int code, const char *reason, size_t reason_le
   return 0;
 }
 
-/* A deadline passed (the list it sat on says which). */
-void wire__conn_expired(wire_conn *c) {
+/* A deadline passed (kind: the list it sat on). */
+void wire__conn_expired(wire_conn *c, int kind) {
+  if (kind == WIRE__T_STALL && c->state == WIRE__S_OPEN) {
+    /* hardening: a reader that stopped reading; the close deadline drops it */
+    wire__conn_report(c, WIRE_EBACKPRESSURE, "no output progress for send_timeout_ms (%u ms)",
+                      c->ep->opts.send_timeout_ms);
+    if (c->state == WIRE__S_OPEN)
+      wire__conn_start_close(c, 1008, "send timeout", 12);
+    return;
+  }
   switch (c->state) {
   case WIRE__S_HANDSHAKE:
   case WIRE__S_REJECTING:

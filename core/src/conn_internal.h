@@ -19,7 +19,8 @@
 #include <wslay/wslay.h>
 
 #define WIRE__READ_BUF_SIZE 65536u
-#define WIRE__SLOT_POOL_MAX 64u /* clean wslay contexts kept for reuse */
+#define WIRE__SLOT_POOL_MAX 64u   /* clean wslay contexts kept for reuse */
+#define WIRE__SLOT_MSG_KEEP 4096u /* hardening: message buffer a pooled context keeps */
 #define WIRE__DEFAULT_SHUTDOWN_MS 5000u
 #define WIRE__MAX_IOV 64u /* buffers per transport write */
 
@@ -38,7 +39,8 @@ enum {
   WIRE__T_HANDSHAKE = 1, /* handshake (or rejection linger) took too long: drop */
   WIRE__T_IDLE,          /* silence: send a ping */
   WIRE__T_PONG,          /* no answer to our ping: drop with 1006 */
-  WIRE__T_CLOSE          /* no answer to our close: drop */
+  WIRE__T_CLOSE,         /* no answer to our close: drop */
+  WIRE__T_STALL          /* hardening: output made no progress (send_timeout_ms): close 1008 */
 };
 
 /* ---- pooled wslay contexts ---------------------------------------------- */
@@ -59,6 +61,11 @@ typedef struct wire__slot {
   uint8_t ctrl_op;   /* opcode of the control frame being received */
   uint8_t ctrl_seen; /* its payload bytes seen so far */
   uint32_t cutf8;    /* UTF-8 state of a close frame's reason */
+  /* hardening: the data message in flight, coalesced from its fragments into
+   * one buffer (wslay buffers nothing), so its cost follows its payload. */
+  uint8_t *msg;
+  size_t msg_len, msg_cap;
+  uint32_t frags; /* frames of the message in flight (max_message_fragments) */
   uint8_t reason_len;
   char reason[124]; /* close reason received (or sent), for on_close */
 } wire__slot;
@@ -100,6 +107,7 @@ struct wire_endpoint {
   wire_callbacks cb;
   void *user_data;
   wire__tlist idle, pong, closing;
+  wire__tlist stall; /* hardening: over max_backpressure, waiting for output progress */
   /* message pipeline (pipeline.c) */
   wire_schema **schemas;
   size_t n_schemas;
@@ -304,7 +312,7 @@ WIRE_HIDDEN void wire__slot_free(wire__slot *slot);
 /* Start our close handshake (code 0 = none). The caller checked the state. */
 WIRE_HIDDEN void wire__conn_start_close(wire_conn *c, int code, const char *reason, size_t rlen);
 /* The timer's verdict for a connection whose deadline passed. */
-WIRE_HIDDEN void wire__conn_expired(wire_conn *c);
+WIRE_HIDDEN void wire__conn_expired(wire_conn *c, int kind);
 /* Feed the open connection the bytes that followed the handshake head. */
 WIRE_HIDDEN void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len);
 /* Report a failure to on_error; returns its verdict (nonzero = handled). */

@@ -141,6 +141,8 @@ void wire__out_written(wire_conn *c, wire__wreq *w, int status) {
     return;
   wire_server *s = WIRE__SRV(c);
   wire__enter(s);
+  if (status >= 0 && c->tkind == WIRE__T_STALL)
+    wire__tlist_put(c, &c->ep->stall); /* hardening: progress: a fresh send deadline */
   if (status < 0)
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
   else if (c->out_head != NULL)

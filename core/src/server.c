@@ -159,6 +159,13 @@ static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) 
    * answers our ping. */
   ep->closing.duration = clamp_ms(ep->opts.pong_timeout_ms);
   ep->closing.kind = WIRE__T_CLOSE;
+  /* hardening */
+  if (ep->opts.send_timeout_ms == 0)
+    ep->opts.send_timeout_ms = WIRE_DEFAULT_SEND_TIMEOUT_MS;
+  if (ep->opts.max_message_fragments == 0)
+    ep->opts.max_message_fragments = WIRE_DEFAULT_MAX_FRAGMENTS;
+  ep->stall.duration = clamp_ms(ep->opts.send_timeout_ms);
+  ep->stall.kind = WIRE__T_STALL;
   wire__rules_resolve(ep);
 }
 
