@@ -224,3 +224,55 @@ Test(limits, a_slow_reader_that_keeps_making_progress_stays_open) {
   cr_assert_eq(T.n_close, 0);
   wire__mem_free(m);
 }
+
+/* ---- the upgrade request ---------------------------------------------------- */
+
+#define HEAD_WITH(extra)                                                                           \
+  "GET /lim HTTP/1.1\r\n"                                                                          \
+  "Host: example.com\r\n"                                                                          \
+  "Upgrade: websocket\r\n"                                                                         \
+  "Connection: Upgrade\r\n"                                                                        \
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"                                                \
+  "Sec-WebSocket-Version: 13\r\n" extra "\r\n"
+
+/* Feed text (in pieces of `step` bytes) to a new connection on /lim; the
+ * output must start with want. */
+static void expect_answer(const char *text, size_t step, const char *want) {
+  cr_assert_eq(wire_endpoint_add(T.s, "/lim", NULL, &CB, NULL, NULL, NULL), 0);
+  wire__mem *m;
+  cr_assert_eq(wire__mem_open(T.s, &m), 0);
+  size_t len = strlen(text);
+  for (size_t off = 0; off < len; off += step)
+    cr_assert_eq(wire__mem_feed(m, text + off, len - off < step ? len - off : step), 0);
+  wire__mem_run(m);
+  size_t have;
+  const uint8_t *out = wire__mem_output(m, &have);
+  cr_assert(have >= strlen(want) && memcmp(out, want, strlen(want)) == 0, "answer: %.*s",
+            (int)(have < 40 ? have : 40), (const char *)out);
+  wire__mem_free(m);
+}
+
+Test(limits, a_pipelined_second_request_is_refused_with_400_before_the_upgrade) {
+  expect_answer(HEAD_WITH("") HEAD_WITH(""), 4096, "HTTP/1.1 400");
+  cr_assert_eq(T.n_close, 0, "never accepted");
+}
+
+Test(limits, an_upgrade_with_a_body_is_refused_with_400) {
+  expect_answer(HEAD_WITH("Content-Length: 5\r\n") "hello", 4096, "HTTP/1.1 400");
+}
+
+Test(limits, an_upgrade_with_transfer_encoding_is_refused_with_400) {
+  expect_answer(HEAD_WITH("Transfer-Encoding: chunked\r\n") "0\r\n\r\n", 4096, "HTTP/1.1 400");
+}
+
+Test(limits, content_length_0_and_a_frame_right_after_the_head_are_accepted) {
+  uint8_t f[16];
+  size_t n = frame(f, 1, 0x1, "hi", 2);
+  char text[1024];
+  snprintf(text, sizeof text, "%s%.*s", HEAD_WITH("Content-Length: 0\r\n"), (int)n, (char *)f);
+  expect_answer(text, 4096, "HTTP/1.1 101");
+}
+
+Test(limits, a_head_fed_one_byte_per_read_is_upgraded) {
+  expect_answer(HEAD_WITH("X-Pad: 0123456789\r\n"), 1, "HTTP/1.1 101");
+}
