@@ -2,7 +2,11 @@
  * wire_echo -- echoes every WebSocket message back with its kind (text or
  * binary), on any path. Uses only the public header.
  *
- *   wire_echo [--host H] [--port P] [--max-message BYTES]
+ *   wire_echo [--host H] [--port P] [--max-message BYTES] [--send-timeout MS]
+ *             [--pong-timeout MS]
+ *
+ * --send-timeout and --pong-timeout set send_timeout_ms and pong_timeout_ms
+ * (which is also the close deadline); 0 keeps the defaults.
  *
  * Prints "listening on H:P" once it accepts connections. SIGINT or SIGTERM
  * start a graceful shutdown (close 1001 to everyone, wait up to 5 s); the
@@ -25,7 +29,10 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s [--host H] [--port P] [--max-message BYTES]\n", argv0);
+  fprintf(stderr,
+          "usage: %s [--host H] [--port P] [--max-message BYTES] [--send-timeout MS]"
+          " [--pong-timeout MS]\n",
+          argv0);
   return 2;
 }
 
@@ -33,6 +40,7 @@ int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   long port = 9001;
   unsigned long long max_message = 1u << 20;
+  unsigned long send_timeout = 0, pong_timeout = 0;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
     if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
@@ -44,6 +52,14 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--max-message") == 0 && i + 1 < argc) {
       max_message = strtoull(argv[++i], &end, 10);
       if (*end || max_message == 0)
+        return usage(argv[0]);
+    } else if (strcmp(argv[i], "--send-timeout") == 0 && i + 1 < argc) {
+      send_timeout = strtoul(argv[++i], &end, 10);
+      if (*end || send_timeout > 0x7fffffffUL)
+        return usage(argv[0]);
+    } else if (strcmp(argv[i], "--pong-timeout") == 0 && i + 1 < argc) {
+      pong_timeout = strtoul(argv[++i], &end, 10);
+      if (*end || pong_timeout > 0x7fffffffUL)
         return usage(argv[0]);
     } else {
       return usage(argv[0]);
@@ -58,6 +74,8 @@ int main(int argc, char **argv) {
   }
   wire_endpoint_options opts = {0};
   opts.max_message_size = (size_t)max_message;
+  opts.send_timeout_ms = (unsigned)send_timeout;
+  opts.pong_timeout_ms = (unsigned)pong_timeout;
   wire_callbacks cb = {0};
   cb.on_message = on_message;
   wire_error err;

@@ -408,7 +408,8 @@ void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
   if (c->flags & WIRE__F_READ_DONE)
     return; /* closing after an error: discard until EOF */
   if (c->state == WIRE__S_OPEN) {
-    wire__tlist_put(c, &c->ep->idle); /* any byte from the peer is life */
+    if (c->tkind != WIRE__T_STALL)      /* hardening: unless it does not read us */
+      wire__tlist_put(c, &c->ep->idle); /* any byte from the peer is life */
     c->flags &= ~WIRE__F_PING_SENT;
   }
   if (c->slot == NULL && slot_attach(c) != 0) {
@@ -470,14 +471,22 @@ void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len) {
     wire__update_reading(c);
 }
 
-/* Silence is only the peer's fault while we read: no pings (whose pong we
- * could not see) while not reading. hardening: but over the backpressure
- * limit the send deadline runs (refreshed by each completed write). */
-static void stall_watch(wire_conn *c) {
-  if (c->out_bytes > c->ep->opts.max_backpressure) {
-    if (c->tkind != WIRE__T_STALL)
+/* The deadline of an open connection. hardening: while a transport write is
+ * in flight the send deadline runs instead of the idle one (each completed
+ * write refreshes it, send.c), so a peer that stops reading is closed
+ * whether or not we still read it; a ping already out keeps its pong
+ * deadline. Otherwise silence is only the peer's fault while we read: no
+ * pings (whose pong we could not see) while not reading. */
+static void deadline_watch(wire_conn *c, int want) {
+  if (c->flags & WIRE__F_WRITING) {
+    if (c->tkind != WIRE__T_STALL && c->tkind != WIRE__T_PONG)
       wire__tlist_put(c, &c->ep->stall);
-  } else {
+  } else if (c->tkind == WIRE__T_STALL) {
+    if (want)
+      wire__tlist_put(c, &c->ep->idle);
+    else
+      wire__tlist_remove(c);
+  } else if (!want) {
     wire__tlist_remove(c);
   }
 }
@@ -505,11 +514,11 @@ void wire__update_reading(wire_conn *c) {
     return;
   }
   int on = (c->flags & WIRE__F_READING) != 0;
-  if (c->state == WIRE__S_OPEN && !want)
-    stall_watch(c);
+  if (c->state == WIRE__S_OPEN)
+    deadline_watch(c, want);
   if (want == on)
     return;
-  if (c->state == WIRE__S_OPEN && want)
+  if (c->state == WIRE__S_OPEN && want && c->tkind != WIRE__T_STALL)
     wire__tlist_put(c, &c->ep->idle);
   if (want) {
     if (c->tp->read_start(c) != 0)
