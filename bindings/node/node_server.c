@@ -299,7 +299,8 @@ static void free_endpoint(napi_env env, wn_endpoint_store *st) {
 /* Read the endpoint options the JS layer prepared (see lib/app.js). */
 static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store *st,
                                   wire_endpoint_options *opts) {
-  double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water;
+  double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water, send_to,
+      max_frags;
   napi_value rs;
   napi_valuetype t;
   if (get_uint(env, o, "codec", 0, &codec) || get_uint(env, o, "invalidPolicy", 0, &policy) ||
@@ -309,6 +310,8 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
       get_uint(env, o, "schemaFlags", 0, &flags) ||
       get_uint(env, o, "maxQueuedMessages", 0, &max_queued) ||
       get_uint(env, o, "sendHighWater", 0, &high_water) ||
+      get_uint(env, o, "sendTimeout", 0, &send_to) ||
+      get_uint(env, o, "maxMessageFragments", 0, &max_frags) ||
       get_strings(env, o, "messageSchemas", &st->schemas) ||
       get_strings(env, o, "subprotocols", &st->protocols) ||
       get_strings(env, o, "allowedOrigins", &st->origins))
@@ -328,6 +331,8 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   opts->schema_flags = (unsigned)flags;
   opts->max_queued_messages = (size_t)max_queued;
   opts->send_high_water = (size_t)high_water;
+  opts->send_timeout_ms = send_to > 4294967295.0 ? 4294967295u : (unsigned)send_to;
+  opts->max_message_fragments = max_frags > 4294967295.0 ? 4294967295u : (unsigned)max_frags;
   opts->message_schemas = (const char *const *)st->schemas.items;
   opts->n_message_schemas = st->schemas.n;
   opts->response_schema = st->response_schema;

@@ -324,7 +324,7 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
 /* add_endpoint(pattern, handler, *, codec, message_schemas, response_schema,
  * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
  * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
- * max_queued_messages, send_high_water) */
+ * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments) */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"pattern",
                            "handler",
@@ -341,16 +341,18 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
                            "schema_flags",
                            "max_queued_messages",
                            "send_high_water",
+                           "send_timeout_ms",
+                           "max_message_fragments",
                            NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
-  unsigned idle = 0, pong = 0, flags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInn:add_endpoint", kwlist, &pattern,
+  unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInnII:add_endpoint", kwlist, &pattern,
                                    &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
                                    &max_bp, &idle, &pong, &subprotocols, &origins, &flags,
-                                   &max_queued, &high_water))
+                                   &max_queued, &high_water, &send_timeout, &max_frags))
     return NULL;
   if (max_queued < 0 || high_water < 0) {
     PyErr_SetString(PyExc_ValueError,
@@ -386,6 +388,8 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   o.schema_flags = flags;
   o.max_queued_messages = (size_t)max_queued;
   o.send_high_water = (size_t)high_water;
+  o.send_timeout_ms = send_timeout;
+  o.max_message_fragments = max_frags;
   wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL,
                        ep->on_drain ? cb_drain : NULL};
   if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||

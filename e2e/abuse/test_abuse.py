@@ -1,7 +1,7 @@
 """Abuse suite: hostile clients on raw sockets against real servers.
 
 Each attack runs against build/wire_echo (WIRE_ECHO overrides the binary)
-and the Python package's echo example, on 127.0.0.1 only, bounded in count
+and the Python package's echo (py_echo.py; WIRE_ABUSE_SERVERS picks), on 127.0.0.1 only, bounded in count
 and time. Each one samples the server's RSS (/proc/PID/status) before,
 at its peak and after, while a bystander client (the `websockets` package)
 keeps echoing; the bystander's worst round trip must stay under
@@ -29,7 +29,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUILD = Path(os.environ.get("WIRE_BUILD_DIR", ROOT / "build"))
 ECHO = Path(os.environ.get("WIRE_ECHO", BUILD / "wire_echo"))
-PY_ECHO = ROOT / "packages" / "python" / "examples" / "echo.py"
+PY_ECHO = Path(__file__).resolve().parent / "py_echo.py"
 RESULTS = BUILD / "abuse-results.jsonl"
 BYSTANDER_MS = 500.0
 MIB = 1 << 20

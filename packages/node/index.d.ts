@@ -124,6 +124,10 @@ export interface EndpointOptions {
   pongTimeout?: number;
   /** Most bytes queued for one connection before it is closed with 1008 (default 4 MiB). */
   maxBackpressure?: number;
+  /** Close with 1008 when a write in flight has not completed within this many ms (default 30000; 0 or Infinity: never). */
+  sendTimeout?: number;
+  /** Frames one message may span; past it the connection closes with 1009 (default 4096). */
+  maxMessageFragments?: number;
   /** Exact Origin values accepted (none: any origin); others get 403. */
   allowedOrigins?: string[];
   /** Subprotocols in order of preference. */

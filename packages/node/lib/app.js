@@ -64,7 +64,7 @@ function receiverName(key) {
 }
 
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
-  'maxQueuedMessages', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
 
 /** One registered route: native callbacks in, hook calls out. */
 class Endpoint {
@@ -361,7 +361,8 @@ class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
    *   handshakeTimeout, unref) and endpoint defaults (maxPayload, idleTimeout,
-   *   pongTimeout, maxBackpressure, maxQueuedMessages, allowedOrigins, subprotocols,
+   *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
+   *   allowedOrigins, subprotocols,
    *   invalidMessages)
    */
   constructor(options = {}) {
@@ -394,6 +395,8 @@ class App extends EventEmitter {
       maxQueuedMessages: o.maxQueuedMessages,
       idleTimeout: o.idleTimeout === 0 || o.idleTimeout === Infinity ? 4294967295 : o.idleTimeout,
       pongTimeout: o.pongTimeout,
+      sendTimeout: o.sendTimeout === 0 || o.sendTimeout === Infinity ? 4294967295 : o.sendTimeout,
+      maxMessageFragments: o.maxMessageFragments,
       schemaFlags: o.formatAssert ? 1 : 0,
       subprotocols: o.subprotocols,
       allowedOrigins: o.allowedOrigins,

@@ -34,6 +34,8 @@ _OPTION_NAMES = {
     "pong_timeout",
     "max_backpressure",
     "max_queued_messages",
+    "send_timeout",
+    "max_message_fragments",
     "allowed_origins",
     "subprotocols",
     "message_schema",
@@ -175,7 +177,9 @@ class App:
         Options: max_message_size (bytes), idle_timeout (seconds; 0 = never
         ping), pong_timeout, max_backpressure (bytes), max_queued_messages
         (received messages waiting before the core stops reading; default
-        64), allowed_origins,
+        64), send_timeout (seconds a connection with output in flight may go
+        without a completed write before it is closed with 1008; default 30),
+        max_message_fragments (frames per message; default 4096), allowed_origins,
         subprotocols, message_schema / response_schema (JSON Schema dicts that
         replace the annotations), using (a serializer), invalid ("reply",
         "close" or "ignore": what the core does with an invalid message that

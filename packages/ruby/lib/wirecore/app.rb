@@ -40,7 +40,9 @@ module Wirecore
     # on_error: ->(error, ctx) { reply } for the typed and stream styles.
     # Limits: max_message_size:, idle_timeout:, pong_timeout:, max_backpressure:,
     # max_queued_messages: (received messages waiting before the core stops
-    # reading; default 64), allowed_origins:, subprotocols:,
+    # reading; default 64), send_timeout: (seconds a write in flight may take
+    # before a 1008 close; default 30; false: never), max_message_fragments:
+    # (frames per message, default 4096), allowed_origins:, subprotocols:,
     # on_invalid: (:reply, :close, :ignore).
     def websocket(path, message_schema: nil, response_schema: nil, stream: false, serializer: nil,
                   on_error: nil, **limits, &block)
