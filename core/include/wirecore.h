@@ -464,8 +464,9 @@ typedef struct wire_endpoint_options {
   size_t max_queued_messages; /* 0 = WIRE_DEFAULT_MAX_QUEUED, at most 32768; see wire_conn_hold */
   size_t send_high_water;     /* bytes; 0 = max_backpressure / 4; see wire_conn_writable */
   /* hardening */
-  /* A connection over max_backpressure whose output completes no write for
-   * this long is closed with 1008 (then dropped after the close deadline). */
+  /* A connection whose transport write has not completed for this long (a
+   * peer that stopped reading) is closed with 1008, then dropped after the
+   * close deadline (pong_timeout_ms). */
   unsigned send_timeout_ms; /* 0 = WIRE_DEFAULT_SEND_TIMEOUT_MS; UINT32_MAX = never */
   /* Frames one data message may span; past it the connection closes with
    * 1009. A message in progress costs its payload, never a node per frame. */
@@ -483,7 +484,10 @@ typedef struct wire_server_options {
   void *uv_loop;                 /* a borrowed uv_loop_t*; NULL = the server owns a loop */
   size_t max_handshake_size;     /* bytes; 0 = WIRE_DEFAULT_MAX_HANDSHAKE */
   unsigned handshake_timeout_ms; /* 0 = WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS */
-  unsigned max_connections;      /* 0 = unlimited; beyond it: 503 */
+  /* Open connections; beyond it: 503. 0 = RLIMIT_NOFILE (soft, read at
+   * wire_server_new) minus 64, or half of it under 128; UINT_MAX = unlimited.
+   * Sockets beyond RLIMIT_NOFILE minus 16 get a 503 as soon as accepted. */
+  unsigned max_connections;
   /* topics */
   unsigned max_topics_per_conn; /* 0 = WIRE_DEFAULT_MAX_TOPICS_PER_CONN */
 } wire_server_options;
@@ -579,6 +583,19 @@ WIRE_EXTERN int wire_server_shutdown(wire_server *server, unsigned timeout_ms,
 WIRE_EXTERN int wire_server_stop(wire_server *server);
 /* Number of open connections (handshaking or open). */
 WIRE_EXTERN size_t wire_server_connection_count(const wire_server *server);
+
+/* hardening: what the limits did since wire_server_new (docs/limits.md). */
+typedef struct wire_server_stats {
+  uint64_t accept_failed;       /* accept errors (EMFILE, ENFILE...): dropped by libuv */
+  uint64_t refused_sockets;     /* 503 at accept: over RLIMIT_NOFILE minus 16 */
+  uint64_t refused_connections; /* 503 at the handshake: over max_connections */
+  uint64_t send_timeouts;       /* closed 1008 at the send deadline */
+  uint64_t fragment_limits;     /* closed 1009 over max_message_fragments */
+  unsigned max_connections;     /* the effective limit (UINT_MAX: none) */
+} wire_server_stats;
+
+/* Copy the server's counters into *out. Returns 0 or WIRE_EINVAL (NULL). */
+WIRE_EXTERN int wire_server_stats_get(const wire_server *server, wire_server_stats *out);
 
 /* --- request view (handshake) ------------------------------------------ */
 

@@ -384,12 +384,14 @@ static void after_wslay(wire_conn *c, int r) {
     c->close_code = code;
     c->state = WIRE__S_CLOSING;
     wire__tlist_put(c, &c->ep->closing);
-    if (code == 1009 && slot->frags > c->ep->opts.max_message_fragments)
+    if (code == 1009 && slot->frags > c->ep->opts.max_message_fragments) {
+      WIRE__SRV(c)->stats.fragment_limits++;
       wire__conn_report(c, WIRE_ETOOBIG,
                         "message spans more than max_message_fragments (%u) frames",
                         c->ep->opts.max_message_fragments);
-    else
+    } else {
       wire__conn_report(c, close_error(code), "%s", close_error_text(code));
+    }
   }
   if (c->state == WIRE__S_CLOSED)
     return;
@@ -800,6 +802,7 @@ int wire_conn_close(wire_conn *c, int code, const char *reason, size_t reason_le
 void wire__conn_expired(wire_conn *c, int kind) {
   if (kind == WIRE__T_STALL && c->state == WIRE__S_OPEN) {
     /* hardening: a reader that stopped reading; the close deadline drops it */
+    WIRE__SRV(c)->stats.send_timeouts++;
     wire__conn_report(c, WIRE_EBACKPRESSURE, "no output progress for send_timeout_ms (%u ms)",
                       c->ep->opts.send_timeout_ms);
     if (c->state == WIRE__S_OPEN)

@@ -227,6 +227,8 @@ struct wire_server {
   size_t max_handshake;
   unsigned handshake_timeout_ms;
   unsigned max_connections;
+  size_t max_sockets;      /* hardening: RLIMIT_NOFILE - 16 (0 = none): 503 at accept */
+  wire_server_stats stats; /* hardening */
   wire_endpoint *endpoints, *endpoints_tail;
   wire__listener *listeners;
   int listeners_unref;

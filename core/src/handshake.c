@@ -201,7 +201,8 @@ static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
     reject(c, st, why);
     return;
   }
-  if (s->max_connections != 0 && s->n_established >= s->max_connections) {
+  if (s->n_established >= s->max_connections) {
+    s->stats.refused_connections++;
     reject(c, 503, NULL);
     return;
   }

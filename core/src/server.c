@@ -6,8 +6,10 @@
  */
 #include "conn_internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* ---- server -------------------------------------------------------------- */
 
@@ -17,6 +19,20 @@ static uint64_t clamp_ms(unsigned ms) {
   if (ms == UINT32_MAX)
     return UINT32_MAX;
   return ms > 0x7fffffffu ? 0x7fffffffu : ms;
+}
+
+/* hardening: connection limits from the descriptor limit, so the server
+ * answers 503 instead of running out of descriptors. */
+static void fd_limits(wire_server *s, unsigned max_connections) {
+  struct rlimit rl;
+  rlim_t n = 0;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 32)
+    n = rl.rlim_cur;
+  s->max_sockets = n ? (size_t)n - 16 : 0;
+  if (max_connections == 0)
+    max_connections = n == 0 ? UINT_MAX : n >= 128 ? (unsigned)(n - 64) : (unsigned)(n / 2);
+  s->max_connections = max_connections;
+  s->stats.max_connections = max_connections;
 }
 
 /* Public (wirecore.h). The loop is borrowed or embedded; nothing else is
@@ -44,7 +60,7 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   s->max_handshake = o.max_handshake_size ? o.max_handshake_size : WIRE_DEFAULT_MAX_HANDSHAKE;
   s->handshake_timeout_ms =
       o.handshake_timeout_ms ? o.handshake_timeout_ms : WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  s->max_connections = o.max_connections;
+  fd_limits(s, o.max_connections);
   s->handshake.duration = clamp_ms(s->handshake_timeout_ms);
   s->handshake.kind = WIRE__T_HANDSHAKE;
   s->next_id = 1;
@@ -98,6 +114,13 @@ int wire_server_free(wire_server *s) {
 
 size_t wire_server_connection_count(const wire_server *s) {
   return s ? s->n_sockets : 0;
+}
+
+int wire_server_stats_get(const wire_server *s, wire_server_stats *out) {
+  if (s == NULL || out == NULL)
+    return WIRE_EINVAL;
+  *out = s->stats;
+  return 0;
 }
 
 /* ---- endpoints ----------------------------------------------------------- */
@@ -275,6 +298,16 @@ void wire__conn_start(wire_conn *c, int ok) {
   c->id = s->next_id++;
   s->n_sockets++;
   if (!ok || s->state != WIRE__SV_LISTENING) {
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
+  if (s->max_sockets != 0 && s->n_sockets > s->max_sockets) {
+    /* hardening: keep the last descriptors for what is already open */
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Connection: close\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
+    (void)c->tp->try_write(c, &b, 1);
+    s->stats.refused_sockets++;
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }

@@ -102,8 +102,10 @@ const wire__transport wire__tcp_transport = {
 void wire__tcp_on_connection(uv_stream_t *ls, int status) {
   wire__listener *l = (wire__listener *)ls;
   wire_server *s = l->server;
-  if (status < 0)
+  if (status < 0) { /* EMFILE/ENFILE: libuv's reserve descriptor dropped it */
+    s->stats.accept_failed++;
     return;
+  }
   wire__enter(s);
   wire_conn *c = calloc(1, sizeof *c);
   if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {

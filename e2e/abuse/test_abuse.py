@@ -417,7 +417,7 @@ def test_handshake_abuse(server_kind):
 
 
 def test_connection_flood_at_the_descriptor_limit(server_kind):
-    """RLIMIT_NOFILE 256 and 400 connections: no spin, recovery after."""
+    """RLIMIT_NOFILE 256 and 400 connections: 503 past the limit, no spin, recovery after."""
     srv = Server(server_kind, nofile=256)
     socks = []
     try:
@@ -430,6 +430,13 @@ def test_connection_flood_at_the_descriptor_limit(server_kind):
                     break
             time.sleep(2)
             cpu_ms = (srv.cpu() - cpu0) * 1000
+            got_503 = 0
+            for s in socks:
+                s.settimeout(0.01)
+                try:
+                    got_503 += s.recv(64).startswith(b"HTTP/1.1 503")
+                except OSError:
+                    pass
             for s in socks:
                 s.close()
             socks = []
@@ -439,8 +446,10 @@ def test_connection_flood_at_the_descriptor_limit(server_kind):
         s.settimeout(5)
         reply = s.recv(64)
         s.close()
-        row = w.record("connection flood 400 @ nofile 256", server_kind, flood_cpu_ms=round(cpu_ms))
+        row = w.record("connection flood 400 @ nofile 256", server_kind, flood_cpu_ms=round(cpu_ms),
+                       got_503=got_503)
         print(row)
+        assert got_503 > 0, "no client past the descriptor limit was told 503"
         assert reply[2:] == b"after", reply
         assert cpu_ms < 1500, f"accept loop spun: {cpu_ms:.0f} ms of CPU in 2 s"
         w.check(32 * MIB)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define REQUEST(path)                                                                              \
@@ -166,6 +167,9 @@ Test(limits, more_fragments_than_max_message_fragments_close_with_1009) {
   cr_assert_eq(memcmp(out, "\x88\x02\x03\xf1", 4), 0, "a 1009 close");
   cr_assert_eq(T.last_error, WIRE_ETOOBIG);
   cr_assert(strstr(T.last_error_msg, "max_message_fragments") != NULL, "%s", T.last_error_msg);
+  wire_server_stats st;
+  cr_assert_eq(wire_server_stats_get(T.s, &st), 0);
+  cr_assert_eq(st.fragment_limits, 1);
   wire__mem_eof(m);
   wire__mem_run(m);
   cr_assert_eq(T.close_code, 1009);
@@ -198,6 +202,9 @@ Test(limits, a_reader_that_stopped_reading_is_closed_with_1008_at_the_send_deadl
   cr_assert_eq(T.last_error, WIRE_EBACKPRESSURE);
   cr_assert(strstr(T.last_error_msg, "send_timeout_ms") != NULL, "%s", T.last_error_msg);
   cr_assert_geq(uv_now(T.s->loop) - t0, 40);
+  wire_server_stats st;
+  cr_assert_eq(wire_server_stats_get(T.s, &st), 0);
+  cr_assert_eq(st.send_timeouts, 1);
   wire__mem_free(m);
 }
 
@@ -275,4 +282,29 @@ Test(limits, content_length_0_and_a_frame_right_after_the_head_are_accepted) {
 
 Test(limits, a_head_fed_one_byte_per_read_is_upgraded) {
   expect_answer(HEAD_WITH("X-Pad: 0123456789\r\n"), 1, "HTTP/1.1 101");
+}
+
+/* ---- descriptors ------------------------------------------------------------ */
+
+/* A server created under a soft RLIMIT_NOFILE of n; its effective limit. */
+static unsigned max_connections_under(rlim_t n, unsigned asked) {
+  struct rlimit rl;
+  cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = n;
+  cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0); /* this test's own process */
+  wire_server_options so = {.max_connections = asked};
+  wire_server *s;
+  cr_assert_eq(wire_server_new(&so, &s), 0);
+  wire_server_stats st;
+  cr_assert_eq(wire_server_stats_get(s, &st), 0);
+  cr_assert_eq(st.accept_failed + st.refused_sockets + st.refused_connections, 0);
+  cr_assert_eq(wire_server_free(s), 0);
+  return st.max_connections;
+}
+
+Test(limits, max_connections_defaults_to_the_descriptor_limit_minus_a_margin) {
+  cr_assert_eq(max_connections_under(1024, 0), 960);
+  cr_assert_eq(max_connections_under(100, 0), 50);
+  cr_assert_eq(max_connections_under(1024, 5000), 5000, "an explicit limit is kept");
+  cr_assert_eq(wire_server_stats_get(NULL, NULL), WIRE_EINVAL);
 }
