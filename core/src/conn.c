@@ -17,15 +17,24 @@
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
   wire__slot *slot = ud;
   (void)flags;
-  if (slot->feed_len == 0) {
+  size_t p = 0; /* held header bytes first (wire__conn_feed), in the same call:
+                  wslay takes a short read as the end of the input */
+  if (slot->pre_len > 0) {
+    p = slot->pre_len < len ? slot->pre_len : len;
+    memcpy(buf, slot->pre, p);
+    slot->pre += p;
+    slot->pre_len -= p;
+  }
+  size_t n = slot->feed_len < len - p ? slot->feed_len : len - p;
+  if (p + n == 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
-  size_t n = slot->feed_len < len ? slot->feed_len : len;
-  memcpy(buf, slot->feed, n);
+  if (n > 0)
+    memcpy(buf + p, slot->feed, n);
   slot->feed += n;
   slot->feed_len -= n;
-  return (ssize_t)n;
+  return (ssize_t)(p + n);
 }
 
 /* wslay writes only control frames it answers by itself (pong, close). */
@@ -214,6 +223,8 @@ static int slot_attach(wire_conn *c) {
   slot->conn = c;
   slot->feed = NULL;
   slot->feed_len = 0;
+  slot->pre = NULL;
+  slot->pre_len = 0;
   slot->utf8 = WIRE__UTF8_OK;
   slot->text = slot->ctrl = slot->failed = slot->ctrl_op = slot->ctrl_seen = 0;
   slot->cutf8 = WIRE__UTF8_OK;
@@ -249,9 +260,10 @@ static void slot_detach(wire_conn *c, int clean) {
   }
 }
 
-/* True when the context can go back to the pool without losing state. */
+/* True when the context can go back to the pool without losing state (a
+ * partial header held back from wslay is the scanner's, not wslay's). */
 static int quiescent(const wire_conn *c) {
-  return c->state == WIRE__S_OPEN && c->u.sc.have == 0 && c->u.sc.left == 0 &&
+  return c->state == WIRE__S_OPEN && (c->u.sc.have == 0 || c->u.sc.held) && c->u.sc.left == 0 &&
          (c->flags & (WIRE__F_FRAG | WIRE__F_READ_DONE | WIRE__F_CLOSE_SENT | WIRE__F_CLOSE_RECV |
                       WIRE__F_IN_FEED)) == 0 &&
          !wslay_event_want_write(c->slot->ctx);
@@ -418,11 +430,28 @@ void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
+  /* hardening: a trailing partial header is held back from wslay (its bytes
+   * stay in the scanner), so an idle connection holding a few header bytes
+   * can lend its context back; they are served first on the next read. */
+  uint8_t pre[sizeof c->u.sc.hdr];
+  size_t npre = c->u.sc.held ? c->u.sc.have : 0;
+  memcpy(pre, c->u.sc.hdr, npre);
+  c->u.sc.held = 0;
   int code = 0;
   size_t ok = scan(c, data, len, &code);
+  size_t total = npre + ok;
+  if (ok < len) {
+    if (ok == 0)
+      total = 0; /* the refused header began in the held bytes */
+  } else if (c->u.sc.have > 0 && c->u.sc.have <= total) {
+    total -= c->u.sc.have;
+    c->u.sc.held = 1;
+  }
   wire__slot *slot = c->slot;
+  slot->pre = pre;
+  slot->pre_len = total < npre ? total : npre;
   slot->feed = data;
-  slot->feed_len = ok;
+  slot->feed_len = total - slot->pre_len;
   c->flags |= WIRE__F_IN_FEED;
   int r = wslay_event_recv(slot->ctx);
   c->flags &= ~WIRE__F_IN_FEED;

@@ -52,7 +52,9 @@ typedef struct wire__slot {
   wslay_event_context_ptr ctx;
   wire_conn *conn;
   struct wire__slot *next; /* pool free list */
-  const uint8_t *feed;     /* bytes not yet handed to wslay */
+  const uint8_t *pre;      /* hardening: held header bytes, served before feed */
+  size_t pre_len;
+  const uint8_t *feed; /* bytes not yet handed to wslay */
   size_t feed_len;
   uint32_t utf8;     /* incremental UTF-8 state of the text message in flight */
   uint8_t text;      /* the data message in flight is text */
@@ -181,6 +183,7 @@ struct wire_conn {
       uint32_t msg;  /* payload of the fragmented message so far */
       uint8_t hdr[14];
       uint8_t have; /* header bytes collected */
+      uint8_t held; /* hardening: hdr[0..have) not given to wslay yet */
     } sc;
   } u;
   uint32_t refs;
