@@ -321,6 +321,34 @@ def test_stalled_readers_are_closed(server_kind):
         srv.stop()
 
 
+def test_partial_frame_headers(server_kind):
+    """A thousand open connections, then 8 bytes of a frame header on each:
+    what those bytes add per connection (before the fix: a wslay context and
+    its buffers, ~9 KiB)."""
+    srv = Server(server_kind)
+    socks = []
+    try:
+        with Watch(srv) as w:
+            for _ in range(1000):
+                socks.append(raw_open(srv))
+            time.sleep(0.5)
+            idle = srv.rss()
+            for s in socks:
+                s.sendall(frame(0x2, b"x" * 70000)[:8])  # 2 + 8-byte length: 8 of 14
+            time.sleep(1)
+            extra = (srv.rss() - idle) / 1000
+        row = w.record("partial headers 1000x8B", server_kind,
+                       idle_bytes_per_conn=round((idle - w.before) / 1000),
+                       header_bytes_per_conn=round(extra))
+        print(row)
+        assert extra < 1024, f"8 header bytes cost {extra:.0f} bytes per connection"
+        w.check(64 * MIB)
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+
+
 def test_slowloris(server_kind):
     """Two hundred handshakes trickling a byte every 200 ms for 3 s."""
     srv = Server(server_kind)
