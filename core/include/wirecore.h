@@ -693,6 +693,131 @@ WIRE_EXTERN size_t wire_server_topic_count(const wire_server *server);
  * backpressure limit (closed with 1008), or out of memory queueing. */
 WIRE_EXTERN uint64_t wire_server_publish_drops(const wire_server *server);
 
+/* ------------------------------------------------------------------------ */
+/* Broker                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A broker carries publishes between processes (on one machine or many), so
+ * a wire_server_publish* in any process reaches the topic's subscribers in
+ * every process attached to the same backplane. Local subscribers get the
+ * message directly, once: what comes back from the backplane with this
+ * server's own origin id is skipped.
+ *
+ * The engine interface below is what a backplane implements; the core ships
+ * one, Redis (wire_server_use_redis). A server has at most one broker.
+ *
+ * Envelope (what an engine carries; see docs/scaling.md): 12 bytes of header,
+ * then the payload.
+ *   byte 0      0xFF (never the first byte of UTF-8 text)
+ *   byte 1      'W'
+ *   byte 2      version, 1
+ *   byte 3      kind: 1 text, 2 binary, 3 value (the payload is MessagePack)
+ *   bytes 4..11 origin id of the publishing server, big-endian
+ * A payload that does not start with 0xFF 'W' is a plain message from
+ * outside: delivered as a text frame when it is valid UTF-8, else binary.
+ */
+typedef enum wire_broker_state {
+  WIRE_BROKER_CONNECTING = 0, /* first connection not yet made */
+  WIRE_BROKER_UP = 1,         /* publishes cross processes */
+  WIRE_BROKER_DOWN = 2        /* lost; local delivery goes on; reconnecting */
+} wire_broker_state;
+
+/* A backplane engine. Every function is called on the server's loop thread. */
+typedef struct wire_broker_engine {
+  /* Carry one envelope to the other processes. Return 0 when taken, or a
+   * negative WIRE_E* code when it is dropped (the server counts the drop). */
+  int (*publish)(void *impl, const char *topic, size_t len, const void *envelope,
+                 size_t envelope_len);
+  /* The topic got its first local subscriber (subscribed 1) or lost its last
+   * (subscribed 0): listen for it on the backplane, or stop. */
+  void (*topic)(void *impl, const char *topic, size_t len, int subscribed);
+  /* The server is shutting down: close every handle (a wire_broker_hold is
+   * released as each one's close callback runs). Called once. */
+  void (*close)(void *impl);
+  /* wire_server_free: release impl. Called once, after close. */
+  void (*free)(void *impl);
+} wire_broker_engine;
+
+/*
+ * Attach an engine (copied) with its impl. The server owns impl from here
+ * (engine->free releases it, even when this call fails).
+ * Returns 0, WIRE_EINVAL (NULL server or engine, a NULL function),
+ * WIRE_ESTATE (a broker is attached already, or the server is shutting down)
+ * or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_set_broker(wire_server *server, const wire_broker_engine *engine,
+                                       void *impl);
+/*
+ * The delivery entry point: an envelope (or a plain payload) arrived from the
+ * backplane for `topic`. Delivered to the local subscribers unless its origin
+ * is this server. Returns the number of connections it was queued for, or
+ * WIRE_EINVAL (bad arguments, bad topic length), WIRE_EDESERIALIZE (an
+ * envelope of an unknown version or kind, or a value that does not decode;
+ * counted as invalid) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_broker_deliver(wire_server *server, const char *topic, size_t len,
+                                    const void *data, size_t data_len);
+/* Engines: the connection state changed (message: one human-readable line,
+ * may be NULL). The state callback runs once per call. */
+WIRE_EXTERN void wire_broker_report(wire_server *server, wire_broker_state state,
+                                    const char *message);
+/* Engines: a handle of the engine is open on the server's loop: the shutdown
+ * finishes only after the matching release. */
+WIRE_EXTERN void wire_broker_hold(wire_server *server);
+WIRE_EXTERN void wire_broker_release(wire_server *server);
+/* The server's uv_loop_t* (owned or borrowed), for engines. */
+WIRE_EXTERN void *wire_server_loop(const wire_server *server);
+/* This server's origin id (random, fixed for its life), for engines and tests. */
+WIRE_EXTERN uint64_t wire_server_origin(const wire_server *server);
+
+typedef void (*wire_broker_state_cb)(wire_server *server, wire_broker_state state,
+                                     const char *message, void *user_data);
+/* Called on every broker state change, and when publishes start or stop being
+ * dropped for a full publish queue (state unchanged). Returns 0 or WIRE_EINVAL. */
+WIRE_EXTERN int wire_server_on_broker_state(wire_server *server, wire_broker_state_cb cb,
+                                            void *user_data);
+
+typedef struct wire_broker_stats {
+  wire_broker_state state;
+  uint64_t published;     /* envelopes handed to the backplane */
+  uint64_t dropped;       /* publishes that did not leave this process (down,
+                             publish queue full, refused by the backplane) */
+  uint64_t received;      /* messages from other processes delivered locally */
+  uint64_t invalid;       /* messages from the backplane that could not be read */
+  uint64_t reconnects;    /* connections re-established after a loss (Redis) */
+  uint64_t channels;      /* backplane subscriptions confirmed (Redis) */
+  size_t pending_bytes;   /* publish bytes queued, not yet written (Redis) */
+} wire_broker_stats;
+/* Fill *out. Returns 0, WIRE_EINVAL (NULL) or WIRE_ENOTFOUND (no broker). */
+WIRE_EXTERN int wire_server_broker_stats(const wire_server *server, wire_broker_stats *out);
+
+/*
+ * Redis as the backplane (RESP2, plain pub/sub: at most once). The URL is
+ * redis://[[user]:password@]host[:port][/db] (port 6379, db 0 by default;
+ * user and password percent-decoded; AUTH user password when a user is
+ * given, AUTH password otherwise). Topic T is the channel <prefix>T; one
+ * connection subscribes (only to topics with local subscribers), another
+ * publishes. A lost connection is retried with capped exponential backoff
+ * and the subscriptions are made again; publishes meanwhile are dropped and
+ * counted (wire_broker_stats.dropped), local delivery goes on.
+ */
+typedef struct wire_redis_options {
+  const char *prefix;       /* channel prefix; NULL = "wirecore:" */
+  size_t max_pending_bytes; /* publish bytes queued for Redis before publishes
+                               are dropped; 0 = 16 MiB */
+  unsigned reconnect_min_ms; /* first retry delay; 0 = 100 */
+  unsigned reconnect_max_ms; /* cap of the doubling delay; 0 = 2000 */
+} wire_redis_options;
+/*
+ * Attach Redis to the server and start connecting (on the server's loop).
+ * opts may be NULL. Returns 0, WIRE_EINVAL (a bad URL: err says why; err may
+ * be NULL), WIRE_ESTATE (a broker is attached already), WIRE_EUV or
+ * WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_use_redis(wire_server *server, const char *url,
+                                      const wire_redis_options *opts, wire_error *err);
+
 #ifdef __cplusplus
 }
 #endif

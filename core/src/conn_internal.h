@@ -241,6 +241,7 @@ struct wire_server {
   wire_doc *out_doc; /* encoding outgoing values and error replies */
   int doc_busy, out_doc_busy;
   wire__topics topics; /* topics.c */
+  struct wire__broker *broker; /* broker.c: NULL without a broker */
 };
 
 /* ---- cross-file internals ----------------------------------------------- */

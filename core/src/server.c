@@ -4,6 +4,7 @@
  * list), and graceful shutdown. The upgrade phase is handshake.c's, the
  * deadlines timer.c's.
  */
+#include "broker.h"
 #include "conn_internal.h"
 
 #include <stdlib.h>
@@ -67,6 +68,7 @@ static void endpoint_free(wire_endpoint *ep) {
 int wire_server_free(wire_server *s) {
   if (s == NULL)
     return 0;
+  wire__broker_close_unlistened(s); /* broker */
   if (s->state == WIRE__SV_LISTENING || s->state == WIRE__SV_SHUTTING || s->n_sockets > 0 ||
       s->n_handles > 0)
     return WIRE_EBUSY;
@@ -90,6 +92,7 @@ int wire_server_free(wire_server *s) {
     uv_loop_close(&s->own_loop);
   }
   wire__pipeline_server_free(s);
+  wire__broker_free(s); /* broker */
   wire__topics_free(s); /* topics */
   free(s->rbuf);
   free(s);
@@ -404,6 +407,7 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
   }
   each_conn(s, shutdown_one);
+  wire__broker_shutdown(s); /* broker: close its connections */
   wire__timer_arm(s, s->shutdown_deadline);
   wire__server_check_done(s);
   s->kick = 1;

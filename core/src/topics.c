@@ -6,6 +6,7 @@
  * a reference-counted buffer that every subscriber's output queue points at,
  * with the backpressure rule of wire_conn_send_* applied per subscriber.
  */
+#include "broker.h"
 #include "conn_internal.h"
 
 #include <string.h>
@@ -270,6 +271,8 @@ int wire_conn_subscribe(wire_conn *c, const char *name, size_t len) {
   t->by_codec[sub->codec]++;
   sub->cidx = c->topics->n;
   c->topics->items[c->topics->n++] = sub;
+  if (t->n == 1) /* broker hook: the first local subscriber */
+    wire__broker_topic(WIRE__SRV(c), t->name, t->len, 1);
   return 0;
 }
 
@@ -300,6 +303,8 @@ static void sub_remove(wire__topics *T, wire__sub *sub) {
   }
   t->n--;
   t->by_codec[sub->codec]--;
+  if (t->n == 0) /* broker hook: the last local subscriber left */
+    wire__broker_topic(WIRE__SRV(c), t->name, t->len, 0);
   if (t->busy > 0) {
     sub->conn = NULL;
     t->dead++;
@@ -464,13 +469,40 @@ static int deliver(wire_server *s, wire__topic *t, wire__sbuf *const bufs[3],
   return sent;
 }
 
-int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
-                        const void *data, size_t data_len, wire_conn *exclude) {
+/* Arguments of a publish: 0, WIRE_EINVAL or WIRE_EUTF8. */
+static int publish_check(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                         const void *data, size_t data_len) {
   if (s == NULL || !topic_name_ok(name, len) || (data == NULL && data_len > 0) ||
       (kind != WIRE_MSG_TEXT && kind != WIRE_MSG_BINARY))
     return WIRE_EINVAL;
   if (kind == WIRE_MSG_TEXT && wire__utf8_step(WIRE__UTF8_OK, data, data_len) != WIRE__UTF8_OK)
     return WIRE_EUTF8;
+  return 0;
+}
+
+static int publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                         const void *data, size_t data_len, wire_conn *exclude);
+
+/* ---- broker hook: a publish also goes to the other processes ---- */
+int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                        const void *data, size_t data_len, wire_conn *exclude) {
+  int r = publish_check(s, name, len, kind, data, data_len);
+  if (r != 0)
+    return r;
+  wire__broker_publish(s, name, len, kind, data, data_len);
+  return publish_local(s, name, len, kind, data, data_len, exclude);
+}
+
+int wire__publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                        const void *data, size_t data_len, wire_conn *exclude) {
+  int r = publish_check(s, name, len, kind, data, data_len);
+  return r != 0 ? r : publish_local(s, name, len, kind, data, data_len, exclude);
+}
+/* ---- end of the broker hook ---- */
+
+/* Deliver a checked publish to this server's subscribers. */
+static int publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                         const void *data, size_t data_len, wire_conn *exclude) {
   wire__topic *t = topic_find(&s->topics, name, len, wire__hash_bytes(s->topics.seed, name, len));
   if (t == NULL || t->n == 0)
     return 0;
@@ -507,7 +539,16 @@ static int encode_frame(wire__topics *T, wire_codec codec, const wire_value *v, 
   return r;
 }
 
+/* ---- broker hook: a published value also goes to the other processes ---- */
 int wire_server_publish_value(wire_server *s, const char *name, size_t len, const wire_value *v,
+                              wire_conn *exclude, wire_error *err) {
+  if (s != NULL && v != NULL && topic_name_ok(name, len))
+    wire__broker_publish_value(s, name, len, v);
+  return wire__publish_value_local(s, name, len, v, exclude, err);
+}
+/* ---- end of the broker hook ---- */
+
+int wire__publish_value_local(wire_server *s, const char *name, size_t len, const wire_value *v,
                               wire_conn *exclude, wire_error *err) {
   if (s == NULL || v == NULL || !topic_name_ok(name, len))
     return wire__error_set(err, WIRE_EINVAL, "server, topic (1..%u bytes) and value are required",
