@@ -5,12 +5,14 @@
  * its room, and a message is published to it. Binary messages are ignored;
  * other paths get 404. Uses only the public header.
  *
- *   wire_chat [--host H] [--port P] [--broker redis://HOST:PORT/DB]
- *                                        (defaults 127.0.0.1, 8000, no broker)
+ *   wire_chat [--host H] [--port P] [--broker redis://HOST:PORT/DB] [--workers N]
+ *                                        (defaults 127.0.0.1, 8000, no broker, 1)
  *
  * With --broker, rooms span every wire_chat (and every other Wirecore
  * server) attached to the same Redis: a message reaches the room's members
  * in all of them. Broker state changes go to stderr, one line each.
+ * --workers N (N > 1) serves from N processes sharing the port under a
+ * supervisor; give them a --broker so rooms span the workers.
  *
  * Prints "listening on H:P" once it accepts connections; SIGINT or SIGTERM
  * close everyone with 1001 and exit 0.
@@ -46,7 +48,7 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s [--host H] [--port P] [--broker URL]\n", argv0);
+  fprintf(stderr, "usage: %s [--host H] [--port P] [--broker URL] [--workers N]\n", argv0);
   return 2;
 }
 
@@ -72,9 +74,17 @@ static int use_broker(wire_server *server, const char *url) {
   return 0;
 }
 
+typedef struct chat_args {
+  const char *host;
+  long port;
+  const char *broker;
+} chat_args;
+
+static int serve(unsigned index, void *user_data);
+
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
-  long port = 8000;
+  long port = 8000, workers = 1;
   const char *broker = NULL;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
@@ -86,10 +96,24 @@ int main(int argc, char **argv) {
         return usage(argv[0]);
     } else if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc) {
       broker = argv[++i];
+    } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+      workers = strtol(argv[++i], &end, 10);
+      if (*end || workers < 1 || workers > 1024)
+        return usage(argv[0]);
     } else {
       return usage(argv[0]);
     }
   }
+  chat_args args = {host, port, broker};
+  return example_workers("wire_chat", workers, port, serve, &args);
+}
+
+/* The whole server: in this process, or in each worker after the fork. */
+static int serve(unsigned index, void *user_data) {
+  const chat_args *a = user_data;
+  const char *host = a->host, *broker = a->broker;
+  long port = a->port;
+  (void)index;
   wire_server *server = NULL;
   int r = wire_server_new(NULL, &server);
   if (r != 0) {

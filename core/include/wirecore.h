@@ -818,6 +818,70 @@ typedef struct wire_redis_options {
 WIRE_EXTERN int wire_server_use_redis(wire_server *server, const char *url,
                                       const wire_redis_options *opts, wire_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* Workers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One process per core: a supervisor forks N worker processes that share
+ * the port through SO_REUSEPORT (the kernel spreads new connections over
+ * them). The supervisor restarts a worker that dies (with backoff, logged),
+ * passes SIGINT/SIGTERM on to every worker (each shuts down gracefully: 1001
+ * to its clients) and returns when all are gone. SIGHUP replaces the workers
+ * one at a time: a new worker is started and the old one is told to drain
+ * (SIGHUP: wire_server_drain) only once the new one listens, so a deploy
+ * refuses no connection attempt.
+ *
+ * Fork safety: call wire_supervise before creating any thread or server (a
+ * forked child gets only the calling thread); create the server inside the
+ * worker function, after the fork. Stdout and stderr are shared; a worker's
+ * exit status is its function's return value.
+ *
+ * In a worker (the environment has WIRECORE_WORKER_FD, set by the
+ * supervisor), or whenever WIRECORE_REUSEPORT=1 is set (other process
+ * managers, node:cluster), wire_server_listen sets SO_REUSEPORT before
+ * binding; in a worker its first successful listen also tells the
+ * supervisor that the worker is ready.
+ */
+typedef struct wire_supervisor_options {
+  unsigned workers;         /* worker processes; 0 = one per online CPU */
+  unsigned restart_min_ms;  /* first restart delay of a crashing worker; 0 = 100 */
+  unsigned restart_max_ms;  /* cap of the doubling delay; 0 = 5000 */
+  unsigned stop_timeout_ms; /* after SIGTERM, SIGKILL what is left; 0 = 15000 */
+  unsigned ready_timeout_ms; /* a replacement that does not listen by then is
+                                given up (the old worker stays); 0 = 10000 */
+  const char *name;         /* prefix of the log lines (stderr); NULL = "wirecore" */
+} wire_supervisor_options;
+
+/* Runs in each worker process after the fork; index is 0..workers-1 (a
+ * replacement gets the index of the worker it replaces). The return value is
+ * the worker's exit status. */
+typedef int (*wire_worker_fn)(unsigned index, void *user_data);
+
+/*
+ * Supervise workers until SIGINT or SIGTERM has stopped them all (blocks;
+ * the calling process is the supervisor and never runs fn itself).
+ * Returns 0 when every worker exited after the stop, 1 when some had to be
+ * killed or exited with a failure status, or WIRE_EINVAL (fn NULL) or
+ * WIRE_EUV (pipe, fork or signal setup failed before any worker started).
+ */
+WIRE_EXTERN int wire_supervise(const wire_supervisor_options *opts, wire_worker_fn fn,
+                               void *user_data);
+/* The worker's index (0..N-1) when this process is a worker, else -1. */
+WIRE_EXTERN int wire_worker_index(void);
+
+/*
+ * Stop accepting without dropping anything: accept every connection already
+ * waiting in the listeners' backlogs, close the listeners, and keep serving;
+ * once no connection is left, or after timeout_ms (0 = 30000), start the
+ * graceful shutdown (wire_server_shutdown with its default deadline, `done`
+ * as its callback). What a worker does on SIGHUP.
+ * Returns 0, WIRE_EINVAL, WIRE_ESTATE (not listening, or draining already)
+ * or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_drain(wire_server *server, unsigned timeout_ms,
+                                  wire_shutdown_cb done, void *user_data);
+
 #ifdef __cplusplus
 }
 #endif

@@ -317,7 +317,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
     return WIRE_EUV;
   }
   s->n_handles++;
-  int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+  int r = wire__listen_bind(&l->tcp, (struct sockaddr *)&ss); /* workers: SO_REUSEPORT */
   if (r == 0)
     r = uv_listen((uv_stream_t *)&l->tcp, 511, wire__tcp_on_connection);
   if (r != 0) {
@@ -341,6 +341,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   s->state = WIRE__SV_LISTENING;
   s->kick = 1;
   wire__wake_host(s);
+  wire__worker_listening(); /* workers: tell the supervisor */
   return 0;
 }
 
@@ -365,6 +366,14 @@ void wire_server_unref(wire_server *s) {
 }
 
 /* ---- shutdown ---------------------------------------------------------------- */
+
+void wire__server_close_listeners(wire_server *s) {
+  while (s->listeners != NULL) {
+    wire__listener *l = s->listeners;
+    s->listeners = l->next;
+    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
+  }
+}
 
 /* When the last socket and listener are gone, close the timer; its close
  * callback finishes the shutdown. */
@@ -401,11 +410,7 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
   s->done_data = user_data;
   uv_update_time(s->loop);
   s->shutdown_deadline = uv_now(s->loop) + (timeout_ms ? timeout_ms : WIRE__DEFAULT_SHUTDOWN_MS);
-  while (s->listeners != NULL) {
-    wire__listener *l = s->listeners;
-    s->listeners = l->next;
-    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
-  }
+  wire__server_close_listeners(s);
   each_conn(s, shutdown_one);
   wire__broker_shutdown(s); /* broker: close its connections */
   wire__timer_arm(s, s->shutdown_deadline);
