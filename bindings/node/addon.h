@@ -60,6 +60,7 @@ typedef struct wn_server {
 struct wn_endpoint {
   wn_server *srv;
   napi_ref on_connect, on_message, on_close, on_error;
+  napi_ref on_drain; /* optional: NULL when the JS layer gave none */
   wire_codec codec;
   wn_endpoint *next;
 };
@@ -74,6 +75,7 @@ typedef struct wn_conn {
   int in_connect; /* inside on_connect: accept/reject only record the decision */
   int decision;   /* -1 none, 0 accept, or a rejection status */
   struct wn_conn *dprev, *dnext; /* the server's list of deferred connections */
+  napi_value failing; /* during fail()/invalid(): the JS error onError receives */
 } wn_conn;
 
 /* ---- errors (node_convert.c) ------------------------------------------------ */
@@ -81,9 +83,11 @@ void wn_throw_last_error(napi_env env, const char *call);
 /* Throw an Error with .code = wire_err_name(code), .errno = code and the
  * details of err (may be NULL). */
 void wn_throw_wire(napi_env env, int code, const wire_error *err);
-/* A plain object describing a wire error ({code, errno, message, path,
- * keyword, schemaPath, offset}); NULL with a pending exception on failure. */
+/* A plain object describing a wire error ({code, errno, category, message,
+ * path, keyword, schemaPath, offset}); NULL with a pending exception. */
 napi_value wn_error_info(napi_env env, int code, const wire_error *err);
+/* errors() -> [{name, errno, category, className}, ...]: the core's list. */
+napi_value wn_errors(napi_env env, napi_callback_info info);
 
 /* ---- values (node_convert.c) ------------------------------------------------ */
 /* A JS value for v (strings and binaries are copied, so the result outlives

@@ -314,6 +314,135 @@ static napi_value conn_reject(napi_env env, napi_callback_info info) {
   return int_result(env, decide(env, nc, status));
 }
 
+/* Copy the string property `name` of obj (if it is one) into buf. */
+static void copy_prop(napi_env env, napi_value obj, const char *name, char *buf, size_t cap) {
+  napi_value v;
+  napi_valuetype t;
+  size_t len;
+  if (napi_get_named_property(env, obj, name, &v) == napi_ok &&
+      napi_typeof(env, v, &t) == napi_ok && t == napi_string)
+    napi_get_value_string_utf8(env, v, buf, cap, &len);
+}
+
+/* A wire_error from a JS error or info object: message, path, keyword,
+ * schemaPath; the code named by its `code` property (0 when none). */
+static void error_from_js(napi_env env, napi_value obj, wire_error *err) {
+  char name[32] = "";
+  memset(err, 0, sizeof *err);
+  napi_valuetype t = napi_undefined;
+  if (!obj || napi_typeof(env, obj, &t) != napi_ok || t != napi_object)
+    return;
+  copy_prop(env, obj, "message", err->message, sizeof err->message);
+  copy_prop(env, obj, "path", err->path, sizeof err->path);
+  copy_prop(env, obj, "keyword", err->keyword, sizeof err->keyword);
+  copy_prop(env, obj, "schemaPath", err->schema_path, sizeof err->schema_path);
+  copy_prop(env, obj, "code", name, sizeof name);
+#define WN_CODE_OF(cname, num, cat, msg)                                                           \
+  if (strcmp(name, #cname) == 0)                                                                   \
+    err->code = num;
+  WIRE_ERRNO_MAP(WN_CODE_OF)
+#undef WN_CODE_OF
+}
+
+/* fail(error?) -> 1 (onError handled it), 0 (closing with 1011) or a negative
+ * code: report a failure of this process's code; onError(conn, error) gets
+ * the error itself. */
+static napi_value conn_fail(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (!nc->conn)
+    return int_result(env, WIRE_ECLOSED);
+  wire_error err;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1)
+    NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
+  error_from_js(env, argc >= 1 ? argv[0] : NULL, &err);
+  err.code = WIRE_EHANDLER;
+  napi_value outer = nc->failing;
+  nc->failing = t == napi_undefined || t == napi_null ? NULL : argv[0];
+  int rc = wire_conn_fail(nc->conn, &err);
+  nc->failing = outer;
+  return int_result(env, rc);
+}
+
+/* invalid(error) -> 1 (onError handled it), 0 (the invalid-message policy
+ * acted) or a negative code (EINVAL: error.code is not EDESERIALIZE, EDEPTH,
+ * ECODEC, EVALIDATION or EUNKNOWN_MESSAGE). For a message a JS codec
+ * refused; onError(conn, error) gets the error itself. */
+static napi_value conn_invalid(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  if (!nc->conn)
+    return int_result(env, WIRE_ECLOSED);
+  wire_error err;
+  error_from_js(env, argc >= 1 ? argv[0] : NULL, &err);
+  napi_value outer = nc->failing;
+  nc->failing = argc >= 1 ? argv[0] : NULL;
+  int rc = wire_conn_invalid(nc->conn, &err);
+  nc->failing = outer;
+  return int_result(env, rc);
+}
+
+/* hold() -> 0 or ECLOSED: the JS layer keeps the message it was given in its
+ * own inbox; the core stops reading at maxQueuedMessages. */
+static napi_value conn_hold(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  return int_result(env, nc->conn ? wire_conn_hold(nc->conn) : WIRE_ECLOSED);
+}
+
+/* consumed(n = 1) -> 0, EINVAL (more than held) or ECLOSED. */
+static napi_value conn_consumed(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  double n = 1;
+  wn_conn *nc = this_conn(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc >= 1)
+    NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
+  if (t != napi_undefined &&
+      (t != napi_number || napi_get_value_double(env, argv[0], &n) != napi_ok || n < 0 ||
+       n > 4294967295.0)) {
+    napi_throw_range_error(env, "EINVAL", "consumed(n) takes a count >= 0");
+    return NULL;
+  }
+  return int_result(env, nc->conn ? wire_conn_consumed(nc->conn, (size_t)n) : WIRE_ECLOSED);
+}
+
+/* queued() -> received messages waiting (paused or held). */
+static napi_value conn_queued(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  NODE_API_CALL(env,
+                napi_create_double(env, nc->conn ? (double)wire_conn_queued(nc->conn) : 0, &out));
+  return out;
+}
+
+/* writable() -> open and at or below sendHighWater; false promises one
+ * onDrain(conn) unless the connection closes first. */
+static napi_value conn_writable(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value out;
+  wn_conn *nc = this_conn(env, info, &argc, NULL);
+  if (!nc)
+    return NULL;
+  NODE_API_CALL(env, napi_get_boolean(env, nc->conn && wire_conn_writable(nc->conn), &out));
+  return out;
+}
+
 static napi_value conn_buffered(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value out;
@@ -360,6 +489,12 @@ napi_value wn_conn_class(napi_env env) {
       {"bufferedAmount", NULL, conn_buffered, NULL, NULL, NULL, napi_default, NULL},
       {"isOpen", NULL, conn_is_open, NULL, NULL, NULL, napi_default, NULL},
       {"id", NULL, conn_id, NULL, NULL, NULL, napi_default, NULL},
+      {"fail", NULL, conn_fail, NULL, NULL, NULL, napi_default, NULL},
+      {"invalid", NULL, conn_invalid, NULL, NULL, NULL, napi_default, NULL},
+      {"hold", NULL, conn_hold, NULL, NULL, NULL, napi_default, NULL},
+      {"consumed", NULL, conn_consumed, NULL, NULL, NULL, napi_default, NULL},
+      {"queued", NULL, conn_queued, NULL, NULL, NULL, napi_default, NULL},
+      {"writable", NULL, conn_writable, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_class(env, "Connection", NAPI_AUTO_LENGTH, conn_ctor, NULL,
                                        sizeof props / sizeof *props, props, &cls));

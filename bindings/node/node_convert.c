@@ -45,7 +45,8 @@ static napi_status set_num(napi_env env, napi_value obj, const char *name, doubl
 static napi_status fill_error(napi_env env, napi_value obj, int code, const wire_error *err) {
   napi_status st;
   if ((st = set_str(env, obj, "code", wire_err_name(code))) != napi_ok ||
-      (st = set_num(env, obj, "errno", code)) != napi_ok)
+      (st = set_num(env, obj, "errno", code)) != napi_ok ||
+      (st = set_str(env, obj, "category", wire_errcat_name(wire_err_category(code)))) != napi_ok)
     return st;
   if (!err)
     return napi_ok;
@@ -67,6 +68,23 @@ napi_value wn_error_info(napi_env env, int code, const wire_error *err) {
   NODE_API_CALL(env, fill_error(env, obj, code, err));
   NODE_API_CALL(env, set_str(env, obj, "message", error_text(code, err)));
   return obj;
+}
+
+napi_value wn_errors(napi_env env, napi_callback_info info) {
+  napi_value list, row;
+  uint32_t i = 0;
+  (void)info;
+  NODE_API_CALL(env, napi_create_array(env, &list));
+#define WN_ERROR_ROW(name, num, cat, msg)                                                          \
+  NODE_API_CALL(env, napi_create_object(env, &row));                                               \
+  NODE_API_CALL(env, set_str(env, row, "name", #name));                                            \
+  NODE_API_CALL(env, set_num(env, row, "errno", num));                                             \
+  NODE_API_CALL(env, set_str(env, row, "category", wire_errcat_name(WIRE_ERRCAT_##cat)));          \
+  NODE_API_CALL(env, set_str(env, row, "className", wire_errcat_class(WIRE_ERRCAT_##cat)));        \
+  NODE_API_CALL(env, napi_set_element(env, list, i++, row));
+  WIRE_ERRNO_MAP(WN_ERROR_ROW)
+#undef WN_ERROR_ROW
+  return list;
 }
 
 void wn_throw_wire(napi_env env, int code, const wire_error *err) {
@@ -214,7 +232,9 @@ static wire_value *napi_fail(wn_build *b) {
   return fail(b, WIRE_EINVAL, "Node-API call failed");
 }
 
-static wire_value *oom(wn_build *b) { return fail(b, WIRE_ENOMEM, "out of memory"); }
+static wire_value *oom(wn_build *b) {
+  return fail(b, WIRE_ENOMEM, "out of memory");
+}
 
 static wire_value *build_string(wn_build *b, napi_value js) {
   size_t len, *cap;
@@ -439,8 +459,8 @@ typedef int (*kv_at_fn)(const wire_request *, size_t, wire_str *, wire_str *);
 
 /* An object of name -> value; `first` keeps the first of repeated names,
  * `lower` lower-cases names (headers), `join` joins repeats with ", ". */
-static napi_value kv_object(napi_env env, const wire_request *req, size_t n, kv_at_fn at,
-                            int lower, int join) {
+static napi_value kv_object(napi_env env, const wire_request *req, size_t n, kv_at_fn at, int lower,
+                            int join) {
   napi_value obj;
   NODE_API_CALL(env, napi_create_object(env, &obj));
   for (size_t i = 0; i < n; i++) {

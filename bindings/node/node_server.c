@@ -163,8 +163,10 @@ static int on_error(wire_conn *conn, const wire_error *err, void *user_data) {
   if (napi_open_handle_scope(env, &scope) != napi_ok)
     return 0;
   napi_value argv[2];
+  wn_conn *nc = wire_conn_get_data(conn);
   argv[0] = conn_object(env, conn);
-  argv[1] = wn_error_info(env, err->code, err);
+  /* conn.fail(error) / conn.invalid(error): onError gets that error itself. */
+  argv[1] = nc && nc->failing ? nc->failing : wn_error_info(env, err->code, err);
   if (argv[1]) {
     napi_value res = wn_call(ep->srv, ep->on_error, 2, argv);
     if (res)
@@ -174,6 +176,20 @@ static int on_error(wire_conn *conn, const wire_error *err, void *user_data) {
   return handled;
 }
 
+/* The send queue fell back to the high-water mark after writable() said
+ * false: onDrain(conn) lets the JS layer wake its waiting senders. */
+static void on_drain(wire_conn *conn, void *user_data) {
+  wn_endpoint *ep = user_data;
+  napi_env env = ep->srv->env;
+  napi_handle_scope scope;
+  if (!ep->on_drain || napi_open_handle_scope(env, &scope) != napi_ok)
+    return;
+  napi_value argv[1];
+  argv[0] = conn_object(env, conn);
+  wn_call(ep->srv, ep->on_drain, 1, argv);
+  napi_close_handle_scope(env, scope);
+}
+
 /* ---- option parsing ---------------------------------------------------- */
 
 /* obj[name] as an unsigned number; `def` when absent or undefined. */
@@ -181,8 +197,7 @@ static int get_uint(napi_env env, napi_value obj, const char *name, double def, 
   napi_value v;
   napi_valuetype t;
   *out = def;
-  if (napi_get_named_property(env, obj, name, &v) != napi_ok ||
-      napi_typeof(env, v, &t) != napi_ok)
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok)
     return -1;
   if (t == napi_undefined || t == napi_null)
     return 0;
@@ -226,8 +241,8 @@ static int get_strings(napi_env env, napi_value obj, const char *name, wn_string
     return -1;
   for (uint32_t i = 0; i < n; i++) {
     napi_value item;
-    if (napi_get_element(env, arr, i, &item) != napi_ok ||
-        napi_typeof(env, item, &t) != napi_ok || t != napi_string) {
+    if (napi_get_element(env, arr, i, &item) != napi_ok || napi_typeof(env, item, &t) != napi_ok ||
+        t != napi_string) {
       napi_throw_type_error(env, "EINVAL", "expected an array of strings");
       return -1;
     }
@@ -256,9 +271,22 @@ static int get_fn_ref(napi_env env, napi_value obj, const char *name, napi_ref *
   return napi_create_reference(env, fn, 1, out) == napi_ok ? 0 : -1;
 }
 
+/* Like get_fn_ref, for a handler the JS layer may leave out (*out stays NULL). */
+static int get_optional_fn_ref(napi_env env, napi_value obj, const char *name, napi_ref *out) {
+  napi_value fn;
+  napi_valuetype t;
+  if (napi_get_named_property(env, obj, name, &fn) != napi_ok ||
+      napi_typeof(env, fn, &t) != napi_ok)
+    return -1;
+  if (t == napi_undefined || t == napi_null)
+    return 0;
+  return get_fn_ref(env, obj, name, out);
+}
+
 static void free_endpoint(napi_env env, wn_endpoint_store *st) {
-  napi_ref refs[] = {st->ep.on_connect, st->ep.on_message, st->ep.on_close, st->ep.on_error};
-  for (size_t i = 0; i < 4; i++)
+  napi_ref refs[] = {st->ep.on_connect, st->ep.on_message, st->ep.on_close, st->ep.on_error,
+                     st->ep.on_drain};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
     if (refs[i])
       napi_delete_reference(env, refs[i]);
   free_strings(&st->schemas);
@@ -271,7 +299,7 @@ static void free_endpoint(napi_env env, wn_endpoint_store *st) {
 /* Read the endpoint options the JS layer prepared (see lib/app.js). */
 static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store *st,
                                   wire_endpoint_options *opts) {
-  double codec, policy, max_msg, max_bp, idle, pong, flags;
+  double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water;
   napi_value rs;
   napi_valuetype t;
   if (get_uint(env, o, "codec", 0, &codec) || get_uint(env, o, "invalidPolicy", 0, &policy) ||
@@ -279,6 +307,8 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
       get_uint(env, o, "maxBackpressure", 0, &max_bp) ||
       get_uint(env, o, "idleTimeout", 0, &idle) || get_uint(env, o, "pongTimeout", 0, &pong) ||
       get_uint(env, o, "schemaFlags", 0, &flags) ||
+      get_uint(env, o, "maxQueuedMessages", 0, &max_queued) ||
+      get_uint(env, o, "sendHighWater", 0, &high_water) ||
       get_strings(env, o, "messageSchemas", &st->schemas) ||
       get_strings(env, o, "subprotocols", &st->protocols) ||
       get_strings(env, o, "allowedOrigins", &st->origins))
@@ -296,6 +326,8 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   opts->idle_timeout_ms = idle > 4294967295.0 ? 4294967295u : (unsigned)idle;
   opts->pong_timeout_ms = pong > 4294967295.0 ? 4294967295u : (unsigned)pong;
   opts->schema_flags = (unsigned)flags;
+  opts->max_queued_messages = (size_t)max_queued;
+  opts->send_high_water = (size_t)high_water;
   opts->message_schemas = (const char *const *)st->schemas.items;
   opts->n_message_schemas = st->schemas.n;
   opts->response_schema = st->response_schema;
@@ -396,7 +428,8 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
   return self;
 }
 
-/* addEndpoint(pattern, options, { onConnect, onMessage, onClose, onError }) */
+/* addEndpoint(pattern, options, { onConnect, onMessage, onClose, onError,
+ * onDrain? }) */
 static napi_value server_add_endpoint(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -420,13 +453,15 @@ static napi_value server_add_endpoint(napi_env env, napi_callback_info info) {
       get_fn_ref(env, argv[2], "onConnect", &st->ep.on_connect) ||
       get_fn_ref(env, argv[2], "onMessage", &st->ep.on_message) ||
       get_fn_ref(env, argv[2], "onClose", &st->ep.on_close) ||
-      get_fn_ref(env, argv[2], "onError", &st->ep.on_error)) {
+      get_fn_ref(env, argv[2], "onError", &st->ep.on_error) ||
+      get_optional_fn_ref(env, argv[2], "onDrain", &st->ep.on_drain)) {
     free(pattern);
     free_endpoint(env, st);
     wn_throw_last_error(env, "addEndpoint");
     return NULL;
   }
-  wire_callbacks cbs = {on_connect, on_message, on_close, on_error};
+  wire_callbacks cbs = {on_connect, on_message, on_close, on_error,
+                        st->ep.on_drain ? on_drain : NULL};
   wire_error err;
   memset(&err, 0, sizeof err);
   int rc = wire_endpoint_add(srv->server, pattern, &opts, &cbs, &st->ep, NULL, &err);
@@ -687,6 +722,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"version", NULL, version, NULL, NULL, NULL, napi_default, NULL},
       {"errorName", NULL, error_name, NULL, NULL, NULL, napi_default, NULL},
       {"errorMessage", NULL, error_message, NULL, NULL, NULL, napi_default, NULL},
+      {"errors", NULL, wn_errors, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof *props, props));
   return exports;

@@ -16,17 +16,15 @@
 /* Everything the module owns lives here (PEP 489 multi-phase init): no static
  * mutable globals, so the module can be loaded in several interpreters. */
 typedef struct wpy_state {
-  PyObject *Error;                /* wirecore.WirecoreError (base) */
-  PyObject *SerializationError;   /* encoding failed */
-  PyObject *DeserializationError; /* decoding failed */
-  PyObject *ValidationError;      /* schema failure: .path .keyword .schema_path */
-  PyObject *UnknownMessageError;  /* no receive_* schema matched */
-  PyObject *ConnectionClosed;     /* the connection has closed */
+  PyObject *Error; /* wirecore.WirecoreError (base) */
+  /* One class per error category (WIRE_ERRCAT_MAP), subclasses of Error:
+   * cat[WIRE_ERRCAT_VALIDATION] is ValidationError, and so on. */
+  PyObject *cat[WIRE_ERRCAT_COUNT];
   PyTypeObject *ServerType;
   PyTypeObject *ConnType;
   PyTypeObject *SchemaType;
   PyTypeObject *DispatcherType;
-  PyObject *str_on_connect, *str_on_message, *str_on_close, *str_on_error;
+  PyObject *str_on_connect, *str_on_message, *str_on_close, *str_on_error, *str_on_drain;
 } wpy_state;
 
 /* One endpoint's link back to Python: the handler object whose _on_* methods
@@ -34,7 +32,7 @@ typedef struct wpy_state {
 typedef struct wpy_endpoint {
   struct wpy_server *server; /* borrowed: the server owns its endpoints */
   PyObject *handler;
-  PyObject *on_connect, *on_message, *on_close, *on_error; /* bound methods or NULL */
+  PyObject *on_connect, *on_message, *on_close, *on_error, *on_drain; /* bound methods or NULL */
   char **strings; /* copies of option strings, freed with the endpoint */
   size_t n_strings;
 } wpy_endpoint;
@@ -58,6 +56,7 @@ typedef struct wpy_conn {
   wpy_server *server; /* strong */
   PyObject *handler_data; /* any Python object the package attaches (per-connection state) */
   int data_held; /* the C side holds a reference to this object (wire_conn_set_data) */
+  PyObject *failing; /* borrowed: the exception conn.fail()/invalid() is reporting */
 } wpy_conn;
 
 typedef struct wpy_schema {
@@ -73,6 +72,8 @@ wpy_state *wpy_state_of_type(PyTypeObject *tp);
 PyObject *wpy_raise(wpy_state *st, int code, const wire_error *err);
 /* Build (not raise) the exception object for a code and error details. */
 PyObject *wpy_error_object(wpy_state *st, int code, const wire_error *err);
+/* The exception class of a code's category (borrowed). */
+PyObject *wpy_error_class(wpy_state *st, int code);
 
 /* convert.c */
 /* A new reference for a decoded value, or NULL with DeserializationError set. */
@@ -92,5 +93,10 @@ wire_doc *wpy_doc_acquire(wpy_server *server);
 void wpy_doc_release(wpy_server *server, wire_doc *doc);
 /* A new Conn object for `conn` (takes a wire_conn_ref). */
 wpy_conn *wpy_conn_new(wpy_server *server, wire_conn *conn);
+/* The Python exception now set escaped a callback: wire_conn_fail with it
+ * (the endpoint's _on_error sees the exception itself), and when nothing
+ * handled it, report it as unraisable in `where` (the connection closes
+ * with 1011). Clears the exception. */
+void wpy_conn_fail_current(wpy_conn *pc, PyObject *where);
 
 #endif /* WIRECORE_PY_H */

@@ -6,11 +6,14 @@
  */
 #include "rb_wirecore.h"
 
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static void conn_mark(void *p) {
   rb_gc_mark_movable(((rbw_conn *)p)->server);
   rb_gc_mark_movable(((rbw_conn *)p)->data);
+  rb_gc_mark(((rbw_conn *)p)->failing);
 }
 
 static void conn_compact(void *p) {
@@ -46,6 +49,7 @@ VALUE rbw_conn_wrap(rbw_server *s, rbw_endpoint *ep, wire_conn *conn) {
   w->self = self;
   w->server = s->self;
   w->data = Qnil;
+  w->failing = Qnil;
   w->ep = ep;
   w->id = wire_conn_id(conn);
   wire_conn_ref(conn);
@@ -139,6 +143,119 @@ static VALUE conn_resume(VALUE self) {
   return check_send(wire_conn_resume(open_conn(self)), NULL);
 }
 
+/* A wire_error for a Ruby exception: code, its message, and the details a
+ * Wirecore::Error carries (path, keyword, schema_path). */
+static void error_from_exception(wire_error *err, int code, VALUE exc) {
+  memset(err, 0, sizeof *err);
+  err->code = code;
+  if (NIL_P(exc))
+    return;
+  VALUE msg = rb_check_funcall(exc, rb_intern("message"), 0, NULL);
+  if (RB_TYPE_P(msg, T_STRING))
+    snprintf(err->message, sizeof err->message, "%.*s", (int)RSTRING_LEN(msg), RSTRING_PTR(msg));
+  static const struct {
+    const char *ivar;
+    size_t off, cap;
+  } fields[] = {{"@path", offsetof(wire_error, path), sizeof err->path},
+                {"@keyword", offsetof(wire_error, keyword), sizeof err->keyword},
+                {"@schema_path", offsetof(wire_error, schema_path), sizeof err->schema_path}};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    VALUE v = rb_attr_get(exc, rb_intern(fields[i].ivar));
+    if (RB_TYPE_P(v, T_STRING))
+      snprintf((char *)err + fields[i].off, fields[i].cap, "%.*s", (int)RSTRING_LEN(v),
+               RSTRING_PTR(v));
+  }
+}
+
+int rbw_conn_fail(rbw_conn *w, VALUE exc) {
+  if (w == NULL || w->conn == NULL)
+    return WIRE_ECLOSED;
+  wire_error err;
+  error_from_exception(&err, WIRE_EHANDLER, exc);
+  VALUE outer = w->failing;
+  w->failing = exc;
+  int rc = wire_conn_fail(w->conn, &err);
+  w->failing = outer;
+  return rc;
+}
+
+/* #fail(exc = nil) -> true (_error handled it) or false (closing with 1011,
+ * or already closed): a failure of the Ruby code for this connection. */
+static VALUE conn_fail(int argc, VALUE *argv, VALUE self) {
+  VALUE exc = Qnil;
+  rb_scan_args(argc, argv, "01", &exc);
+  int rc = rbw_conn_fail(conn_get(self), exc);
+  if (rc < 0 && rc != WIRE_ECLOSED)
+    rbw_raise(rc, NULL, "fail");
+  return rc == 1 ? Qtrue : Qfalse;
+}
+
+/* #invalid(exc) -> true (_error handled it) or false (the endpoint's invalid
+ * policy acted): a message a Ruby codec refused. exc is a
+ * DeserializationError, ValidationError or UnknownMessageError. */
+static VALUE conn_invalid(VALUE self, VALUE exc) {
+  int code = 0;
+  if (rb_obj_is_kind_of(exc, rbw.eCat[WIRE_ERRCAT_VALIDATION]))
+    code = WIRE_EVALIDATION;
+  else if (rb_obj_is_kind_of(exc, rbw.eCat[WIRE_ERRCAT_UNKNOWN_MESSAGE]))
+    code = WIRE_EUNKNOWN_MESSAGE;
+  else if (rb_obj_is_kind_of(exc, rbw.eCat[WIRE_ERRCAT_DESERIALIZE]))
+    code = WIRE_EDESERIALIZE;
+  else
+    rb_raise(rb_eTypeError,
+             "invalid takes a DeserializationError, ValidationError or UnknownMessageError");
+  rbw_conn *w = conn_get(self);
+  if (w->conn == NULL)
+    return Qfalse;
+  wire_error err;
+  error_from_exception(&err, code, exc);
+  VALUE outer = w->failing;
+  w->failing = exc;
+  int rc = wire_conn_invalid(w->conn, &err);
+  w->failing = outer;
+  if (rc < 0 && rc != WIRE_ECLOSED)
+    rbw_raise(rc, NULL, "invalid");
+  return rc == 1 ? Qtrue : Qfalse;
+}
+
+/* #hold: the Ruby layer keeps the message it was given in its own inbox;
+ * the core stops reading at max_queued_messages. */
+static VALUE conn_hold(VALUE self) {
+  rbw_conn *w = conn_get(self);
+  if (w->conn != NULL)
+    wire_conn_hold(w->conn);
+  return Qnil;
+}
+
+/* #consumed(n = 1): n held messages were taken out of the inbox. Raises
+ * ArgumentError for more than are held. */
+static VALUE conn_consumed(int argc, VALUE *argv, VALUE self) {
+  VALUE n = Qnil;
+  rb_scan_args(argc, argv, "01", &n);
+  long count = NIL_P(n) ? 1 : NUM2LONG(n);
+  if (count < 0)
+    rb_raise(rb_eArgError, "consumed(n) takes a count >= 0");
+  rbw_conn *w = conn_get(self);
+  if (w->conn == NULL)
+    return Qnil;
+  if (wire_conn_consumed(w->conn, (size_t)count) == WIRE_EINVAL)
+    rb_raise(rb_eArgError, "consumed more messages than are held");
+  return Qnil;
+}
+
+/* #queued -> received messages waiting (paused or held). */
+static VALUE conn_queued(VALUE self) {
+  rbw_conn *w = conn_get(self);
+  return SIZET2NUM(w->conn ? wire_conn_queued(w->conn) : 0);
+}
+
+/* #writable? -> open and at or below send_high_water; false promises one
+ * _drain(conn) unless the connection closes first. */
+static VALUE conn_writable_p(VALUE self) {
+  rbw_conn *w = conn_get(self);
+  return w->conn != NULL && wire_conn_writable(w->conn) ? Qtrue : Qfalse;
+}
+
 static VALUE conn_id(VALUE self) {
   return ULL2NUM(conn_get(self)->id);
 }
@@ -179,6 +296,12 @@ void rbw_init_conn(void) {
   rb_define_method(rbw.cConn, "open?", conn_open_p, 0);
   rb_define_method(rbw.cConn, "closed?", conn_closed_p, 0);
   rb_define_method(rbw.cConn, "buffered_amount", conn_buffered_amount, 0);
+  rb_define_method(rbw.cConn, "fail", conn_fail, -1);
+  rb_define_method(rbw.cConn, "invalid", conn_invalid, 1);
+  rb_define_method(rbw.cConn, "hold", conn_hold, 0);
+  rb_define_method(rbw.cConn, "consumed", conn_consumed, -1);
+  rb_define_method(rbw.cConn, "queued", conn_queued, 0);
+  rb_define_method(rbw.cConn, "writable?", conn_writable_p, 0);
   rb_define_method(rbw.cConn, "data", conn_data, 0);
   rb_define_method(rbw.cConn, "data=", conn_set_data, 1);
 }

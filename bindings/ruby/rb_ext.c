@@ -1,7 +1,8 @@
 /*
  * rb_ext.c -- entry point of the Ruby extension (wirecore/wirecore_ext): the
- * Wirecore::Native module, the Wirecore::Error hierarchy and the mapping
- * from WIRE_E* codes to those classes.
+ * Wirecore::Native module, the Wirecore::Error hierarchy (one class per core
+ * error category, generated from WIRE_ERRCAT_MAP) and the mapping from
+ * WIRE_E* codes to those classes.
  */
 #include "rb_wirecore.h"
 
@@ -11,42 +12,8 @@
  * read afterwards; every VALUE in it is registered with the GC. */
 rbw_classes rbw;
 
-/* Error classes by code; anything not listed is a plain Wirecore::Error. */
-static const char *error_class_name(int code) {
-  switch (code) {
-  case WIRE_EVALIDATION:
-    return "ValidationError";
-  case WIRE_EUNKNOWN_MESSAGE:
-    return "UnknownMessageError";
-  case WIRE_EDESERIALIZE:
-  case WIRE_EDEPTH:
-  case WIRE_ECODEC:
-    return "DeserializationError";
-  case WIRE_ESERIALIZE:
-    return "SerializationError";
-  case WIRE_ECLOSED:
-    return "ConnectionClosedError";
-  case WIRE_EBACKPRESSURE:
-    return "BackpressureError";
-  case WIRE_ETOOBIG:
-    return "MessageTooBigError";
-  case WIRE_EPROTOCOL:
-  case WIRE_EUTF8:
-    return "ProtocolError";
-  case WIRE_ESCHEMA:
-    return "SchemaError";
-  case WIRE_EROUTE:
-    return "RouteError";
-  case WIRE_EADDRINUSE:
-  case WIRE_ELISTEN:
-    return "ListenError";
-  default:
-    return "Error";
-  }
-}
-
 VALUE rbw_error_new(int code, const wire_error *err, const char *what) {
-  VALUE klass = rb_const_get(rbw.mWirecore, rb_intern(error_class_name(code)));
+  VALUE klass = rbw.eCat[wire_err_category(code)]; /* the code's category class */
   VALUE msg;
   if (err != NULL && err->message[0] != '\0')
     msg = rb_utf8_str_new_cstr(err->message);
@@ -83,6 +50,18 @@ static VALUE native_error_name(VALUE mod, VALUE code) {
   return rb_str_new_cstr(wire_err_name(NUM2INT(code)));
 }
 
+/* Native.errors -> [[name, code, category, class_name], ...]: the core's list. */
+static VALUE native_errors(VALUE mod) {
+  VALUE list = rb_ary_new();
+#define RBW_ERROR_ROW(name, num, cat, msg)                                                         \
+  rb_ary_push(list, rb_ary_new_from_args(4, rb_str_new_cstr(#name), INT2NUM(num),                  \
+                                         rb_str_new_cstr(wire_errcat_name(WIRE_ERRCAT_##cat)),     \
+                                         rb_str_new_cstr(wire_errcat_class(WIRE_ERRCAT_##cat))));
+  WIRE_ERRNO_MAP(RBW_ERROR_ROW)
+#undef RBW_ERROR_ROW
+  return list;
+}
+
 static VALUE define_error(const char *name, VALUE super) {
   return rb_define_class_under(rbw.mWirecore, name, super);
 }
@@ -98,15 +77,15 @@ RUBY_FUNC_EXPORTED void Init_wirecore_ext(void) {
 
   rbw.eError = define_error("Error", rb_eStandardError);
   rb_gc_register_mark_object(rbw.eError);
-  static const char *const names[] = {
-      "ValidationError",       "UnknownMessageError", "DeserializationError", "SerializationError",
-      "ConnectionClosedError", "BackpressureError",   "MessageTooBigError",   "ProtocolError",
-      "SchemaError",           "RouteError",          "ListenError"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    define_error(names[i], rbw.eError);
+  for (int i = 0; i < WIRE_ERRCAT_COUNT; i++) {
+    rbw.eCat[i] = define_error(wire_errcat_class((wire_errcat)i), rbw.eError);
+    rb_gc_register_mark_object(rbw.eCat[i]);
+  }
 
   rb_define_module_function(rbw.mNative, "version", native_version, 0);
   rb_define_module_function(rbw.mNative, "error_name", native_error_name, 1);
+  rb_define_module_function(rbw.mNative, "errors", native_errors, 0);
+  rb_define_const(rbw.mNative, "DEFAULT_MAX_QUEUED", INT2NUM(WIRE_DEFAULT_MAX_QUEUED));
   rbw_init_value();
   rbw_init_server();
   rbw_init_conn();

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 typedef struct rbw_ids {
-  ID connect, message, close, error, session_message;
+  ID connect, message, close, error, drain, session_message;
 } rbw_ids;
 
 /* Interned once at Init; read-only afterwards. */
@@ -237,8 +237,16 @@ static VALUE call_close(VALUE p) {
 static VALUE call_error(VALUE p) {
   cb_call *c = (cb_call *)p;
   rbw_conn *w = c->conn ? conn_of(c->conn) : NULL;
-  VALUE args[2] = {w ? w->self : Qnil, rbw_error_new(c->err->code, c->err, NULL)};
+  /* #fail / #invalid: _error gets the exception the Ruby code passed. */
+  VALUE exc = w && !NIL_P(w->failing) ? w->failing : rbw_error_new(c->err->code, c->err, NULL);
+  VALUE args[2] = {w ? w->self : Qnil, exc};
   return rb_funcallv(c->ep->handler, ids.error, 2, args);
+}
+
+static VALUE call_drain(VALUE p) {
+  cb_call *c = (cb_call *)p;
+  VALUE args[1] = {conn_of(c->conn)->self};
+  return rb_funcallv(c->ep->handler, ids.drain, 1, args);
 }
 
 /* Run fn under rb_protect; an exception is kept for #process to re-raise
@@ -284,9 +292,11 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *ud) {
   cb_call c = {.ep = ep, .conn = conn, .msg = msg};
   int failed;
   protect(ep->server, call_message, &c, &failed);
-  /* A signal (Ctrl-C, SIGTERM) leads to a graceful shutdown instead. */
+  /* A signal (Ctrl-C, SIGTERM) leads to a graceful shutdown instead. An
+   * escaped exception goes to _error through wire_conn_fail (else 1011);
+   * #process still re-raises it. */
   if (failed && !rb_obj_is_kind_of(ep->server->pending, rb_eSignal))
-    wire_conn_close(conn, 1011, "internal error", 14);
+    rbw_conn_fail(conn_of(conn), ep->server->pending);
 }
 
 /* The last callback of a connection: the wrapper lets go of the handle, so
@@ -303,6 +313,17 @@ static void on_close(wire_conn *conn, int code, const char *reason, size_t reaso
   wire_conn_set_data(conn, NULL);
   w->conn = NULL;
   wire_conn_unref(conn);
+}
+
+/* The send queue fell back to the high-water mark after #writable? said
+ * false: the handler's _drain(conn) wakes the waiting senders. */
+static void on_drain(wire_conn *conn, void *ud) {
+  rbw_endpoint *ep = ud;
+  if (conn_of(conn) == NULL)
+    return;
+  cb_call c = {.ep = ep, .conn = conn};
+  int failed;
+  protect(ep->server, call_drain, &c, &failed);
 }
 
 static int on_error(wire_conn *conn, const wire_error *err, void *ud) {
@@ -382,6 +403,8 @@ static void endpoint_options(endpoint_store *st, VALUE opts, wire_endpoint_optio
     o->schema_flags |= WIRE_SCHEMA_FORMAT_ASSERT;
   o->max_message_size = opt_size(opts, "max_message_size", 0);
   o->max_backpressure = opt_size(opts, "max_backpressure", 0);
+  o->max_queued_messages = opt_size(opts, "max_queued_messages", 0);
+  o->send_high_water = opt_size(opts, "send_high_water", 0);
   o->idle_timeout_ms = (unsigned)opt_size(opts, "idle_timeout_ms", 0);
   o->pong_timeout_ms = (unsigned)opt_size(opts, "pong_timeout_ms", 0);
   o->subprotocols = keep_list(st, opts, "subprotocols", &o->n_subprotocols);
@@ -411,7 +434,8 @@ static VALUE do_add(VALUE p) {
     s->cap_eps = s->cap_eps ? s->cap_eps * 2 : 4;
     REALLOC_N(s->eps, rbw_endpoint *, s->cap_eps);
   }
-  wire_callbacks cb = {on_connect, on_message, on_close, on_error};
+  wire_callbacks cb = {on_connect, on_message, on_close, on_error,
+                       rb_respond_to(a->handler, ids.drain) ? on_drain : NULL};
   wire_error err;
   memset(&err, 0, sizeof err);
   int rc = wire_endpoint_add(s->srv, pattern, &o, &cb, &a->st->ep, NULL, &err);
@@ -423,7 +447,8 @@ static VALUE do_add(VALUE p) {
 
 /* #add_endpoint(pattern, handler, opts): handler receives _connect(conn,
  * request_parts), _message(conn, kind, data, value, index), _close(conn,
- * code, reason), _error(conn, error). Raises RouteError, SchemaError. */
+ * code, reason), _error(conn, error) and, if it has one, _drain(conn).
+ * Raises ConfigError (a bad route or schema). */
 static VALUE server_add_endpoint(VALUE self, VALUE pattern, VALUE handler, VALUE opts) {
   rbw_server *s = rbw_server_get(self);
   StringValue(pattern);
@@ -447,7 +472,7 @@ static VALUE server_add_endpoint(VALUE self, VALUE pattern, VALUE handler, VALUE
 
 /* ---- driving ------------------------------------------------------------ */
 
-/* #listen(host, port). Raises ListenError. */
+/* #listen(host, port). Raises ConfigError (EADDRINUSE, ELISTEN). */
 static VALUE server_listen(VALUE self, VALUE host, VALUE port) {
   rbw_server *s = rbw_server_get(self);
   int rc = wire_server_listen(s->srv, StringValueCStr(host), NUM2INT(port));
@@ -543,6 +568,7 @@ void rbw_init_server(void) {
   ids.message = rb_intern("_message");
   ids.close = rb_intern("_close");
   ids.error = rb_intern("_error");
+  ids.drain = rb_intern("_drain");
   ids.session_message = rb_intern("message");
   rbw.cServer = rb_define_class_under(rbw.mNative, "Server", rb_cObject);
   rb_gc_register_mark_object(rbw.cServer);

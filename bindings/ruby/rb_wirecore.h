@@ -16,7 +16,10 @@
 typedef struct rbw_classes {
   VALUE mWirecore, mNative;
   VALUE cServer, cConn;
-  VALUE eError; /* Wirecore::Error; the subclasses are found by code */
+  VALUE eError; /* Wirecore::Error */
+  /* One subclass of Error per core error category (WIRE_ERRCAT_MAP):
+   * eCat[WIRE_ERRCAT_VALIDATION] is Wirecore::ValidationError, and so on. */
+  VALUE eCat[WIRE_ERRCAT_COUNT];
 } rbw_classes;
 
 extern rbw_classes rbw; /* set once by Init, read-only afterwards */
@@ -54,6 +57,8 @@ typedef struct rbw_conn {
   VALUE data;   /* the Ruby layer's per-connection session */
   rbw_endpoint *ep;
   uint64_t id;
+  VALUE failing; /* during #fail / #invalid: the exception _error receives
+                    (also on the Ruby stack, so the GC sees it) */
 } rbw_conn;
 
 /* rb_value.c: wire_value -> Ruby (strings copied; binary is ASCII-8BIT). */
@@ -73,6 +78,9 @@ VALUE rbw_error_new(int code, const wire_error *err, const char *what);
 void rbw_init_server(void);
 void rbw_init_conn(void);
 VALUE rbw_conn_wrap(rbw_server *s, rbw_endpoint *ep, wire_conn *conn);
+/* wire_conn_fail with exc (nil: none) handed to the handler's _error.
+ * Returns what wire_conn_fail returns (WIRE_ECLOSED for a closed conn). */
+int rbw_conn_fail(rbw_conn *w, VALUE exc);
 /* Build `obj` into a doc and hand the value to fn; the doc is the server's
  * scratch doc unless that is already in use (a nested call from to_h). */
 wire_doc *rbw_server_doc_acquire(rbw_server *s, int *borrowed);

@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define WIRECORE_VERSION_MAJOR 0
-#define WIRECORE_VERSION_MINOR 1
+#define WIRECORE_VERSION_MINOR 2
 #define WIRECORE_VERSION_PATCH 0
 #define WIRECORE_VERSION_HEX                                                   \
   ((WIRECORE_VERSION_MAJOR << 16) | (WIRECORE_VERSION_MINOR << 8) |            \
@@ -67,38 +67,72 @@ WIRE_EXTERN unsigned wire_version_hex(void);
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* X(NAME, number, message): the one list of error codes. */
+/*
+ * X(NAME, category, class, description): the error categories. Every error
+ * code belongs to one; the bindings raise one exception class per category,
+ * with the same class name in every language (Ruby nests them in Wirecore::,
+ * Python exports them from `wirecore`, Node from the package).
+ */
+#define WIRE_ERRCAT_MAP(X)                                                     \
+  X(INTERNAL, "internal", "InternalError", "the runtime itself failed")        \
+  X(CONFIG, "config", "ConfigError",                                           \
+    "a bad argument, option, schema, route or address, or a limit reached")    \
+  X(PROTOCOL, "protocol", "ProtocolError", "the peer broke RFC 6455")          \
+  X(TOO_BIG, "too_big", "MessageTooBigError",                                  \
+    "a message over max_message_size")                                         \
+  X(DESERIALIZE, "deserialize", "DeserializationError",                        \
+    "a message could not be decoded")                                          \
+  X(SERIALIZE, "serialize", "SerializationError",                              \
+    "a value could not be encoded")                                            \
+  X(VALIDATION, "validation", "ValidationError",                               \
+    "a value does not match its schema")                                       \
+  X(UNKNOWN_MESSAGE, "unknown_message", "UnknownMessageError",                 \
+    "no handler matches the message")                                          \
+  X(CLOSED, "closed", "ConnectionClosedError", "the connection is closed")     \
+  X(BACKPRESSURE, "backpressure", "BackpressureError",                         \
+    "the send queue is over max_backpressure")                                 \
+  X(HANDLER, "handler", "HandlerError", "an application handler failed")
+
+typedef enum wire_errcat {
+#define WIRE__ERRCAT_ENUM(name, str, cls, doc) WIRE_ERRCAT_##name,
+  WIRE_ERRCAT_MAP(WIRE__ERRCAT_ENUM)
+#undef WIRE__ERRCAT_ENUM
+  WIRE_ERRCAT_COUNT
+} wire_errcat;
+
+/*
+ * X(NAME, number, CATEGORY, message): the one list of error codes. Numbers
+ * are stable: -12, -13 and -22 belonged to codes nothing returned and stay
+ * unused.
+ */
 #define WIRE_ERRNO_MAP(X)                                                      \
-  X(EINVAL, -1, "invalid argument")                                            \
-  X(ENOMEM, -2, "out of memory")                                               \
-  X(EADDRINUSE, -3, "address already in use")                                  \
-  X(ELISTEN, -4, "cannot listen on that address")                              \
-  X(EBUSY, -5, "resource busy")                                                \
-  X(ECLOSED, -6, "connection is closed")                                       \
-  X(ESTATE, -7, "operation not allowed in the current state")                 \
-  X(EBACKPRESSURE, -8, "send buffer limit exceeded")                          \
-  X(ETOOBIG, -9, "message too big")                                            \
-  X(EPROTOCOL, -10, "WebSocket protocol error")                                \
-  X(EUTF8, -11, "invalid UTF-8")                                               \
-  X(EHANDSHAKE, -12, "bad handshake request")                                  \
-  X(ETIMEDOUT, -13, "timed out")                                               \
-  X(EDESERIALIZE, -14, "message could not be decoded")                         \
-  X(ESERIALIZE, -15, "value could not be encoded")                             \
-  X(EVALIDATION, -16, "value does not match the schema")                       \
-  X(EUNKNOWN_MESSAGE, -17, "no handler matches the message")                   \
-  X(ESCHEMA, -18, "invalid schema")                                            \
-  X(EROUTE, -19, "invalid route pattern")                                      \
-  X(ENOTFOUND, -20, "not found")                                               \
-  X(EDEPTH, -21, "nesting too deep")                                           \
-  X(ESEND, -22, "send failed")                                                 \
-  X(EUV, -23, "event loop error")                                              \
-  X(EHANDLER, -24, "handler failed")                                           \
-  X(ECODEC, -25, "frame kind does not match the endpoint's codec")             \
-  X(ETOOMANY, -26, "too many topics on this connection")
+  X(EINVAL, -1, CONFIG, "invalid argument")                                    \
+  X(ENOMEM, -2, INTERNAL, "out of memory")                                     \
+  X(EADDRINUSE, -3, CONFIG, "address already in use")                          \
+  X(ELISTEN, -4, CONFIG, "cannot listen on that address")                      \
+  X(EBUSY, -5, INTERNAL, "resource busy")                                      \
+  X(ECLOSED, -6, CLOSED, "connection is closed")                               \
+  X(ESTATE, -7, INTERNAL, "operation not allowed in the current state")        \
+  X(EBACKPRESSURE, -8, BACKPRESSURE, "send buffer limit exceeded")             \
+  X(ETOOBIG, -9, TOO_BIG, "message too big")                                   \
+  X(EPROTOCOL, -10, PROTOCOL, "WebSocket protocol error")                      \
+  X(EUTF8, -11, PROTOCOL, "invalid UTF-8")                                     \
+  X(EDESERIALIZE, -14, DESERIALIZE, "message could not be decoded")            \
+  X(ESERIALIZE, -15, SERIALIZE, "value could not be encoded")                  \
+  X(EVALIDATION, -16, VALIDATION, "value does not match the schema")           \
+  X(EUNKNOWN_MESSAGE, -17, UNKNOWN_MESSAGE, "no handler matches the message")  \
+  X(ESCHEMA, -18, CONFIG, "invalid schema")                                    \
+  X(EROUTE, -19, CONFIG, "invalid route pattern")                              \
+  X(ENOTFOUND, -20, INTERNAL, "not found")                                     \
+  X(EDEPTH, -21, DESERIALIZE, "nesting too deep")                              \
+  X(EUV, -23, INTERNAL, "event loop error")                                    \
+  X(EHANDLER, -24, HANDLER, "handler failed")                                  \
+  X(ECODEC, -25, DESERIALIZE, "frame kind does not match the endpoint's codec") \
+  X(ETOOMANY, -26, CONFIG, "too many topics on this connection")
 
 typedef enum wire_errno {
   WIRE_OK = 0,
-#define WIRE__ERRNO_ENUM(name, num, msg) WIRE_##name = (num),
+#define WIRE__ERRNO_ENUM(name, num, cat, msg) WIRE_##name = (num),
   WIRE_ERRNO_MAP(WIRE__ERRNO_ENUM)
 #undef WIRE__ERRNO_ENUM
 } wire_errno;
@@ -108,6 +142,13 @@ typedef enum wire_errno {
 WIRE_EXTERN const char *wire_strerror(int code);
 /* The code's name without the prefix, e.g. "EVALIDATION" (static storage). */
 WIRE_EXTERN const char *wire_err_name(int code);
+/* The code's category (WIRE_ERRCAT_*); WIRE_ERRCAT_INTERNAL for codes not in
+ * the list. */
+WIRE_EXTERN wire_errcat wire_err_category(int code);
+/* A category's name ("validation") and exception class name
+ * ("ValidationError"), static storage; NULL when cat is out of range. */
+WIRE_EXTERN const char *wire_errcat_name(wire_errcat cat);
+WIRE_EXTERN const char *wire_errcat_class(wire_errcat cat);
 
 /*
  * Details of a failure, filled by decoders, the validator, the dispatcher and
@@ -361,13 +402,26 @@ typedef struct wire_callbacks {
    * the TCP connection dropped without a close handshake. */
   void (*on_close)(wire_conn *conn, int code, const char *reason,
                    size_t reason_len, void *user_data);
-  /* A message could not be handled: WIRE_EDESERIALIZE, WIRE_ECODEC,
-   * WIRE_EVALIDATION, WIRE_EUNKNOWN_MESSAGE, WIRE_ETOOBIG, WIRE_EPROTOCOL,
-   * WIRE_EUTF8, or a send error. Called before the endpoint's
-   * wire_invalid_policy acts. Return nonzero when the application handled
-   * the error itself: the policy's reply or close is then skipped (protocol
-   * errors close the connection regardless). NULL = not handled. */
+  /* Something failed on an open (or closing) connection. Exactly these codes
+   * reach it:
+   *  - a message the pipeline refused: WIRE_EDESERIALIZE (undecodable or too
+   *    deep), WIRE_ECODEC, WIRE_EVALIDATION, WIRE_EUNKNOWN_MESSAGE; also
+   *    through wire_conn_invalid for a host codec. Called before the
+   *    endpoint's wire_invalid_policy acts;
+   *  - the peer broke the protocol: WIRE_ETOOBIG, WIRE_EPROTOCOL, WIRE_EUTF8
+   *    (the connection closes regardless: 1009, 1002, 1007);
+   *  - WIRE_ENOMEM while decoding or queueing a message (it is dropped);
+   *  - whatever code the host passed to wire_conn_fail (WIRE_EHANDLER when
+   *    none), before the 1011 close.
+   * Return nonzero when the application handled the error itself: the
+   * policy's reply or close (or wire_conn_fail's 1011) is then skipped.
+   * NULL = not handled. Never called after on_close. */
   int (*on_error)(wire_conn *conn, const wire_error *err, void *user_data);
+  /* Appended in 0.2 (zero = not set). wire_conn_writable returned 0 for
+   * this connection and its send queue is now back at or below
+   * send_high_water. Fires once per such 0 (however many were returned
+   * before it), and never after on_close: a close ends the wait instead. */
+  void (*on_drain)(wire_conn *conn, void *user_data);
 } wire_callbacks;
 
 /* What the core itself does with a message that fails decoding, validation
@@ -382,6 +436,11 @@ typedef enum wire_invalid_policy {
 #define WIRE_DEFAULT_MAX_BACKPRESSURE (4u << 20)     /* 4 MiB */
 #define WIRE_DEFAULT_IDLE_TIMEOUT_MS 120000u         /* ping after this much silence */
 #define WIRE_DEFAULT_PONG_TIMEOUT_MS 30000u
+/* Received messages a connection may have waiting (in the core's pause queue
+ * or held by the host, see wire_conn_hold) before the core stops reading it.
+ * 64 keeps a consumer busy for a loop turn while bounding what one slow
+ * reader costs to 64 messages; reading resumes at half (32). */
+#define WIRE_DEFAULT_MAX_QUEUED 64u
 
 /* Endpoint options. Zero-initialize, then set what you need: 0 / NULL fields
  * take the defaults. */
@@ -401,6 +460,9 @@ typedef struct wire_endpoint_options {
   size_t n_subprotocols;
   const char *const *allowed_origins; /* exact Origin values; none = any origin */
   size_t n_allowed_origins;
+  /* Appended in 0.2; zero-initialized fields take the defaults. */
+  size_t max_queued_messages; /* 0 = WIRE_DEFAULT_MAX_QUEUED, at most 32768; see wire_conn_hold */
+  size_t send_high_water;     /* bytes; 0 = max_backpressure / 4; see wire_conn_writable */
 } wire_endpoint_options;
 
 #define WIRE_DEFAULT_MAX_HANDSHAKE 8192u
@@ -572,7 +634,8 @@ WIRE_EXTERN int wire_conn_reject(wire_conn *conn, int status, const char *body);
  * bytes queued, the send is refused with WIRE_EBACKPRESSURE and the
  * connection is closed with 1008 (a consumer that slow would otherwise grow
  * memory without bound). Reading from a connection also stops while its
- * queue is over the limit, and resumes once it drains.
+ * queue is over the limit, and resumes once it drains. Senders that can wait
+ * use wire_conn_writable and on_drain instead of reaching the limit.
  * Returns 0, WIRE_ECLOSED, WIRE_EUTF8, WIRE_EBACKPRESSURE or WIRE_ENOMEM.
  */
 WIRE_EXTERN int wire_conn_send_text(wire_conn *conn, const char *data, size_t len);
@@ -604,6 +667,74 @@ WIRE_EXTERN int wire_conn_pause(wire_conn *conn);
 WIRE_EXTERN int wire_conn_resume(wire_conn *conn);
 /* Bytes queued for this connection but not yet written to the socket. */
 WIRE_EXTERN size_t wire_conn_buffered_amount(const wire_conn *conn);
+
+/* --- connection rules (0.2) --------------------------------------------- */
+
+/*
+ * The queued-message bound. A connection counts its received, undelivered
+ * messages: those in the pause queue plus those the host holds. When the
+ * count reaches max_queued_messages the core stops reading the socket; it
+ * reads again once the count is at or below half of it (the low-water mark).
+ * Messages already read when the bound is reached are still queued, so the
+ * count can pass the bound by what one socket read (64 KiB) holds.
+ *
+ * A host with a stream-style inbox (messages handed from on_message to a
+ * queue the application reads later) calls wire_conn_hold once per message it
+ * keeps, from on_message, and wire_conn_consumed when the application has
+ * taken messages out. That is all: the core decides when to stop and resume
+ * reading, so every host's inbox has the same bound. Holds left when the
+ * connection closes are forgotten.
+ *
+ * wire_conn_hold returns 0 or WIRE_ECLOSED (after on_close).
+ * wire_conn_consumed returns 0, WIRE_EINVAL (n is more than is held) or
+ * WIRE_ECLOSED (after on_close: nothing to do).
+ * wire_conn_queued returns the count (pause queue + held); 0 for NULL.
+ */
+WIRE_EXTERN int wire_conn_hold(wire_conn *conn);
+WIRE_EXTERN int wire_conn_consumed(wire_conn *conn, size_t n);
+WIRE_EXTERN size_t wire_conn_queued(const wire_conn *conn);
+
+/*
+ * Flow control for sends. A connection is writable while it is open and its
+ * send queue (wire_conn_buffered_amount) is at or below the endpoint's
+ * send_high_water. The rule for hosts: a send the application awaits waits
+ * (after queueing its message) until the connection is writable again,
+ * i.e. until on_drain or on_close; only sends nobody awaits can reach
+ * max_backpressure and its 1008 close.
+ * Returns 1 when writable, 0 otherwise; a 0 for an open connection promises
+ * one on_drain when the queue falls back to the mark (unless it closes
+ * first). NULL gives 0.
+ */
+WIRE_EXTERN int wire_conn_writable(wire_conn *conn);
+
+/*
+ * The host's code failed for this connection (a handler raised, a value
+ * could not be converted). err says why (may be NULL; code 0 becomes
+ * WIRE_EHANDLER, an empty message "handler failed"). on_error sees it first;
+ * unless it returns nonzero the connection closes with 1011 and the reason
+ * "internal error" (the details stay on the server). A wire_conn_fail made
+ * from inside the on_error that a wire_conn_fail of the same connection
+ * called skips on_error and closes (no recursion).
+ * Returns 1 (on_error handled it; the connection stays as it was), 0 (closing
+ * with 1011, or already closing), WIRE_ESTATE (the handshake is not done) or
+ * WIRE_ECLOSED (after on_close).
+ */
+WIRE_EXTERN int wire_conn_fail(wire_conn *conn, const wire_error *err);
+
+/*
+ * A message a host codec (one the core does not know) could not decode,
+ * validate or dispatch: exactly what the core does for its own codecs.
+ * on_error first; unless it returns nonzero, the endpoint's
+ * wire_invalid_policy: REPLY sends {"type":"error","error":...,"message":...}
+ * (plus "path" and "keyword" for WIRE_EVALIDATION) in the endpoint's codec,
+ * as JSON text for a RAW endpoint; CLOSE closes with 1008 for
+ * WIRE_EVALIDATION / WIRE_EUNKNOWN_MESSAGE and 1007 for the others; IGNORE
+ * does nothing more. err->code must be WIRE_EDESERIALIZE, WIRE_EDEPTH,
+ * WIRE_ECODEC, WIRE_EVALIDATION or WIRE_EUNKNOWN_MESSAGE.
+ * Returns 1 (on_error handled it), 0 (the policy acted), WIRE_EINVAL (no err
+ * or another code) or WIRE_ECLOSED (not open).
+ */
+WIRE_EXTERN int wire_conn_invalid(wire_conn *conn, const wire_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Topics                                                                   */

@@ -419,7 +419,8 @@ void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len) {
 }
 
 /* Reading is on unless: paused with a message already waiting (pause itself
- * is lazy), over the backpressure limit, or a deferred handshake has buffered
+ * is lazy), over the backpressure limit, at the queued-message bound
+ * (rules.c), or a deferred handshake has buffered
  * enough. Changes mark the host's timeout 0 so libuv applies them. */
 void wire__update_reading(wire_conn *c) {
   int want;
@@ -433,7 +434,8 @@ void wire__update_reading(wire_conn *c) {
     want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
     break;
   case WIRE__S_OPEN:
-    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure;
+    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
+           !(c->rules & WIRE__R_QFULL);
     break;
   default:
     return;
@@ -468,6 +470,7 @@ static void pq_free(wire_conn *c) {
     c->pq_head = m->next;
     free(m);
   }
+  c->pq_len = 0;
 }
 
 /* Deliver now, or copy into the pause queue when paused or when earlier
@@ -493,6 +496,9 @@ void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len)
   while (*tail != NULL)
     tail = &(*tail)->next;
   *tail = m;
+  if (c->pq_len < UINT16_MAX) /* one read's worth: never near it */
+    c->pq_len++;
+  wire__rules_queue_check(c);
 }
 
 /* Deliver queued messages in order while not paused. Never nested: a resume
@@ -506,6 +512,9 @@ static void drain_paused(wire_conn *c) {
          (c->state == WIRE__S_OPEN || WIRE__OWES_DELIVERY(c))) {
     wire__pmsg *m = c->pq_head;
     c->pq_head = m->next;
+    if (c->pq_len > 0)
+      c->pq_len--;
+    wire__rules_queue_check(c);
     wire__pipeline_message(c, m->kind, m->data, m->len);
     free(m);
   }

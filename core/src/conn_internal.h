@@ -182,8 +182,18 @@ struct wire_conn {
   uint16_t close_code; /* code for on_close */
   uint8_t state;
   uint8_t tkind;       /* which deadline list (WIRE__T_*), 0 = none */
+  uint8_t rules;       /* WIRE__R_* (rules.c) */
+  uint16_t pq_len;     /* messages in the pause queue (one socket read's worth at most) */
+  uint16_t held;       /* messages the host holds (wire_conn_hold), saturating */
   wire__csubs *topics; /* topics.c: subscriptions, NULL when none */
 };
+
+#define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
+
+/* Rule flags (wire_conn.rules). */
+#define WIRE__R_QFULL 0x01u   /* reading stopped by max_queued_messages */
+#define WIRE__R_DRAIN 0x02u   /* wire_conn_writable said 0: on_drain is owed */
+#define WIRE__R_FAILING 0x04u /* inside wire_conn_fail's on_error */
 
 /* Memory per idle connection is a hard budget (≤ 1 KiB with its request
  * view): keep this struct small, and anything needed only while frames are
@@ -323,6 +333,15 @@ WIRE_HIDDEN void wire__out_schedule(wire_conn *c);
 WIRE_HIDDEN void wire__out_flush(wire_conn *c);
 WIRE_HIDDEN void wire__out_discard(wire_conn *c);
 WIRE_HIDDEN int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len);
+
+/* rules.c */
+/* Resolve the rule options' defaults at wire_endpoint_add. */
+WIRE_HIDDEN void wire__rules_resolve(wire_endpoint *ep);
+/* The pause queue or the held count changed: apply the queued-message bound
+ * (the caller updates reading). */
+WIRE_HIDDEN void wire__rules_queue_check(wire_conn *c);
+/* Output left: fire an owed on_drain once at or below the mark. */
+WIRE_HIDDEN void wire__rules_output(wire_conn *c);
 
 /* pipeline.c */
 WIRE_HIDDEN int wire__pipeline_compile(wire_endpoint *ep, wire_error *err);

@@ -1,5 +1,6 @@
 /*
- * error.c -- error codes, their names and messages, and the library version.
+ * error.c -- error codes, their names, messages and categories, and the
+ * library version.
  */
 #include "internal.h"
 
@@ -13,13 +14,15 @@ const char *wire_version(void) {
       WIRECORE_VERSION_PATCH);
 }
 
-unsigned wire_version_hex(void) { return WIRECORE_VERSION_HEX; }
+unsigned wire_version_hex(void) {
+  return WIRECORE_VERSION_HEX;
+}
 
 const char *wire_strerror(int code) {
   switch (code) {
   case WIRE_OK:
     return "success";
-#define WIRE__ERR_MSG(name, num, msg)                                                              \
+#define WIRE__ERR_MSG(name, num, cat, msg)                                                         \
   case num:                                                                                        \
     return msg;
     WIRE_ERRNO_MAP(WIRE__ERR_MSG)
@@ -32,13 +35,42 @@ const char *wire_err_name(int code) {
   switch (code) {
   case WIRE_OK:
     return "OK";
-#define WIRE__ERR_NAME(name, num, msg)                                                             \
+#define WIRE__ERR_NAME(name, num, cat, msg)                                                        \
   case num:                                                                                        \
     return #name;
     WIRE_ERRNO_MAP(WIRE__ERR_NAME)
 #undef WIRE__ERR_NAME
   }
   return "EUNKNOWN";
+}
+
+wire_errcat wire_err_category(int code) {
+  switch (code) {
+#define WIRE__ERR_CAT(name, num, cat, msg)                                                         \
+  case num:                                                                                        \
+    return WIRE_ERRCAT_##cat;
+    WIRE_ERRNO_MAP(WIRE__ERR_CAT)
+#undef WIRE__ERR_CAT
+  }
+  return WIRE_ERRCAT_INTERNAL;
+}
+
+const char *wire_errcat_name(wire_errcat cat) {
+  static const char *const names[] = {
+#define WIRE__CAT_NAME(name, str, cls, doc) str,
+      WIRE_ERRCAT_MAP(WIRE__CAT_NAME)
+#undef WIRE__CAT_NAME
+  };
+  return (unsigned)cat < WIRE_ERRCAT_COUNT ? names[cat] : NULL;
+}
+
+const char *wire_errcat_class(wire_errcat cat) {
+  static const char *const classes[] = {
+#define WIRE__CAT_CLASS(name, str, cls, doc) cls,
+      WIRE_ERRCAT_MAP(WIRE__CAT_CLASS)
+#undef WIRE__CAT_CLASS
+  };
+  return (unsigned)cat < WIRE_ERRCAT_COUNT ? classes[cat] : NULL;
 }
 
 /* Returns `code` so callers can write `return wire__error_set(err, ...)`.

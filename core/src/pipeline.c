@@ -121,7 +121,7 @@ static void put_str(wire_doc *d, wire_value *obj, const char *k, const char *v) 
 }
 
 /* {"type":"error","error":...,("path","keyword"),"message":...} in the
- * endpoint's codec. */
+ * endpoint's codec (JSON text for a RAW endpoint: wire_conn_invalid). */
 static void reply_error(wire_conn *c, const wire_error *err) {
   wire_server *s = WIRE__SRV(c);
   wire_doc *d = doc_take(&s->out_doc, &s->out_doc_busy);
@@ -138,10 +138,11 @@ static void reply_error(wire_conn *c, const wire_error *err) {
     put_str(d, obj, "message", err->message);
     const uint8_t *bytes;
     size_t n;
-    if (wire_encode(d, c->ep->opts.codec, obj, &bytes, &n, NULL) == 0)
-      wire__send_frame(c,
-                       c->ep->opts.codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
-                       bytes, n);
+    wire_codec codec =
+        c->ep->opts.codec == WIRE_CODEC_MSGPACK ? WIRE_CODEC_MSGPACK : WIRE_CODEC_JSON;
+    if (wire_encode(d, codec, obj, &bytes, &n, NULL) == 0)
+      wire__send_frame(c, codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, bytes,
+                       n);
   }
   doc_give(d, s->out_doc, &s->out_doc_busy);
 }
@@ -157,22 +158,42 @@ static size_t utf8_prefix(const char *s, size_t max) {
   return n;
 }
 
-/* on_error first; unless it handled the error, the endpoint's policy. */
-static void invalid(wire_conn *c, wire_error *err) {
+/* on_error first; unless it handled the error, the endpoint's policy.
+ * Returns 1 when on_error handled it, else 0. */
+static int invalid(wire_conn *c, const wire_error *err) {
   if (wire__conn_report_err(c, err))
-    return;
+    return 1;
   switch (c->ep->opts.invalid_policy) {
   case WIRE_INVALID_REPLY:
     reply_error(c, err);
-    return;
+    return 0;
   case WIRE_INVALID_CLOSE: {
     int code = (err->code == WIRE_EVALIDATION || err->code == WIRE_EUNKNOWN_MESSAGE) ? 1008 : 1007;
     wire_conn_close(c, code, err->message, utf8_prefix(err->message, 123));
-    return;
+    return 0;
   }
   default:
-    return;
+    return 0;
   }
+}
+
+/* The codes a message can be refused with. */
+static int message_error(int code) {
+  return code == WIRE_EDESERIALIZE || code == WIRE_EDEPTH || code == WIRE_ECODEC ||
+         code == WIRE_EVALIDATION || code == WIRE_EUNKNOWN_MESSAGE;
+}
+
+/* A host codec refused a message: the same on_error + policy path as ours. */
+int wire_conn_invalid(wire_conn *c, const wire_error *err) {
+  if (c == NULL || err == NULL || !message_error(err->code))
+    return WIRE_EINVAL;
+  if (c->state != WIRE__S_OPEN)
+    return WIRE_ECLOSED;
+  wire_server *s = WIRE__SRV(c);
+  wire__enter(s);
+  int r = invalid(c, err);
+  wire__leave(s);
+  return r;
 }
 
 /* ---- the message path ------------------------------------------------------ */

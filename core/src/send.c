@@ -123,6 +123,7 @@ static void consume(wire_conn *c, size_t n) {
 static void drained(wire_conn *c) {
   wire__update_reading(c);
   wire__conn_progress(c);
+  wire__rules_output(c);
 }
 
 /* A batch left (or failed): free it, then write what queued meanwhile, or
@@ -202,7 +203,9 @@ void wire__out_flush(wire_conn *c) {
     c->out_bytes -= w->bytes;
     free(w);
     wire__conn_terminate(c, 1006, NULL, 0);
+    return;
   }
+  wire__rules_output(c); /* try_write alone may have brought it under the mark */
 }
 
 /* Queued output leaves when the outermost callback returns (one write for

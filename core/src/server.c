@@ -162,6 +162,7 @@ static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) 
    * answers our ping. */
   ep->closing.duration = clamp_ms(ep->opts.pong_timeout_ms);
   ep->closing.kind = WIRE__T_CLOSE;
+  wire__rules_resolve(ep);
 }
 
 int wire_endpoint_add(wire_server *s, const char *pattern, const wire_endpoint_options *opts,

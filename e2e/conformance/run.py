@@ -35,6 +35,7 @@ OPCODES = {"cont": 0, "text": 1, "binary": 2, "close": 8, "ping": 9, "pong": 10}
 OPNAMES = {v: k for k, v in OPCODES.items()}
 MAX_MESSAGE = 16 * 1024 * 1024  # the size every server under test is started with
 DEFAULT_TIMEOUT = 5.0
+APP_GROUP = "app"  # cases of application endpoints (/app/...), not of the protocol
 
 
 class CaseFailure(Exception):
@@ -309,11 +310,12 @@ def parse_close(payload: bytes) -> tuple[int | None, bytes]:
 class Player:
     """Plays one case's steps on one connection."""
 
-    def __init__(self, conn: Conn, timeout: float):
+    def __init__(self, conn: Conn, timeout: float, pid: int | None = None):
         self.conn = conn
         self.reader = Reader(conn)
         self.timeout = timeout
         self.sent_close = False
+        self.pid = pid
 
     def event(self) -> tuple[str, Any]:
         """The next event, answering the server's pings on the way."""
@@ -366,6 +368,9 @@ class Player:
             raise CaseFailure(f"expected {want_kind}, got close {data[0]}")
         if kind == "eof":
             raise CaseFailure(f"expected {want_kind}, connection closed")
+        if "json" in spec and kind == want_kind:
+            json_subset(spec["json"], data)
+            return
         if kind != want_kind or data != want:
             raise CaseFailure(
                 f"expected {describe(OPCODES[want_kind], want)}, got "
@@ -394,26 +399,79 @@ class Player:
         if not self.conn.wait_eof(time.monotonic() + self.timeout):
             raise CaseFailure("server did not close the TCP connection after the close")
 
-    def run(self, steps: list) -> None:
-        for step in steps:
-            if "send" in step:
-                self.send(step["send"], int(step.get("chunk", 0)))
-            elif "send_raw" in step:
-                self.conn.send(payload_bytes(step["send_raw"]), int(step.get("chunk", 0)))
-            elif "sleep" in step:
-                time.sleep(step["sleep"] / 1000)
-            elif "expect" in step:
-                self.expect(step["expect"])
-            elif "expect_any_order" in step:
-                self.expect_any_order(step["expect_any_order"])
-            elif "expect_close" in step:
-                self.expect_close(step["expect_close"])
-                return
-            else:
-                raise ValueError(f"bad step {step!r}")
-        # No failure expected: close cleanly, the server must echo 1000.
+    def step(self, step: dict) -> bool:
+        """Play one step on this connection; False once it ended (expect_close)."""
+        if "send" in step:
+            self.send(step["send"], int(step.get("chunk", 0)))
+        elif "send_raw" in step:
+            self.conn.send(payload_bytes(step["send_raw"]), int(step.get("chunk", 0)))
+        elif "sleep" in step:
+            time.sleep(step["sleep"] / 1000)
+        elif "expect" in step:
+            self.expect(step["expect"])
+        elif "expect_any_order" in step:
+            self.expect_any_order(step["expect_any_order"])
+        elif "expect_close" in step:
+            self.expect_close(step["expect_close"])
+            return False
+        elif "flood" in step:
+            self.flood(step["flood"])
+        else:
+            raise ValueError(f"bad step {step!r}")
+        return True
+
+    def finish(self) -> None:
+        """No failure expected: close cleanly, the server must echo 1000."""
         self.send({"op": "close", "code": 1000})
         self.expect_close([1000])
+
+    def flood(self, spec: dict) -> None:
+        """`count` text messages, each a zero-padded `digits`-digit number then
+        `fill` up to `len` bytes, written `batch` frames at a time. With
+        `rss_growth_below_mib`, the server's RSS (sampled from /proc while
+        writing and at the end) may grow by less than that."""
+        count, digits, size = int(spec["count"]), int(spec.get("digits", 6)), int(spec["len"])
+        fill, batch = spec.get("fill", "f"), int(spec.get("batch", 64))
+        limit = spec.get("rss_growth_below_mib")
+        base = peak = server_rss(self.pid) if limit is not None else 0
+        filler = (fill * size)[: max(0, size - digits)].encode()
+        for start in range(0, count, batch):
+            frames = b"".join(
+                build_frame({"op": "text", "payload": {"hex": (f"{i:0{digits}d}".encode() + filler).hex()}})
+                for i in range(start, min(count, start + batch)))
+            self.conn.sock.settimeout(self.timeout)
+            self.conn.sock.sendall(frames)
+            if limit is not None and start % (batch * 32) == 0:
+                peak = max(peak, server_rss(self.pid))
+        if limit is not None:
+            peak = max(peak, server_rss(self.pid))
+            if peak - base >= limit * 1024 * 1024:
+                raise CaseFailure(f"server RSS grew by {(peak - base) >> 20} MiB (limit {limit} MiB)")
+
+
+def server_rss(pid: int | None) -> int:
+    """The server's resident set size in bytes, from /proc."""
+    if pid is None:
+        raise CaseFailure("no server process to measure")
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise CaseFailure(f"no VmRSS in /proc/{pid}/status")
+
+
+def json_subset(want: Any, data: bytes) -> None:
+    """The message is JSON text and holds every key of `want` with its value."""
+    try:
+        got = json.loads(data)
+    except ValueError:
+        raise CaseFailure(f"expected JSON, got {describe(1, data)}") from None
+    if isinstance(want, dict) and isinstance(got, dict):
+        wrong = {k: got.get(k) for k, v in want.items() if got.get(k) != v}
+        if wrong:
+            raise CaseFailure(f"expected JSON with {want}, got {got}")
+    elif got != want:
+        raise CaseFailure(f"expected JSON {want}, got {got}")
 
 
 def run_handshake_case(port: int, spec: dict, timeout: float) -> None:
@@ -434,19 +492,40 @@ def run_handshake_case(port: int, spec: dict, timeout: float) -> None:
         conn.close()
 
 
-def run_case(port: int, case: dict) -> None:
+def run_case(port: int, case: dict, pid: int | None = None) -> None:
+    """Plays a case. Steps run on connection "a" (opened at the start on the
+    case's path) unless they say `"on": NAME`; `{"connect": NAME, "path": P}`
+    opens another. Connections not ended by expect_close close cleanly."""
     timeout = float(case.get("timeout", DEFAULT_TIMEOUT))
     if "handshake" in case:
         run_handshake_case(port, case["handshake"], timeout)
         return
-    conn = Conn(port, timeout)
+    players: dict[str, Player] = {}
+    live: list[str] = []
+
+    def connect(name: str, path: str, early: Any = None) -> None:
+        conn = Conn(port, timeout)
+        players[name] = Player(conn, timeout, pid)
+        live.append(name)
+        early = [] if early is None else early if isinstance(early, list) else [early]
+        handshake(conn, path, early=b"".join(build_frame(f) for f in early))
+
     try:
-        early = case.get("with_handshake", [])
-        early = early if isinstance(early, list) else [early]
-        handshake(conn, case.get("path", "/"), early=b"".join(build_frame(f) for f in early))
-        Player(conn, timeout).run(case["steps"])
+        connect("a", case.get("path", "/"), case.get("with_handshake", []))
+        for step in case["steps"]:
+            if "connect" in step:
+                connect(step["connect"], step.get("path", "/"))
+                continue
+            name = step.get("on", "a")
+            if name not in live:
+                raise ValueError(f"step on a connection that is not open: {step!r}")
+            if not players[name].step(step):
+                live.remove(name)
+        for name in list(live):
+            players[name].finish()
     finally:
-        conn.close()
+        for p in players.values():
+            p.conn.close()
 
 
 # ---- loading cases -----------------------------------------------------------
@@ -565,7 +644,7 @@ def run_server(server: Server, cases: list[dict], verbose: bool) -> dict[str, st
                 continue
             t0 = time.monotonic()
             try:
-                run_case(server.port, case)
+                run_case(server.port, case, server.proc.pid if server.proc else None)
                 results[case["id"]] = None
             except CaseFailure as e:
                 results[case["id"]] = str(e)
@@ -584,6 +663,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--server", action="append", default=[], metavar="NAME=CMD",
                     help="a server command line with {port} (and optionally {max_message})")
+    ap.add_argument("--echo-server", action="append", default=[], metavar="NAME=CMD",
+                    help="a server that only echoes: it plays every case but the app group")
+    ap.add_argument("--app-server", action="append", default=[], metavar="NAME=CMD",
+                    help="a server that plays only the app group")
     ap.add_argument("--cases", default=str(HERE / "cases"), help="directory of case files")
     ap.add_argument("-k", dest="pattern", help="only cases whose id matches this regex")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -598,23 +681,29 @@ def main() -> int:
         for c in cases:
             print(f"{c['id']:40} {c['title']}")
         return 0
-    if not args.server:
-        ap.error("give at least one --server NAME=CMD")
     servers = []
-    for spec in args.server:
-        name, sep, cmd = spec.partition("=")
-        if not sep or not name or not cmd:
-            ap.error(f"--server wants NAME=CMD, got {spec!r}")
-        servers.append(Server(name, cmd))
+    plays = {}  # server name -> which cases it plays
+    for flag, specs, wants in (("--server", args.server, lambda c: True),
+                               ("--echo-server", args.echo_server, lambda c: c["group"] != APP_GROUP),
+                               ("--app-server", args.app_server, lambda c: c["group"] == APP_GROUP)):
+        for spec in specs:
+            name, sep, cmd = spec.partition("=")
+            if not sep or not name or not cmd:
+                ap.error(f"{flag} wants NAME=CMD, got {spec!r}")
+            servers.append(Server(name, cmd))
+            plays[name] = wants
+    if not servers:
+        ap.error("give at least one --server NAME=CMD")
 
     table: dict[str, dict[str, str | None]] = {}
     for server in servers:
+        mine = [c for c in cases if plays[server.name](c)]
         t0 = time.monotonic()
         try:
-            table[server.name] = run_server(server, cases, args.verbose)
+            table[server.name] = run_server(server, mine, args.verbose) if mine else {}
         except RuntimeError as e:
-            table[server.name] = {c["id"]: f"server did not start: {e}" for c in cases}
-        print(f"{server.name}: {len(cases)} cases in {time.monotonic() - t0:.1f}s",
+            table[server.name] = {c["id"]: f"server did not start: {e}" for c in mine}
+        print(f"{server.name}: {len(mine)} cases in {time.monotonic() - t0:.1f}s",
               file=sys.stderr)
     known = {} if args.strict else load_known(Path(args.known_failures))
     return report(cases, servers, table, known)
@@ -638,6 +727,9 @@ def report(cases: list[dict], servers: list[Server], table: dict, known: dict) -
     for c in cases:
         cells = []
         for s, w in zip(servers, cols):
+            if c["id"] not in table[s.name]:
+                cells.append(f"{'-':{w}}")  # not a case this server plays
+                continue
             why = table[s.name][c["id"]]
             reason = known.get(s.name, {}).get(c["id"]) or known.get("*", {}).get(c["id"])
             if why is None:

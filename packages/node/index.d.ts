@@ -78,12 +78,16 @@ export class Socket<In = WireValue, Out = WireValue> implements AsyncIterable<In
    * response schema) on JSON/MessagePack endpoints; on raw endpoints strings
    * go as text, bytes as binary, anything else as JSON text.
    * Sends made before the upgrade completes are queued until it does.
+   * Returns a promise while more than a quarter of maxBackpressure is queued
+   * for the connection (it resolves once the queue is back at that mark):
+   * `await` it to follow the peer's pace. Sends that are not awaited meet
+   * maxBackpressure (1008).
    * @throws ConnectionClosedError, ValidationError, SerializationError, WirecoreError (EBACKPRESSURE)
    */
-  send(value: Out | WebSocketMessage): void;
-  sendText(text: string): void;
-  sendBinary(data: Uint8Array | ArrayBuffer): void;
-  sendJson(value: unknown): void;
+  send(value: Out | WebSocketMessage): Promise<void> | void;
+  sendText(text: string): Promise<void> | void;
+  sendBinary(data: Uint8Array | ArrayBuffer): Promise<void> | void;
+  sendJson(value: unknown): Promise<void> | void;
   /** Start the close handshake (default 1000; reason at most 123 bytes). */
   close(code?: number, reason?: string): void;
   /** Stream style: the next message, or null once the connection closed. */
@@ -170,7 +174,7 @@ export class WebSocketEndpoint<Out = WireValue> {
   readonly request: Request;
   readonly params: Record<string, string>;
   readonly query: Record<string, string>;
-  send(value: Out): void;
+  send(value: Out): Promise<void> | void;
   close(code?: number, reason?: string): void;
   onConnect?(request: Request): unknown;
   onDisconnect?(code: number, reason: string): unknown;
@@ -258,7 +262,18 @@ export class ConnectionClosedError extends WirecoreError {
   readonly closeCode?: number;
   readonly reason?: string;
 }
+/** The peer broke RFC 6455 (bad frames, invalid UTF-8). */
 export class ProtocolError extends WirecoreError {}
+/** The runtime itself failed (out of memory, an event loop error). */
+export class InternalError extends WirecoreError {}
+/** A bad argument, option, schema, route pattern or listen address. */
+export class ConfigError extends WirecoreError {}
+/** A message was larger than maxPayload (the connection closes with 1009). */
+export class MessageTooBigError extends WirecoreError {}
+/** A send found the queue over maxBackpressure (the connection closes with 1008). */
+export class BackpressureError extends WirecoreError {}
+/** An application handler failed. */
+export class HandlerError extends WirecoreError {}
 
 export class HandshakeError extends Error {
   readonly status: number;
@@ -318,6 +333,11 @@ declare const wirecore: {
   SerializationError: typeof SerializationError;
   ConnectionClosedError: typeof ConnectionClosedError;
   ProtocolError: typeof ProtocolError;
+  InternalError: typeof InternalError;
+  ConfigError: typeof ConfigError;
+  MessageTooBigError: typeof MessageTooBigError;
+  BackpressureError: typeof BackpressureError;
+  HandlerError: typeof HandlerError;
   TestClient: typeof TestClient;
   TestWebSocket: typeof TestWebSocket;
   HandshakeError: typeof HandshakeError;

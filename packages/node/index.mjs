@@ -7,7 +7,8 @@ const wirecore = require('./index.js');
 export const {
   App, WebSocketResponse, WebSocketMessage, WebSocketEndpoint, Socket, Reject,
   WirecoreError, ValidationError, UnknownMessageError, DeserializationError,
-  SerializationError, ConnectionClosedError, ProtocolError,
+  SerializationError, ConnectionClosedError, ProtocolError, InternalError, ConfigError,
+  MessageTooBigError, BackpressureError, HandlerError,
   TestClient, TestWebSocket, HandshakeError, encode, decode, version,
 } = wirecore;
 export default wirecore;

@@ -1,7 +1,7 @@
 // Callback style: app.websocket(path, (request) => new WebSocketResponse({...})).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { wirecore, serve, wsConnect, sleep, until , needs } from './helpers.mjs';
+import { wirecore, serve, wsConnect, sleep, until } from './helpers.mjs';
 
 const { WebSocketResponse, WebSocketMessage, Reject, HandshakeError } = wirecore;
 
@@ -176,7 +176,7 @@ test('an onError that rethrows closes with 1011', async (t) => {
   assert.equal((await ws.waitClosed()).code, 1011);
 });
 
-test('the factory may refuse with Reject before the upgrade', needs('deferred'), async (t) => {
+test('the factory may refuse with Reject before the upgrade', async (t) => {
   const app = await serve(t, (a) => {
     a.websocket('/sync-reject', () => { throw new Reject(401); });
     a.websocket('/async-reject', async () => { await sleep(5); throw new Reject(403); });
@@ -189,7 +189,7 @@ test('the factory may refuse with Reject before the upgrade', needs('deferred'),
   }
 });
 
-test('a factory that fails refuses the handshake with 500', needs('deferred'), async (t) => {
+test('a factory that fails refuses the handshake with 500', async (t) => {
   const app = await serve(t, (a) => a.websocket('/fail', async () => { throw new Error('db down'); }));
   await assert.rejects(app.testClient().websocket('/fail'), (err) => err.status === 500);
   assert.equal(app.reported[0].message, 'db down');

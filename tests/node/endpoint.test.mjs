@@ -1,7 +1,7 @@
 // Class endpoints: one receiveX method per message kind, chosen by the C dispatcher.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { wirecore, serve, wsConnect, sleep, until , needs } from './helpers.mjs';
+import { wirecore, serve, wsConnect, sleep, until } from './helpers.mjs';
 
 const { WebSocketEndpoint, Reject, UnknownMessageError, ValidationError } = wirecore;
 
@@ -44,7 +44,7 @@ function roomClass(log, serializer = 'json') {
   };
 }
 
-test('dispatches each message kind to its receive method', needs('pipeline'), async (t) => {
+test('dispatches each message kind to its receive method', async (t) => {
   const log = [];
   const app = await serve(t, (a) => a.include(roomClass(log)));
   const ws = await app.testClient().websocket('/rooms/blue');
@@ -57,7 +57,7 @@ test('dispatches each message kind to its receive method', needs('pipeline'), as
   assert.deepEqual(log, ['connect blue', 'reaction 👍', 'message hello', 'disconnect 1000 done']);
 });
 
-test('works with the ws client and msgpack', needs('pipeline'), async (t) => {
+test('works with the ws client and msgpack', async (t) => {
   const log = [];
   const app = await serve(t, (a) => a.include(roomClass(log, 'msgpack')));
   const ws = wsConnect(t, app.url('/rooms/red'));
@@ -67,14 +67,14 @@ test('works with the ws client and msgpack', needs('pipeline'), async (t) => {
   assert.deepEqual(wirecore.decode((await ws.next()).data, 'msgpack'), { ok: true, text: 'packed' });
 });
 
-test('onConnect may refuse with Reject(401)', needs('pipeline'), async (t) => {
+test('onConnect may refuse with Reject(401)', async (t) => {
   const app = await serve(t, (a) => a.include(roomClass([])));
   await assert.rejects(app.testClient().websocket('/rooms/x?token=bad'), (err) => err.status === 401);
   const ws = wsConnect(t, app.url('/rooms/x?token=bad'));
   await assert.rejects(ws.opened, (err) => err.status === 401);
 });
 
-test('without onError, an unknown message gets the default error reply', needs('pipeline'), async (t) => {
+test('without onError, an unknown message gets the default error reply', async (t) => {
   const app = await serve(t, (a) => a.include(roomClass([])));
   const ws = await app.testClient().websocket('/rooms/a');
   await ws.receiveJson(); // welcome
@@ -84,7 +84,7 @@ test('without onError, an unknown message gets the default error reply', needs('
   assert.deepEqual(await ws.receiveJson(), { ok: true, text: 'still open' });
 });
 
-test('onError gets UnknownMessageError and ValidationError with path and keyword', needs('pipeline'), async (t) => {
+test('onError gets UnknownMessageError and ValidationError with path and keyword', async (t) => {
   const errors = [];
   class Strict extends roomClass([]) {
     static path = '/strict';
@@ -106,7 +106,7 @@ test('onError gets UnknownMessageError and ValidationError with path and keyword
   assert.ok(errors[1] instanceof ValidationError || errors[1] instanceof UnknownMessageError);
 });
 
-test('a receive method that throws closes with 1011 unless onError answers', needs('pipeline'), async (t) => {
+test('a receive method that throws closes with 1011 unless onError answers', async (t) => {
   class Thrower extends WebSocketEndpoint {
     static path = '/thrower';
     static messages = { message: MessageSchema };
@@ -128,7 +128,7 @@ test('a receive method that throws closes with 1011 unless onError answers', nee
   assert.deepEqual(await c.receiveJson(), { caught: 'receive failed' });
 });
 
-test('a class without messages gets every message in receive()', needs('pipeline'), async (t) => {
+test('a class without messages gets every message in receive()', async (t) => {
   class Any extends WebSocketEndpoint {
     static path = '/any';
     receive(data) { return { got: data }; }
@@ -139,7 +139,7 @@ test('a class without messages gets every message in receive()', needs('pipeline
   assert.deepEqual(await ws.receiveJson(), { got: [1, 'two', null] });
 });
 
-test('receiver names follow the message keys', needs('pipeline'), async (t) => {
+test('receiver names follow the message keys', async (t) => {
   class Names extends WebSocketEndpoint {
     static path = '/names';
     static messages = {
@@ -171,7 +171,7 @@ test('include() refuses classes that cannot work', () => {
   return app.close();
 });
 
-test('one instance per connection keeps its own state', needs('pipeline'), async (t) => {
+test('one instance per connection keeps its own state', async (t) => {
   class Counter extends WebSocketEndpoint {
     static path = '/count';
     count = 0;

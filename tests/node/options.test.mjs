@@ -2,7 +2,7 @@
 // subprotocols, maxConnections, invalidMessages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { wirecore, serve, wsConnect, sleep, until, withTimeout , needs } from './helpers.mjs';
+import { wirecore, serve, wsConnect, sleep, until, withTimeout } from './helpers.mjs';
 
 const { WebSocketResponse } = wirecore;
 const echo = () => new WebSocketResponse({ onMessage: (m) => m });
@@ -95,7 +95,7 @@ test('maxConnections refuses extra connections with 503', async (t) => {
   assert.equal(await first.receiveText(), 'ok');
 });
 
-test("invalidMessages: 'close' closes with 1007/1008 instead of replying", needs('pipeline'), async (t) => {
+test("invalidMessages: 'close' closes with 1007/1008 instead of replying", async (t) => {
   const app = await serve(t, (a) => a.websocket('/strict', {
     messageSchema: { type: 'integer' }, invalidMessages: 'close',
   }, (n) => n + 1));

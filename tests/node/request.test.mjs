@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { wirecore, serve, wsConnect, until, withTimeout, needs } from './helpers.mjs';
+import { wirecore, serve, wsConnect, until, withTimeout } from './helpers.mjs';
 
 const { WebSocketResponse, WebSocketMessage, ProtocolError } = wirecore;
 
@@ -63,7 +63,7 @@ test('WebSocketMessage constructors and accessors', () => {
   assert.throws(() => new WebSocketMessage(42), TypeError);
 });
 
-test("invalidMessages: 'ignore' drops invalid messages without a reply", needs('pipeline'), async (t) => {
+test("invalidMessages: 'ignore' drops invalid messages without a reply", async (t) => {
   const app = await serve(t, (a) => a.websocket('/quiet', {
     messageSchema: { type: 'integer' }, invalidMessages: 'ignore',
   }, (n) => n * 2));
@@ -73,7 +73,7 @@ test("invalidMessages: 'ignore' drops invalid messages without a reply", needs('
   assert.equal(await ws.receiveJson(), 42);
 });
 
-test('formatAssert makes the format keyword assert', needs('pipeline'), async (t) => {
+test('formatAssert makes the format keyword assert', async (t) => {
   const schema = { type: 'string', format: 'email' };
   const app = await serve(t, (a) => {
     a.websocket('/annotate', { messageSchema: schema }, (s) => ({ ok: s }));

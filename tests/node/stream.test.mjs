@@ -1,7 +1,7 @@
 // Stream style: app.websocket(path, { stream: true }, async (socket) => { for await (...) }).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { wirecore, serve, wsConnect, sleep, until , needs } from './helpers.mjs';
+import { wirecore, serve, wsConnect, sleep, until } from './helpers.mjs';
 
 const { Reject } = wirecore;
 
@@ -106,7 +106,7 @@ test('a slow consumer pauses reading instead of buffering without bound', async 
   assert.equal(await ws.receiveText(10000), '201');
 });
 
-test('stream endpoints with a schema yield decoded, validated values', needs('pipeline'), async (t) => {
+test('stream endpoints with a schema yield decoded, validated values', async (t) => {
   const app = await serve(t, (a) => a.websocket('/values', {
     stream: true, messageSchema: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } },
   }, async (socket) => {

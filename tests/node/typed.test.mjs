@@ -1,7 +1,7 @@
 // Typed handlers: app.websocket(path, { messageSchema, responseSchema, ... }, (message, ctx) => reply).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { wirecore, serve, wsConnect, sleep, until , needs } from './helpers.mjs';
+import { wirecore, serve, wsConnect, sleep, until } from './helpers.mjs';
 
 const { Reject, ValidationError, DeserializationError, SerializationError } = wirecore;
 
@@ -24,14 +24,14 @@ function chat(app, extra = {}) {
     });
 }
 
-test('validates in C and answers with the handler result', needs('pipeline'), async (t) => {
+test('validates in C and answers with the handler result', async (t) => {
   const app = await serve(t, (a) => chat(a));
   const ws = await app.testClient().websocket('/chat/lobby');
   ws.sendJson({ text: 'hi' });
   assert.deepEqual(await ws.receiveJson(), { echo: 'hi', room: 'lobby' });
 });
 
-test('works with the ws client', needs('pipeline'), async (t) => {
+test('works with the ws client', async (t) => {
   const app = await serve(t, (a) => chat(a));
   const ws = wsConnect(t, app.url('/chat/kitchen'));
   await ws.opened;
@@ -39,7 +39,7 @@ test('works with the ws client', needs('pipeline'), async (t) => {
   assert.deepEqual(await ws.nextJson(), { echo: 'hey', room: 'kitchen' });
 });
 
-test('an invalid message gets the default error reply and the connection stays open', needs('pipeline'), async (t) => {
+test('an invalid message gets the default error reply and the connection stays open', async (t) => {
   const app = await serve(t, (a) => chat(a));
   const ws = await app.testClient().websocket('/chat/lobby');
   ws.sendJson({ text: 5 });
@@ -50,7 +50,7 @@ test('an invalid message gets the default error reply and the connection stays o
   assert.deepEqual(await ws.receiveJson(), { echo: 'after', room: 'lobby' });
 });
 
-test('undecodable JSON gets the default error reply', needs('pipeline'), async (t) => {
+test('undecodable JSON gets the default error reply', async (t) => {
   const app = await serve(t, (a) => chat(a));
   const ws = await app.testClient().websocket('/chat/lobby');
   ws.sendText('{"text": ');
@@ -60,7 +60,7 @@ test('undecodable JSON gets the default error reply', needs('pipeline'), async (
   assert.equal((await ws.receiveJson()).echo, 'ok');
 });
 
-test('onError receives ValidationError with path and keyword, and its result is sent', needs('pipeline'), async (t) => {
+test('onError receives ValidationError with path and keyword, and its result is sent', async (t) => {
   const seen = [];
   const app = await serve(t, (a) => chat(a, {
     responseSchema: undefined, // the error replies below are not chat responses
@@ -79,7 +79,7 @@ test('onError receives ValidationError with path and keyword, and its result is 
   assert.ok(seen[1] instanceof DeserializationError);
 });
 
-test('an onError that rethrows a validation error leaves the default reply', needs('pipeline'), async (t) => {
+test('an onError that rethrows a validation error leaves the default reply', async (t) => {
   const app = await serve(t, (a) => chat(a, { onError: (err) => { throw err; } }));
   const ws = await app.testClient().websocket('/chat/lobby');
   ws.sendJson({});
@@ -88,7 +88,7 @@ test('an onError that rethrows a validation error leaves the default reply', nee
   assert.equal((await ws.receiveJson()).echo, 'ok');
 });
 
-test('a response that breaks responseSchema closes with 1011 unless onError answers', needs('pipeline'), async (t) => {
+test('a response that breaks responseSchema closes with 1011 unless onError answers', async (t) => {
   const app = await serve(t, (a) => {
     chat(a);
     a.websocket('/guarded', { responseSchema: ResponseSchema, onError: (err) => ({ echo: `caught ${err.code}` }) },
@@ -104,7 +104,7 @@ test('a response that breaks responseSchema closes with 1011 unless onError answ
   assert.deepEqual(await guarded.receiveJson(), { echo: 'caught EVALIDATION' });
 });
 
-test('ctx carries params, query, headers and can send and close', needs('pipeline'), async (t) => {
+test('ctx carries params, query, headers and can send and close', async (t) => {
   const app = await serve(t, (a) => a.websocket('/ctx/{id:int}', {}, (message, ctx) => {
     ctx.send({ first: true });
     if (message === 'close') ctx.close(4002, 'asked');
@@ -119,7 +119,7 @@ test('ctx carries params, query, headers and can send and close', needs('pipelin
   assert.deepEqual(await ws.waitClosed(), { code: 4002, reason: 'asked' });
 });
 
-test('onConnect may reject before the upgrade, synchronously or later', needs('pipeline', 'deferred'), async (t) => {
+test('onConnect may reject before the upgrade, synchronously or later', async (t) => {
   const app = await serve(t, (a) => {
     a.websocket('/auth', {
       onConnect: (ctx) => { if (ctx.query.token !== 'secret') throw new Reject(401); },
@@ -141,7 +141,7 @@ test('onConnect may reject before the upgrade, synchronously or later', needs('p
   assert.deepEqual(await ok2.receiveJson(), { a: 1 });
 });
 
-test('sends made in onConnect go out right after the upgrade', needs('pipeline', 'deferred'), async (t) => {
+test('sends made in onConnect go out right after the upgrade', async (t) => {
   const app = await serve(t, (a) => a.websocket('/greet', {
     onConnect: async (ctx) => { await sleep(5); ctx.send({ hello: ctx.query.name }); },
   }, () => undefined));
@@ -149,7 +149,7 @@ test('sends made in onConnect go out right after the upgrade', needs('pipeline',
   assert.deepEqual(await ws.receiveJson(), { hello: 'zed' });
 });
 
-test('onDisconnect gets the close code and reason', needs('pipeline'), async (t) => {
+test('onDisconnect gets the close code and reason', async (t) => {
   const closes = [];
   const app = await serve(t, (a) => a.websocket('/bye', {
     onDisconnect: (ctx, code, reason) => closes.push([ctx.params, code, reason]),
@@ -160,7 +160,7 @@ test('onDisconnect gets the close code and reason', needs('pipeline'), async (t)
   assert.deepEqual(closes[0], [{}, 4100, 'see you']);
 });
 
-test('the msgpack serializer decodes binary frames and encodes replies', needs('pipeline'), async (t) => {
+test('the msgpack serializer decodes binary frames and encodes replies', async (t) => {
   const app = await serve(t, (a) => a.websocket('/mp', { serializer: 'msgpack', messageSchema: MessageSchema },
     (message) => ({ echo: message.text, bin: Buffer.from('raw'), n: 2n ** 63n })));
   const ws = await app.testClient().websocket('/mp');
@@ -177,7 +177,7 @@ test('the msgpack serializer decodes binary frames and encodes replies', needs('
   assert.equal(wirecore.decode(m.data, 'msgpack').echo, 'from ws');
 });
 
-test('unserializable results are SerializationErrors for onError', needs('pipeline'), async (t) => {
+test('unserializable results are SerializationErrors for onError', async (t) => {
   const cyclic = { a: 1 };
   cyclic.self = cyclic;
   const app = await serve(t, (a) => a.websocket('/ser', { onError: (err) => ({ error: err.constructor.name }) },
@@ -189,7 +189,7 @@ test('unserializable results are SerializationErrors for onError', needs('pipeli
   assert.deepEqual(await ws.receiveJson(), { error: SerializationError.name });
 });
 
-test('JSON endpoints keep big integers exact as BigInt both ways', needs('pipeline'), async (t) => {
+test('JSON endpoints keep big integers exact as BigInt both ways', async (t) => {
   const seen = [];
   const app = await serve(t, (a) => a.websocket('/big', { responseSchema: { type: 'object' } }, (m) => {
     seen.push(m);
@@ -204,7 +204,7 @@ test('JSON endpoints keep big integers exact as BigInt both ways', needs('pipeli
   assert.deepEqual(Object.keys(seen[0]), ['n', '__proto__']);
 });
 
-test('JSON endpoints send values as JSON.stringify would', needs('pipeline'), async (t) => {
+test('JSON endpoints send values as JSON.stringify would', async (t) => {
   const seen = [];
   const app = await serve(t, (a) => a.websocket('/js', {}, (m) => {
     seen.push(m);
@@ -217,7 +217,7 @@ test('JSON endpoints send values as JSON.stringify would', needs('pipeline'), as
   assert.deepEqual(seen[0].k, [1.5, true, null]);
 });
 
-test('a schema that does not compile throws at registration', needs('pipeline'), () => {
+test('a schema that does not compile throws at registration', () => {
   const app = new wirecore.App();
   assert.throws(() => app.websocket('/bad', { messageSchema: { type: 12 } }, () => {}), (err) => err.code === 'ESCHEMA');
   assert.throws(() => app.websocket('no-slash', {}, () => {}), TypeError);

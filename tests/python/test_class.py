@@ -15,7 +15,6 @@ from wirecore.testing import HandshakeRejected
 
 from conftest import eventually
 
-pytestmark = pytest.mark.usefixtures("pipeline")
 
 EVENTS: list = []
 

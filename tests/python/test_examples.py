@@ -58,7 +58,6 @@ class Example:
         assert proc.returncode == 0, f"{self.name} exited with {proc.returncode}"
 
 
-@pytest.mark.usefixtures("pipeline")
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 async def test_echo_example(stop):
     async with Example("echo.py", stop=stop) as ex:
@@ -80,7 +79,6 @@ async def test_echo_example(stop):
             assert info.value.rcvd.code == 1001
 
 
-@pytest.mark.usefixtures("pipeline")
 async def test_chat_example_with_rooms_and_static_page():
     async with Example("chat.py", "--http-port", "0") as ex:
         http = (await ex.next_line()).split()[-1]
@@ -107,7 +105,6 @@ async def test_chat_example_with_rooms_and_static_page():
             assert json.loads(await ann.recv())["type"] == "leave"
 
 
-@pytest.mark.usefixtures("pipeline")
 async def test_jsonrpc_example():
     async with Example("jsonrpc.py") as ex:
         async with websockets.connect(ex.url + "/rpc") as c:
@@ -125,7 +122,6 @@ async def test_jsonrpc_example():
             assert (await call({"jsonrpc": "2.0", "method": "echo", "params": {"a": 1}, "id": 5}))["result"] == {"a": 1}
 
 
-@pytest.mark.usefixtures("pipeline")
 async def test_msgpack_example():
     async with Example("msgpack_room.py") as ex:
         async with websockets.connect(ex.url + "/game/t1") as c:

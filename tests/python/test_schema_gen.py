@@ -101,7 +101,7 @@ def test_recursive_dataclass_refers_to_itself():
 
 
 def test_pydantic_model_schema_and_loader():
-    pydantic = pytest.importorskip("pydantic")
+    import pydantic
 
     class Point(pydantic.BaseModel):
         x: int
@@ -119,7 +119,7 @@ def test_pydantic_model_schema_and_loader():
 
 
 def test_msgspec_struct_schema_and_loader():
-    msgspec = pytest.importorskip("msgspec")
+    import msgspec
 
     class P(msgspec.Struct):
         x: int

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from typing import Literal, TypedDict
 
+import pydantic
 import pytest
 import websockets
 
@@ -13,8 +14,6 @@ from wirecore import App, Reject, Request, ValidationError
 from wirecore.testing import HandshakeRejected
 
 from conftest import eventually
-
-pytestmark = pytest.mark.usefixtures("pipeline")
 
 
 class ChatMessage(TypedDict):
@@ -275,18 +274,11 @@ async def test_deferred_on_connect_accepts_after_awaiting():
         assert info.value.status == 401
 
 
-try:
-    import pydantic
-
-    class Order(pydantic.BaseModel):
-        item: str
-        qty: int = 1
-
-except ImportError:  # pragma: no cover
-    pydantic = None
+class Order(pydantic.BaseModel):
+    item: str
+    qty: int = 1
 
 
-@pytest.mark.skipif(pydantic is None, reason="pydantic is not installed")
 async def test_pydantic_models_are_validated_and_built():
     app = App()
 

@@ -103,7 +103,7 @@ def test_default_hook_converts_dataclasses_and_enums():
 
 
 def test_default_hook_converts_pydantic_models():
-    pydantic = pytest.importorskip("pydantic")
+    import pydantic
 
     class M(pydantic.BaseModel):
         a: int
@@ -113,7 +113,7 @@ def test_default_hook_converts_pydantic_models():
 
 
 def test_default_hook_converts_msgspec_structs():
-    msgspec = pytest.importorskip("msgspec")
+    import msgspec
 
     class S(msgspec.Struct):
         a: int

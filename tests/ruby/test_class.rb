@@ -64,8 +64,6 @@ end
 class TestClassStyle < Minitest::Test
   include ServerHelpers
 
-  def setup = needs_pipeline!
-
   def app
     a = new_app
     a.include(Room)
@@ -215,8 +213,6 @@ end
 # Class endpoints: response_schema, options, close, inheritance.
 class TestClassOptions < Minitest::Test
   include ServerHelpers
-
-  def setup = needs_pipeline!
 
   def app
     a = new_app

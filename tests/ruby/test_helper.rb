@@ -12,7 +12,6 @@ require "timeout"
 require "json"
 require "websocket"
 require "wirecore"
-require_relative "core_probe"
 
 QUIET = Logger.new(ENV["WIRECORE_TEST_LOG"] ? $stderr : nil)
 
@@ -107,10 +106,6 @@ module ServerHelpers
       runtime.stop
       thread.join(10) or flunk("server thread did not stop")
     end
-  end
-
-  def needs_pipeline!
-    skip "the core's message pipeline (decode/validate/dispatch) is not on this checkout yet" unless CoreProbe.pipeline?
   end
 
   def new_app(**opts) = Wirecore::App.new(logger: QUIET, **opts)

@@ -97,8 +97,6 @@ class TestLifecycle < Minitest::Test
   end
 
   def test_survives_gc_compaction_while_serving
-    skip "GC.compact unavailable" unless GC.respond_to?(:compact)
-
     app = new_app
     app.websocket("/gc") do
       Wirecore::WebSocketResponse.new(on_message: lambda { |m|
@@ -117,7 +115,6 @@ class TestLifecycle < Minitest::Test
   end
 
   def test_gc_stress_during_a_short_session
-    needs_pipeline!
     app = new_app
     app.websocket("/stress", message_schema: { "type" => "object" }) { |m, ctx| { "p" => ctx.params, "m" => m } }
     app.test_client do |client|

@@ -6,8 +6,6 @@ require_relative "test_helper"
 class TestTypedStyle < Minitest::Test
   include ServerHelpers
 
-  def setup = needs_pipeline!
-
   CHAT = {
     "type" => "object",
     "properties" => { "text" => { "type" => "string", "maxLength" => 20 } },
@@ -199,8 +197,6 @@ end
 # The typed context's raw sends.
 class TestTypedContext < Minitest::Test
   include ServerHelpers
-
-  def setup = needs_pipeline!
 
   def test_ctx_send_text_and_send_binary_and_closed
     states = Queue.new

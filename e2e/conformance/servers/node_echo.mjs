@@ -1,6 +1,7 @@
 // Conformance echo server on Wirecore's Node.js package.
 // Usage: node node_echo.mjs --port P [--host H] [--max-message BYTES]
-// Every text or binary message on any path goes back as it came. Prints
+// Every text or binary message on any path goes back as it came, except on
+// the /app/... endpoints of the app cases (cases/10-app.json). Prints
 // "listening on H:P" once the listener is up; SIGTERM/SIGINT stop it.
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -24,7 +25,45 @@ const host = arg('--host', '127.0.0.1');
 const port = Number(arg('--port', '0'));
 const maxPayload = Number(arg('--max-message', String(1 << 20)));
 
+const NUMBERED = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The endpoints of the app cases; the same in every conformance server.
+function appEndpoints(app) {
+  app.websocket('/app/json', { messageSchema: NUMBERED }, (m) => m);
+  app.websocket('/app/json-close', { messageSchema: NUMBERED, invalidMessages: 'close' }, (m) => m);
+  app.websocket('/app/crash', () => new WebSocketResponse({
+    onMessage: (msg) => {
+      if (msg.asText() === 'crash') throw new Error('the handler failed');
+      return msg;
+    },
+  }));
+  app.websocket('/app/order', () => new WebSocketResponse({
+    onMessage: async (msg) => {
+      await sleep(Number(msg.asText()) % 3);
+      return msg;
+    },
+  }));
+  app.websocket('/app/slow', { stream: true }, async (socket) => {
+    await sleep(1000); // starts late: the peer floods meanwhile
+    let n = 0;
+    let broken = false;
+    for await (const msg of socket) {
+      const text = msg.asText();
+      if (text === 'end') {
+        await socket.sendText(broken ? `out of order at ${n}` : `got ${n} in order`);
+        continue;
+      }
+      if (!broken && Number(text.slice(0, 6)) !== n) broken = true;
+      if (!broken) n++;
+      if (n % 1000 === 0) await sleep(5);
+    }
+  });
+}
+
 const app = new App({ maxPayload });
+app.on('error', () => {}); // /app/crash fails on purpose
+appEndpoints(app);
 for (const route of ['/', '/{path:path}']) {
   app.websocket(route, () => new WebSocketResponse({ onMessage: (msg) => msg }), { maxPayload });
 }

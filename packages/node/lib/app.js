@@ -40,7 +40,7 @@ class WebSocketEndpoint {
   get request() { return this[SOCKET].request; }
   get params() { return this[SOCKET].request.params; }
   get query() { return this[SOCKET].request.query; }
-  send(value) { this[SOCKET].send(value); }
+  send(value) { return this[SOCKET].send(value); }
   close(code, reason) { this[SOCKET].close(code, reason); }
 }
 
@@ -64,7 +64,7 @@ function receiverName(key) {
 }
 
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
-  'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+  'maxQueuedMessages', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
 
 /** One registered route: native callbacks in, hook calls out. */
 class Endpoint {
@@ -82,6 +82,7 @@ class Endpoint {
       onMessage: (conn, kind, payload, value, handler) => this.message(conn, kind, payload, value, handler),
       onClose: (conn, code, reason) => this.closed(conn, code, reason),
       onError: (conn, info) => this.error(conn, info),
+      onDrain: (conn) => conn.socket && conn.socket._drained(),
     };
   }
 
@@ -151,13 +152,18 @@ class Endpoint {
     }
   }
 
-  /** A core error (bad message, protocol error). Returns true when handled. */
+  /**
+   * onError of the core: an invalid message, a protocol error, or a handler
+   * failure reported by fail() (info is then the thrown value itself).
+   * Returns true when the user's error handler took it.
+   */
   error(conn, info) {
     const socket = conn && conn.socket;
-    const handler = socket && this.hooks.errorHandler(socket);
+    const handler = socket && !socket._failing && this.hooks.errorHandler(socket);
     if (!handler) return false;
-    const err = errors.fromInfo(info);
-    if (!MESSAGE_ERRORS.has(info.code)) {
+    const failed = socket._inFail; // fail() below: info is what the handler threw
+    const err = failed ? info : errors.fromInfo(info);
+    if (!failed && !MESSAGE_ERRORS.has(info.code)) {
       // The connection closes anyway; the handler is told, its answer unused.
       try {
         const r = handler(err, socket);
@@ -168,18 +174,21 @@ class Endpoint {
     let r;
     try {
       r = handler(err, socket);
-    } catch {
-      return false; // rethrown: the endpoint's default policy answers
+    } catch (e) {
+      if (failed && e !== err) this.app._report(e, socket, this);
+      return false; // an invalid message goes to the policy, a failure to 1011
     }
-    if (isThenable(r)) {
-      socket._serial(() => r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e)));
-    } else {
+    if (!isThenable(r)) {
       try {
         this.reply(socket, r);
       } catch (e) {
         this.crash(socket, e);
       }
+      return true;
     }
+    const answer = () => r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e));
+    if (failed) socket._answer = answer(); // fail() hands it to whoever waits
+    else socket._serial(answer);
     return true;
   }
 
@@ -193,31 +202,37 @@ class Endpoint {
     }
   }
 
-  /** A handler threw: the user's error handler may answer, else close with 1011. */
+  /**
+   * A handler threw: conn.fail asks the user's error handler (error() above)
+   * and, unless it answers, the core closes with 1011. Returns the pending
+   * answer of an asynchronous error handler, if any.
+   */
   fail(socket, err) {
-    const handler = this.hooks.errorHandler(socket);
-    if (handler) {
-      try {
-        const r = handler(err, socket);
-        if (isThenable(r)) {
-          return r.then((v) => this.reply(socket, v)).catch((e) => this.crash(socket, e));
-        }
-        this.reply(socket, r);
-        return undefined;
-      } catch (e) {
-        err = e;
-      }
+    socket._answer = undefined;
+    socket._inFail = true;
+    let rc;
+    try {
+      rc = socket._conn.fail(err);
+    } finally {
+      socket._inFail = false;
     }
-    this.crash(socket, err);
+    if (rc === 1) {
+      const answer = socket._answer;
+      socket._answer = undefined;
+      return answer;
+    }
+    if (socket.state !== 'closed') this.app._report(err, socket, this);
     return undefined;
   }
 
+  /** The error handler itself failed: 1011 without asking it again. */
   crash(socket, err) {
     this.app._report(err, socket, this);
-    if (socket.state !== 'closed') {
-      try {
-        socket.close(1011, 'internal error');
-      } catch { /* already closing */ }
+    socket._failing = true;
+    try {
+      socket._conn.fail(err);
+    } finally {
+      socket._failing = false;
     }
   }
 }
@@ -289,12 +304,15 @@ function streamHooks(options, handler, codec) {
     open(socket) {
       // The handler owns the connection for its whole life, so it runs beside
       // the message flow instead of pausing it.
+      // An exception goes to onError (its reply is sent) or closes with
+      // 1011; either way the handler is over, so the connection closes.
       const ep = socket._endpoint;
       Promise.resolve()
         .then(() => handler(socket))
+        .then(undefined, (err) => ep.fail(socket, err))
         .then(() => {
-          if (socket.state === 'open') socket.close(1000, '');
-        }, (err) => ep.fail(socket, err));
+          if (socket.isOpen) socket.close(1000, '');
+        });
       return undefined;
     },
     message(socket, payload, value) {
@@ -343,7 +361,8 @@ class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
    *   handshakeTimeout, unref) and endpoint defaults (maxPayload, idleTimeout,
-   *   pongTimeout, maxBackpressure, allowedOrigins, subprotocols, invalidMessages)
+   *   pongTimeout, maxBackpressure, maxQueuedMessages, allowedOrigins, subprotocols,
+   *   invalidMessages)
    */
   constructor(options = {}) {
     super();
@@ -372,6 +391,7 @@ class App extends EventEmitter {
       invalidPolicy: POLICY[policy],
       maxPayload: o.maxPayload,
       maxBackpressure: o.maxBackpressure,
+      maxQueuedMessages: o.maxQueuedMessages,
       idleTimeout: o.idleTimeout === 0 || o.idleTimeout === Infinity ? 4294967295 : o.idleTimeout,
       pongTimeout: o.pongTimeout,
       schemaFlags: o.formatAssert ? 1 : 0,

@@ -7,7 +7,6 @@ const { native, ECLOSED, CODEC } = require('./native');
 const { WebSocketMessage } = require('./message');
 const errors = require('./errors');
 
-const STREAM_HIGH_WATER = 16;
 
 function isThenable(v) {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
@@ -31,11 +30,15 @@ class Socket {
     this._busy = false; // an async handler is running: the connection is paused
     this._backlog = null; // deliveries waiting for the running handler
     this._opened = false;
-    this._inbox = null; // stream style: received messages not yet consumed
+    this._inbox = null; // stream style: received messages held, not yet consumed
     this._waiters = null; // stream style: consumers waiting for a message
-    this._pausedByInbox = false;
     this._closed = null;
     this._closedResolve = null;
+    this._drain = null; // what awaited sends wait on while the connection is not writable
+    this._drainResolve = null;
+    this._inFail = false; // Endpoint#fail is asking the error handler
+    this._failing = false; // Endpoint#crash: 1011 without asking it
+    this._answer = undefined; // an asynchronous error handler's pending answer
   }
 
   get params() { return this.request.params; }
@@ -60,13 +63,35 @@ class Socket {
     return this._closed;
   }
 
+  /** Run a send now (or after the upgrade); see _flow for what it returns. */
   _do(fn) {
     if (this.state === 'connecting') {
       (this._pending ??= []).push(fn);
-      return;
+      return undefined;
     }
     const rc = fn();
     if (rc !== 0 && rc !== undefined) throw sendError(rc);
+    return this._flow();
+  }
+
+  /**
+   * Flow control (docs/sessions.md): undefined while the connection is
+   * writable (its queue at or below sendHighWater), else a promise that
+   * resolves on the core's drain notification or the close. Awaiting it
+   * paces a sender to its peer; a send that is not awaited keeps going until
+   * maxBackpressure closes the connection (1008).
+   */
+  _flow() {
+    if (this._conn.writable() || !this._conn.isOpen()) return undefined;
+    this._drain ??= new Promise((resolve) => { this._drainResolve = resolve; });
+    return this._drain;
+  }
+
+  /** The core's onDrain (or the close): wake the awaited sends. */
+  _drained() {
+    const resolve = this._drainResolve;
+    this._drain = this._drainResolve = null;
+    if (resolve) resolve();
   }
 
   /** A text frame with `s`. */
@@ -75,22 +100,22 @@ class Socket {
     if (this.state === 'open') {
       const rc = this._conn.sendText(s); // the hot path: no closure, no queue
       if (rc !== 0) throw sendError(rc);
-      return;
+      return this._flow();
     }
-    this._do(() => this._conn.sendText(s));
+    return this._do(() => this._conn.sendText(s));
   }
 
   /** A binary frame with the bytes of `b` (Buffer, Uint8Array or ArrayBuffer). */
   sendBinary(b) {
     const bytes = b instanceof ArrayBuffer ? new Uint8Array(b) : b;
-    this._do(() => this._conn.sendBinary(bytes));
+    return this._do(() => this._conn.sendBinary(bytes));
   }
 
   /** A text frame with JSON.stringify(value). */
   sendJson(value) {
     const s = JSON.stringify(value);
     if (s === undefined) throw new errors.SerializationError('value cannot be JSON');
-    this._do(() => this._conn.sendText(s));
+    return this._do(() => this._conn.sendText(s));
   }
 
   /**
@@ -101,19 +126,13 @@ class Socket {
    */
   send(value) {
     if (value instanceof WebSocketMessage) {
-      if (value.isText()) this.sendText(value.data);
-      else this.sendBinary(value.data);
-    } else if (this._endpoint.codec === CODEC.json) {
-      this._sendJsonValue(value);
-    } else if (this._endpoint.codec !== CODEC.raw) {
-      this._do(() => this._sendValue(value));
-    } else if (typeof value === 'string') {
-      this.sendText(value);
-    } else if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
-      this.sendBinary(value);
-    } else {
-      this.sendJson(value);
+      return value.isText() ? this.sendText(value.data) : this.sendBinary(value.data);
     }
+    if (this._endpoint.codec === CODEC.json) return this._sendJsonValue(value);
+    if (this._endpoint.codec !== CODEC.raw) return this._do(() => this._sendValue(value));
+    if (typeof value === 'string') return this.sendText(value);
+    if (value instanceof Uint8Array || value instanceof ArrayBuffer) return this.sendBinary(value);
+    return this.sendJson(value);
   }
 
   _sendValue(value) {
@@ -136,17 +155,13 @@ class Socket {
     } catch {
       text = undefined;
     }
-    if (text === undefined) {
-      this._do(() => this._sendValue(value));
-    } else if (this._endpoint.checked) {
-      this._do(() => {
-        const info = this._conn.sendJsonText(text);
-        if (info === undefined) return 0;
-        throw errors.fromInfo(info);
-      });
-    } else {
-      this._do(() => this._conn.sendText(text));
-    }
+    if (text === undefined) return this._do(() => this._sendValue(value));
+    if (!this._endpoint.checked) return this._do(() => this._conn.sendText(text));
+    return this._do(() => {
+      const info = this._conn.sendJsonText(text);
+      if (info === undefined) return 0;
+      throw errors.fromInfo(info);
+    });
   }
 
   /** Start the close handshake (code 1000 by default; reason at most 123 bytes). */
@@ -164,12 +179,8 @@ class Socket {
   /** The next message, or null once the connection has closed. */
   receive() {
     if (this._inbox && this._inbox.length) {
-      const msg = this._inbox.shift();
-      if (this._pausedByInbox && this._inbox.length === 0) {
-        this._pausedByInbox = false;
-        this._conn.resume();
-      }
-      return Promise.resolve(msg);
+      this._conn.consumed(1);
+      return Promise.resolve(this._inbox.shift());
     }
     if (this.state === 'closed') return Promise.resolve(null);
     return new Promise((resolve) => (this._waiters ??= []).push(resolve));
@@ -188,13 +199,10 @@ class Socket {
       this._waiters.shift()(msg);
       return;
     }
+    // Held messages count against maxQueuedMessages: past it the core stops
+    // reading this connection until the handler has taken some.
     (this._inbox ??= []).push(msg);
-    // A consumer that falls behind stops the reading, as the core's own
-    // backpressure does, instead of letting the inbox grow.
-    if (this._inbox.length >= STREAM_HIGH_WATER && !this._pausedByInbox) {
-      this._pausedByInbox = true;
-      this._conn.pause();
-    }
+    this._conn.hold();
   }
 
   // ---- lifecycle (called by the app) -------------------------------------
@@ -219,6 +227,7 @@ class Socket {
     this._pending = null;
     if (this._closedResolve) this._closedResolve({ code, reason });
     else this._closed = Promise.resolve({ code, reason });
+    this._drained();
     const waiters = this._waiters;
     this._waiters = null;
     if (waiters) for (const w of waiters) w(null);

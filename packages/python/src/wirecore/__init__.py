@@ -18,8 +18,15 @@ from ._native import version as core_version
 from .app import App, Route, RunningServer, websocket, websocket_route
 from .connection import WebSocket, WebSocketConnection, WebSocketMessage, WebSocketResponse
 from .errors import (
+    BackpressureError,
+    ConfigError,
     ConnectionClosed,
+    ConnectionClosedError,
     DeserializationError,
+    HandlerError,
+    InternalError,
+    MessageTooBigError,
+    ProtocolError,
     Reject,
     SerializationError,
     UnknownMessageError,
@@ -48,10 +55,17 @@ __all__ = [
     "schema_for",
     "core_version",
     "WirecoreError",
+    "InternalError",
+    "ConfigError",
+    "ProtocolError",
+    "MessageTooBigError",
     "SerializationError",
     "DeserializationError",
     "UnknownMessageError",
     "ValidationError",
+    "ConnectionClosedError",
     "ConnectionClosed",
+    "BackpressureError",
+    "HandlerError",
     "Reject",
 ]

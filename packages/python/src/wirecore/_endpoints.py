@@ -12,6 +12,7 @@ encode necessarily run in Python; validation and dispatch still run in C).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -23,7 +24,13 @@ from typing import Any, Callable, Iterable
 from . import _native
 from ._runtime import _await_any, _finish, drive
 from ._types import loader_for, schema_for, to_plain
-from .connection import WebSocket, WebSocketConnection, WebSocketMessage, WebSocketResponse, _send_any
+from .connection import (
+    WebSocket,
+    WebSocketConnection,
+    WebSocketMessage,
+    WebSocketResponse,
+    _send_any,
+)
 from .errors import (
     ConnectionClosed,
     DeserializationError,
@@ -49,8 +56,6 @@ class ConnState:
         "conn",
         "endpoint",
         "_request",
-        "busy",
-        "pending",
         "opening",
         "opened",
         "closed",
@@ -60,14 +65,14 @@ class ConnState:
         "kwargs",
         "early",
         "check",
+        "drain",
+        "failing",
     )
 
     def __init__(self, conn: _native.Conn, endpoint: Endpoint) -> None:
         self.conn = conn
         self.endpoint = endpoint
         self._request: Request | None = None
-        self.busy = 0
-        self.pending: list[tuple[Any, int, bool]] = []
         self.opening = False
         self.opened = False
         self.closed = False
@@ -75,8 +80,10 @@ class ConnState:
         self.ws: WebSocketConnection | None = None
         self.response: WebSocketResponse | None = None
         self.kwargs: dict[str, Any] | None = None
-        self.early: list[Any] | None = None  # sends made before the upgrade completed
+        self.early: list[Any] | None = None  # (fn, args) of sends and closes made before the upgrade
         self.check: Any = None  # class endpoints: the running handler's response schema
+        self.drain: Any = None  # the future awaited sends wait on (connection._flow)
+        self.failing = False  # Endpoint.fail: the error handlers are not asked again
 
     @property
     def request(self) -> Request:
@@ -251,6 +258,8 @@ class Endpoint:
             out["max_message_size"] = int(o["max_message_size"])
         if o.get("max_backpressure"):
             out["max_backpressure"] = int(o["max_backpressure"])
+        if o.get("max_queued_messages"):
+            out["max_queued_messages"] = int(o["max_queued_messages"])
         if o.get("idle_timeout") is not None:
             t = o["idle_timeout"]
             out["idle_timeout_ms"] = 0xFFFFFFFF if t in (0, float("inf")) else max(1, int(t * 1000))
@@ -361,8 +370,8 @@ class Endpoint:
         st.opened = True
         try:
             early, st.early = st.early, None
-            for obj in early or ():
-                self.send_plain(st, obj)
+            for fn, args in early or ():
+                fn(*args)
             self.on_open(st)
         except Exception as exc:
             self.handle_exception(st, exc)
@@ -371,12 +380,6 @@ class Endpoint:
         st: ConnState = conn.data
         if st.opening:
             self._open(st)
-        if st.busy:
-            st.pending.append((payload, index, binary))
-            return
-        self._handle(st, payload, index, binary)
-
-    def _handle(self, st: ConnState, payload: Any, index: int, binary: bool) -> None:
         try:
             result = self.call_message(st, payload, index, binary)
         except BaseException as exc:  # noqa: BLE001 - routed to the user's handlers
@@ -402,7 +405,10 @@ class Endpoint:
             if finished:
                 self._complete(st, first, None, reply)
                 return
-            self._suspend(st, self.loop.create_task(_finish(result, first, self._done_cb(st, reply))))
+            # The core holds this connection's next messages until done() resumes it.
+            self.loop.create_task(_finish(result, first, self._done_cb(st, reply)))
+            with contextlib.suppress(ConnectionClosed):
+                st.conn.pause()
         else:
             self._complete(st, result, None, reply)
 
@@ -412,13 +418,6 @@ class Endpoint:
             self._release(st)
 
         return done
-
-    def _suspend(self, st: ConnState, task: Any) -> None:
-        st.busy += 1
-        try:
-            st.conn.pause()
-        except ConnectionClosed:
-            pass
 
     def _complete(self, st: ConnState, value: Any, exc: BaseException | None,
                   reply: Callable[[ConnState, Any], None]) -> None:
@@ -434,14 +433,8 @@ class Endpoint:
             self.handle_exception(st, exc)
 
     def _release(self, st: ConnState) -> None:
-        st.busy -= 1
-        try:
+        with contextlib.suppress(ConnectionClosed):
             st.conn.resume()
-        except ConnectionClosed:
-            pass
-        while not st.busy and st.pending and not st.closed:
-            payload, index, binary = st.pending.pop(0)
-            self._handle(st, payload, index, binary)
         self.kick()
 
     def reply_error(self, st: ConnState, value: Any) -> None:
@@ -449,7 +442,8 @@ class Endpoint:
             self.send_plain(st, value)
 
     def handle_exception(self, st: ConnState, exc: BaseException) -> None:
-        """An exception from a handler: the user's error handler, else close 1011."""
+        """A handler raised: conn.fail asks the error handlers (_on_error),
+        and unless one takes it the core closes with 1011."""
         if isinstance(exc, ConnectionClosed) and (st.closed or not st.conn.is_open):
             return
         if not isinstance(exc, Exception):
@@ -457,45 +451,48 @@ class Endpoint:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise exc
             return
-        handler = self.find_error_handler(st, exc)
-        if handler is None:
-            self.fail(st, exc)
-            return
-        try:
-            result = handler()
-        except BaseException as e:  # noqa: BLE001
-            self.fail(st, e)
-            return
-        self.run(st, result, self.reply_error)
+        if not st.conn.fail(exc) and not st.closed:
+            log.error("wirecore: unhandled error on %s; closing with 1011", self.pattern, exc_info=exc)
 
     def fail(self, st: ConnState, exc: BaseException) -> None:
+        """Close with 1011 without asking the error handlers (one of them failed)."""
         if isinstance(exc, ConnectionClosed) and (st.closed or not st.conn.is_open):
             return
         if not isinstance(exc, asyncio.CancelledError):
             log.error("wirecore: unhandled error on %s; closing with 1011", self.pattern, exc_info=exc)
+        st.failing = True
         try:
-            st.conn.close(1011, "internal error")
-        except Exception:
-            pass
+            st.conn.fail(exc)
+        finally:
+            st.failing = False
 
     def _on_error(self, conn: _native.Conn, exc: BaseException) -> bool:
-        """A message the core could not decode/validate/dispatch: True if the user handles it."""
+        """An invalid message, a protocol error or a failed handler (conn.fail):
+        True when a user error handler takes it (its reply is sent)."""
         st: ConnState = conn.data
-        handler = self.find_error_handler(st, exc)
+        handler = None if st.failing else self.find_error_handler(st, exc)
         if handler is None:
             return False
         try:
             result = handler()
-        except BaseException as e:  # noqa: BLE001
-            self.fail(st, e)
-            return True
+        except Exception as e:  # the endpoint's invalid-message policy answers instead
+            if e is not exc:
+                log.error("wirecore: error handler failed on %s", self.pattern, exc_info=e)
+            return False
         self.run(st, result, self.reply_error)
         return True
+
+    def _on_drain(self, conn: _native.Conn) -> None:
+        """The connection is writable again: wake the sends awaiting it."""
+        st: ConnState = conn.data
+        fut, st.drain = st.drain, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     def _on_close(self, conn: _native.Conn, code: int, reason: str) -> None:
         st: ConnState = conn.data
         st.closed = True
-        st.pending.clear()
+        self._on_drain(conn)  # a close ends the wait of awaited sends
         try:
             result = self.closed_hook(st, code, reason)
         except Exception:
@@ -547,29 +544,6 @@ class _PythonCodec:
             return value, 0
         return value, -1
 
-    def default_reply(self, st: ConnState, exc: BaseException, policy: Any) -> None:
-        """What the core does for its own codecs, for a Python-decoded format."""
-        if policy in ("ignore", _native.INVALID_IGNORE):
-            return
-        if policy in ("close", _native.INVALID_CLOSE):
-            st.conn.close(1007 if isinstance(exc, DeserializationError) else 1008, "invalid message")
-            return
-        # The core's reply for its own codecs (issue #4), in this serializer.
-        reply: dict[str, Any] = {"type": "error"}
-        if isinstance(exc, ValidationError):
-            reply.update(error="validation_failed", path=exc.path, keyword=exc.keyword)
-        elif isinstance(exc, _native.UnknownMessageError):
-            reply["error"] = "unknown_message"
-        else:
-            reply["error"] = "invalid_message"
-        reply["message"] = str(exc)
-        data = self.serializer.encode(reply)
-        if isinstance(data, str):
-            st.conn.send_text(data)
-        else:
-            st.conn.send_bytes(data)
-
-
 class _TypedEndpoint(Endpoint):
     """Shared by function and class endpoints: codec choice and the Python-codec path."""
 
@@ -589,12 +563,10 @@ class _TypedEndpoint(Endpoint):
         if pc is None:
             Endpoint._on_message(self, conn, payload, index, binary)
             return
-        st: ConnState = conn.data
         try:
             value, index = pc.decode(payload)
         except (DeserializationError, ValidationError, _native.UnknownMessageError) as exc:
-            if not self._on_error(conn, exc):
-                pc.default_reply(st, exc, self.options.get("invalid", "reply"))
+            conn.invalid(exc)  # the error handlers, else the endpoint's policy
             return
         Endpoint._on_message(self, conn, value, index, binary)
 
@@ -778,6 +750,8 @@ class StreamEndpoint(Endpoint):
         self.connect_injector = _Injector(route.connect_fn, route.path) if route.connect_fn else None
         if route.disconnect_fn:
             self.on_disconnect_hook = _Injector(route.disconnect_fn, route.path)
+        for fn_err in route.error_fns:
+            self.errors.add(_exception_types(fn_err, skip_self=False), fn_err)
 
     def connect_hook(self, st: ConnState) -> Any:
         st.ws = WebSocketConnection(st)
@@ -794,9 +768,9 @@ class StreamEndpoint(Endpoint):
             except ConnectionClosed:
                 pass
             except Exception as exc:
-                self.fail(st, exc)
-                self.kick()
-                return
+                if not await self.rescue(st, exc):
+                    self.kick()
+                    return
             if not st.closed:
                 try:
                     st.conn.close(1000, "")
@@ -805,6 +779,25 @@ class StreamEndpoint(Endpoint):
                 self.kick()
 
         self.loop.create_task(run())
+
+    async def rescue(self, st: ConnState, exc: Exception) -> bool:
+        """The handler raised: True when an error handler took exc (its reply
+        is sent and the connection then closes with 1000), else close 1011."""
+        handler = self.find_error_handler(st, exc)
+        try:
+            if handler is None:
+                raise exc
+            result = handler()
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                self.send_plain(st, result)
+            return True
+        except ConnectionClosed:
+            return True
+        except Exception as e:  # noqa: BLE001 - the handler (or its reply) failed
+            self.fail(st, e)
+            return False
 
     def _on_message(self, conn: _native.Conn, payload: Any, index: int, binary: bool) -> None:
         st: ConnState = conn.data

@@ -33,6 +33,7 @@ _OPTION_NAMES = {
     "idle_timeout",
     "pong_timeout",
     "max_backpressure",
+    "max_queued_messages",
     "allowed_origins",
     "subprotocols",
     "message_schema",
@@ -172,7 +173,9 @@ class App:
         """Decorate a handler function (or a WebSocket subclass) to serve `path`.
 
         Options: max_message_size (bytes), idle_timeout (seconds; 0 = never
-        ping), pong_timeout, max_backpressure (bytes), allowed_origins,
+        ping), pong_timeout, max_backpressure (bytes), max_queued_messages
+        (received messages waiting before the core stops reading; default
+        64), allowed_origins,
         subprotocols, message_schema / response_schema (JSON Schema dicts that
         replace the annotations), using (a serializer), invalid ("reply",
         "close" or "ignore": what the core does with an invalid message that

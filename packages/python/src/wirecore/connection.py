@@ -2,9 +2,11 @@
 WebSocketMessage and WebSocketResponse (callback style), and the WebSocket
 base class of class endpoints.
 
-Sends never wait: the core copies the bytes and writes them at once (a
-consumer too slow to keep up is closed by the core's backpressure limit).
-Send methods return an object that may be awaited or not.
+Sends copy the bytes and write them at once. Send methods return an object
+that may be awaited or not: awaited, it waits while the connection's queue is
+over its send_high_water (flow control, docs/sessions.md); not awaited,
+nothing waits and a peer too slow for the sender is closed by
+max_backpressure (1008).
 """
 
 from __future__ import annotations
@@ -36,6 +38,32 @@ class _Done:
 
 
 _DONE = _Done()
+
+def _early(state: ConnState, fn: Callable[..., Any], *args: Any) -> Awaitable[None]:
+    """A send or close made before the upgrade completed: run right after the
+    101 (or at once after the close, where it raises ConnectionClosed)."""
+    if state.closed:
+        fn(*args)
+    else:
+        if state.early is None:
+            state.early = []
+        state.early.append((fn, args))
+    return _DONE
+
+
+def _flow(state: ConnState) -> Awaitable[None]:
+    """What an awaited send waits for after queueing its message: nothing
+    while the connection is writable (at or below its send_high_water), else
+    the core's drain notification (Endpoint._on_drain) or the close."""
+    conn = state.conn
+    if conn.writable():
+        return _DONE
+    if not conn.is_open:
+        return _DONE  # the next send raises ConnectionClosed
+    fut = state.drain
+    if fut is None:
+        fut = state.drain = asyncio.get_running_loop().create_future()
+    return fut
 
 
 def _send_any(conn: _native.Conn, obj: Any, codec: int = _native.CODEC_JSON) -> None:
@@ -116,18 +144,15 @@ class WebSocketConnection:
     callback-style handlers.
 
     `async for message in ws` yields str (text) or bytes (binary) until the
-    peer closes; `receive()` raises ConnectionClosed then.
+    peer closes; `receive()` raises ConnectionClosed then. Unread messages
+    count against the endpoint's max_queued_messages.
     """
-
-    _HIGH = 64  # queued messages before the connection is paused
-    _LOW = 16
 
     def __init__(self, state: ConnState) -> None:
         self._state = state
         self._conn = state.conn
         self._queue: collections.deque[str | bytes] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
         self.close_code: int | None = None
         self.close_reason: str = ""
 
@@ -162,36 +187,46 @@ class WebSocketConnection:
 
     # -- sending
     def send_text(self, text: str) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_text, text)
         self._conn.send_text(text)
-        return _DONE
+        return _flow(self._state)
 
     def send_bytes(self, data: bytes | bytearray | memoryview) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_bytes, data)
         self._conn.send_bytes(data)
-        return _DONE
+        return _flow(self._state)
 
     def send_json(self, obj: Any) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_encoded, obj, _native.CODEC_JSON, to_plain)
         self._conn.send_encoded(obj, _native.CODEC_JSON, to_plain)
-        return _DONE
+        return _flow(self._state)
 
     def send_msgpack(self, obj: Any) -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.send_encoded, obj, _native.CODEC_MSGPACK, to_plain)
         self._conn.send_encoded(obj, _native.CODEC_MSGPACK, to_plain)
-        return _DONE
+        return _flow(self._state)
 
     def send(self, obj: Any) -> Awaitable[None]:
         """str -> text, bytes -> binary, WebSocketMessage as is, anything else -> JSON text."""
+        if not self._state.opened:
+            return _early(self._state, _send_any, self._conn, obj)
         _send_any(self._conn, obj)
-        return _DONE
+        return _flow(self._state)
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
+        if not self._state.opened:
+            return _early(self._state, self._conn.close, code, reason)
         self._conn.close(code, reason)
         return _DONE
 
     # -- receiving
     def _push(self, data: str | bytes) -> None:
         self._queue.append(data)
-        if not self._paused and len(self._queue) >= self._HIGH:
-            self._paused = True
-            self._conn.pause()
+        self._conn.hold()  # the core bounds what is held (max_queued_messages)
         self._wake()
 
     def _closed(self, code: int, reason: str) -> None:
@@ -214,13 +249,8 @@ class WebSocketConnection:
             finally:
                 self._waiter = None
         data = self._queue.popleft()
-        if self._paused and len(self._queue) <= self._LOW and self.close_code is None:
-            self._paused = False
-            try:
-                self._conn.resume()
-            except ConnectionClosed:
-                pass
-            self._state.endpoint.kick()
+        self._conn.consumed(1)
+        self._state.endpoint.kick()  # the core may read again: let the loop see it
         return data
 
     async def receive_text(self) -> str:
@@ -295,13 +325,13 @@ class WebSocket:
         after the 101 response."""
         st = self._state
         if not st.opened:
-            if st.early is None:
-                st.early = []
-            st.early.append(obj)
-        else:
-            st.endpoint.send_plain(st, obj)
-        return _DONE
+            return _early(st, st.endpoint.send_plain, st, obj)
+        st.endpoint.send_plain(st, obj)
+        return _flow(st)
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:
-        self._state.conn.close(code, reason)
+        st = self._state
+        if not st.opened:
+            return _early(st, st.conn.close, code, reason)
+        st.conn.close(code, reason)
         return _DONE

@@ -39,7 +39,9 @@ module Wirecore
     # serializer: :json (default) or :msgpack for the typed style.
     # on_error: ->(error, ctx) { reply } for the typed and stream styles.
     # Limits: max_message_size:, idle_timeout:, pong_timeout:, max_backpressure:,
-    # allowed_origins:, subprotocols:, on_invalid: (:reply, :close, :ignore).
+    # max_queued_messages: (received messages waiting before the core stops
+    # reading; default 64), allowed_origins:, subprotocols:,
+    # on_invalid: (:reply, :close, :ignore).
     def websocket(path, message_schema: nil, response_schema: nil, stream: false, serializer: nil,
                   on_error: nil, **limits, &block)
       raise ArgumentError, "websocket needs a block" unless block

@@ -4,8 +4,9 @@ module Wirecore
   # An endpoint as registered on an App: its route, style, serializer,
   # schemas and limits. Runtime turns it into a core endpoint.
   class Endpoint
-    LIMIT_KEYS = %i[max_message_size idle_timeout pong_timeout max_backpressure allowed_origins
-                    subprotocols on_invalid format_assert].freeze
+    LIMIT_KEYS = %i[max_message_size idle_timeout pong_timeout max_backpressure
+                    max_queued_messages allowed_origins subprotocols on_invalid
+                    format_assert].freeze
     NEVER_MS = 0xFFFF_FFFF
 
     attr_reader :path, :style, :codec, :block, :klass, :on_error, :logger
@@ -52,6 +53,7 @@ module Wirecore
         format_assert: l[:format_assert],
         max_message_size: l[:max_message_size],
         max_backpressure: l[:max_backpressure],
+        max_queued_messages: l[:max_queued_messages],
         idle_timeout_ms: seconds_to_ms(l[:idle_timeout]),
         pong_timeout_ms: seconds_to_ms(l[:pong_timeout]),
         subprotocols: l[:subprotocols]&.map(&:to_s),
@@ -117,6 +119,11 @@ module Wirecore
     def _error(conn, error)
       session = conn&.data or return false
       session.error(error)
+    end
+
+    # The connection is writable again (see Session#flow).
+    def _drain(conn)
+      conn.data&.drained
     end
   end
 end

@@ -2,7 +2,9 @@
 
 module Wirecore
   # Base class of every error Wirecore raises. The extension defines the
-  # class tree; this file adds the readers for the details the core reports.
+  # class tree, one subclass per core error category, generated from the
+  # core's list (Native.errors); this file adds the readers for the details
+  # the core reports. The class names are the same in Python and Node.
   class Error < StandardError
     # The core's error code as a Symbol, e.g. :EVALIDATION (nil when the
     # error was raised in Ruby).
@@ -17,6 +19,11 @@ module Wirecore
     attr_reader :offset
   end
 
+  # The runtime itself failed (out of memory, an event loop error).
+  class InternalError < Error; end
+  # A bad argument or option, a schema that does not compile, a malformed
+  # route pattern, an address the server cannot listen on.
+  class ConfigError < Error; end
   # A message matched none of the endpoint's schemas.
   class UnknownMessageError < Error; end
   # A message failed its schema (or a reply failed the response schema).
@@ -33,12 +40,13 @@ module Wirecore
   class MessageTooBigError < Error; end
   # The peer broke RFC 6455 (including invalid UTF-8 in a text frame).
   class ProtocolError < Error; end
-  # A schema does not compile.
-  class SchemaError < Error; end
-  # A route pattern is malformed.
-  class RouteError < Error; end
-  # The server cannot listen on the address.
-  class ListenError < Error; end
+  # An application handler failed.
+  class HandlerError < Error; end
+
+  # The names before the classes were unified per category: the same class.
+  SchemaError = ConfigError
+  RouteError = ConfigError
+  ListenError = ConfigError
 
   # Raise from a connect hook to refuse the handshake with an HTTP status
   # (400..599) before the upgrade.

@@ -5,9 +5,10 @@ module Wirecore
   # endpoint's handler, which forwards to the session stored on the native
   # connection (conn.data). Subclasses implement the four endpoint styles.
   #
-  # Sessions never let a StandardError escape into the core: an exception the
-  # application's error handlers do not take closes that connection with 1011
-  # and is logged; every other connection carries on.
+  # Sessions never let a StandardError escape into the core: an exception is
+  # reported with Conn#fail, which asks the application's error handlers
+  # (#error) and otherwise closes that connection with 1011; it is logged, and
+  # every other connection carries on.
   class Session
     attr_reader :conn, :request, :endpoint, :runtime
 
@@ -34,11 +35,14 @@ module Wirecore
 
     def start; end
     def message(kind, data, value, index); end
-    # A core error (validation, unknown message, ...) for the application's
-    # error handler. True when a handler took it (its return value is sent
-    # and the core's default reply skipped). A handler that raises leaves the
-    # error to the core's default reply, as in the Python and Node packages.
+    # The core's _error: an invalid message (validation, unknown message, ...)
+    # or a failure reported with Conn#fail, for the application's error
+    # handler. True when a handler took it (its return value is sent; the
+    # core's default reply, or its 1011, is skipped). A handler that raises
+    # leaves the error to the core: the invalid-message policy, or 1011.
     def error(err)
+      return false if @failing
+
       begin
         handled, result = rescue_exception(err)
       rescue ConnectionClosedError
@@ -52,7 +56,10 @@ module Wirecore
       guard { reply(result) }
       true
     end
-    def closed(_code, _reason); end
+    # The connection closed: release the sends waiting for it to drain.
+    def closed(_code, _reason)
+      drained
+    end
 
     # Send what a handler returned: nil sends nothing, a WebSocketMessage keeps
     # its kind, anything else goes through the endpoint's serializer (raw
@@ -60,14 +67,62 @@ module Wirecore
     def reply(obj)
       return if obj.nil?
       return (@queued ||= []) << obj unless @started
-      return send_now(obj) if @runtime.loop_thread?
 
-      from_any_thread { send_now(obj) }
+      if @runtime.loop_thread?
+        send_now(obj)
+      else
+        from_any_thread { send_now(obj) }
+      end
+      flow
     end
 
     # A raw send (:send_text / :send_binary) of str.
     def raw(method, str)
       from_any_thread { @conn.public_send(method, str) }
+      flow
+    end
+
+    # Flow control (docs/sessions.md): while the connection is not writable
+    # (more than its send_high_water queued), a send from another thread or
+    # from the stream's own Fiber waits for the core's _drain or the close. A
+    # send made by a block the loop thread runs directly cannot wait;
+    # max_backpressure (1008) bounds it.
+    def flow
+      return nil if @conn.writable? || @conn.closed?
+
+      if !@runtime.loop_thread?
+        wait_drained_thread
+      elsif can_wait?
+        wait_drained
+      end
+      nil
+    end
+
+    # The core's _drain (or the close): wake every waiting sender.
+    def drained
+      waiters = DRAIN_LOCK.synchronize do
+        w = @drain_waiters
+        @drain_waiters = nil
+        w
+      end
+      waiters&.each(&:call)
+    end
+
+    DRAIN_LOCK = Mutex.new
+    private_constant :DRAIN_LOCK
+
+    private def on_drain(&blk)
+      DRAIN_LOCK.synchronize { (@drain_waiters ||= []) << blk }
+    end
+
+    # Register first, then look again: a _drain between the two is not lost.
+    private def wait_drained_thread
+      done = Thread::Queue.new
+      on_drain { done << true }
+      return if @conn.writable? || @conn.closed?
+
+      @runtime.wake
+      done.pop
     end
 
     # Sends may come from another Ruby thread: the GVL keeps them apart from
@@ -116,28 +171,26 @@ module Wirecore
       unhandled(e)
     end
 
-    # Give an exception to the application's error handler (rescue) if it
-    # has one; a handler's return value is sent. Otherwise close with 1011.
+    # A handler raised: Conn#fail gives it to the application's error
+    # handler (#error; its return value is sent), else the core closes 1011.
     def handle_exception(exc)
-      begin
-        handled, result = rescue_exception(exc)
-      rescue ConnectionClosedError
-        return
-      rescue StandardError => e
-        return unhandled(e)
-      end
-      return unhandled(exc) unless handled
-
-      guard { reply(result) }
+      @endpoint.log_exception(exc, @request) unless @conn.fail(exc) || @conn.closed?
     end
 
     # [handled?, reply]: subclasses look up their error handlers.
     def rescue_exception(_exc) = [false, nil]
 
+    # True when the current code may suspend until the connection drains.
+    def can_wait? = false
+
+    # 1011 through Conn#fail without asking the error handlers (one failed).
     def unhandled(exc)
       @endpoint.log_exception(exc, @request)
-      @conn.close(1011, "internal error") unless @conn.closed?
+      @failing = true
+      @conn.fail(exc)
       nil
+    ensure
+      @failing = false
     end
   end
 
@@ -169,6 +222,7 @@ module Wirecore
     end
 
     def closed(code, reason)
+      super
       guard { @response.on_close&.call(code, reason) }
     end
 
@@ -261,7 +315,7 @@ module Wirecore
     def receive(timeout: nil)
       deadline = timeout && (@session.runtime.now + timeout)
       loop do
-        return @queue.shift unless @queue.empty?
+        return take unless @queue.empty?
         return nil if @closed
         return nil if deadline && @session.runtime.now >= deadline
 
@@ -296,8 +350,12 @@ module Wirecore
     # Bytes queued for this connection and not yet written to the socket.
     def buffered_amount = @session.conn.buffered_amount
 
-    # Called by the session.
-    def push(msg) = @queue << msg
+    # Called by the session. Held messages count against the endpoint's
+    # max_queued_messages: past it the core stops reading the connection.
+    def push(msg)
+      @queue << msg
+      @session.conn.hold
+    end
 
     def mark_closed(code, reason)
       @closed = true
@@ -306,6 +364,11 @@ module Wirecore
     end
 
     private
+
+    def take
+      @session.conn.consumed(1) unless @session.conn.closed?
+      @queue.shift
+    end
 
     # Yield to the loop until a message, the close, or the deadline resumes us.
     def suspend(deadline)
@@ -354,6 +417,7 @@ module Wirecore
     end
 
     def closed(code, reason)
+      super
       @stream.mark_closed(code, reason)
       @fiber.resume if @fiber&.alive? && @stream.instance_variable_get(:@waiting)
     end
@@ -364,6 +428,14 @@ module Wirecore
     end
 
     private
+
+    def can_wait? = Fiber.current.equal?(@fiber)
+
+    # Suspend the block's Fiber until the core reports the connection drained.
+    def wait_drained
+      on_drain { @fiber.resume if @fiber.alive? }
+      Fiber.yield
+    end
 
     def rescue_exception(exc)
       handler = @endpoint.on_error or return [false, nil]
@@ -401,6 +473,7 @@ module Wirecore
     end
 
     def closed(code, reason)
+      super
       guard { @socket.on_disconnect(code, reason) }
     end
 

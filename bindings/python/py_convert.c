@@ -1,5 +1,5 @@
 /*
- * convert.c -- wire_value <-> Python objects. Decoded values become dict,
+ * py_convert.c -- wire_value <-> Python objects. Decoded values become dict,
  * list, str, bytes, int, float, bool and None; outgoing Python objects are
  * built into a wire_doc with the builder API. Anything else goes through the
  * caller's `default` callable (dataclasses, models, enums: see wirecore/_types.py).
@@ -54,7 +54,7 @@ static PyObject *from_object(wpy_state *st, const wire_value *v, unsigned depth)
  * UTF-8, from a MessagePack peer, raises DeserializationError). */
 static PyObject *from_value(wpy_state *st, const wire_value *v, unsigned depth) {
   if (depth > WPY_MAX_DEPTH) {
-    PyErr_SetString(st->DeserializationError, "value nested too deeply");
+    PyErr_SetString(st->cat[WIRE_ERRCAT_DESERIALIZE], "value nested too deeply");
     return NULL;
   }
   size_t len;
@@ -75,7 +75,7 @@ static PyObject *from_value(wpy_state *st, const wire_value *v, unsigned depth) 
     PyObject *u = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, NULL);
     if (u == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
       PyErr_Clear();
-      PyErr_SetString(st->DeserializationError, "string is not valid UTF-8");
+      PyErr_SetString(st->cat[WIRE_ERRCAT_DESERIALIZE], "string is not valid UTF-8");
     }
     return u;
   }
@@ -87,11 +87,13 @@ static PyObject *from_value(wpy_state *st, const wire_value *v, unsigned depth) 
   case WIRE_OBJECT:
     return from_object(st, v, depth);
   }
-  PyErr_SetString(st->DeserializationError, "unknown value type");
+  PyErr_SetString(st->cat[WIRE_ERRCAT_DESERIALIZE], "unknown value type");
   return NULL;
 }
 
-PyObject *wpy_from_value(wpy_state *st, const wire_value *v) { return from_value(st, v, 0); }
+PyObject *wpy_from_value(wpy_state *st, const wire_value *v) {
+  return from_value(st, v, 0);
+}
 
 /* ---- Python -> wire_value --------------------------------------------- */
 
@@ -109,7 +111,7 @@ static wire_value *oom(void) {
 }
 
 static wire_value *ser_error(builder *b, const char *fmt, PyObject *obj) {
-  PyErr_Format(b->st->SerializationError, fmt, Py_TYPE(obj)->tp_name);
+  PyErr_Format(b->st->cat[WIRE_ERRCAT_SERIALIZE], fmt, Py_TYPE(obj)->tp_name);
   return NULL;
 }
 
@@ -126,7 +128,7 @@ static wire_value *from_long(builder *b, PyObject *obj) {
       return wire_new_uint(b->doc, u) ?: oom();
     PyErr_Clear();
   }
-  PyErr_SetString(b->st->SerializationError, "integer out of range (64 bits at most)");
+  PyErr_SetString(b->st->cat[WIRE_ERRCAT_SERIALIZE], "integer out of range (64 bits at most)");
   return NULL;
 }
 
@@ -135,7 +137,7 @@ static wire_value *from_str(builder *b, PyObject *obj) {
   const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
   if (s == NULL) {
     PyErr_Clear();
-    PyErr_SetString(b->st->SerializationError, "string cannot be encoded as UTF-8");
+    PyErr_SetString(b->st->cat[WIRE_ERRCAT_SERIALIZE], "string cannot be encoded as UTF-8");
     return NULL;
   }
   return wire_new_string(b->doc, s, (size_t)len) ?: oom();
@@ -176,7 +178,7 @@ static wire_value *from_dict(builder *b, PyObject *obj, unsigned depth) {
     const char *ks = PyUnicode_AsUTF8AndSize(k, &klen);
     if (ks == NULL) {
       PyErr_Clear();
-      PyErr_SetString(b->st->SerializationError, "key cannot be encoded as UTF-8");
+      PyErr_SetString(b->st->cat[WIRE_ERRCAT_SERIALIZE], "key cannot be encoded as UTF-8");
       return NULL;
     }
     wire_value *item = to_value(b, val, depth + 1);
@@ -200,7 +202,7 @@ static wire_value *from_buffer(builder *b, PyObject *obj) {
 /* Exact types first (the common case), then subclasses, then `default`. */
 static wire_value *to_value(builder *b, PyObject *obj, unsigned depth) {
   if (depth > WPY_MAX_DEPTH) {
-    PyErr_SetString(b->st->SerializationError, "value nested too deeply (or a cycle)");
+    PyErr_SetString(b->st->cat[WIRE_ERRCAT_SERIALIZE], "value nested too deeply (or a cycle)");
     return NULL;
   }
   PyTypeObject *tp = Py_TYPE(obj);

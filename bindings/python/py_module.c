@@ -1,5 +1,5 @@
 /*
- * module.c -- the `wirecore._native` module: multi-phase init, the module
+ * py_module.c -- the `wirecore._native` module: multi-phase init, the module
  * state (exception types, type objects), error mapping, and the stateless
  * functions encode()/decode()/version().
  */
@@ -7,30 +7,17 @@
 
 #include <string.h>
 
-wpy_state *wpy_state_of_type(PyTypeObject *tp) { return (wpy_state *)PyType_GetModuleState(tp); }
+wpy_state *wpy_state_of_type(PyTypeObject *tp) {
+  return (wpy_state *)PyType_GetModuleState(tp);
+}
 
-static wpy_state *state_of(PyObject *module) { return (wpy_state *)PyModule_GetState(module); }
+static wpy_state *state_of(PyObject *module) {
+  return (wpy_state *)PyModule_GetState(module);
+}
 
-/* The exception class for a core error code. */
-static PyObject *error_class(wpy_state *st, int code) {
-  switch (code) {
-  case WIRE_ESERIALIZE:
-    return st->SerializationError;
-  case WIRE_EDESERIALIZE:
-  case WIRE_EDEPTH:
-  case WIRE_ECODEC:
-  case WIRE_EUTF8:
-  case WIRE_ETOOBIG:
-    return st->DeserializationError;
-  case WIRE_EVALIDATION:
-    return st->ValidationError;
-  case WIRE_EUNKNOWN_MESSAGE:
-    return st->UnknownMessageError;
-  case WIRE_ECLOSED:
-    return st->ConnectionClosed;
-  default:
-    return st->Error;
-  }
+/* The exception class for a core error code: its category's. */
+PyObject *wpy_error_class(wpy_state *st, int code) {
+  return st->cat[wire_err_category(code)];
 }
 
 static int set_str_attr(PyObject *o, const char *name, const char *value) {
@@ -45,7 +32,7 @@ static int set_str_attr(PyObject *o, const char *name, const char *value) {
 /* Exception object carrying code, name and (for validation/decoding) where. */
 PyObject *wpy_error_object(wpy_state *st, int code, const wire_error *err) {
   const char *msg = (err != NULL && err->message[0]) ? err->message : wire_strerror(code);
-  PyObject *exc = PyObject_CallFunction(error_class(st, code), "s", msg);
+  PyObject *exc = PyObject_CallFunction(wpy_error_class(st, code), "s", msg);
   if (exc == NULL)
     return NULL;
   PyObject *num = PyLong_FromLong(code);
@@ -155,7 +142,32 @@ static PyObject *mod_strerror(PyObject *module, PyObject *arg) {
   return Py_BuildValue("(ss)", wire_err_name((int)code), wire_strerror((int)code));
 }
 
+/* errors() -> ((name, code, category, class_name), ...): the core's list. */
+static PyObject *mod_errors(PyObject *module, PyObject *unused) {
+  PyObject *list = PyList_New(0);
+  if (list == NULL)
+    return NULL;
+#define WPY_ERROR_ROW(name, num, cat, msg)                                                         \
+  {                                                                                                \
+    PyObject *row = Py_BuildValue("(siss)", #name, num, wire_errcat_name(WIRE_ERRCAT_##cat),       \
+                                  wire_errcat_class(WIRE_ERRCAT_##cat));                           \
+    if (row == NULL || PyList_Append(list, row) != 0) {                                            \
+      Py_XDECREF(row);                                                                             \
+      Py_DECREF(list);                                                                             \
+      return NULL;                                                                                 \
+    }                                                                                              \
+    Py_DECREF(row);                                                                                \
+  }
+  WIRE_ERRNO_MAP(WPY_ERROR_ROW)
+#undef WPY_ERROR_ROW
+  PyObject *t = PyList_AsTuple(list);
+  Py_DECREF(list);
+  return t;
+}
+
 static PyMethodDef mod_methods[] = {
+    {"errors", mod_errors, METH_NOARGS,
+     "errors() -> ((name, code, category, class_name), ...): every core error code."},
     {"encode", (PyCFunction)(void (*)(void))mod_encode, METH_VARARGS | METH_KEYWORDS,
      "encode(obj, codec=CODEC_JSON, default=None) -> bytes"},
     {"decode", (PyCFunction)(void (*)(void))mod_decode, METH_VARARGS | METH_KEYWORDS,
@@ -204,21 +216,24 @@ static PyTypeObject *add_type(PyObject *module, PyType_Spec *spec) {
 static int mod_exec(PyObject *module) {
   wpy_state *st = state_of(module);
   if ((st->Error = new_error(module, "WirecoreError", "Base class of Wirecore errors.",
-                             PyExc_Exception, 1)) == NULL ||
-      (st->SerializationError = new_error(module, "SerializationError",
-                                          "A value could not be encoded.", st->Error, 1)) == NULL ||
-      (st->DeserializationError = new_error(module, "DeserializationError",
-                                            "A message could not be decoded.", st->Error, 1)) ==
-          NULL ||
-      (st->ValidationError = new_error(module, "ValidationError",
-                                       "A value does not match its schema (.path, .keyword).",
-                                       st->Error, 1)) == NULL ||
-      (st->UnknownMessageError = new_error(module, "UnknownMessageError",
-                                           "No handler's schema matches the message.", st->Error,
-                                           1)) == NULL ||
-      (st->ConnectionClosed =
-           new_error(module, "ConnectionClosed", "The connection is closed.", st->Error, 1)) ==
-          NULL)
+                             PyExc_Exception, 1)) == NULL)
+    return -1;
+  /* One class per category, generated from the core's list. */
+  static const char *const docs[] = {
+#define WPY_CAT_DOC(name, str, cls, doc) doc,
+      WIRE_ERRCAT_MAP(WPY_CAT_DOC)
+#undef WPY_CAT_DOC
+  };
+  for (int i = 0; i < WIRE_ERRCAT_COUNT; i++) {
+    char doc[160];
+    snprintf(doc, sizeof doc, "Error category '%s': %s.", wire_errcat_name((wire_errcat)i),
+             docs[i]);
+    st->cat[i] = new_error(module, wire_errcat_class((wire_errcat)i), doc, st->Error, 1);
+    if (st->cat[i] == NULL)
+      return -1;
+  }
+  /* The name before the classes were unified; the same class. */
+  if (PyModule_AddObjectRef(module, "ConnectionClosed", st->cat[WIRE_ERRCAT_CLOSED]) != 0)
     return -1;
   if ((st->ServerType = add_type(module, &wpy_server_spec)) == NULL ||
       (st->ConnType = add_type(module, &wpy_conn_spec)) == NULL ||
@@ -228,7 +243,8 @@ static int mod_exec(PyObject *module) {
   if ((st->str_on_connect = PyUnicode_InternFromString("_on_connect")) == NULL ||
       (st->str_on_message = PyUnicode_InternFromString("_on_message")) == NULL ||
       (st->str_on_close = PyUnicode_InternFromString("_on_close")) == NULL ||
-      (st->str_on_error = PyUnicode_InternFromString("_on_error")) == NULL)
+      (st->str_on_error = PyUnicode_InternFromString("_on_error")) == NULL ||
+      (st->str_on_drain = PyUnicode_InternFromString("_on_drain")) == NULL)
     return -1;
   if (PyModule_AddIntConstant(module, "CODEC_RAW", WIRE_CODEC_RAW) ||
       PyModule_AddIntConstant(module, "CODEC_JSON", WIRE_CODEC_JSON) ||
@@ -237,9 +253,10 @@ static int mod_exec(PyObject *module) {
       PyModule_AddIntConstant(module, "INVALID_CLOSE", WIRE_INVALID_CLOSE) ||
       PyModule_AddIntConstant(module, "INVALID_IGNORE", WIRE_INVALID_IGNORE) ||
       PyModule_AddIntConstant(module, "CONNECT_DEFER", WIRE_CONNECT_DEFER) ||
-      PyModule_AddIntConstant(module, "SCHEMA_FORMAT_ASSERT", WIRE_SCHEMA_FORMAT_ASSERT))
+      PyModule_AddIntConstant(module, "SCHEMA_FORMAT_ASSERT", WIRE_SCHEMA_FORMAT_ASSERT) ||
+      PyModule_AddIntConstant(module, "DEFAULT_MAX_QUEUED", WIRE_DEFAULT_MAX_QUEUED))
     return -1;
-#define WPY_ADD_ERRNO(name, num, msg)                                                              \
+#define WPY_ADD_ERRNO(name, num, cat, msg)                                                         \
   if (PyModule_AddIntConstant(module, #name, num))                                                 \
     return -1;
   WIRE_ERRNO_MAP(WPY_ADD_ERRNO)
@@ -250,11 +267,8 @@ static int mod_exec(PyObject *module) {
 static int mod_traverse(PyObject *module, visitproc visit, void *arg) {
   wpy_state *st = state_of(module);
   Py_VISIT(st->Error);
-  Py_VISIT(st->SerializationError);
-  Py_VISIT(st->DeserializationError);
-  Py_VISIT(st->ValidationError);
-  Py_VISIT(st->UnknownMessageError);
-  Py_VISIT(st->ConnectionClosed);
+  for (int i = 0; i < WIRE_ERRCAT_COUNT; i++)
+    Py_VISIT(st->cat[i]);
   Py_VISIT(st->ServerType);
   Py_VISIT(st->ConnType);
   Py_VISIT(st->SchemaType);
@@ -265,11 +279,8 @@ static int mod_traverse(PyObject *module, visitproc visit, void *arg) {
 static int mod_clear(PyObject *module) {
   wpy_state *st = state_of(module);
   Py_CLEAR(st->Error);
-  Py_CLEAR(st->SerializationError);
-  Py_CLEAR(st->DeserializationError);
-  Py_CLEAR(st->ValidationError);
-  Py_CLEAR(st->UnknownMessageError);
-  Py_CLEAR(st->ConnectionClosed);
+  for (int i = 0; i < WIRE_ERRCAT_COUNT; i++)
+    Py_CLEAR(st->cat[i]);
   Py_CLEAR(st->ServerType);
   Py_CLEAR(st->ConnType);
   Py_CLEAR(st->SchemaType);
@@ -278,10 +289,13 @@ static int mod_clear(PyObject *module) {
   Py_CLEAR(st->str_on_message);
   Py_CLEAR(st->str_on_close);
   Py_CLEAR(st->str_on_error);
+  Py_CLEAR(st->str_on_drain);
   return 0;
 }
 
-static void mod_free(void *module) { mod_clear((PyObject *)module); }
+static void mod_free(void *module) {
+  mod_clear((PyObject *)module);
+}
 
 static PyModuleDef_Slot mod_slots[] = {{Py_mod_exec, (void *)mod_exec}, {0, NULL}};
 
@@ -297,4 +311,6 @@ static struct PyModuleDef mod_def = {
     .m_free = mod_free,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModuleDef_Init(&mod_def); }
+PyMODINIT_FUNC PyInit__native(void) {
+  return PyModuleDef_Init(&mod_def);
+}

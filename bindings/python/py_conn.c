@@ -1,13 +1,15 @@
 /*
- * conn.c -- the `_native.Conn` type: a Python handle on one wire_conn. It
+ * py_conn.c -- the `_native.Conn` type: a Python handle on one wire_conn. It
  * holds a wire_conn_ref for its whole life, so it stays safe to call after
  * the connection closed (calls then raise ConnectionClosed). Sends copy their
  * input; values are built into the server's scratch doc and encoded by the core.
  */
 #include "wirecore_py.h"
 
-#include <structmember.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <structmember.h>
 
 wpy_conn *wpy_conn_new(wpy_server *server, wire_conn *conn) {
   PyTypeObject *tp = server->st->ConnType;
@@ -134,6 +136,149 @@ static PyObject *conn_close(wpy_conn *self, PyObject *args, PyObject *kw) {
   return check(self, rc, NULL);
 }
 
+/* wire_error for a Python exception: `code`, str(exc) as the message, and a
+ * ValidationError's path/keyword/schema_path. */
+static void error_from_exception(wire_error *err, int code, PyObject *exc) {
+  memset(err, 0, sizeof *err);
+  err->code = code;
+  if (exc == NULL)
+    return;
+  PyObject *s = PyObject_Str(exc);
+  const char *m = s != NULL ? PyUnicode_AsUTF8(s) : NULL;
+  if (m != NULL)
+    snprintf(err->message, sizeof err->message, "%s", m);
+  Py_XDECREF(s);
+  static const struct {
+    const char *attr;
+    size_t off, cap;
+  } fields[] = {{"path", offsetof(wire_error, path), sizeof err->path},
+                {"keyword", offsetof(wire_error, keyword), sizeof err->keyword},
+                {"schema_path", offsetof(wire_error, schema_path), sizeof err->schema_path}};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    PyObject *v = PyObject_GetAttrString(exc, fields[i].attr);
+    const char *t = v != NULL && PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+    if (t != NULL)
+      snprintf((char *)err + fields[i].off, fields[i].cap, "%s", t);
+    Py_XDECREF(v);
+  }
+  PyErr_Clear();
+}
+
+/* wire_conn_fail with `exc` stashed for the endpoint's _on_error. */
+static int fail_with(wpy_conn *self, PyObject *exc) {
+  wire_error err;
+  error_from_exception(&err, WIRE_EHANDLER, exc);
+  PyObject *outer = self->failing;
+  self->failing = exc;
+  Py_INCREF(self);
+  int rc = wire_conn_fail(self->conn, &err);
+  self->failing = outer;
+  Py_DECREF(self);
+  return rc;
+}
+
+void wpy_conn_fail_current(wpy_conn *pc, PyObject *where) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != NULL && value != NULL)
+    PyException_SetTraceback(value, tb);
+  int rc = pc != NULL ? fail_with(pc, value) : 0;
+  if (rc == 1) { /* the endpoint's _on_error took it */
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return;
+  }
+  PyErr_Restore(type, value, tb);
+  PyErr_WriteUnraisable(where); /* the core closes with 1011 (rc 0) */
+}
+
+/* fail(exc=None) -> bool: report exc to the endpoint's _on_error; unless it
+ * returns True the connection closes with 1011. True when handled; False
+ * when closing (or already closed). */
+static PyObject *conn_fail(wpy_conn *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs > 1) {
+    PyErr_SetString(PyExc_TypeError, "fail(exc=None)");
+    return NULL;
+  }
+  PyObject *exc = nargs == 1 && args[0] != Py_None ? args[0] : NULL;
+  int rc = fail_with(self, exc);
+  if (rc == WIRE_ECLOSED)
+    Py_RETURN_FALSE;
+  if (rc < 0)
+    return wpy_raise(self->server->st, rc, NULL);
+  return PyBool_FromLong(rc);
+}
+
+/* invalid(exc) -> bool: a message this process's own codec refused. exc is a
+ * DeserializationError, ValidationError or UnknownMessageError; the core
+ * reports it to _on_error and, unless handled, applies the endpoint's
+ * invalid-message policy. True when _on_error handled it. */
+static PyObject *conn_invalid(wpy_conn *self, PyObject *exc) {
+  wpy_state *st = self->server->st;
+  int code = 0;
+  if (PyObject_IsInstance(exc, st->cat[WIRE_ERRCAT_VALIDATION]) == 1)
+    code = WIRE_EVALIDATION;
+  else if (PyObject_IsInstance(exc, st->cat[WIRE_ERRCAT_UNKNOWN_MESSAGE]) == 1)
+    code = WIRE_EUNKNOWN_MESSAGE;
+  else if (PyObject_IsInstance(exc, st->cat[WIRE_ERRCAT_DESERIALIZE]) == 1)
+    code = WIRE_EDESERIALIZE;
+  if (PyErr_Occurred())
+    return NULL;
+  if (code == 0) {
+    PyErr_SetString(PyExc_TypeError, "invalid() takes a DeserializationError, ValidationError or "
+                                     "UnknownMessageError");
+    return NULL;
+  }
+  wire_error err;
+  error_from_exception(&err, code, exc);
+  PyObject *outer = self->failing;
+  self->failing = exc;
+  Py_INCREF(self);
+  int rc = wire_conn_invalid(self->conn, &err);
+  self->failing = outer;
+  Py_DECREF(self);
+  if (rc == WIRE_ECLOSED)
+    Py_RETURN_FALSE;
+  if (rc < 0)
+    return wpy_raise(st, rc, NULL);
+  return PyBool_FromLong(rc);
+}
+
+/* hold(): the package keeps the message it was given in its own inbox; the
+ * core stops reading at max_queued_messages. */
+static PyObject *conn_hold(wpy_conn *self, PyObject *unused) {
+  int rc = wire_conn_hold(self->conn);
+  if (rc == WIRE_ECLOSED)
+    Py_RETURN_NONE; /* after on_close there is nothing to bound */
+  return check(self, rc, NULL);
+}
+
+/* consumed(n=1): the application took n held messages out of the inbox. */
+static PyObject *conn_consumed(wpy_conn *self, PyObject *const *args, Py_ssize_t nargs) {
+  Py_ssize_t n = 1;
+  if (nargs > 1 || (nargs == 1 && (n = PyLong_AsSsize_t(args[0])) < 0)) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_ValueError, "consumed(n=1) with n >= 0");
+    return NULL;
+  }
+  int rc = wire_conn_consumed(self->conn, (size_t)n);
+  if (rc == WIRE_ECLOSED)
+    Py_RETURN_NONE;
+  if (rc == WIRE_EINVAL) {
+    PyErr_SetString(PyExc_ValueError, "consumed more messages than are held");
+    return NULL;
+  }
+  return check(self, rc, NULL);
+}
+
+/* writable() -> bool: open and at or below send_high_water. False promises
+ * one _on_drain(conn) call (unless the connection closes first). */
+static PyObject *conn_writable(wpy_conn *self, PyObject *unused) {
+  return PyBool_FromLong(wire_conn_writable(self->conn));
+}
+
 static PyObject *conn_pause(wpy_conn *self, PyObject *unused) {
   return check(self, wire_conn_pause(self->conn), NULL);
 }
@@ -209,13 +354,13 @@ static PyObject *conn_request(wpy_conn *self, PyObject *unused) {
   const wire_request *req = wire_conn_request(self->conn);
   if (req == NULL)
     return wpy_raise(self->server->st, WIRE_ECLOSED, NULL);
-  return Py_BuildValue(
-      "(NNNNNNiN)", str_or_none(wire_request_path(req)), str_or_none(wire_request_target(req)),
-      pairs(req, wire_request_param_count(req), wire_request_param_at),
-      pairs(req, wire_request_query_count(req), wire_request_query_at),
-      pairs(req, wire_request_header_count(req), wire_request_header_at),
-      str_or_none(wire_request_remote_addr(req)), wire_request_remote_port(req),
-      str_or_none(wire_request_subprotocol(req)));
+  return Py_BuildValue("(NNNNNNiN)", str_or_none(wire_request_path(req)),
+                       str_or_none(wire_request_target(req)),
+                       pairs(req, wire_request_param_count(req), wire_request_param_at),
+                       pairs(req, wire_request_query_count(req), wire_request_query_at),
+                       pairs(req, wire_request_header_count(req), wire_request_header_at),
+                       str_or_none(wire_request_remote_addr(req)), wire_request_remote_port(req),
+                       str_or_none(wire_request_subprotocol(req)));
 }
 
 static PyObject *conn_get_id(wpy_conn *self, void *unused) {
@@ -228,6 +373,10 @@ static PyObject *conn_get_is_open(wpy_conn *self, void *unused) {
 
 static PyObject *conn_get_buffered(wpy_conn *self, void *unused) {
   return PyLong_FromSize_t(wire_conn_buffered_amount(self->conn));
+}
+
+static PyObject *conn_get_queued(wpy_conn *self, void *unused) {
+  return PyLong_FromSize_t(wire_conn_queued(self->conn));
 }
 
 static PyMethodDef conn_methods[] = {
@@ -245,6 +394,16 @@ static PyMethodDef conn_methods[] = {
      "Finish a deferred handshake with 101; False if the peer left."},
     {"reject", (PyCFunction)conn_reject, METH_VARARGS, "reject(status, body=None)"},
     {"request", (PyCFunction)conn_request, METH_NOARGS, "The handshake request as a tuple."},
+    {"fail", (PyCFunction)(void (*)(void))conn_fail, METH_FASTCALL,
+     "fail(exc=None) -> bool: _on_error(conn, exc), else close with 1011."},
+    {"invalid", (PyCFunction)conn_invalid, METH_O,
+     "invalid(exc) -> bool: the endpoint's invalid-message policy for a refused message."},
+    {"hold", (PyCFunction)conn_hold, METH_NOARGS,
+     "Count one message kept in the package's inbox (max_queued_messages)."},
+    {"consumed", (PyCFunction)(void (*)(void))conn_consumed, METH_FASTCALL,
+     "consumed(n=1): n held messages were taken out of the inbox."},
+    {"writable", (PyCFunction)conn_writable, METH_NOARGS,
+     "writable() -> bool: at or below send_high_water; False promises _on_drain."},
     {NULL, NULL, 0, NULL}};
 
 static PyMemberDef conn_members[] = {
@@ -255,13 +414,17 @@ static PyGetSetDef conn_getset[] = {
     {"id", (getter)conn_get_id, NULL, "Per-server connection id.", NULL},
     {"is_open", (getter)conn_get_is_open, NULL, "True while the connection is open.", NULL},
     {"buffered_amount", (getter)conn_get_buffered, NULL, "Bytes queued, not yet written.", NULL},
+    {"queued", (getter)conn_get_queued, NULL, "Received messages waiting (paused or held).", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyType_Slot conn_slots[] = {
-    {Py_tp_dealloc, conn_dealloc}, {Py_tp_traverse, conn_traverse},
-    {Py_tp_clear, conn_clear},     {Py_tp_methods, conn_methods},
-    {Py_tp_members, conn_members}, {Py_tp_getset, conn_getset},
-    {Py_tp_doc, "One WebSocket connection."}, {0, NULL}};
+static PyType_Slot conn_slots[] = {{Py_tp_dealloc, conn_dealloc},
+                                   {Py_tp_traverse, conn_traverse},
+                                   {Py_tp_clear, conn_clear},
+                                   {Py_tp_methods, conn_methods},
+                                   {Py_tp_members, conn_members},
+                                   {Py_tp_getset, conn_getset},
+                                   {Py_tp_doc, "One WebSocket connection."},
+                                   {0, NULL}};
 
 PyType_Spec wpy_conn_spec = {
     .name = "wirecore._native.Conn",

@@ -1,5 +1,5 @@
 /*
- * server.c -- the `_native.Server` type: one wire_server on the core's own
+ * py_server.c -- the `_native.Server` type: one wire_server on the core's own
  * libuv loop, driven by the host (fd / timeout / process), its endpoints, and
  * the C callbacks that forward connection events to the Python handler
  * object of each endpoint (its _on_connect/_on_message/_on_close/_on_error).
@@ -10,10 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static wpy_conn *conn_of(wire_conn *conn) { return (wpy_conn *)wire_conn_get_data(conn); }
+static wpy_conn *conn_of(wire_conn *conn) {
+  return (wpy_conn *)wire_conn_get_data(conn);
+}
 
 /* The handler raised: report it and fail safe for that connection only. */
-static void report_unraisable(PyObject *where) { PyErr_WriteUnraisable(where); }
+static void report_unraisable(PyObject *where) {
+  PyErr_WriteUnraisable(where);
+}
 
 /* Drop the reference the C side holds on a connection's Python object. */
 static void release_conn_object(wire_conn *conn) {
@@ -69,8 +73,7 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
   else
     payload = PyBytes_FromStringAndSize((const char *)msg->data, (Py_ssize_t)msg->len);
   if (payload == NULL) {
-    report_unraisable(ep->on_message);
-    wire_conn_close(conn, 1011, NULL, 0);
+    wpy_conn_fail_current(pc, ep->on_message);
     return;
   }
   PyObject *index = PyLong_FromLong(msg->handler);
@@ -85,8 +88,7 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
   Py_DECREF(payload);
   Py_DECREF(index);
   if (r == NULL) {
-    report_unraisable(ep->on_message);
-    wire_conn_close(conn, 1011, NULL, 0);
+    wpy_conn_fail_current(pc, ep->on_message);
     return;
   }
   Py_DECREF(r);
@@ -114,7 +116,9 @@ static int cb_error(wire_conn *conn, const wire_error *err, void *ud) {
   wpy_conn *pc = conn_of(conn);
   if (pc == NULL || ep->on_error == NULL)
     return 0;
-  PyObject *exc = wpy_error_object(ep->server->st, err->code, err);
+  /* conn.fail(exc) / conn.invalid(exc): the handler sees that exception. */
+  PyObject *exc = pc->failing != NULL ? Py_NewRef(pc->failing)
+                                      : wpy_error_object(ep->server->st, err->code, err);
   if (exc == NULL) {
     report_unraisable(ep->on_error);
     return 0;
@@ -134,12 +138,26 @@ static int cb_error(wire_conn *conn, const wire_error *err, void *ud) {
   return handled;
 }
 
+/* The send queue fell back to the high-water mark after conn.writable()
+ * said False: the handler's _on_drain(conn) wakes the waiting senders. */
+static void cb_drain(wire_conn *conn, void *ud) {
+  wpy_endpoint *ep = ud;
+  wpy_conn *pc = conn_of(conn);
+  if (pc == NULL || ep->on_drain == NULL)
+    return;
+  PyObject *r = PyObject_CallOneArg(ep->on_drain, (PyObject *)pc);
+  if (r == NULL)
+    report_unraisable(ep->on_drain);
+  Py_XDECREF(r);
+}
+
 static void endpoint_free(wpy_endpoint *ep) {
   Py_CLEAR(ep->handler);
   Py_CLEAR(ep->on_connect);
   Py_CLEAR(ep->on_message);
   Py_CLEAR(ep->on_close);
   Py_CLEAR(ep->on_error);
+  Py_CLEAR(ep->on_drain);
   for (size_t i = 0; i < ep->n_strings; i++)
     free(ep->strings[i]);
   free(ep->strings);
@@ -212,6 +230,7 @@ static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
     Py_VISIT(ep->on_message);
     Py_VISIT(ep->on_close);
     Py_VISIT(ep->on_error);
+    Py_VISIT(ep->on_drain);
   }
   return 0;
 }
@@ -229,6 +248,7 @@ static int server_clear(wpy_server *self) {
     Py_CLEAR(ep->on_message);
     Py_CLEAR(ep->on_close);
     Py_CLEAR(ep->on_error);
+    Py_CLEAR(ep->on_drain);
   }
   Py_CLEAR(self->shutdown_cb);
   return 0;
@@ -303,22 +323,40 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
 
 /* add_endpoint(pattern, handler, *, codec, message_schemas, response_schema,
  * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
- * pong_timeout_ms, subprotocols, allowed_origins, schema_flags) */
+ * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
+ * max_queued_messages, send_high_water) */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"pattern",          "handler",         "codec",
-                           "message_schemas",  "response_schema", "invalid_policy",
-                           "max_message_size", "max_backpressure", "idle_timeout_ms",
-                           "pong_timeout_ms",  "subprotocols",    "allowed_origins",
-                           "schema_flags",     NULL};
+  static char *kwlist[] = {"pattern",
+                           "handler",
+                           "codec",
+                           "message_schemas",
+                           "response_schema",
+                           "invalid_policy",
+                           "max_message_size",
+                           "max_backpressure",
+                           "idle_timeout_ms",
+                           "pong_timeout_ms",
+                           "subprotocols",
+                           "allowed_origins",
+                           "schema_flags",
+                           "max_queued_messages",
+                           "send_high_water",
+                           NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
   int codec = 0, policy = 0;
-  Py_ssize_t max_msg = 0, max_bp = 0;
+  Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
   unsigned idle = 0, pong = 0, flags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOI:add_endpoint", kwlist, &pattern,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInn:add_endpoint", kwlist, &pattern,
                                    &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
-                                   &max_bp, &idle, &pong, &subprotocols, &origins, &flags))
+                                   &max_bp, &idle, &pong, &subprotocols, &origins, &flags,
+                                   &max_queued, &high_water))
     return NULL;
+  if (max_queued < 0 || high_water < 0) {
+    PyErr_SetString(PyExc_ValueError,
+                    "max_queued_messages and send_high_water must not be negative");
+    return NULL;
+  }
   wpy_endpoint *ep = calloc(1, sizeof *ep);
   wpy_endpoint **grown = realloc(self->endpoints, (self->n_endpoints + 1) * sizeof *grown);
   if (ep == NULL || grown == NULL) {
@@ -334,6 +372,7 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   ep->on_message = bound_or_null(handler, self->st->str_on_message);
   ep->on_close = bound_or_null(handler, self->st->str_on_close);
   ep->on_error = bound_or_null(handler, self->st->str_on_error);
+  ep->on_drain = bound_or_null(handler, self->st->str_on_drain);
 
   wire_endpoint_options o;
   memset(&o, 0, sizeof o);
@@ -345,7 +384,10 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   o.idle_timeout_ms = idle;
   o.pong_timeout_ms = pong;
   o.schema_flags = flags;
-  wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL};
+  o.max_queued_messages = (size_t)max_queued;
+  o.send_high_water = (size_t)high_water;
+  wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL,
+                       ep->on_drain ? cb_drain : NULL};
   if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||
       copy_strings(ep, subprotocols, (const char ***)&o.subprotocols, &o.n_subprotocols) != 0 ||
       copy_strings(ep, origins, (const char ***)&o.allowed_origins, &o.n_allowed_origins) != 0) {
@@ -439,8 +481,8 @@ static PyObject *server_closed(wpy_server *self, void *unused) {
 }
 
 static PyMethodDef server_methods[] = {
-    {"add_endpoint", (PyCFunction)(void (*)(void))server_add_endpoint,
-     METH_VARARGS | METH_KEYWORDS, "Register an endpoint on a path pattern."},
+    {"add_endpoint", (PyCFunction)(void (*)(void))server_add_endpoint, METH_VARARGS | METH_KEYWORDS,
+     "Register an endpoint on a path pattern."},
     {"listen", (PyCFunction)server_listen, METH_VARARGS, "listen(host, port)"},
     {"port", (PyCFunction)server_port, METH_NOARGS, "The first listener's port, or -1."},
     {"fd", (PyCFunction)server_fd, METH_NOARGS, "The pollable backend fd of the core's loop."},
@@ -449,20 +491,21 @@ static PyMethodDef server_methods[] = {
     {"process", (PyCFunction)server_process, METH_NOARGS, "Run one loop iteration."},
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown, METH_VARARGS | METH_KEYWORDS,
      "shutdown(timeout_ms=0, done=None)"},
-    {"connection_count", (PyCFunction)server_connection_count, METH_NOARGS,
-     "Open connections."},
+    {"connection_count", (PyCFunction)server_connection_count, METH_NOARGS, "Open connections."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef server_getset[] = {
     {"closed", (getter)server_closed, NULL, "True once the shutdown completed.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyType_Slot server_slots[] = {
-    {Py_tp_new, server_new},         {Py_tp_dealloc, server_dealloc},
-    {Py_tp_traverse, server_traverse}, {Py_tp_clear, server_clear},
-    {Py_tp_methods, server_methods},
-    {Py_tp_getset, server_getset},   {Py_tp_doc, "A Wirecore server on its own event loop."},
-    {0, NULL}};
+static PyType_Slot server_slots[] = {{Py_tp_new, server_new},
+                                     {Py_tp_dealloc, server_dealloc},
+                                     {Py_tp_traverse, server_traverse},
+                                     {Py_tp_clear, server_clear},
+                                     {Py_tp_methods, server_methods},
+                                     {Py_tp_getset, server_getset},
+                                     {Py_tp_doc, "A Wirecore server on its own event loop."},
+                                     {0, NULL}};
 
 PyType_Spec wpy_server_spec = {
     .name = "wirecore._native.Server",

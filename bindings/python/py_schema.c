@@ -1,5 +1,5 @@
 /*
- * schema.c -- `_native.Schema` (a compiled JSON Schema) and
+ * py_schema.c -- `_native.Schema` (a compiled JSON Schema) and
  * `_native.Dispatcher` (picks the first of N schemas a value matches). They
  * serve the Python-serializer path, where the core receives raw bytes and the
  * package still validates and dispatches with the core's own code.
