@@ -982,6 +982,11 @@ typedef struct wire_supervisor_options {
   unsigned ready_timeout_ms; /* a replacement that does not listen by then is
                                 given up (the old worker stays); 0 = 10000 */
   const char *name;         /* prefix of the log lines (stderr); NULL = "wirecore" */
+  /* Optional, for hosts with their own fork rules (CPython's PyOS_*Fork):
+   * before_fork runs in the supervisor before each fork, after_fork right
+   * after it in the supervisor (child 0) and in the new worker (child 1). */
+  void (*before_fork)(void *user_data);
+  void (*after_fork)(int child, void *user_data);
 } wire_supervisor_options;
 
 /* Runs in each worker process after the fork; index is 0..workers-1 (a

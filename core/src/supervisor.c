@@ -36,6 +36,8 @@ typedef struct sup {
   unsigned n, min_ms, max_ms, stop_ms, ready_ms;
   wire_worker_fn fn;
   void *ud;
+  void (*before_fork)(void *ud);
+  void (*after_fork)(int child, void *ud);
   slot *w;
   pid_t *retiring; /* draining old workers, reaped when they exit */
   unsigned n_retiring;
@@ -110,7 +112,11 @@ static void child(sup *S, unsigned index) {
 static int spawn(sup *S, unsigned index) {
   slot *w = &S->w[index];
   fflush(NULL); /* nothing buffered is written twice */
+  if (S->before_fork)
+    S->before_fork(S->ud);
   pid_t pid = fork();
+  if (S->after_fork)
+    S->after_fork(pid == 0, S->ud);
   if (pid < 0) {
     logf_(S, "cannot start worker %u: %s", index, strerror(errno));
     w->restart_at = now_ms() + w->delay;
@@ -362,6 +368,8 @@ static int sup_init(sup *S, const wire_supervisor_options *o, wire_worker_fn fn,
   S->name = o && o->name ? o->name : "wirecore";
   S->fn = fn;
   S->ud = ud;
+  S->before_fork = o ? o->before_fork : NULL;
+  S->after_fork = o ? o->after_fork : NULL;
   S->sig[0] = S->sig[1] = S->ready[0] = S->ready[1] = -1;
   S->w = calloc(S->n, sizeof *S->w);
   S->retiring = calloc(S->n * 4u + 16u, sizeof *S->retiring);
