@@ -5,7 +5,9 @@
  * listeners, telling the supervisor a worker listens), and draining a server
  * (accept the backlog, close the listeners, finish, then shut down).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* accept4 */
+#endif
 #include "conn_internal.h"
 
 #include <errno.h>
