@@ -987,6 +987,9 @@ typedef struct wire_supervisor_options {
    * after it in the supervisor (child 0) and in the new worker (child 1). */
   void (*before_fork)(void *user_data);
   void (*after_fork)(int child, void *user_data);
+  /* Optional: fork through the host (Ruby's Process.fork, which redoes the
+   * VM's own per-process state); returns what fork() does. NULL = fork(). */
+  int (*fork)(void *user_data);
 } wire_supervisor_options;
 
 /* Runs in each worker process after the fork; index is 0..workers-1 (a

@@ -38,6 +38,7 @@ typedef struct sup {
   void *ud;
   void (*before_fork)(void *ud);
   void (*after_fork)(int child, void *ud);
+  int (*fork_fn)(void *ud);
   slot *w;
   pid_t *retiring; /* draining old workers, reaped when they exit */
   unsigned n_retiring;
@@ -114,7 +115,7 @@ static int spawn(sup *S, unsigned index) {
   fflush(NULL); /* nothing buffered is written twice */
   if (S->before_fork)
     S->before_fork(S->ud);
-  pid_t pid = fork();
+  pid_t pid = S->fork_fn ? (pid_t)S->fork_fn(S->ud) : fork();
   if (S->after_fork)
     S->after_fork(pid == 0, S->ud);
   if (pid < 0) {
@@ -370,6 +371,7 @@ static int sup_init(sup *S, const wire_supervisor_options *o, wire_worker_fn fn,
   S->ud = ud;
   S->before_fork = o ? o->before_fork : NULL;
   S->after_fork = o ? o->after_fork : NULL;
+  S->fork_fn = o ? o->fork : NULL;
   S->sig[0] = S->sig[1] = S->ready[0] = S->ready[1] = -1;
   S->w = calloc(S->n, sizeof *S->w);
   S->retiring = calloc(S->n * 4u + 16u, sizeof *S->retiring);
