@@ -141,6 +141,22 @@ async def wait_numsub(redis, channel, n, timeout=5.0):
     pytest.fail(f"{channel}: {redis.numsub(channel)} subscribers, wanted {n}")
 
 
+async def members(redis, chat, room, channel, want=3, least=4):
+    """Clients of `chat` in `room`, at least `least`, and more until Redis
+    has `want` subscribers of the channel: the kernel spreads connections
+    over the workers by a hash, so a few may all land on one."""
+    clients = []
+    for _ in range(64):
+        clients.append(await websockets.connect(chat.url(room)))
+        if len(clients) >= least:
+            try:
+                await wait_numsub(redis, channel, want, timeout=0.5)
+                return clients
+            except pytest.fail.Exception:
+                pass
+    pytest.fail(f"{channel}: {redis.numsub(channel)} subscribers, wanted {want}")
+
+
 def test_publish_reaches_every_process_once(redis):
     single = Chat(redis)
     workers = Chat(redis, workers=2)
@@ -148,9 +164,7 @@ def test_publish_reaches_every_process_once(redis):
 
     async def main():
         a = await websockets.connect(single.url("lobby"))
-        # enough clients that both workers get some (SO_REUSEPORT hashes them)
-        bs = [await websockets.connect(workers.url("lobby")) for _ in range(8)]
-        await wait_numsub(redis, "wirecore:lobby", 3)
+        bs = await members(redis, workers, "lobby", "wirecore:lobby", least=8)
         await a.send("from the single process")
         for ws in [a, *bs]:
             assert await recv(ws) == "from the single process"
@@ -177,8 +191,7 @@ def test_redis_restart_mid_stream_resumes_by_itself(redis):
 
     async def main():
         a = await websockets.connect(single.url("r"))
-        bs = [await websockets.connect(workers.url("r")) for _ in range(4)]
-        await wait_numsub(redis, "wirecore:r", 3)
+        bs = await members(redis, workers, "r", "wirecore:r")
         await a.send("before")
         for ws in [a, *bs]:
             assert await recv(ws) == "before"
