@@ -517,6 +517,8 @@ static void connect_all(redis_impl *r) {
   }
   r->connecting = 1;
   uv_timer_start(&r->timer, timer_cb, CONNECT_TIMEOUT_MS, 0);
+  r->s->kick = 1; /* host-driven, outside uv_run: the new watchers need a poll */
+  wire__wake_host(r->s);
 }
 
 /* ---- the engine -------------------------------------------------------------- */
