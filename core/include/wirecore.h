@@ -905,7 +905,8 @@ WIRE_EXTERN uint64_t wire_server_origin(const wire_server *server);
 typedef void (*wire_broker_state_cb)(wire_server *server, wire_broker_state state,
                                      const char *message, void *user_data);
 /* Called on every broker state change, and when publishes start or stop being
- * dropped for a full publish queue (state unchanged). Returns 0 or WIRE_EINVAL. */
+ * dropped for a full publish queue (state unchanged); cb NULL stops the calls.
+ * Returns 0 or WIRE_EINVAL (NULL server, or the server has no broker). */
 WIRE_EXTERN int wire_server_on_broker_state(wire_server *server, wire_broker_state_cb cb,
                                             void *user_data);
 
