@@ -2,7 +2,11 @@
  * wire_echo -- echoes every WebSocket message back with its kind (text or
  * binary), on any path. Uses only the public header.
  *
- *   wire_echo [--host H] [--port P] [--max-message BYTES]
+ *   wire_echo [--host H] [--port P] [--max-message BYTES] [--workers N]
+ *
+ * --workers N (N > 1) serves from N processes sharing the port under a
+ * supervisor (docs/scaling.md): a worker that dies is restarted, SIGHUP
+ * replaces them one at a time.
  *
  * Prints "listening on H:P" once it accepts connections. SIGINT or SIGTERM
  * start a graceful shutdown (close 1001 to everyone, wait up to 5 s); the
@@ -25,13 +29,21 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s [--host H] [--port P] [--max-message BYTES]\n", argv0);
+  fprintf(stderr, "usage: %s [--host H] [--port P] [--max-message BYTES] [--workers N]\n", argv0);
   return 2;
 }
 
+typedef struct echo_args {
+  const char *host;
+  long port;
+  unsigned long long max_message;
+} echo_args;
+
+static int serve(unsigned index, void *user_data);
+
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
-  long port = 9001;
+  long port = 9001, workers = 1;
   unsigned long long max_message = 1u << 20;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
@@ -45,11 +57,25 @@ int main(int argc, char **argv) {
       max_message = strtoull(argv[++i], &end, 10);
       if (*end || max_message == 0)
         return usage(argv[0]);
+    } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+      workers = strtol(argv[++i], &end, 10);
+      if (*end || workers < 1 || workers > 1024)
+        return usage(argv[0]);
     } else {
       return usage(argv[0]);
     }
   }
+  echo_args args = {host, port, max_message};
+  return example_workers("wire_echo", workers, port, serve, &args);
+}
 
+/* The whole server: in this process, or in each worker after the fork. */
+static int serve(unsigned index, void *user_data) {
+  const echo_args *a = user_data;
+  const char *host = a->host;
+  long port = a->port;
+  unsigned long long max_message = a->max_message;
+  (void)index;
   wire_server *server = NULL;
   int r = wire_server_new(NULL, &server);
   if (r != 0) {
