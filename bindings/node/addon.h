@@ -54,6 +54,7 @@ typedef struct wn_server {
   int shut_down;               /* the shutdown's done callback has fired */
   int tearing_down;            /* the environment is going away: no more JS calls */
   napi_async_cleanup_hook_handle cleanup; /* registered while active */
+  napi_ref broker_cb;          /* node_scaling.c: broker state reports, or NULL */
 } wn_server;
 
 /* An endpoint: the JS functions the core's callbacks forward to. */
@@ -128,6 +129,13 @@ napi_value wn_server_class(napi_env env);
  * when it returns. An exception escaping JS is reported as uncaught.
  * Returns the result, or NULL when the call threw. */
 napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv);
+/* The shutdown's done callback (also a drain's): runs close()'s callback. */
+void wn_on_shutdown(wire_server *server, void *user_data);
+
+/* ---- broker and drain (node_scaling.c) -------------------------------------- */
+napi_value wn_server_use_redis(napi_env env, napi_callback_info info);
+napi_value wn_server_broker_stats(napi_env env, napi_callback_info info);
+napi_value wn_server_drain(napi_env env, napi_callback_info info);
 
 /* ---- topics (node_topics.c): listed in the Connection and Server classes -- */
 napi_value wn_conn_subscribe(napi_env env, napi_callback_info info);

@@ -374,6 +374,10 @@ static void free_server(napi_env env, wn_server *srv) {
   if (srv->scratch)
     wire_doc_free(srv->scratch);
   srv->scratch = NULL;
+  if (srv->broker_cb) { /* node_scaling.c */
+    napi_delete_reference(env, srv->broker_cb);
+    srv->broker_cb = NULL;
+  }
   free(srv->strbuf);
   srv->strbuf = NULL;
 }
@@ -526,7 +530,7 @@ static void release_cleanup_hook(wn_server *srv) {
   }
 }
 
-static void on_shutdown(wire_server *server, void *user_data) {
+void wn_on_shutdown(wire_server *server, void *user_data) {
   wn_server *srv = user_data;
   napi_env env = srv->env;
   napi_handle_scope scope;
@@ -561,7 +565,7 @@ static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   srv->tearing_down = 1;
   /* Already shutting down (close() was called): on_shutdown releases the hook. */
   if (srv->shutdown_cb || !srv->server || !srv->active ||
-      wire_server_shutdown(srv->server, 1, on_shutdown, srv) != 0) {
+      wire_server_shutdown(srv->server, 1, wn_on_shutdown, srv) != 0) {
     if (!srv->shutdown_cb)
       release_cleanup_hook(srv);
   }
@@ -586,7 +590,7 @@ static napi_value server_shutdown(napi_env env, napi_callback_info info) {
     return NULL;
   }
   NODE_API_CALL(env, napi_create_reference(env, argv[1], 1, &srv->shutdown_cb));
-  int rc = wire_server_shutdown(srv->server, (unsigned)timeout, on_shutdown, srv);
+  int rc = wire_server_shutdown(srv->server, (unsigned)timeout, wn_on_shutdown, srv);
   if (rc != 0) {
     napi_delete_reference(env, srv->shutdown_cb);
     srv->shutdown_cb = NULL;
@@ -659,6 +663,10 @@ napi_value wn_server_class(napi_env env) {
       {"publish", NULL, wn_server_publish, NULL, NULL, NULL, napi_default, NULL},
       {"publishValue", NULL, wn_server_publish_value, NULL, NULL, NULL, napi_default, NULL},
       {"subscriberCount", NULL, wn_server_subscriber_count, NULL, NULL, NULL, napi_default, NULL},
+      /* node_scaling.c */
+      {"useRedis", NULL, wn_server_use_redis, NULL, NULL, NULL, napi_default, NULL},
+      {"brokerStats", NULL, wn_server_broker_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"drain", NULL, wn_server_drain, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_class(env, "Server", NAPI_AUTO_LENGTH, server_ctor, NULL,
                                        sizeof props / sizeof *props, props, &cls));

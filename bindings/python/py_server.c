@@ -223,6 +223,7 @@ static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
   Py_VISIT(Py_TYPE(self));
   Py_VISIT(self->module);
   Py_VISIT(self->shutdown_cb);
+  Py_VISIT(self->broker_cb);
   for (size_t i = 0; i < self->n_endpoints; i++) {
     wpy_endpoint *ep = self->endpoints[i];
     Py_VISIT(ep->handler);
@@ -251,12 +252,15 @@ static int server_clear(wpy_server *self) {
     Py_CLEAR(ep->on_drain);
   }
   Py_CLEAR(self->shutdown_cb);
+  Py_CLEAR(self->broker_cb);
   return 0;
 }
 
 static void server_dealloc(wpy_server *self) {
   PyTypeObject *tp = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
+  if (self->server != NULL && self->broker_cb != NULL) /* py_scaling.c: no report to a dead self */
+    wire_server_on_broker_state(self->server, NULL, NULL);
   if (self->server != NULL && wire_server_free(self->server) != 0) {
     /* Still listening: the owner never shut it down. Leak rather than free
      * memory the loop still uses. */
@@ -267,6 +271,7 @@ static void server_dealloc(wpy_server *self) {
   free(self->endpoints);
   wire_doc_free(self->scratch);
   Py_CLEAR(self->shutdown_cb);
+  Py_CLEAR(self->broker_cb);
   Py_CLEAR(self->module);
   tp->tp_free(self);
   Py_DECREF(tp);
@@ -486,6 +491,13 @@ static PyObject *server_closed(wpy_server *self, void *unused) {
 }
 
 static PyMethodDef server_methods[] = {
+    /* py_scaling.c */
+    {"use_redis", (PyCFunction)(void (*)(void))wpy_server_use_redis, METH_VARARGS | METH_KEYWORDS,
+     "use_redis(url, prefix=None, max_pending_bytes=0, on_state=None)"},
+    {"broker_stats", (PyCFunction)wpy_server_broker_stats, METH_NOARGS,
+     "The broker's counters (a dict), or None without a broker."},
+    {"drain", (PyCFunction)wpy_server_drain, METH_VARARGS,
+     "drain(timeout_ms=0): stop accepting, finish, then shut down."},
     {"add_endpoint", (PyCFunction)(void (*)(void))server_add_endpoint, METH_VARARGS | METH_KEYWORDS,
      "Register an endpoint on a path pattern."},
     {"listen", (PyCFunction)server_listen, METH_VARARGS, "listen(host, port)"},

@@ -264,6 +264,7 @@ struct wire_server {
   wire_doc *out_doc; /* encoding outgoing values and error replies */
   int doc_busy, out_doc_busy;
   wire__topics topics; /* topics.c */
+  struct wire__broker *broker; /* broker.c: NULL without a broker */
 };
 
 /* ---- cross-file internals ----------------------------------------------- */
@@ -296,6 +297,13 @@ WIRE_HIDDEN int wire__timer_close(wire_server *s);
 WIRE_HIDDEN void wire__server_check_done(wire_server *s);
 /* Drop every connection still open (the shutdown deadline passed). */
 WIRE_HIDDEN void wire__server_force_close(wire_server *s);
+/* Close every listener (their close callbacks may finish a shutdown). */
+WIRE_HIDDEN void wire__server_close_listeners(wire_server *s);
+
+/* workers.c: bind a listener (SO_REUSEPORT in a worker process); returns 0
+ * or a libuv error. Tell the supervisor, once, that this worker listens. */
+WIRE_HIDDEN int wire__listen_bind(uv_tcp_t *tcp, const struct sockaddr *addr);
+WIRE_HIDDEN void wire__worker_listening(void);
 
 /* handshake.c: request-head bytes of a connection in HANDSHAKE or DEFERRED. */
 WIRE_HIDDEN void wire__handshake_read(wire_conn *c, const char *data, size_t n);

@@ -4,6 +4,7 @@
  * list), and graceful shutdown. The upgrade phase is handshake.c's, the
  * deadlines timer.c's.
  */
+#include "broker.h"
 #include "conn_internal.h"
 
 #include <limits.h>
@@ -83,6 +84,7 @@ static void endpoint_free(wire_endpoint *ep) {
 int wire_server_free(wire_server *s) {
   if (s == NULL)
     return 0;
+  wire__broker_close_unlistened(s); /* broker */
   if (s->state == WIRE__SV_LISTENING || s->state == WIRE__SV_SHUTTING || s->n_sockets > 0 ||
       s->n_handles > 0)
     return WIRE_EBUSY;
@@ -106,6 +108,7 @@ int wire_server_free(wire_server *s) {
     uv_loop_close(&s->own_loop);
   }
   wire__pipeline_server_free(s);
+  wire__broker_free(s); /* broker */
   wire__topics_free(s); /* topics */
   free(s->rbuf);
   free(s);
@@ -355,7 +358,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
     return WIRE_EUV;
   }
   s->n_handles++;
-  int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+  int r = wire__listen_bind(&l->tcp, (struct sockaddr *)&ss); /* workers: SO_REUSEPORT */
   if (r == 0)
     r = uv_listen((uv_stream_t *)&l->tcp, 511, wire__tcp_on_connection);
   if (r != 0) {
@@ -379,6 +382,7 @@ int wire_server_listen(wire_server *s, const char *host, int port) {
   s->state = WIRE__SV_LISTENING;
   s->kick = 1;
   wire__wake_host(s);
+  wire__worker_listening(); /* workers: tell the supervisor */
   return 0;
 }
 
@@ -403,6 +407,14 @@ void wire_server_unref(wire_server *s) {
 }
 
 /* ---- shutdown ---------------------------------------------------------------- */
+
+void wire__server_close_listeners(wire_server *s) {
+  while (s->listeners != NULL) {
+    wire__listener *l = s->listeners;
+    s->listeners = l->next;
+    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
+  }
+}
 
 /* When the last socket and listener are gone, close the timer; its close
  * callback finishes the shutdown. */
@@ -439,12 +451,9 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
   s->done_data = user_data;
   uv_update_time(s->loop);
   s->shutdown_deadline = uv_now(s->loop) + (timeout_ms ? timeout_ms : WIRE__DEFAULT_SHUTDOWN_MS);
-  while (s->listeners != NULL) {
-    wire__listener *l = s->listeners;
-    s->listeners = l->next;
-    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
-  }
+  wire__server_close_listeners(s);
   each_conn(s, shutdown_one);
+  wire__broker_shutdown(s); /* broker: close its connections */
   wire__timer_arm(s, s->shutdown_deadline);
   wire__server_check_done(s);
   s->kick = 1;

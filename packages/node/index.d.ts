@@ -151,6 +151,19 @@ export interface AppOptions extends EndpointOptions {
   handshakeTimeout?: number;
   /** Do not keep the process alive while listening. */
   unref?: boolean;
+  /** A backplane URL, redis://[[user]:password@]host[:port][/db] (docs/scaling.md). */
+  broker?: string;
+}
+
+export interface BrokerStats {
+  state: 'connecting' | 'up' | 'down';
+  published: number;
+  dropped: number;
+  received: number;
+  invalid: number;
+  reconnects: number;
+  channels: number;
+  pendingBytes: number;
 }
 
 export interface TypedOptions<In, Out> extends EndpointOptions {
@@ -248,8 +261,14 @@ export class App extends EventEmitter {
   /** Register a class endpoint. */
   include(endpoint: EndpointClass, options?: EndpointOptions & { path?: string }): this;
 
-  listen(options?: { host?: string; port?: number } | number): Promise<{ host: string; port: number }>;
+  /** workers > 1: the node:cluster primary forks and supervises that many workers. */
+  listen(options?: { host?: string; port?: number; workers?: number } | number):
+    Promise<{ host: string; port: number; workers?: number }>;
   url(path?: string): string;
+  /** Stop accepting (the backlog is served), finish (at most `timeout` ms), then close. */
+  drain(options?: { timeout?: number }): Promise<void>;
+  /** The broker's counters, or null without a broker. */
+  brokerStats(): BrokerStats | null;
   /** Graceful: close every connection with 1001, wait (at most `timeout` ms), release the loop. */
   close(options?: { timeout?: number }): Promise<void>;
   unref(): this;
@@ -257,6 +276,8 @@ export class App extends EventEmitter {
   testClient(): TestClient;
 
   on(event: 'error', listener: (err: Error, socket: Socket<any, any> | undefined) => void): this;
+  /** Broker state changes (without a listener: one stderr line each). */
+  on(event: 'broker', listener: (e: { state: BrokerStats['state']; message: string }) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 

@@ -143,6 +143,11 @@ class RunningServer:
     def connection_count(self) -> int:
         return self._server.connection_count()
 
+    def broker_stats(self) -> dict[str, Any] | None:
+        """The broker's counters (state, published, dropped, received, invalid,
+        reconnects, channels, pending_bytes), or None without a broker."""
+        return self._server.broker_stats()
+
     def url(self, path: str = "/") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}{path}"
@@ -163,8 +168,11 @@ class App:
     """A set of WebSocket endpoints served by one Wirecore server."""
 
     def __init__(self, *, max_handshake_size: int = 0, handshake_timeout: float = 0,
-                 max_connections: int = 0) -> None:
+                 max_connections: int = 0, broker: str | None = None) -> None:
+        """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
+        publishes reach subscribers in every process attached to it (docs/scaling.md)."""
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
+        self.broker = broker
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),
             "handshake_timeout_ms": int(handshake_timeout * 1000),
@@ -298,6 +306,8 @@ class App:
     # -- running
     def _build(self) -> tuple[_native.Server, list[Endpoint]]:
         server = _native.Server(**self._server_options)
+        if self.broker is not None:  # one log line per broker state change
+            server.use_redis(self.broker, on_state=_log_broker_state)
         endpoints: list[Endpoint] = []
         for r in self._routes:
             ep = r.build() if isinstance(r, Route) else ClassEndpoint(r[0], r[1], r[2])
@@ -327,10 +337,22 @@ class App:
             await asyncio.shield(running.stop(shutdown_timeout))
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, *, shutdown_timeout: float = 5.0,
-            on_ready: Callable[[RunningServer], Any] | None = None) -> None:
+            on_ready: Callable[[RunningServer], Any] | None = None, workers: int = 1) -> None:
         """Block serving until SIGINT or SIGTERM, then shut down gracefully.
 
-        on_ready(server) runs once listening (e.g. to print the port when port=0)."""
+        on_ready(server) runs once listening (e.g. to print the port when port=0).
+        workers > 1 serves from that many processes sharing the port under a
+        supervisor (the calling process): a worker that dies is restarted,
+        SIGHUP replaces them one at a time. Call it before starting threads."""
+        if workers > 1:
+            if port == 0:
+                raise ValueError("workers need a fixed port (each worker would pick its own)")
+            status = _native.supervise(
+                workers, lambda index: self.run(host, port, shutdown_timeout=shutdown_timeout,
+                                                on_ready=on_ready))
+            if status:
+                raise SystemExit(status)
+            return
 
         async def main() -> None:
             running = await self.start(host, port)
@@ -342,6 +364,8 @@ class App:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+            if _native.worker_index() >= 0:  # the supervisor's rolling replace: drain
+                loop.add_signal_handler(signal.SIGHUP, lambda: _drain(running))
             waiter = asyncio.ensure_future(running.wait_closed())
             await asyncio.wait([stop, waiter], return_when=asyncio.FIRST_COMPLETED)
             await running.stop(shutdown_timeout)
@@ -381,6 +405,17 @@ def _check_topic(topic: Any) -> None:
         raise TypeError(f"topic must be str, not {type(topic).__name__}")
     if not 1 <= len(topic.encode("utf-8", "surrogateescape")) <= 256:
         raise ConfigError("a topic is 1..256 bytes of UTF-8")
+
+
+def _log_broker_state(state: int, message: str) -> None:
+    (log.warning if state == 2 else log.info)("wirecore: broker: %s", message)
+
+
+def _drain(running: RunningServer) -> None:
+    """Stop accepting (the backlog is served), finish, then shut down."""
+    with contextlib.suppress(_native.WirecoreError):
+        running._server.drain(30000)
+    running._driver.kick()
 
 
 def _prefixed(r: Any, prefix: str) -> Any:

@@ -12,10 +12,16 @@ module Wirecore
     # handshake_timeout: seconds (default 10)
     # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
     # logger: where unhandled handler exceptions are reported (nil: nowhere)
+    # broker: a backplane URL, "redis://[[user]:password@]host[:port][/db]":
+    #   publishes reach subscribers in every process attached to it
+    #   (docs/scaling.md); its state changes go to the logger
     # Endpoint options given here (max_message_size:, idle_timeout:, ...) are
     # defaults for every endpoint of the app.
+    attr_reader :broker
+
     def initialize(max_connections: nil, max_handshake_size: nil, handshake_timeout: nil,
-                   shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN), **defaults)
+                   shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN),
+                   broker: nil, **defaults)
       unknown = defaults.keys - Endpoint::LIMIT_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
@@ -28,6 +34,7 @@ module Wirecore
       }
       @shutdown_timeout = shutdown_timeout
       @logger = logger
+      @broker = broker
     end
 
     # Register an endpoint on a route pattern ("/chat/{room}", "/n/{id:int}",
@@ -75,7 +82,12 @@ module Wirecore
 
     # Serve until Ctrl-C / SIGTERM, then shut down gracefully. The block, if
     # given, gets the Runtime once listening (its #port is the bound port).
-    def run(host: "127.0.0.1", port: 8000)
+    # workers: N > 1 serves from N processes sharing the port under a
+    # supervisor (this process): a worker that dies is restarted, SIGHUP
+    # replaces them one at a time. Call it before starting threads.
+    def run(host: "127.0.0.1", port: 8000, workers: 1, &block)
+      return supervise(workers, host, port, &block) if workers > 1
+
       runtime = @runtime = Runtime.new(self, host: host, port: port)
       yield runtime if block_given?
       runtime.run
@@ -131,6 +143,11 @@ module Wirecore
     def server_options = @server_options
     def shutdown_timeout_ms = (@shutdown_timeout * 1000).round
 
+    # A broker state report from the core: one log line per change.
+    def broker_state(state, message)
+      @logger&.send(state == 2 ? :warn : :info, "wirecore: broker: #{message}")
+    end
+
     private
 
     def check_topic(topic)
@@ -138,6 +155,19 @@ module Wirecore
       raise ConfigError, "a topic is 1..256 bytes" unless topic.bytesize.between?(1, 256)
 
       true
+    end
+
+    def supervise(workers, host, port, &block)
+      raise ArgumentError, "workers need a fixed port (each worker would pick its own)" if port.zero?
+
+      status = Native.supervise(workers, "wirecore") do |_index|
+        # Ruby's own handlers again (the supervisor's were reset by the fork)
+        %w[INT TERM].each { |sig| trap(sig, "DEFAULT") }
+        run(host: host, port: port, &block)
+        0
+      end
+      exit(status) unless status.zero?
+      nil
     end
 
     def check_serializer(codec)
