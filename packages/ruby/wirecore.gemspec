@@ -31,13 +31,24 @@ Gem::Specification.new do |spec|
   spec.homepage = "https://github.com/wirecore/wirecore"
   spec.required_ruby_version = ">= 3.0"
 
-  # The gem carries the core's C sources (copied above), so that
-  # `gem install` compiles everything on the target machine.
-  spec.files = Dir.chdir(__dir__) do
-    Dir["lib/**/*.rb", "ext/wirecore/extconf.rb",
-        "ext/wirecore/vendor/**/*.{c,h}", "examples/*.rb", "README.md"]
+  if ENV["WIRECORE_PLATFORM_GEM"]
+    # The x86_64-linux gem (scripts/package.sh): the compiled extension and the
+    # libraries it needs beside it in lib/wirecore/ ($ORIGIN rpath); nothing is
+    # compiled at install. The extension is built for this Ruby's minor version.
+    spec.platform = Gem::Platform.new(ENV["WIRECORE_PLATFORM_GEM"])
+    spec.required_ruby_version = "~> #{RUBY_VERSION[/\A\d+\.\d+/]}.0"
+    spec.files = Dir.chdir(__dir__) do
+      Dir["lib/**/*.rb", "lib/wirecore/*.so", "lib/wirecore/*.so.*", "examples/*.rb", "README.md"]
+    end
+  else
+    # The source gem carries the core's C sources (copied above), so that
+    # `gem install` compiles everything on the target machine.
+    spec.files = Dir.chdir(__dir__) do
+      Dir["lib/**/*.rb", "ext/wirecore/extconf.rb",
+          "ext/wirecore/vendor/**/*.{c,h}", "examples/*.rb", "README.md"]
+    end
+    spec.extensions = ["ext/wirecore/extconf.rb"]
   end
   spec.require_paths = ["lib"]
-  spec.extensions = ["ext/wirecore/extconf.rb"]
   spec.metadata["rubygems_mfa_required"] = "true"
 end

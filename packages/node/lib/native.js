@@ -1,7 +1,9 @@
 'use strict';
-// Loads the compiled addon (build/Release/wirecore.node, built at install
-// time by tools/build.js) and names the constants shared with wirecore.h.
+// Loads the addon -- built from source (build/Release/wirecore.node, by
+// tools/build.js), else the prebuilt one shipped in prebuilds/linux-x64/ when
+// it fits this machine -- and names the constants shared with wirecore.h.
 const path = require('node:path');
+const { prebuiltFits, prebuiltPath } = require('./prebuilt');
 
 function load() {
   const tried = [];
@@ -14,6 +16,9 @@ function load() {
       tried.push(file);
     }
   }
+  const fit = prebuiltFits();
+  if (fit.ok) return require(prebuiltPath());
+  if (fit.why) tried.push(`${prebuiltPath()} (not usable: ${fit.why})`);
   throw new Error(`wirecore: the native addon is not built (looked for ${tried.join(', ')}); ` +
     'run `npm run build` in the wirecore package');
 }

@@ -36,7 +36,7 @@ from .errors import (
 from .request import Headers, QueryParams, Request
 from ._types import schema_for
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "App",
