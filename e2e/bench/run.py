@@ -719,6 +719,24 @@ def target_lines(results: dict, load_keys: list[str], idle_key: str | None) -> l
     lines += ratio_line("Node typed vs ws typed", "wirecore-node typed", "ws typed", 2, first)
     lines += ratio_line("Ruby vs em-websocket", "wirecore-ruby", "em-websocket", 3, first)
     lines += ratio_line("Ruby vs faye-websocket", "wirecore-ruby", "faye-websocket (thin)", 3, first)
+
+    def cpu_line(label: str, ours: str, ref: str, goal: float, keys: list[str]) -> list[str]:
+        """Server CPU µs/msg of ours ÷ ref (lower is better), with the user-space ratio."""
+        out = []
+        for k in keys:
+            ca, cb = get(ours, k, "cpu_us_per_msg"), get(ref, k, "cpu_us_per_msg")
+            ua, ub = get(ours, k, "user_us_per_msg"), get(ref, k, "user_us_per_msg")
+            if not ca or not cb:
+                out.append(f"- {label} ({k}): not measured ({ours} or {ref} missing)")
+                continue
+            user = f"; user time {ua / ub:.2f}× ({ua:.2f} / {ub:.2f})" if ua and ub else ""
+            out.append(f"- {label} ({k}): server CPU µs/msg {ca / cb:.2f}× ({ca:.2f} / {cb:.2f}; "
+                       f"goal ≤ {goal:g}×, {'met' if ca / cb <= goal else 'not met'}){user}")
+        return out
+
+    lines += cpu_line("C core vs uWebSockets.js", "wire_echo", "uWebSockets.js", 1, pp + flood)
+    lines += cpu_line("Node package vs the C core", "wirecore-node", "wire_echo", 1.2, pp)
+    lines += cpu_line("Python package vs the C core", "wirecore-python", "wire_echo", 1.2, pp)
     lines.append("")
     lines.append("In ping-pong every message costs the server one read and one write system "
                  "call, and on loopback the kernel delivers what a write sends within that "
