@@ -134,4 +134,12 @@ napi_value wn_server_class(napi_env env);
  * Returns the result, or NULL when the call threw. */
 napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv);
 
+/* ---- topics (node_topics.c): listed in the Connection and Server classes -- */
+napi_value wn_conn_subscribe(napi_env env, napi_callback_info info);
+napi_value wn_conn_unsubscribe(napi_env env, napi_callback_info info);
+napi_value wn_conn_topics(napi_env env, napi_callback_info info);
+napi_value wn_server_publish(napi_env env, napi_callback_info info);
+napi_value wn_server_publish_value(napi_env env, napi_callback_info info);
+napi_value wn_server_subscriber_count(napi_env env, napi_callback_info info);
+
 #endif /* WIRE_NODE_ADDON_H */

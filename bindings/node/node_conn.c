@@ -521,6 +521,9 @@ napi_value wn_conn_class(napi_env env, wn_addon *addon) {
       {"consumed", NULL, conn_consumed, NULL, NULL, NULL, napi_default, addon},
       {"queued", NULL, conn_queued, NULL, NULL, NULL, napi_default, addon},
       {"writable", NULL, conn_writable, NULL, NULL, NULL, napi_default, addon},
+      {"subscribe", NULL, wn_conn_subscribe, NULL, NULL, NULL, napi_default, NULL},
+      {"unsubscribe", NULL, wn_conn_unsubscribe, NULL, NULL, NULL, napi_default, NULL},
+      {"topics", NULL, wn_conn_topics, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_class(env, "Connection", NAPI_AUTO_LENGTH, conn_ctor, NULL,
                                        sizeof props / sizeof *props, props, &cls));

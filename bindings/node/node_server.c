@@ -661,6 +661,9 @@ napi_value wn_server_class(napi_env env) {
       {"unref", NULL, server_unref, NULL, NULL, NULL, napi_default, NULL},
       {"port", NULL, server_port, NULL, NULL, NULL, napi_default, NULL},
       {"connectionCount", NULL, server_connections, NULL, NULL, NULL, napi_default, NULL},
+      {"publish", NULL, wn_server_publish, NULL, NULL, NULL, napi_default, NULL},
+      {"publishValue", NULL, wn_server_publish_value, NULL, NULL, NULL, napi_default, NULL},
+      {"subscriberCount", NULL, wn_server_subscriber_count, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_class(env, "Server", NAPI_AUTO_LENGTH, server_ctor, NULL,
                                        sizeof props / sizeof *props, props, &cls));

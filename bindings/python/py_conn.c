@@ -404,6 +404,9 @@ static PyMethodDef conn_methods[] = {
      "consumed(n=1): n held messages were taken out of the inbox."},
     {"writable", (PyCFunction)conn_writable, METH_NOARGS,
      "writable() -> bool: at or below send_high_water; False promises _on_drain."},
+    {"subscribe", (PyCFunction)wpy_conn_subscribe, METH_O, "subscribe(topic)"},
+    {"unsubscribe", (PyCFunction)wpy_conn_unsubscribe, METH_O,
+     "unsubscribe(topic) -> bool: True when it was subscribed."},
     {NULL, NULL, 0, NULL}};
 
 static PyMemberDef conn_members[] = {
@@ -415,6 +418,7 @@ static PyGetSetDef conn_getset[] = {
     {"is_open", (getter)conn_get_is_open, NULL, "True while the connection is open.", NULL},
     {"buffered_amount", (getter)conn_get_buffered, NULL, "Bytes queued, not yet written.", NULL},
     {"queued", (getter)conn_get_queued, NULL, "Received messages waiting (paused or held).", NULL},
+    {"topics", (getter)wpy_conn_topics, NULL, "The connection's topics (list of str).", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyType_Slot conn_slots[] = {{Py_tp_dealloc, conn_dealloc},

@@ -396,7 +396,8 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   }
   wire_error err;
   memset(&err, 0, sizeof err);
-  int rc = wire_endpoint_add(self->server, pattern, &o, &cb, ep, NULL, &err);
+  ep->own_encode = PyObject_HasAttrString(handler, "encode_published");
+  int rc = wire_endpoint_add(self->server, pattern, &o, &cb, ep, &ep->wire_ep, &err);
   if (rc != 0) {
     endpoint_free(ep);
     return wpy_raise(self->st, rc, &err);
@@ -492,6 +493,10 @@ static PyMethodDef server_methods[] = {
     {"shutdown", (PyCFunction)(void (*)(void))server_shutdown, METH_VARARGS | METH_KEYWORDS,
      "shutdown(timeout_ms=0, done=None)"},
     {"connection_count", (PyCFunction)server_connection_count, METH_NOARGS, "Open connections."},
+    {"publish", (PyCFunction)(void (*)(void))wpy_server_publish, METH_VARARGS | METH_KEYWORDS,
+     "publish(topic, message, exclude=None, default=None) -> int"},
+    {"subscriber_count", (PyCFunction)wpy_server_subscriber_count, METH_O,
+     "subscriber_count(topic) -> int"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef server_getset[] = {

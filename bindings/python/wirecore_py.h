@@ -35,6 +35,8 @@ typedef struct wpy_endpoint {
   PyObject *on_connect, *on_message, *on_close, *on_error, *on_drain; /* bound methods or NULL */
   char **strings; /* copies of option strings, freed with the endpoint */
   size_t n_strings;
+  wire_endpoint *wire_ep; /* the core's endpoint */
+  int own_encode; /* the handler has encode_published(value): publishes use it (py_topics.c) */
 } wpy_endpoint;
 
 typedef struct wpy_server {
@@ -98,5 +100,12 @@ wpy_conn *wpy_conn_new(wpy_server *server, wire_conn *conn);
  * handled it, report it as unraisable in `where` (the connection closes
  * with 1011). Clears the exception. */
 void wpy_conn_fail_current(wpy_conn *pc, PyObject *where);
+
+/* py_topics.c: methods listed in the Conn and Server method tables. */
+PyObject *wpy_conn_subscribe(wpy_conn *self, PyObject *topic);
+PyObject *wpy_conn_unsubscribe(wpy_conn *self, PyObject *topic);
+PyObject *wpy_conn_topics(wpy_conn *self, void *unused);
+PyObject *wpy_server_publish(wpy_server *self, PyObject *args, PyObject *kw);
+PyObject *wpy_server_subscriber_count(wpy_server *self, PyObject *topic);
 
 #endif /* WIRECORE_PY_H */

@@ -62,6 +62,10 @@ static rbw_conn *conn_get(VALUE self) {
   return rb_check_typeddata(self, &conn_type);
 }
 
+rbw_conn *rbw_conn_get(VALUE self) {
+  return conn_get(self);
+}
+
 static wire_conn *open_conn(VALUE self) {
   rbw_conn *w = conn_get(self);
   if (w->conn == NULL)

@@ -86,5 +86,9 @@ int rbw_conn_fail(rbw_conn *w, VALUE exc);
 wire_doc *rbw_server_doc_acquire(rbw_server *s, int *borrowed);
 void rbw_server_doc_release(rbw_server *s, wire_doc *doc, int borrowed);
 rbw_server *rbw_server_get(VALUE self);
+/* The Conn struct of a Wirecore::Native::Conn (TypeError for anything else). */
+rbw_conn *rbw_conn_get(VALUE self);
+/* rb_topics.c: Conn#subscribe/#unsubscribe/#topics, Server#publish/#subscriber_count. */
+void rbw_init_topics(void);
 
 #endif /* RB_WIRECORE_H */

@@ -814,6 +814,32 @@ WIRE_EXTERN int wire_server_publish(wire_server *server, const char *topic, size
  */
 WIRE_EXTERN int wire_server_publish_value(wire_server *server, const char *topic, size_t len,
                                           const wire_value *v, wire_conn *exclude, wire_error *err);
+/*
+ * Encodes a published value for the subscribers of one endpoint whose host
+ * encodes messages itself (a serializer the core does not have): sets *kind
+ * (text or binary) and the bytes (*data, *len; they must stay valid until
+ * the publish returns). Returns 0, or a negative WIRE_E* code that stops the
+ * publish (nothing is sent).
+ */
+typedef int (*wire_publish_encode_fn)(void *ud, const wire_endpoint *ep, wire_msg_kind *kind,
+                                      const void **data, size_t *len);
+#define WIRE_MAX_OWN_ENDPOINTS 64u
+/*
+ * wire_server_publish_value, except that subscribers on the endpoints
+ * own[0..n_own) (at most WIRE_MAX_OWN_ENDPOINTS) get what encode returns
+ * for their endpoint: called once per such endpoint that has a receiver
+ * for this publish, before anything is sent, never per subscriber. encode
+ * may call into the server (subscribe, send, even publish).
+ * Returns the number of connections it was queued for, or WIRE_EINVAL (as
+ * wire_server_publish_value, or own / encode NULL with n_own > 0, too many
+ * own endpoints, encode gave a bad kind), WIRE_EUTF8 (encode gave text that
+ * is not UTF-8), WIRE_ESERIALIZE, WIRE_ENOMEM or encode's own code.
+ */
+WIRE_EXTERN int wire_server_publish_value_ex(wire_server *server, const char *topic, size_t len,
+                                             const wire_value *v, wire_conn *exclude,
+                                             const wire_endpoint *const *own, size_t n_own,
+                                             wire_publish_encode_fn encode, void *ud,
+                                             wire_error *err);
 /* Number of subscribers of a topic (0 for an unknown topic or bad arguments),
  * counting deferred connections and closing ones not yet gone. */
 WIRE_EXTERN size_t wire_server_subscriber_count(const wire_server *server, const char *topic,

@@ -443,12 +443,29 @@ static void topic_sweep(wire__topics *T, wire__topic *t) {
   topic_maybe_free(T, t);
 }
 
-/* Deliver to every open subscriber but `exclude` the frame of its codec
- * (bufs[codec]). Callbacks run by a delivery (a close that fails at once)
- * may subscribe, unsubscribe or publish: the topic stays linked and removed
- * subscriptions are stepped over. Output leaves at the outermost leave. */
-static int deliver(wire_server *s, wire__topic *t, wire__sbuf *const bufs[3],
-                   const wire_conn *exclude) {
+/* The frames one publish hands out: one per codec, and one per endpoint
+ * that encodes for itself (own[i] gets obufs[i]). */
+typedef struct frames {
+  wire__sbuf *by_codec[3];
+  const wire_endpoint *const *own;
+  wire__sbuf **obufs;
+  size_t n_own;
+} frames;
+
+/* Index of ep in f->own, or n_own. */
+static size_t own_index(const frames *f, const wire_endpoint *ep) {
+  size_t i = 0;
+  while (i < f->n_own && f->own[i] != ep)
+    i++;
+  return i;
+}
+
+/* Deliver to every open subscriber but `exclude` the frame of its endpoint
+ * (own endpoints) or of its codec. Callbacks run by a delivery (a close that
+ * fails at once) may subscribe, unsubscribe or publish: the topic stays
+ * linked and removed subscriptions are stepped over. Output leaves at the
+ * outermost leave. */
+static int deliver(wire_server *s, wire__topic *t, const frames *f, const wire_conn *exclude) {
   int sent = 0;
   wire__enter(s);
   t->busy++;
@@ -456,7 +473,8 @@ static int deliver(wire_server *s, wire__topic *t, wire__sbuf *const bufs[3],
     wire_conn *c = sub->conn;
     if (c == NULL || c == exclude || c->state != WIRE__S_OPEN)
       continue;
-    sent += deliver_one(s, c, bufs[sub->codec]);
+    size_t i = f->n_own ? own_index(f, c->ep) : 0;
+    sent += deliver_one(s, c, i < f->n_own ? f->obufs[i] : f->by_codec[sub->codec]);
   }
   if (--t->busy == 0)
     topic_sweep(&s->topics, t);
@@ -478,8 +496,8 @@ int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_k
       &s->topics, kind == WIRE_MSG_TEXT ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, data, data_len);
   if (b == NULL)
     return WIRE_ENOMEM;
-  wire__sbuf *bufs[3] = {b, b, b};
-  int sent = deliver(s, t, bufs, exclude);
+  frames f = {{b, b, b}, NULL, NULL, 0};
+  int sent = deliver(s, t, &f, exclude);
   wire__sbuf_release(b);
   return sent;
 }
@@ -507,28 +525,96 @@ static int encode_frame(wire__topics *T, wire_codec codec, const wire_value *v, 
   return r;
 }
 
-int wire_server_publish_value(wire_server *s, const char *name, size_t len, const wire_value *v,
-                              wire_conn *exclude, wire_error *err) {
-  if (s == NULL || v == NULL || !topic_name_ok(name, len))
-    return wire__error_set(err, WIRE_EINVAL, "server, topic (1..%u bytes) and value are required",
-                           WIRE_MAX_TOPIC_LENGTH);
+/* Which frames the topic's receivers need: need[codec] for subscribers not on
+ * an own endpoint, owned[i] for own[i]. Counts from the topic when there
+ * are no own endpoints, else one walk over the subscribers. */
+static void frames_needed(const wire__topic *t, const frames *f, const wire_conn *exclude,
+                          int need[3], unsigned char *owned) {
+  if (f->n_own == 0) {
+    for (int c = 0; c < 3; c++)
+      need[c] = t->by_codec[c] > 0;
+    return;
+  }
+  need[0] = need[1] = need[2] = 0;
+  for (const wire__sub *sub = t->head; sub; sub = sub->next) {
+    const wire_conn *c = sub->conn;
+    if (c == NULL || c == exclude || c->state != WIRE__S_OPEN)
+      continue;
+    size_t i = own_index(f, c->ep);
+    if (i < f->n_own)
+      owned[i] = 1;
+    else
+      need[sub->codec] = 1;
+  }
+}
+
+/* Build the frames a publish needs (JSON also serves RAW endpoints). Returns
+ * 0 or an error code; the frames built so far are released by the caller. */
+static int frames_build(wire_server *s, const wire__topic *t, frames *f, const wire_value *v,
+                        const wire_conn *exclude, wire_publish_encode_fn encode, void *ud,
+                        wire_error *err) {
+  int need[3];
+  unsigned char owned[WIRE_MAX_OWN_ENDPOINTS] = {0};
+  frames_needed(t, f, exclude, need, owned);
+  int r = 0;
+  if (need[WIRE_CODEC_JSON] || need[WIRE_CODEC_RAW])
+    r = encode_frame(&s->topics, WIRE_CODEC_JSON, v, &f->by_codec[WIRE_CODEC_JSON], err);
+  f->by_codec[WIRE_CODEC_RAW] = f->by_codec[WIRE_CODEC_JSON];
+  if (r == 0 && need[WIRE_CODEC_MSGPACK])
+    r = encode_frame(&s->topics, WIRE_CODEC_MSGPACK, v, &f->by_codec[WIRE_CODEC_MSGPACK], err);
+  for (size_t i = 0; r == 0 && i < f->n_own; i++) {
+    if (!owned[i])
+      continue;
+    wire_msg_kind kind = WIRE_MSG_TEXT;
+    const void *data = NULL;
+    size_t n = 0;
+    r = encode(ud, f->own[i], &kind, &data, &n);
+    if (r == 0 && ((kind != WIRE_MSG_TEXT && kind != WIRE_MSG_BINARY) || (data == NULL && n > 0)))
+      r = wire__error_set(err, WIRE_EINVAL, "encode gave no text or binary message");
+    else if (r == 0 && kind == WIRE_MSG_TEXT &&
+             wire__utf8_step(WIRE__UTF8_OK, data, n) != WIRE__UTF8_OK)
+      r = wire__error_set(err, WIRE_EUTF8, "encode gave text that is not UTF-8");
+    else if (r == 0) {
+      int op = kind == WIRE_MSG_TEXT ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME;
+      f->obufs[i] = sbuf_frame(&s->topics, op, data, n);
+      r = f->obufs[i] ? 0 : wire__error_set(err, WIRE_ENOMEM, "out of memory");
+    }
+  }
+  return r;
+}
+
+int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, const wire_value *v,
+                                 wire_conn *exclude, const wire_endpoint *const *own, size_t n_own,
+                                 wire_publish_encode_fn encode, void *ud, wire_error *err) {
+  if (s == NULL || v == NULL || !topic_name_ok(name, len) || n_own > WIRE_MAX_OWN_ENDPOINTS ||
+      (n_own > 0 && (own == NULL || encode == NULL)))
+    return wire__error_set(err, WIRE_EINVAL,
+                           "server, topic (1..%u bytes) and value are required; at most %u own "
+                           "endpoints, with an encode function",
+                           WIRE_MAX_TOPIC_LENGTH, WIRE_MAX_OWN_ENDPOINTS);
   wire__topics *T = &s->topics;
   wire__topic *t = topic_find(T, name, len, wire__hash_bytes(T->seed, name, len));
   if (t == NULL || t->n == 0)
     return 0;
-  wire__sbuf *json = NULL, *mp = NULL;
-  int r = 0;
-  if (t->by_codec[WIRE_CODEC_JSON] + t->by_codec[WIRE_CODEC_RAW] > 0)
-    r = encode_frame(T, WIRE_CODEC_JSON, v, &json, err);
-  if (r == 0 && t->by_codec[WIRE_CODEC_MSGPACK] > 0)
-    r = encode_frame(T, WIRE_CODEC_MSGPACK, v, &mp, err);
-  if (r == 0) {
-    wire__sbuf *bufs[3] = {json, json, mp}; /* RAW endpoints get the JSON text */
-    r = deliver(s, t, bufs, exclude);
-  }
-  if (json)
-    wire__sbuf_release(json);
-  if (mp)
-    wire__sbuf_release(mp);
+  wire__sbuf *obufs[WIRE_MAX_OWN_ENDPOINTS] = {NULL};
+  frames f = {{NULL, NULL, NULL}, own, obufs, n_own};
+  t->busy++; /* encode may call back into the server: the topic stays linked */
+  int r = frames_build(s, t, &f, v, exclude, encode, ud, err);
+  if (r == 0)
+    r = deliver(s, t, &f, exclude);
+  if (--t->busy == 0)
+    topic_sweep(T, t);
+  if (f.by_codec[WIRE_CODEC_JSON])
+    wire__sbuf_release(f.by_codec[WIRE_CODEC_JSON]);
+  if (f.by_codec[WIRE_CODEC_MSGPACK])
+    wire__sbuf_release(f.by_codec[WIRE_CODEC_MSGPACK]);
+  for (size_t i = 0; i < n_own; i++)
+    if (obufs[i])
+      wire__sbuf_release(obufs[i]);
   return r;
+}
+
+int wire_server_publish_value(wire_server *s, const char *name, size_t len, const wire_value *v,
+                              wire_conn *exclude, wire_error *err) {
+  return wire_server_publish_value_ex(s, name, len, v, exclude, NULL, 0, NULL, NULL, err);
 }

@@ -13,7 +13,8 @@
 #   --chart     matplotlib (PyPI), for the PNG of a full run
 #   --fanout-peers  the fan-out benchmark's peers: uWebSockets.js (npm, the
 #               @btc-vision build of uWS.js 20.57.0 under its usual name, into
-#               build/bench-uws) and ws (npm)
+#               build/bench-uws), ws (npm), socketify (PyPI: uWebSockets for
+#               Python, with its own publish) and websockets (PyPI)
 #   --fresh     reinstall Wirecore's packages even when they load (a full run
 #               must measure the code in this checkout)
 # Prints nothing but progress; the venv's python is build/e2e-venv/bin/python.
@@ -88,8 +89,12 @@ uws_glibc_fix() {
 }
 
 fanout_peers() {
-  local dir=$root/build/bench-uws mod
+  local dir=$root/build/bench-uws mod py
   mod=$dir/node_modules/uWebSockets.js
+  py=$(venv_python)
+  "$py" -c "import socketify, websockets" 2>/dev/null ||
+    "$py" -m pip install "${pip_q[@]}" socketify websockets ||
+    echo "e2e: socketify did not install (its rows are skipped)"
   [ -d e2e/bench/servers/node_modules/ws ] || (cd e2e/bench/servers && npm ci "${npm_q[@]}" >/dev/null)
   if [ ! -f "$mod/package.json" ]; then
     mkdir -p "$dir"

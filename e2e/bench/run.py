@@ -17,10 +17,12 @@ installed, never fails on performance, fails only on errors (a server that
 does not start or answer, a load generator that reports errors).
 
 --fanout runs the fan-out benchmark instead: chat servers that relay every
-message to a room (build/wire_chat on Wirecore's topics, uWebSockets.js with
-its own topics, Node `ws` with a loop over the room), one topic with 1,000 and
-10,000 subscribers and 1,000 rooms of 10; it writes results/fanout.md and
-fanout.json. Server CPU µs per delivery is its fair figure.
+message to a room (build/wire_chat and the Python, Node and Ruby packages on
+Wirecore's topics, uWebSockets.js and socketify with uWebSockets' topics,
+`websockets.broadcast()`, Node `ws` and em-websocket with a loop over the
+room), one topic with 1,000 and 10,000 subscribers and 1,000 rooms of 10; it
+writes results/fanout.md and fanout.json. Server CPU µs per delivery is its
+fair figure.
 
 Usage:
   python3 e2e/bench/run.py [--smoke] [--fanout] [--only NAME,...] [--build DIR] [--out DIR]
@@ -235,6 +237,18 @@ FANOUT_SERVERS: list[Server] = [
     Server("uWebSockets.js", "Node", False, _node("node_uws_chat.js"), _uws, path="/chat/"),
     Server("ws", "Node", False, _node("node_ws_chat.js"),
            _need_node("ws", "cd e2e/bench/servers && npm install"), path="/chat/"),
+    Server("wirecore-python", "Python", True, _py("py_wirecore.py", "--chat"),
+           _need_python("wirecore", PY_HINT), path="/chat/"),
+    Server("wirecore-node", "Node", True, _node("node_wirecore.js", "--chat"), _node_wirecore,
+           path="/chat/"),
+    Server("wirecore-ruby", "Ruby", True, _ruby("ruby_wirecore.rb", "--chat"), _ruby_wirecore,
+           path="/chat/"),
+    Server("socketify", "Python", False, _py("py_socketify_chat.py"),
+           _need_python("socketify", "e2e/bench/install.sh --fanout-peers"), path="/chat/"),
+    Server("websockets.broadcast", "Python", False, _py("py_websockets.py", "--chat"),
+           _need_python("websockets", "pip install websockets"), path="/chat/"),
+    Server("em-websocket", "Ruby", False, _ruby("ruby_em.rb", "--chat"),
+           _need_ruby("em-websocket", "apt-get install ruby-em-websocket"), path="/chat/"),
 ]
 
 
@@ -748,6 +762,38 @@ def target_lines(results: dict, load_keys: list[str], idle_key: str | None) -> l
     return lines
 
 
+# (package, peer, at least this many times the peer's CPU per delivery, or
+# None: within 1.2x of wire_chat's)
+PACKAGE_TARGETS = [("wirecore-python", "wire_chat", None), ("wirecore-node", "wire_chat", None),
+                   ("wirecore-ruby", "wire_chat", None),
+                   ("wirecore-python", "websockets.broadcast", 10.0),
+                   ("wirecore-node", "ws", 5.0), ("wirecore-ruby", "em-websocket", 5.0)]
+
+
+def package_targets(rows: list[Server], scs: list[Scenario], by: Callable) -> list[str]:
+    """The packages' goals: within 1.2x of wire_chat's server CPU per delivery,
+    and a multiple of their language's peer (reported, never asserted)."""
+    names = {s.name: s for s in rows}
+    out = []
+    for pkg, peer, factor in PACKAGE_TARGETS:
+        if pkg not in names or peer not in names:
+            continue
+        for sc in scs:
+            a = by(names[pkg], sc.key).get("cpu_us_per_msg")
+            b = by(names[peer], sc.key).get("cpu_us_per_msg")
+            if a is None or b is None:
+                out.append(f"- {sc.title}: {pkg} vs {peer}: not measured")
+                continue
+            if factor is None:
+                out.append(f"- {sc.title}: {pkg} {a:.3f} vs {peer} {b:.3f} µs/delivery "
+                           f"({a / b:.2f}x; goal: at most 1.2x, {'met' if a <= 1.2 * b else 'not met'})")
+            else:
+                out.append(f"- {sc.title}: {pkg} {a:.3f} vs {peer} {b:.3f} µs/delivery "
+                           f"({peer} / {pkg} = {b / a:.1f}; goal: at least {factor:g}, "
+                           f"{'met' if b >= factor * a else 'not met'})")
+    return out
+
+
 def write_fanout_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -> None:
     """The fan-out report: deliveries/s, publish-to-delivery latency and server CPU
     per delivery for every chat server and scenario."""
@@ -762,8 +808,11 @@ def write_fanout_markdown(path: Path, results: dict, scs: list[Scenario], meta: 
              f"{' '.join(meta.get('load_before', []))} / {' '.join(meta.get('load_average', []))}.\n")
     L.append("Each server relays a text message sent on `/chat/<room>` to every connection of "
              "that room, the sender included: `wire_chat` with one `wire_server_publish` "
-             "(Wirecore's topics), uWebSockets.js with `app.publish` (its topics), `ws` with a "
-             "loop over the room's clients. The load generator's connections are the "
+             "(Wirecore's topics), wirecore-python / -node / -ruby with `app.publish` (the same "
+             "topics through each package), uWebSockets.js and socketify with `app.publish` "
+             "(uWebSockets' topics), `websockets.broadcast` with `websockets.broadcast()`, "
+             "`ws` and em-websocket with a loop over the room's clients. The load generator's "
+             "connections are the "
              "subscribers; the first of each room publishes, with the given number of messages "
              "in flight (the next leaves when a message has reached the whole room). "
              f"Messages are {scs[0].size} bytes and carry their send time: latency is publish to "
@@ -806,6 +855,7 @@ def write_fanout_markdown(path: Path, results: dict, scs: list[Scenario], meta: 
             L.append(f"- {sc.title}: wire_chat {ca:.3f}, uWebSockets.js {cb:.3f} server CPU "
                      f"µs/delivery (uWebSockets.js / wire_chat = {cb / ca:.2f}; goal: wire_chat "
                      f"not above uWebSockets.js, {'met' if ca <= cb else 'not met'})")
+    L.extend(package_targets(rows, scs, by))
     L.append("")
     errs = [(s.name, sc.key, by(s, sc.key).get("error")) for s in rows for sc in scs
             if by(s, sc.key).get("error")]

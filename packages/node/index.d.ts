@@ -90,6 +90,12 @@ export class Socket<In = WireValue, Out = WireValue> implements AsyncIterable<In
   sendJson(value: unknown): Promise<void> | void;
   /** Start the close handshake (default 1000; reason at most 123 bytes). */
   close(code?: number, reason?: string): void;
+  /** Receive every app.publish(topic, ...) until unsubscribed or closed (ConfigError: bad topic). */
+  subscribe(topic: string): void;
+  /** End a subscription; false when the connection was not subscribed. */
+  unsubscribe(topic: string): boolean;
+  /** The topics this connection is subscribed to (in no particular order). */
+  readonly topics: string[];
   /** Stream style: the next message, or null once the connection closed. */
   receive(): Promise<In | null>;
   [Symbol.asyncIterator](): AsyncIterator<In>;
@@ -176,6 +182,9 @@ export class WebSocketEndpoint<Out = WireValue> {
   readonly query: Record<string, string>;
   send(value: Out): Promise<void> | void;
   close(code?: number, reason?: string): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): boolean;
+  readonly topics: string[];
   onConnect?(request: Request): unknown;
   onDisconnect?(code: number, reason: string): unknown;
   onError?(err: Error): unknown;
@@ -198,6 +207,19 @@ export class App extends EventEmitter {
   readonly port: number | undefined;
   readonly host: string | undefined;
   readonly connectionCount: number;
+  /**
+   * Send `message` to every connection subscribed to `topic` but `exclude`:
+   * a string as a text frame, a Uint8Array / ArrayBuffer as a binary frame,
+   * any other value encoded per subscriber codec (JSON text, MessagePack binary).
+   * Returns the number of connections it was queued for.
+   */
+  publish(
+    topic: string,
+    message: unknown,
+    options?: { exclude?: Socket<any, any> | WebSocketEndpoint<any> | null },
+  ): number;
+  /** How many connections are subscribed to `topic`. */
+  subscriberCount(topic: string): number;
 
   /** Callback style: the factory runs per connection (before the upgrade; it may Reject). */
   websocket(

@@ -610,6 +610,104 @@ Test(topics, publish_value_sends_each_codec_its_encoding_made_once) {
     close(fds[i]);
 }
 
+/* encode for own endpoints: "own:<pattern>" as text (binary for "/ownb"),
+ * counting its calls; fails with `fail` when set. */
+typedef struct own_enc {
+  int calls;
+  int fail;
+  char buf[64];
+} own_enc;
+
+static int own_encode(void *ud, const wire_endpoint *ep, wire_msg_kind *kind, const void **data,
+                      size_t *len) {
+  own_enc *e = ud;
+  e->calls++;
+  if (e->fail)
+    return e->fail;
+  const char *pattern = wire_endpoint_pattern(ep);
+  int n = snprintf(e->buf, sizeof e->buf, "own:%s", pattern);
+  *kind = strncmp(pattern, "/ownb", 5) == 0 ? WIRE_MSG_BINARY : WIRE_MSG_TEXT;
+  *data = e->buf;
+  *len = (size_t)n;
+  return 0;
+}
+
+static wire_endpoint *add_own(const char *pattern) {
+  wire_endpoint *ep = NULL;
+  wire_endpoint_options eo = {0};
+  eo.codec = WIRE_CODEC_RAW;
+  cr_assert_eq(wire_endpoint_add(F.server, pattern, &eo, &tp_callbacks, &T, &ep, NULL), 0);
+  return ep;
+}
+
+Test(topics, publish_value_ex_encodes_once_per_own_endpoint_with_receivers) {
+  start(NULL, NULL);
+  add_endpoint("/mp/{room}", WIRE_CODEC_MSGPACK);
+  const wire_endpoint *own[3] = {add_own("/own/{room}"), add_own("/ownb/{room}"),
+                                 add_own("/idle/{room}")};
+  int raw = client("/t/v", NULL);
+  int mp = client("/mp/v", NULL);
+  int o1 = client("/own/v", NULL), o2 = client("/own/v", NULL);
+  wire_conn *bc;
+  int b1 = client("/ownb/v", &bc);
+  wire_doc *d;
+  cr_assert_eq(wire_doc_new(&d), 0);
+  const wire_value *v = sample_value(d, 0);
+  own_enc e = {0};
+  uint64_t before = F.server->topics.encodes;
+  wire_error err;
+  cr_assert_eq(
+      wire_server_publish_value_ex(F.server, "v", 1, v, NULL, own, 3, own_encode, &e, &err), 5,
+      "%s", err.message);
+  cr_assert_eq(e.calls, 2, "once per own endpoint that has subscribers");
+  cr_assert_eq(F.server->topics.encodes - before, 2, "JSON for /t, MessagePack for /mp");
+  expect_text(raw, "{\"n\":1,\"s\":\"x\"}");
+  expect_text(o1, "own:/own/{room}");
+  expect_text(o2, "own:/own/{room}");
+  expect_frame(b1, 0x2, "own:/ownb/{room}", 16);
+  wt_msg m;
+  cr_assert_eq(wt_read_frame(&F.pump, mp, &m, 3000), 0);
+  cr_assert_eq(m.opcode, 0x2);
+  wt_msg_free(&m);
+
+  /* only own subscribers left for this publish: no codec encoding at all */
+  e.calls = 0;
+  before = F.server->topics.encodes;
+  cr_assert_eq(
+      wire_server_publish_value_ex(F.server, "v", 1, v, bc, own + 1, 1, own_encode, &e, NULL), 4);
+  cr_assert_eq(e.calls, 0, "/ownb's only subscriber is excluded");
+  cr_assert_eq(F.server->topics.encodes - before, 2);
+  expect_text(o1, "{\"n\":1,\"s\":\"x\"}"); /* not in `own` this time: the JSON text */
+  expect_text(o2, "{\"n\":1,\"s\":\"x\"}");
+  expect_text(raw, "{\"n\":1,\"s\":\"x\"}");
+  cr_assert_eq(wt_read_frame(&F.pump, mp, &m, 3000), 0);
+  wt_msg_free(&m);
+
+  /* encode fails: nothing is sent, its code comes back */
+  e.fail = WIRE_ESERIALIZE;
+  cr_assert_eq(
+      wire_server_publish_value_ex(F.server, "v", 1, v, NULL, own, 3, own_encode, &e, NULL),
+      WIRE_ESERIALIZE);
+  cr_assert_eq(publish("v", "next", NULL), 5);
+  expect_text(raw, "next");
+  expect_text(o2, "next");
+  expect_text(b1, "next");
+
+  /* bad arguments */
+  cr_assert_eq(
+      wire_server_publish_value_ex(F.server, "v", 1, v, NULL, NULL, 1, own_encode, &e, NULL),
+      WIRE_EINVAL);
+  cr_assert_eq(wire_server_publish_value_ex(F.server, "v", 1, v, NULL, own, 1, NULL, &e, NULL),
+               WIRE_EINVAL);
+  cr_assert_eq(wire_server_publish_value_ex(F.server, "v", 1, v, NULL, own,
+                                            WIRE_MAX_OWN_ENDPOINTS + 1, own_encode, &e, NULL),
+               WIRE_EINVAL);
+  wire_doc_free(d);
+  int fds[] = {raw, mp, o1, o2, b1};
+  for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    close(fds[i]);
+}
+
 /* ---- 10,000 subscribers ------------------------------------------------------- */
 
 enum { FAN_N = 10000, FAN_MSGS = 10, FAN_LEN = 8 };

@@ -1,7 +1,10 @@
 // Echo server on Wirecore's Node.js package (the addon on Node's own loop).
-// Usage: node node_wirecore.js [--host H] [--port P] [--typed]
+// Usage: node node_wirecore.js [--host H] [--port P] [--typed | --chat]
 // Raw (/): every message goes back as it came. Typed (/chat/{room}): a JSON
-// Schema checked in C; the returned object is encoded in C.
+// Schema checked in C; the returned object is encoded in C. Chat (--chat,
+// /chat/{room}): the fan-out server; each connection subscribes to its room
+// and a text message is published to the room (the sender included) with
+// app.publish, as build/wire_chat does.
 'use strict';
 const path = require('path');
 
@@ -23,6 +26,7 @@ function arg(name, fallback) {
 const host = arg('--host', '127.0.0.1');
 const port = Number(arg('--port', '9013'));
 const typed = process.argv.includes('--typed');
+const chat = process.argv.includes('--chat');
 
 const chatSchema = {
   type: 'object',
@@ -31,7 +35,15 @@ const chatSchema = {
 };
 
 const app = new App();
-if (typed) {
+if (chat) {
+  app.websocket('/chat/{room}', (request) => {
+    const topic = request.params.room;
+    return new WebSocketResponse({
+      onConnect: (socket) => socket.subscribe(topic),
+      onMessage: (msg) => { if (msg.isText()) app.publish(topic, msg.data); },
+    });
+  });
+} else if (typed) {
   app.websocket('/chat/{room}', { messageSchema: chatSchema, responseSchema: chatSchema },
     (message) => ({ type: 'chat', user: message.user, text: message.text }));
 } else {

@@ -1,17 +1,22 @@
 """Echo server on Python `websockets` (asyncio), the Python peer of the benchmark.
 
-Usage: python3 py_websockets.py [--host H] [--port P] [--typed]
+Usage: python3 py_websockets.py [--host H] [--port P] [--typed | --chat]
 Raw: every text or binary message is sent back unchanged. Typed (--typed): each
 message is parsed as JSON, checked to be a chat message ({"type": "chat",
 "user": str, "text": str}) and sent back re-encoded, which is what an
 application on `websockets` writes by hand for what Wirecore's typed endpoints
-do. Compression is off so the comparison measures the WebSocket stack.
+do. Chat (--chat, /chat/<room>): the fan-out peer; a text message goes to
+every connection of the room (the sender included) with
+`websockets.broadcast()`, the library's own fan-out. Compression is off so the
+comparison measures the WebSocket stack.
 """
 import argparse
 import asyncio
 import json
 
-from websockets.asyncio.server import serve
+from websockets.asyncio.server import broadcast, serve
+
+ROOMS: dict[str, set] = {}
 
 
 async def echo(ws):
@@ -37,8 +42,23 @@ async def typed_echo(ws):
                                  separators=(",", ":")))
 
 
-async def main(host: str, port: int, typed: bool) -> None:
-    async with serve(typed_echo if typed else echo, host, port, compression=None,
+async def chat(ws):
+    room = ws.request.path.removeprefix("/chat/")
+    members = ROOMS.setdefault(room, set())
+    members.add(ws)
+    try:
+        async for message in ws:
+            if isinstance(message, str):
+                broadcast(members, message)
+    finally:
+        members.discard(ws)
+        if not members:
+            ROOMS.pop(room, None)
+
+
+async def main(host: str, port: int, typed: bool, chat_mode: bool = False) -> None:
+    handler = chat if chat_mode else typed_echo if typed else echo
+    async with serve(handler, host, port, compression=None,
                      max_size=None, ping_interval=None, backlog=4096) as server:
         print(f"listening on {host}:{port}", flush=True)
         await server.serve_forever()
@@ -49,8 +69,9 @@ if __name__ == "__main__":
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9001)
     ap.add_argument("--typed", action="store_true")
+    ap.add_argument("--chat", action="store_true")
     args = ap.parse_args()
     try:
-        asyncio.run(main(args.host, args.port, args.typed))
+        asyncio.run(main(args.host, args.port, args.typed, args.chat))
     except KeyboardInterrupt:
         pass

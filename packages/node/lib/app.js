@@ -9,6 +9,7 @@ const { native, CODEC, POLICY, CONNECT_DEFER } = require('./native');
 const { WebSocketMessage } = require('./message');
 const { Socket, isThenable } = require('./socket');
 const errors = require('./errors');
+const topics = require('./topics');
 
 const { Reject, MESSAGE_ERRORS } = errors;
 const INSTANCE = Symbol('wirecore.instance');
@@ -42,6 +43,9 @@ class WebSocketEndpoint {
   get query() { return this[SOCKET].request.query; }
   send(value) { return this[SOCKET].send(value); }
   close(code, reason) { this[SOCKET].close(code, reason); }
+  subscribe(topic) { this[SOCKET].subscribe(topic); }
+  unsubscribe(topic) { return this[SOCKET].unsubscribe(topic); }
+  get topics() { return this[SOCKET].topics; }
 }
 
 function schemaText(schema, what) {
@@ -534,6 +538,26 @@ class App extends EventEmitter {
   /** Open connections (handshaking or open). */
   get connectionCount() {
     return this._state === 'closed' ? 0 : this._server.connectionCount();
+  }
+
+  /**
+   * Send `message` to every connection subscribed to `topic` but `exclude`
+   * (a Socket or a class endpoint). A string goes as a text frame, a
+   * Buffer / Uint8Array as a binary frame; any other value is encoded once
+   * per codec in use, each subscriber getting its endpoint's encoding.
+   * Returns the number of connections it was queued for.
+   */
+  publish(topic, message, { exclude } = {}) {
+    if (exclude instanceof WebSocketEndpoint) exclude = exclude[SOCKET];
+    if (exclude !== undefined && exclude !== null && !(exclude instanceof Socket)) {
+      throw new TypeError('exclude must be a socket or a class endpoint');
+    }
+    return topics.publish(this._server, topic, message, exclude ? exclude._conn : null);
+  }
+
+  /** How many connections are subscribed to `topic`. */
+  subscriberCount(topic) {
+    return topics.countOf(this._server.subscriberCount(topics.checkTopic(topic)));
   }
 
   /** A client for tests: real sockets to this app (listening on 127.0.0.1:0 if needed). */

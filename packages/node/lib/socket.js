@@ -6,6 +6,7 @@
 const { native, ECLOSED, CODEC } = require('./native');
 const { WebSocketMessage } = require('./message');
 const errors = require('./errors');
+const topics = require('./topics');
 
 
 function isThenable(v) {
@@ -179,6 +180,25 @@ class Socket {
     const rc = this._conn.close(code, reason);
     if (rc !== 0 && rc !== ECLOSED) throw sendError(rc);
   }
+
+  // ---- topics -------------------------------------------------------------
+
+  /** Receive every app.publish(topic, ...) until unsubscribed or closed (ConfigError: bad topic). */
+  subscribe(topic) {
+    const rc = this._conn.subscribe(topics.checkTopic(topic));
+    if (rc !== 0) throw topics.topicError(rc);
+  }
+
+  /** End a subscription; false when the connection was not subscribed. */
+  unsubscribe(topic) {
+    const rc = this._conn.unsubscribe(topics.checkTopic(topic));
+    if (rc === topics.ENOTFOUND) return false;
+    if (rc !== 0) throw topics.topicError(rc);
+    return true;
+  }
+
+  /** The topics this connection is subscribed to (in no particular order). */
+  get topics() { return this._conn.topics(); }
 
   // ---- stream style -------------------------------------------------------
 

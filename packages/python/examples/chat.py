@@ -29,7 +29,7 @@ from _cli import parse, ready
 from wirecore import App, Reject, Request, WebSocket
 
 app = App()
-rooms: dict[str, set["ChatRoom"]] = defaultdict(set)
+members: dict[str, dict[int, str]] = defaultdict(dict)  # room -> connection id -> user name
 
 
 class Chat(TypedDict):
@@ -42,17 +42,10 @@ class Typing(TypedDict):
     type: Literal["typing"]
 
 
-def broadcast(room: str, event: dict, skip: "ChatRoom | None" = None) -> None:
-    for member in list(rooms.get(room, ())):
-        if member is not skip:
-            try:
-                member.send(event)
-            except Exception:  # that member is going away; on_disconnect removes it
-                pass
-
-
 @app.websocket("/chat/{room}", max_message_size=64 * 1024, idle_timeout=60)
 class ChatRoom(WebSocket):
+    """Each room is a topic: app.publish encodes an event once for the whole room."""
+
     user: str
 
     async def on_connect(self, request: Request) -> None:
@@ -61,24 +54,26 @@ class ChatRoom(WebSocket):
             raise Reject(400)
         self.user = user or f"guest{self.connection_id}"
         room = self.path_params["room"]
-        rooms[room].add(self)
-        names = sorted(m.user for m in rooms[room])
-        broadcast(room, {"type": "join", "user": self.user, "members": names})
+        self.subscribe(room)
+        members[room][self.connection_id] = self.user
+        event = {"type": "join", "user": self.user, "members": sorted(members[room].values())}
+        app.publish(room, event, exclude=self)
+        await self.send(event)  # leaves right after the upgrade
 
     async def receive_chat(self, message: Chat) -> None:
         event = {"type": "chat", "user": self.user, "text": message["text"]}
-        broadcast(self.path_params["room"], event)
+        app.publish(self.path_params["room"], event)
 
     async def receive_typing(self, message: Typing) -> None:
-        broadcast(self.path_params["room"], {"type": "typing", "user": self.user}, skip=self)
+        app.publish(self.path_params["room"], {"type": "typing", "user": self.user}, exclude=self)
 
     async def on_disconnect(self) -> None:
         room = self.path_params["room"]
-        rooms[room].discard(self)
-        names = sorted(m.user for m in rooms[room])
-        if not rooms[room]:
-            del rooms[room]
-        broadcast(room, {"type": "leave", "user": self.user, "members": names})
+        members[room].pop(self.connection_id, None)
+        names = sorted(members[room].values())
+        if not names:
+            del members[room]
+        app.publish(room, {"type": "leave", "user": self.user, "members": names})
 
 
 async def serve_static(host: str, port: int, root: pathlib.Path) -> asyncio.Server:

@@ -78,10 +78,21 @@ async function main(): Promise<void> {
   void wirecore.App;
   app.on('error', (err, socket) => { void err; void socket; });
   app.unref().ref();
+  app.websocket('/topics', { stream: true }, async (socket) => {
+    socket.subscribe('room');
+    const subscribed: string[] = socket.topics;
+    const was: boolean = socket.unsubscribe('room');
+    const n: number = app.publish('room', { text: 'hi' }, { exclude: socket });
+    void subscribed; void was; void n;
+  });
+  const count: number = app.subscriberCount('room') + app.publish('room', Buffer.from('x'));
+  void count;
   await app.close({ timeout: 100 });
 }
 void main;
 
+// @ts-expect-error: a topic is a string
+app.publish(7, 'x');
 // @ts-expect-error: a path is a string
 app.websocket(42, () => new WebSocketResponse());
 // @ts-expect-error: unknown option

@@ -555,6 +555,9 @@ class _TypedEndpoint(Endpoint):
             self.codec = _native.CODEC_RAW
             self.pycodec = _PythonCodec(serializer, self.message_schemas)
             self.message_schemas = None  # the core sees raw frames only
+            # app.publish(topic, value): the core asks this once per publish
+            # for this endpoint's subscribers (py_topics.c)
+            self.encode_published = serializer.encode
         else:
             self.codec = serializer.codec
 

@@ -19,7 +19,9 @@ from ._endpoints import (
     _hints,
 )
 from ._runtime import Driver
-from .connection import WebSocket, WebSocketConnection, WebSocketResponse
+from ._types import to_plain
+from .connection import WebSocket, WebSocketConnection, WebSocketMessage, WebSocketResponse
+from .errors import ConfigError
 
 log = logging.getLogger("wirecore")
 
@@ -254,6 +256,41 @@ class App:
     def routes(self) -> list[str]:
         return [r.path if isinstance(r, Route) else r[1] for r in self._routes]
 
+    # -- topics
+    def publish(self, topic: str, message: Any, *, exclude: Any = None) -> int:
+        """Send `message` to every connection subscribed to `topic` but `exclude`.
+
+        str goes as a text frame, bytes-like as a binary frame; any other value
+        is encoded once per codec, each subscriber getting its endpoint's
+        encoding (JSON text, MessagePack binary; stream and callback endpoints
+        get JSON; a PacketSerializer's encode runs once per publish).
+        Callable from handlers and from anywhere else on
+        the server's loop. Returns the number of connections it was queued
+        for (0 when nobody is subscribed or the server is not running).
+        ConfigError for a bad topic, SerializationError when the value
+        cannot be encoded (then nothing is sent)."""
+        if isinstance(message, WebSocketMessage):
+            message = message.data
+        native = self._native()
+        if native is None:
+            _check_topic(topic)
+            return 0
+        return native.publish(topic, message, _native_conn(exclude), to_plain)
+
+    def subscriber_count(self, topic: str) -> int:
+        """How many connections are subscribed to `topic` (0 when not running)."""
+        native = self._native()
+        if native is None:
+            _check_topic(topic)
+            return 0
+        return native.subscriber_count(topic)
+
+    def _native(self) -> _native.Server | None:
+        running = self.server
+        if running is None or running._server.closed:
+            return None
+        return running._server
+
     # -- running
     def _build(self) -> tuple[_native.Server, list[Endpoint]]:
         server = _native.Server(**self._server_options)
@@ -322,6 +359,24 @@ class App:
         from .testing import TestClient
 
         return TestClient(self)
+
+
+def _native_conn(ws: Any) -> _native.Conn | None:
+    """The native Conn of a connection object (WebSocketConnection, WebSocket) or None."""
+    if ws is None or isinstance(ws, _native.Conn):
+        return ws
+    if isinstance(ws, WebSocketConnection):
+        return ws._conn
+    if isinstance(ws, WebSocket):
+        return ws._state.conn
+    raise TypeError(f"exclude must be a connection object, not {type(ws).__name__}")
+
+
+def _check_topic(topic: Any) -> None:
+    if not isinstance(topic, str):
+        raise TypeError(f"topic must be str, not {type(topic).__name__}")
+    if not 1 <= len(topic.encode("utf-8", "surrogateescape")) <= 256:
+        raise ConfigError("a topic is 1..256 bytes of UTF-8")
 
 
 def _prefixed(r: Any, prefix: str) -> Any:

@@ -223,6 +223,23 @@ class WebSocketConnection:
         self._conn.close(code, reason)
         return _DONE
 
+    # -- topics
+    def subscribe(self, topic: str) -> None:
+        """Receive every `app.publish(topic, ...)` until unsubscribed or closed.
+
+        Subscribing twice is one subscription. ConfigError for a bad topic
+        (empty, over 256 UTF-8 bytes) or too many topics on this connection."""
+        self._conn.subscribe(topic)
+
+    def unsubscribe(self, topic: str) -> bool:
+        """End a subscription; False when the connection was not subscribed."""
+        return self._conn.unsubscribe(topic)
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics this connection is subscribed to (in no particular order)."""
+        return self._conn.topics
+
     # -- receiving
     def _push(self, data: str | bytes) -> None:
         self._queue.append(data)
@@ -335,3 +352,16 @@ class WebSocket:
             return _early(st, st.conn.close, code, reason)
         st.conn.close(code, reason)
         return _DONE
+
+    def subscribe(self, topic: str) -> None:
+        """Receive every `app.publish(topic, ...)` until unsubscribed or closed."""
+        self._state.conn.subscribe(topic)
+
+    def unsubscribe(self, topic: str) -> bool:
+        """End a subscription; False when the connection was not subscribed."""
+        return self._state.conn.unsubscribe(topic)
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics this connection is subscribed to (in no particular order)."""
+        return self._state.conn.topics

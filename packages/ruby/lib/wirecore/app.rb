@@ -74,7 +74,7 @@ module Wirecore
     # Serve until Ctrl-C / SIGTERM, then shut down gracefully. The block, if
     # given, gets the Runtime once listening (its #port is the bound port).
     def run(host: "127.0.0.1", port: 8000)
-      runtime = Runtime.new(self, host: host, port: port)
+      runtime = @runtime = Runtime.new(self, host: host, port: port)
       yield runtime if block_given?
       runtime.run
       nil
@@ -83,7 +83,7 @@ module Wirecore
     # Serve from a background thread; returns [runtime, thread]. runtime.stop
     # shuts it down; join the thread after.
     def start(host: "127.0.0.1", port: 0)
-      runtime = Runtime.new(self, host: host, port: port)
+      runtime = @runtime = Runtime.new(self, host: host, port: port)
       thread = Thread.new { runtime.run }
       thread.report_on_exception = false
       [runtime, thread]
@@ -102,10 +102,41 @@ module Wirecore
       end
     end
 
+    # Send message to every connection subscribed to topic but exclude (a
+    # connection object: ws, ctx or a WebSocket endpoint). A String goes as
+    # a text frame, a binary (Encoding::BINARY) String as a binary frame;
+    # any other value is encoded once per codec in use, each subscriber
+    # getting its endpoint's encoding. Returns the number of connections it
+    # was queued for (0 when nobody is subscribed or the app is not running).
+    # Callable from any thread. ConfigError for a bad topic.
+    def publish(topic, message, exclude: nil)
+      message = message.text? ? message.as_text : message.as_binary if message.is_a?(WebSocketMessage)
+      conn = exclude&.__wirecore_conn
+      runtime = @runtime
+      return check_topic(topic) && 0 unless runtime
+
+      runtime.publish(topic, message, conn)
+    end
+
+    # How many connections are subscribed to topic.
+    def subscriber_count(topic)
+      runtime = @runtime
+      return check_topic(topic) && 0 unless runtime
+
+      runtime.subscriber_count(topic)
+    end
+
     def server_options = @server_options
     def shutdown_timeout_ms = (@shutdown_timeout * 1000).round
 
     private
+
+    def check_topic(topic)
+      raise TypeError, "topic must be a String, not #{topic.class}" unless topic.is_a?(String)
+      raise ConfigError, "a topic is 1..256 bytes" unless topic.bytesize.between?(1, 256)
+
+      true
+    end
 
     def check_serializer(codec)
       return if %i[json msgpack].include?(codec)

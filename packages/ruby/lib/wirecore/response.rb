@@ -5,7 +5,9 @@ module Wirecore
   # callables that handle its life.
   #   on_message: ->(msg) { reply }   msg is a WebSocketMessage; a non-nil
   #                                   reply is sent (see docs/ruby.md)
-  #   on_connect: -> { }              after the upgrade
+  #   on_connect: -> { }              after the upgrade; ->(ctx) { } gets the
+  #                                   connection (send, subscribe, close, ...)
+  #                                   and on_message: ->(msg, ctx) { } too
   #   on_close:   ->(code, reason) { }
   #   on_error:   ->(error) { reply } an exception from on_message or an
   #                                   error the core reports; its reply is sent

@@ -72,6 +72,14 @@ module Wirecore
 
     def loop_thread? = Thread.current.equal?(@thread)
     def connection_count = @native.connection_count
+    def subscriber_count(topic) = @native.subscriber_count(topic)
+
+    # From any thread (like a send): publish, then let the loop flush.
+    def publish(topic, message, exclude)
+      @native.publish(topic, message, exclude)
+    ensure
+      wake unless loop_thread?
+    end
     def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
     # Call blk on the loop thread at monotonic time `at` (see #now).

@@ -204,7 +204,8 @@ module Wirecore
     end
 
     def start
-      @response.on_connect&.call
+      handler = @response.on_connect or return
+      handler.arity.zero? ? handler.call : handler.call(context)
     end
 
     def message(kind, data, _value, _index)
@@ -212,7 +213,7 @@ module Wirecore
       handler = @response.on_message or return
       msg = WebSocketMessage.new(data, kind)
       begin
-        result = handler.call(msg)
+        result = handler.arity == 2 || handler.arity < -1 ? handler.call(msg, context) : handler.call(msg)
       rescue ConnectionClosedError
         return
       rescue StandardError => e
@@ -227,6 +228,9 @@ module Wirecore
     end
 
     private
+
+    # The connection object on_connect(ctx) and on_message(msg, ctx) get.
+    def context = (@context ||= Context.new(self))
 
     def rescue_exception(exc)
       handler = @response.on_error or return [false, nil]
@@ -256,6 +260,15 @@ module Wirecore
     def closed? = @session.conn.closed?
     # Bytes queued for this connection and not yet written to the socket.
     def buffered_amount = @session.conn.buffered_amount
+
+    # Topics: receive every app.publish(topic, ...) until unsubscribed or
+    # closed (Wirecore::ConfigError for a bad topic or too many topics).
+    def subscribe(topic) = @session.conn.subscribe(topic)
+    # false when the connection was not subscribed.
+    def unsubscribe(topic) = @session.conn.unsubscribe(topic)
+    # The connection's topics (Array of String, in no particular order).
+    def topics = @session.conn.topics
+    def __wirecore_conn = @session.conn
   end
 
   # Typed style: block(message, ctx) with message decoded (and validated)
@@ -349,6 +362,15 @@ module Wirecore
     def waiting? = @waiting && !@sleeping
     # Bytes queued for this connection and not yet written to the socket.
     def buffered_amount = @session.conn.buffered_amount
+
+    # Topics: receive every app.publish(topic, ...) until unsubscribed or
+    # closed (Wirecore::ConfigError for a bad topic or too many topics).
+    def subscribe(topic) = @session.conn.subscribe(topic)
+    # false when the connection was not subscribed.
+    def unsubscribe(topic) = @session.conn.unsubscribe(topic)
+    # The connection's topics (Array of String, in no particular order).
+    def topics = @session.conn.topics
+    def __wirecore_conn = @session.conn
 
     # Called by the session. Held messages count against the endpoint's
     # max_queued_messages: past it the core stops reading the connection.

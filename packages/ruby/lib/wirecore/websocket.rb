@@ -94,6 +94,12 @@ module Wirecore
     def transmit(obj) = @__session.reply(obj)
     def close(code = 1000, reason = "") = @__session.close(code, reason)
 
+    # Topics (see App#publish): subscribe / unsubscribe / topics.
+    def subscribe(topic) = @__session.conn.subscribe(topic)
+    def unsubscribe(topic) = @__session.conn.unsubscribe(topic)
+    def topics = @__session.conn.topics
+    def __wirecore_conn = @__session.conn
+
     # Before the upgrade: raise Wirecore::Reject.new(status) to refuse.
     def on_connect(request); end
     # A message when the class declares no `receive` types.
