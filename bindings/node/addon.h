@@ -33,6 +33,10 @@ typedef struct wn_addon {
   napi_ref conn_ctor;   /* the Connection class */
   napi_ref server_ctor; /* the Server class */
   wire_doc *doc;        /* scratch for encode()/decode() */
+  /* While onMessage runs: its connection's wrapper and record, so a send on
+   * that connection (the usual reply) skips napi_unwrap. */
+  napi_value cur_obj;
+  struct wn_conn *cur_nc;
 } wn_addon;
 
 typedef struct wn_endpoint wn_endpoint;
@@ -106,7 +110,8 @@ int wn_js_to_value(wn_server *srv, wire_doc *doc, napi_value js, const wire_valu
 napi_value wn_request_to_js(napi_env env, const wire_request *req);
 
 /* ---- connections (node_conn.c) ---------------------------------------------- */
-napi_value wn_conn_class(napi_env env);
+/* The Connection class; its methods get addon as their data. */
+napi_value wn_conn_class(napi_env env, wn_addon *addon);
 /* A new Connection wrapper for conn; NULL with a pending exception. */
 napi_value wn_conn_new(napi_env env, wn_addon *addon, wn_server *srv, wire_conn *conn);
 /* Forget the core connection: drop the strong reference to the wrapper. */

@@ -126,7 +126,17 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
          napi_get_undefined(env, &argv[3]) == napi_ok;
   }
   if (ok) {
+    /* Nested deliveries (a send that reaches another connection of this
+     * process at once) restore the outer connection afterwards. */
+    wn_addon *addon = addon_of(env);
+    napi_value prev_obj = addon->cur_obj;
+    wn_conn *prev_nc = addon->cur_nc;
+    wn_conn *nc = wire_conn_get_data(conn);
+    addon->cur_obj = nc && nc->self ? argv[0] : NULL;
+    addon->cur_nc = nc;
     wn_call(ep->srv, ep->on_message, 5, argv);
+    addon->cur_obj = prev_obj;
+    addon->cur_nc = prev_nc;
   } else {
     napi_value exc;
     if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && exc)
@@ -725,7 +735,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     wn_throw_last_error(env, "napi_set_instance_data");
     return NULL;
   }
-  napi_value server_cls = wn_server_class(env), conn_cls = wn_conn_class(env);
+  napi_value server_cls = wn_server_class(env), conn_cls = wn_conn_class(env, addon);
   if (!server_cls || !conn_cls)
     return NULL;
   NODE_API_CALL(env, napi_create_reference(env, server_cls, 1, &addon->server_ctor));
