@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/apt.sh build-essential cmake ninja-build pkg-config git \
   libuv1-dev libwslay-dev libssl-dev libmsgpack-dev libpcre2-dev \
-  libcriterion-dev libcjson-dev valgrind clang
+  libcriterion-dev libcjson-dev valgrind clang \
+  libhiredis-dev redis-server

@@ -33,6 +33,10 @@ typedef struct wn_addon {
   napi_ref conn_ctor;   /* the Connection class */
   napi_ref server_ctor; /* the Server class */
   wire_doc *doc;        /* scratch for encode()/decode() */
+  /* While onMessage runs: its connection's wrapper and record, so a send on
+   * that connection (the usual reply) skips napi_unwrap. */
+  napi_value cur_obj;
+  struct wn_conn *cur_nc;
 } wn_addon;
 
 typedef struct wn_endpoint wn_endpoint;
@@ -54,6 +58,7 @@ typedef struct wn_server {
   int shut_down;               /* the shutdown's done callback has fired */
   int tearing_down;            /* the environment is going away: no more JS calls */
   napi_async_cleanup_hook_handle cleanup; /* registered while active */
+  napi_ref broker_cb;          /* node_scaling.c: broker state reports, or NULL */
 } wn_server;
 
 /* An endpoint: the JS functions the core's callbacks forward to. */
@@ -105,7 +110,8 @@ int wn_js_to_value(wn_server *srv, wire_doc *doc, napi_value js, const wire_valu
 napi_value wn_request_to_js(napi_env env, const wire_request *req);
 
 /* ---- connections (node_conn.c) ---------------------------------------------- */
-napi_value wn_conn_class(napi_env env);
+/* The Connection class; its methods get addon as their data. */
+napi_value wn_conn_class(napi_env env, wn_addon *addon);
 /* A new Connection wrapper for conn; NULL with a pending exception. */
 napi_value wn_conn_new(napi_env env, wn_addon *addon, wn_server *srv, wire_conn *conn);
 /* Forget the core connection: drop the strong reference to the wrapper. */
@@ -128,6 +134,13 @@ napi_value wn_server_class(napi_env env);
  * when it returns. An exception escaping JS is reported as uncaught.
  * Returns the result, or NULL when the call threw. */
 napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv);
+/* The shutdown's done callback (also a drain's): runs close()'s callback. */
+void wn_on_shutdown(wire_server *server, void *user_data);
+
+/* ---- broker and drain (node_scaling.c) -------------------------------------- */
+napi_value wn_server_use_redis(napi_env env, napi_callback_info info);
+napi_value wn_server_broker_stats(napi_env env, napi_callback_info info);
+napi_value wn_server_drain(napi_env env, napi_callback_info info);
 
 /* ---- topics (node_topics.c): listed in the Connection and Server classes -- */
 napi_value wn_conn_subscribe(napi_env env, napi_callback_info info);

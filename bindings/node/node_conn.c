@@ -10,11 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The wn_conn behind `this`; NULL with a pending exception. */
+/* The wn_conn behind `this`; NULL with a pending exception. The connection
+ * whose onMessage is running is known without unwrapping. */
 static wn_conn *this_conn(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
   napi_value self;
-  void *p = NULL;
-  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, NULL));
+  void *p = NULL, *data = NULL;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, &data));
+  wn_addon *addon = data;
+  bool same = false;
+  if (addon && addon->cur_obj && napi_strict_equals(env, self, addon->cur_obj, &same) == napi_ok &&
+      same)
+    return addon->cur_nc;
   NODE_API_CALL(env, napi_unwrap(env, self, &p));
   return p;
 }
@@ -118,8 +124,17 @@ void wn_conn_detach(napi_env env, wn_conn *nc) {
   }
 }
 
-/* Bytes of a string argument, in the server's reusable buffer. */
+/* Bytes of a string argument, in the server's reusable buffer. One copy when
+ * it fits the buffer (a result shorter than the room left cannot have been
+ * cut); otherwise the length is asked for, the buffer grown and the copy made. */
 static const char *string_arg(napi_env env, wn_server *srv, napi_value v, size_t *len) {
+  if (srv->strbuf_cap > 4) {
+    NODE_API_CALL(env, napi_get_value_string_utf8(env, v, srv->strbuf, srv->strbuf_cap, len));
+    /* cap - 1 bytes of room; a cut string fills at least cap - 4 of them (a
+     * character that did not fit leaves at most 3 unused). */
+    if (*len + 4 < srv->strbuf_cap)
+      return srv->strbuf;
+  }
   NODE_API_CALL(env, napi_get_value_string_utf8(env, v, NULL, 0, len));
   if (*len + 1 > srv->strbuf_cap) {
     size_t cap = *len + 1 < 256 ? 256 : *len + 1;
@@ -135,7 +150,17 @@ static const char *string_arg(napi_env env, wn_server *srv, napi_value v, size_t
   return srv->strbuf;
 }
 
-/* sendText(string) -> 0 or a negative WIRE_E* code. */
+/* The answer of a send: rc when it failed, else 0 while the connection stays
+ * writable and 1 once it is past sendHighWater, so the JS layer learns both
+ * from one call (writable() is a second crossing per message otherwise). */
+static napi_value send_result(napi_env env, wn_conn *nc, int rc) {
+  if (rc == 0 && nc->conn && !wire_conn_writable(nc->conn))
+    rc = 1;
+  return int_result(env, rc);
+}
+
+/* sendText(string) -> 0 (sent, writable), 1 (sent, past sendHighWater) or a
+ * negative WIRE_E* code. */
 static napi_value conn_send_text(napi_env env, napi_callback_info info) {
   size_t argc = 1, len;
   napi_value argv[1];
@@ -145,10 +170,11 @@ static napi_value conn_send_text(napi_env env, napi_callback_info info) {
   if (!nc->conn)
     return int_result(env, WIRE_ECLOSED);
   const char *s = string_arg(env, nc->srv, argv[0], &len);
-  return s ? int_result(env, wire_conn_send_text(nc->conn, s, len)) : NULL;
+  return s ? send_result(env, nc, wire_conn_send_text(nc->conn, s, len)) : NULL;
 }
 
-/* sendBinary(Buffer | TypedArray) -> 0 or a negative WIRE_E* code. */
+/* sendBinary(Buffer | TypedArray) -> 0 (sent, writable), 1 (sent, past
+ * sendHighWater) or a negative WIRE_E* code. */
 static napi_value conn_send_binary(napi_env env, napi_callback_info info) {
   size_t argc = 1, len = 0;
   napi_value argv[1];
@@ -172,7 +198,7 @@ static napi_value conn_send_binary(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "sendBinary() takes a Buffer or Uint8Array");
     return NULL;
   }
-  return int_result(env, wire_conn_send_binary(nc->conn, data ? data : "", len));
+  return send_result(env, nc, wire_conn_send_binary(nc->conn, data ? data : "", len));
 }
 
 /* The end of sendValue / sendJsonText: when making the value in the scratch
@@ -474,27 +500,27 @@ static napi_value conn_id(napi_env env, napi_callback_info info) {
   return out;
 }
 
-napi_value wn_conn_class(napi_env env) {
+napi_value wn_conn_class(napi_env env, wn_addon *addon) {
   napi_value cls;
   const napi_property_descriptor props[] = {
-      {"sendText", NULL, conn_send_text, NULL, NULL, NULL, napi_default, NULL},
-      {"sendBinary", NULL, conn_send_binary, NULL, NULL, NULL, napi_default, NULL},
-      {"sendValue", NULL, conn_send_value, NULL, NULL, NULL, napi_default, NULL},
-      {"sendJsonText", NULL, conn_send_json_text, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, conn_close, NULL, NULL, NULL, napi_default, NULL},
-      {"pause", NULL, conn_pause, NULL, NULL, NULL, napi_default, NULL},
-      {"resume", NULL, conn_resume, NULL, NULL, NULL, napi_default, NULL},
-      {"accept", NULL, conn_accept, NULL, NULL, NULL, napi_default, NULL},
-      {"reject", NULL, conn_reject, NULL, NULL, NULL, napi_default, NULL},
-      {"bufferedAmount", NULL, conn_buffered, NULL, NULL, NULL, napi_default, NULL},
-      {"isOpen", NULL, conn_is_open, NULL, NULL, NULL, napi_default, NULL},
-      {"id", NULL, conn_id, NULL, NULL, NULL, napi_default, NULL},
-      {"fail", NULL, conn_fail, NULL, NULL, NULL, napi_default, NULL},
-      {"invalid", NULL, conn_invalid, NULL, NULL, NULL, napi_default, NULL},
-      {"hold", NULL, conn_hold, NULL, NULL, NULL, napi_default, NULL},
-      {"consumed", NULL, conn_consumed, NULL, NULL, NULL, napi_default, NULL},
-      {"queued", NULL, conn_queued, NULL, NULL, NULL, napi_default, NULL},
-      {"writable", NULL, conn_writable, NULL, NULL, NULL, napi_default, NULL},
+      {"sendText", NULL, conn_send_text, NULL, NULL, NULL, napi_default, addon},
+      {"sendBinary", NULL, conn_send_binary, NULL, NULL, NULL, napi_default, addon},
+      {"sendValue", NULL, conn_send_value, NULL, NULL, NULL, napi_default, addon},
+      {"sendJsonText", NULL, conn_send_json_text, NULL, NULL, NULL, napi_default, addon},
+      {"close", NULL, conn_close, NULL, NULL, NULL, napi_default, addon},
+      {"pause", NULL, conn_pause, NULL, NULL, NULL, napi_default, addon},
+      {"resume", NULL, conn_resume, NULL, NULL, NULL, napi_default, addon},
+      {"accept", NULL, conn_accept, NULL, NULL, NULL, napi_default, addon},
+      {"reject", NULL, conn_reject, NULL, NULL, NULL, napi_default, addon},
+      {"bufferedAmount", NULL, conn_buffered, NULL, NULL, NULL, napi_default, addon},
+      {"isOpen", NULL, conn_is_open, NULL, NULL, NULL, napi_default, addon},
+      {"id", NULL, conn_id, NULL, NULL, NULL, napi_default, addon},
+      {"fail", NULL, conn_fail, NULL, NULL, NULL, napi_default, addon},
+      {"invalid", NULL, conn_invalid, NULL, NULL, NULL, napi_default, addon},
+      {"hold", NULL, conn_hold, NULL, NULL, NULL, napi_default, addon},
+      {"consumed", NULL, conn_consumed, NULL, NULL, NULL, napi_default, addon},
+      {"queued", NULL, conn_queued, NULL, NULL, NULL, napi_default, addon},
+      {"writable", NULL, conn_writable, NULL, NULL, NULL, napi_default, addon},
       {"subscribe", NULL, wn_conn_subscribe, NULL, NULL, NULL, napi_default, NULL},
       {"unsubscribe", NULL, wn_conn_unsubscribe, NULL, NULL, NULL, napi_default, NULL},
       {"topics", NULL, wn_conn_topics, NULL, NULL, NULL, napi_default, NULL},

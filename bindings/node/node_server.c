@@ -126,7 +126,17 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
          napi_get_undefined(env, &argv[3]) == napi_ok;
   }
   if (ok) {
+    /* Nested deliveries (a send that reaches another connection of this
+     * process at once) restore the outer connection afterwards. */
+    wn_addon *addon = addon_of(env);
+    napi_value prev_obj = addon->cur_obj;
+    wn_conn *prev_nc = addon->cur_nc;
+    wn_conn *nc = wire_conn_get_data(conn);
+    addon->cur_obj = nc && nc->self ? argv[0] : NULL;
+    addon->cur_nc = nc;
     wn_call(ep->srv, ep->on_message, 5, argv);
+    addon->cur_obj = prev_obj;
+    addon->cur_nc = prev_nc;
   } else {
     napi_value exc;
     if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && exc)
@@ -299,7 +309,8 @@ static void free_endpoint(napi_env env, wn_endpoint_store *st) {
 /* Read the endpoint options the JS layer prepared (see lib/app.js). */
 static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store *st,
                                   wire_endpoint_options *opts) {
-  double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water;
+  double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water, send_to,
+      max_frags;
   napi_value rs;
   napi_valuetype t;
   if (get_uint(env, o, "codec", 0, &codec) || get_uint(env, o, "invalidPolicy", 0, &policy) ||
@@ -309,6 +320,8 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
       get_uint(env, o, "schemaFlags", 0, &flags) ||
       get_uint(env, o, "maxQueuedMessages", 0, &max_queued) ||
       get_uint(env, o, "sendHighWater", 0, &high_water) ||
+      get_uint(env, o, "sendTimeout", 0, &send_to) ||
+      get_uint(env, o, "maxMessageFragments", 0, &max_frags) ||
       get_strings(env, o, "messageSchemas", &st->schemas) ||
       get_strings(env, o, "subprotocols", &st->protocols) ||
       get_strings(env, o, "allowedOrigins", &st->origins))
@@ -328,6 +341,8 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   opts->schema_flags = (unsigned)flags;
   opts->max_queued_messages = (size_t)max_queued;
   opts->send_high_water = (size_t)high_water;
+  opts->send_timeout_ms = send_to > 4294967295.0 ? 4294967295u : (unsigned)send_to;
+  opts->max_message_fragments = max_frags > 4294967295.0 ? 4294967295u : (unsigned)max_frags;
   opts->message_schemas = (const char *const *)st->schemas.items;
   opts->n_message_schemas = st->schemas.n;
   opts->response_schema = st->response_schema;
@@ -369,6 +384,10 @@ static void free_server(napi_env env, wn_server *srv) {
   if (srv->scratch)
     wire_doc_free(srv->scratch);
   srv->scratch = NULL;
+  if (srv->broker_cb) { /* node_scaling.c */
+    napi_delete_reference(env, srv->broker_cb);
+    srv->broker_cb = NULL;
+  }
   free(srv->strbuf);
   srv->strbuf = NULL;
 }
@@ -609,7 +628,7 @@ static void release_cleanup_hook(wn_server *srv) {
   }
 }
 
-static void on_shutdown(wire_server *server, void *user_data) {
+void wn_on_shutdown(wire_server *server, void *user_data) {
   wn_server *srv = user_data;
   napi_env env = srv->env;
   napi_handle_scope scope;
@@ -644,7 +663,7 @@ static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *arg) {
   srv->tearing_down = 1;
   /* Already shutting down (close() was called): on_shutdown releases the hook. */
   if (srv->shutdown_cb || !srv->server || !srv->active ||
-      wire_server_shutdown(srv->server, 1, on_shutdown, srv) != 0) {
+      wire_server_shutdown(srv->server, 1, wn_on_shutdown, srv) != 0) {
     if (!srv->shutdown_cb)
       release_cleanup_hook(srv);
   }
@@ -669,7 +688,7 @@ static napi_value server_shutdown(napi_env env, napi_callback_info info) {
     return NULL;
   }
   NODE_API_CALL(env, napi_create_reference(env, argv[1], 1, &srv->shutdown_cb));
-  int rc = wire_server_shutdown(srv->server, (unsigned)timeout, on_shutdown, srv);
+  int rc = wire_server_shutdown(srv->server, (unsigned)timeout, wn_on_shutdown, srv);
   if (rc != 0) {
     napi_delete_reference(env, srv->shutdown_cb);
     srv->shutdown_cb = NULL;
@@ -743,6 +762,10 @@ napi_value wn_server_class(napi_env env) {
       {"publish", NULL, wn_server_publish, NULL, NULL, NULL, napi_default, NULL},
       {"publishValue", NULL, wn_server_publish_value, NULL, NULL, NULL, napi_default, NULL},
       {"subscriberCount", NULL, wn_server_subscriber_count, NULL, NULL, NULL, napi_default, NULL},
+      /* node_scaling.c */
+      {"useRedis", NULL, wn_server_use_redis, NULL, NULL, NULL, napi_default, NULL},
+      {"brokerStats", NULL, wn_server_broker_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"drain", NULL, wn_server_drain, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_class(env, "Server", NAPI_AUTO_LENGTH, server_ctor, NULL,
                                        sizeof props / sizeof *props, props, &cls));
@@ -801,7 +824,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     wn_throw_last_error(env, "napi_set_instance_data");
     return NULL;
   }
-  napi_value server_cls = wn_server_class(env), conn_cls = wn_conn_class(env);
+  napi_value server_cls = wn_server_class(env), conn_cls = wn_conn_class(env, addon);
   if (!server_cls || !conn_cls)
     return NULL;
   NODE_API_CALL(env, napi_create_reference(env, server_cls, 1, &addon->server_ctor));

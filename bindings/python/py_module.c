@@ -166,6 +166,9 @@ static PyObject *mod_errors(PyObject *module, PyObject *unused) {
 }
 
 static PyMethodDef mod_methods[] = {
+    {"supervise", (PyCFunction)(void (*)(void))wpy_supervise, METH_VARARGS | METH_KEYWORDS,
+     "supervise(workers, fn, name='wirecore') -> status: fn(index) in each worker process."},
+    {"worker_index", wpy_worker_index, METH_NOARGS, "The worker index, or -1."},
     {"errors", mod_errors, METH_NOARGS,
      "errors() -> ((name, code, category, class_name), ...): every core error code."},
     {"encode", (PyCFunction)(void (*)(void))mod_encode, METH_VARARGS | METH_KEYWORDS,

@@ -223,6 +223,7 @@ static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
   Py_VISIT(Py_TYPE(self));
   Py_VISIT(self->module);
   Py_VISIT(self->shutdown_cb);
+  Py_VISIT(self->broker_cb);
   for (size_t i = 0; i < self->n_endpoints; i++) {
     wpy_endpoint *ep = self->endpoints[i];
     Py_VISIT(ep->handler);
@@ -251,12 +252,15 @@ static int server_clear(wpy_server *self) {
     Py_CLEAR(ep->on_drain);
   }
   Py_CLEAR(self->shutdown_cb);
+  Py_CLEAR(self->broker_cb);
   return 0;
 }
 
 static void server_dealloc(wpy_server *self) {
   PyTypeObject *tp = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
+  if (self->server != NULL && self->broker_cb != NULL) /* py_scaling.c: no report to a dead self */
+    wire_server_on_broker_state(self->server, NULL, NULL);
   if (self->server != NULL && wire_server_free(self->server) != 0) {
     /* Still listening: the owner never shut it down. Leak rather than free
      * memory the loop still uses. */
@@ -267,6 +271,7 @@ static void server_dealloc(wpy_server *self) {
   free(self->endpoints);
   wire_doc_free(self->scratch);
   Py_CLEAR(self->shutdown_cb);
+  Py_CLEAR(self->broker_cb);
   Py_CLEAR(self->module);
   tp->tp_free(self);
   Py_DECREF(tp);
@@ -324,7 +329,7 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
 /* add_endpoint(pattern, handler, *, codec, message_schemas, response_schema,
  * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
  * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
- * max_queued_messages, send_high_water) */
+ * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments) */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"pattern",
                            "handler",
@@ -341,16 +346,18 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
                            "schema_flags",
                            "max_queued_messages",
                            "send_high_water",
+                           "send_timeout_ms",
+                           "max_message_fragments",
                            NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
-  unsigned idle = 0, pong = 0, flags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInn:add_endpoint", kwlist, &pattern,
+  unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInnII:add_endpoint", kwlist, &pattern,
                                    &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
                                    &max_bp, &idle, &pong, &subprotocols, &origins, &flags,
-                                   &max_queued, &high_water))
+                                   &max_queued, &high_water, &send_timeout, &max_frags))
     return NULL;
   if (max_queued < 0 || high_water < 0) {
     PyErr_SetString(PyExc_ValueError,
@@ -386,6 +393,8 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   o.schema_flags = flags;
   o.max_queued_messages = (size_t)max_queued;
   o.send_high_water = (size_t)high_water;
+  o.send_timeout_ms = send_timeout;
+  o.max_message_fragments = max_frags;
   wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL,
                        ep->on_drain ? cb_drain : NULL};
   if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||
@@ -555,6 +564,13 @@ static PyObject *server_closed(wpy_server *self, void *unused) {
 }
 
 static PyMethodDef server_methods[] = {
+    /* py_scaling.c */
+    {"use_redis", (PyCFunction)(void (*)(void))wpy_server_use_redis, METH_VARARGS | METH_KEYWORDS,
+     "use_redis(url, prefix=None, max_pending_bytes=0, on_state=None)"},
+    {"broker_stats", (PyCFunction)wpy_server_broker_stats, METH_NOARGS,
+     "The broker's counters (a dict), or None without a broker."},
+    {"drain", (PyCFunction)wpy_server_drain, METH_VARARGS,
+     "drain(timeout_ms=0): stop accepting, finish, then shut down."},
     {"add_endpoint", (PyCFunction)(void (*)(void))server_add_endpoint, METH_VARARGS | METH_KEYWORDS,
      "Register an endpoint on a path pattern."},
     {"listen", (PyCFunction)server_listen, METH_VARARGS, "listen(host, port)"},

@@ -50,6 +50,7 @@ typedef struct wpy_server {
   wire_doc *scratch;      /* reused by sends to build outgoing values */
   int scratch_busy;       /* a send is building into scratch (a default hook may send) */
   int closed;             /* the shutdown finished; the loop is gone */
+  PyObject *broker_cb;    /* py_scaling.c: broker state reports, or NULL */
 } wpy_server;
 
 typedef struct wpy_conn {
@@ -72,6 +73,13 @@ typedef struct wpy_schema {
 wpy_state *wpy_state_of_type(PyTypeObject *tp);
 /* Set a Python exception for a WIRE_E* code (err may be NULL); returns NULL. */
 PyObject *wpy_raise(wpy_state *st, int code, const wire_error *err);
+
+/* py_scaling.c: the broker and the workers */
+PyObject *wpy_server_use_redis(wpy_server *self, PyObject *args, PyObject *kw);
+PyObject *wpy_server_broker_stats(wpy_server *self, PyObject *unused);
+PyObject *wpy_server_drain(wpy_server *self, PyObject *args);
+PyObject *wpy_supervise(PyObject *module, PyObject *args, PyObject *kw);
+PyObject *wpy_worker_index(PyObject *module, PyObject *unused);
 /* Build (not raise) the exception object for a code and error details. */
 PyObject *wpy_error_object(wpy_state *st, int code, const wire_error *err);
 /* The exception class of a code's category (borrowed). */

@@ -407,6 +407,8 @@ static void endpoint_options(endpoint_store *st, VALUE opts, wire_endpoint_optio
   o->send_high_water = opt_size(opts, "send_high_water", 0);
   o->idle_timeout_ms = (unsigned)opt_size(opts, "idle_timeout_ms", 0);
   o->pong_timeout_ms = (unsigned)opt_size(opts, "pong_timeout_ms", 0);
+  o->send_timeout_ms = (unsigned)opt_size(opts, "send_timeout_ms", 0);
+  o->max_message_fragments = (unsigned)opt_size(opts, "max_message_fragments", 0);
   o->subprotocols = keep_list(st, opts, "subprotocols", &o->n_subprotocols);
   o->allowed_origins = keep_list(st, opts, "allowed_origins", &o->n_allowed_origins);
 }

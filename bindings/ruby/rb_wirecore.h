@@ -76,6 +76,7 @@ VALUE rbw_error_new(int code, const wire_error *err, const char *what);
 
 /* rb_server.c / rb_conn.c */
 void rbw_init_server(void);
+void rbw_init_scaling(void); /* rb_scaling.c: broker and workers */
 void rbw_init_conn(void);
 VALUE rbw_conn_wrap(rbw_server *s, rbw_endpoint *ep, wire_conn *conn);
 /* wire_conn_fail with exc (nil: none) handed to the handler's _error.

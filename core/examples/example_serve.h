@@ -8,6 +8,11 @@
  * trick), and the loop polls that pipe together with wire_server_fd(), so a
  * signal that lands while wire_server_process() runs still wakes the next
  * poll(), even when the server has no timer (timeout -1).
+ *
+ * In a worker process (--workers N), SIGHUP drains the server
+ * (wire_server_drain: accept what waits, stop listening, finish, shut down):
+ * the supervisor's rolling replace. In a lone process serving TLS
+ * (--cert), SIGHUP loads the certificate and key files again.
  */
 #ifndef WIRE_EXAMPLE_SERVE_H
 #define WIRE_EXAMPLE_SERVE_H
@@ -59,9 +64,8 @@ static const wire_tls_options *example_tls_options(wire_tls_options *o, wire_tls
 static void example_on_signal(int sig) {
   int saved = errno;
   if (example_signal_fd >= 0) {
-    /* 'h': reload the certificate; anything else: shut down. A full pipe:
-     * a wake-up is already queued. */
-    ssize_t n = write(example_signal_fd, sig == SIGHUP ? "h" : "", 1);
+    unsigned char b = (unsigned char)sig; /* full pipe: a wake-up is already queued */
+    ssize_t n = write(example_signal_fd, &b, 1);
     (void)n;
   }
   errno = saved;
@@ -88,7 +92,8 @@ static int example_catch_signals(int fds[2]) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  if (example_tls.cert)
+  /* workers: SIGHUP drains (a rolling replace); alone with TLS: it reloads */
+  if (wire_worker_index() >= 0 || example_tls.cert)
     sigaction(SIGHUP, &sa, NULL);
   /* A peer that resets while a write is queued must cost an EPIPE, not the
    * process: libuv writes with write(2), which raises SIGPIPE. */
@@ -126,18 +131,25 @@ static int example_loop(wire_server *server, const char *name, int signal_fd) {
       return 1;
     }
     if (pfd[1].revents & POLLIN) {
-      char drain[64];
+      unsigned char sigs[64];
       ssize_t n;
-      int stop = 0, reload = 0;
-      while ((n = read(signal_fd, drain, sizeof drain)) > 0)
-        for (ssize_t i = 0; i < n; i++)
-          *(drain[i] == 'h' ? &reload : &stop) = 1;
-      if (reload)
+      int reload = 0;
+      while ((n = read(signal_fd, sigs, sizeof sigs)) > 0)
+        for (ssize_t i = 0; i < n && !shutting; i++) {
+          if (sigs[i] == SIGHUP && wire_worker_index() < 0) {
+            reload = 1;
+            continue;
+          }
+          if (sigs[i] == SIGHUP) { /* stop accepting, finish, then shut down */
+            if (wire_server_drain(server, 30000, NULL, NULL) == 0)
+              fprintf(stderr, "%s: draining\n", name);
+            continue;
+          }
+          shutting = 1;
+          wire_server_shutdown(server, 5000, NULL, NULL);
+        }
+      if (reload && !shutting)
         example_reload(server, name);
-      if (stop && !shutting) {
-        shutting = 1;
-        wire_server_shutdown(server, 5000, NULL, NULL);
-      }
     }
   }
   return 0;
@@ -174,6 +186,27 @@ static int example_serve(wire_server *server, const char *name, const char *host
   close(fds[1]);
   wire_server_free(server);
   return status;
+}
+
+/* --workers N: N > 1 runs `serve` in N worker processes under a supervisor
+ * (wire_supervise) sharing the port; 1 runs it in this process. port 0 with
+ * workers is refused: each worker would pick its own port. */
+static int example_workers(const char *name, long workers, long port, wire_worker_fn serve,
+                           void *args) {
+  if (workers <= 1)
+    return serve(0, args);
+  if (port == 0) {
+    fprintf(stderr, "%s: --workers needs a fixed --port\n", name);
+    return 2;
+  }
+  wire_supervisor_options o;
+  memset(&o, 0, sizeof o);
+  o.workers = (unsigned)workers;
+  o.name = name;
+  int r = wire_supervise(&o, serve, args);
+  if (r < 0)
+    fprintf(stderr, "%s: cannot supervise workers: %s\n", name, wire_strerror(r));
+  return r < 0 ? 1 : r;
 }
 
 #endif /* WIRE_EXAMPLE_SERVE_H */

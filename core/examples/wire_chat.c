@@ -5,8 +5,16 @@
  * its room, and a message is published to it. Binary messages are ignored;
  * other paths get 404. Uses only the public header.
  *
- *   wire_chat [--host H] [--port P]      (defaults 127.0.0.1, 8000)
- *             [--cert FILE --key FILE [--ca FILE]]   (wss://; SIGHUP reloads)
+ *   wire_chat [--host H] [--port P] [--broker redis://HOST:PORT/DB] [--workers N]
+ *             [--cert FILE --key FILE [--ca FILE]]
+ *                                        (defaults 127.0.0.1, 8000, no broker, 1)
+ *
+ * With --broker, rooms span every wire_chat (and every other Wirecore
+ * server) attached to the same Redis: a message reaches the room's members
+ * in all of them. Broker state changes go to stderr, one line each.
+ * --workers N (N > 1) serves from N processes sharing the port under a
+ * supervisor; give them a --broker so rooms span the workers.
+ * --cert/--key serve wss://; without workers, SIGHUP reloads them.
  *
  * Prints "listening on H:P" once it accepts connections; SIGINT or SIGTERM
  * close everyone with 1001 and exit 0.
@@ -42,13 +50,47 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s [--host H] [--port P] [--cert FILE --key FILE [--ca FILE]]\n", argv0);
+  fprintf(stderr,
+          "usage: %s [--host H] [--port P] [--broker URL] [--workers N]"
+          " [--cert FILE --key FILE [--ca FILE]]\n",
+          argv0);
   return 2;
 }
 
+/* One line per broker state change (not per message). */
+static void on_broker_state(wire_server *s, wire_broker_state st, const char *msg, void *ud) {
+  (void)s;
+  (void)st;
+  fprintf(stderr, "%s: broker: %s\n", (const char *)ud, msg ? msg : "");
+}
+
+/* Attach Redis when a URL was given. Returns 0, or 1 after saying why. */
+static int use_broker(wire_server *server, const char *url) {
+  if (url == NULL)
+    return 0;
+  wire_error err;
+  memset(&err, 0, sizeof err);
+  int r = wire_server_use_redis(server, url, NULL, &err);
+  if (r != 0) {
+    fprintf(stderr, "wire_chat: --broker %s: %s\n", url, err.message);
+    return 1;
+  }
+  wire_server_on_broker_state(server, on_broker_state, "wire_chat");
+  return 0;
+}
+
+typedef struct chat_args {
+  const char *host;
+  long port;
+  const char *broker;
+} chat_args;
+
+static int serve(unsigned index, void *user_data);
+
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
-  long port = 8000;
+  long port = 8000, workers = 1;
+  const char *broker = NULL;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
     if (example_tls_arg(argc, argv, &i)) {
@@ -59,10 +101,26 @@ int main(int argc, char **argv) {
       port = strtol(argv[++i], &end, 10);
       if (*end || port < 0 || port > 65535)
         return usage(argv[0]);
+    } else if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc) {
+      broker = argv[++i];
+    } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+      workers = strtol(argv[++i], &end, 10);
+      if (*end || workers < 1 || workers > 1024)
+        return usage(argv[0]);
     } else {
       return usage(argv[0]);
     }
   }
+  chat_args args = {host, port, broker};
+  return example_workers("wire_chat", workers, port, serve, &args);
+}
+
+/* The whole server: in this process, or in each worker after the fork. */
+static int serve(unsigned index, void *user_data) {
+  const chat_args *a = user_data;
+  const char *host = a->host, *broker = a->broker;
+  long port = a->port;
+  (void)index;
   wire_server *server = NULL;
   int r = wire_server_new(NULL, &server);
   if (r != 0) {
@@ -75,6 +133,10 @@ int main(int argc, char **argv) {
   r = wire_endpoint_add(server, "/chat/{room}", NULL, &cb, NULL, NULL, NULL);
   if (r != 0) {
     fprintf(stderr, "wire_chat: cannot add the endpoint: %s\n", wire_strerror(r));
+    wire_server_free(server);
+    return 1;
+  }
+  if (use_broker(server, broker) != 0) {
     wire_server_free(server);
     return 1;
   }

@@ -2,14 +2,23 @@
  * wire_echo -- echoes every WebSocket message back with its kind (text or
  * binary), on any path. Uses only the public header.
  *
- *   wire_echo [--host H] [--port P] [--max-message BYTES]
+ *   wire_echo [--host H] [--port P] [--max-message BYTES] [--workers N]
+ *             [--send-timeout MS] [--pong-timeout MS]
  *             [--cert FILE --key FILE [--ca FILE]]
+ *
+ * --send-timeout and --pong-timeout set send_timeout_ms and pong_timeout_ms
+ * (which is also the close deadline); 0 keeps the defaults.
+ *
+ * --workers N (N > 1) serves from N processes sharing the port under a
+ * supervisor (docs/scaling.md): a worker that dies is restarted, SIGHUP
+ * replaces them one at a time.
  *
  * Prints "listening on H:P" once it accepts connections. SIGINT or SIGTERM
  * start a graceful shutdown (close 1001 to everyone, wait up to 5 s); the
  * program then exits 0. With --cert it serves wss:// (an encrypted key's
  * passphrase comes from WIRE_TLS_KEY_PASSWORD; --ca asks clients for a
- * certificate signed by that CA), and SIGHUP reloads the certificate.
+ * certificate signed by that CA), and without --workers SIGHUP reloads the
+ * certificate.
  */
 #include <wirecore.h>
 
@@ -29,16 +38,26 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 
 static int usage(const char *argv0) {
   fprintf(stderr,
-          "usage: %s [--host H] [--port P] [--max-message BYTES] [--cert FILE --key FILE [--ca "
-          "FILE]]\n",
+          "usage: %s [--host H] [--port P] [--max-message BYTES] [--workers N]"
+          " [--send-timeout MS] [--pong-timeout MS] [--cert FILE --key FILE [--ca FILE]]\n",
           argv0);
   return 2;
 }
 
+typedef struct echo_args {
+  const char *host;
+  long port;
+  unsigned long long max_message;
+  unsigned long send_timeout, pong_timeout;
+} echo_args;
+
+static int serve(unsigned index, void *user_data);
+
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
-  long port = 9001;
+  long port = 9001, workers = 1;
   unsigned long long max_message = 1u << 20;
+  unsigned long send_timeout = 0, pong_timeout = 0;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
     if (example_tls_arg(argc, argv, &i)) {
@@ -53,11 +72,33 @@ int main(int argc, char **argv) {
       max_message = strtoull(argv[++i], &end, 10);
       if (*end || max_message == 0)
         return usage(argv[0]);
+    } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+      workers = strtol(argv[++i], &end, 10);
+      if (*end || workers < 1 || workers > 1024)
+        return usage(argv[0]);
+    } else if (strcmp(argv[i], "--send-timeout") == 0 && i + 1 < argc) {
+      send_timeout = strtoul(argv[++i], &end, 10);
+      if (*end || send_timeout > 0x7fffffffUL)
+        return usage(argv[0]);
+    } else if (strcmp(argv[i], "--pong-timeout") == 0 && i + 1 < argc) {
+      pong_timeout = strtoul(argv[++i], &end, 10);
+      if (*end || pong_timeout > 0x7fffffffUL)
+        return usage(argv[0]);
     } else {
       return usage(argv[0]);
     }
   }
+  echo_args args = {host, port, max_message, send_timeout, pong_timeout};
+  return example_workers("wire_echo", workers, port, serve, &args);
+}
 
+/* The whole server: in this process, or in each worker after the fork. */
+static int serve(unsigned index, void *user_data) {
+  const echo_args *a = user_data;
+  const char *host = a->host;
+  long port = a->port;
+  unsigned long long max_message = a->max_message;
+  (void)index;
   wire_server *server = NULL;
   int r = wire_server_new(NULL, &server);
   if (r != 0) {
@@ -66,6 +107,8 @@ int main(int argc, char **argv) {
   }
   wire_endpoint_options opts = {0};
   opts.max_message_size = (size_t)max_message;
+  opts.send_timeout_ms = (unsigned)a->send_timeout;
+  opts.pong_timeout_ms = (unsigned)a->pong_timeout;
   wire_callbacks cb = {0};
   cb.on_message = on_message;
   wire_error err;

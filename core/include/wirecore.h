@@ -463,7 +463,18 @@ typedef struct wire_endpoint_options {
   /* Appended in 0.2; zero-initialized fields take the defaults. */
   size_t max_queued_messages; /* 0 = WIRE_DEFAULT_MAX_QUEUED, at most 32768; see wire_conn_hold */
   size_t send_high_water;     /* bytes; 0 = max_backpressure / 4; see wire_conn_writable */
+  /* hardening */
+  /* A connection whose transport write has not completed for this long (a
+   * peer that stopped reading) is closed with 1008, then dropped after the
+   * close deadline (pong_timeout_ms). */
+  unsigned send_timeout_ms; /* 0 = WIRE_DEFAULT_SEND_TIMEOUT_MS; UINT32_MAX = never */
+  /* Frames one data message may span; past it the connection closes with
+   * 1009. A message in progress costs its payload, never a node per frame. */
+  unsigned max_message_fragments; /* 0 = WIRE_DEFAULT_MAX_FRAGMENTS */
 } wire_endpoint_options;
+
+#define WIRE_DEFAULT_SEND_TIMEOUT_MS 30000u
+#define WIRE_DEFAULT_MAX_FRAGMENTS 4096u
 
 #define WIRE_DEFAULT_MAX_HANDSHAKE 8192u
 #define WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
@@ -473,7 +484,10 @@ typedef struct wire_server_options {
   void *uv_loop;                 /* a borrowed uv_loop_t*; NULL = the server owns a loop */
   size_t max_handshake_size;     /* bytes; 0 = WIRE_DEFAULT_MAX_HANDSHAKE */
   unsigned handshake_timeout_ms; /* 0 = WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS */
-  unsigned max_connections;      /* 0 = unlimited; beyond it: 503 */
+  /* Open connections; beyond it: 503. 0 = RLIMIT_NOFILE (soft, read at
+   * wire_server_new) minus 64, or half of it under 128; UINT_MAX = unlimited.
+   * Sockets beyond RLIMIT_NOFILE minus 16 get a 503 as soon as accepted. */
+  unsigned max_connections;
   /* topics */
   unsigned max_topics_per_conn; /* 0 = WIRE_DEFAULT_MAX_TOPICS_PER_CONN */
 } wire_server_options;
@@ -621,6 +635,19 @@ WIRE_EXTERN int wire_server_shutdown(wire_server *server, unsigned timeout_ms,
 WIRE_EXTERN int wire_server_stop(wire_server *server);
 /* Number of open connections (handshaking or open). */
 WIRE_EXTERN size_t wire_server_connection_count(const wire_server *server);
+
+/* hardening: what the limits did since wire_server_new (docs/limits.md). */
+typedef struct wire_server_stats {
+  uint64_t accept_failed;       /* accept errors (EMFILE, ENFILE...): dropped by libuv */
+  uint64_t refused_sockets;     /* 503 at accept: over RLIMIT_NOFILE minus 16 */
+  uint64_t refused_connections; /* 503 at the handshake: over max_connections */
+  uint64_t send_timeouts;       /* closed 1008 at the send deadline */
+  uint64_t fragment_limits;     /* closed 1009 over max_message_fragments */
+  unsigned max_connections;     /* the effective limit (UINT_MAX: none) */
+} wire_server_stats;
+
+/* Copy the server's counters into *out. Returns 0 or WIRE_EINVAL (NULL). */
+WIRE_EXTERN int wire_server_stats_get(const wire_server *server, wire_server_stats *out);
 
 /* --- request view (handshake) ------------------------------------------ */
 
@@ -901,6 +928,204 @@ WIRE_EXTERN size_t wire_server_topic_count(const wire_server *server);
 /* Deliveries refused since the server was created: subscribers over their
  * backpressure limit (closed with 1008), or out of memory queueing. */
 WIRE_EXTERN uint64_t wire_server_publish_drops(const wire_server *server);
+
+/* ------------------------------------------------------------------------ */
+/* Broker                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A broker carries publishes between processes (on one machine or many), so
+ * a wire_server_publish* in any process reaches the topic's subscribers in
+ * every process attached to the same backplane. Local subscribers get the
+ * message directly, once: what comes back from the backplane with this
+ * server's own origin id is skipped.
+ *
+ * The engine interface below is what a backplane implements; the core ships
+ * one, Redis (wire_server_use_redis). A server has at most one broker.
+ *
+ * Envelope (what an engine carries; see docs/scaling.md): 12 bytes of header,
+ * then the payload.
+ *   byte 0      0xFF (never the first byte of UTF-8 text)
+ *   byte 1      'W'
+ *   byte 2      version, 1
+ *   byte 3      kind: 1 text, 2 binary, 3 value (the payload is MessagePack)
+ *   bytes 4..11 origin id of the publishing server, big-endian
+ * A payload that does not start with 0xFF 'W' is a plain message from
+ * outside: delivered as a text frame when it is valid UTF-8, else binary.
+ */
+typedef enum wire_broker_state {
+  WIRE_BROKER_CONNECTING = 0, /* first connection not yet made */
+  WIRE_BROKER_UP = 1,         /* publishes cross processes */
+  WIRE_BROKER_DOWN = 2        /* lost; local delivery goes on; reconnecting */
+} wire_broker_state;
+
+/* A backplane engine. Every function is called on the server's loop thread. */
+typedef struct wire_broker_engine {
+  /* Carry one envelope to the other processes. Return 0 when taken, or a
+   * negative WIRE_E* code when it is dropped (the server counts the drop). */
+  int (*publish)(void *impl, const char *topic, size_t len, const void *envelope,
+                 size_t envelope_len);
+  /* The topic got its first local subscriber (subscribed 1) or lost its last
+   * (subscribed 0): listen for it on the backplane, or stop. */
+  void (*topic)(void *impl, const char *topic, size_t len, int subscribed);
+  /* The server is shutting down: close every handle (a wire_broker_hold is
+   * released as each one's close callback runs). Called once. */
+  void (*close)(void *impl);
+  /* wire_server_free: release impl. Called once, after close. */
+  void (*free)(void *impl);
+} wire_broker_engine;
+
+/*
+ * Attach an engine (copied) with its impl. The server owns impl from here
+ * (engine->free releases it, even when this call fails).
+ * Returns 0, WIRE_EINVAL (NULL server or engine, a NULL function),
+ * WIRE_ESTATE (a broker is attached already, or the server is shutting down)
+ * or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_set_broker(wire_server *server, const wire_broker_engine *engine,
+                                       void *impl);
+/*
+ * The delivery entry point: an envelope (or a plain payload) arrived from the
+ * backplane for `topic`. Delivered to the local subscribers unless its origin
+ * is this server. Returns the number of connections it was queued for, or
+ * WIRE_EINVAL (bad arguments, bad topic length), WIRE_EDESERIALIZE (an
+ * envelope of an unknown version or kind, or a value that does not decode;
+ * counted as invalid) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_broker_deliver(wire_server *server, const char *topic, size_t len,
+                                    const void *data, size_t data_len);
+/* Engines: the connection state changed (message: one human-readable line,
+ * may be NULL). The state callback runs once per call. */
+WIRE_EXTERN void wire_broker_report(wire_server *server, wire_broker_state state,
+                                    const char *message);
+/* Engines: a handle of the engine is open on the server's loop: the shutdown
+ * finishes only after the matching release. */
+WIRE_EXTERN void wire_broker_hold(wire_server *server);
+WIRE_EXTERN void wire_broker_release(wire_server *server);
+/* The server's uv_loop_t* (owned or borrowed), for engines. */
+WIRE_EXTERN void *wire_server_loop(const wire_server *server);
+/* This server's origin id (random, fixed for its life), for engines and tests. */
+WIRE_EXTERN uint64_t wire_server_origin(const wire_server *server);
+
+typedef void (*wire_broker_state_cb)(wire_server *server, wire_broker_state state,
+                                     const char *message, void *user_data);
+/* Called on every broker state change, and when publishes start or stop being
+ * dropped for a full publish queue (state unchanged); cb NULL stops the calls.
+ * Returns 0 or WIRE_EINVAL (NULL server, or the server has no broker). */
+WIRE_EXTERN int wire_server_on_broker_state(wire_server *server, wire_broker_state_cb cb,
+                                            void *user_data);
+
+typedef struct wire_broker_stats {
+  wire_broker_state state;
+  uint64_t published;     /* envelopes handed to the backplane */
+  uint64_t dropped;       /* publishes that did not leave this process (down,
+                             publish queue full, refused by the backplane) */
+  uint64_t received;      /* messages from other processes delivered locally */
+  uint64_t invalid;       /* messages from the backplane that could not be read */
+  uint64_t reconnects;    /* connections re-established after a loss (Redis) */
+  uint64_t channels;      /* backplane subscriptions confirmed (Redis) */
+  size_t pending_bytes;   /* publish bytes queued, not yet written (Redis) */
+} wire_broker_stats;
+/* Fill *out. Returns 0, WIRE_EINVAL (NULL) or WIRE_ENOTFOUND (no broker). */
+WIRE_EXTERN int wire_server_broker_stats(const wire_server *server, wire_broker_stats *out);
+
+/*
+ * Redis as the backplane (RESP2, plain pub/sub: at most once). The URL is
+ * redis://[[user]:password@]host[:port][/db] (port 6379, db 0 by default;
+ * user and password percent-decoded; AUTH user password when a user is
+ * given, AUTH password otherwise). Topic T is the channel <prefix>T; one
+ * connection subscribes (only to topics with local subscribers), another
+ * publishes. A lost connection is retried with capped exponential backoff
+ * and the subscriptions are made again; publishes meanwhile are dropped and
+ * counted (wire_broker_stats.dropped), local delivery goes on.
+ */
+typedef struct wire_redis_options {
+  const char *prefix;       /* channel prefix; NULL = "wirecore:" */
+  size_t max_pending_bytes; /* publish bytes queued for Redis before publishes
+                               are dropped; 0 = 16 MiB */
+  unsigned reconnect_min_ms; /* first retry delay; 0 = 100 */
+  unsigned reconnect_max_ms; /* cap of the doubling delay; 0 = 2000 */
+} wire_redis_options;
+/*
+ * Attach Redis to the server and start connecting (on the server's loop).
+ * opts may be NULL. Returns 0, WIRE_EINVAL (a bad URL: err says why; err may
+ * be NULL), WIRE_ESTATE (a broker is attached already), WIRE_EUV or
+ * WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_use_redis(wire_server *server, const char *url,
+                                      const wire_redis_options *opts, wire_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Workers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One process per core: a supervisor forks N worker processes that share
+ * the port through SO_REUSEPORT (the kernel spreads new connections over
+ * them). The supervisor restarts a worker that dies (with backoff, logged),
+ * passes SIGINT/SIGTERM on to every worker (each shuts down gracefully: 1001
+ * to its clients) and returns when all are gone. SIGHUP replaces the workers
+ * one at a time: a new worker is started and the old one is told to drain
+ * (SIGHUP: wire_server_drain) only once the new one listens, so a deploy
+ * refuses no connection attempt.
+ *
+ * Fork safety: call wire_supervise before creating any thread or server (a
+ * forked child gets only the calling thread); create the server inside the
+ * worker function, after the fork. Stdout and stderr are shared; a worker's
+ * exit status is its function's return value.
+ *
+ * In a worker (the environment has WIRECORE_WORKER_FD, set by the
+ * supervisor), or whenever WIRECORE_REUSEPORT=1 is set (other process
+ * managers, node:cluster), wire_server_listen sets SO_REUSEPORT before
+ * binding; in a worker its first successful listen also tells the
+ * supervisor that the worker is ready.
+ */
+typedef struct wire_supervisor_options {
+  unsigned workers;         /* worker processes; 0 = one per online CPU */
+  unsigned restart_min_ms;  /* first restart delay of a crashing worker; 0 = 100 */
+  unsigned restart_max_ms;  /* cap of the doubling delay; 0 = 5000 */
+  unsigned stop_timeout_ms; /* after SIGTERM, SIGKILL what is left; 0 = 15000 */
+  unsigned ready_timeout_ms; /* a replacement that does not listen by then is
+                                given up (the old worker stays); 0 = 10000 */
+  const char *name;         /* prefix of the log lines (stderr); NULL = "wirecore" */
+  /* Optional, for hosts with their own fork rules (CPython's PyOS_*Fork):
+   * before_fork runs in the supervisor before each fork, after_fork right
+   * after it in the supervisor (child 0) and in the new worker (child 1). */
+  void (*before_fork)(void *user_data);
+  void (*after_fork)(int child, void *user_data);
+  /* Optional: fork through the host (Ruby's Process.fork, which redoes the
+   * VM's own per-process state); returns what fork() does. NULL = fork(). */
+  int (*fork)(void *user_data);
+} wire_supervisor_options;
+
+/* Runs in each worker process after the fork; index is 0..workers-1 (a
+ * replacement gets the index of the worker it replaces). The return value is
+ * the worker's exit status. */
+typedef int (*wire_worker_fn)(unsigned index, void *user_data);
+
+/*
+ * Supervise workers until SIGINT or SIGTERM has stopped them all (blocks;
+ * the calling process is the supervisor and never runs fn itself).
+ * Returns 0 when every worker exited after the stop, 1 when some had to be
+ * killed or exited with a failure status, or WIRE_EINVAL (fn NULL) or
+ * WIRE_EUV (pipe, fork or signal setup failed before any worker started).
+ */
+WIRE_EXTERN int wire_supervise(const wire_supervisor_options *opts, wire_worker_fn fn,
+                               void *user_data);
+/* The worker's index (0..N-1) when this process is a worker, else -1. */
+WIRE_EXTERN int wire_worker_index(void);
+
+/*
+ * Stop accepting without dropping anything: accept every connection already
+ * waiting in the listeners' backlogs, close the listeners, and keep serving;
+ * once no connection is left, or after timeout_ms (0 = 30000), start the
+ * graceful shutdown (wire_server_shutdown with its default deadline, `done`
+ * as its callback). What a worker does on SIGHUP.
+ * Returns 0, WIRE_EINVAL, WIRE_ESTATE (not listening, or draining already)
+ * or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_drain(wire_server *server, unsigned timeout_ms,
+                                  wire_shutdown_cb done, void *user_data);
 
 #ifdef __cplusplus
 }

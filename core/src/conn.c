@@ -17,15 +17,24 @@
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
   wire__slot *slot = ud;
   (void)flags;
-  if (slot->feed_len == 0) {
+  size_t p = 0; /* held header bytes first (wire__conn_feed), in the same call:
+                  wslay takes a short read as the end of the input */
+  if (slot->pre_len > 0) {
+    p = slot->pre_len < len ? slot->pre_len : len;
+    memcpy(buf, slot->pre, p);
+    slot->pre += p;
+    slot->pre_len -= p;
+  }
+  size_t n = slot->feed_len < len - p ? slot->feed_len : len - p;
+  if (p + n == 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
-  size_t n = slot->feed_len < len ? slot->feed_len : len;
-  memcpy(buf, slot->feed, n);
+  if (n > 0)
+    memcpy(buf + p, slot->feed, n);
   slot->feed += n;
   slot->feed_len -= n;
-  return (ssize_t)n;
+  return (ssize_t)(p + n);
 }
 
 /* wslay writes only control frames it answers by itself (pong, close). */
@@ -64,8 +73,33 @@ static void ws_frame_start(wslay_event_context_ptr ctx,
   }
 }
 
+/* hardening: append a data frame's payload to the message in flight, growing
+ * its one buffer geometrically (never past max_message_size, which the
+ * scanner enforced at the header). Returns 0 or WIRE_ENOMEM. */
+static int msg_append(wire__slot *slot, const uint8_t *data, size_t len) {
+  if (len == 0)
+    return 0;
+  size_t need = slot->msg_len + len;
+  if (need > slot->msg_cap) {
+    size_t cap = slot->msg_cap ? slot->msg_cap * 2 : 256;
+    size_t max = slot->conn->ep->opts.max_message_size;
+    if (cap < need)
+      cap = need;
+    if (cap > max && need <= max)
+      cap = max;
+    uint8_t *p = realloc(slot->msg, cap);
+    if (p == NULL)
+      return WIRE_ENOMEM;
+    slot->msg = p;
+    slot->msg_cap = cap;
+  }
+  memcpy(slot->msg + slot->msg_len, data, len);
+  slot->msg_len = need;
+  return 0;
+}
+
 /* Text is checked as it arrives, so a bad byte fails fast even in a large or
- * fragmented message. */
+ * fragmented message. Data payloads are coalesced into slot->msg. */
 static void ws_frame_chunk(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_chunk_arg *arg, void *ud) {
   wire__slot *slot = ud;
@@ -82,6 +116,10 @@ static void ws_frame_chunk(wslay_event_context_ptr ctx,
     slot->cutf8 = wire__utf8_step(slot->cutf8, arg->data + skip, arg->data_length - skip);
     if (slot->cutf8 == WIRE__UTF8_BAD)
       slot_fail(slot, 1007);
+    return;
+  }
+  if (msg_append(slot, arg->data, arg->data_length) != 0) {
+    slot_fail(slot, 1011);
     return;
   }
   if (!slot->text)
@@ -107,9 +145,14 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
       slot_fail(slot, 1007); /* ends inside a multi-byte sequence */
       return;
     }
-    if (c->state == WIRE__S_OPEN)
+    if (c->state == WIRE__S_OPEN) {
+      /* reset first: the buffer is ours again once delivery returns */
+      size_t len = slot->msg_len;
+      slot->msg_len = 0;
+      slot->frags = 0;
       wire__conn_deliver(c, arg->opcode == WSLAY_TEXT_FRAME ? WIRE_MSG_TEXT : WIRE_MSG_BINARY,
-                         arg->msg, arg->msg_length);
+                         slot->msg, len);
+    }
     return;
   case WSLAY_CONNECTION_CLOSE: {
     c->flags |= WIRE__F_CLOSE_RECV;
@@ -153,6 +196,7 @@ void wire__slot_free(wire__slot *slot) {
   if (slot == NULL)
     return;
   wslay_event_context_free(slot->ctx);
+  free(slot->msg);
   free(slot);
 }
 
@@ -172,16 +216,22 @@ static int slot_attach(wire_conn *c) {
       free(slot);
       return WIRE_ENOMEM;
     }
+    /* hardening: wslay keeps a node per fragment; we coalesce (ws_frame_chunk) */
+    wslay_event_config_set_no_buffering(slot->ctx, 1);
   }
   slot->next = NULL;
   slot->conn = c;
   slot->feed = NULL;
   slot->feed_len = 0;
+  slot->pre = NULL;
+  slot->pre_len = 0;
   slot->utf8 = WIRE__UTF8_OK;
   slot->text = slot->ctrl = slot->failed = slot->ctrl_op = slot->ctrl_seen = 0;
   slot->cutf8 = WIRE__UTF8_OK;
   slot->reason_len = 0;
   slot->reason[0] = 0;
+  slot->msg_len = 0;
+  slot->frags = 0;
   wslay_event_config_set_max_recv_msg_length(slot->ctx, c->ep->opts.max_message_size);
   c->slot = slot;
   return 0;
@@ -197,6 +247,11 @@ static void slot_detach(wire_conn *c, int clean) {
   c->slot = NULL;
   slot->conn = NULL;
   if (clean && s->n_pool < WIRE__SLOT_POOL_MAX) {
+    if (slot->msg_cap > WIRE__SLOT_MSG_KEEP) { /* pooled contexts stay small */
+      free(slot->msg);
+      slot->msg = NULL;
+      slot->msg_cap = 0;
+    }
     slot->next = s->pool;
     s->pool = slot;
     s->n_pool++;
@@ -205,9 +260,10 @@ static void slot_detach(wire_conn *c, int clean) {
   }
 }
 
-/* True when the context can go back to the pool without losing state. */
+/* True when the context can go back to the pool without losing state (a
+ * partial header held back from wslay is the scanner's, not wslay's). */
 static int quiescent(const wire_conn *c) {
-  return c->state == WIRE__S_OPEN && c->u.sc.have == 0 && c->u.sc.left == 0 &&
+  return c->state == WIRE__S_OPEN && (c->u.sc.have == 0 || c->u.sc.held) && c->u.sc.left == 0 &&
          (c->flags & (WIRE__F_FRAG | WIRE__F_READ_DONE | WIRE__F_CLOSE_SENT | WIRE__F_CLOSE_RECV |
                       WIRE__F_IN_FEED)) == 0 &&
          !wslay_event_want_write(c->slot->ctx);
@@ -251,6 +307,9 @@ static int header_check(wire_conn *c) {
     uint64_t total = (op == 0 ? c->u.sc.msg : 0) + len;
     if (total > c->ep->opts.max_message_size)
       return 1009;
+    c->slot->frags = op == 0 ? c->slot->frags + 1 : 1;
+    if (c->slot->frags > c->ep->opts.max_message_fragments)
+      return 1009; /* hardening: frames per message are capped too */
     c->u.sc.msg = fin ? 0 : (uint32_t)total;
     if (fin)
       c->flags &= ~WIRE__F_FRAG;
@@ -337,7 +396,14 @@ static void after_wslay(wire_conn *c, int r) {
     c->close_code = code;
     c->state = WIRE__S_CLOSING;
     wire__tlist_put(c, &c->ep->closing);
-    wire__conn_report(c, close_error(code), "%s", close_error_text(code));
+    if (code == 1009 && slot->frags > c->ep->opts.max_message_fragments) {
+      WIRE__SRV(c)->stats.fragment_limits++;
+      wire__conn_report(c, WIRE_ETOOBIG,
+                        "message spans more than max_message_fragments (%u) frames",
+                        c->ep->opts.max_message_fragments);
+    } else {
+      wire__conn_report(c, close_error(code), "%s", close_error_text(code));
+    }
   }
   if (c->state == WIRE__S_CLOSED)
     return;
@@ -356,18 +422,36 @@ void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
   if (c->flags & WIRE__F_READ_DONE)
     return; /* closing after an error: discard until EOF */
   if (c->state == WIRE__S_OPEN) {
-    wire__tlist_put(c, &c->ep->idle); /* any byte from the peer is life */
+    if (c->tkind != WIRE__T_STALL)      /* hardening: unless it does not read us */
+      wire__tlist_put(c, &c->ep->idle); /* any byte from the peer is life */
     c->flags &= ~WIRE__F_PING_SENT;
   }
   if (c->slot == NULL && slot_attach(c) != 0) {
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
+  /* hardening: a trailing partial header is held back from wslay (its bytes
+   * stay in the scanner), so an idle connection holding a few header bytes
+   * can lend its context back; they are served first on the next read. */
+  uint8_t pre[sizeof c->u.sc.hdr];
+  size_t npre = c->u.sc.held ? c->u.sc.have : 0;
+  memcpy(pre, c->u.sc.hdr, npre);
+  c->u.sc.held = 0;
   int code = 0;
   size_t ok = scan(c, data, len, &code);
+  size_t total = npre + ok;
+  if (ok < len) {
+    if (ok == 0)
+      total = 0; /* the refused header began in the held bytes */
+  } else if (c->u.sc.have > 0 && c->u.sc.have <= total) {
+    total -= c->u.sc.have;
+    c->u.sc.held = 1;
+  }
   wire__slot *slot = c->slot;
+  slot->pre = pre;
+  slot->pre_len = total < npre ? total : npre;
   slot->feed = data;
-  slot->feed_len = ok;
+  slot->feed_len = total - slot->pre_len;
   c->flags |= WIRE__F_IN_FEED;
   int r = wslay_event_recv(slot->ctx);
   c->flags &= ~WIRE__F_IN_FEED;
@@ -418,6 +502,26 @@ void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len) {
     wire__update_reading(c);
 }
 
+/* The deadline of an open connection. hardening: while a transport write is
+ * in flight the send deadline runs instead of the idle one (each completed
+ * write refreshes it, send.c), so a peer that stops reading is closed
+ * whether or not we still read it; a ping already out keeps its pong
+ * deadline. Otherwise silence is only the peer's fault while we read: no
+ * pings (whose pong we could not see) while not reading. */
+static void deadline_watch(wire_conn *c, int want) {
+  if (c->flags & WIRE__F_WRITING) {
+    if (c->tkind != WIRE__T_STALL && c->tkind != WIRE__T_PONG)
+      wire__tlist_put(c, &c->ep->stall);
+  } else if (c->tkind == WIRE__T_STALL) {
+    if (want)
+      wire__tlist_put(c, &c->ep->idle);
+    else
+      wire__tlist_remove(c);
+  } else if (!want) {
+    wire__tlist_remove(c);
+  }
+}
+
 /* Reading is on unless: paused with a message already waiting (pause itself
  * is lazy), over the backpressure limit, at the queued-message bound
  * (rules.c), or a deferred handshake has buffered
@@ -441,16 +545,12 @@ void wire__update_reading(wire_conn *c) {
     return;
   }
   int on = (c->flags & WIRE__F_READING) != 0;
+  if (c->state == WIRE__S_OPEN)
+    deadline_watch(c, want);
   if (want == on)
     return;
-  if (c->state == WIRE__S_OPEN) {
-    /* Silence is only the peer's fault while we read: no pings (whose pong
-     * we could not see) while paused or over the backpressure limit. */
-    if (want)
-      wire__tlist_put(c, &c->ep->idle);
-    else
-      wire__tlist_remove(c);
-  }
+  if (c->state == WIRE__S_OPEN && want && c->tkind != WIRE__T_STALL)
+    wire__tlist_put(c, &c->ep->idle);
   if (want) {
     if (c->tp->read_start(c) != 0)
       return;
@@ -727,8 +827,17 @@ int wire_conn_close(wire_conn *c, int code, const char *reason, size_t reason_le
   return 0;
 }
 
-/* A deadline passed (the list it sat on says which). */
-void wire__conn_expired(wire_conn *c) {
+/* A deadline passed (kind: the list it sat on). */
+void wire__conn_expired(wire_conn *c, int kind) {
+  if (kind == WIRE__T_STALL && c->state == WIRE__S_OPEN) {
+    /* hardening: a reader that stopped reading; the close deadline drops it */
+    WIRE__SRV(c)->stats.send_timeouts++;
+    wire__conn_report(c, WIRE_EBACKPRESSURE, "no output progress for send_timeout_ms (%u ms)",
+                      c->ep->opts.send_timeout_ms);
+    if (c->state == WIRE__S_OPEN)
+      wire__conn_start_close(c, 1008, "send timeout", 12);
+    return;
+  }
   switch (c->state) {
   case WIRE__S_HANDSHAKE:
   case WIRE__S_REJECTING:

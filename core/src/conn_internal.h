@@ -19,7 +19,8 @@
 #include <wslay/wslay.h>
 
 #define WIRE__READ_BUF_SIZE 65536u
-#define WIRE__SLOT_POOL_MAX 64u /* clean wslay contexts kept for reuse */
+#define WIRE__SLOT_POOL_MAX 64u   /* clean wslay contexts kept for reuse */
+#define WIRE__SLOT_MSG_KEEP 4096u /* hardening: message buffer a pooled context keeps */
 #define WIRE__DEFAULT_SHUTDOWN_MS 5000u
 #define WIRE__MAX_IOV 64u /* buffers per transport write */
 
@@ -38,7 +39,8 @@ enum {
   WIRE__T_HANDSHAKE = 1, /* handshake (or rejection linger) took too long: drop */
   WIRE__T_IDLE,          /* silence: send a ping */
   WIRE__T_PONG,          /* no answer to our ping: drop with 1006 */
-  WIRE__T_CLOSE          /* no answer to our close: drop */
+  WIRE__T_CLOSE,         /* no answer to our close: drop */
+  WIRE__T_STALL          /* hardening: output made no progress (send_timeout_ms): close 1008 */
 };
 
 /* ---- pooled wslay contexts ---------------------------------------------- */
@@ -50,7 +52,9 @@ typedef struct wire__slot {
   wslay_event_context_ptr ctx;
   wire_conn *conn;
   struct wire__slot *next; /* pool free list */
-  const uint8_t *feed;     /* bytes not yet handed to wslay */
+  const uint8_t *pre;      /* hardening: held header bytes, served before feed */
+  size_t pre_len;
+  const uint8_t *feed; /* bytes not yet handed to wslay */
   size_t feed_len;
   uint32_t utf8;     /* incremental UTF-8 state of the text message in flight */
   uint8_t text;      /* the data message in flight is text */
@@ -59,6 +63,11 @@ typedef struct wire__slot {
   uint8_t ctrl_op;   /* opcode of the control frame being received */
   uint8_t ctrl_seen; /* its payload bytes seen so far */
   uint32_t cutf8;    /* UTF-8 state of a close frame's reason */
+  /* hardening: the data message in flight, coalesced from its fragments into
+   * one buffer (wslay buffers nothing), so its cost follows its payload. */
+  uint8_t *msg;
+  size_t msg_len, msg_cap;
+  uint32_t frags; /* frames of the message in flight (max_message_fragments) */
   uint8_t reason_len;
   char reason[124]; /* close reason received (or sent), for on_close */
 } wire__slot;
@@ -100,6 +109,7 @@ struct wire_endpoint {
   wire_callbacks cb;
   void *user_data;
   wire__tlist idle, pong, closing;
+  wire__tlist stall; /* hardening: over max_backpressure, waiting for output progress */
   /* message pipeline (pipeline.c) */
   wire_schema **schemas;
   size_t n_schemas;
@@ -173,6 +183,7 @@ struct wire_conn {
       uint32_t msg;  /* payload of the fragmented message so far */
       uint8_t hdr[14];
       uint8_t have; /* header bytes collected */
+      uint8_t held; /* hardening: hdr[0..have) not given to wslay yet */
     } sc;
   } u;
   uint32_t refs;
@@ -207,6 +218,7 @@ typedef struct wire__listener {
   wire_server *server;
   struct wire__listener *next;
   int port;
+  uv_connection_cb on_conn; /* the accept callback: TCP or TLS */
 } wire__listener;
 
 enum { WIRE__SV_NEW = 0, WIRE__SV_LISTENING, WIRE__SV_SHUTTING, WIRE__SV_DONE };
@@ -219,6 +231,8 @@ struct wire_server {
   size_t max_handshake;
   unsigned handshake_timeout_ms;
   unsigned max_connections;
+  size_t max_sockets;      /* hardening: RLIMIT_NOFILE - 16 (0 = none): 503 at accept */
+  wire_server_stats stats; /* hardening */
   wire_endpoint *endpoints, *endpoints_tail;
   wire__listener *listeners;
   int listeners_unref;
@@ -250,8 +264,9 @@ struct wire_server {
   wire_doc *doc;     /* the per-message arena, reset after each on_message */
   wire_doc *out_doc; /* encoding outgoing values and error replies */
   int doc_busy, out_doc_busy;
-  wire__topics topics;       /* topics.c */
-  struct wire__tls_set *tls; /* tls.c: the current TLS contexts, NULL without TLS */
+  wire__topics topics;         /* topics.c */
+  struct wire__tls_set *tls;   /* tls.c: the current TLS contexts, NULL without TLS */
+  struct wire__broker *broker; /* broker.c: NULL without a broker */
 };
 
 /* ---- cross-file internals ----------------------------------------------- */
@@ -288,6 +303,14 @@ WIRE_HIDDEN void wire__server_force_close(wire_server *s);
 WIRE_HIDDEN int wire__server_listen_cb(wire_server *s, const char *host, int port,
                                        uv_connection_cb on_connection);
 
+/* Close every listener (their close callbacks may finish a shutdown). */
+WIRE_HIDDEN void wire__server_close_listeners(wire_server *s);
+
+/* workers.c: bind a listener (SO_REUSEPORT in a worker process); returns 0
+ * or a libuv error. Tell the supervisor, once, that this worker listens. */
+WIRE_HIDDEN int wire__listen_bind(uv_tcp_t *tcp, const struct sockaddr *addr);
+WIRE_HIDDEN void wire__worker_listening(void);
+
 /* handshake.c: request-head bytes of a connection in HANDSHAKE or DEFERRED. */
 WIRE_HIDDEN void wire__handshake_read(wire_conn *c, const char *data, size_t n);
 
@@ -308,7 +331,7 @@ WIRE_HIDDEN void wire__slot_free(wire__slot *slot);
 /* Start our close handshake (code 0 = none). The caller checked the state. */
 WIRE_HIDDEN void wire__conn_start_close(wire_conn *c, int code, const char *reason, size_t rlen);
 /* The timer's verdict for a connection whose deadline passed. */
-WIRE_HIDDEN void wire__conn_expired(wire_conn *c);
+WIRE_HIDDEN void wire__conn_expired(wire_conn *c, int kind);
 /* Feed the open connection the bytes that followed the handshake head. */
 WIRE_HIDDEN void wire__conn_opened(wire_conn *c, const uint8_t *rest, size_t len);
 /* Report a failure to on_error; returns its verdict (nonzero = handled). */

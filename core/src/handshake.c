@@ -149,9 +149,31 @@ static int hs_keep(wire_conn *c, const char *data, size_t n) {
   return 0;
 }
 
+/* hardening: why a parsed head cannot be upgraded whatever the endpoint says:
+ * a body (an upgrade GET has none), or bytes after the head that cannot
+ * start a client frame (reserved bits set: a pipelined request). NULL if
+ * neither. */
+static const char *head_refused(const wire_request *req, const char *rest, size_t rest_len) {
+  size_t i = 0;
+  const wire__kv *cl = wire__request_find_header(req, "content-length", &i);
+  if (cl != NULL && !(cl->value.len == 1 && cl->value.ptr[0] == '0'))
+    return "an upgrade request has no body (Content-Length)";
+  i = 0;
+  if (wire__request_find_header(req, "transfer-encoding", &i) != NULL)
+    return "an upgrade request has no body (Transfer-Encoding)";
+  if (rest_len > 0 && ((uint8_t)rest[0] & 0x70) != 0)
+    return "bytes after the request head (a pipelined request?)";
+  return NULL;
+}
+
 /* The head parsed: route, check, ask on_connect. */
 static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
   wire_server *s = WIRE__SRV(c);
+  const char *refused = head_refused(c->req, rest, rest_len);
+  if (refused != NULL) {
+    reject(c, 400, refused);
+    return;
+  }
   struct sockaddr_storage ss;
   if (c->tp->peer(c, &ss) == 0)
     wire__request_set_peer(c->req, (struct sockaddr *)&ss);
@@ -179,7 +201,8 @@ static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
     reject(c, st, why);
     return;
   }
-  if (s->max_connections != 0 && s->n_established >= s->max_connections) {
+  if (s->n_established >= s->max_connections) {
+    s->stats.refused_connections++;
     reject(c, 503, NULL);
     return;
   }
@@ -212,6 +235,17 @@ static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
   }
 }
 
+/* hardening: could the head end in buf[from - 3, len)? It ends at a blank line
+ * ("\n\n" or "\n\r\n"), so a head fed a byte at a time is parsed once, not
+ * once per byte. */
+static int head_may_end(const char *buf, size_t len, size_t from) {
+  for (size_t i = from > 3 ? from - 3 : 0; i + 1 < len; i++)
+    if (buf[i] == '\n' &&
+        (buf[i + 1] == '\n' || (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')))
+      return 1;
+  return 0;
+}
+
 /* Handshake bytes arrived. The usual request comes whole in one read and is
  * parsed in place; only a partial head is copied into a per-connection
  * buffer. */
@@ -234,6 +268,8 @@ void wire__handshake_read(wire_conn *c, const char *data, size_t n) {
     buf = c->u.hs.buf;
     len = c->u.hs.len;
   }
+  if (buf != data && !head_may_end(buf, len, len - n) && len < s->max_handshake)
+    return; /* hardening: kept; parse once the blank line can have arrived */
   int status = 0;
   const char *why = NULL;
   wire_request *req = NULL;

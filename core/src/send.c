@@ -141,6 +141,8 @@ void wire__out_written(wire_conn *c, wire__wreq *w, int status) {
     return;
   wire_server *s = WIRE__SRV(c);
   wire__enter(s);
+  if (status >= 0 && c->tkind == WIRE__T_STALL)
+    wire__tlist_put(c, &c->ep->stall); /* hardening: progress: a fresh send deadline */
   if (status < 0)
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
   else if (c->out_head != NULL)
@@ -205,7 +207,9 @@ void wire__out_flush(wire_conn *c) {
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
-  wire__rules_output(c); /* try_write alone may have brought it under the mark */
+  if (c->state == WIRE__S_OPEN && c->tkind != WIRE__T_STALL)
+    wire__update_reading(c); /* hardening: the send deadline starts */
+  wire__rules_output(c);     /* try_write alone may have brought it under the mark */
 }
 
 /* Queued output leaves when the outermost callback returns (one write for

@@ -4,11 +4,14 @@
  * list), and graceful shutdown. The upgrade phase is handshake.c's, the
  * deadlines timer.c's.
  */
+#include "broker.h"
 #include "conn_internal.h"
 #include "tls.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* ---- server -------------------------------------------------------------- */
 
@@ -18,6 +21,20 @@ static uint64_t clamp_ms(unsigned ms) {
   if (ms == UINT32_MAX)
     return UINT32_MAX;
   return ms > 0x7fffffffu ? 0x7fffffffu : ms;
+}
+
+/* hardening: connection limits from the descriptor limit, so the server
+ * answers 503 instead of running out of descriptors. */
+static void fd_limits(wire_server *s, unsigned max_connections) {
+  struct rlimit rl;
+  rlim_t n = 0;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 32)
+    n = rl.rlim_cur;
+  s->max_sockets = n ? (size_t)n - 16 : 0;
+  if (max_connections == 0)
+    max_connections = n == 0 ? UINT_MAX : n >= 128 ? (unsigned)(n - 64) : (unsigned)(n / 2);
+  s->max_connections = max_connections;
+  s->stats.max_connections = max_connections;
 }
 
 /* Public (wirecore.h). The loop is borrowed or embedded; nothing else is
@@ -45,7 +62,7 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   s->max_handshake = o.max_handshake_size ? o.max_handshake_size : WIRE_DEFAULT_MAX_HANDSHAKE;
   s->handshake_timeout_ms =
       o.handshake_timeout_ms ? o.handshake_timeout_ms : WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  s->max_connections = o.max_connections;
+  fd_limits(s, o.max_connections);
   s->handshake.duration = clamp_ms(s->handshake_timeout_ms);
   s->handshake.kind = WIRE__T_HANDSHAKE;
   s->next_id = 1;
@@ -68,6 +85,7 @@ static void endpoint_free(wire_endpoint *ep) {
 int wire_server_free(wire_server *s) {
   if (s == NULL)
     return 0;
+  wire__broker_close_unlistened(s); /* broker */
   if (s->state == WIRE__SV_LISTENING || s->state == WIRE__SV_SHUTTING || s->n_sockets > 0 ||
       s->n_handles > 0)
     return WIRE_EBUSY;
@@ -91,6 +109,7 @@ int wire_server_free(wire_server *s) {
     uv_loop_close(&s->own_loop);
   }
   wire__pipeline_server_free(s);
+  wire__broker_free(s); /* broker */
   wire__topics_free(s); /* topics */
   free(s->rbuf);
   wire__tls_set_free(s->tls);
@@ -100,6 +119,13 @@ int wire_server_free(wire_server *s) {
 
 size_t wire_server_connection_count(const wire_server *s) {
   return s ? s->n_sockets : 0;
+}
+
+int wire_server_stats_get(const wire_server *s, wire_server_stats *out) {
+  if (s == NULL || out == NULL)
+    return WIRE_EINVAL;
+  *out = s->stats;
+  return 0;
 }
 
 /* ---- endpoints ----------------------------------------------------------- */
@@ -161,6 +187,13 @@ static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) 
    * answers our ping. */
   ep->closing.duration = clamp_ms(ep->opts.pong_timeout_ms);
   ep->closing.kind = WIRE__T_CLOSE;
+  /* hardening */
+  if (ep->opts.send_timeout_ms == 0)
+    ep->opts.send_timeout_ms = WIRE_DEFAULT_SEND_TIMEOUT_MS;
+  if (ep->opts.max_message_fragments == 0)
+    ep->opts.max_message_fragments = WIRE_DEFAULT_MAX_FRAGMENTS;
+  ep->stall.duration = clamp_ms(ep->opts.send_timeout_ms);
+  ep->stall.kind = WIRE__T_STALL;
   wire__rules_resolve(ep);
 }
 
@@ -273,6 +306,16 @@ void wire__conn_start(wire_conn *c, int ok) {
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
+  if (s->max_sockets != 0 && s->n_sockets > s->max_sockets) {
+    /* hardening: keep the last descriptors for what is already open */
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Connection: close\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
+    (void)c->tp->try_write(c, &b, 1);
+    s->stats.refused_sockets++;
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
   wire__tlist_put(c, &s->handshake);
   wire__update_reading(c);
 }
@@ -316,12 +359,13 @@ int wire__server_listen_cb(wire_server *s, const char *host, int port, uv_connec
   if (l == NULL)
     return WIRE_ENOMEM;
   l->server = s;
+  l->on_conn = on_conn;
   if (uv_tcp_init(s->loop, &l->tcp) != 0) {
     free(l);
     return WIRE_EUV;
   }
   s->n_handles++;
-  int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+  int r = wire__listen_bind(&l->tcp, (struct sockaddr *)&ss); /* workers: SO_REUSEPORT */
   if (r == 0)
     r = uv_listen((uv_stream_t *)&l->tcp, 511, on_conn);
   if (r != 0) {
@@ -345,6 +389,7 @@ int wire__server_listen_cb(wire_server *s, const char *host, int port, uv_connec
   s->state = WIRE__SV_LISTENING;
   s->kick = 1;
   wire__wake_host(s);
+  wire__worker_listening(); /* workers: tell the supervisor */
   return 0;
 }
 
@@ -369,6 +414,14 @@ void wire_server_unref(wire_server *s) {
 }
 
 /* ---- shutdown ---------------------------------------------------------------- */
+
+void wire__server_close_listeners(wire_server *s) {
+  while (s->listeners != NULL) {
+    wire__listener *l = s->listeners;
+    s->listeners = l->next;
+    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
+  }
+}
 
 /* When the last socket and listener are gone, close the timer; its close
  * callback finishes the shutdown. */
@@ -405,12 +458,9 @@ int wire_server_shutdown(wire_server *s, unsigned timeout_ms, wire_shutdown_cb d
   s->done_data = user_data;
   uv_update_time(s->loop);
   s->shutdown_deadline = uv_now(s->loop) + (timeout_ms ? timeout_ms : WIRE__DEFAULT_SHUTDOWN_MS);
-  while (s->listeners != NULL) {
-    wire__listener *l = s->listeners;
-    s->listeners = l->next;
-    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
-  }
+  wire__server_close_listeners(s);
   each_conn(s, shutdown_one);
+  wire__broker_shutdown(s); /* broker: close its connections */
   wire__timer_arm(s, s->shutdown_deadline);
   wire__server_check_done(s);
   s->kick = 1;

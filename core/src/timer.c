@@ -32,6 +32,8 @@ static wire__tlist *tlist_of(wire_conn *c) {
     return &c->ep->pong;
   case WIRE__T_CLOSE:
     return &c->ep->closing;
+  case WIRE__T_STALL:
+    return &c->ep->stall;
   default:
     return NULL;
   }
@@ -79,8 +81,9 @@ void wire__tlist_put(wire_conn *c, wire__tlist *l) {
 static uint64_t tlist_sweep(wire__tlist *l, uint64_t now) {
   while (l->head != NULL && (int32_t)(l->head->deadline - (uint32_t)now) <= 0) {
     wire_conn *c = l->head;
+    int kind = c->tkind;
     wire__tlist_remove(c);
-    wire__conn_expired(c);
+    wire__conn_expired(c, kind);
   }
   return l->head ? now + (uint32_t)(l->head->deadline - (uint32_t)now) : 0;
 }
@@ -103,6 +106,7 @@ static void timer_cb(uv_timer_t *t) {
     next = earliest(next, tlist_sweep(&ep->idle, now));
     next = earliest(next, tlist_sweep(&ep->pong, now));
     next = earliest(next, tlist_sweep(&ep->closing, now));
+    next = earliest(next, tlist_sweep(&ep->stall, now));
   }
   if (s->state == WIRE__SV_SHUTTING) {
     if (now >= s->shutdown_deadline)

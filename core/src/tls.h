@@ -30,5 +30,8 @@ WIRE_HIDDEN SSL *wire__tls_ssl_new(wire_server *s);
 
 /* transport_tls.c: a TLS listener accepted. */
 WIRE_HIDDEN void wire__tls_on_connection(uv_stream_t *ls, int status);
+/* Take in an accepted socket fd as a TLS listener's accept would (a drain
+ * emptying the backlog); the fd is closed on failure. */
+WIRE_HIDDEN void wire__tls_adopt(wire_server *s, int fd);
 
 #endif /* WIRE_TLS_H */

@@ -6,6 +6,7 @@
  * a reference-counted buffer that every subscriber's output queue points at,
  * with the backpressure rule of wire_conn_send_* applied per subscriber.
  */
+#include "broker.h"
 #include "conn_internal.h"
 
 #include <string.h>
@@ -270,6 +271,8 @@ int wire_conn_subscribe(wire_conn *c, const char *name, size_t len) {
   t->by_codec[sub->codec]++;
   sub->cidx = c->topics->n;
   c->topics->items[c->topics->n++] = sub;
+  if (t->n == 1) /* broker hook: the first local subscriber */
+    wire__broker_topic(WIRE__SRV(c), t->name, t->len, 1);
   return 0;
 }
 
@@ -300,6 +303,8 @@ static void sub_remove(wire__topics *T, wire__sub *sub) {
   }
   t->n--;
   t->by_codec[sub->codec]--;
+  if (t->n == 0) /* broker hook: the last local subscriber left */
+    wire__broker_topic(WIRE__SRV(c), t->name, t->len, 0);
   if (t->busy > 0) {
     sub->conn = NULL;
     t->dead++;
@@ -482,13 +487,40 @@ static int deliver(wire_server *s, wire__topic *t, const frames *f, const wire_c
   return sent;
 }
 
-int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
-                        const void *data, size_t data_len, wire_conn *exclude) {
+/* Arguments of a publish: 0, WIRE_EINVAL or WIRE_EUTF8. */
+static int publish_check(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                         const void *data, size_t data_len) {
   if (s == NULL || !topic_name_ok(name, len) || (data == NULL && data_len > 0) ||
       (kind != WIRE_MSG_TEXT && kind != WIRE_MSG_BINARY))
     return WIRE_EINVAL;
   if (kind == WIRE_MSG_TEXT && wire__utf8_step(WIRE__UTF8_OK, data, data_len) != WIRE__UTF8_OK)
     return WIRE_EUTF8;
+  return 0;
+}
+
+static int publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                         const void *data, size_t data_len, wire_conn *exclude);
+
+/* ---- broker hook: a publish also goes to the other processes ---- */
+int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                        const void *data, size_t data_len, wire_conn *exclude) {
+  int r = publish_check(s, name, len, kind, data, data_len);
+  if (r != 0)
+    return r;
+  wire__broker_publish(s, name, len, kind, data, data_len);
+  return publish_local(s, name, len, kind, data, data_len, exclude);
+}
+
+int wire__publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                        const void *data, size_t data_len, wire_conn *exclude) {
+  int r = publish_check(s, name, len, kind, data, data_len);
+  return r != 0 ? r : publish_local(s, name, len, kind, data, data_len, exclude);
+}
+/* ---- end of the broker hook ---- */
+
+/* Deliver a checked publish to this server's subscribers. */
+static int publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
+                         const void *data, size_t data_len, wire_conn *exclude) {
   wire__topic *t = topic_find(&s->topics, name, len, wire__hash_bytes(s->topics.seed, name, len));
   if (t == NULL || t->n == 0)
     return 0;
@@ -583,9 +615,11 @@ static int frames_build(wire_server *s, const wire__topic *t, frames *f, const w
   return r;
 }
 
-int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, const wire_value *v,
-                                 wire_conn *exclude, const wire_endpoint *const *own, size_t n_own,
-                                 wire_publish_encode_fn encode, void *ud, wire_error *err) {
+/* Deliver a published value to this server's subscribers only (the broker's
+ * deliveries from other processes come here too). */
+static int publish_value_local(wire_server *s, const char *name, size_t len, const wire_value *v,
+                               wire_conn *exclude, const wire_endpoint *const *own, size_t n_own,
+                               wire_publish_encode_fn encode, void *ud, wire_error *err) {
   if (s == NULL || v == NULL || !topic_name_ok(name, len) || n_own > WIRE_MAX_OWN_ENDPOINTS ||
       (n_own > 0 && (own == NULL || encode == NULL)))
     return wire__error_set(err, WIRE_EINVAL,
@@ -614,7 +648,22 @@ int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, c
   return r;
 }
 
+/* ---- broker hook: a published value also goes to the other processes ---- */
+int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, const wire_value *v,
+                                 wire_conn *exclude, const wire_endpoint *const *own, size_t n_own,
+                                 wire_publish_encode_fn encode, void *ud, wire_error *err) {
+  if (s != NULL && v != NULL && topic_name_ok(name, len))
+    wire__broker_publish_value(s, name, len, v);
+  return publish_value_local(s, name, len, v, exclude, own, n_own, encode, ud, err);
+}
+/* ---- end of the broker hook ---- */
+
 int wire_server_publish_value(wire_server *s, const char *name, size_t len, const wire_value *v,
                               wire_conn *exclude, wire_error *err) {
   return wire_server_publish_value_ex(s, name, len, v, exclude, NULL, 0, NULL, NULL, err);
+}
+
+int wire__publish_value_local(wire_server *s, const char *name, size_t len, const wire_value *v,
+                              wire_conn *exclude, wire_error *err) {
+  return publish_value_local(s, name, len, v, exclude, NULL, 0, NULL, NULL, err);
 }

@@ -1,12 +1,17 @@
 /*
  * transport_tcp.c -- the TCP transport: accept, the server's shared read
- * buffer, uv_read_start/stop, uv_try_write and uv_write, uv_shutdown for the
+ * buffer, uv_read_start/stop, send()/sendmsg() and uv_write, uv_shutdown for the
  * FIN, uv_close, the peer's address. The connection's uv_tcp_t is the first
  * member of wire_conn, so a handle pointer is the connection pointer.
  */
 #include "conn_internal.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 /* One buffer for the whole server: libuv reads and calls read_cb before
  * asking again, and read_cb consumes every byte, so an idle connection owns
@@ -52,9 +57,32 @@ static void tcp_read_stop(wire_conn *c) {
   uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
+/* Write what the socket takes now: bytes written, 0 when it takes nothing
+ * (full, or libuv still holds queued writes, which must go first), or a
+ * negative libuv error. send()/sendmsg() with MSG_NOSIGNAL rather than
+ * uv_try_write's write()/writev(): the socket calls skip the VFS layer
+ * (file position lock, fsnotify) that a write on a socket goes through. */
+enum { TCP_IOV_MAX = 1024 }; /* Linux's IOV_MAX: more buffers are written next time */
+
 static int tcp_try_write(wire_conn *c, const uv_buf_t *bufs, unsigned n) {
-  int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-  return r == UV_EAGAIN || r == UV_ENOSYS ? 0 : r;
+  uv_os_fd_t fd;
+  if (c->tcp.write_queue_size != 0 || n == 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    return 0;
+  ssize_t r;
+  do {
+    if (n == 1) {
+      r = send(fd, bufs[0].base, bufs[0].len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+      struct msghdr mh;
+      memset(&mh, 0, sizeof mh);
+      mh.msg_iov = (struct iovec *)bufs; /* uv_buf_t is laid out as struct iovec */
+      mh.msg_iovlen = n > TCP_IOV_MAX ? TCP_IOV_MAX : n;
+      r = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+  } while (r < 0 && errno == EINTR);
+  if (r >= 0)
+    return r > INT_MAX ? INT_MAX : (int)r;
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? 0 : -errno;
 }
 
 static void write_cb(uv_write_t *req, int status) {
@@ -102,8 +130,10 @@ const wire__transport wire__tcp_transport = {
 void wire__tcp_on_connection(uv_stream_t *ls, int status) {
   wire__listener *l = (wire__listener *)ls;
   wire_server *s = l->server;
-  if (status < 0)
+  if (status < 0) { /* EMFILE/ENFILE: libuv's reserve descriptor dropped it */
+    s->stats.accept_failed++;
     return;
+  }
   wire__enter(s);
   wire_conn *c = calloc(1, sizeof *c);
   if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TLS_PLAIN_BUF 16384u /* one TLS record's plaintext */
 #define TLS_CHUNK_MIN 4096u
@@ -477,36 +478,61 @@ const wire__transport wire__tls_transport = {
     tls_read_start, tls_read_stop, tls_try_write, tls_write, tls_shutdown, tls_close, tls_peer,
 };
 
+/* Attach an SSL on the server's current contexts and our BIO to t's
+ * socket. Returns 1, or 0 when out of memory. */
+static int tls_attach(wire_server *s, tls_conn *t) {
+  BIO *b = bio_method ? BIO_new(bio_method) : NULL;
+  t->ssl = b ? wire__tls_ssl_new(s) : NULL;
+  if (t->ssl == NULL) {
+    BIO_free(b);
+    return 0;
+  }
+  BIO_set_data(b, t);
+  SSL_set_bio(t->ssl, b, b); /* one BIO both ways: the SSL takes our one reference */
+  SSL_set_accept_state(t->ssl);
+  uv_tcp_nodelay(&t->c.tcp, 1);
+  return 1;
+}
+
+/* A TLS connection with its TCP handle initialised on s's loop, or NULL. */
+static tls_conn *tls_conn_new(wire_server *s) {
+  CRYPTO_THREAD_run_once(&bio_once, bio_init_method);
+  tls_conn *t = calloc(1, sizeof *t);
+  if (t == NULL || uv_tcp_init(s->loop, &t->c.tcp) != 0) {
+    free(t);
+    return NULL;
+  }
+  t->c.tcp.data = s;
+  t->c.tp = &wire__tls_transport;
+  return t;
+}
+
 /* Accept on a TLS listener: the TCP accept, plus an SSL on the server's
  * current contexts and our BIO. */
 void wire__tls_on_connection(uv_stream_t *ls, int status) {
   wire__listener *l = (wire__listener *)ls;
   wire_server *s = l->server;
-  if (status < 0)
+  if (status < 0) { /* EMFILE/ENFILE: libuv's reserve descriptor dropped it */
+    s->stats.accept_failed++;
     return;
-  CRYPTO_THREAD_run_once(&bio_once, bio_init_method);
+  }
   wire__enter(s);
-  tls_conn *t = calloc(1, sizeof *t);
-  if (t == NULL || uv_tcp_init(s->loop, &t->c.tcp) != 0) {
-    free(t);
-    wire__leave(s);
+  tls_conn *t = tls_conn_new(s);
+  if (t != NULL) {
+    int ok = uv_accept(ls, (uv_stream_t *)&t->c.tcp) == 0 && tls_attach(s, t);
+    wire__conn_start(&t->c, ok);
+  }
+  wire__leave(s);
+}
+
+void wire__tls_adopt(wire_server *s, int fd) {
+  tls_conn *t = tls_conn_new(s);
+  if (t == NULL) {
+    close(fd);
     return;
   }
-  wire_conn *c = &t->c;
-  c->tcp.data = s;
-  c->tp = &wire__tls_transport;
-  int ok = uv_accept(ls, (uv_stream_t *)&c->tcp) == 0;
-  BIO *b = ok && bio_method ? BIO_new(bio_method) : NULL;
-  t->ssl = b ? wire__tls_ssl_new(s) : NULL;
-  if (t->ssl) {
-    BIO_set_data(b, t);
-    SSL_set_bio(t->ssl, b, b); /* one BIO both ways: the SSL takes our one reference */
-    SSL_set_accept_state(t->ssl);
-    uv_tcp_nodelay(&c->tcp, 1);
-  } else {
-    BIO_free(b);
-    ok = 0;
-  }
-  wire__conn_start(c, ok);
-  wire__leave(s);
+  int ok = uv_tcp_open(&t->c.tcp, (uv_os_sock_t)fd) == 0;
+  if (!ok)
+    close(fd);
+  wire__conn_start(&t->c, ok && tls_attach(s, t));
 }

@@ -3,7 +3,8 @@
 # is already there. Python packages go into the virtualenv build/e2e-venv,
 # the Wirecore gem into build/bench-gems (GEM_PATH), so nothing system-wide
 # changes except Debian packages.
-#   --peers     the peer servers: websockets + picows (PyPI), ws (npm),
+#   --peers     the peer servers: websockets + picows + socketify (PyPI), ws and
+#               uWebSockets.js (npm, as for --fanout-peers),
 #               em-websocket + faye-websocket + thin (Debian)
 #   --wirecore  Wirecore's Python, Node and Ruby packages, for those that exist
 #               in this checkout (a missing package is a skipped row, not an error)
@@ -56,7 +57,10 @@ peers() {
   local py
   py=$(venv_python)
   "$py" -c "import websockets, picows" 2>/dev/null || "$py" -m pip install "${pip_q[@]}" websockets picows
-  [ -d e2e/bench/servers/node_modules/ws ] || (cd e2e/bench/servers && npm ci "${npm_q[@]}" >/dev/null)
+  # socketify: uWebSockets under Python (a prebuilt library through cffi)
+  "$py" -c "import socketify" 2>/dev/null || "$py" -m pip install "${pip_q[@]}" socketify ||
+    echo "e2e: socketify did not install (its row is skipped)"
+  fanout_peers
   bash scripts/apt.sh ruby ruby-em-websocket ruby-faye-websocket thin
 }
 

@@ -60,6 +60,7 @@ typedef struct lg_opts {
   int events;
   int verify;
   unsigned rooms; /* fan-out: connection i subscribes to room i % rooms */
+  int sub_port;   /* fan-out: subscribers (not publishers) connect here; 0 = port */
 } lg_opts;
 
 typedef struct lg_hist {
@@ -113,6 +114,7 @@ typedef struct lg {
   uv_timer_t connect_timer;
   uv_signal_t sigint, sigterm;
   struct sockaddr_storage addr;
+  struct sockaddr_storage sub_addr; /* --sub-port */
   lg_conn *conns;
   uint8_t *payload;
   size_t payload_len;
@@ -505,11 +507,12 @@ static void on_fanout(lg_conn *c, const struct wslay_event_on_msg_recv_arg *arg)
     g->errors++;
     return;
   }
+  lg_room *r = &g->rooms[room];
   if (g->phase == PHASE_MEASURE) {
     g->received++;
-    hist_add(&g->hist, now - sent);
+    if (!g->o.sub_port || c != r->publisher) /* --sub-port: only the other server's deliveries */
+      hist_add(&g->hist, now - sent);
   }
-  lg_room *r = &g->rooms[room];
   if (++r->got[seq % g->o.window] < r->members)
     return;
   r->inflight--;
@@ -674,7 +677,11 @@ static void lg_connect_next(lg *g) {
     g->connecting++;
     uv_tcp_init(g->loop, &c->tcp);
     c->connect_req.data = c;
-    int r = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&g->addr, on_connect);
+    /* --sub-port: the first connection of each room (its publisher) goes to
+     * --port, every subscriber to the other server */
+    struct sockaddr_storage *to =
+        g->o.sub_port && g->started > g->o.rooms ? &g->sub_addr : &g->addr;
+    int r = uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)to, on_connect);
     if (r < 0) {
       if (g->connect_errors < 3)
         fprintf(stderr, "loadgen: connect: %s\n", uv_strerror(r));
@@ -926,6 +933,8 @@ static void usage(FILE *f) {
       "  -d, --duration T    measured seconds (idle: holding seconds; default 5)\n"
       "  --warmup T          unmeasured seconds before the window (default 1)\n"
       "  --mode M            pingpong | flood | idle | fanout\n"
+      "  --sub-port P        fanout: subscribers connect to this port, publishers to --port\n"
+      "                      (two servers on one broker; latency: the other server's only)\n"
       "  --rooms R           fanout: connections join rooms path + \"r0\" .. \"r<R-1>\" in turn;\n"
       "                      the first of each room publishes W messages in flight, each\n"
       "                      relayed by the server to the whole room (default 1 room)\n"
@@ -979,6 +988,8 @@ static void parse_args(lg_opts *o, int argc, char **argv) {
       o->json_type = v;
     else if (TAKE("--label"))
       o->label = v;
+    else if (TAKE("--sub-port"))
+      o->sub_port = (int)parse_num(a, v);
     else if (TAKE("--rooms"))
       o->rooms = (unsigned)parse_num(a, v);
     else if (TAKE("--connect-concurrency"))
@@ -1063,6 +1074,10 @@ int main(int argc, char **argv) {
       uv_ip6_addr(g->o.host, g->o.port, (struct sockaddr_in6 *)&g->addr) != 0) {
     lg_die("--host must be an IPv4 or IPv6 literal: %s", g->o.host);
   }
+  if (g->o.sub_port &&
+      uv_ip4_addr(g->o.host, g->o.sub_port, (struct sockaddr_in *)&g->sub_addr) != 0 &&
+      uv_ip6_addr(g->o.host, g->o.sub_port, (struct sockaddr_in6 *)&g->sub_addr) != 0)
+    lg_die("--sub-port needs an IPv4 or IPv6 --host");
   lg_build_payload(g);
   lg_build_request(g);
   g->read_buf = malloc(LG_READ_BUF);

@@ -4,8 +4,8 @@
 For each server and each scenario it starts a fresh server process on its own
 port, waits until the port accepts connections, runs the C load generator
 (build/e2e/bench/loadgen) against it, samples the server's CPU time
-(utime + stime of the process and its descendants, from /proc/PID/stat)
-exactly around the load generator's measured window, and stops the server by
+(utime and stime of the process and its descendants, from /proc/PID/stat,
+reported apart and summed) exactly around the load generator's measured window, and stops the server by
 PID. The idle scenario reads the server's RSS before and while N connections
 are held open.
 
@@ -165,6 +165,17 @@ def _ruby(script: str, *extra: str) -> Callable[[int, Ctx], list[str]]:
     return lambda port, ctx: ["ruby", str(SERVERS_DIR / script), "--port", str(port), *extra]
 
 
+UWS_DIR = ROOT / "build" / "bench-uws" / "node_modules" / "uWebSockets.js"
+
+
+def _uws(ctx: Ctx) -> str | None:
+    if not shutil.which("node"):
+        return "node not found"
+    if _probe(ctx, ["node", "-e", f"require({json.dumps(str(UWS_DIR))})"]):
+        return None
+    return "uWebSockets.js not installed or not loadable (e2e/bench/install.sh --fanout-peers)"
+
+
 PY_HINT = "pip install ./packages/python"
 SERVERS: list[Server] = [
     Server("wire_echo", "C", True,
@@ -182,6 +193,8 @@ SERVERS: list[Server] = [
            _need_python("websockets", "pip install websockets"), payload="json", idle=False),
     Server("picows", "Python", False, _py("py_picows.py"),
            _need_python("picows", "pip install picows")),
+    Server("socketify", "Python", False, _py("py_socketify.py"),
+           _need_python("socketify", "pip install socketify")),
     Server("wirecore-node", "Node", True, _node("node_wirecore.js"), _node_wirecore),
     Server("wirecore-node typed", "Node", True, _node("node_wirecore.js", "--typed"),
            _node_wirecore, payload="json", path="/chat/bench", idle=False),
@@ -189,6 +202,7 @@ SERVERS: list[Server] = [
            _need_node("ws", "cd e2e/bench/servers && npm install")),
     Server("ws typed", "Node", False, _node("node_ws.js", "--typed"),
            _need_node("ws", "cd e2e/bench/servers && npm install"), payload="json", idle=False),
+    Server("uWebSockets.js", "Node", False, _node("node_uws.js"), _uws),
     Server("wirecore-ruby", "Ruby", True, _ruby("ruby_wirecore.rb"), _ruby_wirecore),
     Server("wirecore-ruby typed", "Ruby", True, _ruby("ruby_wirecore.rb", "--typed"),
            _ruby_wirecore, payload="json", path="/chat/bench", idle=False),
@@ -211,17 +225,6 @@ if _BEFORE:
         "wire_echo before", "C", True,
         lambda port, ctx: [_BEFORE, "--port", str(port), "--max-message", str(64 << 20)],
         lambda ctx: None if Path(_BEFORE).exists() else f"{_BEFORE} not found"))
-
-
-UWS_DIR = ROOT / "build" / "bench-uws" / "node_modules" / "uWebSockets.js"
-
-
-def _uws(ctx: Ctx) -> str | None:
-    if not shutil.which("node"):
-        return "node not found"
-    if _probe(ctx, ["node", "-e", f"require({json.dumps(str(UWS_DIR))})"]):
-        return None
-    return "uWebSockets.js not installed or not loadable (e2e/bench/install.sh --fanout-peers)"
 
 
 # Fan-out: chat servers relaying a text message to every connection of its
@@ -325,9 +328,10 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process tree (every thread of each process counts)."""
-    total = 0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the process tree in seconds: user and system (kernel)
+    time, every thread of each process counted."""
+    user = system = 0
     for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/stat", "rb") as f:
@@ -335,8 +339,9 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return total / CLK_TCK
+        user += int(fields[11])  # utime (field 14)
+        system += int(fields[12])  # stime (field 15)
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
@@ -467,11 +472,15 @@ def run_load(loadgen: Path, server: Server, sc: Scenario, sp: ServerProcess,
     out["loadgen_status"] = lg.returncode
     out["loadgen_stderr"] = stderr.strip()
     if cpu_start is not None and cpu_end is not None:
-        out["server_cpu_s"] = cpu_end - cpu_start
+        user, system = cpu_end[0] - cpu_start[0], cpu_end[1] - cpu_start[1]
+        out["server_cpu_s"] = user + system
+        out["server_user_s"], out["server_sys_s"] = user, system
         msgs = out.get("messages", 0)
-        out["cpu_us_per_msg"] = (cpu_end - cpu_start) * 1e6 / msgs if msgs else None
+        out["cpu_us_per_msg"] = (user + system) * 1e6 / msgs if msgs else None
+        out["user_us_per_msg"] = user * 1e6 / msgs if msgs else None
+        out["sys_us_per_msg"] = system * 1e6 / msgs if msgs else None
         secs = out.get("duration_s") or 0
-        out["server_cpu_util"] = (cpu_end - cpu_start) / secs if secs else None
+        out["server_cpu_util"] = (user + system) / secs if secs else None
     if "rss_after" in out and out.get("connected"):
         out["rss_per_conn"] = (out["rss_after"] - out["rss_before"]) / out["connected"]
     return out
@@ -540,7 +549,7 @@ def versions() -> dict:
     v = {"python": platform.python_version(), "kernel": platform.release()}
     v["node"] = out(["node", "--version"])
     v["ruby"] = out(["ruby", "-e", "print RUBY_VERSION"])
-    for mod in ("websockets", "picows"):
+    for mod in ("websockets", "picows", "socketify"):
         v[mod] = out([sys.executable, "-c", f"import importlib.metadata as m; print(m.version('{mod}'))"])
     v["ws"] = out(["node", "-e", "console.log(require('ws/package.json').version)"])
     v["uWebSockets.js"] = out(["node", "-e", "console.log(require(%s).version)"
@@ -584,7 +593,9 @@ def write_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -
              "receive `{\"type\":\"chat\",\"user\":…,\"text\":…}` padded to that size, check it "
              "against the chat schema and send it back re-encoded. "
              "**Server CPU µs/msg** (utime+stime of the server's processes during the measured "
-             "window ÷ messages echoed) is the fair figure: the load generator shares the machine, "
+             "window ÷ messages echoed) is the fair figure, shown with its **user**-space share "
+             "(utime alone; the rest is the kernel's system time, mostly the same socket work "
+             "for every server): the load generator shares the machine, "
              "so messages/s of the fastest servers is capped by the client. Ratios in brackets "
              f"are to the first row ({base.name if base else '–'}); for CPU µs/msg lower is better.\n")
     L.append("")
@@ -617,9 +628,11 @@ def write_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -
                 lat = d.get("latency_us", {})
                 cells.append(f"{fmt_us(lat.get('p50'))} / {fmt_us(lat.get('p99'))} / "
                              f"{fmt_us(lat.get('p999'))}")
-            cpu = d.get("cpu_us_per_msg")
+            cpu, user = d.get("cpu_us_per_msg"), d.get("user_us_per_msg")
             cells.append((f"{cpu:.2f}" if cpu is not None else "–") +
-                         fmt_ratio(cpu, base_of(k, "cpu_us_per_msg")))
+                         fmt_ratio(cpu, base_of(k, "cpu_us_per_msg")) +
+                         ("" if user is None else f"; user {user:.2f}" +
+                          fmt_ratio(user, base_of(k, "user_us_per_msg"))))
         if idle_key:
             d = by(s, idle_key)
             cells.append("error" if d.get("error") else fmt_bytes(d.get("rss_per_conn")))
@@ -638,8 +651,8 @@ def write_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -
             L.append("|---|---|---|---|---|---|")
         else:
             L.append("| server | msgs/s | mean / p50 / p99 / p99.9 / max µs | server CPU µs/msg "
-                     "| server CPU use | errors |")
-            L.append("|---|---|---|---|---|---|")
+                     "| user µs/msg | system µs/msg | server CPU use | errors |")
+            L.append("|---|---|---|---|---|---|---|---|")
         for s in rows:
             d = by(s, sc.key)
             if not d:
@@ -656,8 +669,11 @@ def write_markdown(path: Path, results: dict, scs: list[Scenario], meta: dict) -
                 util = d.get("server_cpu_util")
                 cpu = d.get("cpu_us_per_msg")
                 lats = " / ".join(fmt_us(lat.get(q)) for q in ("mean", "p50", "p99", "p999", "max"))
+                user, system = d.get("user_us_per_msg"), d.get("sys_us_per_msg")
                 L.append(f"| {s.name} | {fmt_int(d.get('msgs_per_s'))} | {lats} | "
                          f"{'–' if cpu is None else f'{cpu:.2f}'} | "
+                         f"{'–' if user is None else f'{user:.2f}'} | "
+                         f"{'–' if system is None else f'{system:.2f}'} | "
                          f"{'–' if util is None else f'{util * 100:.0f} %'} | {err} |")
         L.append("")
         L.append(f"Load: `loadgen --mode {sc.mode} -c {sc.conns} -s {sc.size} -w {sc.window} "
@@ -717,6 +733,24 @@ def target_lines(results: dict, load_keys: list[str], idle_key: str | None) -> l
     lines += ratio_line("Node typed vs ws typed", "wirecore-node typed", "ws typed", 2, first)
     lines += ratio_line("Ruby vs em-websocket", "wirecore-ruby", "em-websocket", 3, first)
     lines += ratio_line("Ruby vs faye-websocket", "wirecore-ruby", "faye-websocket (thin)", 3, first)
+
+    def cpu_line(label: str, ours: str, ref: str, goal: float, keys: list[str]) -> list[str]:
+        """Server CPU µs/msg of ours ÷ ref (lower is better), with the user-space ratio."""
+        out = []
+        for k in keys:
+            ca, cb = get(ours, k, "cpu_us_per_msg"), get(ref, k, "cpu_us_per_msg")
+            ua, ub = get(ours, k, "user_us_per_msg"), get(ref, k, "user_us_per_msg")
+            if not ca or not cb:
+                out.append(f"- {label} ({k}): not measured ({ours} or {ref} missing)")
+                continue
+            user = f"; user time {ua / ub:.2f}× ({ua:.2f} / {ub:.2f})" if ua and ub else ""
+            out.append(f"- {label} ({k}): server CPU µs/msg {ca / cb:.2f}× ({ca:.2f} / {cb:.2f}; "
+                       f"goal ≤ {goal:g}×, {'met' if ca / cb <= goal else 'not met'}){user}")
+        return out
+
+    lines += cpu_line("C core vs uWebSockets.js", "wire_echo", "uWebSockets.js", 1, pp + flood)
+    lines += cpu_line("Node package vs the C core", "wirecore-node", "wire_echo", 1.2, pp)
+    lines += cpu_line("Python package vs the C core", "wirecore-python", "wire_echo", 1.2, pp)
     lines.append("")
     lines.append("In ping-pong every message costs the server one read and one write system "
                  "call, and on loopback the kernel delivers what a write sends within that "
@@ -990,10 +1024,11 @@ def main() -> int:
                       f"{fmt_bytes(d.get('rss_per_conn'))}/conn  [{took:.0f} s]", flush=True)
             else:
                 lat = d.get("latency_us", {})
-                cpu = d.get("cpu_us_per_msg")
+                cpu, user = d.get("cpu_us_per_msg"), d.get("user_us_per_msg")
                 print(f"ok   {s.name:24} {sc.key:7} {d.get('msgs_per_s', 0):>10,.0f} msg/s  "
                       f"p50 {fmt_us(lat.get('p50'))} p99 {fmt_us(lat.get('p99'))} µs  "
-                      f"cpu {cpu if cpu is None else round(cpu, 2)} µs/msg  [{took:.0f} s]",
+                      f"cpu {cpu if cpu is None else round(cpu, 2)} "
+                      f"(user {user if user is None else round(user, 2)}) µs/msg  [{took:.0f} s]",
                       flush=True)
         if any(d.get("error") for d in r["scenarios"].values()):
             r["status"] = "errors"

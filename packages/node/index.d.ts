@@ -130,6 +130,10 @@ export interface EndpointOptions {
   pongTimeout?: number;
   /** Most bytes queued for one connection before it is closed with 1008 (default 4 MiB). */
   maxBackpressure?: number;
+  /** Close with 1008 when a write in flight has not completed within this many ms (default 30000; 0 or Infinity: never). */
+  sendTimeout?: number;
+  /** Frames one message may span; past it the connection closes with 1009 (default 4096). */
+  maxMessageFragments?: number;
   /** Exact Origin values accepted (none: any origin); others get 403. */
   allowedOrigins?: string[];
   /** Subprotocols in order of preference. */
@@ -147,6 +151,8 @@ export interface AppOptions extends EndpointOptions {
   handshakeTimeout?: number;
   /** Do not keep the process alive while listening. */
   unref?: boolean;
+  /** A backplane URL, redis://[[user]:password@]host[:port][/db] (docs/scaling.md). */
+  broker?: string;
   /** Serve wss:// (TLS 1.2/1.3, done in the core). */
   tls?: TlsOptions;
 }
@@ -164,6 +170,17 @@ export interface TlsCertificate {
 export interface TlsOptions extends TlsCertificate {
   /** More certificates chosen by the client's SNI name ("*.example.com": one label). */
   sni?: Record<string, TlsCertificate>;
+}
+
+export interface BrokerStats {
+  state: 'connecting' | 'up' | 'down';
+  published: number;
+  dropped: number;
+  received: number;
+  invalid: number;
+  reconnects: number;
+  channels: number;
+  pendingBytes: number;
 }
 
 export interface TypedOptions<In, Out> extends EndpointOptions {
@@ -261,10 +278,16 @@ export class App extends EventEmitter {
   /** Register a class endpoint. */
   include(endpoint: EndpointClass, options?: EndpointOptions & { path?: string }): this;
 
-  listen(options?: { host?: string; port?: number } | number): Promise<{ host: string; port: number }>;
+  /** workers > 1: the node:cluster primary forks and supervises that many workers. */
+  listen(options?: { host?: string; port?: number; workers?: number } | number):
+    Promise<{ host: string; port: number; workers?: number }>;
   url(path?: string): string;
   /** New certificate and key for new connections; open ones keep theirs. */
   reloadTls(tls: TlsOptions): void;
+  /** Stop accepting (the backlog is served), finish (at most `timeout` ms), then close. */
+  drain(options?: { timeout?: number }): Promise<void>;
+  /** The broker's counters, or null without a broker. */
+  brokerStats(): BrokerStats | null;
   /** Graceful: close every connection with 1001, wait (at most `timeout` ms), release the loop. */
   close(options?: { timeout?: number }): Promise<void>;
   unref(): this;
@@ -272,6 +295,8 @@ export class App extends EventEmitter {
   testClient(): TestClient;
 
   on(event: 'error', listener: (err: Error, socket: Socket<any, any> | undefined) => void): this;
+  /** Broker state changes (without a listener: one stderr line each). */
+  on(event: 'broker', listener: (e: { state: BrokerStats['state']; message: string }) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 

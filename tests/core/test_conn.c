@@ -918,13 +918,18 @@ Test(conn, idle_connection_holds_no_wslay_context_and_no_buffers) {
   int fd = start_echo(NULL);
   wire_conn *c = F.conn;
   cr_assert_null(c->slot, "a fresh connection owns a wslay context");
-  /* half a frame: the context stays lent while the frame is in flight */
+  /* part of a header: the scanner holds those bytes, no context is lent */
   uint8_t buf[64];
   size_t n = wt_frame(buf, 1, 0x1, "0123456789", 10, 1);
   wt_write(&F.pump, fd, buf, 5);
+  FX_PUMP_UNTIL(&F, c->u.sc.have == 5);
+  cr_assert_eq(c->u.sc.have, 5);
+  cr_assert_null(c->slot, "a partial header pins a wslay context");
+  /* half a frame: the context stays lent while the payload is in flight */
+  wt_write(&F.pump, fd, buf + 5, 3);
   FX_PUMP_UNTIL(&F, c->slot != NULL);
   cr_assert_not_null(c->slot);
-  wt_write(&F.pump, fd, buf + 5, n - 5);
+  wt_write(&F.pump, fd, buf + 8, n - 8);
   expect_frame(fd, 0x1, "0123456789", 10);
   cr_assert_null(c->slot, "the context was not given back between frames");
   /* a fragmented message keeps it too, even between whole frames */

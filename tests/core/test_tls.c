@@ -120,11 +120,9 @@ static SSL_CTX *client_ctx(int min, int max) {
   return ctx;
 }
 
-/* Connect and run the TLS handshake: 1 on success. */
-static int cli_open(cli *c, SSL_CTX *ctx, const char *sni, SSL_SESSION *resume) {
+/* Run the TLS handshake on the connected c->fd: 1 on success. */
+static int cli_handshake(cli *c, SSL_CTX *ctx, const char *sni, SSL_SESSION *resume) {
   c->ctx = ctx;
-  c->fd = wt_connect(F.port);
-  cr_assert_geq(c->fd, 0);
   c->ssl = SSL_new(ctx);
   SSL_set_fd(c->ssl, c->fd);
   SSL_set_tlsext_host_name(c->ssl, sni);
@@ -135,6 +133,13 @@ static int cli_open(cli *c, SSL_CTX *ctx, const char *sni, SSL_SESSION *resume) 
   int r = PUMPED(c->ssl, SSL_connect(c->ssl));
   ERR_clear_error();
   return r == 1;
+}
+
+/* Connect and run the TLS handshake: 1 on success. */
+static int cli_open(cli *c, SSL_CTX *ctx, const char *sni, SSL_SESSION *resume) {
+  c->fd = wt_connect(F.port);
+  cr_assert_geq(c->fd, 0);
+  return cli_handshake(c, ctx, sni, resume);
 }
 
 static void cli_close(cli *c) {
@@ -246,6 +251,26 @@ Test(tls, echo_tls13) {
 
 Test(tls, echo_tls12) {
   echo_over(TLS1_2_VERSION);
+}
+
+/* A drain (a worker's rolling replace) takes in what waits in a TLS
+ * listener's backlog as TLS connections. */
+Test(tls, drain_serves_the_tls_backlog) {
+  start(NULL);
+  cli c;
+  c.fd = wt_connect(F.port); /* connected, not yet accepted: the server has not run */
+  cr_assert_geq(c.fd, 0);
+  usleep(20000);
+  cr_assert_eq(wire_server_drain(F.server, 5000, NULL, NULL), 0);
+  SSL_CTX *ctx = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION);
+  cr_assert(cli_handshake(&c, ctx, "localhost", NULL), "TLS handshake failed");
+  cr_assert(cli_upgrade(&c));
+  cli_echo(&c, (const uint8_t *)"drained", 7);
+  cli_close(&c);
+  SSL_CTX_free(ctx);
+  FX_PUMP_UNTIL(&F, wire_server_process(F.server) == 0); /* the last one gone: shut down */
+  cr_assert_eq(wire_server_free(F.server), 0);
+  F.server = NULL;
 }
 
 Test(tls, tls11_refused) {

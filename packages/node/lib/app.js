@@ -5,6 +5,7 @@
 // their connection, a handler's return value is sent, errors go to the
 // user's error handler first and otherwise close that connection with 1011.
 const { EventEmitter } = require('node:events');
+const workers = require('./workers');
 const { native, CODEC, POLICY, CONNECT_DEFER } = require('./native');
 const { WebSocketMessage } = require('./message');
 const { Socket, isThenable } = require('./socket');
@@ -68,7 +69,7 @@ function receiverName(key) {
 }
 
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
-  'maxQueuedMessages', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
 
 /** One registered route: native callbacks in, hook calls out. */
 class Endpoint {
@@ -394,8 +395,9 @@ function tlsCerts(tls) {
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
-   *   handshakeTimeout, unref) and endpoint defaults (maxPayload, idleTimeout,
-   *   pongTimeout, maxBackpressure, maxQueuedMessages, allowedOrigins, subprotocols,
+   *   handshakeTimeout, unref, broker: a 'redis://...' URL) and endpoint defaults (maxPayload, idleTimeout,
+   *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
+   *   allowedOrigins, subprotocols,
    *   invalidMessages), and tls: { cert, key, passphrase, sni } to serve wss://
    */
   constructor(options = {}) {
@@ -407,6 +409,14 @@ class App extends EventEmitter {
       maxHandshakeSize: options.maxHandshakeSize,
       handshakeTimeout: options.handshakeTimeout,
     });
+    if (options.broker !== undefined) {
+      try {
+        this._server.useRedis(String(options.broker), (state, message) => this._brokerState(state, message));
+      } catch (err) {
+        throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
+      }
+    }
+    this._broker = options.broker !== undefined;
     this._unref = Boolean(options.unref);
     this._endpoints = [];
     this._state = 'idle'; // 'listening', 'closing', 'closed'
@@ -429,6 +439,8 @@ class App extends EventEmitter {
       maxQueuedMessages: o.maxQueuedMessages,
       idleTimeout: o.idleTimeout === 0 || o.idleTimeout === Infinity ? 4294967295 : o.idleTimeout,
       pongTimeout: o.pongTimeout,
+      sendTimeout: o.sendTimeout === 0 || o.sendTimeout === Infinity ? 4294967295 : o.sendTimeout,
+      maxMessageFragments: o.maxMessageFragments,
       schemaFlags: o.formatAssert ? 1 : 0,
       subprotocols: o.subprotocols,
       allowedOrigins: o.allowedOrigins,
@@ -502,11 +514,34 @@ class App extends EventEmitter {
     return this._add(path, codec, classHooks(Cls, receivers), nativeOptions);
   }
 
-  /** Start listening; resolves with { host, port } once the socket is bound. */
+  /** A broker state change: the 'broker' event ({ state, message }), else one stderr line. */
+  _brokerState(state, message) {
+    const name = ['connecting', 'up', 'down'][state] ?? 'connecting';
+    if (this.listenerCount('broker') > 0) this.emit('broker', { state: name, message });
+    else console.error(`wirecore: broker: ${message}`);
+  }
+
+  /** The broker's counters, or null without a broker. */
+  brokerStats() {
+    return this._state === 'closed' ? null : this._server.brokerStats();
+  }
+
+  /**
+   * Start listening; resolves with { host, port } once the socket is bound.
+   * workers > 1 (node:cluster): the primary forks that many workers, each
+   * running this same script with its own App, and supervises them (see
+   * docs/scaling.md); there it resolves with { host, port, workers } once
+   * every worker listens.
+   */
   async listen(options = {}) {
     if (typeof options === 'number') options = { port: options };
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? 0;
+    if ((options.workers ?? 1) > 1 && workers.isPrimary()) {
+      if (port === 0) throw new TypeError('workers need a fixed port (each worker would pick its own)');
+      await workers.supervise(options.workers, options);
+      return { host, port, workers: options.workers };
+    }
     if (this._state === 'closing' || this._state === 'closed') {
       throw new errors.WirecoreError('the app is closed', { code: 'ESTATE', errno: -7 });
     }
@@ -520,7 +555,27 @@ class App extends EventEmitter {
     this.host = host;
     this._state = 'listening';
     if (this._unref) this._server.unref();
+    workers.listening(this); // in a cluster worker: tell the primary, drain on its word
     return { host, port: this.port };
+  }
+
+  /**
+   * Stop accepting without dropping anything (connections waiting in the
+   * backlog are served), finish the open connections (at most `timeout` ms),
+   * then close as close() does. What a worker does in a rolling replace.
+   */
+  drain({ timeout = 30000 } = {}) {
+    if (this._closing) return this._closing;
+    if (this._state !== 'listening') return this.close();
+    this._state = 'closing';
+    this._closing = new Promise((resolve) => {
+      this._server.drain(timeout, () => {
+        this._state = 'closed';
+        setImmediate(() => this._server.destroy());
+        resolve();
+      });
+    });
+    return this._closing;
   }
 
   /** The URL of the listening server for a path: ws://host:port/path. */
@@ -551,7 +606,7 @@ class App extends EventEmitter {
    */
   close({ timeout = 5000 } = {}) {
     if (this._closing) return this._closing;
-    if (this._state !== 'listening') {
+    if (this._state !== 'listening' && !this._broker) {
       this._state = 'closed';
       this._server.destroy();
       this._closing = Promise.resolve();

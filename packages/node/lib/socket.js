@@ -64,15 +64,19 @@ class Socket {
     return this._closed;
   }
 
-  /** Run a send now (or after the upgrade); see _flow for what it returns. */
+  /**
+   * Run a send now (or after the upgrade); see _flow for what it returns.
+   * The native sends answer 0 (sent, still writable), 1 (sent, past
+   * sendHighWater) or a negative error code; undefined (sent) asks _flow.
+   */
   _do(fn) {
     if (this.state === 'connecting') {
       (this._pending ??= []).push(fn);
       return undefined;
     }
     const rc = fn();
-    if (rc !== 0 && rc !== undefined) throw sendError(rc);
-    return this._flow();
+    if (rc < 0) throw sendError(rc);
+    return rc === 0 ? undefined : this._flow();
   }
 
   /**
@@ -100,7 +104,8 @@ class Socket {
     s = String(s);
     if (this.state === 'open') {
       const rc = this._conn.sendText(s); // the hot path: no closure, no queue
-      if (rc !== 0) throw sendError(rc);
+      if (rc === 0) return undefined;
+      if (rc < 0) throw sendError(rc);
       return this._flow();
     }
     return this._do(() => this._conn.sendText(s));
@@ -136,9 +141,10 @@ class Socket {
     return this.sendJson(value);
   }
 
+  /** Sent: undefined (writability unknown, _do asks); else throws. */
   _sendValue(value) {
     const info = this._conn.sendValue(value);
-    if (info === undefined) return 0;
+    if (info === undefined) return undefined;
     throw errors.fromInfo(info);
   }
 
@@ -160,7 +166,7 @@ class Socket {
     if (!this._endpoint.checked) return this._do(() => this._conn.sendText(text));
     return this._do(() => {
       const info = this._conn.sendJsonText(text);
-      if (info === undefined) return 0;
+      if (info === undefined) return undefined;
       throw errors.fromInfo(info);
     });
   }
@@ -234,8 +240,7 @@ class Socket {
     this._pending = null;
     if (pending) {
       for (const fn of pending) {
-        const rc = fn();
-        if (rc !== 0 && rc !== undefined) break;
+        if (fn() < 0) break;
       }
     }
   }

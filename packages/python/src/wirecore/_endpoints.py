@@ -265,6 +265,11 @@ class Endpoint:
             out["idle_timeout_ms"] = 0xFFFFFFFF if t in (0, float("inf")) else max(1, int(t * 1000))
         if o.get("pong_timeout"):
             out["pong_timeout_ms"] = max(1, int(o["pong_timeout"] * 1000))
+        if o.get("send_timeout") is not None:
+            t = o["send_timeout"]
+            out["send_timeout_ms"] = 0xFFFFFFFF if t in (0, float("inf")) else max(1, int(t * 1000))
+        if o.get("max_message_fragments"):
+            out["max_message_fragments"] = int(o["max_message_fragments"])
         if o.get("subprotocols"):
             out["subprotocols"] = list(o["subprotocols"])
         if o.get("allowed_origins"):

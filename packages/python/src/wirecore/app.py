@@ -37,6 +37,8 @@ _OPTION_NAMES = {
     "pong_timeout",
     "max_backpressure",
     "max_queued_messages",
+    "send_timeout",
+    "max_message_fragments",
     "allowed_origins",
     "subprotocols",
     "message_schema",
@@ -144,6 +146,11 @@ class RunningServer:
     def connection_count(self) -> int:
         return self._server.connection_count()
 
+    def broker_stats(self) -> dict[str, Any] | None:
+        """The broker's counters (state, published, dropped, received, invalid,
+        reconnects, channels, pending_bytes), or None without a broker."""
+        return self._server.broker_stats()
+
     def url(self, path: str = "/") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}{path}"
@@ -169,8 +176,11 @@ class App:
     """A set of WebSocket endpoints served by one Wirecore server."""
 
     def __init__(self, *, max_handshake_size: int = 0, handshake_timeout: float = 0,
-                 max_connections: int = 0) -> None:
+                 max_connections: int = 0, broker: str | None = None) -> None:
+        """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
+        publishes reach subscribers in every process attached to it (docs/scaling.md)."""
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
+        self.broker = broker
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),
             "handshake_timeout_ms": int(handshake_timeout * 1000),
@@ -185,7 +195,9 @@ class App:
         Options: max_message_size (bytes), idle_timeout (seconds; 0 = never
         ping), pong_timeout, max_backpressure (bytes), max_queued_messages
         (received messages waiting before the core stops reading; default
-        64), allowed_origins,
+        64), send_timeout (seconds a connection with output in flight may go
+        without a completed write before it is closed with 1008; default 30),
+        max_message_fragments (frames per message; default 4096), allowed_origins,
         subprotocols, message_schema / response_schema (JSON Schema dicts that
         replace the annotations), using (a serializer), invalid ("reply",
         "close" or "ignore": what the core does with an invalid message that
@@ -302,6 +314,8 @@ class App:
     # -- running
     def _build(self) -> tuple[_native.Server, list[Endpoint]]:
         server = _native.Server(**self._server_options)
+        if self.broker is not None:  # one log line per broker state change
+            server.use_redis(self.broker, on_state=_log_broker_state)
         endpoints: list[Endpoint] = []
         for r in self._routes:
             ep = r.build() if isinstance(r, Route) else ClassEndpoint(r[0], r[1], r[2])
@@ -338,11 +352,24 @@ class App:
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, *, shutdown_timeout: float = 5.0,
             on_ready: Callable[[RunningServer], Any] | None = None,
-            ssl: _tls.TLSLike | None = None) -> None:
+            ssl: _tls.TLSLike | None = None, workers: int = 1) -> None:
         """Block serving until SIGINT or SIGTERM, then shut down gracefully.
 
         on_ready(server) runs once listening (e.g. to print the port when port=0).
-        ssl serves wss://; then SIGHUP reloads its certificate files."""
+        ssl serves wss://; then SIGHUP reloads its certificate files (in a lone
+        process). workers > 1 serves from that many processes sharing the port
+        under a supervisor (the calling process): a worker that dies is
+        restarted, SIGHUP replaces them one at a time. Call it before starting
+        threads."""
+        if workers > 1:
+            if port == 0:
+                raise ValueError("workers need a fixed port (each worker would pick its own)")
+            status = _native.supervise(
+                workers, lambda index: self.run(host, port, shutdown_timeout=shutdown_timeout,
+                                                on_ready=on_ready, ssl=ssl))
+            if status:
+                raise SystemExit(status)
+            return
 
         async def main() -> None:
             running = await self.start(host, port, ssl=ssl)
@@ -354,7 +381,9 @@ class App:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-            if ssl is not None:
+            if _native.worker_index() >= 0:  # the supervisor's rolling replace: drain
+                loop.add_signal_handler(signal.SIGHUP, lambda: _drain(running))
+            elif ssl is not None:
                 with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
                     loop.add_signal_handler(signal.SIGHUP, _reload_on_hup, running, ssl)
             waiter = asyncio.ensure_future(running.wait_closed())
@@ -404,6 +433,17 @@ def _check_topic(topic: Any) -> None:
         raise TypeError(f"topic must be str, not {type(topic).__name__}")
     if not 1 <= len(topic.encode("utf-8", "surrogateescape")) <= 256:
         raise ConfigError("a topic is 1..256 bytes of UTF-8")
+
+
+def _log_broker_state(state: int, message: str) -> None:
+    (log.warning if state == 2 else log.info)("wirecore: broker: %s", message)
+
+
+def _drain(running: RunningServer) -> None:
+    """Stop accepting (the backlog is served), finish, then shut down."""
+    with contextlib.suppress(_native.WirecoreError):
+        running._server.drain(30000)
+    running._driver.kick()
 
 
 def _prefixed(r: Any, prefix: str) -> Any:

@@ -12,10 +12,16 @@ module Wirecore
     # handshake_timeout: seconds (default 10)
     # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
     # logger: where unhandled handler exceptions are reported (nil: nowhere)
+    # broker: a backplane URL, "redis://[[user]:password@]host[:port][/db]":
+    #   publishes reach subscribers in every process attached to it
+    #   (docs/scaling.md); its state changes go to the logger
     # Endpoint options given here (max_message_size:, idle_timeout:, ...) are
     # defaults for every endpoint of the app.
+    attr_reader :broker
+
     def initialize(max_connections: nil, max_handshake_size: nil, handshake_timeout: nil,
-                   shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN), **defaults)
+                   shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN),
+                   broker: nil, **defaults)
       unknown = defaults.keys - Endpoint::LIMIT_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
@@ -28,6 +34,7 @@ module Wirecore
       }
       @shutdown_timeout = shutdown_timeout
       @logger = logger
+      @broker = broker
     end
 
     # Register an endpoint on a route pattern ("/chat/{room}", "/n/{id:int}",
@@ -40,7 +47,9 @@ module Wirecore
     # on_error: ->(error, ctx) { reply } for the typed and stream styles.
     # Limits: max_message_size:, idle_timeout:, pong_timeout:, max_backpressure:,
     # max_queued_messages: (received messages waiting before the core stops
-    # reading; default 64), allowed_origins:, subprotocols:,
+    # reading; default 64), send_timeout: (seconds a write in flight may take
+    # before a 1008 close; default 30; false: never), max_message_fragments:
+    # (frames per message, default 4096), allowed_origins:, subprotocols:,
     # on_invalid: (:reply, :close, :ignore).
     def websocket(path, message_schema: nil, response_schema: nil, stream: false, serializer: nil,
                   on_error: nil, **limits, &block)
@@ -74,15 +83,21 @@ module Wirecore
     # Serve until Ctrl-C / SIGTERM, then shut down gracefully. The block, if
     # given, gets the Runtime once listening (its #port is the bound port).
     # tls: { cert:, key:, password:, sni: } serves wss:// (see Wirecore::TLS);
-    # then SIGHUP reloads the certificate files.
-    def run(host: "127.0.0.1", port: 8000, tls: nil)
+    # then SIGHUP reloads the certificate files (in a lone process).
+    # workers: N > 1 serves from N processes sharing the port under a
+    # supervisor (this process): a worker that dies is restarted, SIGHUP
+    # replaces them one at a time. Call it before starting threads.
+    def run(host: "127.0.0.1", port: 8000, tls: nil, workers: 1, &block)
+      return supervise(workers, host, port, tls, &block) if workers > 1
+
       runtime = @runtime = Runtime.new(self, host: host, port: port, tls: tls)
       yield runtime if block_given?
-      old_hup = trap_hup(runtime, tls) if tls
+      reload = tls && Native.worker_index.negative? # workers: SIGHUP drains
+      old_hup = trap_hup(runtime, tls) if reload
       runtime.run
       nil
     ensure
-      Signal.trap("HUP", old_hup || "DEFAULT") if tls && runtime
+      Signal.trap("HUP", old_hup || "DEFAULT") if reload
     end
 
     # Serve from a background thread; returns [runtime, thread]. runtime.stop
@@ -134,6 +149,11 @@ module Wirecore
     def server_options = @server_options
     def shutdown_timeout_ms = (@shutdown_timeout * 1000).round
 
+    # A broker state report from the core: one log line per change.
+    def broker_state(state, message)
+      @logger&.send(state == 2 ? :warn : :info, "wirecore: broker: #{message}")
+    end
+
     private
 
     def trap_hup(runtime, tls)
@@ -150,6 +170,19 @@ module Wirecore
       raise ConfigError, "a topic is 1..256 bytes" unless topic.bytesize.between?(1, 256)
 
       true
+    end
+
+    def supervise(workers, host, port, tls, &block)
+      raise ArgumentError, "workers need a fixed port (each worker would pick its own)" if port.zero?
+
+      status = Native.supervise(workers, "wirecore") do |_index|
+        # Ruby's own handlers again (the supervisor's were reset by the fork)
+        %w[INT TERM].each { |sig| trap(sig, "DEFAULT") }
+        run(host: host, port: port, tls: tls, &block)
+        0
+      end
+      exit(status) unless status.zero?
+      nil
     end
 
     def check_serializer(codec)

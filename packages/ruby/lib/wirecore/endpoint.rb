@@ -5,7 +5,7 @@ module Wirecore
   # schemas and limits. Runtime turns it into a core endpoint.
   class Endpoint
     LIMIT_KEYS = %i[max_message_size idle_timeout pong_timeout max_backpressure
-                    max_queued_messages allowed_origins subprotocols on_invalid
+                    max_queued_messages send_timeout max_message_fragments allowed_origins subprotocols on_invalid
                     format_assert].freeze
     NEVER_MS = 0xFFFF_FFFF
 
@@ -56,6 +56,8 @@ module Wirecore
         max_queued_messages: l[:max_queued_messages],
         idle_timeout_ms: seconds_to_ms(l[:idle_timeout]),
         pong_timeout_ms: seconds_to_ms(l[:pong_timeout]),
+        send_timeout_ms: seconds_to_ms(l[:send_timeout]),
+        max_message_fragments: l[:max_message_fragments],
         subprotocols: l[:subprotocols]&.map(&:to_s),
         allowed_origins: l[:allowed_origins]&.map(&:to_s)
       }

@@ -18,6 +18,7 @@ module Wirecore
     def initialize(app, host:, port:, tls: nil)
       @app = app
       @native = Native::Server.new(app.server_options)
+      @native.use_redis(app.broker, app.method(:broker_state)) if app.broker
       app.endpoints.each do |ep|
         @native.add_endpoint(ep.path, Handler.new(ep, self), ep.native_options)
       end
@@ -35,6 +36,18 @@ module Wirecore
       @deferred = []
       @timers = []
       @stop = false
+      @drain = false
+      trap_hup if Native.worker_index >= 0
+    end
+
+    # The broker's counters ({state:, published:, dropped:, ...}), or nil.
+    def broker_stats = @native.broker_stats
+
+    # From any thread: stop accepting (what waits in the backlog is served),
+    # finish the open connections, then shut down; #run returns once done.
+    def drain
+      @drain = true
+      wake
     end
 
     # True when serving wss://.
@@ -117,6 +130,7 @@ module Wirecore
         return unless alive
 
         shutdown if @stop
+        drain_now if @drain
         wait(next_timeout)
       end
     end
@@ -156,6 +170,18 @@ module Wirecore
 
     def shutdown
       @native.shutdown(@app.shutdown_timeout_ms)
+    end
+
+    def drain_now
+      @drain = false
+      @native.drain(30_000)
+    rescue Error
+      nil # already draining or shutting down
+    end
+
+    # In a worker: SIGHUP is the supervisor's rolling replace.
+    def trap_hup
+      trap("HUP") { drain }
     end
 
     def close_quietly

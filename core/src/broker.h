@@ -1,0 +1,88 @@
+/*
+ * broker.h -- the private side of brokers: the server's broker state
+ * (broker.c), the envelope codec, the Redis URL parser (redis_url.c) and the
+ * hooks topics.c and server.c call. Never installed.
+ */
+#ifndef WIRE_BROKER_H
+#define WIRE_BROKER_H
+
+#include "internal.h"
+
+/* ---- envelope -------------------------------------------------------------- */
+
+#define WIRE__ENV_HEADER 12u
+#define WIRE__ENV_VERSION 1u
+enum { WIRE__ENV_TEXT = 1, WIRE__ENV_BINARY = 2, WIRE__ENV_VALUE = 3 };
+
+/* A parsed envelope; payload points into the parsed bytes. plain: no header
+ * (a message published from outside), origin 0. */
+typedef struct wire__envelope {
+  int kind; /* WIRE__ENV_* */
+  int plain;
+  uint64_t origin;
+  const uint8_t *payload;
+  size_t len;
+} wire__envelope;
+
+/* Write the 12-byte header into h. */
+WIRE_HIDDEN void wire__envelope_header(uint8_t h[WIRE__ENV_HEADER], int kind, uint64_t origin);
+/* Read an envelope or a plain payload (never reads past n). Returns 0 or
+ * WIRE_EDESERIALIZE (an envelope of another version or an unknown kind). */
+WIRE_HIDDEN int wire__envelope_parse(const uint8_t *p, size_t n, wire__envelope *out);
+
+/* ---- Redis URLs ------------------------------------------------------------ */
+
+typedef struct wire__redis_url {
+  char *host;     /* NUL-terminated, in block_ */
+  char *user;     /* decoded; NULL when absent */
+  char *password; /* decoded; NULL when absent */
+  char *block_;   /* owns the three strings */
+  int port;
+  int db;
+} wire__redis_url;
+
+/* Parse redis://[[user]:password@]host[:port][/db]; IPv6 hosts in brackets.
+ * Returns 0, WIRE_EINVAL (err says why) or WIRE_ENOMEM. Free with
+ * wire__redis_url_free. */
+WIRE_HIDDEN int wire__redis_url_parse(const char *url, wire__redis_url *out, wire_error *err);
+WIRE_HIDDEN void wire__redis_url_free(wire__redis_url *u);
+
+/* ---- the server's broker (wire_server.broker) ------------------------------ */
+
+typedef struct wire__broker {
+  wire_broker_engine engine;
+  void *impl;
+  uint64_t origin;
+  wire_broker_stats stats;
+  wire_broker_state_cb on_state;
+  void *state_data;
+  wire_doc *doc; /* values: the envelope's MessagePack, received values */
+  uint8_t *env;  /* the envelope being built */
+  size_t env_cap;
+  int closed; /* engine.close has run */
+} wire__broker;
+
+/* topics.c calls these (they do nothing without a broker). */
+WIRE_HIDDEN void wire__broker_publish(wire_server *s, const char *topic, size_t len, int kind,
+                                      const void *data, size_t n);
+WIRE_HIDDEN void wire__broker_publish_value(wire_server *s, const char *topic, size_t len,
+                                            const wire_value *v);
+WIRE_HIDDEN void wire__broker_topic(wire_server *s, const char *topic, size_t len, int subscribed);
+/* server.c: at wire_server_shutdown and wire_server_free. */
+WIRE_HIDDEN void wire__broker_shutdown(wire_server *s);
+WIRE_HIDDEN void wire__broker_free(wire_server *s);
+/* server.c, wire_server_free: a server that never listened closes its
+ * broker's handles there (owned loop: at once). */
+WIRE_HIDDEN void wire__broker_close_unlistened(wire_server *s);
+/* The broker's stats, for its engine (NULL without a broker). */
+WIRE_HIDDEN wire_broker_stats *wire__broker_stats(wire_server *s);
+
+/* topics.c: publish to the local subscribers only (deliveries from the
+ * backplane must not go back to it). */
+WIRE_HIDDEN int wire__publish_local(wire_server *s, const char *name, size_t len,
+                                    wire_msg_kind kind, const void *data, size_t data_len,
+                                    wire_conn *exclude);
+WIRE_HIDDEN int wire__publish_value_local(wire_server *s, const char *name, size_t len,
+                                          const wire_value *v, wire_conn *exclude, wire_error *err);
+
+#endif /* WIRE_BROKER_H */

@@ -1,0 +1,179 @@
+/*
+ * workers.c -- a process per core: the fork-based supervisor (start N
+ * workers, restart the ones that die with backoff, forward SIGINT/SIGTERM,
+ * SIGHUP replaces them one at a time), the worker side (SO_REUSEPORT
+ * listeners, telling the supervisor a worker listens), and draining a server
+ * (accept the backlog, close the listeners, finish, then shut down).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* accept4 */
+#endif
+#include "conn_internal.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the worker side ------------------------------------------------------- */
+
+/* The supervisor's pipe, from the environment (a worker may exec): -1 when
+ * this process is not a worker. */
+static int worker_fd(void) {
+  const char *v = getenv("WIRECORE_WORKER_FD");
+  if (v == NULL || *v == 0)
+    return -1;
+  char *end;
+  long fd = strtol(v, &end, 10);
+  return *end == 0 && fd >= 0 && fd < 1 << 20 ? (int)fd : -1;
+}
+
+int wire_worker_index(void) {
+  const char *v = getenv("WIRECORE_WORKER_INDEX");
+  return worker_fd() >= 0 && v != NULL ? atoi(v) : -1;
+}
+
+static int want_reuseport(void) {
+  const char *v = getenv("WIRECORE_REUSEPORT");
+  return worker_fd() >= 0 || (v != NULL && strcmp(v, "1") == 0);
+}
+
+/* libuv 1.44 has no SO_REUSEPORT flag: make the socket, set the option
+ * before bind, then hand the socket to libuv. */
+int wire__listen_bind(uv_tcp_t *tcp, const struct sockaddr *addr) {
+  if (!want_reuseport())
+    return uv_tcp_bind(tcp, addr, 0);
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int on = 1;
+  socklen_t len =
+      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, addr, len) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  int r = uv_tcp_open(tcp, (uv_os_sock_t)fd);
+  if (r != 0)
+    close(fd);
+  return r;
+}
+
+/* Once per process: the supervisor waits for it before retiring the worker
+ * this one replaces. A write of 4 bytes to a pipe is atomic. */
+void wire__worker_listening(void) {
+  static pid_t told; /* per process: a forked child starts over */
+  int fd = worker_fd();
+  if (fd < 0 || told == getpid())
+    return;
+  told = getpid();
+  int32_t pid = (int32_t)told;
+  ssize_t n = write(fd, &pid, sizeof pid);
+  (void)n;
+}
+
+/* ---- draining ------------------------------------------------------------------- */
+
+typedef struct drain {
+  uv_timer_t timer;
+  wire_server *s;
+  uint64_t deadline;
+  wire_shutdown_cb done;
+  void *done_data;
+} drain;
+
+static void drain_close_cb(uv_handle_t *h) {
+  drain *d = h->data;
+  wire_server *s = d->s;
+  free(d);
+  s->n_handles--;
+  wire__server_check_done(s);
+}
+
+/* Every 50 ms: nothing left, or out of time, starts the shutdown. A shutdown
+ * started meanwhile by someone else just ends the drain. */
+static void drain_tick(uv_timer_t *t) {
+  drain *d = t->data;
+  wire_server *s = d->s;
+  if (s->state == WIRE__SV_LISTENING && (s->n_sockets == 0 || uv_now(s->loop) >= d->deadline))
+    wire_server_shutdown(s, 0, d->done, d->done_data);
+  if (s->state != WIRE__SV_LISTENING) {
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, drain_close_cb);
+  }
+}
+
+/* A connection from the backlog, taken in as the listener's callback would. */
+static void adopt(wire_server *s, int fd) {
+  wire_conn *c = calloc(1, sizeof *c);
+  if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
+    free(c);
+    close(fd);
+    return;
+  }
+  c->tcp.data = s;
+  c->tp = &wire__tcp_transport;
+  int ok = uv_tcp_open(&c->tcp, (uv_os_sock_t)fd) == 0;
+  if (ok)
+    uv_tcp_nodelay(&c->tcp, 1);
+  else
+    close(fd);
+  wire__conn_start(c, ok);
+}
+
+/* With SO_REUSEPORT the kernel resets what waits in a listener's queue when
+ * it closes: take all of it first, then close at once (another worker's
+ * listener gets what arrives after). */
+static void accept_backlog(wire_server *s) {
+  for (wire__listener *l = s->listeners; l; l = l->next) {
+    uv_os_fd_t lfd;
+    if (uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
+      continue;
+    for (;;) {
+      int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0)
+        break; /* EAGAIN: the queue is empty (or an error we leave to the close) */
+      if (l->on_conn == wire__tls_on_connection)
+        wire__tls_adopt(s, fd);
+      else
+        adopt(s, fd);
+    }
+  }
+}
+
+int wire_server_drain(wire_server *s, unsigned timeout_ms, wire_shutdown_cb done, void *user_data) {
+  if (s == NULL)
+    return WIRE_EINVAL;
+  if (s->state != WIRE__SV_LISTENING || s->listeners == NULL)
+    return WIRE_ESTATE; /* not listening, or drained already */
+  drain *d = calloc(1, sizeof *d);
+  if (d == NULL || uv_timer_init(s->loop, &d->timer) != 0) {
+    free(d);
+    return WIRE_ENOMEM;
+  }
+  d->timer.data = d;
+  d->s = s;
+  d->done = done;
+  d->done_data = user_data;
+  uv_update_time(s->loop);
+  d->deadline = uv_now(s->loop) + (timeout_ms ? timeout_ms : 30000);
+  s->n_handles++;
+  wire__enter(s);
+  accept_backlog(s);
+  wire__server_close_listeners(s);
+  wire__leave(s);
+  uv_timer_start(&d->timer, drain_tick, 0, 50);
+  s->kick = 1;
+  wire__wake_host(s);
+  return 0;
+}

@@ -1,0 +1,287 @@
+/*
+ * test_workers.c -- workers (supervisor.c, workers.c): wire_server_drain on
+ * a server pumped in this thread (the backlog is served, the port closes),
+ * then build/wire_echo --workers 2 as a real supervisor with real worker
+ * processes: both serve, a SIGKILLed worker is replaced, SIGHUP during a
+ * connection storm refuses nothing, SIGTERM closes clients with 1001 and
+ * exits 0, and the supervisor leaks no file descriptor.
+ */
+#include "conn_internal.h"
+#include "support/fixture.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- wire_server_drain ------------------------------------------------------------- */
+
+TestSuite(drain, .timeout = 60);
+
+Test(drain, serves_the_backlog_closes_the_port_then_shuts_down) {
+  fx f = {0};
+  f.echo = 1;
+  fx_start(&f, NULL, NULL, "/echo");
+  /* connected but not yet accepted: the server has not run since */
+  int waiting = wt_connect(f.port);
+  cr_assert_geq(waiting, 0);
+  sleep_ms(20);
+  cr_assert_eq(wire_server_drain(f.server, 5000, NULL, NULL), 0);
+  cr_assert_eq(wire_server_drain(f.server, 5000, NULL, NULL), WIRE_ESTATE, "listeners are gone");
+  cr_assert_eq(wt_connect(f.port), -1, "nothing listens any more");
+  cr_assert_eq(wt_handshake(&f.pump, waiting, "/echo", NULL), 101, "the backlog is served");
+  wt_send_frame(&f.pump, waiting, 1, 1, "still here", 10);
+  wt_msg m;
+  cr_assert_eq(wt_read_frame(&f.pump, waiting, &m, 3000), 0);
+  cr_assert_eq(m.len, 10);
+  wt_msg_free(&m);
+  cr_assert_eq(wire_server_timeout(f.server) == -1, 0, "still serving");
+  close(waiting);
+  /* the last connection gone, the drain starts the shutdown by itself */
+  FX_PUMP_UNTIL(&f, wire_server_process(f.server) == 0);
+  cr_assert_eq(wire_server_free(f.server), 0);
+}
+
+/* ---- a real supervisor: build/wire_echo --workers 2 -------------------------------- */
+
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, (struct sockaddr *)&a, sizeof a);
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static pid_t start_echo(int port, int workers) {
+  char p[16], w[16];
+  snprintf(p, sizeof p, "%d", port);
+  snprintf(w, sizeof w, "%d", workers);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl(WIRE_BINARY_DIR "/wire_echo", "wire_echo", "--port", p, "--workers", w, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* The supervisor's children (from /proc), up to cap; returns how many. */
+static int children(pid_t sup, pid_t *out, int cap) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)sup, (int)sup);
+  FILE *f = fopen(path, "r");
+  int n = 0;
+  if (f == NULL)
+    return 0;
+  int pid;
+  while (n < cap && fscanf(f, "%d", &pid) == 1)
+    out[n++] = pid;
+  fclose(f);
+  return n;
+}
+
+static int count_fds(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(path);
+  int n = 0;
+  if (d == NULL)
+    return -1;
+  while (readdir(d) != NULL)
+    n++;
+  closedir(d);
+  return n - 2;
+}
+
+static wt_pump nopump = {NULL, NULL};
+
+/* One connection: handshake, one echo, close. 1 when everything worked. */
+static int one_echo(int port) {
+  int fd = wt_connect(port);
+  if (fd < 0)
+    return 0;
+  int ok = wt_handshake(&nopump, fd, "/storm", NULL) == 101;
+  if (ok) {
+    wt_send_frame(&nopump, fd, 1, 1, "ping", 4);
+    wt_msg m;
+    ok = wt_read_frame(&nopump, fd, &m, 3000) == 0 && m.len == 4;
+    if (ok)
+      wt_msg_free(&m);
+  }
+  close(fd);
+  return ok;
+}
+
+static int wait_serving(int port) {
+  for (int i = 0; i < 400; i++) {
+    if (one_echo(port))
+      return 1;
+    sleep_ms(10);
+  }
+  return 0;
+}
+
+TestSuite(supervisor, .timeout = 120);
+
+Test(supervisor, runs_n_workers_and_replaces_a_killed_one) {
+  int port = free_port();
+  pid_t sup = start_echo(port, 2);
+  cr_assert(wait_serving(port));
+  pid_t kids[8];
+  int n = 0;
+  for (int i = 0; i < 200 && (n = children(sup, kids, 8)) != 2; i++)
+    sleep_ms(10);
+  cr_assert_eq(n, 2);
+  int fds = count_fds(sup);
+  pid_t victim = kids[0], other = kids[1];
+  kill(victim, SIGKILL);
+  pid_t now[8];
+  int replaced = 0;
+  for (int i = 0; i < 500 && !replaced; i++) {
+    sleep_ms(10);
+    n = children(sup, now, 8);
+    replaced = n == 2 && now[0] != victim && now[1] != victim;
+  }
+  cr_assert(replaced, "a new worker took the killed one's place");
+  cr_assert(now[0] == other || now[1] == other, "the other worker was left alone");
+  for (int i = 0; i < 20; i++)
+    cr_assert(one_echo(port), "connection %d", i);
+  cr_assert_eq(count_fds(sup), fds, "the supervisor leaks no descriptor");
+  kill(sup, SIGTERM);
+  int status;
+  cr_assert_eq(waitpid(sup, &status, 0), sup);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+}
+
+typedef struct storm {
+  int port;
+  volatile int stop;
+  int ok, failed;
+} storm;
+
+/* Bursts of 16 connections opened at once (so some wait in a listener's
+ * backlog when a worker starts draining), then each one's handshake and
+ * echo. */
+static void *storm_run(void *arg) {
+  storm *s = arg;
+  enum { BURST = 16 };
+  while (!s->stop) {
+    int fds[BURST];
+    for (int i = 0; i < BURST; i++)
+      fds[i] = wt_connect(s->port);
+    for (int i = 0; i < BURST; i++) {
+      int ok = fds[i] >= 0 && wt_handshake(&nopump, fds[i], "/storm", NULL) == 101;
+      if (ok) {
+        wt_send_frame(&nopump, fds[i], 1, 1, "ping", 4);
+        wt_msg m;
+        ok = wt_read_frame(&nopump, fds[i], &m, 3000) == 0 && m.len == 4;
+        if (ok)
+          wt_msg_free(&m);
+      }
+      if (fds[i] >= 0)
+        close(fds[i]);
+      if (ok)
+        s->ok++;
+      else
+        s->failed++;
+    }
+  }
+  return NULL;
+}
+
+Test(supervisor, sighup_replaces_every_worker_and_refuses_no_connection) {
+  signal(SIGPIPE, SIG_IGN);
+  int port = free_port();
+  pid_t sup = start_echo(port, 2);
+  cr_assert(wait_serving(port));
+  pid_t before[8];
+  int n = 0;
+  for (int i = 0; i < 200 && (n = children(sup, before, 8)) != 2; i++)
+    sleep_ms(10);
+  cr_assert_eq(n, 2);
+  int fds = count_fds(sup);
+  storm st[4];
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) {
+    st[i] = (storm){port, 0, 0, 0};
+    pthread_create(&th[i], NULL, storm_run, &st[i]);
+  }
+  sleep_ms(300);
+  for (int round = 0; round < 3; round++) {
+    kill(sup, SIGHUP);
+    sleep_ms(1200);
+  }
+  for (int i = 0; i < 4; i++) {
+    st[i].stop = 1;
+    pthread_join(th[i], NULL);
+  }
+  int ok = 0, failed = 0;
+  for (int i = 0; i < 4; i++) {
+    ok += st[i].ok;
+    failed += st[i].failed;
+  }
+  cr_assert_eq(failed, 0, "%d of %d connections failed", failed, ok + failed);
+  cr_assert_gt(ok, 100, "only %d connections", ok);
+  pid_t after[8];
+  for (int i = 0; i < 500 && (n = children(sup, after, 8)) != 2; i++)
+    sleep_ms(10); /* the drained ones exit */
+  cr_assert_eq(n, 2);
+  for (int i = 0; i < 2; i++)
+    cr_assert(after[i] != before[0] && after[i] != before[1], "every worker was replaced");
+  cr_assert_eq(count_fds(sup), fds, "the supervisor leaks no descriptor");
+  kill(sup, SIGTERM);
+  int status;
+  cr_assert_eq(waitpid(sup, &status, 0), sup);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+}
+
+Test(supervisor, sigterm_closes_clients_with_1001_and_exits_0) {
+  int port = free_port();
+  pid_t sup = start_echo(port, 2);
+  cr_assert(wait_serving(port));
+  int fd = wt_open(&nopump, port, "/held");
+  cr_assert_geq(fd, 0);
+  kill(sup, SIGTERM);
+  wt_msg m;
+  cr_assert_eq(wt_read_frame(&nopump, fd, &m, 5000), 0);
+  cr_assert_eq(m.opcode, 8);
+  cr_assert_eq(m.close_code, 1001);
+  wt_msg_free(&m);
+  close(fd);
+  int status;
+  cr_assert_eq(waitpid(sup, &status, 0), sup);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+  cr_assert_eq(one_echo(port), 0, "nothing serves the port any more");
+}
+
+Test(supervisor, refuses_workers_without_a_fixed_port) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", 1);
+    dup2(null, 2);
+    execl(WIRE_BINARY_DIR "/wire_echo", "wire_echo", "--port", "0", "--workers", "2", (char *)NULL);
+    _exit(127);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+  cr_assert_eq(wire_supervise(NULL, NULL, NULL), WIRE_EINVAL);
+  cr_assert_eq(wire_worker_index(), -1);
+}

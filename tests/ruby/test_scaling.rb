@@ -1,0 +1,125 @@
+# frozen_string_literal: true
+
+# App.new(broker:) against a real redis-server, and app.run(workers:) as a
+# real supervisor with worker processes (docs/scaling.md).
+require_relative "test_helper"
+require "tmpdir"
+
+class TestScaling < Minitest::Test
+  def free_port
+    s = TCPServer.new("127.0.0.1", 0)
+    s.addr[1]
+  ensure
+    s&.close
+  end
+
+  def with_redis
+    port = free_port
+    pid = spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--daemonize", "no", out: File::NULL, err: File::NULL)
+    deadline = now + 5
+    begin
+      TCPSocket.new("127.0.0.1", port).close
+    rescue Errno::ECONNREFUSED
+      raise "redis-server did not start" if now > deadline
+
+      sleep 0.02
+      retry
+    end
+    yield "redis://127.0.0.1:#{port}/0"
+  ensure
+    Process.kill("KILL", pid)
+    Process.wait(pid)
+  end
+
+  def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  def until_true(seconds = 5)
+    deadline = now + seconds
+    until yield
+      raise "condition not met within #{seconds} s" if now > deadline
+
+      sleep 0.01
+    end
+  end
+
+  def echo_app(**options)
+    app = Wirecore::App.new(**options)
+    app.websocket("/echo") { Wirecore::WebSocketResponse.new(on_message: ->(m) { m.data }) }
+    app
+  end
+
+  def test_broker_connects_and_logs_each_state_change_once
+    with_redis do |url|
+      log = StringIO.new
+      app = echo_app(broker: url, logger: Logger.new(log, level: Logger::INFO))
+      runtime, thread = app.start
+      until_true { runtime.broker_stats&.fetch(:state) == :up }
+      assert_equal 0, runtime.broker_stats[:dropped]
+      client = RealClient.new(runtime.port, "/echo")
+      client.send_text("hi")
+      assert_equal "hi", client.receive_data.data
+      client.close
+      runtime.stop
+      thread.join(10)
+      assert_equal 1, log.string.scan("wirecore: broker: connected to Redis at 127.0.0.1:").size, log.string
+    end
+  end
+
+  def test_a_bad_broker_url_is_refused_with_the_reason
+    app = echo_app(broker: "http://127.0.0.1")
+    error = assert_raises(Wirecore::Error) { app.start }
+    assert_match(/redis:\/\//, error.message)
+    assert_nil echo_app.broker
+  end
+
+  def children(pid)
+    File.read("/proc/#{pid}/task/#{pid}/children").split.map(&:to_i)
+  rescue Errno::ENOENT
+    []
+  end
+
+  def echo_once(port)
+    client = RealClient.new(port, "/echo")
+    client.send_text("hi")
+    client.receive_data.data
+  ensure
+    client&.close
+  end
+
+  def test_run_with_workers_supervises_processes_that_share_the_port
+    port = free_port
+    Dir.mktmpdir do |dir|
+      script = File.join(dir, "served.rb")
+      File.write(script, <<~RUBY)
+        $LOAD_PATH.unshift(#{File.expand_path('../../packages/ruby/lib', __dir__).inspect})
+        require "wirecore"
+        app = Wirecore::App.new
+        app.websocket("/echo") { Wirecore::WebSocketResponse.new(on_message: ->(m) { m.data }) }
+        app.run(port: #{port}, workers: 2)
+      RUBY
+      log = File.join(dir, "log")
+      pid = spawn("ruby", script, out: log, err: log)
+      begin
+        until_true(15) { children(pid).size == 2 && File.read(log).scan("started").size == 2 }
+        until_true(10) { (echo_once(port) rescue nil) == "hi" }
+        before = children(pid)
+        10.times { assert_equal "hi", echo_once(port) }
+        Process.kill("KILL", before[0])
+        until_true { children(pid).size == 2 && !children(pid).include?(before[0]) }
+        assert_includes children(pid), before[1]
+        Process.kill("HUP", pid)
+        assert_equal "hi", echo_once(port) until File.read(log).include?("all 2 workers replaced")
+        until_true(10) { children(pid).size == 2 && (children(pid) & before).empty? }
+        assert_equal "hi", echo_once(port)
+      ensure
+        Process.kill("TERM", pid)
+        _, status = Process.wait2(pid)
+      end
+      text = File.read(log)
+      assert status.success?, text
+      assert_includes text, "was killed by signal 9; restarting"
+      assert_includes text, "all workers stopped"
+    end
+  end
+end
