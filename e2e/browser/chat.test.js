@@ -5,10 +5,15 @@
 // (packages/python/examples/chat.py); WIRE_CHAT_SERVER=wire_chat runs the C
 // example build/wire_chat instead (it only relays, so the join/leave/typing
 // checks are skipped for it).
+//
+// Once, the chat also runs over wss://: build/wire_chat with --cert/--key (a
+// certificate made here by the openssl command), which Chromium trusts through
+// --ignore-certificate-errors-spki-list (the certificate's SPKI hash).
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -88,6 +93,20 @@ function chooseServer() {
 }
 
 let chatProc, httpProc, context, userDataDir, pageUrl, serverName, announces;
+let tlsDir, tlsSpki;
+
+// A self-signed certificate for 127.0.0.1 made with the openssl command:
+// { cert, key } paths and its SPKI hash (base64 SHA-256) for Chromium.
+function makeCertificate(dir) {
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const spkiDer = new crypto.X509Certificate(fs.readFileSync(cert)).publicKey
+    .export({ type: 'spki', format: 'der' });
+  return { cert, key, spki: crypto.createHash('sha256').update(spkiDer).digest('base64') };
+}
 
 before(async () => {
   const chosen = chooseServer();
@@ -104,12 +123,15 @@ before(async () => {
   pageUrl = `http://127.0.0.1:${httpPort}/?server=${encodeURIComponent(`ws://127.0.0.1:${chatPort}`)}`;
   console.log(`# chat server: ${serverName} on port ${chatPort}; page: ${pageUrl}`);
 
+  tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirecore-tls-'));
+  tlsSpki = makeCertificate(tlsDir);
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirecore-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync',
+      `--ignore-certificate-errors-spki-list=${tlsSpki.spki}`],
     viewport: { width: 720, height: 760 },
     timeout: 60000,
   });
@@ -120,14 +142,15 @@ after(async () => {
   if (context) await context.close().catch(() => {});
   await Promise.all([stop(chatProc), stop(httpProc)]);
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
 });
 
-async function openAndJoin(name, room) {
+async function openAndJoin(name, room, url = pageUrl) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.errors = errors;
-  await page.goto(pageUrl);
+  await page.goto(url);
   await page.getByTestId('name').fill(name);
   await page.getByTestId('room').fill(room);
   await page.getByTestId('join').click();
@@ -210,4 +233,31 @@ test('a server that is not there shows an error on the join form', async () => {
   await page.getByTestId('join-error').filter({ hasText: 'Could not connect' }).waitFor();
   assert.equal(await page.getByTestId('chat').isHidden(), true);
   await page.close();
+});
+
+test('two browser pages chat over wss:// (build/wire_chat with TLS)', async () => {
+  const wireChat = path.join(ROOT, 'build', 'wire_chat');
+  assert.ok(fs.existsSync(wireChat), `${wireChat} is not built (bash scripts/build.sh)`);
+  const port = await freePort();
+  const proc = start([wireChat, '--port', String(port), '--cert', tlsSpki.cert, '--key', tlsSpki.key]);
+  try {
+    await waitForPort(port, proc, 'build/wire_chat --cert');
+    const url = pageUrl.replace(/server=[^&]*/, `server=${encodeURIComponent(`wss://127.0.0.1:${port}`)}`);
+    const room = `tls-${process.pid}`;
+    const alice = await openAndJoin('alice', room, url);
+    const bob = await openAndJoin('bob', room, url);
+    assert.equal(await alice.getByTestId('server').inputValue(), `wss://127.0.0.1:${port}`);
+    await say(alice, 'over TLS 🔒');
+    await expectLine(bob, 'alice', 'over TLS 🔒');
+    await say(bob, 'encrypted both ways');
+    await expectLine(alice, 'bob', 'encrypted both ways');
+    for (const page of [alice, bob]) {
+      await page.getByTestId('leave').click();
+      await page.getByTestId('join-form').waitFor({ state: 'visible' });
+    }
+    assert.deepEqual([...alice.errors, ...bob.errors], []);
+    await Promise.all([alice.close(), bob.close()]);
+  } finally {
+    await stop(proc);
+  }
 });

@@ -7,11 +7,17 @@ a fresh TCP connection with frames built byte by byte here (so invalid ones
 can be sent), and prints one table case x server and a final line
 "N passed, M failed". Exits 1 when anything failed.
 
+--tls plays the same cases over wss://: the runner makes a throwaway CA and a
+certificate for 127.0.0.1 with the `openssl` command, starts each server with
+{tls} replaced by "--cert FILE --key FILE", and wraps every connection in TLS
+(verified against that CA). Without --tls, {tls} is replaced by nothing.
+
 Standard library only: no WebSocket library is involved on the client side.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import hashlib
 import json
@@ -21,9 +27,12 @@ import select
 import shlex
 import signal
 import socket
+import ssl
 import struct
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +45,7 @@ OPNAMES = {v: k for k, v in OPCODES.items()}
 MAX_MESSAGE = 16 * 1024 * 1024  # the size every server under test is started with
 DEFAULT_TIMEOUT = 5.0
 APP_GROUP = "app"  # cases of application endpoints (/app/...), not of the protocol
+TLS: ssl.SSLContext | None = None  # set by --tls: every connection is wrapped in it
 
 
 class CaseFailure(Exception):
@@ -132,6 +142,8 @@ class Conn:
     def __init__(self, port: int, timeout: float):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if TLS is not None:
+            self.sock = TLS.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.buf = bytearray()
         self.timeout = timeout
         self.eof = False
@@ -152,7 +164,7 @@ class Conn:
             for i in range(0, len(data), chunk):
                 self.sock.sendall(data[i : i + chunk])
                 time.sleep(0.001)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             # The server may already have failed the connection; what it sent
             # before that is still read and judged.
             pass
@@ -169,8 +181,8 @@ class Conn:
             chunk = self.sock.recv(1 << 20)
         except socket.timeout:
             raise TimeoutError from None
-        except ConnectionResetError:
-            chunk = b""
+        except (ConnectionResetError, ssl.SSLError):
+            chunk = b""  # over TLS: a TCP close without close_notify is an EOF too
         if not chunk:
             self.eof = True
             return False
@@ -566,6 +578,25 @@ def load_cases(directory: Path, pattern: str | None) -> list[dict]:
 # ---- servers -------------------------------------------------------------------
 
 
+def make_tls(directory: Path) -> tuple[ssl.SSLContext, str]:
+    """A throwaway CA and a certificate for 127.0.0.1 (made with the openssl
+    command) in directory; the client context trusting that CA, and the
+    "--cert FILE --key FILE" a server is started with."""
+    def openssl(*argv: str) -> None:
+        subprocess.run(["openssl", *argv], cwd=directory, check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=conformance CA")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    ctx = ssl.create_default_context(cafile=str(directory / "ca.pem"))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx, f"--cert {directory / 'server.pem'} --key {directory / 'server.key'}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -577,8 +608,8 @@ class Server:
     {max_message} substituted; ready once "listening on" is printed or the
     port accepts connections."""
 
-    def __init__(self, name: str, command: str):
-        self.name, self.command = name, command
+    def __init__(self, name: str, command: str, tls_args: str = ""):
+        self.name, self.command, self.tls_args = name, command, tls_args
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.restarts = 0
@@ -586,7 +617,7 @@ class Server:
     def start(self) -> None:
         self.port = free_port()
         cmd = self.command.replace("{port}", str(self.port))
-        cmd = cmd.replace("{max_message}", str(MAX_MESSAGE))
+        cmd = cmd.replace("{max_message}", str(MAX_MESSAGE)).replace("{tls}", self.tls_args)
         self.proc = subprocess.Popen(
             shlex.split(cmd), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -673,6 +704,8 @@ def main() -> int:
     ap.add_argument("--known-failures", default=str(HERE / "known-failures.json"),
                     help="JSON of known failures per server (see README.md)")
     ap.add_argument("--strict", action="store_true", help="count known failures as failures")
+    ap.add_argument("--tls", action="store_true",
+                    help="over wss://: servers get {tls} = --cert FILE --key FILE of a throwaway CA")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
 
@@ -681,6 +714,12 @@ def main() -> int:
         for c in cases:
             print(f"{c['id']:40} {c['title']}")
         return 0
+    global TLS
+    tls_args = ""
+    if args.tls:
+        tls_dir = Path(tempfile.mkdtemp(prefix="wire-conformance-tls-"))
+        atexit.register(shutil.rmtree, tls_dir, True)
+        TLS, tls_args = make_tls(tls_dir)
     servers = []
     plays = {}  # server name -> which cases it plays
     for flag, specs, wants in (("--server", args.server, lambda c: True),
@@ -690,7 +729,9 @@ def main() -> int:
             name, sep, cmd = spec.partition("=")
             if not sep or not name or not cmd:
                 ap.error(f"{flag} wants NAME=CMD, got {spec!r}")
-            servers.append(Server(name, cmd))
+            if args.tls and "{tls}" not in cmd:
+                ap.error(f"--tls: the command of {name} has no {{tls}}")
+            servers.append(Server(name, cmd, tls_args))
             plays[name] = wants
     if not servers:
         ap.error("give at least one --server NAME=CMD")
@@ -758,7 +799,8 @@ def report(cases: list[dict], servers: list[Server], table: dict, known: dict) -
         print("\nFailures:")
         for name, c, why in failures:
             print(f"  [{name}] {c['id']} ({c['title']}): {why}")
-    print(f"\n{len(cases)} cases x {len(servers)} server(s); {len(xfails)} known failures")
+    over = " over TLS" if TLS is not None else ""
+    print(f"\n{len(cases)} cases x {len(servers)} server(s){over}; {len(xfails)} known failures")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

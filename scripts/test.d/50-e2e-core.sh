@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end: the Python `websockets` client (PyPI) against build/wire_echo, and
-# the C examples' graceful stop on SIGINT/SIGTERM.
+# End-to-end: the Python `websockets` client (PyPI) against build/wire_echo,
+# the same over wss:// with `openssl s_client` (TLS 1.1 refused, client
+# certificates, SIGHUP reload, TLS workers), and the C examples' graceful stop
+# on SIGINT/SIGTERM.
 # A virtualenv under build/ keeps the machine's Python untouched.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,4 +13,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check websockets pytest
 "$venv/bin/python" -m pytest -q -p no:cacheprovider e2e/test_wire_echo_websockets.py \
-  e2e/test_example_signals.py
+  e2e/test_wire_echo_tls.py e2e/test_example_signals.py

@@ -7,13 +7,16 @@
 # {max_message}. To add a server, add a line below, or pass extra echo
 # servers (newline-separated lines) in WIRE_CONFORMANCE_SERVERS. A server that
 # cannot be built or started fails the suite.
+# Then the same servers (not the extra ones) play the same cases over wss://
+# (run.py --tls: a throwaway CA made by openssl; {tls} becomes
+# --cert FILE --key FILE).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 fail() { echo "conformance: $*" >&2; exit 1; }
 [[ -x build/wire_echo ]] || fail "build/wire_echo is missing; run scripts/build.sh first"
 dir=e2e/conformance/servers
-args="--port {port} --max-message {max_message}"
+args="--port {port} --max-message {max_message} {tls}"
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -Icore/include "$dir/c_app.c" -Lbuild -lwirecore \
   -Wl,-rpath,"$PWD/build" -o build/conformance_c_app || fail "c_app.c did not build"
 run_args=(--echo-server "c=build/wire_echo $args" --app-server "c-app=build/conformance_c_app $args")
@@ -36,10 +39,15 @@ servers+=("ruby=ruby $dir/ruby_echo.rb $args")
 for s in "${servers[@]}"; do
   run_args+=(--server "$s")
 done
+tls_args=("${run_args[@]}") # the TLS run: the built-in servers (their commands take {tls})
 # Extra servers are echo servers: they play every case but the app group.
 if [[ -n "${WIRE_CONFORMANCE_SERVERS:-}" ]]; then
   while IFS= read -r line; do
     [[ -n "$line" ]] && run_args+=(--echo-server "$line")
   done <<<"$WIRE_CONFORMANCE_SERVERS"
 fi
-python3 e2e/conformance/run.py "${run_args[@]}" "$@"
+status=0
+python3 e2e/conformance/run.py "${run_args[@]}" "$@" || status=1
+echo "==> the same over TLS"
+python3 e2e/conformance/run.py --tls "${tls_args[@]}" "$@" || status=1
+exit $status

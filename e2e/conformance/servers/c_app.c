@@ -3,7 +3,7 @@
  * /app/... endpoints the app cases (cases/10-app.json) talk to, and an echo
  * on every other path, as wire_echo. Uses only the public header.
  *
- *   c_app [--host H] [--port P] [--max-message BYTES]
+ *   c_app [--host H] [--port P] [--max-message BYTES] [--cert FILE --key FILE]
  *
  * C has no exceptions and no asynchronous handlers, so the app endpoints
  * express them with the public API: a failing handler closes with 1011, a
@@ -233,6 +233,7 @@ int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   long port = 0;
   unsigned long long max_message = 1u << 20;
+  wire_tls_cert cert = {0}; /* --cert/--key: wss:// */
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--host") == 0)
       host = argv[i + 1];
@@ -240,13 +241,20 @@ int main(int argc, char **argv) {
       port = strtol(argv[i + 1], NULL, 10);
     else if (strcmp(argv[i], "--max-message") == 0)
       max_message = strtoull(argv[i + 1], NULL, 10);
+    else if (strcmp(argv[i], "--cert") == 0)
+      cert.cert_file = argv[i + 1];
+    else if (strcmp(argv[i], "--key") == 0)
+      cert.key_file = argv[i + 1];
   }
   wire_server *server = NULL;
   if (wire_server_new(NULL, &server) != 0 || add_endpoints(server, (size_t)max_message) != 0)
     return 1;
-  int r = wire_server_listen(server, host, (int)port);
+  wire_tls_options tls = {.certs = &cert, .n_certs = 1};
+  wire_error err = {0};
+  int r = cert.cert_file ? wire_server_listen_tls(server, host, (int)port, &tls, &err)
+                         : wire_server_listen(server, host, (int)port);
   if (r != 0) {
-    fprintf(stderr, "c_app: cannot listen: %s\n", wire_strerror(r));
+    fprintf(stderr, "c_app: cannot listen: %s %s\n", wire_strerror(r), err.message);
     return 1;
   }
   printf("listening on %s:%d\n", host, wire_server_port(server));

@@ -1,9 +1,11 @@
 // Conformance echo server on Wirecore's Node.js package.
 // Usage: node node_echo.mjs --port P [--host H] [--max-message BYTES]
+//                           [--cert FILE --key FILE]   (wss://)
 // Every text or binary message on any path goes back as it came, except on
 // the /app/... endpoints of the app cases (cases/10-app.json). Prints
 // "listening on H:P" once the listener is up; SIGTERM/SIGINT stop it.
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,7 +63,9 @@ function appEndpoints(app) {
   });
 }
 
-const app = new App({ maxPayload });
+const cert = arg('--cert');
+const tls = cert ? { cert: fs.readFileSync(cert), key: fs.readFileSync(arg('--key', cert)) } : undefined;
+const app = new App({ maxPayload, tls });
 app.on('error', () => {}); // /app/crash fails on purpose
 appEndpoints(app);
 for (const route of ['/', '/{path:path}']) {

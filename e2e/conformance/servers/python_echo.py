@@ -1,6 +1,7 @@
 """Conformance echo server on Wirecore's Python package.
 
 Usage: python python_echo.py --port P [--host H] [--max-message BYTES]
+                              [--cert FILE --key FILE]   (wss://)
 Every text or binary message on any path goes back as it came, except on the
 /app/... endpoints of the app cases (cases/10-app.json). Prints
 "listening on H:P" once the listener is up; SIGTERM/SIGINT stop it.
@@ -57,7 +58,7 @@ def app_endpoints(app: App) -> None:
                 await asyncio.sleep(0.005)
 
 
-async def main(host: str, port: int, max_message: int) -> None:
+async def main(host: str, port: int, max_message: int, tls: dict | None) -> None:
     app = App()
     app_endpoints(app)
 
@@ -69,7 +70,7 @@ async def main(host: str, port: int, max_message: int) -> None:
         async def echo(request) -> WebSocketResponse:
             return WebSocketResponse(on_message=on_message)
 
-    running = await app.start(host, port)
+    running = await app.start(host, port, ssl=tls)
     print(f"listening on {host}:{port}", flush=True)
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
@@ -85,5 +86,8 @@ if __name__ == "__main__":
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--max-message", type=int, default=1 << 20)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     args = ap.parse_args()
-    asyncio.run(main(args.host, args.port, args.max_message))
+    tls = {"certfile": args.cert, "keyfile": args.key} if args.cert else None
+    asyncio.run(main(args.host, args.port, args.max_message, tls))

@@ -2,6 +2,7 @@
 
 # Conformance echo server on Wirecore's Ruby gem.
 # Usage: ruby ruby_echo.rb --port P [--host H] [--max-message BYTES]
+#                          [--cert FILE --key FILE]   (wss://)
 # Every text or binary message on any path goes back as it came, except on
 # the /app/... endpoints of the app cases (cases/10-app.json). Prints
 # "listening on H:P" once the listener is up; SIGTERM/SIGINT stop it.
@@ -16,10 +17,13 @@ end
 host = "127.0.0.1"
 port = 0
 max_message = 1 << 20
+tls = {}
 OptionParser.new do |o|
   o.on("--host H") { |v| host = v }
   o.on("--port P", Integer) { |v| port = v }
   o.on("--max-message BYTES", Integer) { |v| max_message = v }
+  o.on("--cert FILE") { |v| tls[:cert] = v }
+  o.on("--key FILE") { |v| tls[:key] = v }
 end.parse!
 
 NUMBERED = { "type" => "object", "properties" => { "n" => { "type" => "integer" } }, "required" => ["n"] }.freeze
@@ -66,7 +70,7 @@ app_endpoints(app)
     Wirecore::WebSocketResponse.new(on_message: ->(msg) { msg })
   end
 end
-app.run(host: host, port: port) do |runtime|
+app.run(host: host, port: port, tls: tls.empty? ? nil : tls) do |runtime|
   $stdout.puts "listening on #{runtime.host}:#{runtime.port}"
   $stdout.flush
 end
