@@ -33,8 +33,8 @@ if (res.status !== 0) {
   console.error([
     'wirecore: building the addon from source failed. It needs a C compiler, make, python3',
     'and the development files of wslay, msgpack-c, OpenSSL (libcrypto) and PCRE2:',
-    '  Debian/Ubuntu: apt install build-essential python3 libwslay-dev libmsgpack-dev libssl-dev libpcre2-dev libhiredis-dev',
-    '  Alpine:        apk add build-base python3 linux-headers wslay-dev msgpack-c-dev openssl-dev pcre2-dev hiredis-dev',
+    '  Debian/Ubuntu: apt install build-essential python3 libwslay-dev libmsgpack-dev libssl-dev libpcre2-dev libhiredis-dev zlib1g-dev',
+    '  Alpine:        apk add build-base python3 linux-headers wslay-dev msgpack-c-dev openssl-dev pcre2-dev hiredis-dev zlib-dev',
   ].join('\n'));
   process.exit(res.status ?? 1);
 }
