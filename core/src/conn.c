@@ -249,7 +249,9 @@ static int slot_attach(wire_conn *c) {
   slot->frags = 0;
   slot->z = 0;
   wslay_event_config_set_allowed_rsv_bits(slot->ctx, c->pmd ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
-  wslay_event_config_set_max_recv_msg_length(slot->ctx, c->ep->opts.max_message_size);
+  wslay_event_config_set_max_recv_msg_length(
+      slot->ctx,
+      c->pmd ? wire__pmd_wire_limit(c->ep->opts.max_message_size) : c->ep->opts.max_message_size);
   c->slot = slot;
   return 0;
 }
@@ -327,9 +329,12 @@ static int header_check(wire_conn *c) {
       return 1002; /* a close payload is empty or a 2-byte code first */
   } else if (op == 0 || op == 1 || op == 2) {
     if ((op == 0) != ((c->flags & WIRE__F_FRAG) != 0))
-      return 1002; /* continuation without a message, or a message inside one */
+      return 1002;         /* continuation without a message, or a message inside one */
+    if (op != 0 && c->pmd) /* permessage-deflate: the limit is on the inflated size */
+      c->pmd = (uint16_t)((h[0] & 0x40) ? c->pmd | WIRE__PMD_IN_MSG : c->pmd & ~WIRE__PMD_IN_MSG);
     uint64_t total = (op == 0 ? c->u.sc.msg : 0) + len;
-    if (total > c->ep->opts.max_message_size)
+    uint64_t max = c->ep->opts.max_message_size;
+    if (total > ((c->pmd & WIRE__PMD_IN_MSG) ? wire__pmd_wire_limit(max) : max))
       return 1009;
     c->slot->frags = op == 0 ? c->slot->frags + 1 : 1;
     if (c->slot->frags > c->ep->opts.max_message_fragments)

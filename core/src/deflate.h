@@ -24,6 +24,16 @@ typedef struct wire__sbuf wire__sbuf;
 #define WIRE__PMD_SNCT 0x0400u      /* server_no_context_takeover answered */
 #define WIRE__PMD_CNCT 0x0800u      /* client_no_context_takeover answered */
 #define WIRE__PMD_ECHO_SWB 0x1000u  /* the offer had server_max_window_bits: echo it */
+#define WIRE__PMD_IN_MSG 0x8000u    /* frame scanner: the message in flight is compressed */
+
+/* The most compressed bytes a message of at most max bytes can take (zlib's
+ * conservative deflateBound, for any memLevel: incompressible data goes out
+ * in stored blocks as small as the compressor's buffer; plus flush markers),
+ * at most UINT32_MAX: the frame scanner's limit for a compressed message. */
+static inline uint64_t wire__pmd_wire_limit(uint64_t max) {
+  uint64_t n = max + (max >> 5) + (max >> 7) + (max >> 11) + 64;
+  return n > UINT32_MAX ? UINT32_MAX : n;
+}
 
 /* One permessage-deflate offer, parsed. Window bits 0 = not given. */
 typedef struct wire__pmd_offer {

@@ -572,6 +572,31 @@ Test(deflate, a_bomb_on_the_default_limit_costs_at_most_that_limit) {
   expect_close(m, 1009, WIRE_ETOOBIG);
 }
 
+Test(deflate, an_incompressible_message_at_the_limit_is_accepted) {
+  /* deflate makes 4096 random bytes a little longer than max_message_size:
+   * the limit applies to the inflated message */
+  uint8_t rnd[4096];
+  uint32_t x = 99;
+  for (size_t i = 0; i < sizeof rnd; i++) {
+    x = x * 1103515245u + 12345u;
+    rnd[i] = (uint8_t)(x >> 16);
+  }
+  size_t zn;
+  uint8_t *z = compress_msg(rnd, sizeof rnd, &zn);
+  cr_assert_gt(zn, sizeof rnd);
+  wire__mem *m = open_shared("/small");
+  send_frame(m, 1, 0x40, 0x2, z, zn);
+  free(z);
+  cr_assert_eq(T.n_msg, 1);
+  cr_assert_eq(T.last_len, sizeof rnd);
+  sframe f = next_frame(m);
+  cr_assert_eq(f.b0, 0x82); /* it does not compress: sent plain */
+  cr_assert_eq(f.len, sizeof rnd);
+  cr_assert_eq(memcmp(f.payload, rnd, sizeof rnd), 0);
+  free(f.payload);
+  wire__mem_free(m);
+}
+
 /* ---- topics ---------------------------------------------------------------------- */
 
 Test(deflate, a_publish_is_compressed_once_for_all_compressing_subscribers) {
