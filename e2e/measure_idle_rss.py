@@ -13,7 +13,12 @@ With --tls the connections are wss:// (TLS 1.3, a throwaway P-256
 certificate made with the `openssl` command): the figure then includes
 OpenSSL's per-connection state.
 
-Usage: python3 e2e/measure_idle_rss.py [--connections N] [--build DIR] [--tls]
+With --compression every connection negotiates permessage-deflate (the
+server's default shared mode) and its one message is a 2 KiB JSON text sent
+compressed, echoed compressed (RSV1 checked): both zlib paths have run once,
+and what an idle compressing connection keeps is what is measured.
+
+Usage: python3 e2e/measure_idle_rss.py [--connections N] [--build DIR] [--tls] [--compression]
 Needs N + a few file descriptors in both processes (RLIMIT_NOFILE is raised
 to its hard limit here and inherited by the server).
 """
@@ -26,8 +31,10 @@ import socket
 import ssl
 import subprocess
 import sys
+import json
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +46,34 @@ REQUEST = (
 )
 # a masked text frame "hi" (mask key 0)
 FRAME = bytes([0x81, 0x82, 0, 0, 0, 0]) + b"hi"
+OFFER = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+
+
+def compressed_frame():
+    """A 2 KiB chat-like JSON text, deflated, as a masked RSV1 frame (mask key 0)."""
+    text = json.dumps([{"user": f"u{i % 7}", "text": f"message {i} in the lobby"} for i in range(48)])
+    text = text.encode()[:2048]
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = z.compress(text) + z.flush(zlib.Z_SYNC_FLUSH)
+    assert body.endswith(b"\x00\x00\xff\xff")
+    body = body[:-4]
+    return bytes([0xC1, 0x80 | len(body)]) + bytes(4) + body if len(body) < 126 else (
+        bytes([0xC1, 0xFE]) + len(body).to_bytes(2, "big") + bytes(4) + body)
+
+
+def read_frame(sock):
+    """One unmasked server frame: (first byte, payload)."""
+    data = b""
+    while len(data) < 2:
+        data += sock.recv(4096)
+    n, hl = data[1] & 0x7F, 2
+    if n == 126:
+        while len(data) < 4:
+            data += sock.recv(4096)
+        n, hl = int.from_bytes(data[2:4], "big"), 4
+    while len(data) < hl + n:
+        data += sock.recv(4096)
+    return data[0], data[hl : hl + n]
 
 
 def rss_kib(pid):
@@ -64,7 +99,10 @@ def main():
     ap.add_argument("--connections", type=int, default=10000)
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--tls", action="store_true", help="wss:// instead of ws://")
+    ap.add_argument("--compression", action="store_true", help="negotiate permessage-deflate")
     args = ap.parse_args()
+    request = REQUEST[:-2] + OFFER if args.compression else REQUEST
+    frame = compressed_frame() if args.compression else FRAME
     n = args.connections
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -102,16 +140,21 @@ def main():
             c = socket.create_connection(("127.0.0.1", port), timeout=10)
             if ctx is not None:
                 c = ctx.wrap_socket(c, server_hostname="localhost")
-            c.sendall(REQUEST)
+            c.sendall(request)
             head = read_until(c, b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 101"), head
-            c.sendall(FRAME)
-            assert read_until(c, b"hi") == bytes([0x81, 0x02]) + b"hi"
+            c.sendall(frame)
+            if args.compression:
+                assert b"permessage-deflate" in head, head
+                assert read_frame(c)[0] == 0xC1  # echoed compressed
+            else:
+                assert read_until(c, b"hi") == bytes([0x81, 0x02]) + b"hi"
             socks.append(c)
         time.sleep(1.0)
         after = rss_kib(server.pid)
         per = (after - base) * 1024 / (n - warm)
-        print(f"connections: {n}{' (TLS ' + socks[0].version() + ')' if ctx else ''}")
+        print(f"connections: {n}{' (TLS ' + socks[0].version() + ')' if ctx else ''}"
+              + (" (permessage-deflate)" if args.compression else ""))
         print(f"server RSS after {warm} connections: {base} KiB, with {n}: {after} KiB")
         print(f"bytes per idle connection: {per:.0f}")
         for c in socks:

@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/apt.sh build-essential cmake ninja-build pkg-config git \
   libuv1-dev libwslay-dev libssl-dev libmsgpack-dev libpcre2-dev \
   libcriterion-dev libcjson-dev valgrind clang \
-  libhiredis-dev redis-server
+  libhiredis-dev redis-server zlib1g-dev

@@ -21,7 +21,7 @@ rm -rf "$dist" "$stage"
 mkdir -p "$dist" "$stage"
 # The libraries a prebuilt binary carries beside it; glibc and the language
 # runtime's own libraries are the host's.
-bundle_re='/lib(uv|wslay|msgpackc|pcre2-8|ssl|crypto|hiredis)\.so'
+bundle_re='/lib(uv|wslay|msgpackc|pcre2-8|ssl|crypto|hiredis|z)\.so'
 
 # The versions in the packages' own files must be VERSION's.
 check_versions() {

@@ -306,6 +306,20 @@ static void free_endpoint(napi_env env, wn_endpoint_store *st) {
   free(st);
 }
 
+/* permessage-deflate: compression (the core's mode number), compressionThreshold,
+ * compressionWindowBits, as lib/app.js prepared them. Returns 0 or -1. */
+static int parse_compression(napi_env env, napi_value o, wire_endpoint_options *opts) {
+  double mode, threshold, bits;
+  if (get_uint(env, o, "compression", 0, &mode) ||
+      get_uint(env, o, "compressionThreshold", 0, &threshold) ||
+      get_uint(env, o, "compressionWindowBits", 0, &bits))
+    return -1;
+  opts->compression = (wire_compression)(mode > 255.0 ? 255u : (unsigned)mode);
+  opts->compression_threshold = (size_t)threshold;
+  opts->compression_window_bits = bits > 255.0 ? 255u : (unsigned)bits;
+  return 0;
+}
+
 /* Read the endpoint options the JS layer prepared (see lib/app.js). */
 static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store *st,
                                   wire_endpoint_options *opts) {
@@ -343,6 +357,8 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   opts->send_high_water = (size_t)high_water;
   opts->send_timeout_ms = send_to > 4294967295.0 ? 4294967295u : (unsigned)send_to;
   opts->max_message_fragments = max_frags > 4294967295.0 ? 4294967295u : (unsigned)max_frags;
+  if (parse_compression(env, o, opts) != 0) /* permessage-deflate */
+    return -1;
   opts->message_schemas = (const char *const *)st->schemas.items;
   opts->n_message_schemas = st->schemas.n;
   opts->response_schema = st->response_schema;

@@ -259,6 +259,11 @@ static int mod_exec(PyObject *module) {
       PyModule_AddIntConstant(module, "SCHEMA_FORMAT_ASSERT", WIRE_SCHEMA_FORMAT_ASSERT) ||
       PyModule_AddIntConstant(module, "DEFAULT_MAX_QUEUED", WIRE_DEFAULT_MAX_QUEUED))
     return -1;
+  /* permessage-deflate modes */
+  if (PyModule_AddIntConstant(module, "COMPRESSION_SHARED", WIRE_COMPRESSION_SHARED) ||
+      PyModule_AddIntConstant(module, "COMPRESSION_OFF", WIRE_COMPRESSION_OFF) ||
+      PyModule_AddIntConstant(module, "COMPRESSION_DEDICATED", WIRE_COMPRESSION_DEDICATED))
+    return -1;
 #define WPY_ADD_ERRNO(name, num, cat, msg)                                                         \
   if (PyModule_AddIntConstant(module, #name, num))                                                 \
     return -1;

@@ -329,7 +329,8 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
 /* add_endpoint(pattern, handler, *, codec, message_schemas, response_schema,
  * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
  * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
- * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments) */
+ * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments,
+ * compression, compression_threshold, compression_window_bits) */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"pattern",
                            "handler",
@@ -348,17 +349,28 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
                            "send_high_water",
                            "send_timeout_ms",
                            "max_message_fragments",
+                           "compression",
+                           "compression_threshold",
+                           "compression_window_bits",
                            NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
   unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInnII:add_endpoint", kwlist, &pattern,
-                                   &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
-                                   &max_bp, &idle, &pong, &subprotocols, &origins, &flags,
-                                   &max_queued, &high_water, &send_timeout, &max_frags))
+  int compression = 0;               /* permessage-deflate */
+  Py_ssize_t z_threshold = 0;
+  unsigned z_bits = 0;
+  if (!PyArg_ParseTupleAndKeywords(
+          args, kw, "sO|$iOzinnIIOOInnIIinI:add_endpoint", kwlist, &pattern, &handler, &codec,
+          &schemas, &response_schema, &policy, &max_msg, &max_bp, &idle, &pong, &subprotocols,
+          &origins, &flags, &max_queued, &high_water, &send_timeout, &max_frags, &compression,
+          &z_threshold, &z_bits))
     return NULL;
+  if (z_threshold < 0) {
+    PyErr_SetString(PyExc_ValueError, "compression_threshold must not be negative");
+    return NULL;
+  }
   if (max_queued < 0 || high_water < 0) {
     PyErr_SetString(PyExc_ValueError,
                     "max_queued_messages and send_high_water must not be negative");
@@ -395,6 +407,9 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   o.send_high_water = (size_t)high_water;
   o.send_timeout_ms = send_timeout;
   o.max_message_fragments = max_frags;
+  o.compression = (wire_compression)compression;
+  o.compression_threshold = (size_t)z_threshold;
+  o.compression_window_bits = z_bits;
   wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL,
                        ep->on_drain ? cb_drain : NULL};
   if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||

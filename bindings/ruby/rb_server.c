@@ -409,6 +409,10 @@ static void endpoint_options(endpoint_store *st, VALUE opts, wire_endpoint_optio
   o->pong_timeout_ms = (unsigned)opt_size(opts, "pong_timeout_ms", 0);
   o->send_timeout_ms = (unsigned)opt_size(opts, "send_timeout_ms", 0);
   o->max_message_fragments = (unsigned)opt_size(opts, "max_message_fragments", 0);
+  /* permessage-deflate: the mode number lib/wirecore/endpoint.rb chose */
+  o->compression = (wire_compression)opt_size(opts, "compression", 0);
+  o->compression_threshold = opt_size(opts, "compression_threshold", 0);
+  o->compression_window_bits = (unsigned)opt_size(opts, "compression_window_bits", 0);
   o->subprotocols = keep_list(st, opts, "subprotocols", &o->n_subprotocols);
   o->allowed_origins = keep_list(st, opts, "allowed_origins", &o->n_allowed_origins);
 }

@@ -442,6 +442,18 @@ typedef enum wire_invalid_policy {
  * reader costs to 64 messages; reading resumes at half (32). */
 #define WIRE_DEFAULT_MAX_QUEUED 64u
 
+/* permessage-deflate per endpoint. SHARED (the default) answers every offer
+ * with server_no_context_takeover and client_no_context_takeover: messages
+ * are compressed by one deflate stream per server and inflated by one per
+ * server, so an idle connection keeps no compression state. DEDICATED keeps
+ * context takeover (a better ratio for streams of similar messages) at the
+ * cost of a deflate and an inflate stream per connection. OFF declines. */
+typedef enum wire_compression {
+  WIRE_COMPRESSION_SHARED = 0,
+  WIRE_COMPRESSION_OFF,
+  WIRE_COMPRESSION_DEDICATED
+} wire_compression;
+
 /* Endpoint options. Zero-initialize, then set what you need: 0 / NULL fields
  * take the defaults. */
 typedef struct wire_endpoint_options {
@@ -471,7 +483,17 @@ typedef struct wire_endpoint_options {
   /* Frames one data message may span; past it the connection closes with
    * 1009. A message in progress costs its payload, never a node per frame. */
   unsigned max_message_fragments; /* 0 = WIRE_DEFAULT_MAX_FRAGMENTS */
+  /* permessage-deflate (RFC 7692), see docs/compression.md. */
+  wire_compression compression; /* 0 = WIRE_COMPRESSION_SHARED */
+  /* Messages shorter than this many bytes go out uncompressed;
+   * 0 = WIRE_DEFAULT_COMPRESSION_THRESHOLD. */
+  size_t compression_threshold;
+  /* WIRE_COMPRESSION_DEDICATED: the LZ77 window of each connection's
+   * streams, 9..15 (0 = 15; zlib's memLevel follows it). */
+  unsigned compression_window_bits;
 } wire_endpoint_options;
+
+#define WIRE_DEFAULT_COMPRESSION_THRESHOLD 1024u
 
 #define WIRE_DEFAULT_SEND_TIMEOUT_MS 30000u
 #define WIRE_DEFAULT_MAX_FRAGMENTS 4096u

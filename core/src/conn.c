@@ -68,8 +68,10 @@ static void ws_frame_start(wslay_event_context_ptr ctx,
   } else if (arg->opcode == WSLAY_TEXT_FRAME) {
     slot->text = 1;
     slot->utf8 = WIRE__UTF8_OK;
+    slot->z = (arg->rsv & WSLAY_RSV1_BIT) != 0; /* the scanner allowed it */
   } else if (arg->opcode == WSLAY_BINARY_FRAME) {
     slot->text = 0;
+    slot->z = (arg->rsv & WSLAY_RSV1_BIT) != 0;
   }
 }
 
@@ -122,7 +124,7 @@ static void ws_frame_chunk(wslay_event_context_ptr ctx,
     slot_fail(slot, 1011);
     return;
   }
-  if (!slot->text)
+  if (!slot->text || slot->z) /* compressed text is checked once inflated */
     return;
   slot->utf8 = wire__utf8_step(slot->utf8, arg->data, arg->data_length);
   if (slot->utf8 == WIRE__UTF8_BAD)
@@ -144,6 +146,18 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     if (arg->opcode == WSLAY_TEXT_FRAME && slot->utf8 != WIRE__UTF8_OK) {
       slot_fail(slot, 1007); /* ends inside a multi-byte sequence */
       return;
+    }
+    if (slot->z) { /* permessage-deflate: inflate (bounded), then check the text */
+      int code = wire__pmd_inflate(c, slot);
+      if (code == 0 && arg->opcode == WSLAY_TEXT_FRAME &&
+          wire__utf8_step(WIRE__UTF8_OK, slot->msg, slot->msg_len) != WIRE__UTF8_OK)
+        code = 1007;
+      slot->z = 0;
+      if (code != 0) {
+        slot->msg_len = 0;
+        slot_fail(slot, (uint16_t)code);
+        return;
+      }
     }
     if (c->state == WIRE__S_OPEN) {
       /* reset first: the buffer is ours again once delivery returns */
@@ -197,6 +211,7 @@ void wire__slot_free(wire__slot *slot) {
     return;
   wslay_event_context_free(slot->ctx);
   free(slot->msg);
+  free(slot->zbuf);
   free(slot);
 }
 
@@ -232,7 +247,11 @@ static int slot_attach(wire_conn *c) {
   slot->reason[0] = 0;
   slot->msg_len = 0;
   slot->frags = 0;
-  wslay_event_config_set_max_recv_msg_length(slot->ctx, c->ep->opts.max_message_size);
+  slot->z = 0;
+  wslay_event_config_set_allowed_rsv_bits(slot->ctx, c->pmd ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
+  wslay_event_config_set_max_recv_msg_length(
+      slot->ctx,
+      c->pmd ? wire__pmd_wire_limit(c->ep->opts.max_message_size) : c->ep->opts.max_message_size);
   c->slot = slot;
   return 0;
 }
@@ -251,6 +270,11 @@ static void slot_detach(wire_conn *c, int clean) {
       free(slot->msg);
       slot->msg = NULL;
       slot->msg_cap = 0;
+    }
+    if (slot->zcap > WIRE__SLOT_MSG_KEEP) {
+      free(slot->zbuf);
+      slot->zbuf = NULL;
+      slot->zcap = 0;
     }
     slot->next = s->pool;
     s->pool = slot;
@@ -286,8 +310,10 @@ static size_t header_size(const uint8_t *h, size_t have) {
 static int header_check(wire_conn *c) {
   const uint8_t *h = c->u.sc.hdr;
   int fin = h[0] & 0x80, op = h[0] & 0x0f;
-  if ((h[0] & 0x70) || !(h[1] & 0x80))
-    return 1002; /* reserved bits without an extension; unmasked client frame */
+  if (!(h[1] & 0x80))
+    return 1002; /* unmasked client frame */
+  if ((h[0] & 0x70) && ((h[0] & 0x70) != 0x40 || !c->pmd || op == 0 || op >= 0x8))
+    return 1002; /* reserved bits: only RSV1, with permessage-deflate, on a message's first frame */
   uint64_t len = h[1] & 0x7f;
   if (len == 126) {
     len = ((uint64_t)h[2] << 8) | h[3];
@@ -303,9 +329,12 @@ static int header_check(wire_conn *c) {
       return 1002; /* a close payload is empty or a 2-byte code first */
   } else if (op == 0 || op == 1 || op == 2) {
     if ((op == 0) != ((c->flags & WIRE__F_FRAG) != 0))
-      return 1002; /* continuation without a message, or a message inside one */
+      return 1002;         /* continuation without a message, or a message inside one */
+    if (op != 0 && c->pmd) /* permessage-deflate: the limit is on the inflated size */
+      c->pmd = (uint16_t)((h[0] & 0x40) ? c->pmd | WIRE__PMD_IN_MSG : c->pmd & ~WIRE__PMD_IN_MSG);
     uint64_t total = (op == 0 ? c->u.sc.msg : 0) + len;
-    if (total > c->ep->opts.max_message_size)
+    uint64_t max = c->ep->opts.max_message_size;
+    if (total > ((c->pmd & WIRE__PMD_IN_MSG) ? wire__pmd_wire_limit(max) : max))
       return 1009;
     c->slot->frags = op == 0 ? c->slot->frags + 1 : 1;
     if (c->slot->frags > c->ep->opts.max_message_fragments)
@@ -745,6 +774,7 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
   }
   wire__topics_conn_drop(c); /* topics: listed during on_close, gone after */
   slot_detach(c, 0);
+  wire__pmd_conn_free(c);
   wire__out_discard(c);
   pq_free(c);
   c->tp->close(c);

@@ -9,6 +9,7 @@
 #ifndef WIRE_CONN_INTERNAL_H
 #define WIRE_CONN_INTERNAL_H
 
+#include "deflate.h"
 #include "http.h"
 #include "internal.h"
 #include "topics.h"
@@ -68,6 +69,11 @@ typedef struct wire__slot {
   uint8_t *msg;
   size_t msg_len, msg_cap;
   uint32_t frags; /* frames of the message in flight (max_message_fragments) */
+  /* permessage-deflate (deflate.c): the data message in flight is
+   * compressed; it is inflated into zbuf, which then trades places with msg. */
+  uint8_t z;
+  uint8_t *zbuf;
+  size_t zcap;
   uint8_t reason_len;
   char reason[124]; /* close reason received (or sent), for on_close */
 } wire__slot;
@@ -196,7 +202,12 @@ struct wire_conn {
   uint8_t rules;       /* WIRE__R_* (rules.c) */
   uint16_t pq_len;     /* messages in the pause queue (one socket read's worth at most) */
   uint16_t held;       /* messages the host holds (wire_conn_hold), saturating */
+  /* permessage-deflate (deflate.h): the negotiated parameters (WIRE__PMD_*,
+   * 0 = none), in what was padding */
+  uint16_t pmd;
   wire__csubs *topics; /* topics.c: subscriptions, NULL when none */
+  /* deflate.c: a dedicated connection's zlib streams, NULL until used */
+  struct wire__pmdc *zc;
 };
 
 #define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
@@ -267,6 +278,8 @@ struct wire_server {
   wire__topics topics;         /* topics.c */
   struct wire__tls_set *tls;   /* tls.c: the current TLS contexts, NULL without TLS */
   struct wire__broker *broker; /* broker.c: NULL without a broker */
+  /* deflate.c: the shared zlib streams, made on first use */
+  struct wire__pmds *pmd;
 };
 
 /* ---- cross-file internals ----------------------------------------------- */

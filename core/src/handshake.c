@@ -110,6 +110,8 @@ static void reject(wire_conn *c, int status, const char *body) {
 static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
   char resp[2048];
   int n = wire__handshake_response(c->req, resp, sizeof resp);
+  if (n >= 0)
+    n = wire__pmd_response(c->pmd, resp, n, sizeof resp); /* permessage-deflate */
   if (n < 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
     reject(c, 500, NULL);
     return;
@@ -201,6 +203,7 @@ static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
     reject(c, st, why);
     return;
   }
+  c->pmd = wire__pmd_negotiate(c->req, ep); /* permessage-deflate: 0 = declined */
   if (s->n_established >= s->max_connections) {
     s->stats.refused_connections++;
     reject(c, 503, NULL);

@@ -244,7 +244,11 @@ int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
     return WIRE_EBACKPRESSURE;
   }
   wire__enter(s);
-  int r = wire__out_frame(c, opcode, data, len);
+  int r = wire__pmd_send(c, opcode, data, len); /* permessage-deflate, when it pays */
+  if (r == 0)
+    r = wire__out_frame(c, opcode, data, len);
+  else if (r == 1)
+    r = 0;
   if (r == 0) {
     wire__out_schedule(c);
     if (c->out_bytes > c->ep->opts.max_backpressure)

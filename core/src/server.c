@@ -111,6 +111,8 @@ int wire_server_free(wire_server *s) {
   wire__pipeline_server_free(s);
   wire__broker_free(s); /* broker */
   wire__topics_free(s); /* topics */
+  /* permessage-deflate */
+  wire__pmd_server_free(s);
   free(s->rbuf);
   wire__tls_set_free(s->tls);
   free(s);
@@ -195,6 +197,7 @@ static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) 
   ep->stall.duration = clamp_ms(ep->opts.send_timeout_ms);
   ep->stall.kind = WIRE__T_STALL;
   wire__rules_resolve(ep);
+  wire__pmd_resolve(&ep->opts); /* permessage-deflate */
 }
 
 int wire_endpoint_add(wire_server *s, const char *pattern, const wire_endpoint_options *opts,
@@ -210,6 +213,9 @@ int wire_endpoint_add(wire_server *s, const char *pattern, const wire_endpoint_o
   if (o.codec > WIRE_CODEC_MSGPACK || o.invalid_policy > WIRE_INVALID_IGNORE ||
       (o.n_message_schemas > 0 && o.message_schemas == NULL))
     return wire__error_set(err, WIRE_EINVAL, "invalid endpoint options");
+  if (wire__pmd_check_options(&o) != 0)
+    return wire__error_set(
+        err, WIRE_EINVAL, "compression is off, shared or dedicated; compression_window_bits 9..15");
   wire_endpoint *ep = calloc(1, sizeof *ep);
   if (ep == NULL)
     return wire__error_set(err, WIRE_ENOMEM, "out of memory");

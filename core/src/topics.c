@@ -403,6 +403,9 @@ static wire__sbuf *sbuf_frame(wire__topics *T, int opcode, const void *data, siz
   b->refs = 1;
   b->len = hl + len;
   b->owner = T;
+  b->alt = NULL;
+  b->zplain = 0;
+  b->zbits = 0;
   memcpy(b->data, h, hl);
   if (len)
     memcpy(b->data + hl, data, len);
@@ -419,6 +422,22 @@ static int deliver_one(wire_server *s, wire_conn *c, wire__sbuf *b) {
     wire_conn_close(c, 1008, "send buffer limit exceeded", 26);
     return 0;
   }
+  /* permessage-deflate: the frame compressed once for all, or (NULL) for
+   * this connection alone when it keeps streams of its own */
+  wire__sbuf *z = wire__pmd_variant(c, b);
+  if (z == NULL) {
+    uint8_t l7 = b->data[1] & 0x7f;
+    size_t hl = l7 == 127 ? 10 : l7 == 126 ? 4 : 2;
+    if (wire__pmd_send(c, b->data[0] & 0x0f, b->data + hl, b->len - hl) != 1) {
+      s->topics.drops++;
+      return 0;
+    }
+    wire__out_schedule(c);
+    if (c->out_bytes > limit)
+      wire__update_reading(c);
+    return 1;
+  }
+  b = z;
   wire__ochunk *ch = node_get(&s->topics);
   if (ch == NULL) {
     s->topics.drops++;

@@ -86,6 +86,11 @@ typedef struct wire__topics wire__topics;
 typedef struct wire__sbuf {
   size_t refs, len;
   wire__topics *owner; /* where the queue nodes pointing at it go back */
+  /* permessage-deflate (deflate.c): compressed variants, built once per
+   * window size on first need; each holds a reference to the next. */
+  struct wire__sbuf *alt;
+  uint16_t zplain; /* bit n: compressing with n window bits did not pay */
+  uint8_t zbits;   /* a variant's window bits; 0 in the plain frame */
   uint8_t data[];
 } wire__sbuf;
 
@@ -105,8 +110,11 @@ struct wire__topics {
 };
 
 static inline void wire__sbuf_release(wire__sbuf *b) {
-  if (--b->refs == 0)
+  while (b != NULL && --b->refs == 0) {
+    wire__sbuf *alt = b->alt;
     free(b);
+    b = alt;
+  }
 }
 
 #endif /* WIRE_TOPICS_H */

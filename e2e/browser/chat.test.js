@@ -92,7 +92,7 @@ function chooseServer() {
   return { name: 'Python package chat example', announces: true, argv: (p) => [PY, example, '--port', String(p)] };
 }
 
-let chatProc, httpProc, context, userDataDir, pageUrl, serverName, announces;
+let chatProc, httpProc, context, userDataDir, pageUrl, serverName, announces, chatUrl;
 let tlsDir, tlsSpki;
 
 // A self-signed certificate for 127.0.0.1 made with the openssl command:
@@ -115,6 +115,7 @@ before(async () => {
   const chatPort = await freePort();
   chatProc = start(chosen.argv(chatPort));
   await waitForPort(chatPort, chatProc, chosen.name);
+  chatUrl = `ws://127.0.0.1:${chatPort}`;
 
   const httpPort = await freePort();
   httpProc = start([PY, '-m', 'http.server', String(httpPort), '--bind', '127.0.0.1',
@@ -197,6 +198,12 @@ test('two browser pages chat through the server: join, send, receive, leave', as
   // Markup in messages is text, never HTML.
   assert.equal(await alice.locator('.messages b').count(), 0);
 
+  // Long enough to go out compressed (permessage-deflate, 1 KiB threshold):
+  // Chromium inflates the frame the server compressed once for the room.
+  const long = `${'A long line about the weather, the sea and the mountains. '.repeat(33)}end`;
+  await say(alice, long);
+  await expectLine(bob, 'alice', long);
+
   await say(alice, 'See you!');
   await expectLine(bob, 'alice', 'See you!');
   // Her own lines came back from the server: none is still pending.
@@ -222,6 +229,20 @@ test('two browser pages chat through the server: join, send, receive, leave', as
   await alice.getByTestId('leave').click();
   await alice.getByTestId('join-form').waitFor({ state: 'visible' });
   assert.deepEqual([...alice.errors, ...bob.errors], []);
+});
+
+test('Chromium negotiates permessage-deflate with the server', async () => {
+  const page = await context.newPage();
+  await page.goto(pageUrl);
+  const ext = await page.evaluate((url) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url}/chat/deflate-check?user=probe`);
+    ws.onopen = () => { resolve(ws.extensions); ws.close(); };
+    ws.onerror = () => reject(new Error('no connection'));
+  }), chatUrl);
+  assert.match(ext, /^permessage-deflate/);
+  assert.match(ext, /server_no_context_takeover/);
+  assert.match(ext, /client_no_context_takeover/);
+  await page.close();
 });
 
 test('a server that is not there shows an error on the join form', async () => {

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,11 +67,23 @@ def payload_bytes(spec: Any) -> bytes:
         return b"".join(payload_bytes(s) for s in spec)
     if "hex" in spec:
         return bytes.fromhex(spec["hex"])
+    if "deflate" in spec:  # permessage-deflate: the payload compressed, maybe one slice of it
+        data = deflate_message(payload_bytes(spec["deflate"]))
+        k, n = spec.get("part", [0, 1])
+        return data[len(data) * k // n : len(data) * (k + 1) // n]
     if "fill" in spec or "fill_hex" in spec:
         unit = spec["fill"].encode() if "fill" in spec else bytes.fromhex(spec["fill_hex"])
         n = int(spec["len"])
         return (unit * (n // len(unit) + 1))[:n]
     raise ValueError(f"bad payload spec {spec!r}")
+
+
+def deflate_message(data: bytes) -> bytes:
+    """One message as RFC 7692 sends it: raw deflate, sync flush, the trailing
+    00 00 ff ff removed (no context kept between messages)."""
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4]
 
 
 def mask_bytes(data: bytes, key: bytes) -> bytes:
@@ -227,8 +240,9 @@ class Conn:
             return False
 
 
-def handshake(conn: Conn, path: str = "/", extra: str = "", early: bytes = b"") -> None:
-    """Upgrade; `early` (frames) goes out in the same write as the request."""
+def handshake(conn: Conn, path: str = "/", extra: str = "", early: bytes = b"") -> dict[str, str]:
+    """Upgrade; `early` (frames) goes out in the same write as the request.
+    Returns the 101's headers."""
     key = base64.b64encode(os.urandom(16)).decode()
     req = (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -246,6 +260,7 @@ def handshake(conn: Conn, path: str = "/", extra: str = "", early: bytes = b"") 
         raise CaseFailure("101 without Upgrade: websocket")
     if "upgrade" not in headers.get("connection", "").lower():
         raise CaseFailure("101 without Connection: Upgrade")
+    return headers
 
 
 def read_response_head(conn: Conn, deadline: float) -> tuple[int, dict[str, str]]:
@@ -277,6 +292,13 @@ class Reader:
     conn: Conn
     partial_op: int | None = None
     partial: bytearray = field(default_factory=bytearray)
+    # permessage-deflate: None when not negotiated; else the server's
+    # inflater, kept between messages unless it answered no context takeover
+    deflate: bool = False
+    takeover: bool = False
+    inflater: Any = None
+    partial_z: bool = False
+    compressed: bool = False  # the last message came compressed
 
     def next_event(self, deadline: float) -> tuple[str, Any]:
         """("text"|"binary", bytes), ("ping"|"pong", bytes), ("close", (code, reason)),
@@ -285,7 +307,7 @@ class Reader:
             f = self.conn.read_frame(deadline)
             if f is None:
                 return ("eof", None)
-            if f.rsv:
+            if f.rsv and not (f.rsv == 4 and self.deflate and f.opcode in (1, 2)):
                 raise CaseFailure(f"server frame with RSV bits {f.rsv}")
             if f.opcode >= 8:
                 if not f.fin or len(f.payload) > 125:
@@ -303,12 +325,24 @@ class Reader:
                 if self.partial_op is not None:
                     raise CaseFailure("server started a message inside another")
                 self.partial_op, self.partial = f.opcode, bytearray(f.payload)
+                self.partial_z = f.rsv == 4
             else:
                 raise CaseFailure(f"server sent opcode {f.opcode}")
             if f.fin:
                 op, data = self.partial_op, bytes(self.partial)
                 self.partial_op, self.partial = None, bytearray()
+                self.compressed = self.partial_z
+                if self.partial_z:
+                    data = self.inflate(data)
                 return (OPNAMES[op], data)
+
+    def inflate(self, data: bytes) -> bytes:
+        if self.inflater is None or not self.takeover:
+            self.inflater = zlib.decompressobj(-15)
+        try:
+            return self.inflater.decompress(data + b"\x00\x00\xff\xff")
+        except zlib.error as e:
+            raise CaseFailure(f"server sent a compressed message that does not inflate: {e}") from None
 
 
 def parse_close(payload: bytes) -> tuple[int | None, bytes]:
@@ -380,6 +414,8 @@ class Player:
             raise CaseFailure(f"expected {want_kind}, got close {data[0]}")
         if kind == "eof":
             raise CaseFailure(f"expected {want_kind}, connection closed")
+        if "compressed" in spec and kind == want_kind and self.reader.compressed != spec["compressed"]:
+            raise CaseFailure(f"expected a {'' if spec['compressed'] else 'un'}compressed message")
         if "json" in spec and kind == want_kind:
             json_subset(spec["json"], data)
             return
@@ -515,15 +551,24 @@ def run_case(port: int, case: dict, pid: int | None = None) -> None:
     players: dict[str, Player] = {}
     live: list[str] = []
 
-    def connect(name: str, path: str, early: Any = None) -> None:
+    def connect(name: str, path: str, early: Any = None, ext: dict | None = None) -> None:
         conn = Conn(port, timeout)
         players[name] = Player(conn, timeout, pid)
         live.append(name)
         early = [] if early is None else early if isinstance(early, list) else [early]
-        handshake(conn, path, early=b"".join(build_frame(f) for f in early))
+        ext = ext or {}
+        offer = ext.get("extensions")
+        extra = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer else ""
+        headers = handshake(conn, path, extra, early=b"".join(build_frame(f) for f in early))
+        answer = headers.get("sec-websocket-extensions")
+        if "expect_extensions" in ext and answer != ext["expect_extensions"]:
+            raise CaseFailure(f"expected Sec-WebSocket-Extensions {ext['expect_extensions']!r}, got {answer!r}")
+        if answer is not None and answer.split(";")[0].strip() == "permessage-deflate":
+            players[name].reader.deflate = True
+            players[name].reader.takeover = "server_no_context_takeover" not in answer
 
     try:
-        connect("a", case.get("path", "/"), case.get("with_handshake", []))
+        connect("a", case.get("path", "/"), case.get("with_handshake", []), case)
         for step in case["steps"]:
             if "connect" in step:
                 connect(step["connect"], step.get("path", "/"))

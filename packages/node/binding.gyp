@@ -12,7 +12,7 @@
       "cflags": ["-std=gnu11", "-fvisibility=hidden", "-Wall", "-Wextra",
                  "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags!": ["-fno-exceptions"],
-      "libraries": ["-lwslay", "-lmsgpackc", "-lssl", "-lcrypto", "-lpcre2-8", "-lhiredis"]
+      "libraries": ["-lwslay", "-lmsgpackc", "-lssl", "-lcrypto", "-lpcre2-8", "-lhiredis", "-lz"]
     }
   ]
 }

@@ -134,6 +134,12 @@ export interface EndpointOptions {
   sendTimeout?: number;
   /** Frames one message may span; past it the connection closes with 1009 (default 4096). */
   maxMessageFragments?: number;
+  /** permessage-deflate: 'shared' (default; no zlib state while idle), 'dedicated' (context takeover) or 'off'. */
+  compression?: 'shared' | 'dedicated' | 'off' | boolean;
+  /** Messages shorter than this many bytes go out uncompressed (default 1024). */
+  compressionThreshold?: number;
+  /** Dedicated mode: LZ77 window bits of each connection's streams, 9..15 (default 15). */
+  compressionWindowBits?: number;
   /** Exact Origin values accepted (none: any origin); others get 403. */
   allowedOrigins?: string[];
   /** Subprotocols in order of preference. */

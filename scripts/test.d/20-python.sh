@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 "$PY" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' || {
   echo "20-python: Python >= 3.11 required"; exit 1; }
 bash scripts/apt.sh cmake ninja-build pkg-config libuv1-dev libwslay-dev libmsgpack-dev \
-  libssl-dev libpcre2-dev libhiredis-dev redis-server
+  libssl-dev libpcre2-dev libhiredis-dev redis-server zlib1g-dev
 # Debian's own python3 needs its headers for the extension (pyenv builds have them).
 inc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 [ -f "$inc/Python.h" ] || bash scripts/apt.sh python3-dev

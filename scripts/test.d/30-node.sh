@@ -12,7 +12,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   exit 1
 fi
 # node-gyp needs make, a C compiler and python3; the addon links these libraries.
-bash scripts/apt.sh build-essential python3 libwslay-dev libmsgpack-dev libssl-dev libpcre2-dev libhiredis-dev redis-server
+bash scripts/apt.sh build-essential python3 libwslay-dev libmsgpack-dev libssl-dev libpcre2-dev libhiredis-dev redis-server zlib1g-dev
 npm_q=(--no-audit --no-fund --loglevel=error)
 
 echo "--> strict compile of the Node-API glue"

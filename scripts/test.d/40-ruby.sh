@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 bash scripts/apt.sh ruby-dev ruby-minitest rake-compiler ruby-websocket pkg-config \
-  libuv1-dev libwslay-dev libssl-dev libmsgpack-dev libpcre2-dev libhiredis-dev redis-server
+  libuv1-dev libwslay-dev libssl-dev libmsgpack-dev libpcre2-dev libhiredis-dev redis-server zlib1g-dev
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -73,7 +73,8 @@ for (const [name, options] of [['default options', {}], ['a large limit', { maxB
 
 test('sends that are not awaited past maxBackpressure close with 1008', async (t) => {
   const app = await serve(t, pushRoutes());
-  const ws = wsConnect(t, app.url('/flood'));
+  // uncompressed, so the repetitive messages fill the socket as sent
+  const ws = wsConnect(t, app.url('/flood'), { perMessageDeflate: false });
   await ws.opened;
   let received = 0;
   ws.on('message', () => { received++; });

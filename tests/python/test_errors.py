@@ -271,7 +271,8 @@ async def test_drain_follows_a_false_writable():
     h.results = []
     srv = Native(h, send_high_water=16384, max_backpressure=64 << 20)
     try:
-        async with websockets.connect(srv.url, max_size=None) as c:
+        # uncompressed, so the repetitive chunks fill the socket as sent
+        async with websockets.connect(srv.url, max_size=None, compression=None) as c:
             await c.send("go")
             await eventually(lambda: h.results == ["waiting"])
             await eventually(lambda: h.drains == 1, timeout=5)

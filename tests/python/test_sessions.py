@@ -64,7 +64,8 @@ async def test_awaited_sends_reach_a_slow_reader_in_full(options):
 
 async def test_sends_not_awaited_past_max_backpressure_close_with_1008():
     async with push_app().test_server() as server:
-        async with websockets.connect(server.url("/flood"), max_size=None) as c:
+        # uncompressed, so the repetitive messages fill the socket as sent
+        async with websockets.connect(server.url("/flood"), max_size=None, compression=None) as c:
             await c.send("go")
             await asyncio.sleep(0.5)  # not reading: the server's queue fills up
             received = 0

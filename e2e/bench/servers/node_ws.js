@@ -1,9 +1,10 @@
 // Echo server on Node `ws`, the Node.js peer of the benchmark.
-// Usage: node node_ws.js [--host H] [--port P] [--typed]
+// Usage: node node_ws.js [--host H] [--port P] [--typed] [--deflate]
 // Raw: every message goes back as it came (text stays text). Typed: each
 // message is parsed as JSON, checked to be a chat message and sent back
 // re-encoded, which is what a `ws` application writes by hand for what
-// Wirecore's typed endpoints do. permessage-deflate is off (the ws default).
+// Wirecore's typed endpoints do. permessage-deflate is off (the ws default);
+// --deflate turns it on with ws's defaults (perMessageDeflate: true).
 'use strict';
 const { WebSocketServer } = require('ws');
 
@@ -30,7 +31,8 @@ function typedReply(data) {
   return JSON.stringify({ type: 'chat', user: m.user, text: m.text });
 }
 
-const wss = new WebSocketServer({ host, port, backlog: 4096, maxPayload: 64 * 1024 * 1024 });
+const wss = new WebSocketServer({ host, port, backlog: 4096, maxPayload: 64 * 1024 * 1024,
+  perMessageDeflate: process.argv.includes('--deflate') });
 wss.on('connection', (ws) => {
   if (typed) ws.on('message', (data) => ws.send(typedReply(data)));
   else ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));

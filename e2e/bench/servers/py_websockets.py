@@ -1,6 +1,6 @@
 """Echo server on Python `websockets` (asyncio), the Python peer of the benchmark.
 
-Usage: python3 py_websockets.py [--host H] [--port P] [--typed | --chat]
+Usage: python3 py_websockets.py [--host H] [--port P] [--typed | --chat] [--deflate]
 Raw: every text or binary message is sent back unchanged. Typed (--typed): each
 message is parsed as JSON, checked to be a chat message ({"type": "chat",
 "user": str, "text": str}) and sent back re-encoded, which is what an
@@ -8,7 +8,8 @@ application on `websockets` writes by hand for what Wirecore's typed endpoints
 do. Chat (--chat, /chat/<room>): the fan-out peer; a text message goes to
 every connection of the room (the sender included) with
 `websockets.broadcast()`, the library's own fan-out. Compression is off so the
-comparison measures the WebSocket stack.
+comparison measures the WebSocket stack; --deflate turns on the library's
+default permessage-deflate (for deflate_bench.py).
 """
 import argparse
 import asyncio
@@ -56,9 +57,10 @@ async def chat(ws):
             ROOMS.pop(room, None)
 
 
-async def main(host: str, port: int, typed: bool, chat_mode: bool = False) -> None:
+async def main(host: str, port: int, typed: bool, chat_mode: bool = False,
+               deflate: bool = False) -> None:
     handler = chat if chat_mode else typed_echo if typed else echo
-    async with serve(handler, host, port, compression=None,
+    async with serve(handler, host, port, compression="deflate" if deflate else None,
                      max_size=None, ping_interval=None, backlog=4096) as server:
         print(f"listening on {host}:{port}", flush=True)
         await server.serve_forever()
@@ -70,8 +72,9 @@ if __name__ == "__main__":
     ap.add_argument("--port", type=int, default=9001)
     ap.add_argument("--typed", action="store_true")
     ap.add_argument("--chat", action="store_true")
+    ap.add_argument("--deflate", action="store_true")
     args = ap.parse_args()
     try:
-        asyncio.run(main(args.host, args.port, args.typed, args.chat))
+        asyncio.run(main(args.host, args.port, args.typed, args.chat, args.deflate))
     except KeyboardInterrupt:
         pass

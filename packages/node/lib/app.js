@@ -68,8 +68,20 @@ function receiverName(key) {
   return 'receive' + words.map((w) => w[0].toUpperCase() + w.slice(1)).join('');
 }
 
+/** permessage-deflate mode number of the core (wire_compression). */
+const COMPRESSION = { shared: 0, off: 1, dedicated: 2 };
+function compressionMode(mode) {
+  if (mode === undefined || mode === true) return 0;
+  if (mode === false) return 1;
+  if (!Object.prototype.hasOwnProperty.call(COMPRESSION, mode)) {
+    throw new TypeError("compression must be 'shared', 'dedicated' or 'off'");
+  }
+  return COMPRESSION[mode];
+}
+
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
-  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'compression', 'compressionThreshold',
+  'compressionWindowBits', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
 
 /** One registered route: native callbacks in, hook calls out. */
 class Endpoint {
@@ -397,6 +409,7 @@ class App extends EventEmitter {
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
    *   handshakeTimeout, unref, broker: a 'redis://...' URL) and endpoint defaults (maxPayload, idleTimeout,
    *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
+   *   compression ('shared', 'dedicated' or 'off'), compressionThreshold, compressionWindowBits,
    *   allowedOrigins, subprotocols,
    *   invalidMessages), and tls: { cert, key, passphrase, sni } to serve wss://
    */
@@ -441,6 +454,9 @@ class App extends EventEmitter {
       pongTimeout: o.pongTimeout,
       sendTimeout: o.sendTimeout === 0 || o.sendTimeout === Infinity ? 4294967295 : o.sendTimeout,
       maxMessageFragments: o.maxMessageFragments,
+      compression: compressionMode(o.compression),
+      compressionThreshold: o.compressionThreshold,
+      compressionWindowBits: o.compressionWindowBits,
       schemaFlags: o.formatAssert ? 1 : 0,
       subprotocols: o.subprotocols,
       allowedOrigins: o.allowedOrigins,

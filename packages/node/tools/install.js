@@ -32,9 +32,9 @@ const res = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { st
 if (res.status !== 0) {
   console.error([
     'wirecore: building the addon from source failed. It needs a C compiler, make, python3',
-    'and the development files of wslay, msgpack-c, OpenSSL (libssl, libcrypto) and PCRE2:',
-    '  Debian/Ubuntu: apt install build-essential python3 libwslay-dev libmsgpack-dev libssl-dev libpcre2-dev libhiredis-dev',
-    '  Alpine:        apk add build-base python3 linux-headers wslay-dev msgpack-c-dev openssl-dev pcre2-dev hiredis-dev',
+    'and the development files of wslay, msgpack-c, OpenSSL (libssl, libcrypto), PCRE2, hiredis and zlib:',
+    '  Debian/Ubuntu: apt install build-essential python3 libwslay-dev libmsgpack-dev libssl-dev libpcre2-dev libhiredis-dev zlib1g-dev',
+    '  Alpine:        apk add build-base python3 linux-headers wslay-dev msgpack-c-dev openssl-dev pcre2-dev hiredis-dev zlib-dev',
   ].join('\n'));
   process.exit(res.status ?? 1);
 }

@@ -227,6 +227,23 @@ def _schema_text(schema: Any) -> str | None:
 
 _POLICIES = {"reply": _native.INVALID_REPLY, "close": _native.INVALID_CLOSE, "ignore": _native.INVALID_IGNORE}
 
+_COMPRESSION = {
+    "shared": _native.COMPRESSION_SHARED,
+    "off": _native.COMPRESSION_OFF,
+    "dedicated": _native.COMPRESSION_DEDICATED,
+}
+
+
+def _compression_mode(mode: Any) -> int:
+    """The permessage-deflate mode: "shared", "dedicated" or "off" (False too)."""
+    if mode is False:
+        return _native.COMPRESSION_OFF
+    if mode is True:
+        return _native.COMPRESSION_SHARED
+    if isinstance(mode, str) and mode in _COMPRESSION:
+        return _COMPRESSION[mode]
+    raise ValueError(f"compression must be 'shared', 'dedicated' or 'off', not {mode!r}")
+
 
 class Endpoint:
     """Base adapter. Subclasses define the style-specific hooks."""
@@ -270,6 +287,12 @@ class Endpoint:
             out["send_timeout_ms"] = 0xFFFFFFFF if t in (0, float("inf")) else max(1, int(t * 1000))
         if o.get("max_message_fragments"):
             out["max_message_fragments"] = int(o["max_message_fragments"])
+        if o.get("compression") is not None:
+            out["compression"] = _compression_mode(o["compression"])
+        if o.get("compression_threshold"):
+            out["compression_threshold"] = int(o["compression_threshold"])
+        if o.get("compression_window_bits"):
+            out["compression_window_bits"] = int(o["compression_window_bits"])
         if o.get("subprotocols"):
             out["subprotocols"] = list(o["subprotocols"])
         if o.get("allowed_origins"):

@@ -39,6 +39,9 @@ _OPTION_NAMES = {
     "max_queued_messages",
     "send_timeout",
     "max_message_fragments",
+    "compression",
+    "compression_threshold",
+    "compression_window_bits",
     "allowed_origins",
     "subprotocols",
     "message_schema",
@@ -197,7 +200,11 @@ class App:
         (received messages waiting before the core stops reading; default
         64), send_timeout (seconds a connection with output in flight may go
         without a completed write before it is closed with 1008; default 30),
-        max_message_fragments (frames per message; default 4096), allowed_origins,
+        max_message_fragments (frames per message; default 4096), compression
+        ("shared" (default), "dedicated" or "off": permessage-deflate, see
+        docs/compression.md), compression_threshold (bytes; shorter messages
+        go out uncompressed; default 1024), compression_window_bits (9..15,
+        dedicated mode; default 15), allowed_origins,
         subprotocols, message_schema / response_schema (JSON Schema dicts that
         replace the annotations), using (a serializer), invalid ("reply",
         "close" or "ignore": what the core does with an invalid message that

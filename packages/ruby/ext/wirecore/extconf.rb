@@ -32,7 +32,7 @@ def require_dep(pc, lib, func, header)
   return if pkg_config(pc) && have_header(header)
   return if have_header(header) && have_library(lib, func)
   abort "wirecore: #{pc} not found (Debian: libuv1-dev libwslay-dev libmsgpack-dev " \
-        "libssl-dev libpcre2-dev libhiredis-dev; see docs/ruby.md)"
+        "libssl-dev libpcre2-dev libhiredis-dev zlib1g-dev; see docs/ruby.md)"
 end
 
 require_dep("libuv", "uv", "uv_loop_init", "uv.h")
@@ -42,6 +42,7 @@ require_dep("libssl", "ssl", "SSL_new", "openssl/ssl.h")
 $CPPFLAGS << " -DPCRE2_CODE_UNIT_WIDTH=8"
 require_dep("libpcre2-8", "pcre2-8", "pcre2_compile_8", "pcre2.h")
 require_dep("hiredis", "hiredis", "redisReaderCreate", "hiredis/hiredis.h")
+require_dep("zlib", "z", "deflateInit2_", "zlib.h")
 # wslay ships no .pc file on Debian.
 (have_header("wslay/wslay.h") && have_library("wslay", "wslay_event_context_server_init")) ||
   abort("wirecore: wslay not found (Debian: libwslay-dev)")

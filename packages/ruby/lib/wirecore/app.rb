@@ -49,8 +49,11 @@ module Wirecore
     # max_queued_messages: (received messages waiting before the core stops
     # reading; default 64), send_timeout: (seconds a write in flight may take
     # before a 1008 close; default 30; false: never), max_message_fragments:
-    # (frames per message, default 4096), allowed_origins:, subprotocols:,
-    # on_invalid: (:reply, :close, :ignore).
+    # (frames per message, default 4096), compression: (:shared (default),
+    # :dedicated or :off: permessage-deflate, see docs/compression.md),
+    # compression_threshold: (bytes; shorter messages go out uncompressed;
+    # default 1024), compression_window_bits: (9..15, dedicated mode),
+    # allowed_origins:, subprotocols:, on_invalid: (:reply, :close, :ignore).
     def websocket(path, message_schema: nil, response_schema: nil, stream: false, serializer: nil,
                   on_error: nil, **limits, &block)
       raise ArgumentError, "websocket needs a block" unless block

@@ -6,7 +6,9 @@ module Wirecore
   class Endpoint
     LIMIT_KEYS = %i[max_message_size idle_timeout pong_timeout max_backpressure
                     max_queued_messages send_timeout max_message_fragments allowed_origins subprotocols on_invalid
-                    format_assert].freeze
+                    format_assert compression compression_threshold compression_window_bits].freeze
+    # permessage-deflate modes, as the core numbers them (wire_compression)
+    COMPRESSION = { shared: 0, off: 1, dedicated: 2 }.freeze
     NEVER_MS = 0xFFFF_FFFF
 
     attr_reader :path, :style, :codec, :block, :klass, :on_error, :logger
@@ -16,6 +18,8 @@ module Wirecore
       unknown = limits.keys - LIMIT_KEYS
       raise ArgumentError, "unknown endpoint option(s): #{unknown.join(', ')}" unless unknown.empty?
       raise ArgumentError, "path must start with '/'" unless path.to_s.start_with?("/")
+
+      compression_mode(limits[:compression]) # refuses an unknown mode now
 
       @path = path.to_s
       @style = style
@@ -58,9 +62,22 @@ module Wirecore
         pong_timeout_ms: seconds_to_ms(l[:pong_timeout]),
         send_timeout_ms: seconds_to_ms(l[:send_timeout]),
         max_message_fragments: l[:max_message_fragments],
+        compression: compression_mode(l[:compression]),
+        compression_threshold: l[:compression_threshold],
+        compression_window_bits: l[:compression_window_bits],
         subprotocols: l[:subprotocols]&.map(&:to_s),
         allowed_origins: l[:allowed_origins]&.map(&:to_s)
       }
+    end
+
+    # :shared (default), :dedicated or :off (strings too; true/false).
+    def compression_mode(mode)
+      return COMPRESSION[:shared] if mode.nil? || mode == true
+      return COMPRESSION[:off] if mode == false
+
+      COMPRESSION.fetch(mode.to_s.to_sym) do
+        raise ArgumentError, "compression must be :shared, :dedicated or :off, not #{mode.inspect}"
+      end
     end
 
     def log_exception(exc, request)
