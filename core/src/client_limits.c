@@ -371,15 +371,22 @@ void wire__climits_free(wire_server *s) {
   s->climits = NULL;
 }
 
+int wire__climits_resolve(const wire_server *s, wire_request *req, uint8_t key[16]) {
+  unsigned bits;
+  if (req->remote_addr[0] == 0 ||
+      wire__cidr_parse(req->remote_addr, strlen(req->remote_addr), key, &bits) != 0)
+    return -1;
+  if (s->climits != NULL)
+    resolve_forwarded(s->climits, req, key);
+  return 0;
+}
+
 int wire__climits_admit(wire_conn *c, const char **why) {
   wire_server *s = WIRE__SRV(c);
   wire__climits *cl = s->climits;
   uint8_t key[16];
-  unsigned bits;
-  if (cl == NULL || c->req->remote_addr[0] == 0 ||
-      wire__cidr_parse(c->req->remote_addr, strlen(c->req->remote_addr), key, &bits) != 0)
+  if (cl == NULL || wire__climits_resolve(s, c->req, key) != 0)
     return 0; /* no limits, or no address (memory transport) */
-  resolve_forwarded(cl, c->req, key);
   if (cl->per_addr == 0 && cl->hs_rate == 0)
     return 0;
   static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

@@ -27,6 +27,11 @@ WIRE_HIDDEN void wire__climits_free(wire_server *s);
  * 429 with *why (counted in the stats), or 500 (out of memory). */
 WIRE_HIDDEN int wire__climits_admit(wire_conn *c, const char **why);
 
+/* The remote address of req (its peer already set) as a key, after the
+ * trusted proxies' headers, which may replace the request's remote address.
+ * Returns 0, or -1 when the request has no address. */
+WIRE_HIDDEN int wire__climits_resolve(const wire_server *s, wire_request *req, uint8_t key[16]);
+
 /* Give the connection its buckets when its endpoint limits message or byte
  * rates. Returns 0 or WIRE_ENOMEM. */
 WIRE_HIDDEN int wire__rate_attach(wire_conn *c);
