@@ -37,9 +37,13 @@ struct wire__climits {
   size_t n_proxies;
 };
 
-/* Thousandths of a message and of a byte, refilled at `last` (loop ms). */
-struct wire__rate {
+/* One connection's share: its address's entry (NULL when not counted),
+ * and, when `rated`, its buckets in thousandths of a message and of a byte,
+ * refilled at `last` (loop ms). Allocated only when a limit applies. */
+struct wire__client {
+  wire__addr *addr;
   uint64_t msgs, bytes, last;
+  int rated;
 };
 
 #define MILLI 1000u
@@ -381,6 +385,13 @@ int wire__climits_resolve(const wire_server *s, wire_request *req, uint8_t key[1
   return 0;
 }
 
+/* The connection's block, allocated on first use; NULL when memory ran out. */
+static wire__client *client_of(wire_conn *c) {
+  if (c->client == NULL)
+    c->client = calloc(1, sizeof *c->client);
+  return c->client;
+}
+
 int wire__climits_admit(wire_conn *c, const char **why) {
   wire_server *s = WIRE__SRV(c);
   wire__climits *cl = s->climits;
@@ -412,8 +423,11 @@ int wire__climits_admit(wire_conn *c, const char **why) {
     *why = "too many connections from this address";
     return 429;
   }
+  wire__client *cc = client_of(c);
+  if (cc == NULL)
+    return 500;
   a->conns++;
-  c->addr = a;
+  cc->addr = a;
   return 0;
 }
 
@@ -423,19 +437,21 @@ int wire__rate_attach(wire_conn *c) {
   const wire_endpoint_options *o = &c->ep->opts;
   if (o->message_rate == 0 && o->byte_rate == 0)
     return 0;
-  wire__rate *r = malloc(sizeof *r);
+  wire__client *r = client_of(c);
   if (r == NULL)
     return WIRE_ENOMEM;
   r->msgs = (uint64_t)o->message_burst * MILLI;
   r->bytes = clamp40(o->byte_burst) * MILLI;
   r->last = uv_now(WIRE__SRV(c)->loop);
-  c->rate = r;
+  r->rated = 1;
   return 0;
 }
 
 int wire__rate_admit(wire_conn *c, size_t len) {
   const wire_endpoint_options *o = &c->ep->opts;
-  wire__rate *r = c->rate;
+  wire__client *r = c->client;
+  if (!r->rated)
+    return 1; /* counted per address only */
   wire_server *s = WIRE__SRV(c);
   uint64_t now = uv_now(s->loop), mlast = r->last, blast = r->last;
   uint64_t msgs = r->msgs, bytes = r->bytes;
@@ -461,12 +477,14 @@ int wire__rate_admit(wire_conn *c, size_t len) {
 }
 
 void wire__climits_conn_end(wire_conn *c) {
-  free(c->rate);
-  c->rate = NULL;
-  wire__addr *a = c->addr;
+  wire__client *cc = c->client;
+  if (cc == NULL)
+    return;
+  c->client = NULL;
+  wire__addr *a = cc->addr;
+  free(cc);
   if (a == NULL)
     return;
-  c->addr = NULL;
   wire__climits *cl = WIRE__SRV(c)->climits;
   a->conns--;
   if (idle(cl, a, uv_now(WIRE__SRV(c)->loop)))

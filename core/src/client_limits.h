@@ -11,7 +11,7 @@
 
 typedef struct wire__climits wire__climits; /* per server; NULL when nothing is on */
 typedef struct wire__addr wire__addr;       /* one address's entry */
-typedef struct wire__rate wire__rate;       /* one connection's buckets */
+typedef struct wire__client wire__client;   /* one connection's share and buckets */
 
 /* Most addresses tracked at once; past it new addresses get 429. */
 #define WIRE__ADDR_MAX 65536u
@@ -36,7 +36,7 @@ WIRE_HIDDEN int wire__climits_resolve(const wire_server *s, wire_request *req, u
  * rates. Returns 0 or WIRE_ENOMEM. */
 WIRE_HIDDEN int wire__rate_attach(wire_conn *c);
 
-/* A whole data message of len bytes arrived on a connection with buckets:
+/* A whole data message of len bytes arrived on a connection with a block:
  * 1 to deliver it; 0 when it was over a rate (dropped and counted, or the
  * connection is closing with 1008). */
 WIRE_HIDDEN int wire__rate_admit(wire_conn *c, size_t len);

@@ -150,7 +150,7 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
       size_t len = slot->msg_len;
       slot->msg_len = 0;
       slot->frags = 0;
-      if (c->rate != NULL && !wire__rate_admit(c, len))
+      if (c->client != NULL && !wire__rate_admit(c, len))
         return; /* client limits: dropped, or closing with 1008 */
       wire__conn_deliver(c, arg->opcode == WSLAY_TEXT_FRAME ? WIRE_MSG_TEXT : WIRE_MSG_BINARY,
                          slot->msg, len);

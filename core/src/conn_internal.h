@@ -198,8 +198,8 @@ struct wire_conn {
   uint16_t pq_len;     /* messages in the pause queue (one socket read's worth at most) */
   uint16_t held;       /* messages the host holds (wire_conn_hold), saturating */
   wire__csubs *topics; /* topics.c: subscriptions, NULL when none */
-  wire__addr *addr;    /* client limits: its address's entry, NULL when none */
-  wire__rate *rate;    /* client limits: message/byte buckets, NULL when none */
+  /* client_limits.c: NULL unless a per-client limit applies */
+  wire__client *client;
 };
 
 #define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
@@ -266,7 +266,7 @@ struct wire_server {
   wire_doc *doc;     /* the per-message arena, reset after each on_message */
   wire_doc *out_doc; /* encoding outgoing values and error replies */
   int doc_busy, out_doc_busy;
-  wire__topics topics; /* topics.c */
+  wire__topics topics;         /* topics.c */
   struct wire__broker *broker; /* broker.c: NULL without a broker */
   /* client_limits.c: NULL when no option is on */
   wire__climits *climits;
