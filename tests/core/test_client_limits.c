@@ -260,3 +260,26 @@ Test(client_limits, nothing_is_kept_when_limits_are_off) {
   cr_assert_null(F.conn->client, "the message path checks one NULL pointer");
   close(fd);
 }
+
+Test(client_limits, an_address_is_forgotten_once_idle_and_refilled) {
+  wire_server_options so = {.handshake_rate = 1, .handshake_burst = 1};
+  fx_start(&F, &so, NULL, "/ws");
+  char head[512];
+  int fd;
+  cr_assert_eq(upgrade_from(8, NULL, head, sizeof head, &fd), 101);
+  close(fd);
+  FX_PUMP_UNTIL(&F, F.n_close == 1);
+  /* closed, but its bucket is empty: kept, or a reconnect loop would reset it */
+  cr_assert_eq(wire__climits_tracked(F.server), 1);
+  cr_assert_eq(upgrade_from(8, NULL, head, sizeof head, &fd), 429);
+  fx_stop(&F);
+  memset(&F, 0, sizeof F);
+
+  so.handshake_rate = 1000; /* a token every millisecond */
+  fx_start(&F, &so, NULL, "/ws");
+  cr_assert_eq(upgrade_from(8, NULL, head, sizeof head, &fd), 101);
+  wt_pump_for(&F.pump, 20);
+  close(fd);
+  FX_PUMP_UNTIL(&F, F.n_close == 1);
+  cr_assert_eq(wire__climits_tracked(F.server), 0, "idle and full again: freed");
+}
