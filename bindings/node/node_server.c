@@ -325,6 +325,7 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
                                   wire_endpoint_options *opts) {
   double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water, send_to,
       max_frags;
+  double msg_rate, msg_burst, byte_rate, byte_burst, rate_action; /* client limits */
   napi_value rs;
   napi_valuetype t;
   if (get_uint(env, o, "codec", 0, &codec) || get_uint(env, o, "invalidPolicy", 0, &policy) ||
@@ -336,6 +337,11 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
       get_uint(env, o, "sendHighWater", 0, &high_water) ||
       get_uint(env, o, "sendTimeout", 0, &send_to) ||
       get_uint(env, o, "maxMessageFragments", 0, &max_frags) ||
+      get_uint(env, o, "messageRate", 0, &msg_rate) ||
+      get_uint(env, o, "messageBurst", 0, &msg_burst) ||
+      get_uint(env, o, "byteRate", 0, &byte_rate) ||
+      get_uint(env, o, "byteBurst", 0, &byte_burst) ||
+      get_uint(env, o, "rateLimitAction", 0, &rate_action) ||
       get_strings(env, o, "messageSchemas", &st->schemas) ||
       get_strings(env, o, "subprotocols", &st->protocols) ||
       get_strings(env, o, "allowedOrigins", &st->origins))
@@ -359,6 +365,11 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   opts->max_message_fragments = max_frags > 4294967295.0 ? 4294967295u : (unsigned)max_frags;
   if (parse_compression(env, o, opts) != 0) /* permessage-deflate */
     return -1;
+  opts->message_rate = msg_rate > 4294967295.0 ? 4294967295u : (unsigned)msg_rate;
+  opts->message_burst = msg_burst > 4294967295.0 ? 4294967295u : (unsigned)msg_burst;
+  opts->byte_rate = byte_rate > 1099511627776.0 ? (size_t)1 << 40 : (size_t)byte_rate;
+  opts->byte_burst = byte_burst > 1099511627776.0 ? (size_t)1 << 40 : (size_t)byte_burst;
+  opts->rate_limit_action = rate_action > 1 ? 2 : (int)rate_action; /* 2: EINVAL */
   opts->message_schemas = (const char *const *)st->schemas.items;
   opts->n_message_schemas = st->schemas.n;
   opts->response_schema = st->response_schema;
@@ -417,7 +428,8 @@ static void server_finalize(napi_env env, void *data, void *hint) {
     free(srv);
 }
 
-/* new Server({ maxConnections, maxHandshakeSize, handshakeTimeout }) */
+/* new Server({ maxConnections, maxHandshakeSize, handshakeTimeout,
+ * maxConnectionsPerAddress, handshakeRate, handshakeBurst, trustedProxies }) */
 static napi_value server_ctor(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self, name;
@@ -427,26 +439,40 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
   memset(&opts, 0, sizeof opts);
   if (argc >= 1)
     NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
+  wn_strings proxies = {0}; /* client limits */
   if (t == napi_object) {
-    double maxc, maxh, hto;
+    double maxc, maxh, hto, per_addr, hs_rate, hs_burst;
     if (get_uint(env, argv[0], "maxConnections", 0, &maxc) ||
         get_uint(env, argv[0], "maxHandshakeSize", 0, &maxh) ||
-        get_uint(env, argv[0], "handshakeTimeout", 0, &hto))
+        get_uint(env, argv[0], "handshakeTimeout", 0, &hto) ||
+        get_uint(env, argv[0], "maxConnectionsPerAddress", 0, &per_addr) ||
+        get_uint(env, argv[0], "handshakeRate", 0, &hs_rate) ||
+        get_uint(env, argv[0], "handshakeBurst", 0, &hs_burst) ||
+        get_strings(env, argv[0], "trustedProxies", &proxies)) {
+      free_strings(&proxies);
       return NULL;
+    }
     opts.max_connections = (unsigned)maxc;
     opts.max_handshake_size = (size_t)maxh;
     opts.handshake_timeout_ms = (unsigned)hto;
+    opts.max_connections_per_address = per_addr > 4294967295.0 ? 4294967295u : (unsigned)per_addr;
+    opts.handshake_rate = hs_rate > 4294967295.0 ? 4294967295u : (unsigned)hs_rate;
+    opts.handshake_burst = hs_burst > 4294967295.0 ? 4294967295u : (unsigned)hs_burst;
+    opts.trusted_proxies = (const char *const *)proxies.items;
+    opts.n_trusted_proxies = proxies.n;
   }
   struct uv_loop_s *loop;
   NODE_API_CALL(env, napi_get_uv_event_loop(env, &loop));
   opts.uv_loop = loop;
   wn_server *srv = calloc(1, sizeof *srv);
   if (!srv) {
+    free_strings(&proxies);
     wn_throw_wire(env, WIRE_ENOMEM, NULL);
     return NULL;
   }
   srv->env = env;
   int rc = wire_server_new(&opts, &srv->server);
+  free_strings(&proxies); /* parsed by the core */
   if (rc == 0 && wire_doc_new(&srv->scratch) != 0)
     rc = WIRE_ENOMEM;
   if (rc != 0) {

@@ -192,13 +192,54 @@ void wpy_doc_release(wpy_server *server, wire_doc *doc) {
 
 /* ---- the Server type ---------------------------------------------------- */
 
+/* client limits: trusted_proxies as a C array of borrowed UTF-8 strings
+ * (valid while `seq` lives); *out stays NULL for None. Returns 0 or -1. */
+static int proxy_list(PyObject *seq, PyObject **fast, const char ***out, size_t *n) {
+  *fast = NULL;
+  *out = NULL;
+  *n = 0;
+  if (seq == NULL || seq == Py_None)
+    return 0;
+  *fast = PySequence_Fast(seq, "trusted_proxies must be a sequence of str");
+  if (*fast == NULL)
+    return -1;
+  Py_ssize_t len = PySequence_Fast_GET_SIZE(*fast);
+  *out = calloc((size_t)len + 1, sizeof **out);
+  if (*out == NULL) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < len; i++) {
+    PyObject *item = PySequence_Fast_GET_ITEM(*fast, i);
+    if (!PyUnicode_Check(item)) {
+      PyErr_SetString(PyExc_TypeError, "trusted_proxies must be a sequence of str");
+      return -1;
+    }
+    if (((*out)[i] = PyUnicode_AsUTF8(item)) == NULL)
+      return -1;
+  }
+  *n = (size_t)len;
+  return 0;
+}
+
 static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"max_handshake_size", "handshake_timeout_ms", "max_connections", NULL};
+  static char *kwlist[] = {"max_handshake_size", "handshake_timeout_ms",
+                           "max_connections",    "max_connections_per_address",
+                           "handshake_rate",     "handshake_burst",
+                           "trusted_proxies",    NULL};
   Py_ssize_t max_hs = 0;
-  unsigned hs_timeout = 0, max_conns = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nII:Server", kwlist, &max_hs, &hs_timeout,
-                                   &max_conns))
+  unsigned hs_timeout = 0, max_conns = 0, per_addr = 0, hs_rate = 0, hs_burst = 0;
+  PyObject *proxies = NULL, *fast = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nIIIIIO:Server", kwlist, &max_hs, &hs_timeout,
+                                   &max_conns, &per_addr, &hs_rate, &hs_burst, &proxies))
     return NULL;
+  const char **proxy_v = NULL;
+  size_t n_proxies = 0;
+  if (proxy_list(proxies, &fast, &proxy_v, &n_proxies) != 0) {
+    Py_XDECREF(fast);
+    free(proxy_v);
+    return NULL;
+  }
   wpy_state *st = wpy_state_of_type(tp);
   wpy_server *self = (wpy_server *)tp->tp_alloc(tp, 0);
   if (self == NULL)
@@ -211,7 +252,14 @@ static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
   opts.max_handshake_size = (size_t)max_hs;
   opts.handshake_timeout_ms = hs_timeout;
   opts.max_connections = max_conns;
+  opts.max_connections_per_address = per_addr; /* client limits */
+  opts.handshake_rate = hs_rate;
+  opts.handshake_burst = hs_burst;
+  opts.trusted_proxies = proxy_v;
+  opts.n_trusted_proxies = n_proxies;
   int rc = wire_server_new(&opts, &self->server);
+  Py_XDECREF(fast);
+  free(proxy_v);
   if (rc != 0) {
     Py_DECREF(self);
     return wpy_raise(st, rc, NULL);
@@ -330,7 +378,8 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
  * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
  * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
  * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments,
- * compression, compression_threshold, compression_window_bits) */
+ * compression, compression_threshold, compression_window_bits,
+ * message_rate, message_burst, byte_rate, byte_burst, rate_limit_action) */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"pattern",
                            "handler",
@@ -352,6 +401,11 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
                            "compression",
                            "compression_threshold",
                            "compression_window_bits",
+                           "message_rate",
+                           "message_burst",
+                           "byte_rate",
+                           "byte_burst",
+                           "rate_limit_action",
                            NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
@@ -361,14 +415,21 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   int compression = 0;               /* permessage-deflate */
   Py_ssize_t z_threshold = 0;
   unsigned z_bits = 0;
+  unsigned msg_rate = 0, msg_burst = 0; /* client limits */
+  Py_ssize_t byte_rate = 0, byte_burst = 0;
+  int rate_action = 0;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "sO|$iOzinnIIOOInnIIinI:add_endpoint", kwlist, &pattern, &handler, &codec,
+          args, kw, "sO|$iOzinnIIOOInnIIinIIInni:add_endpoint", kwlist, &pattern, &handler, &codec,
           &schemas, &response_schema, &policy, &max_msg, &max_bp, &idle, &pong, &subprotocols,
           &origins, &flags, &max_queued, &high_water, &send_timeout, &max_frags, &compression,
-          &z_threshold, &z_bits))
+          &z_threshold, &z_bits, &msg_rate, &msg_burst, &byte_rate, &byte_burst, &rate_action))
     return NULL;
   if (z_threshold < 0) {
     PyErr_SetString(PyExc_ValueError, "compression_threshold must not be negative");
+    return NULL;
+  }
+  if (byte_rate < 0 || byte_burst < 0) {
+    PyErr_SetString(PyExc_ValueError, "byte_rate and byte_burst must not be negative");
     return NULL;
   }
   if (max_queued < 0 || high_water < 0) {
@@ -410,6 +471,11 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   o.compression = (wire_compression)compression;
   o.compression_threshold = (size_t)z_threshold;
   o.compression_window_bits = z_bits;
+  o.message_rate = msg_rate; /* client limits */
+  o.message_burst = msg_burst;
+  o.byte_rate = (size_t)byte_rate;
+  o.byte_burst = (size_t)byte_burst;
+  o.rate_limit_action = rate_action;
   wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL,
                        ep->on_drain ? cb_drain : NULL};
   if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||

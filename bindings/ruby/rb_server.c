@@ -128,8 +128,30 @@ static size_t opt_size(VALUE opts, const char *key, size_t dflt) {
   return NIL_P(v) ? dflt : NUM2SIZET(v);
 }
 
+/* client limits: opts[:trusted_proxies] as a C array (xfree it) of the
+ * strings' own bytes, checked before anything is allocated; NULL if none. */
+static const char **proxy_list(VALUE opts, size_t *n) {
+  VALUE ary = rb_hash_lookup2(opts, ID2SYM(rb_intern("trusted_proxies")), Qnil);
+  *n = 0;
+  if (NIL_P(ary))
+    return NULL;
+  Check_Type(ary, T_ARRAY);
+  long len = RARRAY_LEN(ary);
+  for (long i = 0; i < len; i++) {
+    VALUE v = rb_ary_entry(ary, i);
+    Check_Type(v, T_STRING);
+    StringValueCStr(v);
+  }
+  const char **list = ALLOC_N(const char *, len ? len : 1);
+  for (long i = 0; i < len; i++)
+    list[i] = RSTRING_PTR(rb_ary_entry(ary, i));
+  *n = (size_t)len;
+  return list;
+}
+
 /* Server.new(opts): max_connections, max_handshake_size,
- * handshake_timeout_ms. Raises Wirecore::Error. */
+ * handshake_timeout_ms, max_connections_per_address, handshake_rate,
+ * handshake_burst, trusted_proxies. Raises Wirecore::Error. */
 static VALUE server_initialize(VALUE self, VALUE opts) {
   rbw_server *s = rb_check_typeddata(self, &server_type);
   Check_Type(opts, T_HASH);
@@ -138,10 +160,17 @@ static VALUE server_initialize(VALUE self, VALUE opts) {
   o.max_connections = (unsigned)opt_size(opts, "max_connections", 0);
   o.max_handshake_size = opt_size(opts, "max_handshake_size", 0);
   o.handshake_timeout_ms = (unsigned)opt_size(opts, "handshake_timeout_ms", 0);
+  o.max_connections_per_address = (unsigned)opt_size(opts, "max_connections_per_address", 0);
+  o.handshake_rate = (unsigned)opt_size(opts, "handshake_rate", 0);
+  o.handshake_burst = (unsigned)opt_size(opts, "handshake_burst", 0);
+  o.trusted_proxies = proxy_list(opts, &o.n_trusted_proxies); /* last: nothing raises after */
   s->conns = rb_hash_new();
-  if (wire_doc_new(&s->scratch) < 0)
+  if (wire_doc_new(&s->scratch) < 0) {
+    xfree((void *)o.trusted_proxies);
     rb_memerror();
+  }
   int rc = wire_server_new(&o, &s->srv);
+  xfree((void *)o.trusted_proxies); /* parsed by the core */
   if (rc < 0)
     rbw_raise(rc, NULL, "cannot create server");
   return self;
@@ -413,6 +442,11 @@ static void endpoint_options(endpoint_store *st, VALUE opts, wire_endpoint_optio
   o->compression = (wire_compression)opt_size(opts, "compression", 0);
   o->compression_threshold = opt_size(opts, "compression_threshold", 0);
   o->compression_window_bits = (unsigned)opt_size(opts, "compression_window_bits", 0);
+  o->message_rate = (unsigned)opt_size(opts, "message_rate", 0); /* client limits */
+  o->message_burst = (unsigned)opt_size(opts, "message_burst", 0);
+  o->byte_rate = opt_size(opts, "byte_rate", 0);
+  o->byte_burst = opt_size(opts, "byte_burst", 0);
+  o->rate_limit_action = (int)opt_size(opts, "rate_limit_action", 0);
   o->subprotocols = keep_list(st, opts, "subprotocols", &o->n_subprotocols);
   o->allowed_origins = keep_list(st, opts, "allowed_origins", &o->n_allowed_origins);
 }

@@ -491,9 +491,25 @@ typedef struct wire_endpoint_options {
   /* WIRE_COMPRESSION_DEDICATED: the LZ77 window of each connection's
    * streams, 9..15 (0 = 15; zlib's memLevel follows it). */
   unsigned compression_window_bits;
+  /* client limits (docs/security.md): token buckets per connection, checked
+   * when a whole data message has arrived. 0 = no limit. A bucket starts
+   * full, holds `burst` (0 = one second's rate) and refills at `rate` per
+   * second; a message over either bucket is dropped (counted in
+   * rate_limited_dropped; the handler never sees it) or, with
+   * WIRE_RATE_CLOSE, closes the connection with 1008 "rate limit". A message
+   * larger than byte_burst never passes. */
+  unsigned message_rate;  /* messages per second */
+  unsigned message_burst; /* messages; 0 = message_rate */
+  size_t byte_rate;       /* payload bytes per second */
+  size_t byte_burst;      /* bytes; 0 = byte_rate */
+  int rate_limit_action;  /* WIRE_RATE_DROP (0) or WIRE_RATE_CLOSE */
 } wire_endpoint_options;
 
 #define WIRE_DEFAULT_COMPRESSION_THRESHOLD 1024u
+
+/* client limits: what a message over message_rate / byte_rate does. */
+#define WIRE_RATE_DROP 0
+#define WIRE_RATE_CLOSE 1
 
 #define WIRE_DEFAULT_SEND_TIMEOUT_MS 30000u
 #define WIRE_DEFAULT_MAX_FRAGMENTS 4096u
@@ -512,13 +528,25 @@ typedef struct wire_server_options {
   unsigned max_connections;
   /* topics */
   unsigned max_topics_per_conn; /* 0 = WIRE_DEFAULT_MAX_TOPICS_PER_CONN */
+  /* client limits (docs/security.md), per remote address (IPv6: per /64),
+   * checked once the request head has arrived; over them: 429 with
+   * Retry-After. 0 = no limit. */
+  unsigned max_connections_per_address; /* open connections and pending upgrades */
+  unsigned handshake_rate;              /* upgrade requests per second */
+  unsigned handshake_burst;             /* 0 = handshake_rate */
+  /* Peers (addresses or CIDRs: "10.0.0.0/8", "::1") whose X-Forwarded-For
+   * (or Forwarded: for=) names the client: its rightmost hop that is not a
+   * trusted proxy becomes the remote address. NULL = trust no one. */
+  const char *const *trusted_proxies;
+  size_t n_trusted_proxies;
 } wire_server_options;
 
 /*
  * Create a server. opts may be NULL. With opts->uv_loop the server attaches to
  * that libuv loop (the host runs it); otherwise it owns a loop, driven either
  * by wire_server_run or by the host through wire_server_fd / _timeout /
- * _process. Returns 0, WIRE_ENOMEM or WIRE_EUV.
+ * _process. Returns 0, WIRE_ENOMEM, WIRE_EUV or WIRE_EINVAL (a trusted_proxies entry
+ * is not an address or CIDR).
  */
 WIRE_EXTERN int wire_server_new(const wire_server_options *opts, wire_server **out);
 
@@ -666,6 +694,11 @@ typedef struct wire_server_stats {
   uint64_t send_timeouts;       /* closed 1008 at the send deadline */
   uint64_t fragment_limits;     /* closed 1009 over max_message_fragments */
   unsigned max_connections;     /* the effective limit (UINT_MAX: none) */
+  /* client limits (docs/security.md) */
+  uint64_t refused_per_address;    /* 429: over max_connections_per_address */
+  uint64_t refused_handshake_rate; /* 429: over handshake_rate */
+  uint64_t rate_limited_dropped;   /* messages dropped over message_rate / byte_rate */
+  uint64_t rate_limited_closed;    /* connections closed 1008 over them */
 } wire_server_stats;
 
 /* Copy the server's counters into *out. Returns 0 or WIRE_EINVAL (NULL). */

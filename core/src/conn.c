@@ -164,6 +164,8 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
       size_t len = slot->msg_len;
       slot->msg_len = 0;
       slot->frags = 0;
+      if (c->client != NULL && !wire__rate_admit(c, len))
+        return; /* client limits: dropped, or closing with 1008 */
       wire__conn_deliver(c, arg->opcode == WSLAY_TEXT_FRAME ? WIRE_MSG_TEXT : WIRE_MSG_BINARY,
                          slot->msg, len);
     }
@@ -773,6 +775,7 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
       c->ep->cb.on_close(c, code, reason, rlen, c->ep->user_data);
   }
   wire__topics_conn_drop(c); /* topics: listed during on_close, gone after */
+  wire__climits_conn_end(c); /* client limits */
   slot_detach(c, 0);
   wire__pmd_conn_free(c);
   wire__out_discard(c);

@@ -10,6 +10,7 @@
 #define WIRE_CONN_INTERNAL_H
 
 #include "deflate.h"
+#include "client_limits.h"
 #include "http.h"
 #include "internal.h"
 #include "topics.h"
@@ -208,6 +209,8 @@ struct wire_conn {
   wire__csubs *topics; /* topics.c: subscriptions, NULL when none */
   /* deflate.c: a dedicated connection's zlib streams, NULL until used */
   struct wire__pmdc *zc;
+  /* client_limits.c: NULL unless a per-client limit applies */
+  wire__client *client;
 };
 
 #define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
@@ -280,6 +283,8 @@ struct wire_server {
   struct wire__broker *broker; /* broker.c: NULL without a broker */
   /* deflate.c: the shared zlib streams, made on first use */
   struct wire__pmds *pmd;
+  /* client_limits.c: NULL when no option is on */
+  wire__climits *climits;
 };
 
 /* ---- cross-file internals ----------------------------------------------- */

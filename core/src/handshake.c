@@ -94,6 +94,7 @@ static void reject(wire_conn *c, int status, const char *body) {
     n = wire__http_error_response(status, NULL, resp, sizeof resp);
   if (c->state == WIRE__S_OPEN || c->state == WIRE__S_DEFERRED)
     WIRE__SRV(c)->n_established--;
+  wire__climits_conn_end(c); /* client limits: a refusal holds no share */
   c->state = WIRE__S_REJECTING;
   free(c->u.hs.buf);
   c->u.hs.buf = NULL;
@@ -112,7 +113,7 @@ static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
   int n = wire__handshake_response(c->req, resp, sizeof resp);
   if (n >= 0)
     n = wire__pmd_response(c->pmd, resp, n, sizeof resp); /* permessage-deflate */
-  if (n < 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
+  if (n < 0 || wire__rate_attach(c) != 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
     reject(c, 500, NULL);
     return;
   }
@@ -179,6 +180,12 @@ static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
   struct sockaddr_storage ss;
   if (c->tp->peer(c, &ss) == 0)
     wire__request_set_peer(c->req, (struct sockaddr *)&ss);
+  const char *cwhy = NULL;
+  int cst = wire__climits_admit(c, &cwhy); /* client limits: proxies, per address */
+  if (cst != 0) {
+    reject(c, cst, cwhy);
+    return;
+  }
   wire_endpoint *ep = NULL;
   for (wire_endpoint *e = s->endpoints; e; e = e->next) {
     int m = wire__route_match(e->route, c->req);

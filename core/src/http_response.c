@@ -116,6 +116,9 @@ int wire__http_error_response(int status, const char *body, char *buf, size_t ca
     extra = "Connection: close, Upgrade\r\n"
             "Upgrade: websocket\r\n"
             "Sec-WebSocket-Version: 13\r\n";
+  else if (status == 429) /* client limits: any rate refills a token within 1 s */
+    extra = "Connection: close\r\n"
+            "Retry-After: 1\r\n";
   else if (status == 405)
     extra = "Connection: close\r\n"
             "Allow: GET\r\n";

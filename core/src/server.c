@@ -49,10 +49,17 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   wire_server_options o = {0};
   if (opts != NULL)
     o = *opts;
+  int r = wire__climits_new(s, &o); /* client limits */
+  if (r != 0) {
+    wire__climits_free(s);
+    free(s);
+    return r;
+  }
   if (o.uv_loop != NULL) {
     s->loop = o.uv_loop;
   } else {
     if (uv_loop_init(&s->own_loop) != 0) {
+      wire__climits_free(s);
       free(s);
       return WIRE_EUV;
     }
@@ -108,6 +115,8 @@ int wire_server_free(wire_server *s) {
     uv_run(&s->own_loop, UV_RUN_NOWAIT); /* close callbacks still pending */
     uv_loop_close(&s->own_loop);
   }
+  /* client limits */
+  wire__climits_free(s);
   wire__pipeline_server_free(s);
   wire__broker_free(s); /* broker */
   wire__topics_free(s); /* topics */
@@ -196,6 +205,11 @@ static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) 
     ep->opts.max_message_fragments = WIRE_DEFAULT_MAX_FRAGMENTS;
   ep->stall.duration = clamp_ms(ep->opts.send_timeout_ms);
   ep->stall.kind = WIRE__T_STALL;
+  /* client limits: a bucket holds one second's worth unless told */
+  if (ep->opts.message_burst == 0)
+    ep->opts.message_burst = ep->opts.message_rate;
+  if (ep->opts.byte_burst == 0)
+    ep->opts.byte_burst = ep->opts.byte_rate;
   wire__rules_resolve(ep);
   wire__pmd_resolve(&ep->opts); /* permessage-deflate */
 }
@@ -211,6 +225,7 @@ int wire_endpoint_add(wire_server *s, const char *pattern, const wire_endpoint_o
   if (opts != NULL)
     o = *opts;
   if (o.codec > WIRE_CODEC_MSGPACK || o.invalid_policy > WIRE_INVALID_IGNORE ||
+      (o.rate_limit_action != WIRE_RATE_DROP && o.rate_limit_action != WIRE_RATE_CLOSE) ||
       (o.n_message_schemas > 0 && o.message_schemas == NULL))
     return wire__error_set(err, WIRE_EINVAL, "invalid endpoint options");
   if (wire__pmd_check_options(&o) != 0)

@@ -148,6 +148,16 @@ export interface EndpointOptions {
   invalidMessages?: 'reply' | 'close' | 'ignore';
   /** Make the `format` keyword assert instead of annotate. */
   formatAssert?: boolean;
+  /** Messages per second per connection (default 0: no limit; docs/security.md). */
+  messageRate?: number;
+  /** Messages a connection may send at once (default: messageRate). */
+  messageBurst?: number;
+  /** Payload bytes per second per connection (default 0: no limit). */
+  byteRate?: number;
+  /** Bytes a connection may send at once (default: byteRate); a larger message never passes. */
+  byteBurst?: number;
+  /** Over a rate: drop the message unseen (default) or close with 1008 "rate limit". */
+  rateLimitAction?: 'drop' | 'close';
 }
 
 export interface AppOptions extends EndpointOptions {
@@ -155,6 +165,14 @@ export interface AppOptions extends EndpointOptions {
   maxConnections?: number;
   maxHandshakeSize?: number;
   handshakeTimeout?: number;
+  /** Open connections per remote address (IPv6: per /64); beyond it 429 (default 0: no limit). */
+  maxConnectionsPerAddress?: number;
+  /** Upgrade requests per second per remote address; beyond it 429 (default 0: no limit). */
+  handshakeRate?: number;
+  /** Upgrade requests an address may make at once (default: handshakeRate). */
+  handshakeBurst?: number;
+  /** Proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded names the client. */
+  trustedProxies?: string[];
   /** Do not keep the process alive while listening. */
   unref?: boolean;
   /** A backplane URL, redis://[[user]:password@]host[:port][/db] (docs/scaling.md). */

@@ -25,9 +25,10 @@ ECHO_SCHEMA = {
 class RealClient
   attr_reader :handshake
 
-  def initialize(port, path, headers: {}, protocols: nil, origin: nil, timeout: 5)
+  # local_host: the address the client's socket is bound to (127.0.0.x)
+  def initialize(port, path, headers: {}, protocols: nil, origin: nil, timeout: 5, local_host: nil)
     @timeout = timeout
-    @sock = TCPSocket.new("127.0.0.1", port)
+    @sock = TCPSocket.new("127.0.0.1", port, local_host)
     args = { url: "ws://127.0.0.1:#{port}#{path}", headers: headers }
     args[:protocols] = protocols if protocols
     args[:origin] = origin if origin

@@ -81,7 +81,11 @@ function compressionMode(mode) {
 
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
   'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'compression', 'compressionThreshold',
-  'compressionWindowBits', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+  'compressionWindowBits', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert',
+  'messageRate', 'messageBurst', 'byteRate', 'byteBurst', 'rateLimitAction'];
+
+/** Client limits: what a message over messageRate / byteRate does. */
+const RATE_ACTION = { drop: 0, close: 1 };
 
 /** One registered route: native callbacks in, hook calls out. */
 class Endpoint {
@@ -407,7 +411,10 @@ function tlsCerts(tls) {
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
-   *   handshakeTimeout, unref, broker: a 'redis://...' URL) and endpoint defaults (maxPayload, idleTimeout,
+   *   handshakeTimeout, unref, broker: a 'redis://...' URL; client limits, docs/security.md:
+   *   maxConnectionsPerAddress, handshakeRate, handshakeBurst, trustedProxies) and endpoint
+   *   defaults (maxPayload, idleTimeout, messageRate, messageBurst, byteRate, byteBurst,
+   *   rateLimitAction,
    *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
    *   compression ('shared', 'dedicated' or 'off'), compressionThreshold, compressionWindowBits,
    *   allowedOrigins, subprotocols,
@@ -417,11 +424,19 @@ class App extends EventEmitter {
     super();
     if (options.tls !== undefined) tlsCerts(options.tls); // a bad tls option fails here
     this.options = { ...options };
-    this._server = new native.Server({
-      maxConnections: options.maxConnections,
-      maxHandshakeSize: options.maxHandshakeSize,
-      handshakeTimeout: options.handshakeTimeout,
-    });
+    try {
+      this._server = new native.Server({
+        maxConnections: options.maxConnections,
+        maxHandshakeSize: options.maxHandshakeSize,
+        handshakeTimeout: options.handshakeTimeout,
+        maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+        handshakeRate: options.handshakeRate,
+        handshakeBurst: options.handshakeBurst,
+        trustedProxies: options.trustedProxies,
+      });
+    } catch (err) {
+      throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
+    }
     if (options.broker !== undefined) {
       try {
         this._server.useRedis(String(options.broker), (state, message) => this._brokerState(state, message));
@@ -442,6 +457,8 @@ class App extends EventEmitter {
     const o = { ...pick(this.options), ...pick(options) };
     const policy = o.invalidMessages ?? 'reply';
     if (!(policy in POLICY)) throw new TypeError("invalidMessages must be 'reply', 'close' or 'ignore'");
+    const action = o.rateLimitAction ?? 'drop';
+    if (!Object.hasOwn(RATE_ACTION, action)) throw new TypeError("rateLimitAction must be 'drop' or 'close'");
     return {
       codec,
       messageSchemas: schemas,
@@ -460,6 +477,11 @@ class App extends EventEmitter {
       schemaFlags: o.formatAssert ? 1 : 0,
       subprotocols: o.subprotocols,
       allowedOrigins: o.allowedOrigins,
+      messageRate: o.messageRate,
+      messageBurst: o.messageBurst,
+      byteRate: o.byteRate,
+      byteBurst: o.byteBurst,
+      rateLimitAction: RATE_ACTION[action],
     };
   }
 

@@ -32,6 +32,7 @@ from .connection import (
     _send_any,
 )
 from .errors import (
+    ConfigError,
     ConnectionClosed,
     DeserializationError,
     Reject,
@@ -225,6 +226,16 @@ def _schema_text(schema: Any) -> str | None:
 
 # ---- the common part of every endpoint -------------------------------------
 
+_RATE_ACTIONS = {"drop": 0, "close": 1}
+
+
+def _limit(name: str, value: Any, bound: int) -> int:
+    """A client limit: a whole number from 0 (off) below bound."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+        raise ConfigError(f"{name} must be a non-negative int, not {value!r}")
+    return value
+
+
 _POLICIES = {"reply": _native.INVALID_REPLY, "close": _native.INVALID_CLOSE, "ignore": _native.INVALID_IGNORE}
 
 _COMPRESSION = {
@@ -297,6 +308,13 @@ class Endpoint:
             out["subprotocols"] = list(o["subprotocols"])
         if o.get("allowed_origins"):
             out["allowed_origins"] = list(o["allowed_origins"])
+        for name in ("message_rate", "message_burst", "byte_rate", "byte_burst"):
+            if o.get(name) is not None:  # client limits
+                out[name] = _limit(name, o[name], 2**32 if name.startswith("message") else 2**63)
+        action = o.get("rate_limit_action", "drop")
+        if action not in _RATE_ACTIONS:
+            raise ConfigError(f'rate_limit_action must be "drop" or "close", not {action!r}')
+        out["rate_limit_action"] = _RATE_ACTIONS[action]
         if o.get("format_assert"):
             out["schema_flags"] = _native.SCHEMA_FORMAT_ASSERT
         return out

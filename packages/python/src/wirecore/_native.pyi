@@ -96,7 +96,16 @@ class Conn:
     ) -> tuple[str, str, list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]], str, int, str | None]: ...
 
 class Server:
-    def __init__(self, max_handshake_size: int = 0, handshake_timeout_ms: int = 0, max_connections: int = 0) -> None: ...
+    def __init__(
+        self,
+        max_handshake_size: int = 0,
+        handshake_timeout_ms: int = 0,
+        max_connections: int = 0,
+        max_connections_per_address: int = 0,
+        handshake_rate: int = 0,
+        handshake_burst: int = 0,
+        trusted_proxies: Sequence[str] | None = None,
+    ) -> None: ...
     @property
     def closed(self) -> bool: ...
     def add_endpoint(
@@ -119,6 +128,11 @@ class Server:
         send_high_water: int = ...,
         send_timeout_ms: int = ...,
         max_message_fragments: int = ...,
+        message_rate: int = ...,
+        message_burst: int = ...,
+        byte_rate: int = ...,
+        byte_burst: int = ...,
+        rate_limit_action: int = ...,
     ) -> None: ...
     def listen(self, host: str, port: int, /) -> None: ...
     def listen_tls(

@@ -7,7 +7,7 @@ import contextlib
 import importlib
 import logging
 import signal
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, TypeVar
 
 from . import _native
 from ._endpoints import (
@@ -49,7 +49,19 @@ _OPTION_NAMES = {
     "using",
     "invalid",
     "format_assert",
+    "message_rate",
+    "message_burst",
+    "byte_rate",
+    "byte_burst",
+    "rate_limit_action",
 }
+
+
+def _count(name: str, value: Any) -> int:
+    """A limit: a whole number from 0 (off) to 2**32 - 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+        raise ConfigError(f"{name} must be an int from 0 to 2**32 - 1, not {value!r}")
+    return value
 
 
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -179,15 +191,28 @@ class App:
     """A set of WebSocket endpoints served by one Wirecore server."""
 
     def __init__(self, *, max_handshake_size: int = 0, handshake_timeout: float = 0,
-                 max_connections: int = 0, broker: str | None = None) -> None:
+                 max_connections: int = 0, broker: str | None = None,
+                 max_connections_per_address: int = 0, handshake_rate: int = 0,
+                 handshake_burst: int = 0, trusted_proxies: Iterable[str] | None = None) -> None:
         """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
-        publishes reach subscribers in every process attached to it (docs/scaling.md)."""
+        publishes reach subscribers in every process attached to it (docs/scaling.md).
+
+        Per-client limits (docs/security.md; 0 = off): max_connections_per_address,
+        handshake_rate (upgrade requests per second per address) and handshake_burst
+        answer 429; trusted_proxies (addresses or CIDRs) whose X-Forwarded-For or
+        Forwarded header names the client."""
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
         self.broker = broker
+        proxies = None if trusted_proxies is None else [str(p) for p in trusted_proxies]
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),
             "handshake_timeout_ms": int(handshake_timeout * 1000),
             "max_connections": int(max_connections),
+            "max_connections_per_address": _count("max_connections_per_address",
+                                                  max_connections_per_address),
+            "handshake_rate": _count("handshake_rate", handshake_rate),
+            "handshake_burst": _count("handshake_burst", handshake_burst),
+            "trusted_proxies": proxies,
         }
         self.server: RunningServer | None = None
 
@@ -205,6 +230,9 @@ class App:
         docs/compression.md), compression_threshold (bytes; shorter messages
         go out uncompressed; default 1024), compression_window_bits (9..15,
         dedicated mode; default 15), allowed_origins,
+        message_rate / message_burst (messages per second per connection),
+        byte_rate / byte_burst (payload bytes per second), rate_limit_action
+        ("drop", the default, or "close": 1008) -- see docs/security.md,
         subprotocols, message_schema / response_schema (JSON Schema dicts that
         replace the annotations), using (a serializer), invalid ("reply",
         "close" or "ignore": what the core does with an invalid message that

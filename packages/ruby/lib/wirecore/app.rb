@@ -15,13 +15,18 @@ module Wirecore
     # broker: a backplane URL, "redis://[[user]:password@]host[:port][/db]":
     #   publishes reach subscribers in every process attached to it
     #   (docs/scaling.md); its state changes go to the logger
+    # Per-client limits (docs/security.md; nil or 0: off): max_connections_per_address,
+    #   handshake_rate (upgrade requests per second per address) and
+    #   handshake_burst answer 429; trusted_proxies: addresses or CIDRs whose
+    #   X-Forwarded-For / Forwarded header names the client
     # Endpoint options given here (max_message_size:, idle_timeout:, ...) are
     # defaults for every endpoint of the app.
     attr_reader :broker
 
     def initialize(max_connections: nil, max_handshake_size: nil, handshake_timeout: nil,
                    shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN),
-                   broker: nil, **defaults)
+                   broker: nil, max_connections_per_address: nil, handshake_rate: nil,
+                   handshake_burst: nil, trusted_proxies: nil, **defaults)
       unknown = defaults.keys - Endpoint::LIMIT_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
@@ -30,7 +35,12 @@ module Wirecore
       @server_options = {
         max_connections: max_connections,
         max_handshake_size: max_handshake_size,
-        handshake_timeout_ms: handshake_timeout && (handshake_timeout * 1000).round
+        handshake_timeout_ms: handshake_timeout && (handshake_timeout * 1000).round,
+        max_connections_per_address: Endpoint.limit(:max_connections_per_address,
+                                                    max_connections_per_address, 2**32),
+        handshake_rate: Endpoint.limit(:handshake_rate, handshake_rate, 2**32),
+        handshake_burst: Endpoint.limit(:handshake_burst, handshake_burst, 2**32),
+        trusted_proxies: trusted_proxies&.map(&:to_s)
       }
       @shutdown_timeout = shutdown_timeout
       @logger = logger

@@ -6,9 +6,11 @@ module Wirecore
   class Endpoint
     LIMIT_KEYS = %i[max_message_size idle_timeout pong_timeout max_backpressure
                     max_queued_messages send_timeout max_message_fragments allowed_origins subprotocols on_invalid
-                    format_assert compression compression_threshold compression_window_bits].freeze
+                    format_assert compression compression_threshold compression_window_bits
+                    message_rate message_burst byte_rate byte_burst rate_limit_action].freeze
     # permessage-deflate modes, as the core numbers them (wire_compression)
     COMPRESSION = { shared: 0, off: 1, dedicated: 2 }.freeze
+    RATE_ACTIONS = { drop: 0, close: 1 }.freeze
     NEVER_MS = 0xFFFF_FFFF
 
     attr_reader :path, :style, :codec, :block, :klass, :on_error, :logger
@@ -66,7 +68,12 @@ module Wirecore
         compression_threshold: l[:compression_threshold],
         compression_window_bits: l[:compression_window_bits],
         subprotocols: l[:subprotocols]&.map(&:to_s),
-        allowed_origins: l[:allowed_origins]&.map(&:to_s)
+        allowed_origins: l[:allowed_origins]&.map(&:to_s),
+        message_rate: Endpoint.limit(:message_rate, l[:message_rate], 2**32),
+        message_burst: Endpoint.limit(:message_burst, l[:message_burst], 2**32),
+        byte_rate: Endpoint.limit(:byte_rate, l[:byte_rate], 2**63),
+        byte_burst: Endpoint.limit(:byte_burst, l[:byte_burst], 2**63),
+        rate_limit_action: rate_action(l.fetch(:rate_limit_action, :drop))
       }
     end
 
@@ -80,6 +87,14 @@ module Wirecore
       end
     end
 
+    # A client limit (docs/security.md): nil, or an Integer from 0 (off) below bound.
+    def self.limit(name, value, bound)
+      return nil if value.nil?
+      return value if value.is_a?(Integer) && value >= 0 && value < bound
+
+      raise ConfigError, "#{name} must be a non-negative Integer, not #{value.inspect}"
+    end
+
     def log_exception(exc, request)
       return unless @logger
 
@@ -88,6 +103,12 @@ module Wirecore
     end
 
     private
+
+    def rate_action(action)
+      RATE_ACTIONS.fetch(action.to_s.to_sym) do
+        raise ConfigError, "rate_limit_action must be :drop or :close, not #{action.inspect}"
+      end
+    end
 
     def schema_text(schema)
       schema.is_a?(String) ? schema : Native.encode(schema, :json)
