@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import signal
 from typing import Any, AsyncIterator, Callable, TypeVar
@@ -152,6 +153,20 @@ class RunningServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}{path}"
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the metrics listener (App(metrics_port=...)), or None."""
+        port = self._server.metrics_port()
+        return port if port >= 0 else None
+
+    def stats(self) -> dict[str, Any]:
+        """Every counter as a dict (docs/operations.md); with workers, summed over all."""
+        return json.loads(self._server.metrics(1))
+
+    def metrics(self) -> str:
+        """The Prometheus text /metrics answers."""
+        return self._server.metrics(0)
+
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection with 1001, wait for them (up to timeout)."""
         if not self._server.closed:
@@ -168,11 +183,22 @@ class App:
     """A set of WebSocket endpoints served by one Wirecore server."""
 
     def __init__(self, *, max_handshake_size: int = 0, handshake_timeout: float = 0,
-                 max_connections: int = 0, broker: str | None = None) -> None:
+                 max_connections: int = 0, broker: str | None = None,
+                 metrics_path: str | None = None, health_path: str | None = None,
+                 metrics_port: int | None = None) -> None:
         """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
-        publishes reach subscribers in every process attached to it (docs/scaling.md)."""
+        publishes reach subscribers in every process attached to it (docs/scaling.md).
+
+        metrics_path / health_path: answer plain GETs on these paths on the
+        WebSocket port (Prometheus text; a JSON health check, 503 while
+        draining or with the broker down). metrics_port: serve both (at
+        /metrics and /health unless set) on a port of their own instead
+        (0 picks one). See docs/operations.md."""
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
         self.broker = broker
+        self.metrics_path = metrics_path
+        self.health_path = health_path
+        self.metrics_port = metrics_port
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),
             "handshake_timeout_ms": int(handshake_timeout * 1000),
@@ -289,6 +315,14 @@ class App:
             return 0
         return native.publish(topic, message, _native_conn(exclude), to_plain)
 
+    def stats(self) -> dict[str, Any] | None:
+        """The running server's counters as a dict (RunningServer.stats), or None
+        when it is not running."""
+        running = self.server
+        if running is None or running._server.closed:
+            return None
+        return running.stats()
+
     def subscriber_count(self, topic: str) -> int:
         """How many connections are subscribed to `topic` (0 when not running)."""
         native = self._native()
@@ -306,6 +340,12 @@ class App:
     # -- running
     def _build(self) -> tuple[_native.Server, list[Endpoint]]:
         server = _native.Server(**self._server_options)
+        if self.metrics_path or self.health_path:
+            server.set_metrics(self.metrics_path, self.health_path)
+        # Core events go to the `wirecore` logger when it takes INFO (read at
+        # start); otherwise none is built at all.
+        if log.isEnabledFor(logging.INFO):
+            server.set_log(_log_event, log.getEffectiveLevel())
         if self.broker is not None:  # one log line per broker state change
             server.use_redis(self.broker, on_state=_log_broker_state)
         endpoints: list[Endpoint] = []
@@ -319,6 +359,8 @@ class App:
         """Listen and return at once; the server runs on the current asyncio loop."""
         loop = asyncio.get_running_loop()
         server, endpoints = self._build()
+        if self.metrics_port is not None:
+            server.listen_metrics(host, self.metrics_port)
         server.listen(host, port)
         driver = Driver(server, loop)
         for ep in endpoints:
@@ -405,6 +447,22 @@ def _check_topic(topic: Any) -> None:
         raise TypeError(f"topic must be str, not {type(topic).__name__}")
     if not 1 <= len(topic.encode("utf-8", "surrogateescape")) <= 256:
         raise ConfigError("a topic is 1..256 bytes of UTF-8")
+
+
+def _log_event(level: int, event: str, f: dict[str, Any]) -> None:
+    """One core event (open, close, reject, error) as a record of the
+    `wirecore` logger; the fields ride along as record.wirecore."""
+    where = f"{f['remote']}:{f['port']} {f['path']}"
+    if event == "close":
+        text = (f"close {where} code={f['code']} duration={f['duration']:.3f}s "
+                f"in={f['bytes_in']}B out={f['bytes_out']}B")
+    elif event == "reject":
+        text = f"reject {where} status={f['status']} {f['message']}"
+    elif event == "error":
+        text = f"error {where} {f['error']}: {f['message']}"
+    else:
+        text = f"{event} {where}"
+    log.log(level, "wirecore: %s", text, extra={"wirecore": {"event": event, **f}})
 
 
 def _log_broker_state(state: int, message: str) -> None:
