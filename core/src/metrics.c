@@ -269,11 +269,11 @@ static void err_label(int code, char out[32]) {
   out[i] = 0;
 }
 
-static void code_label(int i, char out[8]) {
+static void code_label(int i, char out[16]) {
   if (i == WIRE__M_CODES - 1)
     memcpy(out, "app", 4);
   else
-    snprintf(out, 8, "%d", 1000 + i);
+    snprintf(out, 16, "%d", 1000 + i);
 }
 
 static void head(obuf *b, const char *name, const char *type, const char *help) {
@@ -309,7 +309,7 @@ static void family_codes(obuf *b, const wire_server *s, const wire__mslot *m, co
   for (size_t i = 0; i < WIRE__M_EPS && ep_label(s, i, &ep); i++) {
     const uint64_t *codes = (const uint64_t *)((const char *)&m->ep[i] + off);
     for (int k = 0; k < WIRE__M_CODES; k++) {
-      char cl[8];
+      char cl[16];
       code_label(k, cl);
       if (codes[k])
         line_path(b, name, ep_label(s, i, &ep), "code", cl, codes[k]);
@@ -446,7 +446,7 @@ static void json_ep(obuf *b, const wire_server *s, const wire__mslot *m) {
     first = 1;
     for (int k = 0; k < WIRE__M_CODES; k++)
       if (e->ended[k]) {
-        char cl[8];
+        char cl[16];
         code_label(k, cl);
         put(b, "%s\"%s\":%llu", first ? "" : ",", cl, (unsigned long long)e->ended[k]);
         first = 0;

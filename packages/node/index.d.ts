@@ -153,6 +153,57 @@ export interface AppOptions extends EndpointOptions {
   unref?: boolean;
   /** A backplane URL, redis://[[user]:password@]host[:port][/db] (docs/scaling.md). */
   broker?: string;
+  /** Answer plain GETs on these paths on the WebSocket port (docs/operations.md). */
+  metricsPath?: string;
+  healthPath?: string;
+  /** Serve /metrics and /health (or the paths above) on a port of their own; 0 picks one. */
+  metricsPort?: number;
+}
+
+/** One structured event of the core: connection open/close, refused upgrade, error. */
+export interface LogEvent {
+  level: 'debug' | 'info' | 'warning' | 'error';
+  event: 'open' | 'close' | 'reject' | 'error';
+  conn: number;
+  remote: string;
+  port: number;
+  path: string;
+  status: number;
+  code: number;
+  error: string;
+  message: string;
+  duration: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** app.stats(): every counter (docs/operations.md). */
+export interface Stats {
+  workers: number;
+  connections: number;
+  connections_total: number;
+  messages_in: number;
+  bytes_in: number;
+  messages_out: number;
+  bytes_out: number;
+  topics: number;
+  subscriptions: number;
+  max_connections: number;
+  handshakes: Record<string, number>;
+  dropped: Record<string, number>;
+  broker: { up: number; published: number; received: number; invalid: number; reconnects: number } | null;
+  endpoints: Record<string, {
+    connections: number;
+    connections_total: number;
+    messages_in: number;
+    bytes_in: number;
+    messages_out: number;
+    bytes_out: number;
+    errors: Record<string, number>;
+    close_codes: Record<string, number>;
+    handler_count: number;
+    handler_seconds: number;
+  }>;
 }
 
 export interface BrokerStats {
@@ -269,6 +320,12 @@ export class App extends EventEmitter {
   drain(options?: { timeout?: number }): Promise<void>;
   /** The broker's counters, or null without a broker. */
   brokerStats(): BrokerStats | null;
+  /** Every counter (null once closed). */
+  stats(): Stats | null;
+  /** The Prometheus text /metrics answers (null once closed). */
+  metrics(): string | null;
+  /** The metrics listener's port (options.metricsPort), once listening. */
+  metricsPort: number | undefined;
   /** Graceful: close every connection with 1001, wait (at most `timeout` ms), release the loop. */
   close(options?: { timeout?: number }): Promise<void>;
   unref(): this;
@@ -277,6 +334,7 @@ export class App extends EventEmitter {
 
   on(event: 'error', listener: (err: Error, socket: Socket<any, any> | undefined) => void): this;
   /** Broker state changes (without a listener: one stderr line each). */
+  on(event: 'log', listener: (e: LogEvent) => void): this;
   on(event: 'broker', listener: (e: { state: BrokerStats['state']; message: string }) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
