@@ -84,7 +84,8 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
   }
   PyObject *args[4] = {(PyObject *)pc, payload, index,
                        msg->kind == WIRE_MSG_BINARY ? Py_True : Py_False};
-  pc->t_handler = wpy_now(); /* metrics: the handler's time */
+  Py_INCREF(pc); /* metrics: the timing below outlives a close inside the call */
+  pc->t_handler = wpy_now();
   pc->timing_paused = 0;
   pc->in_handler = 1;
   PyObject *r = PyObject_Vectorcall(ep->on_message, args, 4, NULL);
@@ -93,11 +94,10 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
     wire_server_observe(ep->server->server, ep->wire_ep, wpy_now() - pc->t_handler);
   Py_DECREF(payload);
   Py_DECREF(index);
-  if (r == NULL) {
+  if (r == NULL)
     wpy_conn_fail_current(pc, ep->on_message);
-    return;
-  }
-  Py_DECREF(r);
+  Py_XDECREF(r);
+  Py_DECREF(pc);
 }
 
 static void cb_close(wire_conn *conn, int code, const char *reason, size_t reason_len, void *ud) {
