@@ -124,9 +124,14 @@ static void slot_add(wire__mslot *dst, const wire__mslot *src) {
     if (__atomic_load_n(&src->seq, __ATOMIC_ACQUIRE) == seq)
       break;
   }
-  /* every stats field but the last (max_connections) is a counter */
+  /* every stats field but max_connections is a 64-bit counter, those
+   * appended after it included */
   add_u64((uint64_t *)&dst->stats, (const uint64_t *)&tmp.stats,
           offsetof(wire_server_stats, max_connections) / sizeof(uint64_t));
+  size_t tail = offsetof(wire_server_stats, connections_total);
+  add_u64((uint64_t *)((char *)&dst->stats + tail),
+          (const uint64_t *)((const char *)&tmp.stats + tail),
+          (sizeof(wire_server_stats) - tail) / sizeof(uint64_t));
   const wire_server_stats *st = &tmp.stats;
   dst->stats.max_connections = st->max_connections > UINT32_MAX - dst->stats.max_connections
                                    ? UINT32_MAX
@@ -223,7 +228,9 @@ static void put_escaped(obuf *b, const char *v) {
 
 /* ---- what is rendered ----------------------------------------------------------------- */
 
-/* wire_server_stats counters and the reason each is rendered under. */
+/* wire_server_stats counters and the reason each is rendered under as
+ * wirecore_dropped_total{reason}: a counter appended to the struct gets a
+ * line here. */
 static const struct {
   const char *reason;
   size_t off;
