@@ -59,6 +59,7 @@ typedef struct wn_server {
   int tearing_down;            /* the environment is going away: no more JS calls */
   napi_async_cleanup_hook_handle cleanup; /* registered while active */
   napi_ref broker_cb;          /* node_scaling.c: broker state reports, or NULL */
+  napi_ref log_cb;             /* node_metrics.c: log events, or NULL */
 } wn_server;
 
 /* An endpoint: the JS functions the core's callbacks forward to. */
@@ -81,6 +82,8 @@ typedef struct wn_conn {
   int decision;   /* -1 none, 0 accept, or a rejection status */
   struct wn_conn *dprev, *dnext; /* the server's list of deferred connections */
   napi_value failing; /* during fail()/invalid(): the JS error onError receives */
+  double t_handler;   /* node_metrics.c: when the running onMessage started */
+  uint8_t in_handler, timing_paused; /* inside onMessage; it paused: time at resume */
 } wn_conn;
 
 /* ---- errors (node_convert.c) ------------------------------------------------ */
@@ -141,6 +144,15 @@ void wn_on_shutdown(wire_server *server, void *user_data);
 napi_value wn_server_use_redis(napi_env env, napi_callback_info info);
 napi_value wn_server_broker_stats(napi_env env, napi_callback_info info);
 napi_value wn_server_drain(napi_env env, napi_callback_info info);
+
+/* ---- metrics, health and logs (node_metrics.c) ------------------------------ */
+double wn_now(void);
+void wn_observe_resumed(wn_conn *nc);
+napi_value wn_server_set_metrics(napi_env env, napi_callback_info info);
+napi_value wn_server_listen_metrics(napi_env env, napi_callback_info info);
+napi_value wn_server_metrics_port(napi_env env, napi_callback_info info);
+napi_value wn_server_metrics(napi_env env, napi_callback_info info);
+napi_value wn_server_set_log(napi_env env, napi_callback_info info);
 
 /* ---- topics (node_topics.c): listed in the Connection and Server classes -- */
 napi_value wn_conn_subscribe(napi_env env, napi_callback_info info);

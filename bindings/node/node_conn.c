@@ -284,6 +284,8 @@ static napi_value conn_pause(napi_env env, napi_callback_info info) {
   wn_conn *nc = this_conn(env, info, &argc, NULL);
   if (!nc)
     return NULL;
+  if (nc->in_handler) /* metrics: the handler's promise is pending; time it until resume */
+    nc->timing_paused = 1;
   return int_result(env, nc->conn ? wire_conn_pause(nc->conn) : WIRE_ECLOSED);
 }
 
@@ -292,6 +294,7 @@ static napi_value conn_resume(napi_env env, napi_callback_info info) {
   wn_conn *nc = this_conn(env, info, &argc, NULL);
   if (!nc)
     return NULL;
+  wn_observe_resumed(nc); /* metrics */
   return int_result(env, nc->conn ? wire_conn_resume(nc->conn) : WIRE_ECLOSED);
 }
 

@@ -134,7 +134,17 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
     wn_conn *nc = wire_conn_get_data(conn);
     addon->cur_obj = nc && nc->self ? argv[0] : NULL;
     addon->cur_nc = nc;
+    double t0 = wn_now(); /* metrics: the handler's time */
+    if (nc) {
+      nc->t_handler = t0;
+      nc->timing_paused = 0;
+      nc->in_handler = 1;
+    }
     wn_call(ep->srv, ep->on_message, 5, argv);
+    if (nc)
+      nc->in_handler = 0;
+    if (nc == NULL || !nc->timing_paused)
+      wire_server_observe(wire_conn_server(conn), wire_conn_endpoint(conn), wn_now() - t0);
     addon->cur_obj = prev_obj;
     addon->cur_nc = prev_nc;
   } else {
@@ -414,6 +424,10 @@ static void free_server(napi_env env, wn_server *srv) {
   if (srv->broker_cb) { /* node_scaling.c */
     napi_delete_reference(env, srv->broker_cb);
     srv->broker_cb = NULL;
+  }
+  if (srv->log_cb) { /* node_metrics.c */
+    napi_delete_reference(env, srv->log_cb);
+    srv->log_cb = NULL;
   }
   free(srv->strbuf);
   srv->strbuf = NULL;
@@ -807,6 +821,11 @@ napi_value wn_server_class(napi_env env) {
       /* node_scaling.c */
       {"useRedis", NULL, wn_server_use_redis, NULL, NULL, NULL, napi_default, NULL},
       {"brokerStats", NULL, wn_server_broker_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"setMetrics", NULL, wn_server_set_metrics, NULL, NULL, NULL, napi_default, NULL},
+      {"listenMetrics", NULL, wn_server_listen_metrics, NULL, NULL, NULL, napi_default, NULL},
+      {"metricsPort", NULL, wn_server_metrics_port, NULL, NULL, NULL, napi_default, NULL},
+      {"metrics", NULL, wn_server_metrics, NULL, NULL, NULL, napi_default, NULL},
+      {"setLog", NULL, wn_server_set_log, NULL, NULL, NULL, napi_default, NULL},
       {"drain", NULL, wn_server_drain, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_class(env, "Server", NAPI_AUTO_LENGTH, server_ctor, NULL,

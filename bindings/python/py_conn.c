@@ -280,10 +280,13 @@ static PyObject *conn_writable(wpy_conn *self, PyObject *unused) {
 }
 
 static PyObject *conn_pause(wpy_conn *self, PyObject *unused) {
+  if (self->in_handler) /* metrics: the handler awaits; time it until resume */
+    self->timing_paused = 1;
   return check(self, wire_conn_pause(self->conn), NULL);
 }
 
 static PyObject *conn_resume(wpy_conn *self, PyObject *unused) {
+  wpy_observe_resumed(self); /* metrics */
   return check(self, wire_conn_resume(self->conn), NULL);
 }
 

@@ -84,14 +84,20 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
   }
   PyObject *args[4] = {(PyObject *)pc, payload, index,
                        msg->kind == WIRE_MSG_BINARY ? Py_True : Py_False};
+  Py_INCREF(pc); /* metrics: the timing below outlives a close inside the call */
+  pc->t_handler = wpy_now();
+  pc->timing_paused = 0;
+  pc->in_handler = 1;
   PyObject *r = PyObject_Vectorcall(ep->on_message, args, 4, NULL);
+  pc->in_handler = 0;
+  if (!pc->timing_paused)
+    wire_server_observe(ep->server->server, ep->wire_ep, wpy_now() - pc->t_handler);
   Py_DECREF(payload);
   Py_DECREF(index);
-  if (r == NULL) {
+  if (r == NULL)
     wpy_conn_fail_current(pc, ep->on_message);
-    return;
-  }
-  Py_DECREF(r);
+  Py_XDECREF(r);
+  Py_DECREF(pc);
 }
 
 static void cb_close(wire_conn *conn, int code, const char *reason, size_t reason_len, void *ud) {
@@ -272,6 +278,7 @@ static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
   Py_VISIT(self->module);
   Py_VISIT(self->shutdown_cb);
   Py_VISIT(self->broker_cb);
+  Py_VISIT(self->log_cb);
   for (size_t i = 0; i < self->n_endpoints; i++) {
     wpy_endpoint *ep = self->endpoints[i];
     Py_VISIT(ep->handler);
@@ -301,6 +308,7 @@ static int server_clear(wpy_server *self) {
   }
   Py_CLEAR(self->shutdown_cb);
   Py_CLEAR(self->broker_cb);
+  Py_CLEAR(self->log_cb);
   return 0;
 }
 
@@ -309,6 +317,8 @@ static void server_dealloc(wpy_server *self) {
   PyObject_GC_UnTrack(self);
   if (self->server != NULL && self->broker_cb != NULL) /* py_scaling.c: no report to a dead self */
     wire_server_on_broker_state(self->server, NULL, NULL);
+  if (self->server != NULL) /* py_metrics.c */
+    wire_server_set_log(self->server, NULL, NULL, 0);
   if (self->server != NULL && wire_server_free(self->server) != 0) {
     /* Still listening: the owner never shut it down. Leak rather than free
      * memory the loop still uses. */
@@ -320,6 +330,7 @@ static void server_dealloc(wpy_server *self) {
   wire_doc_free(self->scratch);
   Py_CLEAR(self->shutdown_cb);
   Py_CLEAR(self->broker_cb);
+  Py_CLEAR(self->log_cb);
   Py_CLEAR(self->module);
   tp->tp_free(self);
   Py_DECREF(tp);
@@ -671,6 +682,17 @@ static PyMethodDef server_methods[] = {
      "publish(topic, message, exclude=None, default=None) -> int"},
     {"subscriber_count", (PyCFunction)wpy_server_subscriber_count, METH_O,
      "subscriber_count(topic) -> int"},
+    /* py_metrics.c */
+    {"set_metrics", (PyCFunction)wpy_server_set_metrics, METH_VARARGS,
+     "set_metrics(metrics_path, health_path): GET paths on the WebSocket port (None = off)"},
+    {"listen_metrics", (PyCFunction)wpy_server_listen_metrics, METH_VARARGS,
+     "listen_metrics(host, port): a port serving only the metrics and health paths"},
+    {"metrics_port", (PyCFunction)wpy_server_metrics_port, METH_NOARGS,
+     "The metrics listener's port, or -1."},
+    {"metrics", (PyCFunction)wpy_server_metrics, METH_O,
+     "metrics(format) -> str: 0 Prometheus text, 1 JSON (summed over workers)"},
+    {"set_log", (PyCFunction)wpy_server_set_log, METH_VARARGS,
+     "set_log(callable | None, min_level): callable(level, event, fields)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef server_getset[] = {

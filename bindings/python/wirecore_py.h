@@ -51,6 +51,7 @@ typedef struct wpy_server {
   int scratch_busy;       /* a send is building into scratch (a default hook may send) */
   int closed;             /* the shutdown finished; the loop is gone */
   PyObject *broker_cb;    /* py_scaling.c: broker state reports, or NULL */
+  PyObject *log_cb;       /* py_metrics.c: log events, or NULL */
 } wpy_server;
 
 typedef struct wpy_conn {
@@ -60,6 +61,8 @@ typedef struct wpy_conn {
   PyObject *handler_data; /* any Python object the package attaches (per-connection state) */
   int data_held; /* the C side holds a reference to this object (wire_conn_set_data) */
   PyObject *failing; /* borrowed: the exception conn.fail()/invalid() is reporting */
+  double t_handler;  /* py_metrics.c: when the running on_message started */
+  uint8_t in_handler, timing_paused; /* inside on_message; it paused: time at resume */
 } wpy_conn;
 
 typedef struct wpy_schema {
@@ -115,5 +118,14 @@ PyObject *wpy_conn_unsubscribe(wpy_conn *self, PyObject *topic);
 PyObject *wpy_conn_topics(wpy_conn *self, void *unused);
 PyObject *wpy_server_publish(wpy_server *self, PyObject *args, PyObject *kw);
 PyObject *wpy_server_subscriber_count(wpy_server *self, PyObject *topic);
+
+/* py_metrics.c */
+double wpy_now(void);
+void wpy_observe_resumed(wpy_conn *pc);
+PyObject *wpy_server_set_metrics(wpy_server *self, PyObject *args);
+PyObject *wpy_server_listen_metrics(wpy_server *self, PyObject *args);
+PyObject *wpy_server_metrics_port(wpy_server *self, PyObject *unused);
+PyObject *wpy_server_metrics(wpy_server *self, PyObject *arg);
+PyObject *wpy_server_set_log(wpy_server *self, PyObject *args);
 
 #endif /* WIRECORE_PY_H */

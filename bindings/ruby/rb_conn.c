@@ -141,9 +141,13 @@ static VALUE conn_close(VALUE self, VALUE code, VALUE reason) {
 }
 
 static VALUE conn_pause(VALUE self) {
+  rbw_conn *w = conn_get(self);
+  if (w->in_handler) /* metrics: the handler goes on later; time it until resume */
+    w->timing_paused = 1;
   return check_send(wire_conn_pause(open_conn(self)), NULL);
 }
 static VALUE conn_resume(VALUE self) {
+  rbw_observe_resumed(conn_get(self)); /* metrics */
   return check_send(wire_conn_resume(open_conn(self)), NULL);
 }
 

@@ -91,4 +91,5 @@ RUBY_FUNC_EXPORTED void Init_wirecore_ext(void) {
   rbw_init_conn();
   rbw_init_topics();
   rbw_init_scaling(); /* rb_scaling.c */
+  rbw_init_metrics(); /* rb_metrics.c */
 }

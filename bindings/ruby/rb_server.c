@@ -320,7 +320,17 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *ud) {
     return;
   cb_call c = {.ep = ep, .conn = conn, .msg = msg};
   int failed;
+  rbw_conn *w = conn_of(conn);
+  double t0 = rbw_now(); /* metrics: the handler's time */
+  w->t_handler = t0;
+  w->timing_paused = 0;
+  w->in_handler = 1;
   protect(ep->server, call_message, &c, &failed);
+  w = conn_of(conn); /* NULL when the handler's close already ended it */
+  if (w != NULL)
+    w->in_handler = 0;
+  if (w == NULL || !w->timing_paused)
+    wire_server_observe(wire_conn_server(conn), wire_conn_endpoint(conn), rbw_now() - t0);
   /* A signal (Ctrl-C, SIGTERM) leads to a graceful shutdown instead. An
    * escaped exception goes to _error through wire_conn_fail (else 1011);
    * #process still re-raises it. */

@@ -59,6 +59,8 @@ typedef struct rbw_conn {
   uint64_t id;
   VALUE failing; /* during #fail / #invalid: the exception _error receives
                     (also on the Ruby stack, so the GC sees it) */
+  double t_handler; /* rb_metrics.c: when the running message handler started */
+  uint8_t in_handler, timing_paused; /* inside it; it paused: time at resume */
 } rbw_conn;
 
 /* rb_value.c: wire_value -> Ruby (strings copied; binary is ASCII-8BIT). */
@@ -77,6 +79,9 @@ VALUE rbw_error_new(int code, const wire_error *err, const char *what);
 /* rb_server.c / rb_conn.c */
 void rbw_init_server(void);
 void rbw_init_scaling(void); /* rb_scaling.c: broker and workers */
+void rbw_init_metrics(void); /* rb_metrics.c: metrics, health and logs */
+double rbw_now(void);
+void rbw_observe_resumed(rbw_conn *w);
 void rbw_init_conn(void);
 VALUE rbw_conn_wrap(rbw_server *s, rbw_endpoint *ep, wire_conn *conn);
 /* wire_conn_fail with exc (nil: none) handed to the handler's _error.

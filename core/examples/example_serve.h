@@ -209,4 +209,59 @@ static int example_workers(const char *name, long workers, long port, wire_worke
   return r < 0 ? 1 : r;
 }
 
+/* ---- metrics, health and logs (docs/operations.md) ---------------------------- */
+
+/* --metrics: /metrics and /health on the WebSocket port; --metrics-port P:
+ * on their own port instead (with workers, every worker binds it and
+ * whichever answers sums all workers); --log-json: one JSON line per
+ * connection open/close, rejection and error on stderr. */
+typedef struct example_ops {
+  int metrics;
+  long metrics_port; /* -1 = none */
+  int log_json;
+} example_ops;
+
+/* Take argv[*i] (and its value) when it is one of the options above:
+ * returns 1 (consumed), 0 (not ours) or -1 (a bad value). */
+static int example_ops_arg(int argc, char **argv, int *i, example_ops *o) {
+  if (strcmp(argv[*i], "--metrics") == 0) {
+    o->metrics = 1;
+    return 1;
+  }
+  if (strcmp(argv[*i], "--log-json") == 0) {
+    o->log_json = 1;
+    return 1;
+  }
+  if (strcmp(argv[*i], "--metrics-port") == 0 && *i + 1 < argc) {
+    char *end;
+    o->metrics_port = strtol(argv[++*i], &end, 10);
+    return *end == 0 && o->metrics_port >= 0 && o->metrics_port <= 65535 ? 1 : -1;
+  }
+  return 0;
+}
+
+static void example_log_json(const wire_log_event *ev, void *user_data) {
+  (void)user_data;
+  char line[1024];
+  int n = wire_log_event_json(ev, line, sizeof line);
+  if (n > 0)
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Apply the options to a new server. Returns 0, or 1 when one failed (the
+ * reason goes to stderr). */
+static int example_ops_apply(wire_server *server, const char *name, const char *host,
+                             const example_ops *o) {
+  int r = 0;
+  if (o->metrics)
+    r = wire_server_set_metrics(server, "/metrics", "/health");
+  if (r == 0 && o->metrics_port >= 0)
+    r = wire_server_listen_metrics(server, host, (int)o->metrics_port);
+  if (r == 0 && o->log_json)
+    r = wire_server_set_log(server, example_log_json, NULL, WIRE_LOG_INFO);
+  if (r != 0)
+    fprintf(stderr, "%s: metrics: %s\n", name, wire_strerror(r));
+  return r != 0;
+}
+
 #endif /* WIRE_EXAMPLE_SERVE_H */

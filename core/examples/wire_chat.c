@@ -7,6 +7,7 @@
  *
  *   wire_chat [--host H] [--port P] [--broker redis://HOST:PORT/DB] [--workers N]
  *             [--cert FILE --key FILE [--ca FILE]]
+ *             [--metrics] [--metrics-port P] [--log-json]
  *                                        (defaults 127.0.0.1, 8000, no broker, 1)
  *
  * With --broker, rooms span every wire_chat (and every other Wirecore
@@ -15,6 +16,10 @@
  * --workers N (N > 1) serves from N processes sharing the port under a
  * supervisor; give them a --broker so rooms span the workers.
  * --cert/--key serve wss://; without workers, SIGHUP reloads them.
+ * --metrics serves GET /metrics and /health on the port (503 while the
+ * broker is down), --metrics-port P on a port of their own; --log-json
+ * prints one JSON line per connection event and error on stderr
+ * (docs/operations.md).
  *
  * Prints "listening on H:P" once it accepts connections; SIGINT or SIGTERM
  * close everyone with 1001 and exit 0.
@@ -52,7 +57,7 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 static int usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--broker URL] [--workers N]"
-          " [--cert FILE --key FILE [--ca FILE]]\n",
+          " [--cert FILE --key FILE [--ca FILE]] [--metrics] [--metrics-port P] [--log-json]\n",
           argv0);
   return 2;
 }
@@ -83,6 +88,7 @@ typedef struct chat_args {
   const char *host;
   long port;
   const char *broker;
+  example_ops ops;
 } chat_args;
 
 static int serve(unsigned index, void *user_data);
@@ -91,8 +97,14 @@ int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   long port = 8000, workers = 1;
   const char *broker = NULL;
+  example_ops ops = {0, -1, 0};
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
+    int k = example_ops_arg(argc, argv, &i, &ops);
+    if (k < 0)
+      return usage(argv[0]);
+    if (k > 0)
+      continue;
     if (example_tls_arg(argc, argv, &i)) {
       continue;
     } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
@@ -111,7 +123,7 @@ int main(int argc, char **argv) {
       return usage(argv[0]);
     }
   }
-  chat_args args = {host, port, broker};
+  chat_args args = {host, port, broker, ops};
   return example_workers("wire_chat", workers, port, serve, &args);
 }
 
@@ -137,6 +149,13 @@ static int serve(unsigned index, void *user_data) {
     return 1;
   }
   if (use_broker(server, broker) != 0) {
+    wire_server_free(server);
+    return 1;
+  }
+  if (example_ops_apply(server, "wire_chat", host, &a->ops) != 0) {
+    wire_server_shutdown(server, 0, NULL, NULL);
+    while (wire_server_process(server) == 1)
+      ;
     wire_server_free(server);
     return 1;
   }

@@ -5,9 +5,15 @@
  *   wire_echo [--host H] [--port P] [--max-message BYTES] [--workers N]
  *             [--send-timeout MS] [--pong-timeout MS]
  *             [--cert FILE --key FILE [--ca FILE]]
+ *             [--metrics] [--metrics-port P] [--log-json]
  *
  * --send-timeout and --pong-timeout set send_timeout_ms and pong_timeout_ms
  * (which is also the close deadline); 0 keeps the defaults.
+ *
+ * --metrics serves GET /metrics (Prometheus) and /health on the port,
+ * --metrics-port P on a port of their own; --log-json prints one JSON line
+ * per connection open/close, rejection and error on stderr
+ * (docs/operations.md).
  *
  * --workers N (N > 1) serves from N processes sharing the port under a
  * supervisor (docs/scaling.md): a worker that dies is restarted, SIGHUP
@@ -39,7 +45,8 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 static int usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--max-message BYTES] [--workers N]"
-          " [--send-timeout MS] [--pong-timeout MS] [--cert FILE --key FILE [--ca FILE]]\n",
+          " [--send-timeout MS] [--pong-timeout MS] [--cert FILE --key FILE [--ca FILE]]"
+          " [--metrics] [--metrics-port P] [--log-json]\n",
           argv0);
   return 2;
 }
@@ -49,6 +56,7 @@ typedef struct echo_args {
   long port;
   unsigned long long max_message;
   unsigned long send_timeout, pong_timeout;
+  example_ops ops;
 } echo_args;
 
 static int serve(unsigned index, void *user_data);
@@ -58,8 +66,14 @@ int main(int argc, char **argv) {
   long port = 9001, workers = 1;
   unsigned long long max_message = 1u << 20;
   unsigned long send_timeout = 0, pong_timeout = 0;
+  example_ops ops = {0, -1, 0};
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
+    int k = example_ops_arg(argc, argv, &i, &ops);
+    if (k < 0)
+      return usage(argv[0]);
+    if (k > 0)
+      continue;
     if (example_tls_arg(argc, argv, &i)) {
       continue;
     } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
@@ -88,7 +102,7 @@ int main(int argc, char **argv) {
       return usage(argv[0]);
     }
   }
-  echo_args args = {host, port, max_message, send_timeout, pong_timeout};
+  echo_args args = {host, port, max_message, send_timeout, pong_timeout, ops};
   return example_workers("wire_echo", workers, port, serve, &args);
 }
 
@@ -117,6 +131,13 @@ static int serve(unsigned index, void *user_data) {
     r = wire_endpoint_add(server, "/", &opts, &cb, NULL, NULL, &err);
   if (r != 0) {
     fprintf(stderr, "wire_echo: cannot add the endpoint: %s\n", wire_strerror(r));
+    wire_server_free(server);
+    return 1;
+  }
+  if (example_ops_apply(server, "wire_echo", host, &a->ops) != 0) {
+    wire_server_shutdown(server, 0, NULL, NULL);
+    while (wire_server_process(server) == 1)
+      ;
     wire_server_free(server);
     return 1;
   }

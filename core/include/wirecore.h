@@ -699,6 +699,10 @@ typedef struct wire_server_stats {
   uint64_t refused_handshake_rate; /* 429: over handshake_rate */
   uint64_t rate_limited_dropped;   /* messages dropped over message_rate / byte_rate */
   uint64_t rate_limited_closed;    /* connections closed 1008 over them */
+  /* metrics: traffic since wire_server_new (this process; /metrics sums workers) */
+  uint64_t connections_total; /* WebSocket connections accepted */
+  uint64_t messages_in, bytes_in;   /* data messages received, payload bytes */
+  uint64_t messages_out, bytes_out; /* data messages queued to send, payload bytes */
 } wire_server_stats;
 
 /* Copy the server's counters into *out. Returns 0 or WIRE_EINVAL (NULL). */
@@ -1181,6 +1185,90 @@ WIRE_EXTERN int wire_worker_index(void);
  */
 WIRE_EXTERN int wire_server_drain(wire_server *server, unsigned timeout_ms,
                                   wire_shutdown_cb done, void *user_data);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics, health and logs (docs/operations.md)                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Answer plain HTTP GET requests for these paths on the WebSocket port:
+ * metrics_path with the Prometheus text format (0.0.4), health_path with a
+ * short JSON body, 200 while accepting and 503 while draining, shutting down
+ * or when a broker is attached and not up. NULL or "" turns a path off (the
+ * default: both off). A GET for either path is answered whatever its
+ * headers, before routing; every other request is handled as before.
+ * Copies the strings. Returns 0, WIRE_EINVAL (a path not starting with '/',
+ * or holding a space, '?' or a control character) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_set_metrics(wire_server *server, const char *metrics_path,
+                                        const char *health_path);
+/*
+ * Listen on a separate port that serves only the metrics and health paths
+ * (/metrics and /health unless wire_server_set_metrics chose others) and
+ * answers 404 to anything else, upgrades included. It stays open while the
+ * server drains, so health checks see the 503, and closes with the shutdown.
+ * Returns 0, WIRE_EADDRINUSE, WIRE_ELISTEN, WIRE_EINVAL or WIRE_ESTATE.
+ */
+WIRE_EXTERN int wire_server_listen_metrics(wire_server *server, const char *host, int port);
+/* The port of the first metrics listener, or -1. */
+WIRE_EXTERN int wire_server_metrics_port(const wire_server *server);
+
+#define WIRE_METRICS_PROMETHEUS 0 /* text exposition format 0.0.4 */
+#define WIRE_METRICS_JSON 1       /* one JSON object (what app.stats() returns) */
+/*
+ * Render every counter (in a worker: summed over all workers) into buf, NUL
+ * terminated, as snprintf does: returns the full length (call again with a
+ * larger buffer when it is >= cap; buf may be NULL when cap is 0), or
+ * WIRE_EINVAL (NULL server, unknown format) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int64_t wire_server_metrics_render(wire_server *server, int format, char *buf,
+                                               size_t cap);
+/*
+ * Add one handler run of `seconds` to the endpoint's latency histogram
+ * (wirecore_handler_duration_seconds). The packages call it around each
+ * handler; one call costs a few nanoseconds and takes no lock. Returns 0 or
+ * WIRE_EINVAL (NULL, an endpoint of another server, a negative or NaN time).
+ */
+WIRE_EXTERN int wire_server_observe(wire_server *server, const wire_endpoint *endpoint,
+                                    double seconds);
+
+/* Log levels; the numbers are Python's logging levels. */
+#define WIRE_LOG_DEBUG 10
+#define WIRE_LOG_INFO 20
+#define WIRE_LOG_WARNING 30
+#define WIRE_LOG_ERROR 40
+
+/* One structured event. Strings are borrowed for the call and never NULL. */
+typedef struct wire_log_event {
+  int level;          /* WIRE_LOG_* */
+  const char *event;  /* "open", "close", "reject" or "error" */
+  uint64_t conn_id;   /* wire_conn_id; 0 when there is no connection */
+  const char *remote; /* peer address, "" when unknown */
+  int remote_port;    /* 0 when unknown */
+  const char *path;   /* request path, "" before one was read */
+  int status;         /* reject: the HTTP status sent */
+  int close_code;     /* close: the code on_close saw */
+  int error;          /* error: the wire_errno code */
+  const char *message; /* error text, close reason or rejection reason; "" */
+  double duration;    /* close: seconds the connection was open */
+  uint64_t bytes_in, bytes_out; /* close: data message payload bytes */
+} wire_log_event;
+
+typedef void (*wire_log_cb)(const wire_log_event *event, void *user_data);
+/*
+ * Send events at or above min_level to cb: "open" and "close" (INFO) for
+ * every accepted connection, "reject" (INFO) for every refused upgrade,
+ * "error" for every error reported on a connection (INFO for what the peer
+ * sent: protocol, size, decoding, validation and unknown-message errors;
+ * ERROR for handler failures and out-of-memory; WARNING otherwise). cb NULL turns
+ * logging off (the default): then no event is built at all.
+ * Returns 0 or WIRE_EINVAL (NULL server).
+ */
+WIRE_EXTERN int wire_server_set_log(wire_server *server, wire_log_cb cb, void *user_data,
+                                    int min_level);
+/* Format an event as one JSON object (no newline) into buf, as snprintf
+ * does: returns the full length, or WIRE_EINVAL (NULL event). */
+WIRE_EXTERN int wire_log_event_json(const wire_log_event *event, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -175,6 +175,8 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     if (slot->failed)
       return; /* its reason was not UTF-8: our 1007 answers it */
     c->close_code = arg->status_code ? arg->status_code : 1005;
+    if (wire__m_code(c->close_code) >= 0) /* metrics */
+      WIRE__M_INC(c->ep->m->close_recv[wire__m_code(c->close_code)]);
     size_t rlen = arg->msg_length > 2 ? arg->msg_length - 2 : 0;
     if (rlen > sizeof slot->reason - 1)
       rlen = sizeof slot->reason - 1;
@@ -607,6 +609,9 @@ static void pq_free(wire_conn *c) {
 /* Deliver now, or copy into the pause queue when paused or when earlier
  * messages still wait (order is kept either way). */
 void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len) {
+  WIRE__M_INC(c->ep->m->msgs_in); /* metrics */
+  WIRE__M_ADD(c->ep->m->bytes_in, len);
+  c->bin += len;
   if (data == NULL)
     data = (const uint8_t *)""; /* empty messages still point somewhere */
   if (c->pauses == 0 && c->pq_head == NULL) {
@@ -689,7 +694,23 @@ int wire_conn_resume(wire_conn *c) {
 
 /* ---- closing ------------------------------------------------------------------ */
 
+/* metrics: count an error on its endpoint, and log it. */
+static void error_seen(wire_conn *c, int code, const char *message) {
+  if (c->ep != NULL && code < 0 && code > -WIRE__M_ERRS)
+    WIRE__M_INC(c->ep->m->errors[-code]);
+  wire_errcat cat = wire_err_category(code);
+  int level = code == WIRE_EHANDLER || code == WIRE_ENOMEM ? WIRE_LOG_ERROR
+              : cat == WIRE_ERRCAT_PROTOCOL || cat == WIRE_ERRCAT_TOO_BIG ||
+                      cat == WIRE_ERRCAT_DESERIALIZE || cat == WIRE_ERRCAT_VALIDATION ||
+                      cat == WIRE_ERRCAT_UNKNOWN_MESSAGE
+                  ? WIRE_LOG_INFO /* what the peer sent: not the server's fault */
+                  : WIRE_LOG_WARNING;
+  if (WIRE__LOG_ON(WIRE__SRV(c), level))
+    wire__log_conn(c, level, "error", 0, code, message);
+}
+
 int wire__conn_report_err(wire_conn *c, const wire_error *err) {
+  error_seen(c, err->code, err->message);
   wire_endpoint *ep = c->ep;
   if (ep == NULL || ep->cb.on_error == NULL)
     return 0;
@@ -698,8 +719,6 @@ int wire__conn_report_err(wire_conn *c, const wire_error *err) {
 
 int wire__conn_report(wire_conn *c, int code, const char *fmt, ...) {
   wire_endpoint *ep = c->ep;
-  if (ep == NULL || ep->cb.on_error == NULL)
-    return 0;
   wire_error err;
   memset(&err, 0, sizeof err);
   err.code = code;
@@ -707,6 +726,9 @@ int wire__conn_report(wire_conn *c, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err.message, sizeof err.message, fmt, ap);
   va_end(ap);
+  error_seen(c, code, err.message);
+  if (ep == NULL || ep->cb.on_error == NULL)
+    return 0;
   return ep->cb.on_error(c, &err, ep->user_data);
 }
 
@@ -771,6 +793,11 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
       reason = "";
       rlen = 0;
     }
+    WIRE__M_INC(c->ep->m->closed); /* metrics */
+    if (wire__m_code(code) >= 0)
+      WIRE__M_INC(c->ep->m->ended[wire__m_code(code)]);
+    if (WIRE__LOG_ON(s, WIRE_LOG_INFO))
+      wire__log_conn(c, WIRE_LOG_INFO, "close", 0, code, reason);
     if (c->ep->cb.on_close)
       c->ep->cb.on_close(c, code, reason, rlen, c->ep->user_data);
   }
@@ -824,6 +851,8 @@ void wire__conn_start_close(wire_conn *c, int code, const char *reason, size_t r
   wire__slot *slot = c->slot;
   c->state = WIRE__S_CLOSING;
   c->close_code = (uint16_t)(code ? code : 1005);
+  if (wire__m_code(code) >= 0) /* metrics */
+    WIRE__M_INC(c->ep->m->close_sent[wire__m_code(code)]);
   memcpy(slot->reason, reason ? reason : "", rlen);
   slot->reason[rlen] = 0;
   slot->reason_len = (uint8_t)rlen;

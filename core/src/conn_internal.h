@@ -13,6 +13,7 @@
 #include "client_limits.h"
 #include "http.h"
 #include "internal.h"
+#include "metrics.h"
 #include "topics.h"
 #include "transport.h"
 
@@ -122,6 +123,7 @@ struct wire_endpoint {
   size_t n_schemas;
   wire_dispatcher *dispatcher;
   wire_schema *response_schema;
+  wire__mep *m; /* metrics: this endpoint's counters */
 };
 
 /* ---- connection ---------------------------------------------------------- */
@@ -211,6 +213,8 @@ struct wire_conn {
   struct wire__pmdc *zc;
   /* client_limits.c: NULL unless a per-client limit applies */
   wire__client *client;
+  uint32_t t_open;     /* metrics: loop ms (truncated) when the 101 left */
+  uint64_t bin, bout;  /* metrics: data payload bytes received, queued */
 };
 
 #define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
@@ -219,6 +223,7 @@ struct wire_conn {
 #define WIRE__R_QFULL 0x01u   /* reading stopped by max_queued_messages */
 #define WIRE__R_DRAIN 0x02u   /* wire_conn_writable said 0: on_drain is owed */
 #define WIRE__R_FAILING 0x04u /* inside wire_conn_fail's on_error */
+#define WIRE__R_OPS 0x08u     /* metrics: accepted by a metrics listener */
 
 /* Memory per idle connection is a hard budget (≤ 1 KiB with its request
  * view): keep this struct small, and anything needed only while frames are
@@ -233,6 +238,7 @@ typedef struct wire__listener {
   struct wire__listener *next;
   int port;
   uv_connection_cb on_conn; /* the accept callback: TCP or TLS */
+  int ops; /* metrics: serves only the metrics and health paths */
 } wire__listener;
 
 enum { WIRE__SV_NEW = 0, WIRE__SV_LISTENING, WIRE__SV_SHUTTING, WIRE__SV_DONE };
@@ -285,6 +291,14 @@ struct wire_server {
   struct wire__pmds *pmd;
   /* client_limits.c: NULL when no option is on */
   wire__climits *climits;
+  /* metrics, health and logs (metrics.c, log.c) */
+  wire__mslot *m;
+  uint64_t m_sync_due;
+  char *metrics_path, *health_path; /* NULL = off */
+  int draining;
+  wire_log_cb log_cb;
+  void *log_user;
+  int log_level;
 };
 
 /* ---- cross-file internals ----------------------------------------------- */
@@ -413,5 +427,22 @@ WIRE_HIDDEN void wire__topics_free(wire_server *s);
 /* topics.c: drop every subscription of a connection that is closing for good
  * (wire__conn_terminate, after on_close). */
 WIRE_HIDDEN void wire__topics_conn_drop(wire_conn *c);
+
+/* ---- metrics and logs (metrics.c, log.c) -------------------------------- */
+
+/* Copy gauges and outside counters into the server's slot. */
+WIRE_HIDDEN void wire__metrics_sync(wire_server *s);
+/* The server timer: sync a worker's slot every second; the next due time or 0. */
+WIRE_HIDDEN uint64_t wire__metrics_tick(wire_server *s, uint64_t now);
+/* Which path a request head asks for: 1 metrics, 2 health, 0 neither
+ * (ops: a metrics listener, where the default paths apply). */
+WIRE_HIDDEN int wire__metrics_want(const wire_server *s, const char *buf, size_t len, int ops);
+/* The whole HTTP answer for `want` in *resp (malloc'd): 0, or -1 out of
+ * memory. */
+WIRE_HIDDEN int wire__metrics_http(wire_server *s, int want, char **resp, size_t *rlen);
+/* log.c: build and send one event (the caller checked s->log_cb and level). */
+WIRE_HIDDEN void wire__log_conn(wire_conn *c, int level, const char *event, int status, int code,
+                                const char *message);
+#define WIRE__LOG_ON(s, lvl) ((s)->log_cb != NULL && (lvl) >= (s)->log_level)
 
 #endif /* WIRE_CONN_INTERNAL_H */

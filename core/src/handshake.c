@@ -88,6 +88,11 @@ int wire__handshake_check(wire_request *req, const char *const *origins, size_t 
 
 /* Send an HTTP error and close once it has left (no on_close: never accepted). */
 static void reject(wire_conn *c, int status, const char *body) {
+  wire_server *srv = WIRE__SRV(c);
+  if (status >= 100 && status < 100 + WIRE__M_STATUS)
+    WIRE__M_INC(srv->m->status[status - 100]); /* metrics */
+  if (WIRE__LOG_ON(srv, WIRE_LOG_INFO))
+    wire__log_conn(c, WIRE_LOG_INFO, "reject", status, 0, body);
   char resp[1024];
   int n = wire__http_error_response(status, body, resp, sizeof resp);
   if (n < 0)
@@ -104,6 +109,48 @@ static void reject(wire_conn *c, int status, const char *body) {
   wire__tlist_put(c, &WIRE__SRV(c)->handshake);
   wire__out_schedule(c);
   wire__conn_progress(c);
+}
+
+static int head_may_end(const char *buf, size_t len, size_t from);
+static int hs_keep(wire_conn *c, const char *data, size_t n);
+
+/* metrics: a GET for the metrics or health path is answered whatever its
+ * headers once its head is complete; on a metrics listener anything else is
+ * a 404. Returns 1 when the bytes were taken here (answered, or kept until
+ * the head completes), 0 for the usual upgrade path. */
+static int ops_answer(wire_conn *c, const char *buf, size_t len, const char *data, size_t n) {
+  wire_server *s = WIRE__SRV(c);
+  int ops = (c->rules & WIRE__R_OPS) != 0;
+  int want = wire__metrics_want(s, buf, len, ops);
+  if (want == 0 && !ops)
+    return 0;
+  if (!head_may_end(buf, len, 0)) {
+    if (len >= s->max_handshake)
+      reject(c, 431, "request head too large");
+    else if (buf == data && hs_keep(c, data, n) != 0)
+      wire__conn_terminate(c, 1006, NULL, 0);
+    return 1;
+  }
+  char *resp = NULL;
+  size_t rlen = 0;
+  if (want == 0 || wire__metrics_http(s, want, &resp, &rlen) != 0) {
+    reject(c, want == 0 ? 404 : 500, NULL);
+    return 1;
+  }
+  c->state = WIRE__S_REJECTING;
+  free(c->u.hs.buf);
+  c->u.hs.buf = NULL;
+  c->u.hs.len = c->u.hs.cap = 0;
+  int r = wire__out_raw(c, resp, rlen);
+  free(resp);
+  if (r != 0) {
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return 1;
+  }
+  wire__tlist_put(c, &s->handshake);
+  wire__out_schedule(c);
+  wire__conn_progress(c);
+  return 1;
 }
 
 /* Send the 101 and switch to WebSocket framing. rest: bytes that followed
@@ -124,6 +171,12 @@ static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
   memset(&c->u, 0, sizeof c->u);
   c->state = WIRE__S_OPEN;
   c->flags |= WIRE__F_ACCEPTED;
+  wire_server *s = WIRE__SRV(c); /* metrics */
+  WIRE__M_INC(s->m->status[1]);
+  WIRE__M_INC(c->ep->m->opened);
+  c->t_open = (uint32_t)uv_now(s->loop);
+  if (WIRE__LOG_ON(s, WIRE_LOG_INFO))
+    wire__log_conn(c, WIRE_LOG_INFO, "open", 101, 0, NULL);
   wire__tlist_put(c, &c->ep->idle);
   wire__out_schedule(c);
   wire__conn_opened(c, (const uint8_t *)rest, rest_len);
@@ -280,6 +333,9 @@ void wire__handshake_read(wire_conn *c, const char *data, size_t n) {
   }
   if (buf != data && !head_may_end(buf, len, len - n) && len < s->max_handshake)
     return; /* hardening: kept; parse once the blank line can have arrived */
+  if ((s->metrics_path || s->health_path || (c->rules & WIRE__R_OPS)) &&
+      ops_answer(c, buf, len, data, n))
+    return; /* metrics */
   int status = 0;
   const char *why = NULL;
   wire_request *req = NULL;

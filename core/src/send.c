@@ -240,6 +240,7 @@ int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
   wire_server *s = WIRE__SRV(c);
   if (c->out_bytes > c->ep->opts.max_backpressure) {
     /* A consumer this slow would make us grow without bound. */
+    WIRE__M_INC(s->m->backpressure); /* metrics */
     wire_conn_close(c, 1008, "send buffer limit exceeded", 26);
     return WIRE_EBACKPRESSURE;
   }
@@ -250,6 +251,9 @@ int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
   else if (r == 1)
     r = 0;
   if (r == 0) {
+    WIRE__M_INC(c->ep->m->msgs_out); /* metrics */
+    WIRE__M_ADD(c->ep->m->bytes_out, len);
+    c->bout += len;
     wire__out_schedule(c);
     if (c->out_bytes > c->ep->opts.max_backpressure)
       wire__update_reading(c);

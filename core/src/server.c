@@ -74,6 +74,14 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   s->handshake.kind = WIRE__T_HANDSHAKE;
   s->next_id = 1;
   wire__topics_init(s, o.max_topics_per_conn); /* topics */
+  s->m = wire__metrics_new();                  /* metrics */
+  if (s->m == NULL) {
+    wire__topics_free(s);
+    if (s->owns_loop)
+      uv_loop_close(&s->own_loop);
+    free(s);
+    return WIRE_ENOMEM;
+  }
   *out = s;
   return 0;
 }
@@ -118,10 +126,12 @@ int wire_server_free(wire_server *s) {
   /* client limits */
   wire__climits_free(s);
   wire__pipeline_server_free(s);
-  wire__broker_free(s); /* broker */
-  wire__topics_free(s); /* topics */
-  /* permessage-deflate */
-  wire__pmd_server_free(s);
+  wire__broker_free(s);     /* broker */
+  wire__topics_free(s);     /* topics */
+  wire__pmd_server_free(s); /* permessage-deflate */
+  wire__metrics_free(s->m); /* metrics */
+  free(s->metrics_path);
+  free(s->health_path);
   free(s->rbuf);
   wire__tls_set_free(s->tls);
   free(s);
@@ -136,6 +146,14 @@ int wire_server_stats_get(const wire_server *s, wire_server_stats *out) {
   if (s == NULL || out == NULL)
     return WIRE_EINVAL;
   *out = s->stats;
+  for (size_t i = 0; i < WIRE__M_EPS; i++) { /* metrics */
+    const wire__mep *e = &s->m->ep[i];
+    out->connections_total += e->opened;
+    out->messages_in += e->msgs_in;
+    out->bytes_in += e->bytes_in;
+    out->messages_out += e->msgs_out;
+    out->bytes_out += e->bytes_out;
+  }
   return 0;
 }
 
@@ -236,6 +254,10 @@ int wire_endpoint_add(wire_server *s, const char *pattern, const wire_endpoint_o
     return wire__error_set(err, WIRE_ENOMEM, "out of memory");
   ep->server = s;
   ep->user_data = user_data;
+  size_t idx = 0; /* metrics: counters by registration order */
+  for (wire_endpoint *e = s->endpoints; e; e = e->next)
+    idx++;
+  ep->m = &s->m->ep[idx < WIRE__M_EPS ? idx : WIRE__M_EPS - 1];
   if (callbacks != NULL)
     ep->cb = *callbacks;
   endpoint_resolve(ep, &o);
@@ -359,11 +381,32 @@ static int map_uv_listen_error(int r) {
   return WIRE_ELISTEN;
 }
 
+/* metrics: ops = 1 for a listener that serves only the metrics and health
+ * paths. */
+static int listen_on(wire_server *s, const char *host, int port, uv_connection_cb on_conn,
+                     int ops);
+
 int wire_server_listen(wire_server *s, const char *host, int port) {
-  return wire__server_listen_cb(s, host, port, wire__tcp_on_connection);
+  return listen_on(s, host, port, wire__tcp_on_connection, 0);
 }
 
 int wire__server_listen_cb(wire_server *s, const char *host, int port, uv_connection_cb on_conn) {
+  return listen_on(s, host, port, on_conn, 0);
+}
+
+int wire_server_listen_metrics(wire_server *s, const char *host, int port) {
+  return listen_on(s, host, port, wire__tcp_on_connection, 1);
+}
+
+int wire_server_metrics_port(const wire_server *s) {
+  for (const wire__listener *l = s ? s->listeners : NULL; l; l = l->next)
+    if (l->ops)
+      return l->port;
+  return -1;
+}
+
+static int listen_on(wire_server *s, const char *host, int port, uv_connection_cb on_conn,
+                     int ops) {
   if (s == NULL || port < 0 || port > 65535)
     return WIRE_EINVAL;
   if (s->state == WIRE__SV_SHUTTING || s->state == WIRE__SV_DONE)
@@ -381,6 +424,7 @@ int wire__server_listen_cb(wire_server *s, const char *host, int port, uv_connec
     return WIRE_ENOMEM;
   l->server = s;
   l->on_conn = on_conn;
+  l->ops = ops;
   if (uv_tcp_init(s->loop, &l->tcp) != 0) {
     free(l);
     return WIRE_EUV;
@@ -410,12 +454,18 @@ int wire__server_listen_cb(wire_server *s, const char *host, int port, uv_connec
   s->state = WIRE__SV_LISTENING;
   s->kick = 1;
   wire__wake_host(s);
-  wire__worker_listening(); /* workers: tell the supervisor */
+  if (wire__metrics_shared(s->m)) /* metrics: a worker syncs its slot every second */
+    wire__timer_arm(s, uv_now(s->loop) + 1);
+  if (!ops)
+    wire__worker_listening(); /* workers: tell the supervisor */
   return 0;
 }
 
 int wire_server_port(const wire_server *s) {
-  return s && s->listeners ? s->listeners->port : -1;
+  for (const wire__listener *l = s ? s->listeners : NULL; l; l = l->next)
+    if (!l->ops)
+      return l->port;
+  return -1;
 }
 
 void wire_server_ref(wire_server *s) {
@@ -436,10 +486,17 @@ void wire_server_unref(wire_server *s) {
 
 /* ---- shutdown ---------------------------------------------------------------- */
 
+/* While the server still runs (a drain), metrics listeners stay open so
+ * health checks see the drain. */
 void wire__server_close_listeners(wire_server *s) {
-  while (s->listeners != NULL) {
-    wire__listener *l = s->listeners;
-    s->listeners = l->next;
+  wire__listener **pp = &s->listeners;
+  while (*pp != NULL) {
+    wire__listener *l = *pp;
+    if (l->ops && s->state == WIRE__SV_LISTENING) {
+      pp = &l->next;
+      continue;
+    }
+    *pp = l->next;
     uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
   }
 }

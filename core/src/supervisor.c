@@ -7,6 +7,7 @@
  * Signals reach the loop through a self-pipe; one line per event on stderr.
  */
 #include "internal.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -404,6 +405,8 @@ int wire_supervise(const wire_supervisor_options *o, wire_worker_fn fn, void *ud
   struct sigaction old[4];
   catch_signals(&S, old);
   logf_(&S, "supervising %u workers (pid %d)", S.n, (int)getpid());
+  if (wire__metrics_share(S.n) != 0) /* metrics: one counter slot per worker */
+    logf_(&S, "no shared metrics region: each worker reports only its own counters");
   for (unsigned i = 0; i < S.n; i++)
     spawn(&S, i);
   while (!S.stopping || live(&S) > 0) {

@@ -114,6 +114,7 @@ static void timer_cb(uv_timer_t *t) {
     else
       next = earliest(next, s->shutdown_deadline);
   }
+  next = earliest(next, wire__metrics_tick(s, now)); /* metrics: workers' slots */
   if (next != 0)
     wire__timer_arm(s, next);
   wire__leave(s);

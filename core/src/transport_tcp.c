@@ -143,6 +143,8 @@ void wire__tcp_on_connection(uv_stream_t *ls, int status) {
   }
   c->tcp.data = s;
   c->tp = &wire__tcp_transport;
+  if (l->ops)
+    c->rules |= WIRE__R_OPS; /* metrics: a metrics listener's connection */
   int ok = uv_accept(ls, (uv_stream_t *)&c->tcp) == 0;
   if (ok)
     uv_tcp_nodelay(&c->tcp, 1);

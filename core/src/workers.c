@@ -136,6 +136,8 @@ static void adopt(wire_server *s, int fd) {
  * listener gets what arrives after). */
 static void accept_backlog(wire_server *s) {
   for (wire__listener *l = s->listeners; l; l = l->next) {
+    if (l->ops)
+      continue; /* metrics: a metrics listener stays open while draining */
     uv_os_fd_t lfd;
     if (uv_fileno((uv_handle_t *)&l->tcp, &lfd) != 0)
       continue;
@@ -154,7 +156,7 @@ static void accept_backlog(wire_server *s) {
 int wire_server_drain(wire_server *s, unsigned timeout_ms, wire_shutdown_cb done, void *user_data) {
   if (s == NULL)
     return WIRE_EINVAL;
-  if (s->state != WIRE__SV_LISTENING || s->listeners == NULL)
+  if (s->state != WIRE__SV_LISTENING || s->listeners == NULL || s->draining)
     return WIRE_ESTATE; /* not listening, or drained already */
   drain *d = calloc(1, sizeof *d);
   if (d == NULL || uv_timer_init(s->loop, &d->timer) != 0) {
@@ -168,6 +170,7 @@ int wire_server_drain(wire_server *s, unsigned timeout_ms, wire_shutdown_cb done
   uv_update_time(s->loop);
   d->deadline = uv_now(s->loop) + (timeout_ms ? timeout_ms : 30000);
   s->n_handles++;
+  s->draining = 1; /* metrics: health answers 503 */
   wire__enter(s);
   accept_backlog(s);
   wire__server_close_listeners(s);

@@ -183,6 +183,13 @@ SERVERS: list[Server] = [
                               "--max-message", str(64 << 20)],
            lambda ctx: None if (ctx.build / "wire_echo").exists()
            else f"{ctx.build / 'wire_echo'} not built"),
+    # The metrics pair: the same server answering /metrics and /health on its
+    # port (docs/operations.md); the counters themselves are always on.
+    Server("wire_echo metrics", "C", True,
+           lambda port, ctx: [str(ctx.build / "wire_echo"), "--port", str(port),
+                              "--max-message", str(64 << 20), "--metrics"],
+           lambda ctx: None if (ctx.build / "wire_echo").exists()
+           else f"{ctx.build / 'wire_echo'} not built"),
     Server("wirecore-python", "Python", True, _py("py_wirecore.py"),
            _need_python("wirecore", PY_HINT)),
     Server("wirecore-python typed", "Python", True, _py("py_wirecore.py", "--typed"),

@@ -179,6 +179,11 @@ export interface AppOptions extends EndpointOptions {
   broker?: string;
   /** Serve wss:// (TLS 1.2/1.3, done in the core). */
   tls?: TlsOptions;
+  /** Answer plain GETs on these paths on the WebSocket port (docs/operations.md). */
+  metricsPath?: string;
+  healthPath?: string;
+  /** Serve /metrics and /health (or the paths above) on a port of their own; 0 picks one. */
+  metricsPort?: number;
 }
 
 export type Pem = string | Uint8Array | Array<string | Uint8Array>;
@@ -194,6 +199,52 @@ export interface TlsCertificate {
 export interface TlsOptions extends TlsCertificate {
   /** More certificates chosen by the client's SNI name ("*.example.com": one label). */
   sni?: Record<string, TlsCertificate>;
+}
+
+/** One structured event of the core: connection open/close, refused upgrade, error. */
+export interface LogEvent {
+  level: 'debug' | 'info' | 'warning' | 'error';
+  event: 'open' | 'close' | 'reject' | 'error';
+  conn: number;
+  remote: string;
+  port: number;
+  path: string;
+  status: number;
+  code: number;
+  error: string;
+  message: string;
+  duration: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** app.stats(): every counter (docs/operations.md). */
+export interface Stats {
+  workers: number;
+  connections: number;
+  connections_total: number;
+  messages_in: number;
+  bytes_in: number;
+  messages_out: number;
+  bytes_out: number;
+  topics: number;
+  subscriptions: number;
+  max_connections: number;
+  handshakes: Record<string, number>;
+  dropped: Record<string, number>;
+  broker: { up: number; published: number; received: number; invalid: number; reconnects: number } | null;
+  endpoints: Record<string, {
+    connections: number;
+    connections_total: number;
+    messages_in: number;
+    bytes_in: number;
+    messages_out: number;
+    bytes_out: number;
+    errors: Record<string, number>;
+    close_codes: Record<string, number>;
+    handler_count: number;
+    handler_seconds: number;
+  }>;
 }
 
 export interface BrokerStats {
@@ -312,6 +363,12 @@ export class App extends EventEmitter {
   drain(options?: { timeout?: number }): Promise<void>;
   /** The broker's counters, or null without a broker. */
   brokerStats(): BrokerStats | null;
+  /** Every counter (null once closed). */
+  stats(): Stats | null;
+  /** The Prometheus text /metrics answers (null once closed). */
+  metrics(): string | null;
+  /** The metrics listener's port (options.metricsPort), once listening. */
+  metricsPort: number | undefined;
   /** Graceful: close every connection with 1001, wait (at most `timeout` ms), release the loop. */
   close(options?: { timeout?: number }): Promise<void>;
   unref(): this;
@@ -320,6 +377,7 @@ export class App extends EventEmitter {
 
   on(event: 'error', listener: (err: Error, socket: Socket<any, any> | undefined) => void): this;
   /** Broker state changes (without a listener: one stderr line each). */
+  on(event: 'log', listener: (e: LogEvent) => void): this;
   on(event: 'broker', listener: (e: { state: BrokerStats['state']; message: string }) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }

@@ -18,7 +18,7 @@ venv=build/py-venv
 vpy="$venv/bin/python"
 "$vpy" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 "$vpy" -m pip install -q --disable-pip-version-check pytest pytest-asyncio websockets msgpack \
-  pyyaml pydantic msgspec
+  pyyaml pydantic msgspec prometheus_client
 # A fresh build every run: the core's sources may have changed since the last one.
 "$vpy" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
   -C cmake.define.WIRE_WERROR=ON -C build-dir="$PWD/build/py-ext" ./packages/python

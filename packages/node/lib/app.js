@@ -411,10 +411,11 @@ function tlsCerts(tls) {
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
-   *   handshakeTimeout, unref, broker: a 'redis://...' URL; client limits, docs/security.md:
-   *   maxConnectionsPerAddress, handshakeRate, handshakeBurst, trustedProxies) and endpoint
-   *   defaults (maxPayload, idleTimeout, messageRate, messageBurst, byteRate, byteBurst,
-   *   rateLimitAction,
+   *   handshakeTimeout, unref, broker: a 'redis://...' URL, metricsPath / healthPath: plain GETs
+   *   answered on the WebSocket port, metricsPort: both on a port of their own; docs/operations.md;
+   *   client limits, docs/security.md: maxConnectionsPerAddress, handshakeRate, handshakeBurst,
+   *   trustedProxies) and endpoint defaults (maxPayload, idleTimeout, messageRate, messageBurst,
+   *   byteRate, byteBurst, rateLimitAction,
    *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
    *   compression ('shared', 'dedicated' or 'off'), compressionThreshold, compressionWindowBits,
    *   allowedOrigins, subprotocols,
@@ -445,6 +446,26 @@ class App extends EventEmitter {
       }
     }
     this._broker = options.broker !== undefined;
+    if (options.metricsPath || options.healthPath) {
+      try {
+        this._server.setMetrics(options.metricsPath || null, options.healthPath || null);
+      } catch (err) {
+        throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
+      }
+    }
+    // 'log' events ({ level, event, remote, path, code, ... }): the core builds
+    // them only while someone listens.
+    this.on('newListener', (name) => {
+      if (name === 'log' && this.listenerCount('log') === 0 && this._state !== 'closed') {
+        this._server.setLog((ev) => this.emit('log', ev), 0);
+      }
+    });
+    this.on('removeListener', (name) => {
+      if (name === 'log' && this.listenerCount('log') === 0 && this._state !== 'closed') {
+        this._server.setLog(null, 0);
+      }
+    });
+    this.metricsPort = undefined;
     this._unref = Boolean(options.unref);
     this._endpoints = [];
     this._state = 'idle'; // 'listening', 'closing', 'closed'
@@ -559,6 +580,20 @@ class App extends EventEmitter {
     else console.error(`wirecore: broker: ${message}`);
   }
 
+  /**
+   * Every counter as an object (docs/operations.md): connections, messages
+   * and bytes in and out, handshakes, drops, topics, broker, per endpoint.
+   * null once closed.
+   */
+  stats() {
+    return this._state === 'closed' ? null : JSON.parse(this._server.metrics(1));
+  }
+
+  /** The Prometheus text /metrics answers; null once closed. */
+  metrics() {
+    return this._state === 'closed' ? null : this._server.metrics(0);
+  }
+
   /** The broker's counters, or null without a broker. */
   brokerStats() {
     return this._state === 'closed' ? null : this._server.brokerStats();
@@ -592,6 +627,14 @@ class App extends EventEmitter {
     }
     this.host = host;
     this._state = 'listening';
+    if (this.options.metricsPort !== undefined && this.options.metricsPort !== null) {
+      try {
+        this.metricsPort = this._server.listenMetrics(host, this.options.metricsPort);
+      } catch (err) {
+        await this.close();
+        throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
+      }
+    }
     if (this._unref) this._server.unref();
     workers.listening(this); // in a cluster worker: tell the primary, drain on its word
     return { host, port: this.port };

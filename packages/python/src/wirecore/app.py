@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import signal
 from typing import Any, AsyncIterator, Callable, Iterable, TypeVar
@@ -175,6 +176,20 @@ class RunningServer:
         theirs. On error (raised) the old ones stay."""
         self._server.tls_reload(*_tls.native_args(ssl))
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the metrics listener (App(metrics_port=...)), or None."""
+        port = self._server.metrics_port()
+        return port if port >= 0 else None
+
+    def stats(self) -> dict[str, Any]:
+        """Every counter as a dict (docs/operations.md); with workers, summed over all."""
+        return json.loads(self._server.metrics(1))
+
+    def metrics(self) -> str:
+        """The Prometheus text /metrics answers."""
+        return self._server.metrics(0)
+
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection with 1001, wait for them (up to timeout)."""
         if not self._server.closed:
@@ -193,16 +208,27 @@ class App:
     def __init__(self, *, max_handshake_size: int = 0, handshake_timeout: float = 0,
                  max_connections: int = 0, broker: str | None = None,
                  max_connections_per_address: int = 0, handshake_rate: int = 0,
-                 handshake_burst: int = 0, trusted_proxies: Iterable[str] | None = None) -> None:
+                 handshake_burst: int = 0, trusted_proxies: Iterable[str] | None = None,
+                 metrics_path: str | None = None, health_path: str | None = None,
+                 metrics_port: int | None = None) -> None:
         """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
         publishes reach subscribers in every process attached to it (docs/scaling.md).
 
         Per-client limits (docs/security.md; 0 = off): max_connections_per_address,
         handshake_rate (upgrade requests per second per address) and handshake_burst
         answer 429; trusted_proxies (addresses or CIDRs) whose X-Forwarded-For or
-        Forwarded header names the client."""
+        Forwarded header names the client.
+
+        metrics_path / health_path: answer plain GETs on these paths on the
+        WebSocket port (Prometheus text; a JSON health check, 503 while
+        draining or with the broker down). metrics_port: serve both (at
+        /metrics and /health unless set) on a port of their own instead
+        (0 picks one). See docs/operations.md."""
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
         self.broker = broker
+        self.metrics_path = metrics_path
+        self.health_path = health_path
+        self.metrics_port = metrics_port
         proxies = None if trusted_proxies is None else [str(p) for p in trusted_proxies]
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),
@@ -332,6 +358,14 @@ class App:
             return 0
         return native.publish(topic, message, _native_conn(exclude), to_plain)
 
+    def stats(self) -> dict[str, Any] | None:
+        """The running server's counters as a dict (RunningServer.stats), or None
+        when it is not running."""
+        running = self.server
+        if running is None or running._server.closed:
+            return None
+        return running.stats()
+
     def subscriber_count(self, topic: str) -> int:
         """How many connections are subscribed to `topic` (0 when not running)."""
         native = self._native()
@@ -349,6 +383,12 @@ class App:
     # -- running
     def _build(self) -> tuple[_native.Server, list[Endpoint]]:
         server = _native.Server(**self._server_options)
+        if self.metrics_path or self.health_path:
+            server.set_metrics(self.metrics_path, self.health_path)
+        # Core events go to the `wirecore` logger when it takes INFO (read at
+        # start); otherwise none is built at all.
+        if log.isEnabledFor(logging.INFO):
+            server.set_log(_log_event, log.getEffectiveLevel())
         if self.broker is not None:  # one log line per broker state change
             server.use_redis(self.broker, on_state=_log_broker_state)
         endpoints: list[Endpoint] = []
@@ -365,6 +405,8 @@ class App:
         loop = asyncio.get_running_loop()
         tls_args = _tls.native_args(ssl) if ssl is not None else None
         server, endpoints = self._build()
+        if self.metrics_port is not None:
+            server.listen_metrics(host, self.metrics_port)
         if tls_args is not None:
             server.listen_tls(host, port, *tls_args)
         else:
@@ -468,6 +510,22 @@ def _check_topic(topic: Any) -> None:
         raise TypeError(f"topic must be str, not {type(topic).__name__}")
     if not 1 <= len(topic.encode("utf-8", "surrogateescape")) <= 256:
         raise ConfigError("a topic is 1..256 bytes of UTF-8")
+
+
+def _log_event(level: int, event: str, f: dict[str, Any]) -> None:
+    """One core event (open, close, reject, error) as a record of the
+    `wirecore` logger; the fields ride along as record.wirecore."""
+    where = f"{f['remote']}:{f['port']} {f['path']}"
+    if event == "close":
+        text = (f"close {where} code={f['code']} duration={f['duration']:.3f}s "
+                f"in={f['bytes_in']}B out={f['bytes_out']}B")
+    elif event == "reject":
+        text = f"reject {where} status={f['status']} {f['message']}"
+    elif event == "error":
+        text = f"error {where} {f['error']}: {f['message']}"
+    else:
+        text = f"{event} {where}"
+    log.log(level, "wirecore: %s", text, extra={"wirecore": {"event": event, **f}})
 
 
 def _log_broker_state(state: int, message: str) -> None:

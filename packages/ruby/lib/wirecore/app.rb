@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "json"
 require "logger"
 
 module Wirecore
@@ -11,7 +12,12 @@ module Wirecore
     # max_handshake_size: bytes of request head (default 8 KiB)
     # handshake_timeout: seconds (default 10)
     # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
-    # logger: where unhandled handler exceptions are reported (nil: nowhere)
+    # logger: where unhandled handler exceptions are reported (nil: nowhere);
+    #   when it takes INFO, the core's connection events go there too
+    #   (open, close, reject, error; docs/operations.md)
+    # metrics_path:, health_path: answer plain GETs on these paths on the
+    #   WebSocket port (Prometheus text; a JSON health check); metrics_port:
+    #   serve both (at /metrics and /health unless set) on a port of their own
     # broker: a backplane URL, "redis://[[user]:password@]host[:port][/db]":
     #   publishes reach subscribers in every process attached to it
     #   (docs/scaling.md); its state changes go to the logger
@@ -21,12 +27,13 @@ module Wirecore
     #   X-Forwarded-For / Forwarded header names the client
     # Endpoint options given here (max_message_size:, idle_timeout:, ...) are
     # defaults for every endpoint of the app.
-    attr_reader :broker
+    attr_reader :broker, :metrics_path, :health_path, :metrics_port
 
     def initialize(max_connections: nil, max_handshake_size: nil, handshake_timeout: nil,
                    shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN),
                    broker: nil, max_connections_per_address: nil, handshake_rate: nil,
-                   handshake_burst: nil, trusted_proxies: nil, **defaults)
+                   handshake_burst: nil, trusted_proxies: nil, metrics_path: nil, health_path: nil,
+                   metrics_port: nil, **defaults)
       unknown = defaults.keys - Endpoint::LIMIT_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
@@ -45,6 +52,37 @@ module Wirecore
       @shutdown_timeout = shutdown_timeout
       @logger = logger
       @broker = broker
+      @metrics_path = metrics_path
+      @health_path = health_path
+      @metrics_port = metrics_port
+    end
+
+    # Every counter of the running server as a Hash with string keys
+    # (docs/operations.md), summed over the workers; nil while not running.
+    def stats
+      runtime = @runtime
+      runtime && !runtime.closed? ? JSON.parse(runtime.metrics(1)) : nil
+    end
+
+    # The Prometheus text /metrics answers; nil while not running.
+    def metrics
+      runtime = @runtime
+      runtime && !runtime.closed? ? runtime.metrics(0) : nil
+    end
+
+    # A core event (open, close, reject, error) as one logger line.
+    def log_event(level, event, f)
+      where = "#{f[:remote]}:#{f[:port]} #{f[:path]}"
+      text = case event
+             when "close"
+               format("close %s code=%d duration=%.3fs in=%dB out=%dB", where, f[:code],
+                      f[:duration], f[:bytes_in], f[:bytes_out])
+             when "reject" then "reject #{where} status=#{f[:status]} #{f[:message]}"
+             when "error" then "error #{where} #{f[:error]}: #{f[:message]}"
+             else "#{event} #{where}"
+             end
+      severity = level >= 40 ? Logger::ERROR : level >= 30 ? Logger::WARN : Logger::INFO
+      @logger&.add(severity, "wirecore: #{text}")
     end
 
     # Register an endpoint on a route pattern ("/chat/{room}", "/n/{id:int}",

@@ -13,7 +13,7 @@ module Wirecore
   # from a non-blocking fiber under a Fiber scheduler, IO#wait_readable on the
   # core's fd, which hands the wait to the scheduler.
   class Runtime
-    attr_reader :port, :host, :thread
+    attr_reader :port, :host, :thread, :metrics_port
 
     def initialize(app, host:, port:, tls: nil)
       @app = app
@@ -22,12 +22,16 @@ module Wirecore
       app.endpoints.each do |ep|
         @native.add_endpoint(ep.path, Handler.new(ep, self), ep.native_options)
       end
+      @native.set_metrics(app.metrics_path, app.health_path) if app.metrics_path || app.health_path
+      # Core events are built only when the logger takes INFO.
+      @native.set_log(app.method(:log_event), 20) if app.logger&.info?
       if tls
         @native.listen_tls(host, port, TLS.rows(tls))
       else
         @native.listen(host, port)
       end
       @tls = !tls.nil?
+      @metrics_port = app.metrics_port && @native.listen_metrics(host, app.metrics_port)
       @host = host
       @port = @native.port
       @io = IO.for_fd(@native.fd, autoclose: false)
@@ -42,6 +46,12 @@ module Wirecore
 
     # The broker's counters ({state:, published:, dropped:, ...}), or nil.
     def broker_stats = @native.broker_stats
+
+    # The rendered counters: 0 Prometheus text, 1 JSON.
+    def metrics(format) = @native.metrics(format)
+
+    # True once the shutdown has finished.
+    def closed? = @native.closed?
 
     # From any thread: stop accepting (what waits in the backlog is served),
     # finish the open connections, then shut down; #run returns once done.
