@@ -471,10 +471,16 @@ typedef struct wire_endpoint_options {
   /* Frames one data message may span; past it the connection closes with
    * 1009. A message in progress costs its payload, never a node per frame. */
   unsigned max_message_fragments; /* 0 = WIRE_DEFAULT_MAX_FRAGMENTS */
+  /* A fragmented message must be complete this long after its first frame;
+   * a later frame of the connection past it closes with 1008 "message
+   * timeout" (a client adding one fragment now and then cannot keep a
+   * message open for ever). */
+  unsigned message_timeout_ms; /* 0 = WIRE_DEFAULT_MESSAGE_TIMEOUT_MS; UINT32_MAX = never */
 } wire_endpoint_options;
 
 #define WIRE_DEFAULT_SEND_TIMEOUT_MS 30000u
 #define WIRE_DEFAULT_MAX_FRAGMENTS 4096u
+#define WIRE_DEFAULT_MESSAGE_TIMEOUT_MS 60000u
 
 #define WIRE_DEFAULT_MAX_HANDSHAKE 8192u
 #define WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
@@ -490,7 +496,17 @@ typedef struct wire_server_options {
   unsigned max_connections;
   /* topics */
   unsigned max_topics_per_conn; /* 0 = WIRE_DEFAULT_MAX_TOPICS_PER_CONN */
+  /* Memory budget: bytes buffered across all connections (output queues,
+   * messages being reassembled, messages waiting while paused). Over it the
+   * heaviest connections stop being read; still over it after a second (or
+   * at twice the budget at once) the heaviest are closed with 1013 "memory
+   * budget". 0 = WIRE_DEFAULT_MAX_BUFFERED_BYTES, or a quarter of the memory
+   * the process may use when that is less (at least 16 MiB); SIZE_MAX =
+   * unlimited. */
+  size_t max_buffered_bytes;
 } wire_server_options;
+
+#define WIRE_DEFAULT_MAX_BUFFERED_BYTES ((size_t)256 << 20) /* 256 MiB */
 
 /*
  * Create a server. opts may be NULL. With opts->uv_loop the server attaches to
@@ -587,11 +603,18 @@ WIRE_EXTERN size_t wire_server_connection_count(const wire_server *server);
 /* hardening: what the limits did since wire_server_new (docs/limits.md). */
 typedef struct wire_server_stats {
   uint64_t accept_failed;       /* accept errors (EMFILE, ENFILE...): dropped by libuv */
-  uint64_t refused_sockets;     /* 503 at accept: over RLIMIT_NOFILE minus 16 */
+  uint64_t refused_sockets;     /* 503 at accept: within 16 descriptors of RLIMIT_NOFILE */
   uint64_t refused_connections; /* 503 at the handshake: over max_connections */
   uint64_t send_timeouts;       /* closed 1008 at the send deadline */
   uint64_t fragment_limits;     /* closed 1009 over max_message_fragments */
   unsigned max_connections;     /* the effective limit (UINT_MAX: none) */
+  /* memory budget (max_buffered_bytes) and the message deadline */
+  uint64_t buffered_bytes;     /* bytes buffered now, across all connections */
+  uint64_t buffered_peak;      /* the most buffered at once */
+  uint64_t max_buffered_bytes; /* the effective budget (UINT64_MAX: none) */
+  uint64_t paused_by_budget;   /* times a connection stopped being read over the budget */
+  uint64_t closed_by_budget;   /* connections closed (1013) over the budget */
+  uint64_t message_timeouts;   /* closed 1008 over message_timeout_ms */
 } wire_server_stats;
 
 /* Copy the server's counters into *out. Returns 0 or WIRE_EINVAL (NULL). */
