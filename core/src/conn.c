@@ -7,6 +7,8 @@
  */
 #include "conn_internal.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -537,13 +539,15 @@ static void deadline_watch(wire_conn *c, int want) {
   if (c->flags & WIRE__F_WRITING) {
     if (c->tkind != WIRE__T_STALL && c->tkind != WIRE__T_PONG)
       wire__tlist_put(c, &c->ep->stall);
-  } else if (c->tkind == WIRE__T_STALL) {
+  } else if (c->tkind == WIRE__T_STALL || c->tkind == WIRE__T_PARKED) {
     if (want)
       wire__tlist_put(c, &c->ep->idle);
-    else
-      wire__tlist_remove(c);
+    else if (c->tkind == WIRE__T_STALL)
+      wire__tlist_put(c, &WIRE__SRV(c)->parked);
   } else if (!want) {
-    wire__tlist_remove(c);
+    /* hardening: not read, so a peer's close or reset would go unseen:
+     * probe it now and then instead (wire__conn_expired) */
+    wire__tlist_put(c, &WIRE__SRV(c)->parked);
   }
 }
 
@@ -563,8 +567,9 @@ void wire__update_reading(wire_conn *c) {
     want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
     break;
   case WIRE__S_OPEN:
-    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
-           !(c->rules & (WIRE__R_QFULL | WIRE__R_BUDGET));
+    want = (c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
+            !(c->rules & (WIRE__R_QFULL | WIRE__R_BUDGET))) ||
+           (c->rules & WIRE__R_PEER_FIN); /* what a peer that left still sent is bounded */
     break;
   default:
     return;
@@ -871,8 +876,52 @@ int wire_conn_close(wire_conn *c, int code, const char *reason, size_t reason_le
   return 0;
 }
 
+/* hardening: the peer of a connection we are not reading: 0 still there
+ * (or not a TCP socket), 1 it sent its FIN, 2 the connection was reset. */
+static int peer_state(wire_conn *c) {
+#ifdef TCP_INFO
+  uv_os_fd_t fd;
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (c->tp != &wire__tcp_transport || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return 0;
+  if (ti.tcpi_state == TCP_ESTABLISHED)
+    return 0;
+  return ti.tcpi_state == TCP_CLOSE_WAIT ? 1 : 2;
+#else
+  (void)c;
+  return 0;
+#endif
+}
+
+/* hardening: a connection not read for the application (a busy or hung
+ * handler) still notices its peer leave: a reset ends it now (1006, so the
+ * package cancels the handler); after a FIN the rest of what the peer sent
+ * (bounded: it can send no more) is read, so its close frame is answered and
+ * the close deadline runs. */
+static void parked_probe(wire_conn *c) {
+  switch (peer_state(c)) {
+  case 0:
+    wire__tlist_put(c, &WIRE__SRV(c)->parked);
+    return;
+  case 1:
+    c->rules |= WIRE__R_PEER_FIN;
+    wire__update_reading(c);
+    return;
+  default:
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
+}
+
 /* A deadline passed (kind: the list it sat on). */
 void wire__conn_expired(wire_conn *c, int kind) {
+  if (kind == WIRE__T_PARKED) {
+    if (c->state == WIRE__S_OPEN)
+      parked_probe(c);
+    return;
+  }
   if (kind == WIRE__T_STALL && c->state == WIRE__S_OPEN) {
     /* hardening: a reader that stopped reading; the close deadline drops it */
     WIRE__SRV(c)->stats.send_timeouts++;

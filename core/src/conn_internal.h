@@ -40,8 +40,13 @@ enum {
   WIRE__T_IDLE,          /* silence: send a ping */
   WIRE__T_PONG,          /* no answer to our ping: drop with 1006 */
   WIRE__T_CLOSE,         /* no answer to our close: drop */
-  WIRE__T_STALL          /* hardening: output made no progress (send_timeout_ms): close 1008 */
+  WIRE__T_STALL,         /* hardening: output made no progress (send_timeout_ms): close 1008 */
+  WIRE__T_PARKED         /* not read for the application (paused): is the peer still there? */
 };
+
+/* How often a connection that is not being read (a busy or hung handler)
+ * has its peer checked for a FIN or a reset. */
+#define WIRE__PARKED_PROBE_MS 1000u
 
 /* ---- pooled wslay contexts ---------------------------------------------- */
 
@@ -208,6 +213,7 @@ struct wire_conn {
 #define WIRE__R_DRAIN 0x02u   /* wire_conn_writable said 0: on_drain is owed */
 #define WIRE__R_FAILING 0x04u /* inside wire_conn_fail's on_error */
 #define WIRE__R_BUDGET 0x08u  /* reading stopped by the memory budget (budget.c) */
+#define WIRE__R_PEER_FIN 0x10u /* parked, and the peer sent its FIN: read what is left */
 
 /* Memory per idle connection is a hard budget (≤ 1 KiB with its request
  * view): keep this struct small, and anything needed only while frames are
@@ -247,6 +253,7 @@ struct wire_server {
   int timer_init;
   uint64_t timer_due; /* 0 = not armed */
   wire__tlist handshake;
+  wire__tlist parked; /* open connections not read while paused (WIRE__PARKED_PROBE_MS) */
   size_t n_handles; /* listeners + timer still open (not yet close_cb'd) */
   uint8_t *rbuf;
   int rbuf_busy;

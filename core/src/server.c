@@ -65,6 +65,8 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   wire__budget_init(s, o.max_buffered_bytes);
   s->handshake.duration = clamp_ms(s->handshake_timeout_ms);
   s->handshake.kind = WIRE__T_HANDSHAKE;
+  s->parked.duration = WIRE__PARKED_PROBE_MS;
+  s->parked.kind = WIRE__T_PARKED;
   s->next_id = 1;
   wire__topics_init(s, o.max_topics_per_conn); /* topics */
   *out = s;
