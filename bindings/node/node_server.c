@@ -310,7 +310,7 @@ static void free_endpoint(napi_env env, wn_endpoint_store *st) {
 static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store *st,
                                   wire_endpoint_options *opts) {
   double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water, send_to,
-      max_frags;
+      max_frags, msg_to;
   napi_value rs;
   napi_valuetype t;
   if (get_uint(env, o, "codec", 0, &codec) || get_uint(env, o, "invalidPolicy", 0, &policy) ||
@@ -322,6 +322,7 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
       get_uint(env, o, "sendHighWater", 0, &high_water) ||
       get_uint(env, o, "sendTimeout", 0, &send_to) ||
       get_uint(env, o, "maxMessageFragments", 0, &max_frags) ||
+      get_uint(env, o, "messageTimeout", 0, &msg_to) ||
       get_strings(env, o, "messageSchemas", &st->schemas) ||
       get_strings(env, o, "subprotocols", &st->protocols) ||
       get_strings(env, o, "allowedOrigins", &st->origins))
@@ -343,6 +344,7 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   opts->send_high_water = (size_t)high_water;
   opts->send_timeout_ms = send_to > 4294967295.0 ? 4294967295u : (unsigned)send_to;
   opts->max_message_fragments = max_frags > 4294967295.0 ? 4294967295u : (unsigned)max_frags;
+  opts->message_timeout_ms = msg_to > 4294967295.0 ? 4294967295u : (unsigned)msg_to;
   opts->message_schemas = (const char *const *)st->schemas.items;
   opts->n_message_schemas = st->schemas.n;
   opts->response_schema = st->response_schema;
@@ -401,7 +403,7 @@ static void server_finalize(napi_env env, void *data, void *hint) {
     free(srv);
 }
 
-/* new Server({ maxConnections, maxHandshakeSize, handshakeTimeout }) */
+/* new Server({ maxConnections, maxHandshakeSize, handshakeTimeout, maxBufferedBytes }) */
 static napi_value server_ctor(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self, name;
@@ -412,11 +414,14 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
   if (argc >= 1)
     NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
   if (t == napi_object) {
-    double maxc, maxh, hto;
+    double maxc, maxh, hto, maxb;
     if (get_uint(env, argv[0], "maxConnections", 0, &maxc) ||
         get_uint(env, argv[0], "maxHandshakeSize", 0, &maxh) ||
-        get_uint(env, argv[0], "handshakeTimeout", 0, &hto))
+        get_uint(env, argv[0], "handshakeTimeout", 0, &hto) ||
+        get_uint(env, argv[0], "maxBufferedBytes", 0, &maxb))
       return NULL;
+    /* memory budget: Infinity (or anything past size_t) is no budget */
+    opts.max_buffered_bytes = maxb >= 18446744073709551615.0 ? SIZE_MAX : (size_t)maxb;
     opts.max_connections = (unsigned)maxc;
     opts.max_handshake_size = (size_t)maxh;
     opts.handshake_timeout_ms = (unsigned)hto;

@@ -193,11 +193,13 @@ void wpy_doc_release(wpy_server *server, wire_doc *doc) {
 /* ---- the Server type ---------------------------------------------------- */
 
 static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"max_handshake_size", "handshake_timeout_ms", "max_connections", NULL};
+  static char *kwlist[] = {"max_handshake_size", "handshake_timeout_ms", "max_connections",
+                           "max_buffered_bytes", NULL};
   Py_ssize_t max_hs = 0;
   unsigned hs_timeout = 0, max_conns = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nII:Server", kwlist, &max_hs, &hs_timeout,
-                                   &max_conns))
+  unsigned long long max_buffered = 0; /* memory budget: 0 default, 2**64-1 none */
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nIIK:Server", kwlist, &max_hs, &hs_timeout,
+                                   &max_conns, &max_buffered))
     return NULL;
   wpy_state *st = wpy_state_of_type(tp);
   wpy_server *self = (wpy_server *)tp->tp_alloc(tp, 0);
@@ -211,6 +213,7 @@ static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
   opts.max_handshake_size = (size_t)max_hs;
   opts.handshake_timeout_ms = hs_timeout;
   opts.max_connections = max_conns;
+  opts.max_buffered_bytes = max_buffered >= SIZE_MAX ? SIZE_MAX : (size_t)max_buffered;
   int rc = wire_server_new(&opts, &self->server);
   if (rc != 0) {
     Py_DECREF(self);
@@ -329,7 +332,8 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
 /* add_endpoint(pattern, handler, *, codec, message_schemas, response_schema,
  * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
  * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
- * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments) */
+ * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments,
+ * message_timeout_ms) */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"pattern",
                            "handler",
@@ -348,16 +352,18 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
                            "send_high_water",
                            "send_timeout_ms",
                            "max_message_fragments",
+                           "message_timeout_ms",
                            NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
-  unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInnII:add_endpoint", kwlist, &pattern,
+  unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0, msg_timeout = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInnIII:add_endpoint", kwlist, &pattern,
                                    &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
                                    &max_bp, &idle, &pong, &subprotocols, &origins, &flags,
-                                   &max_queued, &high_water, &send_timeout, &max_frags))
+                                   &max_queued, &high_water, &send_timeout, &max_frags,
+                                   &msg_timeout))
     return NULL;
   if (max_queued < 0 || high_water < 0) {
     PyErr_SetString(PyExc_ValueError,
@@ -395,6 +401,7 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   o.send_high_water = (size_t)high_water;
   o.send_timeout_ms = send_timeout;
   o.max_message_fragments = max_frags;
+  o.message_timeout_ms = msg_timeout;
   wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL,
                        ep->on_drain ? cb_drain : NULL};
   if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||

@@ -129,7 +129,7 @@ static size_t opt_size(VALUE opts, const char *key, size_t dflt) {
 }
 
 /* Server.new(opts): max_connections, max_handshake_size,
- * handshake_timeout_ms. Raises Wirecore::Error. */
+ * handshake_timeout_ms, max_buffered_bytes. Raises Wirecore::Error. */
 static VALUE server_initialize(VALUE self, VALUE opts) {
   rbw_server *s = rb_check_typeddata(self, &server_type);
   Check_Type(opts, T_HASH);
@@ -138,6 +138,7 @@ static VALUE server_initialize(VALUE self, VALUE opts) {
   o.max_connections = (unsigned)opt_size(opts, "max_connections", 0);
   o.max_handshake_size = opt_size(opts, "max_handshake_size", 0);
   o.handshake_timeout_ms = (unsigned)opt_size(opts, "handshake_timeout_ms", 0);
+  o.max_buffered_bytes = opt_size(opts, "max_buffered_bytes", 0); /* memory budget */
   s->conns = rb_hash_new();
   if (wire_doc_new(&s->scratch) < 0)
     rb_memerror();
@@ -409,6 +410,7 @@ static void endpoint_options(endpoint_store *st, VALUE opts, wire_endpoint_optio
   o->pong_timeout_ms = (unsigned)opt_size(opts, "pong_timeout_ms", 0);
   o->send_timeout_ms = (unsigned)opt_size(opts, "send_timeout_ms", 0);
   o->max_message_fragments = (unsigned)opt_size(opts, "max_message_fragments", 0);
+  o->message_timeout_ms = (unsigned)opt_size(opts, "message_timeout_ms", 0);
   o->subprotocols = keep_list(st, opts, "subprotocols", &o->n_subprotocols);
   o->allowed_origins = keep_list(st, opts, "allowed_origins", &o->n_allowed_origins);
 }

@@ -69,7 +69,7 @@ function receiverName(key) {
 }
 
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
-  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
+  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'messageTimeout', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert'];
 
 /** One registered route: native callbacks in, hook calls out. */
 class Endpoint {
@@ -365,8 +365,8 @@ function classHooks(Cls, receivers) {
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
-   *   handshakeTimeout, unref, broker: a 'redis://...' URL) and endpoint defaults (maxPayload, idleTimeout,
-   *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
+   *   handshakeTimeout, maxBufferedBytes, unref, broker: a 'redis://...' URL) and endpoint defaults (maxPayload, idleTimeout,
+   *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments, messageTimeout,
    *   allowedOrigins, subprotocols,
    *   invalidMessages)
    */
@@ -377,6 +377,7 @@ class App extends EventEmitter {
       maxConnections: options.maxConnections,
       maxHandshakeSize: options.maxHandshakeSize,
       handshakeTimeout: options.handshakeTimeout,
+      maxBufferedBytes: options.maxBufferedBytes,
     });
     if (options.broker !== undefined) {
       try {
@@ -410,6 +411,7 @@ class App extends EventEmitter {
       pongTimeout: o.pongTimeout,
       sendTimeout: o.sendTimeout === 0 || o.sendTimeout === Infinity ? 4294967295 : o.sendTimeout,
       maxMessageFragments: o.maxMessageFragments,
+      messageTimeout: o.messageTimeout === 0 || o.messageTimeout === Infinity ? 4294967295 : o.messageTimeout,
       schemaFlags: o.formatAssert ? 1 : 0,
       subprotocols: o.subprotocols,
       allowedOrigins: o.allowedOrigins,

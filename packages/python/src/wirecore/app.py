@@ -38,6 +38,7 @@ _OPTION_NAMES = {
     "max_queued_messages",
     "send_timeout",
     "max_message_fragments",
+    "message_timeout",
     "allowed_origins",
     "subprotocols",
     "message_schema",
@@ -168,15 +169,22 @@ class App:
     """A set of WebSocket endpoints served by one Wirecore server."""
 
     def __init__(self, *, max_handshake_size: int = 0, handshake_timeout: float = 0,
-                 max_connections: int = 0, broker: str | None = None) -> None:
+                 max_connections: int = 0, broker: str | None = None,
+                 max_buffered_bytes: int | None = 0) -> None:
         """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
-        publishes reach subscribers in every process attached to it (docs/scaling.md)."""
+        publishes reach subscribers in every process attached to it (docs/scaling.md).
+        max_buffered_bytes: the memory budget over all connections (0: 256 MiB, or a
+        quarter of the memory available when less; None: unlimited; docs/limits.md)."""
+        if max_buffered_bytes is not None and max_buffered_bytes < 0:
+            raise ConfigError("max_buffered_bytes must not be negative")
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
         self.broker = broker
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),
             "handshake_timeout_ms": int(handshake_timeout * 1000),
             "max_connections": int(max_connections),
+            "max_buffered_bytes": (2**64 - 1 if max_buffered_bytes is None
+                                   else int(max_buffered_bytes)),
         }
         self.server: RunningServer | None = None
 
@@ -189,7 +197,9 @@ class App:
         (received messages waiting before the core stops reading; default
         64), send_timeout (seconds a connection with output in flight may go
         without a completed write before it is closed with 1008; default 30),
-        max_message_fragments (frames per message; default 4096), allowed_origins,
+        max_message_fragments (frames per message; default 4096), message_timeout
+        (seconds a fragmented message may take from its first frame to its last
+        before the connection is closed with 1008; default 60; 0 = never), allowed_origins,
         subprotocols, message_schema / response_schema (JSON Schema dicts that
         replace the annotations), using (a serializer), invalid ("reply",
         "close" or "ignore": what the core does with an invalid message that

@@ -11,6 +11,8 @@ module Wirecore
     # max_handshake_size: bytes of request head (default 8 KiB)
     # handshake_timeout: seconds (default 10)
     # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
+    # max_buffered_bytes: memory budget over all connections (nil: 256 MiB, or
+    #   a quarter of the memory available when less; false: none; docs/limits.md)
     # logger: where unhandled handler exceptions are reported (nil: nowhere)
     # broker: a backplane URL, "redis://[[user]:password@]host[:port][/db]":
     #   publishes reach subscribers in every process attached to it
@@ -21,7 +23,7 @@ module Wirecore
 
     def initialize(max_connections: nil, max_handshake_size: nil, handshake_timeout: nil,
                    shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN),
-                   broker: nil, **defaults)
+                   broker: nil, max_buffered_bytes: nil, **defaults)
       unknown = defaults.keys - Endpoint::LIMIT_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
@@ -30,7 +32,8 @@ module Wirecore
       @server_options = {
         max_connections: max_connections,
         max_handshake_size: max_handshake_size,
-        handshake_timeout_ms: handshake_timeout && (handshake_timeout * 1000).round
+        handshake_timeout_ms: handshake_timeout && (handshake_timeout * 1000).round,
+        max_buffered_bytes: max_buffered_bytes == false ? (2**64) - 1 : max_buffered_bytes
       }
       @shutdown_timeout = shutdown_timeout
       @logger = logger
@@ -49,7 +52,9 @@ module Wirecore
     # max_queued_messages: (received messages waiting before the core stops
     # reading; default 64), send_timeout: (seconds a write in flight may take
     # before a 1008 close; default 30; false: never), max_message_fragments:
-    # (frames per message, default 4096), allowed_origins:, subprotocols:,
+    # (frames per message, default 4096), message_timeout: (seconds a fragmented
+    # message may take from first to last frame before a 1008 close; default 60;
+    # false: never), allowed_origins:, subprotocols:,
     # on_invalid: (:reply, :close, :ignore).
     def websocket(path, message_schema: nil, response_schema: nil, stream: false, serializer: nil,
                   on_error: nil, **limits, &block)

@@ -5,7 +5,8 @@ module Wirecore
   # schemas and limits. Runtime turns it into a core endpoint.
   class Endpoint
     LIMIT_KEYS = %i[max_message_size idle_timeout pong_timeout max_backpressure
-                    max_queued_messages send_timeout max_message_fragments allowed_origins subprotocols on_invalid
+                    max_queued_messages send_timeout max_message_fragments message_timeout allowed_origins
+                    subprotocols on_invalid
                     format_assert].freeze
     NEVER_MS = 0xFFFF_FFFF
 
@@ -58,6 +59,7 @@ module Wirecore
         pong_timeout_ms: seconds_to_ms(l[:pong_timeout]),
         send_timeout_ms: seconds_to_ms(l[:send_timeout]),
         max_message_fragments: l[:max_message_fragments],
+        message_timeout_ms: seconds_to_ms(l[:message_timeout]),
         subprotocols: l[:subprotocols]&.map(&:to_s),
         allowed_origins: l[:allowed_origins]&.map(&:to_s)
       }
