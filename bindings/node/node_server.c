@@ -334,7 +334,7 @@ static int parse_compression(napi_env env, napi_value o, wire_endpoint_options *
 static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store *st,
                                   wire_endpoint_options *opts) {
   double codec, policy, max_msg, max_bp, idle, pong, flags, max_queued, high_water, send_to,
-      max_frags;
+      max_frags, msg_to;
   double msg_rate, msg_burst, byte_rate, byte_burst, rate_action; /* client limits */
   napi_value rs;
   napi_valuetype t;
@@ -352,6 +352,7 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
       get_uint(env, o, "byteRate", 0, &byte_rate) ||
       get_uint(env, o, "byteBurst", 0, &byte_burst) ||
       get_uint(env, o, "rateLimitAction", 0, &rate_action) ||
+      get_uint(env, o, "messageTimeout", 0, &msg_to) ||
       get_strings(env, o, "messageSchemas", &st->schemas) ||
       get_strings(env, o, "subprotocols", &st->protocols) ||
       get_strings(env, o, "allowedOrigins", &st->origins))
@@ -380,6 +381,7 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
   opts->byte_rate = byte_rate > 1099511627776.0 ? (size_t)1 << 40 : (size_t)byte_rate;
   opts->byte_burst = byte_burst > 1099511627776.0 ? (size_t)1 << 40 : (size_t)byte_burst;
   opts->rate_limit_action = rate_action > 1 ? 2 : (int)rate_action; /* 2: EINVAL */
+  opts->message_timeout_ms = msg_to > 4294967295.0 ? 4294967295u : (unsigned)msg_to;
   opts->message_schemas = (const char *const *)st->schemas.items;
   opts->n_message_schemas = st->schemas.n;
   opts->response_schema = st->response_schema;
@@ -443,7 +445,8 @@ static void server_finalize(napi_env env, void *data, void *hint) {
 }
 
 /* new Server({ maxConnections, maxHandshakeSize, handshakeTimeout,
- * maxConnectionsPerAddress, handshakeRate, handshakeBurst, trustedProxies }) */
+ * maxConnectionsPerAddress, handshakeRate, handshakeBurst, trustedProxies,
+ * maxBufferedBytes }) */
 static napi_value server_ctor(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self, name;
@@ -455,17 +458,20 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
     NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
   wn_strings proxies = {0}; /* client limits */
   if (t == napi_object) {
-    double maxc, maxh, hto, per_addr, hs_rate, hs_burst;
+    double maxc, maxh, hto, per_addr, hs_rate, hs_burst, maxb;
     if (get_uint(env, argv[0], "maxConnections", 0, &maxc) ||
         get_uint(env, argv[0], "maxHandshakeSize", 0, &maxh) ||
         get_uint(env, argv[0], "handshakeTimeout", 0, &hto) ||
         get_uint(env, argv[0], "maxConnectionsPerAddress", 0, &per_addr) ||
         get_uint(env, argv[0], "handshakeRate", 0, &hs_rate) ||
         get_uint(env, argv[0], "handshakeBurst", 0, &hs_burst) ||
+        get_uint(env, argv[0], "maxBufferedBytes", 0, &maxb) ||
         get_strings(env, argv[0], "trustedProxies", &proxies)) {
       free_strings(&proxies);
       return NULL;
     }
+    /* memory budget: Infinity (or anything past size_t) is no budget */
+    opts.max_buffered_bytes = maxb >= 18446744073709551615.0 ? SIZE_MAX : (size_t)maxb;
     opts.max_connections = (unsigned)maxc;
     opts.max_handshake_size = (size_t)maxh;
     opts.handshake_timeout_ms = (unsigned)hto;

@@ -232,12 +232,15 @@ static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"max_handshake_size", "handshake_timeout_ms",
                            "max_connections",    "max_connections_per_address",
                            "handshake_rate",     "handshake_burst",
-                           "trusted_proxies",    NULL};
+                           "trusted_proxies",    "max_buffered_bytes",
+                           NULL};
   Py_ssize_t max_hs = 0;
   unsigned hs_timeout = 0, max_conns = 0, per_addr = 0, hs_rate = 0, hs_burst = 0;
+  unsigned long long max_buffered = 0; /* memory budget: 0 default, 2**64-1 none */
   PyObject *proxies = NULL, *fast = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nIIIIIO:Server", kwlist, &max_hs, &hs_timeout,
-                                   &max_conns, &per_addr, &hs_rate, &hs_burst, &proxies))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nIIIIIOK:Server", kwlist, &max_hs, &hs_timeout,
+                                   &max_conns, &per_addr, &hs_rate, &hs_burst, &proxies,
+                                   &max_buffered))
     return NULL;
   const char **proxy_v = NULL;
   size_t n_proxies = 0;
@@ -263,6 +266,7 @@ static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
   opts.handshake_burst = hs_burst;
   opts.trusted_proxies = proxy_v;
   opts.n_trusted_proxies = n_proxies;
+  opts.max_buffered_bytes = max_buffered >= SIZE_MAX ? SIZE_MAX : (size_t)max_buffered;
   int rc = wire_server_new(&opts, &self->server);
   Py_XDECREF(fast);
   free(proxy_v);
@@ -390,7 +394,8 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
  * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
  * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments,
  * compression, compression_threshold, compression_window_bits,
- * message_rate, message_burst, byte_rate, byte_burst, rate_limit_action) */
+ * message_rate, message_burst, byte_rate, byte_burst, rate_limit_action,
+ * message_timeout_ms) */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"pattern",
                            "handler",
@@ -417,12 +422,13 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
                            "byte_rate",
                            "byte_burst",
                            "rate_limit_action",
+                           "message_timeout_ms",
                            NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
-  unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0;
+  unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0, msg_timeout = 0;
   int compression = 0;               /* permessage-deflate */
   Py_ssize_t z_threshold = 0;
   unsigned z_bits = 0;
@@ -430,10 +436,11 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   Py_ssize_t byte_rate = 0, byte_burst = 0;
   int rate_action = 0;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "sO|$iOzinnIIOOInnIIinIIInni:add_endpoint", kwlist, &pattern, &handler, &codec,
-          &schemas, &response_schema, &policy, &max_msg, &max_bp, &idle, &pong, &subprotocols,
-          &origins, &flags, &max_queued, &high_water, &send_timeout, &max_frags, &compression,
-          &z_threshold, &z_bits, &msg_rate, &msg_burst, &byte_rate, &byte_burst, &rate_action))
+          args, kw, "sO|$iOzinnIIOOInnIIinIIInniI:add_endpoint", kwlist, &pattern, &handler,
+          &codec, &schemas, &response_schema, &policy, &max_msg, &max_bp, &idle, &pong,
+          &subprotocols, &origins, &flags, &max_queued, &high_water, &send_timeout, &max_frags,
+          &compression, &z_threshold, &z_bits, &msg_rate, &msg_burst, &byte_rate, &byte_burst,
+          &rate_action, &msg_timeout))
     return NULL;
   if (z_threshold < 0) {
     PyErr_SetString(PyExc_ValueError, "compression_threshold must not be negative");
@@ -487,6 +494,7 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   o.byte_rate = (size_t)byte_rate;
   o.byte_burst = (size_t)byte_burst;
   o.rate_limit_action = rate_action;
+  o.message_timeout_ms = msg_timeout;
   wire_callbacks cb = {cb_connect, cb_message, cb_close, ep->on_error ? cb_error : NULL,
                        ep->on_drain ? cb_drain : NULL};
   if (copy_strings(ep, schemas, (const char ***)&o.message_schemas, &o.n_message_schemas) != 0 ||

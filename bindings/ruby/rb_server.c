@@ -151,7 +151,7 @@ static const char **proxy_list(VALUE opts, size_t *n) {
 
 /* Server.new(opts): max_connections, max_handshake_size,
  * handshake_timeout_ms, max_connections_per_address, handshake_rate,
- * handshake_burst, trusted_proxies. Raises Wirecore::Error. */
+ * handshake_burst, trusted_proxies, max_buffered_bytes. Raises Wirecore::Error. */
 static VALUE server_initialize(VALUE self, VALUE opts) {
   rbw_server *s = rb_check_typeddata(self, &server_type);
   Check_Type(opts, T_HASH);
@@ -160,6 +160,7 @@ static VALUE server_initialize(VALUE self, VALUE opts) {
   o.max_connections = (unsigned)opt_size(opts, "max_connections", 0);
   o.max_handshake_size = opt_size(opts, "max_handshake_size", 0);
   o.handshake_timeout_ms = (unsigned)opt_size(opts, "handshake_timeout_ms", 0);
+  o.max_buffered_bytes = opt_size(opts, "max_buffered_bytes", 0); /* memory budget */
   o.max_connections_per_address = (unsigned)opt_size(opts, "max_connections_per_address", 0);
   o.handshake_rate = (unsigned)opt_size(opts, "handshake_rate", 0);
   o.handshake_burst = (unsigned)opt_size(opts, "handshake_burst", 0);
@@ -457,6 +458,7 @@ static void endpoint_options(endpoint_store *st, VALUE opts, wire_endpoint_optio
   o->byte_rate = opt_size(opts, "byte_rate", 0);
   o->byte_burst = opt_size(opts, "byte_burst", 0);
   o->rate_limit_action = (int)opt_size(opts, "rate_limit_action", 0);
+  o->message_timeout_ms = (unsigned)opt_size(opts, "message_timeout_ms", 0);
   o->subprotocols = keep_list(st, opts, "subprotocols", &o->n_subprotocols);
   o->allowed_origins = keep_list(st, opts, "allowed_origins", &o->n_allowed_origins);
 }

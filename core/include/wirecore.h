@@ -503,6 +503,11 @@ typedef struct wire_endpoint_options {
   size_t byte_rate;       /* payload bytes per second */
   size_t byte_burst;      /* bytes; 0 = byte_rate */
   int rate_limit_action;  /* WIRE_RATE_DROP (0) or WIRE_RATE_CLOSE */
+  /* A fragmented message must be complete this long after its first frame;
+   * a later frame of the connection past it closes with 1008 "message
+   * timeout" (a client adding one fragment now and then cannot keep a
+   * message open for ever). */
+  unsigned message_timeout_ms; /* 0 = WIRE_DEFAULT_MESSAGE_TIMEOUT_MS; UINT32_MAX = never */
 } wire_endpoint_options;
 
 #define WIRE_DEFAULT_COMPRESSION_THRESHOLD 1024u
@@ -513,6 +518,7 @@ typedef struct wire_endpoint_options {
 
 #define WIRE_DEFAULT_SEND_TIMEOUT_MS 30000u
 #define WIRE_DEFAULT_MAX_FRAGMENTS 4096u
+#define WIRE_DEFAULT_MESSAGE_TIMEOUT_MS 60000u
 
 #define WIRE_DEFAULT_MAX_HANDSHAKE 8192u
 #define WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
@@ -539,7 +545,17 @@ typedef struct wire_server_options {
    * trusted proxy becomes the remote address. NULL = trust no one. */
   const char *const *trusted_proxies;
   size_t n_trusted_proxies;
+  /* Memory budget: bytes buffered across all connections (output queues,
+   * messages being reassembled, messages waiting while paused). Over it the
+   * heaviest connections stop being read; still over it after a second (or
+   * at twice the budget at once) the heaviest are closed with 1013 "memory
+   * budget". 0 = WIRE_DEFAULT_MAX_BUFFERED_BYTES, or a quarter of the memory
+   * the process may use when that is less (at least 16 MiB); SIZE_MAX =
+   * unlimited. */
+  size_t max_buffered_bytes;
 } wire_server_options;
+
+#define WIRE_DEFAULT_MAX_BUFFERED_BYTES ((size_t)256 << 20) /* 256 MiB */
 
 /*
  * Create a server. opts may be NULL. With opts->uv_loop the server attaches to
@@ -689,7 +705,7 @@ WIRE_EXTERN size_t wire_server_connection_count(const wire_server *server);
 /* hardening: what the limits did since wire_server_new (docs/limits.md). */
 typedef struct wire_server_stats {
   uint64_t accept_failed;       /* accept errors (EMFILE, ENFILE...): dropped by libuv */
-  uint64_t refused_sockets;     /* 503 at accept: over RLIMIT_NOFILE minus 16 */
+  uint64_t refused_sockets;     /* 503 at accept: within 16 descriptors of RLIMIT_NOFILE */
   uint64_t refused_connections; /* 503 at the handshake: over max_connections */
   uint64_t send_timeouts;       /* closed 1008 at the send deadline */
   uint64_t fragment_limits;     /* closed 1009 over max_message_fragments */
@@ -703,6 +719,13 @@ typedef struct wire_server_stats {
   uint64_t connections_total; /* WebSocket connections accepted */
   uint64_t messages_in, bytes_in;   /* data messages received, payload bytes */
   uint64_t messages_out, bytes_out; /* data messages queued to send, payload bytes */
+  /* memory budget (max_buffered_bytes) and the message deadline */
+  uint64_t buffered_bytes;     /* bytes buffered now, across all connections */
+  uint64_t buffered_peak;      /* the most buffered at once */
+  uint64_t max_buffered_bytes; /* the effective budget (UINT64_MAX: none) */
+  uint64_t paused_by_budget;   /* times a connection stopped being read over the budget */
+  uint64_t closed_by_budget;   /* connections closed (1013) over the budget */
+  uint64_t message_timeouts;   /* closed 1008 over message_timeout_ms */
 } wire_server_stats;
 
 /* Copy the server's counters into *out. Returns 0 or WIRE_EINVAL (NULL). */

@@ -7,6 +7,8 @@
  */
 #include "conn_internal.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +94,7 @@ static int msg_append(wire__slot *slot, const uint8_t *data, size_t len) {
     uint8_t *p = realloc(slot->msg, cap);
     if (p == NULL)
       return WIRE_ENOMEM;
+    wire__budget_add(WIRE__SRV(slot->conn), cap - slot->msg_cap);
     slot->msg = p;
     slot->msg_cap = cap;
   }
@@ -252,6 +255,7 @@ static int slot_attach(wire_conn *c) {
   slot->msg_len = 0;
   slot->frags = 0;
   slot->z = 0;
+  slot->late = 0;
   wslay_event_config_set_allowed_rsv_bits(slot->ctx, c->pmd ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
   wslay_event_config_set_max_recv_msg_length(
       slot->ctx,
@@ -271,6 +275,7 @@ static void slot_detach(wire_conn *c, int clean) {
   slot->conn = NULL;
   if (clean && s->n_pool < WIRE__SLOT_POOL_MAX) {
     if (slot->msg_cap > WIRE__SLOT_MSG_KEEP) { /* pooled contexts stay small */
+      wire__budget_sub(s, slot->msg_cap);
       free(slot->msg);
       slot->msg = NULL;
       slot->msg_cap = 0;
@@ -284,6 +289,7 @@ static void slot_detach(wire_conn *c, int clean) {
     s->pool = slot;
     s->n_pool++;
   } else {
+    wire__budget_sub(s, slot->msg_cap);
     wire__slot_free(slot);
   }
 }
@@ -307,6 +313,13 @@ static size_t header_size(const uint8_t *h, size_t have) {
   return n + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
 }
 
+/* hardening: the fragmented message in flight began more than
+ * message_timeout_ms ago (checked at each frame header of the connection). */
+static int msg_overdue(const wire_conn *c) {
+  unsigned limit = c->ep->opts.message_timeout_ms;
+  return limit != UINT32_MAX && uv_now(WIRE__SRV(c)->loop) - c->slot->msg_t0 > limit;
+}
+
 /* A complete header: 0 when acceptable (updates fragmentation and the payload
  * length), else the close code: 1002 when the frame breaks RFC 6455 §5, 1009
  * when it announces a message over max_message_size (refused at the header,
@@ -328,6 +341,10 @@ static int header_check(wire_conn *c) {
     if (len >> 63)
       return 1002;
   }
+  if ((c->flags & WIRE__F_FRAG) && msg_overdue(c)) {
+    c->slot->late = 1;
+    return 1008; /* hardening: a fragmented message kept open too long */
+  }
   if (op >= 0x8) {
     if (op > 0xA || !fin || len > 125 || (op == 0x8 && len == 1))
       return 1002; /* a close payload is empty or a 2-byte code first */
@@ -343,6 +360,8 @@ static int header_check(wire_conn *c) {
     c->slot->frags = op == 0 ? c->slot->frags + 1 : 1;
     if (c->slot->frags > c->ep->opts.max_message_fragments)
       return 1009; /* hardening: frames per message are capped too */
+    if (op != 0 && !fin)
+      c->slot->msg_t0 = uv_now(WIRE__SRV(c)->loop);
     c->u.sc.msg = fin ? 0 : (uint32_t)total;
     if (fin)
       c->flags &= ~WIRE__F_FRAG;
@@ -429,7 +448,12 @@ static void after_wslay(wire_conn *c, int r) {
     c->close_code = code;
     c->state = WIRE__S_CLOSING;
     wire__tlist_put(c, &c->ep->closing);
-    if (code == 1009 && slot->frags > c->ep->opts.max_message_fragments) {
+    if (code == 1008 && slot->late) {
+      WIRE__SRV(c)->stats.message_timeouts++;
+      wire__conn_report(c, WIRE_EPROTOCOL,
+                        "fragmented message not complete within message_timeout_ms (%u ms)",
+                        c->ep->opts.message_timeout_ms);
+    } else if (code == 1009 && slot->frags > c->ep->opts.max_message_fragments) {
       WIRE__SRV(c)->stats.fragment_limits++;
       wire__conn_report(c, WIRE_ETOOBIG,
                         "message spans more than max_message_fragments (%u) frames",
@@ -491,7 +515,10 @@ void wire__conn_feed(wire_conn *c, const uint8_t *data, size_t len) {
   if (c->state == WIRE__S_CLOSED)
     return;
   if (ok < len && wslay_event_get_read_enabled(slot->ctx)) {
-    wslay_event_queue_close(slot->ctx, (uint16_t)code, NULL, 0);
+    if (slot->late)
+      wslay_event_queue_close(slot->ctx, 1008, (const uint8_t *)"message timeout", 15);
+    else
+      wslay_event_queue_close(slot->ctx, (uint16_t)code, NULL, 0);
     wslay_event_shutdown_read(slot->ctx);
   }
   after_wslay(c, r);
@@ -545,13 +572,15 @@ static void deadline_watch(wire_conn *c, int want) {
   if (c->flags & WIRE__F_WRITING) {
     if (c->tkind != WIRE__T_STALL && c->tkind != WIRE__T_PONG)
       wire__tlist_put(c, &c->ep->stall);
-  } else if (c->tkind == WIRE__T_STALL) {
+  } else if (c->tkind == WIRE__T_STALL || c->tkind == WIRE__T_PARKED) {
     if (want)
       wire__tlist_put(c, &c->ep->idle);
-    else
-      wire__tlist_remove(c);
+    else if (c->tkind == WIRE__T_STALL)
+      wire__tlist_put(c, &WIRE__SRV(c)->parked);
   } else if (!want) {
-    wire__tlist_remove(c);
+    /* hardening: not read, so a peer's close or reset would go unseen:
+     * probe it now and then instead (wire__conn_expired) */
+    wire__tlist_put(c, &WIRE__SRV(c)->parked);
   }
 }
 
@@ -571,8 +600,9 @@ void wire__update_reading(wire_conn *c) {
     want = c->u.hs.len <= WIRE__SRV(c)->max_handshake + WIRE__READ_BUF_SIZE;
     break;
   case WIRE__S_OPEN:
-    want = c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
-           !(c->rules & WIRE__R_QFULL);
+    want = (c->pq_head == NULL && c->out_bytes <= c->ep->opts.max_backpressure &&
+            !(c->rules & (WIRE__R_QFULL | WIRE__R_BUDGET))) ||
+           (c->rules & WIRE__R_PEER_FIN); /* what a peer that left still sent is bounded */
     break;
   default:
     return;
@@ -601,9 +631,22 @@ static void pq_free(wire_conn *c) {
   while (c->pq_head != NULL) {
     wire__pmsg *m = c->pq_head;
     c->pq_head = m->next;
+    wire__budget_sub(WIRE__SRV(c), sizeof *m + m->len);
     free(m);
   }
   c->pq_len = 0;
+}
+
+void wire__conn_pq_free(wire_conn *c) {
+  pq_free(c);
+  wire__rules_queue_check(c);
+}
+
+size_t wire__conn_pq_bytes(const wire_conn *c) {
+  size_t n = 0;
+  for (const wire__pmsg *m = c->pq_head; m; m = m->next)
+    n += sizeof *m + m->len;
+  return n;
 }
 
 /* Deliver now, or copy into the pause queue when paused or when earlier
@@ -626,6 +669,7 @@ void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len)
   m->next = NULL;
   m->len = len;
   m->kind = (uint8_t)kind;
+  wire__budget_add(WIRE__SRV(c), sizeof *m + len);
   if (len)
     memcpy(m->data, data, len);
   wire__pmsg **tail = &c->pq_head; /* short: filled by at most one read */
@@ -652,6 +696,7 @@ static void drain_paused(wire_conn *c) {
       c->pq_len--;
     wire__rules_queue_check(c);
     wire__pipeline_message(c, m->kind, m->data, m->len);
+    wire__budget_sub(WIRE__SRV(c), sizeof *m + m->len);
     free(m);
   }
   c->flags &= ~WIRE__F_DELIVERING;
@@ -778,6 +823,10 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
     s->n_established--;
   c->state = WIRE__S_CLOSED;
   wire__tlist_remove(c);
+  if (c->rules & WIRE__R_BUDGET) {
+    c->rules &= (uint8_t)~WIRE__R_BUDGET;
+    s->n_budget_paused--;
+  }
   if (prev == WIRE__S_HANDSHAKE || prev == WIRE__S_DEFERRED) {
     free(c->u.hs.buf);
     memset(&c->u, 0, sizeof c->u);
@@ -889,8 +938,52 @@ int wire_conn_close(wire_conn *c, int code, const char *reason, size_t reason_le
   return 0;
 }
 
+/* hardening: the peer of a connection we are not reading: 0 still there
+ * (or not a TCP socket), 1 it sent its FIN, 2 the connection was reset. */
+static int peer_state(wire_conn *c) {
+#ifdef TCP_INFO
+  uv_os_fd_t fd;
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (c->tp != &wire__tcp_transport || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return 0;
+  if (ti.tcpi_state == TCP_ESTABLISHED)
+    return 0;
+  return ti.tcpi_state == TCP_CLOSE_WAIT ? 1 : 2;
+#else
+  (void)c;
+  return 0;
+#endif
+}
+
+/* hardening: a connection not read for the application (a busy or hung
+ * handler) still notices its peer leave: a reset ends it now (1006, so the
+ * package cancels the handler); after a FIN the rest of what the peer sent
+ * (bounded: it can send no more) is read, so its close frame is answered and
+ * the close deadline runs. */
+static void parked_probe(wire_conn *c) {
+  switch (peer_state(c)) {
+  case 0:
+    wire__tlist_put(c, &WIRE__SRV(c)->parked);
+    return;
+  case 1:
+    c->rules |= WIRE__R_PEER_FIN;
+    wire__update_reading(c);
+    return;
+  default:
+    wire__conn_terminate(c, 1006, NULL, 0);
+    return;
+  }
+}
+
 /* A deadline passed (kind: the list it sat on). */
 void wire__conn_expired(wire_conn *c, int kind) {
+  if (kind == WIRE__T_PARKED) {
+    if (c->state == WIRE__S_OPEN)
+      parked_probe(c);
+    return;
+  }
   if (kind == WIRE__T_STALL && c->state == WIRE__S_OPEN) {
     /* hardening: a reader that stopped reading; the close deadline drops it */
     WIRE__SRV(c)->stats.send_timeouts++;

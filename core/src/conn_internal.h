@@ -43,8 +43,13 @@ enum {
   WIRE__T_IDLE,          /* silence: send a ping */
   WIRE__T_PONG,          /* no answer to our ping: drop with 1006 */
   WIRE__T_CLOSE,         /* no answer to our close: drop */
-  WIRE__T_STALL          /* hardening: output made no progress (send_timeout_ms): close 1008 */
+  WIRE__T_STALL,         /* hardening: output made no progress (send_timeout_ms): close 1008 */
+  WIRE__T_PARKED         /* not read for the application (paused): is the peer still there? */
 };
+
+/* How often a connection that is not being read (a busy or hung handler)
+ * has its peer checked for a FIN or a reset. */
+#define WIRE__PARKED_PROBE_MS 1000u
 
 /* ---- pooled wslay contexts ---------------------------------------------- */
 
@@ -76,6 +81,9 @@ typedef struct wire__slot {
   uint8_t z;
   uint8_t *zbuf;
   size_t zcap;
+  uint32_t frags;  /* frames of the message in flight (max_message_fragments) */
+  uint64_t msg_t0; /* loop ms when the fragmented message in flight began */
+  uint8_t late;    /* it outlived message_timeout_ms: our 1008 is queued */
   uint8_t reason_len;
   char reason[124]; /* close reason received (or sent), for on_close */
 } wire__slot;
@@ -223,7 +231,9 @@ struct wire_conn {
 #define WIRE__R_QFULL 0x01u   /* reading stopped by max_queued_messages */
 #define WIRE__R_DRAIN 0x02u   /* wire_conn_writable said 0: on_drain is owed */
 #define WIRE__R_FAILING 0x04u /* inside wire_conn_fail's on_error */
-#define WIRE__R_OPS 0x08u     /* metrics: accepted by a metrics listener */
+#define WIRE__R_BUDGET 0x08u  /* reading stopped by the memory budget (budget.c) */
+#define WIRE__R_PEER_FIN 0x10u /* parked, and the peer sent its FIN: read what is left */
+#define WIRE__R_OPS 0x20u     /* metrics: accepted by a metrics listener */
 
 /* Memory per idle connection is a hard budget (≤ 1 KiB with its request
  * view): keep this struct small, and anything needed only while frames are
@@ -265,6 +275,7 @@ struct wire_server {
   int timer_init;
   uint64_t timer_due; /* 0 = not armed */
   wire__tlist handshake;
+  wire__tlist parked; /* open connections not read while paused (WIRE__PARKED_PROBE_MS) */
   size_t n_handles; /* listeners + timer still open (not yet close_cb'd) */
   uint8_t *rbuf;
   int rbuf_busy;
@@ -299,6 +310,11 @@ struct wire_server {
   wire_log_cb log_cb;
   void *log_user;
   int log_level;
+  /* memory budget (budget.c); the running total is stats.buffered_bytes */
+  size_t max_buffered;        /* SIZE_MAX: none */
+  uint64_t budget_next;       /* loop ms of the next check */
+  uint64_t budget_over_since; /* loop ms the total went over (0: under) */
+  size_t n_budget_paused;     /* connections with WIRE__R_BUDGET */
 };
 
 /* ---- cross-file internals ----------------------------------------------- */
@@ -393,6 +409,34 @@ WIRE_HIDDEN void wire__rules_resolve(wire_endpoint *ep);
 WIRE_HIDDEN void wire__rules_queue_check(wire_conn *c);
 /* Output left: fire an owed on_drain once at or below the mark. */
 WIRE_HIDDEN void wire__rules_output(wire_conn *c);
+
+/* budget.c: the server-wide count of buffered bytes (one add per change)
+ * and its enforcement. */
+static inline void wire__budget_add(wire_server *s, size_t n) {
+  s->stats.buffered_bytes += n;
+  if (s->stats.buffered_bytes > s->stats.buffered_peak)
+    s->stats.buffered_peak = s->stats.buffered_bytes;
+}
+static inline void wire__budget_sub(wire_server *s, size_t n) {
+  s->stats.buffered_bytes -= n;
+}
+/* Resolve max_buffered_bytes at wire_server_new (0: the default). */
+WIRE_HIDDEN void wire__budget_init(wire_server *s, size_t max);
+/* At the outermost callback's end: over the budget, stop reading the
+ * heaviest connections, then close them; back under, read them again. */
+static inline int wire__budget_due(const wire_server *s) {
+  return s->stats.buffered_bytes > s->max_buffered || s->n_budget_paused > 0;
+}
+WIRE_HIDDEN void wire__budget_check(wire_server *s);
+/* server.c: fn(c, arg) for every connection not closed yet. */
+WIRE_HIDDEN void wire__server_each_conn(wire_server *s, void (*fn)(wire_conn *c, void *arg),
+                                        void *arg);
+/* send.c: drop queued output no write has started on (budget close). */
+WIRE_HIDDEN void wire__out_trim(wire_conn *c);
+/* conn.c: bytes of the pause queue (walks it; it is short). */
+WIRE_HIDDEN size_t wire__conn_pq_bytes(const wire_conn *c);
+/* conn.c: drop the pause queue. */
+WIRE_HIDDEN void wire__conn_pq_free(wire_conn *c);
 
 /* pipeline.c */
 WIRE_HIDDEN int wire__pipeline_compile(wire_endpoint *ep, wire_error *err);

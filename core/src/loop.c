@@ -31,6 +31,8 @@ void wire__leave(wire_server *s) {
     s->depth--;
     return;
   }
+  if (wire__budget_due(s)) /* memory budget: one compare when under it */
+    wire__budget_check(s);
   while (s->dirty != NULL) {
     wire_conn *c = s->dirty;
     s->dirty = c->dirty_next;

@@ -29,6 +29,7 @@ static void chunk_append(wire_conn *c, wire__ochunk *ch) {
     c->out_head = ch;
   c->out_tail = ch;
   c->out_bytes += ch->len;
+  wire__budget_add(WIRE__SRV(c), ch->len);
 }
 
 /* Queue a copy of raw bytes (HTTP responses, frames wslay wrote). */
@@ -96,14 +97,32 @@ void wire__out_discard(wire_conn *c) {
     wire__ochunk *ch = c->out_head;
     c->out_head = ch->next;
     c->out_bytes -= ch->len - ch->off;
+    wire__budget_sub(WIRE__SRV(c), ch->len - ch->off);
     wire__ochunk_free(ch);
   }
   c->out_tail = NULL;
 }
 
+void wire__out_trim(wire_conn *c) {
+  wire__ochunk **pp = &c->out_head;
+  if (*pp != NULL && (*pp)->off > 0)
+    pp = &(*pp)->next; /* partly written: the peer has its first bytes */
+  while (*pp != NULL) {
+    wire__ochunk *ch = *pp;
+    *pp = ch->next;
+    c->out_bytes -= ch->len;
+    wire__budget_sub(WIRE__SRV(c), ch->len);
+    wire__ochunk_free(ch);
+  }
+  c->out_tail = NULL;
+  for (wire__ochunk *ch = c->out_head; ch; ch = ch->next)
+    c->out_tail = ch;
+}
+
 /* Drop n written bytes from the front of the queue. */
 static void consume(wire_conn *c, size_t n) {
   c->out_bytes -= n;
+  wire__budget_sub(WIRE__SRV(c), n);
   while (n > 0 && c->out_head != NULL) {
     wire__ochunk *ch = c->out_head;
     size_t left = ch->len - ch->off;
@@ -135,6 +154,7 @@ void wire__out_written(wire_conn *c, wire__wreq *w, int status) {
     wire__ochunk_free(ch);
   }
   c->out_bytes -= w->bytes;
+  wire__budget_sub(WIRE__SRV(c), w->bytes);
   c->flags &= ~WIRE__F_WRITING;
   free(w);
   if (c->state == WIRE__S_CLOSED)
@@ -203,6 +223,7 @@ void wire__out_flush(wire_conn *c) {
       wire__ochunk_free(ch);
     }
     c->out_bytes -= w->bytes;
+    wire__budget_sub(WIRE__SRV(c), w->bytes);
     free(w);
     wire__conn_terminate(c, 1006, NULL, 0);
     return;

@@ -70,8 +70,11 @@ int wire_server_new(const wire_server_options *opts, wire_server **out) {
   s->handshake_timeout_ms =
       o.handshake_timeout_ms ? o.handshake_timeout_ms : WIRE_DEFAULT_HANDSHAKE_TIMEOUT_MS;
   fd_limits(s, o.max_connections);
+  wire__budget_init(s, o.max_buffered_bytes);
   s->handshake.duration = clamp_ms(s->handshake_timeout_ms);
   s->handshake.kind = WIRE__T_HANDSHAKE;
+  s->parked.duration = WIRE__PARKED_PROBE_MS;
+  s->parked.kind = WIRE__T_PARKED;
   s->next_id = 1;
   wire__topics_init(s, o.max_topics_per_conn); /* topics */
   s->m = wire__metrics_new();                  /* metrics */
@@ -221,6 +224,10 @@ static void endpoint_resolve(wire_endpoint *ep, const wire_endpoint_options *o) 
     ep->opts.send_timeout_ms = WIRE_DEFAULT_SEND_TIMEOUT_MS;
   if (ep->opts.max_message_fragments == 0)
     ep->opts.max_message_fragments = WIRE_DEFAULT_MAX_FRAGMENTS;
+  if (ep->opts.message_timeout_ms == 0)
+    ep->opts.message_timeout_ms = WIRE_DEFAULT_MESSAGE_TIMEOUT_MS;
+  else if (ep->opts.message_timeout_ms != UINT32_MAX)
+    ep->opts.message_timeout_ms = (unsigned)clamp_ms(ep->opts.message_timeout_ms);
   ep->stall.duration = clamp_ms(ep->opts.send_timeout_ms);
   ep->stall.kind = WIRE__T_STALL;
   /* client limits: a bucket holds one second's worth unless told */
@@ -310,21 +317,26 @@ static wire_conn *conn_of(uv_handle_t *h, wire_server *s) {
 typedef struct each_arg {
   wire_server *s;
   void (*fn)(wire_conn *c, void *arg);
+  void *arg;
 } each_arg;
 
 static void each_cb(uv_handle_t *h, void *arg) {
   each_arg *e = arg;
   wire_conn *c = conn_of(h, e->s);
   if (c != NULL)
-    e->fn(c, e->s);
+    e->fn(c, e->arg);
 }
 
-/* fn(c, s) for every connection not closed yet: TCP ones through the loop's
- * handle list, memory ones through their own list. */
-static void each_conn(wire_server *s, void (*fn)(wire_conn *c, void *arg)) {
-  each_arg e = {s, fn};
+/* fn(c, arg) for every connection not closed yet: TCP ones through the
+ * loop's handle list, memory ones through their own list. */
+void wire__server_each_conn(wire_server *s, void (*fn)(wire_conn *c, void *arg), void *arg) {
+  each_arg e = {s, fn, arg};
   uv_walk(s->loop, each_cb, &e);
-  wire__mem_each(s, fn, s);
+  wire__mem_each(s, fn, arg);
+}
+
+static void each_conn(wire_server *s, void (*fn)(wire_conn *c, void *arg)) {
+  wire__server_each_conn(s, fn, s);
 }
 
 static void force_close_one(wire_conn *c, void *arg) {
@@ -339,6 +351,20 @@ void wire__server_force_close(wire_server *s) {
 
 /* ---- new connections ------------------------------------------------------------ */
 
+/* hardening: descriptors are short, whoever holds them: more sockets than
+ * RLIMIT_NOFILE minus 16, or a socket handed a descriptor number that high
+ * (descriptors are allocated lowest first, so the process as a whole, files
+ * and clients included, is within 16 of EMFILE). */
+static int descriptors_short(wire_server *s, wire_conn *c) {
+  if (s->max_sockets == 0)
+    return 0;
+  if (s->n_sockets > s->max_sockets)
+    return 1;
+  uv_os_fd_t fd;
+  return c->tp == &wire__tcp_transport && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+         (size_t)fd >= s->max_sockets;
+}
+
 /* Accepted (any transport): an id, the handshake deadline, reading on. A
  * server shutting down closes what it accepts. */
 void wire__conn_start(wire_conn *c, int ok) {
@@ -349,7 +375,7 @@ void wire__conn_start(wire_conn *c, int ok) {
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
-  if (s->max_sockets != 0 && s->n_sockets > s->max_sockets) {
+  if (descriptors_short(s, c)) {
     /* hardening: keep the last descriptors for what is already open */
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                "Connection: close\r\n\r\n";

@@ -34,6 +34,8 @@ static wire__tlist *tlist_of(wire_conn *c) {
     return &c->ep->closing;
   case WIRE__T_STALL:
     return &c->ep->stall;
+  case WIRE__T_PARKED:
+    return &WIRE__SRV(c)->parked;
   default:
     return NULL;
   }
@@ -102,6 +104,7 @@ static void timer_cb(uv_timer_t *t) {
   s->timer_due = 0;
   uint64_t now = uv_now(s->loop);
   uint64_t next = tlist_sweep(&s->handshake, now);
+  next = earliest(next, tlist_sweep(&s->parked, now));
   for (wire_endpoint *ep = s->endpoints; ep; ep = ep->next) {
     next = earliest(next, tlist_sweep(&ep->idle, now));
     next = earliest(next, tlist_sweep(&ep->pong, now));

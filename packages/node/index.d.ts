@@ -73,6 +73,8 @@ export class Socket<In = WireValue, Out = WireValue> implements AsyncIterable<In
   readonly closeReason: string | undefined;
   /** Resolves once the connection has ended. */
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Aborted when the connection ends (reason: a ConnectionClosedError): cancels a handler's pending work. */
+  readonly signal: AbortSignal;
   /**
    * Send a value: encoded with the endpoint's serializer (checked against its
    * response schema) on JSON/MessagePack endpoints; on raw endpoints strings
@@ -140,6 +142,8 @@ export interface EndpointOptions {
   compressionThreshold?: number;
   /** Dedicated mode: LZ77 window bits of each connection's streams, 9..15 (default 15). */
   compressionWindowBits?: number;
+  /** Close with 1008 when a fragmented message is not complete this many ms after its first frame (default 60000; 0 or Infinity: never). */
+  messageTimeout?: number;
   /** Exact Origin values accepted (none: any origin); others get 403. */
   allowedOrigins?: string[];
   /** Subprotocols in order of preference. */
@@ -173,6 +177,8 @@ export interface AppOptions extends EndpointOptions {
   handshakeBurst?: number;
   /** Proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded names the client. */
   trustedProxies?: string[];
+  /** Memory budget over all connections, in bytes (default 256 MiB, or a quarter of the memory available when less; Infinity: none). */
+  maxBufferedBytes?: number;
   /** Do not keep the process alive while listening. */
   unref?: boolean;
   /** A backplane URL, redis://[[user]:password@]host[:port][/db] (docs/scaling.md). */

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Abuse suite: hostile raw-socket clients (fragment amplification, stalled
 # readers, slowloris, ping flood, handshake abuse, a connection flood at a
-# lowered RLIMIT_NOFILE) against build/wire_echo and the Python package's
-# echo example, asserting bounded RSS and a bystander's echo latency. The
-# Python package is built and installed as 20-python.sh does.
+# lowered RLIMIT_NOFILE, a hung handler, slow consumers over the memory
+# budget) against build/wire_echo and the Python, Node and Ruby packages'
+# echo servers, asserting bounded RSS and a bystander's echo latency. The
+# Python package is built and installed as 20-python.sh does; the Node addon
+# and the Ruby extension are built in place when missing (or always unless
+# WIRE_ABUSE_REBUILD=0).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
@@ -16,6 +19,16 @@ vpy="$venv/bin/python"
 "$vpy" -c 'import wirecore' 2>/dev/null && [ "${WIRE_ABUSE_REBUILD:-1}" = 0 ] ||
   "$vpy" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
     -C cmake.define.WIRE_WERROR=ON -C build-dir="$PWD/build/py-ext" ./packages/python
+servers=${WIRE_ABUSE_SERVERS:-wire_echo,python,node,ruby}
+if [[ $servers == *node* ]]; then
+  [ -f packages/node/build/Release/wirecore.node ] && [ "${WIRE_ABUSE_REBUILD:-1}" = 0 ] ||
+    (cd packages/node && npm install --no-audit --no-fund --loglevel=error --no-package-lock >/dev/null)
+fi
+if [[ $servers == *ruby* ]]; then
+  bash scripts/apt.sh ruby-dev rake-compiler
+  [ -f packages/ruby/lib/wirecore/wirecore_ext.so ] && [ "${WIRE_ABUSE_REBUILD:-1}" = 0 ] ||
+    (cd packages/ruby && rake compile >/dev/null)
+fi
 rm -f build/abuse-results.jsonl
 set +e
 "$vpy" -m pytest -q -p no:cacheprovider e2e/abuse "$@"

@@ -80,9 +80,10 @@ function compressionMode(mode) {
 }
 
 const ENDPOINT_OPTIONS = ['maxPayload', 'idleTimeout', 'pongTimeout', 'maxBackpressure',
-  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'compression', 'compressionThreshold',
-  'compressionWindowBits', 'allowedOrigins', 'subprotocols', 'invalidMessages', 'formatAssert',
-  'messageRate', 'messageBurst', 'byteRate', 'byteBurst', 'rateLimitAction'];
+  'maxQueuedMessages', 'sendTimeout', 'maxMessageFragments', 'messageTimeout', 'compression',
+  'compressionThreshold', 'compressionWindowBits', 'allowedOrigins', 'subprotocols',
+  'invalidMessages', 'formatAssert', 'messageRate', 'messageBurst', 'byteRate', 'byteBurst',
+  'rateLimitAction'];
 
 /** Client limits: what a message over messageRate / byteRate does. */
 const RATE_ACTION = { drop: 0, close: 1 };
@@ -411,13 +412,14 @@ function tlsCerts(tls) {
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
-   *   handshakeTimeout, unref, broker: a 'redis://...' URL, metricsPath / healthPath: plain GETs
-   *   answered on the WebSocket port, metricsPort: both on a port of their own; docs/operations.md;
-   *   client limits, docs/security.md: maxConnectionsPerAddress, handshakeRate, handshakeBurst,
-   *   trustedProxies) and endpoint defaults (maxPayload, idleTimeout, messageRate, messageBurst,
-   *   byteRate, byteBurst, rateLimitAction,
+   *   handshakeTimeout, maxBufferedBytes, unref, broker: a 'redis://...' URL, metricsPath /
+   *   healthPath: plain GETs answered on the WebSocket port, metricsPort: both on a port of their
+   *   own; docs/operations.md; client limits, docs/security.md: maxConnectionsPerAddress,
+   *   handshakeRate, handshakeBurst, trustedProxies) and endpoint defaults (maxPayload,
+   *   idleTimeout, messageRate, messageBurst, byteRate, byteBurst, rateLimitAction,
    *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
-   *   compression ('shared', 'dedicated' or 'off'), compressionThreshold, compressionWindowBits,
+   *   messageTimeout, compression ('shared', 'dedicated' or 'off'), compressionThreshold,
+   *   compressionWindowBits,
    *   allowedOrigins, subprotocols,
    *   invalidMessages), and tls: { cert, key, passphrase, sni } to serve wss://
    */
@@ -434,6 +436,7 @@ class App extends EventEmitter {
         handshakeRate: options.handshakeRate,
         handshakeBurst: options.handshakeBurst,
         trustedProxies: options.trustedProxies,
+        maxBufferedBytes: options.maxBufferedBytes,
       });
     } catch (err) {
       throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
@@ -495,6 +498,7 @@ class App extends EventEmitter {
       compression: compressionMode(o.compression),
       compressionThreshold: o.compressionThreshold,
       compressionWindowBits: o.compressionWindowBits,
+      messageTimeout: o.messageTimeout === 0 || o.messageTimeout === Infinity ? 4294967295 : o.messageTimeout,
       schemaFlags: o.formatAssert ? 1 : 0,
       subprotocols: o.subprotocols,
       allowedOrigins: o.allowedOrigins,

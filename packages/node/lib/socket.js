@@ -40,6 +40,25 @@ class Socket {
     this._inFail = false; // Endpoint#fail is asking the error handler
     this._failing = false; // Endpoint#crash: 1011 without asking it
     this._answer = undefined; // an asynchronous error handler's pending answer
+    this._abort = null; // the AbortController behind `signal`, made on first use
+  }
+
+  /**
+   * An AbortSignal aborted when the connection ends (its reason a
+   * ConnectionClosedError with the close code): pass it to fetch(), timers
+   * and other cancellable work so a handler stops when its client leaves.
+   */
+  get signal() {
+    if (!this._abort) {
+      this._abort = new AbortController();
+      if (this.state === 'closed') this._abort.abort(this._closedError());
+    }
+    return this._abort.signal;
+  }
+
+  _closedError() {
+    return new errors.ConnectionClosedError('connection is closed',
+      { closeCode: this.closeCode, reason: this.closeReason });
   }
 
   get params() { return this.request.params; }
@@ -250,6 +269,7 @@ class Socket {
     this.closeCode = code;
     this.closeReason = reason;
     this._pending = null;
+    if (this._abort && !this._abort.signal.aborted) this._abort.abort(this._closedError());
     if (this._closedResolve) this._closedResolve({ code, reason });
     else this._closed = Promise.resolve({ code, reason });
     this._drained();

@@ -68,6 +68,7 @@ class ConnState:
         "check",
         "drain",
         "failing",
+        "task",
     )
 
     def __init__(self, conn: _native.Conn, endpoint: Endpoint) -> None:
@@ -85,6 +86,7 @@ class ConnState:
         self.check: Any = None  # class endpoints: the running handler's response schema
         self.drain: Any = None  # the future awaited sends wait on (connection._flow)
         self.failing = False  # Endpoint.fail: the error handlers are not asked again
+        self.task: asyncio.Task | None = None  # the handler running while the connection is paused
 
     @property
     def request(self) -> Request:
@@ -304,6 +306,10 @@ class Endpoint:
             out["compression_threshold"] = int(o["compression_threshold"])
         if o.get("compression_window_bits"):
             out["compression_window_bits"] = int(o["compression_window_bits"])
+        if o.get("message_timeout") is not None:
+            t = o["message_timeout"]
+            out["message_timeout_ms"] = (0xFFFFFFFF if t in (0, float("inf"))
+                                         else max(1, int(t * 1000)))
         if o.get("subprotocols"):
             out["subprotocols"] = list(o["subprotocols"])
         if o.get("allowed_origins"):
@@ -451,8 +457,9 @@ class Endpoint:
             if finished:
                 self._complete(st, first, None, reply)
                 return
-            # The core holds this connection's next messages until done() resumes it.
-            self.loop.create_task(_finish(result, first, self._done_cb(st, reply)))
+            # The core holds this connection's next messages until done() resumes it;
+            # the task is cancelled if the connection ends first (_on_close).
+            st.task = self.loop.create_task(_finish(result, first, self._done_cb(st, reply)))
             with contextlib.suppress(ConnectionClosed):
                 st.conn.pause()
         else:
@@ -460,6 +467,9 @@ class Endpoint:
 
     def _done_cb(self, st: ConnState, reply: Callable[[ConnState, Any], None]) -> Callable[..., None]:
         def done(value: Any, exc: BaseException | None) -> None:
+            st.task = None
+            if st.closed and isinstance(exc, asyncio.CancelledError):
+                return  # cancelled because its connection ended: nothing to answer
             self._complete(st, value, exc, reply)
             self._release(st)
 
@@ -539,6 +549,9 @@ class Endpoint:
         st: ConnState = conn.data
         st.closed = True
         self._on_drain(conn)  # a close ends the wait of awaited sends
+        task, st.task = st.task, None
+        if task is not None and not task.done():
+            task.cancel()  # the handler's client is gone: CancelledError at its await
         try:
             result = self.closed_hook(st, code, reason)
         except Exception:

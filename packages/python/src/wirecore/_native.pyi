@@ -105,6 +105,7 @@ class Server:
         handshake_rate: int = 0,
         handshake_burst: int = 0,
         trusted_proxies: Sequence[str] | None = None,
+        max_buffered_bytes: int = 0,
     ) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -133,6 +134,7 @@ class Server:
         byte_rate: int = ...,
         byte_burst: int = ...,
         rate_limit_action: int = ...,
+        message_timeout_ms: int = ...,
     ) -> None: ...
     def listen(self, host: str, port: int, /) -> None: ...
     def listen_tls(

@@ -43,6 +43,7 @@ _OPTION_NAMES = {
     "compression",
     "compression_threshold",
     "compression_window_bits",
+    "message_timeout",
     "allowed_origins",
     "subprotocols",
     "message_schema",
@@ -210,9 +211,12 @@ class App:
                  max_connections_per_address: int = 0, handshake_rate: int = 0,
                  handshake_burst: int = 0, trusted_proxies: Iterable[str] | None = None,
                  metrics_path: str | None = None, health_path: str | None = None,
-                 metrics_port: int | None = None) -> None:
+                 metrics_port: int | None = None, max_buffered_bytes: int | None = 0) -> None:
         """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
         publishes reach subscribers in every process attached to it (docs/scaling.md).
+
+        max_buffered_bytes: the memory budget over all connections (0: 256 MiB, or a
+        quarter of the memory available when less; None: unlimited; docs/limits.md).
 
         Per-client limits (docs/security.md; 0 = off): max_connections_per_address,
         handshake_rate (upgrade requests per second per address) and handshake_burst
@@ -224,6 +228,8 @@ class App:
         draining or with the broker down). metrics_port: serve both (at
         /metrics and /health unless set) on a port of their own instead
         (0 picks one). See docs/operations.md."""
+        if max_buffered_bytes is not None and max_buffered_bytes < 0:
+            raise ConfigError("max_buffered_bytes must not be negative")
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
         self.broker = broker
         self.metrics_path = metrics_path
@@ -239,6 +245,8 @@ class App:
             "handshake_rate": _count("handshake_rate", handshake_rate),
             "handshake_burst": _count("handshake_burst", handshake_burst),
             "trusted_proxies": proxies,
+            "max_buffered_bytes": (2**64 - 1 if max_buffered_bytes is None
+                                   else int(max_buffered_bytes)),
         }
         self.server: RunningServer | None = None
 
@@ -251,7 +259,9 @@ class App:
         (received messages waiting before the core stops reading; default
         64), send_timeout (seconds a connection with output in flight may go
         without a completed write before it is closed with 1008; default 30),
-        max_message_fragments (frames per message; default 4096), compression
+        max_message_fragments (frames per message; default 4096), message_timeout
+        (seconds a fragmented message may take from its first frame to its last
+        before the connection is closed with 1008; default 60; 0 = never), compression
         ("shared" (default), "dedicated" or "off": permessage-deflate, see
         docs/compression.md), compression_threshold (bytes; shorter messages
         go out uncompressed; default 1024), compression_window_bits (9..15,

@@ -12,6 +12,8 @@ module Wirecore
     # max_handshake_size: bytes of request head (default 8 KiB)
     # handshake_timeout: seconds (default 10)
     # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
+    # max_buffered_bytes: memory budget over all connections (nil: 256 MiB, or
+    #   a quarter of the memory available when less; false: none; docs/limits.md)
     # logger: where unhandled handler exceptions are reported (nil: nowhere);
     #   when it takes INFO, the core's connection events go there too
     #   (open, close, reject, error; docs/operations.md)
@@ -33,7 +35,7 @@ module Wirecore
                    shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN),
                    broker: nil, max_connections_per_address: nil, handshake_rate: nil,
                    handshake_burst: nil, trusted_proxies: nil, metrics_path: nil, health_path: nil,
-                   metrics_port: nil, **defaults)
+                   metrics_port: nil, max_buffered_bytes: nil, **defaults)
       unknown = defaults.keys - Endpoint::LIMIT_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
@@ -43,6 +45,7 @@ module Wirecore
         max_connections: max_connections,
         max_handshake_size: max_handshake_size,
         handshake_timeout_ms: handshake_timeout && (handshake_timeout * 1000).round,
+        max_buffered_bytes: max_buffered_bytes == false ? (2**64) - 1 : max_buffered_bytes,
         max_connections_per_address: Endpoint.limit(:max_connections_per_address,
                                                     max_connections_per_address, 2**32),
         handshake_rate: Endpoint.limit(:handshake_rate, handshake_rate, 2**32),
@@ -97,7 +100,9 @@ module Wirecore
     # max_queued_messages: (received messages waiting before the core stops
     # reading; default 64), send_timeout: (seconds a write in flight may take
     # before a 1008 close; default 30; false: never), max_message_fragments:
-    # (frames per message, default 4096), compression: (:shared (default),
+    # (frames per message, default 4096), message_timeout: (seconds a fragmented
+    # message may take from first to last frame before a 1008 close; default 60;
+    # false: never), compression: (:shared (default),
     # :dedicated or :off: permessage-deflate, see docs/compression.md),
     # compression_threshold: (bytes; shorter messages go out uncompressed;
     # default 1024), compression_window_bits: (9..15, dedicated mode),

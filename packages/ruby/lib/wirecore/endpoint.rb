@@ -5,7 +5,8 @@ module Wirecore
   # schemas and limits. Runtime turns it into a core endpoint.
   class Endpoint
     LIMIT_KEYS = %i[max_message_size idle_timeout pong_timeout max_backpressure
-                    max_queued_messages send_timeout max_message_fragments allowed_origins subprotocols on_invalid
+                    max_queued_messages send_timeout max_message_fragments message_timeout
+                    allowed_origins subprotocols on_invalid
                     format_assert compression compression_threshold compression_window_bits
                     message_rate message_burst byte_rate byte_burst rate_limit_action].freeze
     # permessage-deflate modes, as the core numbers them (wire_compression)
@@ -67,6 +68,7 @@ module Wirecore
         compression: compression_mode(l[:compression]),
         compression_threshold: l[:compression_threshold],
         compression_window_bits: l[:compression_window_bits],
+        message_timeout_ms: seconds_to_ms(l[:message_timeout]),
         subprotocols: l[:subprotocols]&.map(&:to_s),
         allowed_origins: l[:allowed_origins]&.map(&:to_s),
         message_rate: Endpoint.limit(:message_rate, l[:message_rate], 2**32),

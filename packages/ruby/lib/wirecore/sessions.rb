@@ -337,11 +337,16 @@ module Wirecore
     end
 
     # Pause this block for seconds without blocking the loop; messages that
-    # arrive meanwhile wait in order for #receive.
+    # arrive meanwhile wait in order for #receive. When the connection ends
+    # meanwhile (the client closed, reset or left), the block is cancelled:
+    # Wirecore::ConnectionClosedError is raised here (its ensure clauses run;
+    # uncaught, it ends the block quietly).
     def sleep(seconds)
       deadline = @session.runtime.now + seconds
       @sleeping = true
       suspend(deadline) until @closed || @session.runtime.now >= deadline
+      raise ConnectionClosedError, "connection closed (#{@close_code})" if @closed
+
       nil
     ensure
       @sleeping = false
