@@ -513,6 +513,8 @@ static PyMethodDef server_methods[] = {
      "publish(topic, message, exclude=None, default=None) -> int"},
     {"subscriber_count", (PyCFunction)wpy_server_subscriber_count, METH_O,
      "subscriber_count(topic) -> int"},
+    {"topic_history", (PyCFunction)(void (*)(void))wpy_server_topic_history, METH_FASTCALL,
+     "topic_history(pattern, n, ttl_ms)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef server_getset[] = {
