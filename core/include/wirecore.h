@@ -1101,6 +1101,9 @@ WIRE_EXTERN int wire_server_drain(wire_server *server, unsigned timeout_ms,
  * Storage is in the process (per worker: with several workers or a broker,
  * each process numbers its own publications and a position only recovers
  * against the process that gave it; elsewhere it is reported as "epoch").
+ * When a broker is back UP after being DOWN, every history starts a new
+ * epoch and its subscribers get the truncated message (below): what other
+ * processes published meanwhile may be lost, and is never lost silently.
  */
 #define WIRE_MAX_HISTORY 1000000u /* the largest n */
 #define WIRE_POSITION_MAX 48u     /* a position's length, NUL included, is below this */

@@ -7,6 +7,7 @@
  */
 #include "broker.h"
 #include "conn_internal.h"
+#include "history.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +138,10 @@ void wire_broker_report(wire_server *s, wire_broker_state state, const char *mes
   if (s == NULL || s->broker == NULL)
     return;
   wire__broker *b = s->broker;
+  int back = b->stats.state == WIRE_BROKER_DOWN && state == WIRE_BROKER_UP;
   b->stats.state = state;
+  if (back) /* history: what other processes published meanwhile may be lost */
+    wire__history_lost(s);
   if (b->on_state != NULL)
     b->on_state(s, state, message, b->state_data);
 }

@@ -350,15 +350,15 @@ static uint64_t replay(wire_server *s, wire_conn *c, uint8_t codec, wire__hist *
   return sent;
 }
 
-/* Send {"topic","type":"truncated","offset"} to c in its codec. */
-static void send_truncated(wire_server *s, wire_conn *c, uint8_t codec, wire__hist *h) {
+/* The frame of {"topic","type":"truncated","offset":current} in codec cc
+ * (JSON or MessagePack). NULL when memory runs out. */
+static wire__sbuf *truncated_frame(wire_server *s, wire__hist *h, wire_codec cc) {
   wire_doc *d = hdoc(s->topics.hist);
   char pos[WIRE_POSITION_MAX];
   int n = position_write(pos, h->epoch, h->seq);
   wire_value *o = d ? wire_new_object(d, 3) : NULL;
   const uint8_t *out;
   size_t len;
-  wire_codec cc = codec == WIRE_CODEC_MSGPACK ? WIRE_CODEC_MSGPACK : WIRE_CODEC_JSON;
   wire__sbuf *b = NULL;
   if (o && set_str(d, o, "topic", h->name, h->len) && set_str(d, o, "type", "truncated", 9) &&
       set_str(d, o, "offset", pos, (size_t)n) && wire_encode(d, cc, o, &out, &len, NULL) == 0)
@@ -366,6 +366,13 @@ static void send_truncated(wire_server *s, wire_conn *c, uint8_t codec, wire__hi
                          out, len);
   if (d)
     wire_doc_reset(d);
+  return b;
+}
+
+/* Send {"topic","type":"truncated","offset"} to c in its codec. */
+static void send_truncated(wire_server *s, wire_conn *c, uint8_t codec, wire__hist *h) {
+  wire__sbuf *b =
+      truncated_frame(s, h, codec == WIRE_CODEC_MSGPACK ? WIRE_CODEC_MSGPACK : WIRE_CODEC_JSON);
   if (b == NULL) {
     wire_conn_close(c, 1011, "history report failed", 21);
     return;
@@ -487,6 +494,42 @@ void wire__history_conn_open(wire_conn *c) {
                                                                   : NULL;
     recover_now(s, c, sub->codec, h, reason, sub->pend_seq);
   }
+}
+
+void wire__history_lost(wire_server *s) {
+  wire__history *H = s->topics.hist;
+  if (H == NULL || H->topics.n == 0)
+    return;
+  /* First every history gets its new epoch, then the reports go out: a
+   * callback they run (a close) may publish and reorder the lists. */
+  wire__hist **all = malloc(H->topics.n * sizeof *all);
+  size_t n = 0;
+  H->busy++;
+  for (size_t i = 0; i < H->n_rules; i++)
+    for (wire__hist *h = H->rules[i]->oldest; h != NULL; h = h->next) {
+      while (h->count > 0)
+        drop_oldest(h);
+      uint64_t old = h->epoch;
+      if (uv_random(NULL, NULL, &h->epoch, sizeof h->epoch, 0, NULL) != 0 || h->epoch == old)
+        h->epoch = old ^ uv_hrtime() ^ 0x9e3779b97f4a7c15ull;
+      h->seq = 0;
+      if (all != NULL)
+        all[n++] = h;
+    }
+  /* Without memory for the reports the new epochs still turn every old
+   * position into an "epoch" report at the next subscribe. */
+  for (size_t i = 0; i < n; i++) {
+    wire__sbuf *json = truncated_frame(s, all[i], WIRE_CODEC_JSON);
+    wire__sbuf *mp = truncated_frame(s, all[i], WIRE_CODEC_MSGPACK);
+    if (json != NULL && mp != NULL)
+      wire__topics_deliver_codecs(s, all[i]->name, all[i]->len, json, mp);
+    if (json)
+      wire__sbuf_release(json);
+    if (mp)
+      wire__sbuf_release(mp);
+  }
+  free(all);
+  H->busy--;
 }
 
 void wire__history_free(wire_server *s) {

@@ -69,6 +69,10 @@ WIRE_HIDDEN void wire__history_done(wire_server *s);
 WIRE_HIDDEN void wire__history_subscribed(wire_conn *c, wire__sub *sub);
 /* The connection was just opened: replays noted while it was deferred. */
 WIRE_HIDDEN void wire__history_conn_open(wire_conn *c);
+/* The broker is back after an outage: publications from other processes
+ * may be lost. Every history starts a new epoch (empty) and its subscribers
+ * get a truncated message, so nothing is missed silently. */
+WIRE_HIDDEN void wire__history_lost(wire_server *s);
 /* wire_server_free: free every history and rule. */
 WIRE_HIDDEN void wire__history_free(wire_server *s);
 
@@ -78,5 +82,9 @@ WIRE_HIDDEN int wire__topics_deliver_one(wire_server *s, wire_conn *c, wire__sbu
 WIRE_HIDDEN wire__sbuf *wire__sbuf_frame(wire__topics *T, int opcode, const void *data, size_t len);
 WIRE_HIDDEN wire__sub *wire__topics_conn_sub(const wire_conn *c, const char *name, size_t len);
 WIRE_HIDDEN size_t wire__topics_subscribers(const wire_server *s, const char *name, size_t len);
+/* Deliver one frame per codec (json also to RAW) to every open subscriber
+ * of a topic. Returns the number queued. */
+WIRE_HIDDEN int wire__topics_deliver_codecs(wire_server *s, const char *name, size_t len,
+                                            wire__sbuf *json, wire__sbuf *msgpack);
 
 #endif /* WIRE_HISTORY_H */

@@ -711,6 +711,16 @@ static int publish_history(wire_server *s, wire__hist *h, const char *name, size
   return r;
 }
 
+int wire__topics_deliver_codecs(wire_server *s, const char *name, size_t len, wire__sbuf *json,
+                                wire__sbuf *msgpack) {
+  wire__topics *T = &s->topics;
+  wire__topic *t = topic_find(T, name, len, wire__hash_bytes(T->seed, name, len));
+  if (t == NULL || t->n == 0)
+    return 0;
+  frames f = {{json, json, msgpack}, NULL, NULL, 0};
+  return deliver(s, t, &f, NULL);
+}
+
 /* ---- broker hook: a published value also goes to the other processes ---- */
 int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, const wire_value *v,
                                  wire_conn *exclude, const wire_endpoint *const *own, size_t n_own,

@@ -423,3 +423,62 @@ Test(history, entries_older_than_ttl_are_not_replayed_but_subscribed_topics_keep
   close(fd);
   close(live);
 }
+
+/* A backplane engine that carries nothing: enough to report its state. */
+static int e_publish(void *impl, const char *t, size_t n, const void *env, size_t len) {
+  (void)impl, (void)t, (void)n, (void)env, (void)len;
+  return 0;
+}
+static void e_topic(void *impl, const char *t, size_t n, int subscribed) {
+  (void)impl, (void)t, (void)n, (void)subscribed;
+}
+static void e_noop(void *impl) {
+  (void)impl;
+}
+static const wire_broker_engine quiet_engine = {e_publish, e_topic, e_noop, e_noop};
+
+Test(history, a_broker_outage_starts_new_epochs_and_tells_every_subscriber) {
+  start();
+  cr_assert_eq(wire_server_set_broker(F.server, &quiet_engine, NULL), 0);
+  wire_broker_report(F.server, WIRE_BROKER_UP, "up");
+  cr_assert_eq(wire_server_topic_history(F.server, "b*", 2, 100, 0), 0);
+  int js = open_path("/h/b1%s%s", "", "");
+  int mp = open_path("/m/b1%s%s", "", "");
+  publish_numbers("b1", 1, 2);
+  expect_number(js, "b1", 1);
+  expect_number(js, "b1", 2);
+  char old[WIRE_POSITION_MAX];
+  position("b1", old);
+  wire_broker_report(F.server, WIRE_BROKER_DOWN, "down");
+  publish_numbers("b1", 3, 3); /* local delivery goes on */
+  expect_number(js, "b1", 3);
+  expect_nothing(js);
+  wire_broker_report(F.server, WIRE_BROKER_UP, "back");
+  char now[WIRE_POSITION_MAX];
+  position("b1", now);
+  cr_assert_neq(strncmp(old, now, 16), 0, "the epoch did not change");
+  cr_assert_eq(strcmp(now + 16, ":0"), 0);
+  expect_truncated(js, "b1");
+  wt_msg m;
+  for (int i = 0; i < 3; i++) { /* the MessagePack subscriber: 1..3, then the report */
+    cr_assert_eq(wt_read_frame(&F.pump, mp, &m, 3000), 0);
+    wt_msg_free(&m);
+  }
+  cr_assert_eq(wt_read_frame(&F.pump, mp, &m, 3000), 0);
+  cr_assert_eq(m.opcode, 2);
+  wire_doc *d;
+  cr_assert_eq(wire_doc_new(&d), 0);
+  const wire_value *v;
+  cr_assert_eq(wire_decode(d, WIRE_CODEC_MSGPACK, m.data, m.len, 0, &v, NULL), 0);
+  cr_assert_str_eq(wire_value_string(wire_value_get(v, "type", 4), NULL), "truncated");
+  cr_assert_str_eq(wire_value_string(wire_value_get(v, "offset", 6), NULL), now);
+  wire_doc_free(d);
+  wt_msg_free(&m);
+  /* a position from before the outage is from another epoch now */
+  int again = open_path("/h/b1?since=%s%s", old, "");
+  cr_assert_str_eq(H.rec.reason, "epoch");
+  expect_truncated(again, "b1");
+  close(again);
+  close(js);
+  close(mp);
+}
