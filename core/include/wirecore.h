@@ -898,6 +898,10 @@ WIRE_EXTERN uint64_t wire_server_publish_drops(const wire_server *server);
  *   byte 2      version, 1
  *   byte 3      kind: 1 text, 2 binary, 3 value (the payload is MessagePack)
  *   bytes 4..11 origin id of the publishing server, big-endian
+ * With 0x80 set in the kind (history topics), bytes 12..19 number the
+ * publication among the origin's publications to the topic (big-endian,
+ * from 1), and the payload follows them: a receiver that sees a hole
+ * reports it (see History).
  * A payload that does not start with 0xFF 'W' is a plain message from
  * outside: delivered as a text frame when it is valid UTF-8, else binary.
  */

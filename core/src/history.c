@@ -7,6 +7,7 @@
  * it that it cannot.
  */
 #include "history.h"
+#include "broker.h"
 #include "conn_internal.h"
 
 #include <stdio.h>
@@ -144,11 +145,17 @@ static void lru_append(wire__hist *h) {
   r->newest = h;
 }
 
-static void hist_free(wire__history *H, wire__hist *h) {
+/* Free a history; `channel`: tell the broker when no subscriber keeps the
+ * topic's channel either. */
+static void hist_free(wire_server *s, wire__hist *h, int channel) {
+  wire__history *H = s->topics.hist;
   while (h->count > 0)
     drop_oldest(h);
   lru_unlink(h);
   wire__htab_remove(&H->topics, &h->h);
+  if (channel && wire__topics_subscribers(s, h->name, h->len) == 0)
+    wire__broker_topic(s, h->name, h->len, 0);
+  free(h->origins);
   free(h->ring);
   free(h);
 }
@@ -170,7 +177,7 @@ static void sweep(wire_server *s, uint64_t now) {
         lru_unlink(h);
         lru_append(h);
       } else {
-        hist_free(H, h);
+        hist_free(s, h, 1);
       }
     }
   }
@@ -185,8 +192,12 @@ static wire__hist *hist_find(const wire__history *H, const char *name, size_t le
   return NULL;
 }
 
-static wire__hist *hist_new(wire__history *H, wire__hrule *r, const char *name, size_t len,
+/* A new history (a random epoch); it keeps the broker's channel of the
+ * topic, so publications from other processes reach it with or without
+ * local subscribers. */
+static wire__hist *hist_new(wire_server *s, wire__hrule *r, const char *name, size_t len,
                             uint64_t hash, uint64_t now) {
+  wire__history *H = s->topics.hist;
   if (wire__htab_reserve(&H->topics) != 0)
     return NULL;
   wire__hist *h = calloc(1, sizeof *h + len + 1);
@@ -202,6 +213,8 @@ static wire__hist *hist_new(wire__history *H, wire__hrule *r, const char *name, 
   h->name[len] = 0;
   wire__htab_insert(&H->topics, &h->h);
   lru_append(h);
+  if (wire__topics_subscribers(s, name, len) == 0)
+    wire__broker_topic(s, name, len, 1);
   return h;
 }
 
@@ -218,7 +231,7 @@ int wire__history_get(wire_server *s, const char *name, size_t len, int create, 
     wire__hrule *r = rule_for(H, name, len);
     if (r == NULL || !create)
       return 0;
-    if ((h = hist_new(H, r, name, len, hash, now)) == NULL)
+    if ((h = hist_new(s, r, name, len, hash, now)) == NULL)
       return WIRE_ENOMEM;
   }
   drop_expired(h, now);
@@ -496,6 +509,31 @@ void wire__history_conn_open(wire_conn *c) {
   }
 }
 
+/* Drop what h keeps and give it a new epoch: positions of the old one are
+ * reported as "epoch" from now on. */
+static void new_epoch(wire__hist *h) {
+  while (h->count > 0)
+    drop_oldest(h);
+  uint64_t old = h->epoch;
+  if (uv_random(NULL, NULL, &h->epoch, sizeof h->epoch, 0, NULL) != 0 || h->epoch == old)
+    h->epoch = old ^ uv_hrtime() ^ 0x9e3779b97f4a7c15ull;
+  h->seq = 0;
+}
+
+/* Send the truncated message to every open subscriber of h's topic. Without
+ * memory for it the new epoch still turns every old position into an
+ * "epoch" report at the next subscribe. */
+static void report_truncated(wire_server *s, wire__hist *h) {
+  wire__sbuf *json = truncated_frame(s, h, WIRE_CODEC_JSON);
+  wire__sbuf *mp = truncated_frame(s, h, WIRE_CODEC_MSGPACK);
+  if (json != NULL && mp != NULL)
+    wire__topics_deliver_codecs(s, h->name, h->len, json, mp);
+  if (json)
+    wire__sbuf_release(json);
+  if (mp)
+    wire__sbuf_release(mp);
+}
+
 void wire__history_lost(wire_server *s) {
   wire__history *H = s->topics.hist;
   if (H == NULL || H->topics.n == 0)
@@ -507,29 +545,54 @@ void wire__history_lost(wire_server *s) {
   H->busy++;
   for (size_t i = 0; i < H->n_rules; i++)
     for (wire__hist *h = H->rules[i]->oldest; h != NULL; h = h->next) {
-      while (h->count > 0)
-        drop_oldest(h);
-      uint64_t old = h->epoch;
-      if (uv_random(NULL, NULL, &h->epoch, sizeof h->epoch, 0, NULL) != 0 || h->epoch == old)
-        h->epoch = old ^ uv_hrtime() ^ 0x9e3779b97f4a7c15ull;
-      h->seq = 0;
+      new_epoch(h);
       if (all != NULL)
         all[n++] = h;
     }
-  /* Without memory for the reports the new epochs still turn every old
-   * position into an "epoch" report at the next subscribe. */
-  for (size_t i = 0; i < n; i++) {
-    wire__sbuf *json = truncated_frame(s, all[i], WIRE_CODEC_JSON);
-    wire__sbuf *mp = truncated_frame(s, all[i], WIRE_CODEC_MSGPACK);
-    if (json != NULL && mp != NULL)
-      wire__topics_deliver_codecs(s, all[i]->name, all[i]->len, json, mp);
-    if (json)
-      wire__sbuf_release(json);
-    if (mp)
-      wire__sbuf_release(mp);
-  }
+  for (size_t i = 0; i < n; i++)
+    report_truncated(s, all[i]);
   free(all);
   H->busy--;
+}
+
+int wire__history_has(const wire_server *s, const char *name, size_t len) {
+  const wire__history *H = s->topics.hist;
+  return H != NULL && H->topics.n > 0 &&
+         hist_find(H, name, len, wire__hash_bytes(s->topics.seed, name, len)) != NULL;
+}
+
+uint64_t wire__history_own_seq(wire_server *s, wire__hist *h) {
+  return s->broker != NULL ? ++h->own_seq : 0;
+}
+
+void wire__history_seen(wire_server *s, const char *name, size_t len, uint64_t origin,
+                        uint64_t seq) {
+  wire__hist *h;
+  if (wire__history_get(s, name, len, 1, &h) != 0 || h == NULL)
+    return;
+  for (uint32_t i = 0; i < h->n_origins; i++) {
+    wire__horigin *o = &h->origins[i];
+    if (o->origin != origin)
+      continue;
+    uint64_t last = o->last;
+    o->last = seq;
+    if (seq != last + 1) {
+      s->topics.hist->busy++;
+      new_epoch(h);
+      report_truncated(s, h);
+      s->topics.hist->busy--;
+    }
+    return;
+  }
+  /* The first publication seen from that process: nothing to compare with
+   * (the history starts with this process's own view). */
+  wire__horigin *no = realloc(h->origins, (h->n_origins + 1) * sizeof *no);
+  if (no == NULL)
+    return;
+  h->origins = no;
+  h->origins[h->n_origins].origin = origin;
+  h->origins[h->n_origins].last = seq;
+  h->n_origins++;
 }
 
 void wire__history_free(wire_server *s) {
@@ -538,7 +601,7 @@ void wire__history_free(wire_server *s) {
     return;
   for (size_t i = 0; i < H->n_rules; i++) {
     while (H->rules[i]->oldest)
-      hist_free(H, H->rules[i]->oldest);
+      hist_free(s, H->rules[i]->oldest, 0);
     free(H->rules[i]);
   }
   wire__htab_free(&H->topics);

@@ -21,11 +21,19 @@ typedef struct wire__hentry {
 
 /* One topic's history: entries seq-(count-1) .. seq in a ring that grows up
  * to its rule's n; in its rule's list, least recently published first. */
+/* The last number seen from one other process (broker envelopes). */
+typedef struct wire__horigin {
+  uint64_t origin, last;
+} wire__horigin;
+
 typedef struct wire__hist {
   wire__hnode h;
   wire__hrule *rule;
   struct wire__hist *prev, *next;
   uint64_t epoch, seq, last_ms;
+  uint64_t own_seq; /* this process's publications to the topic (broker envelopes) */
+  wire__horigin *origins;
+  uint32_t n_origins;
   wire__hentry *ring;
   uint32_t head, count, cap;
   uint32_t len;
@@ -69,6 +77,18 @@ WIRE_HIDDEN void wire__history_done(wire_server *s);
 WIRE_HIDDEN void wire__history_subscribed(wire_conn *c, wire__sub *sub);
 /* The connection was just opened: replays noted while it was deferred. */
 WIRE_HIDDEN void wire__history_conn_open(wire_conn *c);
+/* Whether the topic has a history in the process now (no sweep, no rule
+ * lookup): it keeps the broker's channel while it does. */
+WIRE_HIDDEN int wire__history_has(const wire_server *s, const char *name, size_t len);
+/* The number of this process's next publication to h, for the broker (0
+ * without a broker). */
+WIRE_HIDDEN uint64_t wire__history_own_seq(wire_server *s, wire__hist *h);
+/* The broker delivered publication `seq` of `origin` on a topic: when it is
+ * not the one after the last seen from that origin, publications were lost
+ * (a full publish queue, a channel not yet subscribed): the topic's history
+ * starts a new epoch and its subscribers get a truncated message. */
+WIRE_HIDDEN void wire__history_seen(wire_server *s, const char *name, size_t len, uint64_t origin,
+                                    uint64_t seq);
 /* The broker is back after an outage: publications from other processes
  * may be lost. Every history starts a new epoch (empty) and its subscribers
  * get a truncated message, so nothing is missed silently. */

@@ -273,7 +273,8 @@ int wire_conn_subscribe(wire_conn *c, const char *name, size_t len) {
   t->by_codec[sub->codec]++;
   sub->cidx = c->topics->n;
   c->topics->items[c->topics->n++] = sub;
-  if (t->n == 1) /* broker hook: the first local subscriber */
+  /* broker hook: the first local subscriber (a history keeps the channel too) */
+  if (t->n == 1 && !wire__history_has(WIRE__SRV(c), t->name, t->len))
     wire__broker_topic(WIRE__SRV(c), t->name, t->len, 1);
   if (T->hist != NULL && c->state == WIRE__S_DEFERRED) /* history: replay at open */
     wire__history_subscribed(c, sub);
@@ -307,7 +308,8 @@ static void sub_remove(wire__topics *T, wire__sub *sub) {
   }
   t->n--;
   t->by_codec[sub->codec]--;
-  if (t->n == 0) /* broker hook: the last local subscriber left */
+  /* broker hook: the last local subscriber left (a history keeps the channel) */
+  if (t->n == 0 && !wire__history_has(WIRE__SRV(c), t->name, t->len))
     wire__broker_topic(WIRE__SRV(c), t->name, t->len, 0);
   if (t->busy > 0) {
     sub->conn = NULL;
@@ -517,7 +519,16 @@ int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_k
   int r = publish_check(s, name, len, kind, data, data_len);
   if (r != 0)
     return r;
-  wire__broker_publish(s, name, len, kind, data, data_len);
+  wire__hist *h;
+  if ((r = wire__history_get(s, name, len, 1, &h)) != 0)
+    return r;
+  if (h != NULL) { /* history: here first (it may refuse), then numbered to the others */
+    r = publish_local(s, name, len, kind, data, data_len, exclude);
+    if (r >= 0 && wire__history_get(s, name, len, 1, &h) == 0 && h != NULL)
+      wire__broker_publish(s, name, len, kind, data, data_len, wire__history_own_seq(s, h));
+    return r;
+  }
+  wire__broker_publish(s, name, len, kind, data, data_len, 0);
   return publish_local(s, name, len, kind, data, data_len, exclude);
 }
 
@@ -725,8 +736,17 @@ int wire__topics_deliver_codecs(wire_server *s, const char *name, size_t len, wi
 int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, const wire_value *v,
                                  wire_conn *exclude, const wire_endpoint *const *own, size_t n_own,
                                  wire_publish_encode_fn encode, void *ud, wire_error *err) {
+  wire__hist *h = NULL;
+  if (s != NULL && v != NULL && topic_name_ok(name, len) &&
+      wire__history_get(s, name, len, 1, &h) == 0 && h != NULL) {
+    /* history: here first (it may refuse), then numbered to the others */
+    int r = publish_value_local(s, name, len, v, exclude, own, n_own, encode, ud, err);
+    if (r >= 0 && wire__history_get(s, name, len, 1, &h) == 0 && h != NULL)
+      wire__broker_publish_value(s, name, len, v, wire__history_own_seq(s, h));
+    return r;
+  }
   if (s != NULL && v != NULL && topic_name_ok(name, len))
-    wire__broker_publish_value(s, name, len, v);
+    wire__broker_publish_value(s, name, len, v, 0);
   return publish_value_local(s, name, len, v, exclude, own, n_own, encode, ud, err);
 }
 /* ---- end of the broker hook ---- */

@@ -424,13 +424,22 @@ Test(history, entries_older_than_ttl_are_not_replayed_but_subscribed_topics_keep
   close(live);
 }
 
-/* A backplane engine that carries nothing: enough to report its state. */
+/* A backplane engine that carries nothing: it keeps the last envelope and
+ * the channel changes, enough to look at what the server hands it. */
+static uint8_t last_env[256];
+static size_t last_env_len;
+static char channels[512];
+
 static int e_publish(void *impl, const char *t, size_t n, const void *env, size_t len) {
-  (void)impl, (void)t, (void)n, (void)env, (void)len;
+  (void)impl, (void)t, (void)n;
+  last_env_len = len < sizeof last_env ? len : sizeof last_env;
+  memcpy(last_env, env, last_env_len);
   return 0;
 }
 static void e_topic(void *impl, const char *t, size_t n, int subscribed) {
-  (void)impl, (void)t, (void)n, (void)subscribed;
+  (void)impl;
+  size_t l = strlen(channels);
+  snprintf(channels + l, sizeof channels - l, "%c%.*s ", subscribed ? '+' : '-', (int)n, t);
 }
 static void e_noop(void *impl) {
   (void)impl;
@@ -481,4 +490,78 @@ Test(history, a_broker_outage_starts_new_epochs_and_tells_every_subscriber) {
   close(again);
   close(js);
   close(mp);
+}
+
+/* An envelope of a value (the MessagePack of integer i) from `origin`,
+ * numbered seq (0: without a number). */
+static size_t envelope(uint8_t *out, uint64_t origin, uint64_t seq, int i) {
+  size_t n = 0;
+  out[n++] = 0xFF;
+  out[n++] = 'W';
+  out[n++] = 1;
+  out[n++] = (uint8_t)(3 | (seq ? 0x80 : 0));
+  for (int k = 0; k < 8; k++)
+    out[n++] = (uint8_t)(origin >> (56 - 8 * k));
+  for (int k = 0; seq && k < 8; k++)
+    out[n++] = (uint8_t)(seq >> (56 - 8 * k));
+  out[n++] = (uint8_t)i; /* positive fixint */
+  return n;
+}
+
+Test(history, publications_cross_numbered_and_a_hole_from_another_process_is_reported) {
+  start();
+  cr_assert_eq(wire_server_set_broker(F.server, &quiet_engine, NULL), 0);
+  wire_broker_report(F.server, WIRE_BROKER_UP, "up");
+  channels[0] = 0;
+  cr_assert_eq(wire_server_topic_history(F.server, "n*", 2, 100, 0), 0);
+  /* a history keeps the channel even without subscribers */
+  publish_numbers("n1", 1, 1);
+  cr_assert_str_eq(channels, "+n1 ");
+  cr_assert_eq(last_env_len, 21);
+  cr_assert_eq(last_env[3], 0x83, "kind %#x", last_env[3]);
+  cr_assert_eq(last_env[19], 1, "the first publication is number 1");
+  publish("n1", "two");
+  cr_assert_eq(last_env[3], 0x81);
+  cr_assert_eq(last_env[19], 2);
+  int js = open_path("/h/n1%s%s", "", "");
+  cr_assert_str_eq(channels, "+n1 ", "a subscriber does not subscribe the channel twice");
+  uint8_t env[64];
+  uint64_t other = 0x1234;
+  for (int q = 1; q <= 2; q++)
+    cr_assert_eq(
+        wire_broker_deliver(F.server, "n1", 2, env, envelope(env, other, (uint64_t)q, 10 + q)), 1);
+  char pos[WIRE_POSITION_MAX], want[256];
+  position_at("n1", 3, pos); /* positions 3 and 4 here hold 11 and 12 */
+  snprintf(want, sizeof want, "{\"topic\":\"n1\",\"offset\":\"%s\",\"data\":11}", pos);
+  expect_text(js, want);
+  position_at("n1", 4, pos);
+  snprintf(want, sizeof want, "{\"topic\":\"n1\",\"offset\":\"%s\",\"data\":12}", pos);
+  expect_text(js, want);
+  char old[WIRE_POSITION_MAX];
+  position("n1", old);
+  /* number 3 of that process never came: reported before number 4 */
+  cr_assert_eq(wire_broker_deliver(F.server, "n1", 2, env, envelope(env, other, 4, 14)), 1);
+  char now[WIRE_POSITION_MAX];
+  position("n1", now);
+  cr_assert_neq(strncmp(old, now, 16), 0, "the epoch did not change");
+  snprintf(want, sizeof want, "{\"topic\":\"n1\",\"type\":\"truncated\",\"offset\":\"%.16s:0\"}",
+           now);
+  expect_text(js, want);
+  snprintf(want, sizeof want, "{\"topic\":\"n1\",\"offset\":\"%.16s:1\",\"data\":14}", now);
+  expect_text(js, want);
+  cr_assert_eq(wire_broker_deliver(F.server, "n1", 2, env, envelope(env, other, 5, 15)), 1);
+  wt_msg m;
+  cr_assert_eq(wt_read_frame(&F.pump, js, &m, 3000), 0);
+  cr_assert(strstr((const char *)m.data, "\"data\":15") != NULL, "%s", m.data);
+  wt_msg_free(&m);
+  expect_nothing(js);
+  /* numbered 0, or cut inside the number: not an envelope */
+  wire_broker_stats st;
+  size_t n = envelope(env, other, 1, 1);
+  memset(env + 12, 0, 8);
+  cr_assert_eq(wire_broker_deliver(F.server, "n1", 2, env, n), WIRE_EDESERIALIZE);
+  cr_assert_eq(wire_broker_deliver(F.server, "n1", 2, env, 15), WIRE_EDESERIALIZE);
+  cr_assert_eq(wire_server_broker_stats(F.server, &st), 0);
+  cr_assert_eq(st.invalid, 2);
+  close(js);
 }
