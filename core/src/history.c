@@ -342,9 +342,12 @@ static wire__sbuf *transcode(wire_server *s, const wire__sbuf *json) {
 
 /* Queue entries after `from` for c (one subscription, codec `codec`), in
  * order, stopping if c stops being open. Returns the number queued. */
-static uint64_t replay(wire_server *s, wire_conn *c, uint8_t codec, wire__hist *h, uint64_t from) {
+static uint64_t replay(wire_server *s, wire_conn *c, uint8_t codec, wire__hist *h, uint64_t from,
+                       uint64_t skip) {
   uint64_t sent = 0;
   for (uint64_t q = from + 1; q <= h->seq && c->state == WIRE__S_OPEN; q++) {
+    if (q == skip)
+      continue;
     if (q < first_seq(h))
       break; /* evicted meanwhile (a callback published): cannot happen within one call */
     wire__sbuf *b = entry_at(h, (uint32_t)(q - first_seq(h)))->frame;
@@ -412,16 +415,17 @@ static const char *check_since(wire__hist *h, const char *since, size_t n, uint6
   return NULL;
 }
 
-/* Replay or report on an open connection, within one enter/leave. */
+/* Replay (leaving out `skip`, 0: none) or report on an open connection,
+ * within one enter/leave. */
 static uint64_t recover_now(wire_server *s, wire_conn *c, uint8_t codec, wire__hist *h,
-                            const char *reason, uint64_t from) {
+                            const char *reason, uint64_t from, uint64_t skip) {
   uint64_t n = 0;
   wire__enter(s);
   s->topics.hist->busy++;
   if (reason)
     send_truncated(s, c, codec, h);
   else
-    n = replay(s, c, codec, h, from);
+    n = replay(s, c, codec, h, from, skip);
   s->topics.hist->busy--;
   wire__leave(s);
   return n;
@@ -456,11 +460,12 @@ int wire_conn_subscribe_since(wire_conn *c, const char *name, size_t len, const 
   if (had)
     return 0;
   if (c->state == WIRE__S_OPEN) {
-    recover_now(s, c, sub->codec, h, reason, from);
+    recover_now(s, c, sub->codec, h, reason, from, 0);
   } else {
     sub->pend = reason ? 2 : 1;
     sub->pend_epoch = h->epoch;
     sub->pend_seq = from;
+    sub->pend_skip = 0;
   }
   return 0;
 }
@@ -487,6 +492,19 @@ void wire__history_subscribed(wire_conn *c, wire__sub *sub) {
   sub->pend = 1;
   sub->pend_epoch = h->epoch;
   sub->pend_seq = h->seq;
+  sub->pend_skip = 0;
+}
+
+void wire__history_excluded(wire_conn *c, wire__hist *h) {
+  wire__sub *sub = wire__topics_conn_sub(c, h->name, h->len);
+  if (sub == NULL || sub->pend != 1 || sub->pend_epoch != h->epoch)
+    return;
+  if (sub->pend_seq + 1 == h->seq && sub->pend_skip == 0)
+    sub->pend_seq = h->seq; /* the usual case: an announcement right after subscribing */
+  else if (sub->pend_skip == 0)
+    sub->pend_skip = h->seq;
+  else /* a second one in the middle: no replay, an explicit report instead */
+    sub->pend = 2;
 }
 
 void wire__history_conn_open(wire_conn *c) {
@@ -505,7 +523,7 @@ void wire__history_conn_open(wire_conn *c) {
     const char *reason = pend == 2 || h->epoch != sub->pend_epoch ? "epoch"
                          : sub->pend_seq + 1 < first_seq(h)       ? "too_old"
                                                                   : NULL;
-    recover_now(s, c, sub->codec, h, reason, sub->pend_seq);
+    recover_now(s, c, sub->codec, h, reason, sub->pend_seq, sub->pend_skip);
   }
 }
 

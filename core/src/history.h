@@ -70,6 +70,9 @@ WIRE_HIDDEN wire_value *wire__history_envelope(wire_server *s, wire__hist *h, co
 /* Keep the JSON envelope frame of publication h->seq + 1 (takes a
  * reference) and make it the current one. Returns 0 or WIRE_ENOMEM. */
 WIRE_HIDDEN int wire__history_record(wire_server *s, wire__hist *h, wire__sbuf *frame);
+/* Publication h->seq excluded c: when c is still in on_connect with a replay
+ * noted for h's topic, leave that publication out of it. */
+WIRE_HIDDEN void wire__history_excluded(wire_conn *c, wire__hist *h);
 /* After a publish: reset the history's doc (not while nested). */
 WIRE_HIDDEN void wire__history_done(wire_server *s);
 /* wire_conn_subscribe made sub on a connection still in on_connect: note

@@ -709,6 +709,8 @@ static int publish_history(wire_server *s, wire__hist *h, const char *name, size
     r = encode_frame(T, WIRE_CODEC_MSGPACK, env, &f.by_codec[WIRE_CODEC_MSGPACK], err);
   if (r == 0 && wire__history_record(s, h, f.by_codec[WIRE_CODEC_JSON]) != 0)
     r = wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  if (r == 0 && exclude != NULL && exclude->state == WIRE__S_DEFERRED)
+    wire__history_excluded(exclude, h);
   if (r == 0 && t != NULL)
     r = deliver(s, t, &f, exclude);
   if (t != NULL && --t->busy == 0)

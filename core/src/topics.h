@@ -61,6 +61,7 @@ typedef struct wire__sub {
   uint8_t codec; /* the connection's endpoint codec */
   uint8_t pend;  /* history, deferred connection: 1 replay after pend_seq at open, 2 truncated */
   uint64_t pend_epoch, pend_seq;
+  uint64_t pend_skip; /* with pend 1: a publication that excluded this connection (0: none) */
 } wire__sub;
 
 struct wire__topic {

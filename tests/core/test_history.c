@@ -68,6 +68,8 @@ static int h_connect(wire_conn *c, const wire_request *req, void *ud) {
   if (h->sub_rc != 0)
     return 500;
   h->last = c;
+  if (wire_request_query(req, "announce").len > 0) /* to the others: not replayed to c */
+    wire_server_publish(wire_conn_server(c), room.ptr, room.len, WIRE_MSG_TEXT, "\"hi\"", 4, c);
   if (wire_request_query(req, "defer").len > 0) {
     wire_conn_ref(c);
     h->deferred = c;
@@ -564,4 +566,29 @@ Test(history, publications_cross_numbered_and_a_hole_from_another_process_is_rep
   cr_assert_eq(wire_server_broker_stats(F.server, &st), 0);
   cr_assert_eq(st.invalid, 2);
   close(js);
+}
+
+Test(history, publications_that_excluded_a_connection_in_on_connect_are_not_replayed_to_it) {
+  start();
+  cr_assert_eq(wire_server_topic_history(F.server, "x", 1, 100, 0), 0);
+  publish_numbers("x", 1, 3);
+  int fd = wt_connect(F.port);
+  char req[512];
+  int n = snprintf(req, sizeof req,
+                   "GET /h/x?announce=1&defer=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n");
+  wt_write(&F.pump, fd, req, (size_t)n);
+  FX_PUMP_UNTIL(&F, H.deferred != NULL);
+  cr_assert_not_null(H.deferred); /* its announcement is number 4 */
+  publish_numbers("x", 5, 5);
+  cr_assert_eq(wire_server_publish(F.server, "x", 1, WIRE_MSG_TEXT, "\"not you\"", 9, H.deferred),
+               0);
+  publish_numbers("x", 7, 7);
+  cr_assert_eq(wire_conn_accept(H.deferred), 0);
+  cr_assert_eq(wt_read_http(&F.pump, fd, NULL, 0, 3000), 101);
+  expect_number(fd, "x", 5);
+  expect_number(fd, "x", 7);
+  expect_nothing(fd);
+  close(fd);
 }
