@@ -161,5 +161,7 @@ napi_value wn_conn_topics(napi_env env, napi_callback_info info);
 napi_value wn_server_publish(napi_env env, napi_callback_info info);
 napi_value wn_server_publish_value(napi_env env, napi_callback_info info);
 napi_value wn_server_subscriber_count(napi_env env, napi_callback_info info);
+napi_value wn_conn_subscribe_since(napi_env env, napi_callback_info info);
+napi_value wn_server_topic_history(napi_env env, napi_callback_info info);
 
 #endif /* WIRE_NODE_ADDON_H */

@@ -525,6 +525,7 @@ napi_value wn_conn_class(napi_env env, wn_addon *addon) {
       {"queued", NULL, conn_queued, NULL, NULL, NULL, napi_default, addon},
       {"writable", NULL, conn_writable, NULL, NULL, NULL, napi_default, addon},
       {"subscribe", NULL, wn_conn_subscribe, NULL, NULL, NULL, napi_default, NULL},
+      {"subscribeSince", NULL, wn_conn_subscribe_since, NULL, NULL, NULL, napi_default, NULL},
       {"unsubscribe", NULL, wn_conn_unsubscribe, NULL, NULL, NULL, napi_default, NULL},
       {"topics", NULL, wn_conn_topics, NULL, NULL, NULL, napi_default, NULL},
   };

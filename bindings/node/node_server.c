@@ -824,6 +824,7 @@ napi_value wn_server_class(napi_env env) {
       {"publish", NULL, wn_server_publish, NULL, NULL, NULL, napi_default, NULL},
       {"publishValue", NULL, wn_server_publish_value, NULL, NULL, NULL, napi_default, NULL},
       {"subscriberCount", NULL, wn_server_subscriber_count, NULL, NULL, NULL, napi_default, NULL},
+      {"topicHistory", NULL, wn_server_topic_history, NULL, NULL, NULL, napi_default, NULL},
       /* node_scaling.c */
       {"useRedis", NULL, wn_server_use_redis, NULL, NULL, NULL, napi_default, NULL},
       {"brokerStats", NULL, wn_server_broker_stats, NULL, NULL, NULL, napi_default, NULL},

@@ -206,3 +206,71 @@ napi_value wn_server_subscriber_count(napi_env env, napi_callback_info info) {
     return int_result(env, 0);
   return int_result(env, (int64_t)wire_server_subscriber_count(srv->server, buf, len));
 }
+
+/* ---- history ---- */
+
+/* conn.subscribeSince(topic, since) -> a negative code (EINVAL: bad topic,
+ * not a string since, or no history for the topic; ECLOSED, ETOOMANY,
+ * ENOMEM) or {recovered, reason, position, replayed}. */
+napi_value wn_conn_subscribe_since(napi_env env, napi_callback_info info) {
+  size_t argc = 2, len = 0, slen = 0;
+  napi_value argv[2] = {NULL, NULL};
+  char buf[WIRE_MAX_TOPIC_LENGTH + 1], since[WIRE_POSITION_MAX * 2];
+  wn_conn *nc = this_native(env, info, &argc, argv);
+  if (!nc)
+    return NULL;
+  int rc = argc < 2 ? WIRE_EINVAL : topic_arg(env, argv[0], buf, &len);
+  if (rc < 0 && rc != WIRE_EINVAL)
+    return NULL;
+  napi_valuetype t = napi_undefined;
+  if (rc == 0)
+    NODE_API_CALL(env, napi_typeof(env, argv[1], &t));
+  if (rc == 0 && t != napi_string)
+    rc = WIRE_EINVAL;
+  if (rc == 0) /* longer than any position: cut, and then reported as invalid */
+    NODE_API_CALL(env, napi_get_value_string_utf8(env, argv[1], since, sizeof since, &slen));
+  if (rc == 0 && !nc->conn)
+    rc = WIRE_ECLOSED;
+  wire_recovery rec;
+  if (rc == 0)
+    rc = wire_conn_subscribe_since(nc->conn, buf, len, since, slen, &rec);
+  if (rc != 0)
+    return int_result(env, rc);
+  napi_value out, v;
+  NODE_API_CALL(env, napi_create_object(env, &out));
+  NODE_API_CALL(env, napi_get_boolean(env, rec.recovered != 0, &v));
+  NODE_API_CALL(env, napi_set_named_property(env, out, "recovered", v));
+  if (rec.reason)
+    NODE_API_CALL(env, napi_create_string_utf8(env, rec.reason, NAPI_AUTO_LENGTH, &v));
+  else
+    NODE_API_CALL(env, napi_get_null(env, &v));
+  NODE_API_CALL(env, napi_set_named_property(env, out, "reason", v));
+  NODE_API_CALL(env, napi_create_string_utf8(env, rec.position, NAPI_AUTO_LENGTH, &v));
+  NODE_API_CALL(env, napi_set_named_property(env, out, "position", v));
+  NODE_API_CALL(env, napi_create_double(env, (double)rec.replayed, &v));
+  NODE_API_CALL(env, napi_set_named_property(env, out, "replayed", v));
+  return out;
+}
+
+/* server.topicHistory(pattern, n, ttlMs) -> 0 or a negative code (EINVAL bad
+ * pattern or n, ESTATE the pattern has history already, ENOMEM). */
+napi_value wn_server_topic_history(napi_env env, napi_callback_info info) {
+  size_t argc = 3, len = 0;
+  napi_value argv[3] = {NULL, NULL, NULL};
+  char buf[WIRE_MAX_TOPIC_LENGTH + 1];
+  wn_server *srv = this_native(env, info, &argc, argv);
+  if (!srv)
+    return NULL;
+  int rc = argc < 3 ? WIRE_EINVAL : topic_arg(env, argv[0], buf, &len);
+  if (rc < 0 && rc != WIRE_EINVAL)
+    return NULL;
+  double n = 0, ttl = 0;
+  if (rc == 0 && (napi_get_value_double(env, argv[1], &n) != napi_ok ||
+                  napi_get_value_double(env, argv[2], &ttl) != napi_ok || !(n >= 1) ||
+                  n > WIRE_MAX_HISTORY || !(ttl >= 0) || ttl > 9e15))
+    rc = WIRE_EINVAL;
+  if (rc == 0)
+    rc = srv->server ? wire_server_topic_history(srv->server, buf, len, (unsigned)n, (uint64_t)ttl)
+                     : WIRE_ESTATE;
+  return int_result(env, rc);
+}

@@ -408,6 +408,8 @@ static PyMethodDef conn_methods[] = {
     {"writable", (PyCFunction)conn_writable, METH_NOARGS,
      "writable() -> bool: at or below send_high_water; False promises _on_drain."},
     {"subscribe", (PyCFunction)wpy_conn_subscribe, METH_O, "subscribe(topic)"},
+    {"subscribe_since", (PyCFunction)(void (*)(void))wpy_conn_subscribe_since, METH_FASTCALL,
+     "subscribe_since(topic, since) -> (recovered, reason, position, replayed)"},
     {"unsubscribe", (PyCFunction)wpy_conn_unsubscribe, METH_O,
      "unsubscribe(topic) -> bool: True when it was subscribed."},
     {NULL, NULL, 0, NULL}};

@@ -701,6 +701,8 @@ static PyMethodDef server_methods[] = {
      "metrics(format) -> str: 0 Prometheus text, 1 JSON (summed over workers)"},
     {"set_log", (PyCFunction)wpy_server_set_log, METH_VARARGS,
      "set_log(callable | None, min_level): callable(level, event, fields)"},
+    {"topic_history", (PyCFunction)(void (*)(void))wpy_server_topic_history, METH_FASTCALL,
+     "topic_history(pattern, n, ttl_ms)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef server_getset[] = {

@@ -214,3 +214,77 @@ PyObject *wpy_server_subscriber_count(wpy_server *self, PyObject *topic) {
     return PyLong_FromLong(0);
   return PyLong_FromSize_t(wire_server_subscriber_count(self->server, t, (size_t)len));
 }
+
+/* ---- history ---- */
+
+/* subscribe_since(topic, since) -> (recovered, reason or None, position,
+ * replayed): since is a position str ("" for none). ConfigError for a bad
+ * topic or one without history, ConnectionClosed once closing. */
+PyObject *wpy_conn_subscribe_since(wpy_conn *self, PyObject *const *args, Py_ssize_t n) {
+  if (n != 2)
+    return PyErr_Format(PyExc_TypeError, "subscribe_since(topic, since)");
+  Py_ssize_t len, slen;
+  const char *t = topic_arg(args[0], &len);
+  if (t == NULL)
+    return NULL;
+  if (!PyUnicode_Check(args[1]))
+    return PyErr_Format(PyExc_TypeError, "since must be str, not %.100s",
+                        Py_TYPE(args[1])->tp_name);
+  const char *since = PyUnicode_AsUTF8AndSize(args[1], &slen);
+  if (since == NULL)
+    return NULL;
+  wire_recovery rec;
+  int rc = wire_conn_subscribe_since(self->conn, t, (size_t)len, since, (size_t)slen, &rec);
+  if (rc == WIRE_EINVAL) {
+    wire_error err;
+    memset(&err, 0, sizeof err);
+    err.code = rc;
+    snprintf(err.message, sizeof err.message,
+             "%.*s: no history for this topic (app.topic(...)), or not a topic of 1..%u bytes",
+             (int)(len > 200 ? 200 : len), t, WIRE_MAX_TOPIC_LENGTH);
+    return wpy_raise(self->server->st, rc, &err);
+  }
+  if (rc != 0)
+    return topic_error(self->server->st, rc);
+  return Py_BuildValue("(Oss"
+                       "K)",
+                       rec.recovered ? Py_True : Py_False, rec.reason, rec.position,
+                       (unsigned long long)rec.replayed);
+}
+
+/* topic_history(pattern, n, ttl_ms): ConfigError for a bad pattern or n, or
+ * a pattern that has history already. */
+PyObject *wpy_server_topic_history(wpy_server *self, PyObject *const *args, Py_ssize_t n) {
+  if (n != 3)
+    return PyErr_Format(PyExc_TypeError, "topic_history(pattern, n, ttl_ms)");
+  Py_ssize_t len;
+  const char *p = topic_arg(args[0], &len);
+  if (p == NULL)
+    return NULL;
+  unsigned long long keep = PyLong_AsUnsignedLongLong(args[1]);
+  unsigned long long ttl =
+      keep == (unsigned long long)-1 && PyErr_Occurred() ? 0 : PyLong_AsUnsignedLongLong(args[2]);
+  if (PyErr_Occurred())
+    return NULL;
+  int rc = keep > WIRE_MAX_HISTORY ? WIRE_EINVAL
+                                   : wire_server_topic_history(self->server, p, (size_t)len,
+                                                               (unsigned)keep, (uint64_t)ttl);
+  if (rc != 0) {
+    wire_error err;
+    memset(&err, 0, sizeof err);
+    err.code = rc;
+    if (rc == WIRE_ESTATE)
+      snprintf(err.message, sizeof err.message, "%.*s has history already",
+               (int)(len > 200 ? 200 : len), p);
+    else if (rc == WIRE_EINVAL)
+      snprintf(err.message, sizeof err.message,
+               "history needs a pattern of 1..%u bytes and 1..%u publications",
+               WIRE_MAX_TOPIC_LENGTH, WIRE_MAX_HISTORY);
+    else
+      snprintf(err.message, sizeof err.message, "%s", wire_strerror(rc));
+    if (rc == WIRE_ESTATE) /* a configuration mistake, as a bad pattern is */
+      err.code = rc = WIRE_EINVAL;
+    return wpy_raise(self->st, rc, &err);
+  }
+  Py_RETURN_NONE;
+}

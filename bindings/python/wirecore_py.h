@@ -118,6 +118,8 @@ PyObject *wpy_conn_unsubscribe(wpy_conn *self, PyObject *topic);
 PyObject *wpy_conn_topics(wpy_conn *self, void *unused);
 PyObject *wpy_server_publish(wpy_server *self, PyObject *args, PyObject *kw);
 PyObject *wpy_server_subscriber_count(wpy_server *self, PyObject *topic);
+PyObject *wpy_conn_subscribe_since(wpy_conn *self, PyObject *const *args, Py_ssize_t n);
+PyObject *wpy_server_topic_history(wpy_server *self, PyObject *const *args, Py_ssize_t n);
 
 /* py_metrics.c */
 double wpy_now(void);

@@ -29,16 +29,76 @@ static VALUE topic_arg(VALUE topic) {
   return topic;
 }
 
-/* #subscribe(topic) -> nil. ConfigError (bad topic, too many topics),
- * ConnectionClosedError once closing. */
-static VALUE conn_subscribe(VALUE self, VALUE topic) {
+/* #subscribe(topic, since = nil) -> nil, or with since (a position String,
+ * "" for none; the topic must have history) a Hash {recovered:, reason:,
+ * position:, replayed:}. ConfigError (bad topic, too many topics, no
+ * history), ConnectionClosedError once closing. */
+static VALUE conn_subscribe(int argc, VALUE *argv, VALUE self) {
+  VALUE topic, since;
+  rb_scan_args(argc, argv, "11", &topic, &since);
   rbw_conn *w = rbw_conn_get(self);
   topic_arg(topic);
-  int rc = w->conn == NULL
-               ? WIRE_ECLOSED
-               : wire_conn_subscribe(w->conn, RSTRING_PTR(topic), (size_t)RSTRING_LEN(topic));
+  if (!NIL_P(since) && !RB_TYPE_P(since, T_STRING))
+    rb_raise(rb_eTypeError, "since must be a String, not %s", rb_obj_classname(since));
+  const char *t = RSTRING_PTR(topic);
+  size_t len = (size_t)RSTRING_LEN(topic);
+  if (NIL_P(since)) {
+    int rc = w->conn == NULL ? WIRE_ECLOSED : wire_conn_subscribe(w->conn, t, len);
+    if (rc < 0)
+      topic_raise(rc);
+    return Qnil;
+  }
+  wire_recovery rec;
+  int rc = w->conn == NULL ? WIRE_ECLOSED
+                           : wire_conn_subscribe_since(w->conn, t, len, RSTRING_PTR(since),
+                                                       (size_t)RSTRING_LEN(since), &rec);
+  if (rc == WIRE_EINVAL) {
+    wire_error err;
+    memset(&err, 0, sizeof err);
+    err.code = rc;
+    snprintf(err.message, sizeof err.message,
+             "%.*s: no history for this topic (app.topic(...)), or not a topic of 1..%u bytes",
+             (int)(len > 200 ? 200 : len), t, WIRE_MAX_TOPIC_LENGTH);
+    rbw_raise(rc, &err, NULL);
+  }
   if (rc < 0)
     topic_raise(rc);
+  VALUE h = rb_hash_new();
+  rb_hash_aset(h, ID2SYM(rb_intern("recovered")), rec.recovered ? Qtrue : Qfalse);
+  rb_hash_aset(h, ID2SYM(rb_intern("reason")),
+               rec.reason ? rb_utf8_str_new_cstr(rec.reason) : Qnil);
+  rb_hash_aset(h, ID2SYM(rb_intern("position")), rb_utf8_str_new_cstr(rec.position));
+  rb_hash_aset(h, ID2SYM(rb_intern("replayed")), ULL2NUM(rec.replayed));
+  return h;
+}
+
+/* Server#topic_history(pattern, n, ttl_ms) -> nil. ConfigError for a bad
+ * pattern or n, or a pattern that has history already. */
+static VALUE server_topic_history(VALUE self, VALUE pattern, VALUE n, VALUE ttl_ms) {
+  rbw_server *s = rbw_server_get(self);
+  topic_arg(pattern);
+  unsigned long long keep = NUM2ULL(n), ttl = NUM2ULL(ttl_ms);
+  int rc = keep > WIRE_MAX_HISTORY ? WIRE_EINVAL
+           : s->closed             ? WIRE_ECLOSED
+                                   : wire_server_topic_history(s->srv, RSTRING_PTR(pattern),
+                                                               (size_t)RSTRING_LEN(pattern), (unsigned)keep,
+                                                               (uint64_t)ttl);
+  if (rc < 0) {
+    wire_error err;
+    memset(&err, 0, sizeof err);
+    err.code = WIRE_EINVAL; /* every failure here is a configuration mistake */
+    if (rc == WIRE_ESTATE)
+      snprintf(err.message, sizeof err.message, "%.*s has history already",
+               (int)(RSTRING_LEN(pattern) > 200 ? 200 : RSTRING_LEN(pattern)),
+               RSTRING_PTR(pattern));
+    else if (rc == WIRE_EINVAL)
+      snprintf(err.message, sizeof err.message,
+               "history needs a pattern of 1..%u bytes and 1..%u publications",
+               WIRE_MAX_TOPIC_LENGTH, WIRE_MAX_HISTORY);
+    else
+      topic_raise(rc);
+    rbw_raise(WIRE_EINVAL, &err, NULL);
+  }
   return Qnil;
 }
 
@@ -134,9 +194,10 @@ static VALUE server_subscriber_count(VALUE self, VALUE topic) {
 }
 
 void rbw_init_topics(void) {
-  rb_define_method(rbw.cConn, "subscribe", conn_subscribe, 1);
+  rb_define_method(rbw.cConn, "subscribe", conn_subscribe, -1);
   rb_define_method(rbw.cConn, "unsubscribe", conn_unsubscribe, 1);
   rb_define_method(rbw.cConn, "topics", conn_topics, 0);
   rb_define_method(rbw.cServer, "publish", server_publish, 3);
   rb_define_method(rbw.cServer, "subscriber_count", server_subscriber_count, 1);
+  rb_define_method(rbw.cServer, "topic_history", server_topic_history, 3);
 }

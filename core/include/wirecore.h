@@ -1032,6 +1032,10 @@ WIRE_EXTERN uint64_t wire_server_publish_drops(const wire_server *server);
  *   byte 2      version, 1
  *   byte 3      kind: 1 text, 2 binary, 3 value (the payload is MessagePack)
  *   bytes 4..11 origin id of the publishing server, big-endian
+ * With 0x80 set in the kind (history topics), bytes 12..19 number the
+ * publication among the origin's publications to the topic (big-endian,
+ * from 1), and the payload follows them: a receiver that sees a hole
+ * reports it (see History).
  * A payload that does not start with 0xFF 'W' is a plain message from
  * outside: delivered as a text frame when it is valid UTF-8, else binary.
  */
@@ -1292,6 +1296,98 @@ WIRE_EXTERN int wire_server_set_log(wire_server *server, wire_log_cb cb, void *u
 /* Format an event as one JSON object (no newline) into buf, as snprintf
  * does: returns the full length, or WIRE_EINVAL (NULL event). */
 WIRE_EXTERN int wire_log_event_json(const wire_log_event *event, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------ */
+/* History                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Topic history (opt in, see docs/scaling.md): the server keeps the last N
+ * publications of matching topics for at most ttl, numbers them, and lets a
+ * subscriber that comes back with its last position get what it missed.
+ *
+ * A publication on a history topic reaches subscribers in an envelope, in
+ * their endpoint's codec (RAW endpoints get JSON; endpoints with their own
+ * encoder get the codec's encoding too):
+ *   {"topic":"room:1","offset":"<epoch>:<seq>","data":<the published value>}
+ * A text publish (wire_server_publish) becomes a string value; a binary
+ * publish, or any value JSON cannot hold (binary, NaN), is refused with
+ * WIRE_ESERIALIZE, since history is kept as JSON.
+ *
+ * A position is "<epoch>:<seq>": 16 lowercase hex digits, a colon, and the
+ * decimal sequence number of the publication (1 for the first; "<epoch>:0"
+ * before any). The epoch is random per topic history: a position from a
+ * history that is gone (a restarted process, a topic whose history expired)
+ * is recognised as such, never mistaken for a place in the new one.
+ *
+ * Storage is in the process (per worker: with several workers or a broker,
+ * each process numbers its own publications and a position only recovers
+ * against the process that gave it; elsewhere it is reported as "epoch").
+ * When a broker is back UP after being DOWN, every history starts a new
+ * epoch and its subscribers get the truncated message (below): what other
+ * processes published meanwhile may be lost, and is never lost silently.
+ */
+#define WIRE_MAX_HISTORY 1000000u /* the largest n */
+#define WIRE_POSITION_MAX 48u     /* a position's length, NUL included, is below this */
+
+/*
+ * Keep history for the topic `pattern` (exact), or for every topic starting
+ * with its text before a final '*' ("room:*"; "*" alone: every topic). An
+ * exact pattern wins over prefixes, a longer prefix over a shorter one.
+ * n: publications kept per topic (1..WIRE_MAX_HISTORY). ttl_ms: how long a
+ * publication is kept, and how long a topic's history lives without a new
+ * publication (then it is freed, and with it its epoch); 0 = no time limit
+ * (memory then grows with the number of topics ever published to).
+ * Returns 0, WIRE_EINVAL (NULL server or pattern, empty or longer than
+ * WIRE_MAX_TOPIC_LENGTH, n out of range), WIRE_ESTATE (the pattern has
+ * history already) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_topic_history(wire_server *server, const char *pattern, size_t len,
+                                          unsigned n, uint64_t ttl_ms);
+
+/* What a subscribe with a position found. */
+typedef struct wire_recovery {
+  int recovered;        /* 1: every retained publication after the position follows */
+  const char *reason;   /* NULL when recovered; else "too_old" (publications after the
+                           position are no longer kept), "epoch" (the position is from
+                           another history) or "invalid" (not a position of this topic) */
+  char position[WIRE_POSITION_MAX]; /* the topic's current position */
+  uint64_t replayed;    /* publications queued from history (for a deferred connection:
+                           that will be queued once it is open) */
+} wire_recovery;
+
+/*
+ * Subscribe conn to a history topic and deliver every retained publication
+ * after `since` (a position; NULL or empty: none, only what comes next), in
+ * order, then the live ones: no gap, no duplicate. On a connection still in
+ * on_connect (deferred), the replay is queued when it opens and also covers
+ * what was published meanwhile. When the publications after `since` are not
+ * all retained (or it is from another epoch, or not a position), the
+ * subscription starts all the same, nothing is replayed, *out says why, and
+ * the client gets {"topic":...,"type":"truncated","offset":"<current>"} (in
+ * its codec) so the application can send it a full state. Subscribing again
+ * to a topic the connection has is a no-op reported as recovered.
+ * out may be NULL. Returns 0, or as wire_conn_subscribe, or WIRE_EINVAL when
+ * the topic has no history (wire_server_topic_history).
+ */
+WIRE_EXTERN int wire_conn_subscribe_since(wire_conn *conn, const char *topic, size_t len,
+                                          const char *since, size_t since_len,
+                                          wire_recovery *out);
+
+/*
+ * The current position of a history topic into buf (NUL-terminated; cap of
+ * WIRE_POSITION_MAX is enough), e.g. to send along with a full state.
+ * Returns the length, or WIRE_EINVAL (bad arguments, no history for the
+ * topic, cap too small) or WIRE_ENOMEM.
+ */
+WIRE_EXTERN int wire_server_topic_position(wire_server *server, const char *topic, size_t len,
+                                           char *buf, size_t cap);
+
+/*
+ * Parse a position "<epoch>:<seq>" (the decoder behind the calls above).
+ * Returns 0 and sets *epoch and *seq, or WIRE_EINVAL.
+ */
+WIRE_EXTERN int wire_position_parse(const char *s, size_t len, uint64_t *epoch, uint64_t *seq);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
  */
 #include "broker.h"
 #include "conn_internal.h"
+#include "history.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +34,19 @@ int wire__envelope_parse(const uint8_t *p, size_t n, wire__envelope *out) {
     out->len = n;
     return 0;
   }
-  if (n < WIRE__ENV_HEADER || p[2] != WIRE__ENV_VERSION || p[3] < WIRE__ENV_TEXT ||
-      p[3] > WIRE__ENV_VALUE)
+  size_t hl = WIRE__ENV_HEADER + (n > 3 && (p[3] & WIRE__ENV_SEQ) ? 8 : 0);
+  int kind = n > 3 ? p[3] & ~WIRE__ENV_SEQ : 0;
+  if (n < hl || p[2] != WIRE__ENV_VERSION || kind < WIRE__ENV_TEXT || kind > WIRE__ENV_VALUE)
     return WIRE_EDESERIALIZE;
-  out->kind = p[3];
+  out->kind = kind;
   for (int i = 0; i < 8; i++)
     out->origin = (out->origin << 8) | p[4 + i];
-  out->payload = p + WIRE__ENV_HEADER;
-  out->len = n - WIRE__ENV_HEADER;
+  for (size_t i = WIRE__ENV_HEADER; i < hl; i++)
+    out->seq = (out->seq << 8) | p[i];
+  if (hl > WIRE__ENV_HEADER && out->seq == 0)
+    return WIRE_EDESERIALIZE; /* numbers start at 1 */
+  out->payload = p + hl;
+  out->len = n - hl;
   return 0;
 }
 
@@ -137,7 +143,10 @@ void wire_broker_report(wire_server *s, wire_broker_state state, const char *mes
   if (s == NULL || s->broker == NULL)
     return;
   wire__broker *b = s->broker;
+  int back = b->stats.state == WIRE_BROKER_DOWN && state == WIRE_BROKER_UP;
   b->stats.state = state;
+  if (back) /* history: what other processes published meanwhile may be lost */
+    wire__history_lost(s);
   if (b->on_state != NULL)
     b->on_state(s, state, message, b->state_data);
 }
@@ -156,9 +165,9 @@ int wire_server_broker_stats(const wire_server *s, wire_broker_stats *out) {
 /* Build header + payload in the broker's buffer and hand it to the engine.
  * A publish the engine refuses (or that finds no memory) is counted. */
 static void send_envelope(wire_server *s, const char *topic, size_t len, int kind, const void *data,
-                          size_t n) {
+                          size_t n, uint64_t seq) {
   wire__broker *b = s->broker;
-  size_t need = WIRE__ENV_HEADER + n;
+  size_t hl = WIRE__ENV_HEADER + (seq ? 8 : 0), need = hl + n;
   if (need > b->env_cap) {
     uint8_t *env = realloc(b->env, need);
     if (env == NULL) {
@@ -168,9 +177,11 @@ static void send_envelope(wire_server *s, const char *topic, size_t len, int kin
     b->env = env;
     b->env_cap = need;
   }
-  wire__envelope_header(b->env, kind, b->origin);
+  wire__envelope_header(b->env, seq ? kind | (int)WIRE__ENV_SEQ : kind, b->origin);
+  for (int i = 0; seq && i < 8; i++)
+    b->env[WIRE__ENV_HEADER + i] = (uint8_t)(seq >> (56 - 8 * i));
   if (n)
-    memcpy(b->env + WIRE__ENV_HEADER, data, n);
+    memcpy(b->env + hl, data, n);
   if (b->engine.publish(b->impl, topic, len, b->env, need) == 0)
     b->stats.published++;
   else
@@ -183,17 +194,18 @@ static void send_envelope(wire_server *s, const char *topic, size_t len, int kin
 }
 
 void wire__broker_publish(wire_server *s, const char *topic, size_t len, int kind, const void *data,
-                          size_t n) {
+                          size_t n, uint64_t seq) {
   if (s->broker == NULL || s->broker->closed)
     return;
-  send_envelope(s, topic, len, kind == WIRE_MSG_TEXT ? WIRE__ENV_TEXT : WIRE__ENV_BINARY, data, n);
+  send_envelope(s, topic, len, kind == WIRE_MSG_TEXT ? WIRE__ENV_TEXT : WIRE__ENV_BINARY, data, n,
+                seq);
 }
 
 /* Values cross as MessagePack: lossless for the whole value model (binary,
  * uint64, doubles), unlike JSON. A value MessagePack cannot hold is dropped
  * and counted; the local publish reports the encoding error itself. */
-void wire__broker_publish_value(wire_server *s, const char *topic, size_t len,
-                                const wire_value *v) {
+void wire__broker_publish_value(wire_server *s, const char *topic, size_t len, const wire_value *v,
+                                uint64_t seq) {
   wire__broker *b = s->broker;
   if (b == NULL || b->closed)
     return;
@@ -204,7 +216,7 @@ void wire__broker_publish_value(wire_server *s, const char *topic, size_t len,
   const uint8_t *bytes;
   size_t n;
   if (wire_encode(b->doc, WIRE_CODEC_MSGPACK, v, &bytes, &n, NULL) == 0)
-    send_envelope(s, topic, len, WIRE__ENV_VALUE, bytes, n);
+    send_envelope(s, topic, len, WIRE__ENV_VALUE, bytes, n, seq);
   else
     b->stats.dropped++;
   wire_doc_reset(b->doc);
@@ -241,7 +253,9 @@ int wire_broker_deliver(wire_server *s, const char *topic, size_t len, const voi
   wire__envelope e;
   int r = wire__envelope_parse(data ? data : (const void *)"", data_len, &e);
   if (r == 0 && e.origin == b->origin)
-    return 0; /* our own publish, already delivered here */
+    return 0;               /* our own publish, already delivered here */
+  if (r == 0 && e.seq != 0) /* history: a hole in the origin's numbers is reported */
+    wire__history_seen(s, topic, len, e.origin, e.seq);
   if (r == 0 && e.kind == WIRE__ENV_VALUE)
     r = deliver_value(s, topic, len, &e);
   else if (r == 0)

@@ -13,6 +13,9 @@
 #define WIRE__ENV_HEADER 12u
 #define WIRE__ENV_VERSION 1u
 enum { WIRE__ENV_TEXT = 1, WIRE__ENV_BINARY = 2, WIRE__ENV_VALUE = 3 };
+/* Kind flag: 8 bytes (big-endian) after the header number the publication
+ * among this origin's publications to the topic (history topics). */
+#define WIRE__ENV_SEQ 0x80u
 
 /* A parsed envelope; payload points into the parsed bytes. plain: no header
  * (a message published from outside), origin 0. */
@@ -20,11 +23,12 @@ typedef struct wire__envelope {
   int kind; /* WIRE__ENV_* */
   int plain;
   uint64_t origin;
+  uint64_t seq; /* with WIRE__ENV_SEQ: the origin's number for this topic; else 0 */
   const uint8_t *payload;
   size_t len;
 } wire__envelope;
 
-/* Write the 12-byte header into h. */
+/* Write the 12-byte header into h (kind may carry WIRE__ENV_SEQ). */
 WIRE_HIDDEN void wire__envelope_header(uint8_t h[WIRE__ENV_HEADER], int kind, uint64_t origin);
 /* Read an envelope or a plain payload (never reads past n). Returns 0 or
  * WIRE_EDESERIALIZE (an envelope of another version or an unknown kind). */
@@ -63,10 +67,11 @@ typedef struct wire__broker {
 } wire__broker;
 
 /* topics.c calls these (they do nothing without a broker). */
+/* seq: the origin's number of the publication on a history topic, or 0. */
 WIRE_HIDDEN void wire__broker_publish(wire_server *s, const char *topic, size_t len, int kind,
-                                      const void *data, size_t n);
+                                      const void *data, size_t n, uint64_t seq);
 WIRE_HIDDEN void wire__broker_publish_value(wire_server *s, const char *topic, size_t len,
-                                            const wire_value *v);
+                                            const wire_value *v, uint64_t seq);
 WIRE_HIDDEN void wire__broker_topic(wire_server *s, const char *topic, size_t len, int subscribed);
 /* server.c: at wire_server_shutdown and wire_server_free. */
 WIRE_HIDDEN void wire__broker_shutdown(wire_server *s);

@@ -7,6 +7,7 @@
  * the rejection and linger until the peer's EOF.
  */
 #include "conn_internal.h"
+#include "history.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,8 @@ static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
     wire__log_conn(c, WIRE_LOG_INFO, "open", 101, 0, NULL);
   wire__tlist_put(c, &c->ep->idle);
   wire__out_schedule(c);
+  if (c->topics != NULL) /* history: replays noted while on_connect ran */
+    wire__history_conn_open(c);
   wire__conn_opened(c, (const uint8_t *)rest, rest_len);
   free(buf);
 }

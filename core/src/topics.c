@@ -8,6 +8,7 @@
  */
 #include "broker.h"
 #include "conn_internal.h"
+#include "history.h"
 
 #include <string.h>
 
@@ -149,7 +150,7 @@ static wire__sub *sub_find(const wire__topics *T, const wire__topic *t, const wi
 }
 
 /* The subscription of c to a topic name, or NULL. */
-static wire__sub *conn_sub(const wire_conn *c, const char *name, size_t len) {
+wire__sub *wire__topics_conn_sub(const wire_conn *c, const char *name, size_t len) {
   if (c == NULL || name == NULL || c->topics == NULL)
     return NULL;
   const wire__topics *T = &WIRE__SRV(c)->topics;
@@ -186,6 +187,7 @@ void wire__topics_free(wire_server *s) {
     }
   wire__htab_free(&T->subs);
   wire__htab_free(&T->names);
+  wire__history_free(s);
   wire_doc_free(T->doc);
   T->doc = NULL;
   while (T->free_nodes != NULL) {
@@ -271,8 +273,11 @@ int wire_conn_subscribe(wire_conn *c, const char *name, size_t len) {
   t->by_codec[sub->codec]++;
   sub->cidx = c->topics->n;
   c->topics->items[c->topics->n++] = sub;
-  if (t->n == 1) /* broker hook: the first local subscriber */
+  /* broker hook: the first local subscriber (a history keeps the channel too) */
+  if (t->n == 1 && !wire__history_has(WIRE__SRV(c), t->name, t->len))
     wire__broker_topic(WIRE__SRV(c), t->name, t->len, 1);
+  if (T->hist != NULL && c->state == WIRE__S_DEFERRED) /* history: replay at open */
+    wire__history_subscribed(c, sub);
   return 0;
 }
 
@@ -303,7 +308,8 @@ static void sub_remove(wire__topics *T, wire__sub *sub) {
   }
   t->n--;
   t->by_codec[sub->codec]--;
-  if (t->n == 0) /* broker hook: the last local subscriber left */
+  /* broker hook: the last local subscriber left (a history keeps the channel) */
+  if (t->n == 0 && !wire__history_has(WIRE__SRV(c), t->name, t->len))
     wire__broker_topic(WIRE__SRV(c), t->name, t->len, 0);
   if (t->busy > 0) {
     sub->conn = NULL;
@@ -317,7 +323,7 @@ static void sub_remove(wire__topics *T, wire__sub *sub) {
 int wire_conn_unsubscribe(wire_conn *c, const char *name, size_t len) {
   if (c == NULL || name == NULL)
     return WIRE_EINVAL;
-  wire__sub *sub = conn_sub(c, name, len);
+  wire__sub *sub = wire__topics_conn_sub(c, name, len);
   if (sub == NULL)
     return WIRE_ENOTFOUND;
   sub_remove(&WIRE__SRV(c)->topics, sub);
@@ -331,7 +337,7 @@ void wire__topics_conn_drop(wire_conn *c) {
 }
 
 int wire_conn_is_subscribed(const wire_conn *c, const char *name, size_t len) {
-  return conn_sub(c, name, len) != NULL;
+  return wire__topics_conn_sub(c, name, len) != NULL;
 }
 
 size_t wire_conn_topic_count(const wire_conn *c) {
@@ -354,6 +360,10 @@ size_t wire_server_subscriber_count(const wire_server *s, const char *name, size
   const wire__topic *t =
       topic_find(&s->topics, name, len, wire__hash_bytes(s->topics.seed, name, len));
   return t ? t->n : 0;
+}
+
+size_t wire__topics_subscribers(const wire_server *s, const char *name, size_t len) {
+  return wire_server_subscriber_count(s, name, len);
 }
 
 size_t wire_server_topic_count(const wire_server *s) {
@@ -394,7 +404,7 @@ void wire__topics_node_free(wire__ochunk *ch) {
 }
 
 /* One frame in a shared buffer (one reference, the publisher's). */
-static wire__sbuf *sbuf_frame(wire__topics *T, int opcode, const void *data, size_t len) {
+wire__sbuf *wire__sbuf_frame(wire__topics *T, int opcode, const void *data, size_t len) {
   uint8_t h[10];
   size_t hl = wire__frame_header(h, opcode, len);
   wire__sbuf *b = malloc(sizeof *b + hl + len);
@@ -415,7 +425,7 @@ static wire__sbuf *sbuf_frame(wire__topics *T, int opcode, const void *data, siz
 /* Queue a shared frame for one open subscriber, or refuse it as
  * wire__send_frame would: over the backpressure limit the connection is
  * closed with 1008. Returns 1 when queued, 0 when refused (counted). */
-static int deliver_one(wire_server *s, wire_conn *c, wire__sbuf *b) {
+int wire__topics_deliver_one(wire_server *s, wire_conn *c, wire__sbuf *b) {
   size_t limit = c->ep->opts.max_backpressure;
   if (c->out_bytes > limit) {
     s->topics.drops++;
@@ -502,7 +512,7 @@ static int deliver(wire_server *s, wire__topic *t, const frames *f, const wire_c
     if (c == NULL || c == exclude || c->state != WIRE__S_OPEN)
       continue;
     size_t i = f->n_own ? own_index(f, c->ep) : 0;
-    sent += deliver_one(s, c, i < f->n_own ? f->obufs[i] : f->by_codec[sub->codec]);
+    sent += wire__topics_deliver_one(s, c, i < f->n_own ? f->obufs[i] : f->by_codec[sub->codec]);
   }
   if (--t->busy == 0)
     topic_sweep(&s->topics, t);
@@ -523,6 +533,8 @@ static int publish_check(wire_server *s, const char *name, size_t len, wire_msg_
 
 static int publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
                          const void *data, size_t data_len, wire_conn *exclude);
+static int publish_history(wire_server *s, wire__hist *h, const char *name, size_t len,
+                           const wire_value *v, wire_conn *exclude, wire_error *err);
 
 /* ---- broker hook: a publish also goes to the other processes ---- */
 int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
@@ -530,7 +542,16 @@ int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_k
   int r = publish_check(s, name, len, kind, data, data_len);
   if (r != 0)
     return r;
-  wire__broker_publish(s, name, len, kind, data, data_len);
+  wire__hist *h;
+  if ((r = wire__history_get(s, name, len, 1, &h)) != 0)
+    return r;
+  if (h != NULL) { /* history: here first (it may refuse), then numbered to the others */
+    r = publish_local(s, name, len, kind, data, data_len, exclude);
+    if (r >= 0 && wire__history_get(s, name, len, 1, &h) == 0 && h != NULL)
+      wire__broker_publish(s, name, len, kind, data, data_len, wire__history_own_seq(s, h));
+    return r;
+  }
+  wire__broker_publish(s, name, len, kind, data, data_len, 0);
   return publish_local(s, name, len, kind, data, data_len, exclude);
 }
 
@@ -544,10 +565,21 @@ int wire__publish_local(wire_server *s, const char *name, size_t len, wire_msg_k
 /* Deliver a checked publish to this server's subscribers. */
 static int publish_local(wire_server *s, const char *name, size_t len, wire_msg_kind kind,
                          const void *data, size_t data_len, wire_conn *exclude) {
+  wire__hist *h;
+  int r = wire__history_get(s, name, len, 1, &h);
+  if (r != 0 || h != NULL) { /* a history topic: the text as a string value */
+    if (r != 0 || kind != WIRE_MSG_TEXT)
+      return r != 0 ? r : WIRE_ESERIALIZE;
+    wire_value v = {0};
+    v.type = WIRE_STRING;
+    v.u.s.ptr = data_len ? data : "";
+    v.u.s.len = data_len;
+    return publish_history(s, h, name, len, &v, exclude, NULL);
+  }
   wire__topic *t = topic_find(&s->topics, name, len, wire__hash_bytes(s->topics.seed, name, len));
   if (t == NULL || t->n == 0)
     return 0;
-  wire__sbuf *b = sbuf_frame(
+  wire__sbuf *b = wire__sbuf_frame(
       &s->topics, kind == WIRE_MSG_TEXT ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, data, data_len);
   if (b == NULL)
     return WIRE_ENOMEM;
@@ -568,8 +600,8 @@ static int encode_frame(wire__topics *T, wire_codec codec, const wire_value *v, 
   int r = wire_encode(T->doc, codec, v, &bytes, &n, err);
   if (r == 0) {
     T->encodes++;
-    *out =
-        sbuf_frame(T, codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, bytes, n);
+    *out = wire__sbuf_frame(T, codec == WIRE_CODEC_JSON ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
+                            bytes, n);
     r = *out ? 0 : wire__error_set(err, WIRE_ENOMEM, "out of memory");
   } else if (r != WIRE_ENOMEM) {
     r = WIRE_ESERIALIZE;
@@ -631,7 +663,7 @@ static int frames_build(wire_server *s, const wire__topic *t, frames *f, const w
       r = wire__error_set(err, WIRE_EUTF8, "encode gave text that is not UTF-8");
     else if (r == 0) {
       int op = kind == WIRE_MSG_TEXT ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME;
-      f->obufs[i] = sbuf_frame(&s->topics, op, data, n);
+      f->obufs[i] = wire__sbuf_frame(&s->topics, op, data, n);
       r = f->obufs[i] ? 0 : wire__error_set(err, WIRE_ENOMEM, "out of memory");
     }
   }
@@ -649,6 +681,12 @@ static int publish_value_local(wire_server *s, const char *name, size_t len, con
                            "server, topic (1..%u bytes) and value are required; at most %u own "
                            "endpoints, with an encode function",
                            WIRE_MAX_TOPIC_LENGTH, WIRE_MAX_OWN_ENDPOINTS);
+  wire__hist *h;
+  int hr = wire__history_get(s, name, len, 1, &h);
+  if (hr != 0)
+    return wire__error_set(err, hr, "out of memory");
+  if (h != NULL)
+    return publish_history(s, h, name, len, v, exclude, err);
   wire__topics *T = &s->topics;
   wire__topic *t = topic_find(T, name, len, wire__hash_bytes(T->seed, name, len));
   if (t == NULL || t->n == 0)
@@ -671,12 +709,69 @@ static int publish_value_local(wire_server *s, const char *name, size_t len, con
   return r;
 }
 
+/* ---- history topics ---- */
+
+/* Publish v on a history topic: one JSON envelope frame, kept in the history
+ * and shared with JSON and RAW subscribers, plus a MessagePack one when a
+ * subscriber needs it (endpoints with their own encoder get their codec's).
+ * Returns the number queued, or WIRE_ESERIALIZE (v cannot be JSON: nothing
+ * is kept or sent) or WIRE_ENOMEM. */
+static int publish_history(wire_server *s, wire__hist *h, const char *name, size_t len,
+                           const wire_value *v, wire_conn *exclude, wire_error *err) {
+  wire__topics *T = &s->topics;
+  wire__topic *t = topic_find(T, name, len, wire__hash_bytes(T->seed, name, len));
+  frames f = {{NULL, NULL, NULL}, NULL, NULL, 0};
+  wire_value *env = wire__history_envelope(s, h, v);
+  T->hist->busy++;
+  if (t != NULL)
+    t->busy++;
+  int r = env ? encode_frame(T, WIRE_CODEC_JSON, env, &f.by_codec[WIRE_CODEC_JSON], err)
+              : wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  f.by_codec[WIRE_CODEC_RAW] = f.by_codec[WIRE_CODEC_JSON];
+  if (r == 0 && t != NULL && t->by_codec[WIRE_CODEC_MSGPACK] > 0)
+    r = encode_frame(T, WIRE_CODEC_MSGPACK, env, &f.by_codec[WIRE_CODEC_MSGPACK], err);
+  if (r == 0 && wire__history_record(s, h, f.by_codec[WIRE_CODEC_JSON]) != 0)
+    r = wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  if (r == 0 && exclude != NULL && exclude->state == WIRE__S_DEFERRED)
+    wire__history_excluded(exclude, h);
+  if (r == 0 && t != NULL)
+    r = deliver(s, t, &f, exclude);
+  if (t != NULL && --t->busy == 0)
+    topic_sweep(T, t);
+  T->hist->busy--;
+  wire__history_done(s);
+  if (f.by_codec[WIRE_CODEC_JSON])
+    wire__sbuf_release(f.by_codec[WIRE_CODEC_JSON]);
+  if (f.by_codec[WIRE_CODEC_MSGPACK])
+    wire__sbuf_release(f.by_codec[WIRE_CODEC_MSGPACK]);
+  return r;
+}
+
+int wire__topics_deliver_codecs(wire_server *s, const char *name, size_t len, wire__sbuf *json,
+                                wire__sbuf *msgpack) {
+  wire__topics *T = &s->topics;
+  wire__topic *t = topic_find(T, name, len, wire__hash_bytes(T->seed, name, len));
+  if (t == NULL || t->n == 0)
+    return 0;
+  frames f = {{json, json, msgpack}, NULL, NULL, 0};
+  return deliver(s, t, &f, NULL);
+}
+
 /* ---- broker hook: a published value also goes to the other processes ---- */
 int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, const wire_value *v,
                                  wire_conn *exclude, const wire_endpoint *const *own, size_t n_own,
                                  wire_publish_encode_fn encode, void *ud, wire_error *err) {
+  wire__hist *h = NULL;
+  if (s != NULL && v != NULL && topic_name_ok(name, len) &&
+      wire__history_get(s, name, len, 1, &h) == 0 && h != NULL) {
+    /* history: here first (it may refuse), then numbered to the others */
+    int r = publish_value_local(s, name, len, v, exclude, own, n_own, encode, ud, err);
+    if (r >= 0 && wire__history_get(s, name, len, 1, &h) == 0 && h != NULL)
+      wire__broker_publish_value(s, name, len, v, wire__history_own_seq(s, h));
+    return r;
+  }
   if (s != NULL && v != NULL && topic_name_ok(name, len))
-    wire__broker_publish_value(s, name, len, v);
+    wire__broker_publish_value(s, name, len, v, 0);
   return publish_value_local(s, name, len, v, exclude, own, n_own, encode, ud, err);
 }
 /* ---- end of the broker hook ---- */

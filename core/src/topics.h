@@ -59,6 +59,9 @@ typedef struct wire__sub {
   struct wire__sub *prev, *next;
   uint32_t cidx;
   uint8_t codec; /* the connection's endpoint codec */
+  uint8_t pend;  /* history, deferred connection: 1 replay after pend_seq at open, 2 truncated */
+  uint64_t pend_epoch, pend_seq;
+  uint64_t pend_skip; /* with pend 1: a publication that excluded this connection (0: none) */
 } wire__sub;
 
 struct wire__topic {
@@ -107,6 +110,7 @@ struct wire__topics {
    * subscribers takes N of them and the writes give them back. */
   void *free_nodes;
   size_t n_free_nodes;
+  struct wire__history *hist; /* history.c: NULL until wire_server_topic_history */
 };
 
 static inline void wire__sbuf_release(wire__sbuf *b) {

@@ -7,6 +7,12 @@
 // "text"}, {"type":"join"|"leave","user","members"}, {"type":"typing","user"}
 // and {"type":"error","error"}. A server that simply relays every text frame
 // (wire_chat) works too: what it relays is exactly what the others sent.
+//
+// Room events may come in the history envelope {"topic","offset","data"}
+// (docs/scaling.md): the page keeps the last offset and, when the connection
+// drops, reconnects by itself with backoff and ?since=<offset>, so it gets
+// what it missed, once. {"type":"truncated"} and {"type":"history",
+// "recovered":false} say that could not be done.
 'use strict';
 
 (() => {
@@ -27,6 +33,9 @@
   let ws = null;
   let me = '';
   let leaving = false;
+  let position = ''; // the offset of the last room event seen (history envelope)
+  let retryTimer = null;
+  let retryDelay = 250;
   let lastTypingSent = 0;
   const pending = []; // my lines not yet seen coming back, in send order
   const typists = new Map(); // user -> timer that forgets them
@@ -80,14 +89,19 @@
     if (typists.delete(user)) showTyping();
   }
 
-  // Turn whatever the server sent into {kind, user, text, members}.
+  // Turn whatever the server sent (a string, or the data of an envelope) into
+  // {kind, user, text, members}.
   function normalize(data) {
-    if (typeof data !== 'string') return { kind: 'system', text: '(binary message)' };
-    let m;
-    try {
-      m = JSON.parse(data);
-    } catch {
-      return { kind: 'chat', user: '', text: data };
+    if (data instanceof Blob || data instanceof ArrayBuffer) return { kind: 'system', text: '(binary message)' };
+    let m = data;
+    if (typeof data === 'string') {
+      try {
+        m = JSON.parse(data);
+      } catch {
+        return { kind: 'chat', user: '', text: data };
+      }
+    } else {
+      data = JSON.stringify(data);
     }
     if (m === null || typeof m !== 'object' || Array.isArray(m)) return { kind: 'chat', user: '', text: data };
     const user = [m.user, m.from, m.name].find((v) => typeof v === 'string') || '';
@@ -103,6 +117,9 @@
         return { kind: 'leave', user, text: `${user} left`, members: m.members };
       case 'typing':
         return { kind: 'typing', user };
+      case 'truncated':
+      case 'history':
+        return { kind: 'system', text: 'Some earlier messages may be missing (the room could not be resumed).' };
       default: {
         const text = [m.text, m.echo, m.message].find((v) => typeof v === 'string');
         if (text === undefined) return { kind: 'system', text: data };
@@ -111,8 +128,21 @@
     }
   }
 
+  // A history envelope: remember its offset, show its data.
+  function unwrap(data) {
+    if (typeof data !== 'string' || !data.includes('"offset"')) return data;
+    try {
+      const m = JSON.parse(data);
+      if (m && typeof m.offset === 'string' && typeof m.topic === 'string') {
+        position = m.offset;
+        return m.type === 'truncated' ? m : m.data;
+      }
+    } catch { /* not JSON: shown as it is */ }
+    return data;
+  }
+
   function onMessage(event) {
-    const m = normalize(event.data);
+    const m = normalize(unwrap(event.data));
     if (m.members) showMembers(m.members);
     if (m.kind === 'typing') {
       someoneTyping(m.user);
@@ -143,6 +173,10 @@
 
   function resetRoom() {
     pending.length = 0;
+    position = '';
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    retryDelay = 250;
     for (const t of typists.values()) clearTimeout(t);
     typists.clear();
     showTyping();
@@ -184,17 +218,30 @@
     els.me.textContent = name;
     els.joinError.textContent = '';
     setStatus('connecting', 'connecting…');
+    connect(url, room, false);
+  }
+
+  // Open the room's socket; `again`: a reconnect after a drop, resuming from
+  // the last offset seen.
+  function connect(url, room, again) {
+    retryTimer = null;
+    if (position) url.searchParams.set('since', position);
     const sock = new WebSocket(url);
     ws = sock;
     let opened = false;
     sock.onopen = () => {
       if (ws !== sock) return;
       opened = true;
+      retryDelay = 250;
       setStatus('open', 'connected');
+      setSendEnabled(true);
+      if (again) {
+        addLine('system', 'Reconnected.');
+        return;
+      }
       els.join.hidden = true;
       els.chat.hidden = false;
-      setSendEnabled(true);
-      addLine('system', `You joined ${room} as ${name}`);
+      addLine('system', `You joined ${room} as ${me}`);
       els.text.focus();
     };
     sock.onmessage = (e) => { if (ws === sock) onMessage(e); };
@@ -203,12 +250,15 @@
       ws = null;
       setStatus('closed', 'not connected');
       if (leaving) return;
-      if (!opened) {
+      if (!opened && !again) {
         showJoin(`Could not connect to ${url.origin}${url.pathname} (code ${e.code}).`);
         return;
       }
-      addLine('error', `Connection closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''}).`);
       setSendEnabled(false);
+      if (opened) addLine('error', `Connection closed (code ${e.code}${e.reason ? `: ${e.reason}` : ''}). Reconnecting…`);
+      setStatus('connecting', 'reconnecting…');
+      retryTimer = setTimeout(() => connect(url, room, true), retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 5000);
     };
   }
 
@@ -235,6 +285,8 @@
 
   function leave() {
     leaving = true;
+    clearTimeout(retryTimer);
+    retryTimer = null;
     if (ws) ws.close(1000, 'left the room');
     ws = null;
     setStatus('idle', 'not connected');

@@ -282,3 +282,68 @@ test('two browser pages chat over wss:// (build/wire_chat with TLS)', async () =
     await stop(proc);
   }
 });
+
+// How many lines of `page` carry exactly `text`.
+async function linesWith(page, text) {
+  return page.locator('.msg .text').filter({ hasText: new RegExp(`^${text}$`) }).count();
+}
+
+// (The relay, WIRE_CHAT_SERVER=wire_chat, keeps no history: not run for it.)
+if (process.env.WIRE_CHAT_SERVER !== 'wire_chat') test('pages reconnect by themselves and show every message once: a dropped connection, a killed server', async (t) => {
+  const port = await freePort();
+  const argv = chooseServer().argv(port);
+  let server = start(argv);
+  await waitForPort(port, server, serverName);
+  t.after(() => stop(server));
+  const url = pageUrl.replace(/server=[^&]*/, `server=${encodeURIComponent(`ws://127.0.0.1:${port}`)}`);
+  const room = `resume-${process.pid}`;
+  const open = async (name, routed) => {
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (e) => page.errors.push(String(e)));
+    page.routes = [];
+    // bob's socket goes through a route the test can cut, as a network drop would
+    if (routed) await page.routeWebSocket(/\/chat\//, (ws) => page.routes.push(ws.connectToServer()));
+    await page.goto(url);
+    await page.getByTestId('name').fill(name);
+    await page.getByTestId('room').fill(room);
+    await page.getByTestId('join').click();
+    await page.getByTestId('chat').waitFor({ state: 'visible' });
+    return page;
+  };
+  const alice = await open('alice', false);
+  const bob = await open('bob', true);
+  await alice.getByTestId('members').filter({ hasText: '2 here: alice, bob' }).waitFor();
+  await say(alice, 'one');
+  await expectLine(bob, 'alice', 'one');
+
+  // bob's connection drops; alice goes on; bob comes back with his offset
+  bob.routes.at(-1).close();
+  await say(alice, 'two');
+  await say(alice, 'three');
+  await bob.locator('.msg.system', { hasText: 'Reconnected.' }).first().waitFor();
+  await expectLine(bob, 'alice', 'three');
+
+  // the server is killed and started again: both pages come back by themselves
+  server.kill('SIGKILL');
+  await new Promise((r) => server.once('exit', r));
+  server = start(argv);
+  await waitForPort(port, server, serverName);
+  for (const page of [alice, bob]) {
+    await page.locator('.msg.system', { hasText: 'Reconnected.' }).nth(page === bob ? 1 : 0).waitFor();
+    await page.getByTestId('status').filter({ hasText: 'connected' }).waitFor();
+  }
+  await say(bob, 'four');
+  await expectLine(alice, 'bob', 'four');
+  await say(alice, 'five');
+  await expectLine(bob, 'alice', 'five');
+
+  for (const page of [alice, bob]) {
+    for (const text of ['one', 'two', 'three', 'four', 'five']) {
+      assert.equal(await linesWith(page, text), 1, `"${text}" shown ${await linesWith(page, text)} times`);
+    }
+  }
+  assert.deepEqual([...alice.errors, ...bob.errors], []);
+  await alice.close();
+  await bob.close();
+});

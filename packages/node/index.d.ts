@@ -92,8 +92,10 @@ export class Socket<In = WireValue, Out = WireValue> implements AsyncIterable<In
   sendJson(value: unknown): Promise<void> | void;
   /** Start the close handshake (default 1000; reason at most 123 bytes). */
   close(code?: number, reason?: string): void;
-  /** Receive every app.publish(topic, ...) until unsubscribed or closed (ConfigError: bad topic). */
+  /** Receive every app.publish(topic, ...) until unsubscribed or closed (ConfigError: bad topic).
+   * With { since } on a history topic: replay after that position first (docs/scaling.md). */
   subscribe(topic: string): void;
+  subscribe(topic: string, options: { since: string }): Recovery;
   /** End a subscription; false when the connection was not subscribed. */
   unsubscribe(topic: string): boolean;
   /** The topics this connection is subscribed to (in no particular order). */
@@ -298,6 +300,7 @@ export class WebSocketEndpoint<Out = WireValue> {
   send(value: Out): Promise<void> | void;
   close(code?: number, reason?: string): void;
   subscribe(topic: string): void;
+  subscribe(topic: string, options: { since: string }): Recovery;
   unsubscribe(topic: string): boolean;
   readonly topics: string[];
   onConnect?(request: Request): unknown;
@@ -333,6 +336,9 @@ export class App extends EventEmitter {
     message: unknown,
     options?: { exclude?: Socket<any, any> | WebSocketEndpoint<any> | null },
   ): number;
+  /** Keep the last `history` publications of `pattern` ('room:*': a prefix), each for at most
+   * `ttl` seconds; publications then carry { topic, offset, data } (docs/scaling.md). */
+  topic(pattern: string, options: { history: number; ttl?: number }): this;
   /** How many connections are subscribed to `topic`. */
   subscriberCount(topic: string): number;
 
@@ -500,3 +506,15 @@ declare const wirecore: {
   version: string;
 };
 export default wirecore;
+
+/** What socket.subscribe(topic, { since }) found. */
+export interface Recovery {
+  /** Every retained publication after `since` follows, then the live ones. */
+  recovered: boolean;
+  /** null, or 'too_old' | 'epoch' | 'invalid' (the client got { topic, type: 'truncated', offset }). */
+  reason: 'too_old' | 'epoch' | 'invalid' | null;
+  /** The topic's current position. */
+  position: string;
+  /** Publications replayed from the history. */
+  replayed: number;
+}

@@ -88,21 +88,50 @@ async def test_chat_example_with_rooms_and_static_page():
         page = await asyncio.wait_for(reader.read(), 5)
         writer.close()
         assert page.startswith(b"HTTP/1.1 200") and b"<title>Wirecore chat</title>" in page
+        def event(raw):  # room events come in the history envelope, typing notices do not
+            m = json.loads(raw)
+            return m["data"] if "offset" in m else m
+
         async with websockets.connect(ex.url + "/chat/r1?user=ann") as ann:
-            assert json.loads(await ann.recv())["type"] == "join"
+            assert event(await ann.recv())["type"] == "join"
             async with websockets.connect(ex.url + "/chat/r1?user=bob") as bob, \
                     websockets.connect(ex.url + "/chat/other?user=eve") as eve:
-                assert json.loads(await ann.recv()) == {"type": "join", "user": "bob", "members": ["ann", "bob"]}
+                joined = json.loads(await ann.recv())
+                assert joined["topic"] == "room:r1" and joined["offset"]
+                assert joined["data"] == {"type": "join", "user": "bob", "members": ["ann", "bob"]}
                 await bob.recv()
                 await eve.recv()
                 await bob.send(json.dumps({"type": "chat", "user": "bob", "text": "hello"}))
                 for c in (ann, bob):
-                    assert json.loads(await c.recv()) == {"type": "chat", "user": "bob", "text": "hello"}
+                    assert event(await c.recv()) == {"type": "chat", "user": "bob", "text": "hello"}
+                await bob.send(json.dumps({"type": "typing"}))
+                assert json.loads(await ann.recv()) == {"type": "typing", "user": "bob"}
                 await bob.send(json.dumps({"type": "chat"}))
                 assert json.loads(await bob.recv())["type"] == "error"
                 with pytest.raises(asyncio.TimeoutError):
                     await asyncio.wait_for(eve.recv(), 0.2)  # other rooms hear nothing
-            assert json.loads(await ann.recv())["type"] == "leave"
+            leave = json.loads(await ann.recv())
+            assert leave["data"]["type"] == "leave"
+        # ann comes back with her last position: the chat she missed, then her join
+        async with websockets.connect(ex.url + "/chat/r1?user=bob") as bob:
+            await bob.recv()
+            await bob.send(json.dumps({"type": "chat", "user": "bob", "text": "missed"}))
+            await bob.recv()
+            async with websockets.connect(ex.url + f"/chat/r1?user=ann&since={leave['offset']}") as ann:
+                missed = [event(await ann.recv()) for _ in range(4)]
+                assert [m["type"] for m in missed] == ["leave", "join", "chat", "join"]
+                assert missed[0]["user"] == "ann" and missed[1]["user"] == "bob"  # her leave, his join
+                assert missed[2] == {"type": "chat", "user": "bob", "text": "missed"}
+                assert missed[3] == {"type": "join", "user": "ann", "members": ["ann", "bob"]}
+            async with websockets.connect(ex.url + "/chat/r1?user=cy&since=0123456789abcdef:1") as cy:
+                kept, offsets = [], []
+                while "offset" in (m := json.loads(await cy.recv())):  # all the room keeps, then notes
+                    kept.append(m["data"])
+                    offsets.append(int(m["offset"].split(":")[1]))
+                assert m == {"type": "history", "recovered": False, "reason": "epoch"}
+                assert json.loads(await cy.recv()) == {"type": "join", "user": "cy", "members": ["bob", "cy"]}
+                assert [k["text"] for k in kept if k["type"] == "chat"] == ["hello", "missed"]
+                assert offsets == list(range(1, len(offsets) + 1))
 
 
 async def test_jsonrpc_example():

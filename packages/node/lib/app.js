@@ -44,7 +44,7 @@ class WebSocketEndpoint {
   get query() { return this[SOCKET].request.query; }
   send(value) { return this[SOCKET].send(value); }
   close(code, reason) { this[SOCKET].close(code, reason); }
-  subscribe(topic) { this[SOCKET].subscribe(topic); }
+  subscribe(topic, options) { return this[SOCKET].subscribe(topic, options); }
   unsubscribe(topic) { return this[SOCKET].unsubscribe(topic); }
   get topics() { return this[SOCKET].topics; }
 }
@@ -740,6 +740,20 @@ class App extends EventEmitter {
       throw new TypeError('exclude must be a socket or a class endpoint');
     }
     return topics.publish(this._server, topic, message, exclude ? exclude._conn : null);
+  }
+
+  /**
+   * Keep the last `history` publications of the topic `pattern`, or of every topic
+   * starting with it when it ends in '*' ('room:*'), each for at most `ttl` seconds
+   * (undefined: no time limit; a topic's history is also freed after ttl without
+   * publications). Publications on these topics reach subscribers as
+   * { topic, offset, data }, and socket.subscribe(topic, { since: offset }) recovers
+   * what a client missed (docs/scaling.md). ConfigError for a bad pattern, history
+   * outside 1..1,000,000, a ttl that is not positive, or a pattern set twice.
+   */
+  topic(pattern, { history, ttl } = {}) {
+    topics.topicHistory(this._server, pattern, history, ttl);
+    return this;
   }
 
   /** How many connections are subscribed to `topic`. */

@@ -202,10 +202,20 @@ class Socket {
 
   // ---- topics -------------------------------------------------------------
 
-  /** Receive every app.publish(topic, ...) until unsubscribed or closed (ConfigError: bad topic). */
-  subscribe(topic) {
-    const rc = this._conn.subscribe(topics.checkTopic(topic));
-    if (rc !== 0) throw topics.topicError(rc);
+  /**
+   * Receive every app.publish(topic, ...) until unsubscribed or closed (ConfigError: bad topic).
+   * With { since }: on a topic with history (app.topic), a position ('' for none): every
+   * retained publication after it comes first, then the live ones; returns
+   * { recovered, reason, position, replayed } (when not recovered, the client also gets
+   * { topic, type: 'truncated', offset }).
+   */
+  subscribe(topic, { since } = {}) {
+    if (since === undefined) {
+      const rc = this._conn.subscribe(topics.checkTopic(topic));
+      if (rc !== 0) throw topics.topicError(rc);
+      return undefined;
+    }
+    return topics.subscribeSince(this._conn, topic, since);
   }
 
   /** End a subscription; false when the connection was not subscribed. */

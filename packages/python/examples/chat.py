@@ -2,12 +2,20 @@
 
     python chat.py --port 8000 [--http-port 8080 [--static DIR]]
 
-Connect to ws://127.0.0.1:8000/chat/<room>?user=<name> and send
+Connect to ws://127.0.0.1:8000/chat/<room>?user=<name>[&since=<position>] and send
     {"type": "chat", "text": "hello"}      -> everyone in the room (sender included)
                                               gets {"type": "chat", "user": ..., "text": ...}
     {"type": "typing"}                     -> the others get {"type": "typing", "user": ...}
 Joins and leaves are announced as {"type": "join"|"leave", "user": ..., "members": [...]}.
 Invalid messages get the core's error reply; the connection stays open.
+
+Rooms keep a history (app.topic, docs/scaling.md): chat, join and leave events
+arrive as {"topic": "room:<room>", "offset": <position>, "data": <event>}. A
+client that reconnects with since=<the last offset it saw> gets what it missed,
+then the live events. When that is not possible (the server restarted, or
+more was published than the room keeps), it gets everything the room still
+has and then {"type": "history", "recovered": false, "reason": ...}. Typing
+notices are not kept.
 
 This is the protocol of the browser page in e2e/browser (scripts/demo.sh runs
 this example behind it). With --http-port, a tiny HTTP server on that second
@@ -29,6 +37,7 @@ from _cli import parse, ready
 from wirecore import App, Reject, Request, WebSocket
 
 app = App()
+app.topic("room:*", history=500, ttl=3600)  # chat, join, leave: kept for reconnecting clients
 members: dict[str, dict[int, str]] = defaultdict(dict)  # room -> connection id -> user name
 
 
@@ -54,18 +63,26 @@ class ChatRoom(WebSocket):
             raise Reject(400)
         self.user = user or f"guest{self.connection_id}"
         room = self.path_params["room"]
-        self.subscribe(room)
+        topic = f"room:{room}"
+        rec = self.subscribe(topic, since=request.query_params.get("since", ""))
+        if not rec["recovered"]:
+            # It cannot resume where it was: say so, then give it all the room has.
+            self.unsubscribe(topic)
+            self.subscribe(topic, since=rec["position"].split(":")[0] + ":0")
+            await self.send({"type": "history", "recovered": False, "reason": rec["reason"]})
+        self.subscribe(f"typing:{room}")
         members[room][self.connection_id] = self.user
         event = {"type": "join", "user": self.user, "members": sorted(members[room].values())}
-        app.publish(room, event, exclude=self)
-        await self.send(event)  # leaves right after the upgrade
+        app.publish(topic, event, exclude=self)
+        await self.send(event)  # leaves right after the upgrade (and the replay)
 
     async def receive_chat(self, message: Chat) -> None:
         event = {"type": "chat", "user": self.user, "text": message["text"]}
-        app.publish(self.path_params["room"], event)
+        app.publish(f"room:{self.path_params['room']}", event)
 
     async def receive_typing(self, message: Typing) -> None:
-        app.publish(self.path_params["room"], {"type": "typing", "user": self.user}, exclude=self)
+        app.publish(f"typing:{self.path_params['room']}", {"type": "typing", "user": self.user},
+                    exclude=self)
 
     async def on_disconnect(self) -> None:
         room = self.path_params["room"]
@@ -73,7 +90,7 @@ class ChatRoom(WebSocket):
         names = sorted(members[room].values())
         if not names:
             del members[room]
-        app.publish(room, {"type": "leave", "user": self.user, "members": names})
+        app.publish(f"room:{room}", {"type": "leave", "user": self.user, "members": names})
 
 
 async def serve_static(host: str, port: int, root: pathlib.Path) -> asyncio.Server:

@@ -16,7 +16,13 @@ from __future__ import annotations
 from . import serializers
 from ._native import version as core_version
 from .app import App, Route, RunningServer, websocket, websocket_route
-from .connection import WebSocket, WebSocketConnection, WebSocketMessage, WebSocketResponse
+from .connection import (
+    Recovery,
+    WebSocket,
+    WebSocketConnection,
+    WebSocketMessage,
+    WebSocketResponse,
+)
 from .errors import (
     BackpressureError,
     ConfigError,
@@ -51,6 +57,7 @@ __all__ = [
     "WebSocketConnection",
     "WebSocketMessage",
     "WebSocketResponse",
+    "Recovery",
     "websocket",
     "websocket_route",
     "serializers",

@@ -249,6 +249,7 @@ class App:
                                    else int(max_buffered_bytes)),
         }
         self.server: RunningServer | None = None
+        self._histories: list[tuple[str, int, int]] = []
 
     # -- registration
     def websocket(self, path: str, **options: Any) -> Callable[[Any], Any]:
@@ -376,6 +377,28 @@ class App:
             return None
         return running.stats()
 
+    def topic(self, pattern: str, *, history: int, ttl: float | None = None) -> None:
+        """Keep the last `history` publications of the topic `pattern`, or of
+        every topic starting with it when it ends in "*" ("room:*"), each for
+        at most `ttl` seconds (None: no time limit; a topic's history is also
+        freed after ttl without publications). Publications on these topics
+        reach subscribers as {"topic", "offset", "data"}, and
+        ws.subscribe(topic, since=offset) recovers what a client missed
+        (docs/scaling.md). ConfigError for a bad pattern, history outside
+        1..1,000,000, a ttl that is not positive, or a pattern set twice."""
+        _check_topic(pattern)
+        if isinstance(history, bool) or not isinstance(history, int) or not 1 <= history <= 1_000_000:
+            raise ConfigError(f"history must be an int in 1..1000000, not {history!r}")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
+            raise ConfigError(f"ttl must be a positive number of seconds or None, not {ttl!r}")
+        if any(p == pattern for p, _, _ in self._histories):
+            raise ConfigError(f"{pattern} has history already")
+        ttl_ms = 0 if ttl is None else max(1, round(ttl * 1000))
+        native = self._native()
+        if native is not None:
+            native.topic_history(pattern, history, ttl_ms)
+        self._histories.append((pattern, history, ttl_ms))
+
     def subscriber_count(self, topic: str) -> int:
         """How many connections are subscribed to `topic` (0 when not running)."""
         native = self._native()
@@ -399,6 +422,8 @@ class App:
         # start); otherwise none is built at all.
         if log.isEnabledFor(logging.INFO):
             server.set_log(_log_event, log.getEffectiveLevel())
+        for pattern, keep, ttl_ms in self._histories:
+            server.topic_history(pattern, keep, ttl_ms)
         if self.broker is not None:  # one log line per broker state change
             server.use_redis(self.broker, on_state=_log_broker_state)
         endpoints: list[Endpoint] = []

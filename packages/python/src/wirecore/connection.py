@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, ClassVar, TypedDict
 
 from . import _native
 from ._types import to_plain
@@ -25,6 +25,25 @@ if TYPE_CHECKING:
     from ._endpoints import ConnState
 
 __all__ = ["WebSocketConnection", "WebSocketMessage", "WebSocketResponse", "WebSocket"]
+
+
+class Recovery(TypedDict):
+    """What ``ws.subscribe(topic, since=position)`` found (docs/scaling.md)."""
+
+    recovered: bool  # every retained publication after `since` follows, then live ones
+    reason: str | None  # None, or "too_old", "epoch", "invalid" (the client got "truncated")
+    position: str  # the topic's current position
+    replayed: int  # publications replayed from the history
+
+
+def _subscribe(conn: _native.Conn, topic: str, since: str | None) -> Recovery | None:
+    if since is None:
+        conn.subscribe(topic)
+        return None
+    if not isinstance(since, str):
+        raise TypeError(f"since must be str, not {type(since).__name__}")
+    recovered, reason, position, replayed = conn.subscribe_since(topic, since)
+    return {"recovered": recovered, "reason": reason, "position": position, "replayed": replayed}
 
 
 class _Done:
@@ -224,12 +243,16 @@ class WebSocketConnection:
         return _DONE
 
     # -- topics
-    def subscribe(self, topic: str) -> None:
+    def subscribe(self, topic: str, since: str | None = None) -> Recovery | None:
         """Receive every `app.publish(topic, ...)` until unsubscribed or closed.
 
         Subscribing twice is one subscription. ConfigError for a bad topic
-        (empty, over 256 UTF-8 bytes) or too many topics on this connection."""
-        self._conn.subscribe(topic)
+        (empty, over 256 UTF-8 bytes) or too many topics on this connection.
+        since: on a topic with history (app.topic), a position ("" for none):
+        every retained publication after it is delivered first, then the live
+        ones; returns a Recovery saying whether that was possible (when not,
+        the client also gets {"topic", "type": "truncated", "offset"})."""
+        return _subscribe(self._conn, topic, since)
 
     def unsubscribe(self, topic: str) -> bool:
         """End a subscription; False when the connection was not subscribed."""
@@ -353,9 +376,10 @@ class WebSocket:
         st.conn.close(code, reason)
         return _DONE
 
-    def subscribe(self, topic: str) -> None:
-        """Receive every `app.publish(topic, ...)` until unsubscribed or closed."""
-        self._state.conn.subscribe(topic)
+    def subscribe(self, topic: str, since: str | None = None) -> Recovery | None:
+        """Receive every `app.publish(topic, ...)` until unsubscribed or closed.
+        since: a position on a history topic (see WebSocket.subscribe)."""
+        return _subscribe(self._state.conn, topic, since)
 
     def unsubscribe(self, topic: str) -> bool:
         """End a subscription; False when the connection was not subscribed."""

@@ -58,6 +58,7 @@ module Wirecore
       @metrics_path = metrics_path
       @health_path = health_path
       @metrics_port = metrics_port
+      @histories = []
     end
 
     # Every counter of the running server as a Hash with string keys
@@ -193,6 +194,33 @@ module Wirecore
 
       runtime.publish(topic, message, conn)
     end
+
+    # Keep the last `history` publications of the topic `pattern`, or of
+    # every topic starting with it when it ends in "*" ("room:*"), each for
+    # at most `ttl` seconds (nil: no time limit; a topic's history is also
+    # freed after ttl without publications). Publications on these topics
+    # reach subscribers as {"topic", "offset", "data"}, and
+    # ws.subscribe(topic, since: offset) recovers what a client missed
+    # (docs/scaling.md). ConfigError for a bad pattern, history outside
+    # 1..1,000,000, a ttl that is not positive, or a pattern set twice.
+    def topic(pattern, history:, ttl: nil)
+      check_topic(pattern)
+      unless history.is_a?(Integer) && history.between?(1, 1_000_000)
+        raise ConfigError, "history must be an Integer in 1..1000000, not #{history.inspect}"
+      end
+      unless ttl.nil? || (ttl.is_a?(Numeric) && ttl.positive? && ttl.finite?)
+        raise ConfigError, "ttl must be a positive number of seconds or nil, not #{ttl.inspect}"
+      end
+      raise ConfigError, "#{pattern} has history already" if @histories.any? { |p, _, _| p == pattern }
+
+      ttl_ms = ttl.nil? ? 0 : [1, (ttl * 1000).round].max
+      @runtime&.topic_history(pattern, history, ttl_ms)
+      @histories << [pattern, history, ttl_ms]
+      self
+    end
+
+    # The history rules set with #topic: [pattern, history, ttl_ms] each.
+    def histories = @histories.dup
 
     # How many connections are subscribed to topic.
     def subscriber_count(topic)

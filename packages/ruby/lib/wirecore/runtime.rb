@@ -19,6 +19,7 @@ module Wirecore
       @app = app
       @native = Native::Server.new(app.server_options)
       @native.use_redis(app.broker, app.method(:broker_state)) if app.broker
+      app.histories.each { |pattern, keep, ttl_ms| @native.topic_history(pattern, keep, ttl_ms) }
       app.endpoints.each do |ep|
         @native.add_endpoint(ep.path, Handler.new(ep, self), ep.native_options)
       end
@@ -109,6 +110,7 @@ module Wirecore
     def loop_thread? = Thread.current.equal?(@thread)
     def connection_count = @native.connection_count
     def subscriber_count(topic) = @native.subscriber_count(topic)
+    def topic_history(pattern, keep, ttl_ms) = @native.topic_history(pattern, keep, ttl_ms)
 
     # From any thread (like a send): publish, then let the loop flush.
     def publish(topic, message, exclude)

@@ -263,7 +263,9 @@ module Wirecore
 
     # Topics: receive every app.publish(topic, ...) until unsubscribed or
     # closed (Wirecore::ConfigError for a bad topic or too many topics).
-    def subscribe(topic) = @session.conn.subscribe(topic)
+    # since: a position on a history topic (App#topic): replay after it
+    # first; returns {recovered:, reason:, position:, replayed:}.
+    def subscribe(topic, since: nil) = @session.conn.subscribe(topic, since)
     # false when the connection was not subscribed.
     def unsubscribe(topic) = @session.conn.unsubscribe(topic)
     # The connection's topics (Array of String, in no particular order).
@@ -370,7 +372,9 @@ module Wirecore
 
     # Topics: receive every app.publish(topic, ...) until unsubscribed or
     # closed (Wirecore::ConfigError for a bad topic or too many topics).
-    def subscribe(topic) = @session.conn.subscribe(topic)
+    # since: a position on a history topic (App#topic): replay after it
+    # first; returns {recovered:, reason:, position:, replayed:}.
+    def subscribe(topic, since: nil) = @session.conn.subscribe(topic, since)
     # false when the connection was not subscribed.
     def unsubscribe(topic) = @session.conn.unsubscribe(topic)
     # The connection's topics (Array of String, in no particular order).

@@ -95,7 +95,7 @@ module Wirecore
     def close(code = 1000, reason = "") = @__session.close(code, reason)
 
     # Topics (see App#publish): subscribe / unsubscribe / topics.
-    def subscribe(topic) = @__session.conn.subscribe(topic)
+    def subscribe(topic, since: nil) = @__session.conn.subscribe(topic, since)
     def unsubscribe(topic) = @__session.conn.unsubscribe(topic)
     def topics = @__session.conn.topics
     def __wirecore_conn = @__session.conn
