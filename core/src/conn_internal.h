@@ -75,7 +75,6 @@ typedef struct wire__slot {
    * one buffer (wslay buffers nothing), so its cost follows its payload. */
   uint8_t *msg;
   size_t msg_len, msg_cap;
-  uint32_t frags; /* frames of the message in flight (max_message_fragments) */
   /* permessage-deflate (deflate.c): the data message in flight is
    * compressed; it is inflated into zbuf, which then trades places with msg. */
   uint8_t z;

@@ -406,6 +406,9 @@ int wire__pmd_inflate(wire_conn *c, wire__slot *slot) {
   slot->msg_len = have;
   slot->zbuf = p;
   slot->zcap = cap;
+  /* memory budget: it counts the message buffer (msg_cap), which changed */
+  wire__budget_sub(WIRE__SRV(c), cap);
+  wire__budget_add(WIRE__SRV(c), slot->msg_cap);
   return 0;
 }
 
