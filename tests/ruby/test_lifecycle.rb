@@ -38,12 +38,27 @@ class TestLifecycle < Minitest::Test
       assert_equal 1001, frame.code
       c.send_frame("", type: :close, code: 1001)
       assert_equal "STOPPED\n", Timeout.timeout(10) { io.gets }
-      _, status = Process.wait2(io.pid)
+      _, status = Timeout.timeout(10) { Process.wait2(io.pid) }
       assert status.success?
     ensure
       c&.close
-      io&.close
+      reap(io)
     end
+  end
+
+  # Close the server's pipe without hanging the run: IO#close waits for the
+  # child, so one that failed to stop is killed first (its test has failed).
+  def reap(io)
+    return unless io
+
+    begin
+      Timeout.timeout(10) { Process.wait(io.pid) }
+    rescue Timeout::Error
+      Process.kill(:KILL, io.pid)
+    rescue Errno::ECHILD
+      nil
+    end
+    io.close
   end
 
   # Not a StandardError, so no handler takes it (like SystemExit, which Ruby
