@@ -170,6 +170,8 @@ export interface TlsCertificate {
 export interface TlsOptions extends TlsCertificate {
   /** More certificates chosen by the client's SNI name ("*.example.com": one label). */
   sni?: Record<string, TlsCertificate>;
+  /** PEM CA certificate(s): clients must present a certificate one of them signed. */
+  ca?: Pem;
 }
 
 export interface BrokerStats {

@@ -383,7 +383,7 @@ function tlsCerts(tls) {
     return [name, pemText(t.cert, 'cert'), pemText(t.key, 'key'), t.passphrase ?? null];
   };
   for (const k of Object.keys(tls)) {
-    if (!['cert', 'key', 'passphrase', 'sni'].includes(k)) {
+    if (!['cert', 'key', 'passphrase', 'sni', 'ca'].includes(k)) {
       throw new TypeError(`unknown tls option: ${k}`);
     }
   }
@@ -392,17 +392,25 @@ function tlsCerts(tls) {
   return rows;
 }
 
+/** The `tls.ca` option (client certificates must chain to it) as PEM text, or null. */
+function tlsCa(tls) {
+  return tls.ca == null ? null : pemText(tls.ca, 'ca');
+}
+
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
    *   handshakeTimeout, unref, broker: a 'redis://...' URL) and endpoint defaults (maxPayload, idleTimeout,
    *   pongTimeout, maxBackpressure, maxQueuedMessages, sendTimeout, maxMessageFragments,
    *   allowedOrigins, subprotocols,
-   *   invalidMessages), and tls: { cert, key, passphrase, sni } to serve wss://
+   *   invalidMessages), and tls: { cert, key, passphrase, sni, ca } to serve wss://
    */
   constructor(options = {}) {
     super();
-    if (options.tls !== undefined) tlsCerts(options.tls); // a bad tls option fails here
+    if (options.tls !== undefined) { // a bad tls option fails here
+      tlsCerts(options.tls);
+      tlsCa(options.tls);
+    }
     this.options = { ...options };
     this._server = new native.Server({
       maxConnections: options.maxConnections,
@@ -547,7 +555,7 @@ class App extends EventEmitter {
     }
     try {
       this.port = this.options.tls
-        ? this._server.listen(host, port, tlsCerts(this.options.tls))
+        ? this._server.listen(host, port, tlsCerts(this.options.tls), tlsCa(this.options.tls))
         : this._server.listen(host, port);
     } catch (err) {
       throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
@@ -592,7 +600,7 @@ class App extends EventEmitter {
    */
   reloadTls(tls) {
     try {
-      this._server.reloadTls(tlsCerts(tls));
+      this._server.reloadTls(tlsCerts(tls), tlsCa(tls));
     } catch (err) {
       throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
     }

@@ -23,7 +23,7 @@ module Wirecore
         @native.add_endpoint(ep.path, Handler.new(ep, self), ep.native_options)
       end
       if tls
-        @native.listen_tls(host, port, TLS.rows(tls))
+        @native.listen_tls(host, port, TLS.rows(tls), TLS.ca(tls))
       else
         @native.listen(host, port)
       end
@@ -56,7 +56,7 @@ module Wirecore
     # New certificate/key (same shape as run's tls:) for new connections;
     # open ones keep theirs. Raises ConfigError and keeps the old ones when
     # they do not load.
-    def reload_tls(tls) = @native.tls_reload(TLS.rows(tls))
+    def reload_tls(tls) = @native.tls_reload(TLS.rows(tls), TLS.ca(tls))
 
     # Sessions to start once the current process call has returned.
     def defer(session) = @deferred << session
