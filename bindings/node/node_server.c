@@ -560,12 +560,13 @@ static napi_value server_add_endpoint(napi_env env, napi_callback_info info) {
 static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *arg);
 
 /* TLS certificates from JS: an array of [serverName|null, certPem, keyPem,
- * passphrase|null] (the package turns Buffers into strings). */
+ * passphrase|null] (the package turns Buffers into strings), and the client
+ * CAs' PEM (a string) or null/undefined. */
 #define WN_MAX_TLS_CERTS 16
 typedef struct wn_tls {
   wire_tls_options o;
   wire_tls_cert cs[WN_MAX_TLS_CERTS];
-  char *owned[WN_MAX_TLS_CERTS * 4];
+  char *owned[WN_MAX_TLS_CERTS * 4 + 1];
   size_t n_owned;
 } wn_tls;
 
@@ -592,7 +593,7 @@ static int tls_str(napi_env env, napi_value entry, uint32_t i, wn_tls *t, const 
   return 0;
 }
 
-static int tls_from_js(napi_env env, napi_value arr, wn_tls *t) {
+static int tls_from_js(napi_env env, napi_value arr, napi_value ca, wn_tls *t) {
   memset(t, 0, sizeof *t);
   uint32_t n = 0;
   bool is = false;
@@ -614,16 +615,28 @@ static int tls_from_js(napi_env env, napi_value arr, wn_tls *t) {
   }
   t->o.certs = t->cs;
   t->o.n_certs = n;
+  napi_valuetype ty = napi_undefined;
+  if (ca != NULL && napi_typeof(env, ca, &ty) == napi_ok && ty != napi_undefined &&
+      ty != napi_null) {
+    char *pem = ty == napi_string ? dup_js_string(env, ca) : NULL;
+    if (pem == NULL) {
+      tls_free(t);
+      napi_throw_type_error(env, "EINVAL", "the TLS CA must be PEM text");
+      return -1;
+    }
+    t->owned[t->n_owned++] = pem;
+    t->o.ca_pem = pem;
+  }
   return 0;
 }
 
-/* reloadTls(certs): new certificates for new connections. */
+/* reloadTls(certs[, caPem]): new certificates for new connections. */
 static napi_value server_reload_tls(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   wn_server *srv = this_server(env, info, &argc, argv);
   wn_tls tls;
-  if (!srv || argc < 1 || tls_from_js(env, argv[0], &tls) != 0)
+  if (!srv || argc < 1 || tls_from_js(env, argv[0], argc >= 2 ? argv[1] : NULL, &tls) != 0)
     return NULL;
   wire_error err;
   memset(&err, 0, sizeof err);
@@ -634,10 +647,10 @@ static napi_value server_reload_tls(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* listen(host, port[, tlsCerts]) -> the bound port. */
+/* listen(host, port[, tlsCerts[, caPem]]) -> the bound port. */
 static napi_value server_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], out;
+  size_t argc = 4;
+  napi_value argv[4], out;
   int32_t port = 0;
   wn_server *srv = this_server(env, info, &argc, argv);
   if (!srv)
@@ -657,7 +670,7 @@ static napi_value server_listen(napi_env env, napi_callback_info info) {
   memset(&err, 0, sizeof err);
   if (argc >= 3) { /* TLS: certs from argv[2] */
     wn_tls tls;
-    if (tls_from_js(env, argv[2], &tls) != 0) {
+    if (tls_from_js(env, argv[2], argc >= 4 ? argv[3] : NULL, &tls) != 0) {
       free(host);
       return NULL;
     }

@@ -568,33 +568,54 @@ static void tls_rows(VALUE rows, wire_tls_options *o, wire_tls_cert *cs) {
   o->n_certs = (size_t)n;
 }
 
-/* #listen_tls(host, port, rows). Raises ConfigError (a certificate or key
- * that does not load, EADDRINUSE, ELISTEN). */
-static VALUE server_listen_tls(VALUE self, VALUE host, VALUE port, VALUE rows) {
+/* The client CAs: nil, or [ca, pem] (pem true: PEM text, else a file path);
+ * borrowed from ca as tls_rows borrows. */
+static void tls_ca(VALUE ca, wire_tls_options *o) {
+  if (NIL_P(ca))
+    return;
+  Check_Type(ca, T_ARRAY);
+  if (RARRAY_LEN(ca) != 2)
+    rb_raise(rb_eArgError, "a TLS CA is [ca, pem]");
+  VALUE v = rb_ary_entry(ca, 0);
+  if (RTEST(rb_ary_entry(ca, 1))) {
+    o->ca_pem = StringValuePtr(v);
+    o->ca_pem_len = (size_t)RSTRING_LEN(v);
+  } else {
+    o->ca_file = StringValueCStr(v);
+  }
+}
+
+/* #listen_tls(host, port, rows, ca). Raises ConfigError (a certificate, key
+ * or CA that does not load, EADDRINUSE, ELISTEN). */
+static VALUE server_listen_tls(VALUE self, VALUE host, VALUE port, VALUE rows, VALUE ca) {
   rbw_server *s = rbw_server_get(self);
   wire_tls_options o;
   wire_tls_cert cs[RBW_MAX_TLS_CERTS];
   tls_rows(rows, &o, cs);
+  tls_ca(ca, &o);
   wire_error err;
   memset(&err, 0, sizeof err);
   int rc = wire_server_listen_tls(s->srv, StringValueCStr(host), NUM2INT(port), &o, &err);
   RB_GC_GUARD(rows);
+  RB_GC_GUARD(ca);
   if (rc < 0)
     rbw_raise(rc, &err, "cannot listen");
   return self;
 }
 
-/* #tls_reload(rows): new certificates for new connections. Raises
+/* #tls_reload(rows, ca): new certificates for new connections. Raises
  * ConfigError and keeps the old ones when they do not load. */
-static VALUE server_tls_reload(VALUE self, VALUE rows) {
+static VALUE server_tls_reload(VALUE self, VALUE rows, VALUE ca) {
   rbw_server *s = rbw_server_get(self);
   wire_tls_options o;
   wire_tls_cert cs[RBW_MAX_TLS_CERTS];
   tls_rows(rows, &o, cs);
+  tls_ca(ca, &o);
   wire_error err;
   memset(&err, 0, sizeof err);
   int rc = wire_server_tls_reload(s->srv, &o, &err);
   RB_GC_GUARD(rows);
+  RB_GC_GUARD(ca);
   if (rc < 0)
     rbw_raise(rc, &err, "cannot reload TLS");
   return self;
@@ -695,8 +716,8 @@ void rbw_init_server(void) {
   rb_define_method(rbw.cServer, "initialize", server_initialize, 1);
   rb_define_method(rbw.cServer, "add_endpoint", server_add_endpoint, 3);
   rb_define_method(rbw.cServer, "listen", server_listen, 2);
-  rb_define_method(rbw.cServer, "listen_tls", server_listen_tls, 3);
-  rb_define_method(rbw.cServer, "tls_reload", server_tls_reload, 1);
+  rb_define_method(rbw.cServer, "listen_tls", server_listen_tls, 4);
+  rb_define_method(rbw.cServer, "tls_reload", server_tls_reload, 2);
   rb_define_method(rbw.cServer, "port", server_port, 0);
   rb_define_method(rbw.cServer, "fd", server_fd, 0);
   rb_define_method(rbw.cServer, "timeout", server_timeout, 0);

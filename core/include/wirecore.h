@@ -630,6 +630,10 @@ typedef struct wire_tls_options {
   const char *ca_file;
   /* OpenSSL cipher list for TLS 1.2; NULL = ECDHE with AES-GCM/ChaCha20 */
   const char *ciphers;
+  /* More client CAs as PEM text in memory (one or more certificates; length
+   * 0 means NUL-terminated), beside or instead of ca_file; NULL = none */
+  const char *ca_pem;
+  size_t ca_pem_len;
 } wire_tls_options;
 
 /*
@@ -637,9 +641,9 @@ typedef struct wire_tls_options {
  * opts. opts replaces the server's TLS configuration for every TLS listener
  * (NULL reuses the one of an earlier call). err (may be NULL) says why a
  * certificate or key did not load.
- * Returns 0, WIRE_EINVAL (bad options, unreadable certificate or key, wrong
- * password, key not matching), WIRE_ENOMEM, WIRE_EADDRINUSE, WIRE_ELISTEN or
- * WIRE_ESTATE.
+ * Returns 0, WIRE_EINVAL (bad options, unreadable certificate, key or CA,
+ * wrong password, key not matching), WIRE_ENOMEM, WIRE_EADDRINUSE,
+ * WIRE_ELISTEN or WIRE_ESTATE.
  */
 WIRE_EXTERN int wire_server_listen_tls(wire_server *server, const char *host, int port,
                                        const wire_tls_options *opts, wire_error *err);

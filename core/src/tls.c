@@ -126,6 +126,45 @@ static int load_key(SSL_CTX *ctx, const wire_tls_cert *c, wire_error *err) {
   return 0;
 }
 
+/* The CAs of ca_pem into the context's store. Returns 0 or WIRE_EINVAL
+ * (no certificate in it, or one that does not parse). */
+static int load_ca_pem(SSL_CTX *ctx, const wire_tls_options *o, wire_error *err) {
+  BIO *b = pem_bio(o->ca_pem, o->ca_pem_len);
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  int n = 0;
+  X509 *x;
+  while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+    int ok = X509_STORE_add_cert(store, x) == 1;
+    X509_free(x);
+    if (!ok) {
+      n = 0;
+      break;
+    }
+    n++;
+  }
+  /* the loop ends on "no start line" once every certificate is read */
+  unsigned long e = ERR_peek_last_error();
+  int clean_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+  BIO_free(b);
+  if (n == 0 || !clean_end)
+    return ssl_fail(err, "cannot load CA", "(PEM)");
+  ERR_clear_error();
+  return 0;
+}
+
+/* With ca_file and/or ca_pem, clients must present a certificate one of
+ * those CAs signed. Returns 0 or WIRE_EINVAL. */
+static int load_ca(SSL_CTX *ctx, const wire_tls_options *o, wire_error *err) {
+  if (o->ca_file == NULL && o->ca_pem == NULL)
+    return 0;
+  if (o->ca_file && SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1)
+    return ssl_fail(err, "cannot load CA", o->ca_file);
+  if (o->ca_pem && load_ca_pem(ctx, o, err) != 0)
+    return WIRE_EINVAL;
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+  return 0;
+}
+
 /* One context: protocol floor, ciphers, options, certificate and key. */
 static int ctx_new(const wire_tls_options *o, const wire_tls_cert *c, SSL_CTX **out,
                    wire_error *err) {
@@ -148,12 +187,7 @@ static int ctx_new(const wire_tls_options *o, const wire_tls_cert *c, SSL_CTX **
   SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
   if (load_cert(ctx, c, err) != 0 || load_key(ctx, c, err) != 0)
     return WIRE_EINVAL;
-  if (o->ca_file) {
-    if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1)
-      return ssl_fail(err, "cannot load CA", o->ca_file);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-  }
-  return 0;
+  return load_ca(ctx, o, err);
 }
 
 void wire__tls_set_free(wire__tls_set *set) {

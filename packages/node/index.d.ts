@@ -207,6 +207,8 @@ export interface TlsCertificate {
 export interface TlsOptions extends TlsCertificate {
   /** More certificates chosen by the client's SNI name ("*.example.com": one label). */
   sni?: Record<string, TlsCertificate>;
+  /** PEM CA certificate(s): clients must present a certificate one of them signed. */
+  ca?: Pem;
 }
 
 /** One structured event of the core: connection open/close, refused upgrade, error. */

@@ -318,8 +318,59 @@ Test(tls, wrong_password_and_bad_files_are_clear_errors) {
   bad.key_password = "secret";
   cr_assert_eq(wire_server_listen_tls(F.server, "127.0.0.1", 0, &o, &err), WIRE_EINVAL);
   cr_assert(strstr(err.message, "does not match") != NULL, "%s", err.message);
+  wire_tls_options co = {.certs = certs, .n_certs = 1, .ca_pem = "not a certificate"};
+  cr_assert_eq(wire_server_listen_tls(F.server, "127.0.0.1", 0, &co, &err), WIRE_EINVAL);
+  cr_assert(strstr(err.message, "cannot load CA") != NULL, "%s", err.message);
   cr_assert_eq(wire_server_tls_reload(F.server, &o, &err), WIRE_ESTATE);
   F.done = 1; /* never listened */
+}
+
+/* ca_file or ca_pem: a client must present a certificate the CA signed
+ * (localhost's serves as the client's: no EKU, signed by the test CA). */
+static void client_certificate_required(int as_pem) {
+  cr_assert_eq(wire_server_new(NULL, &F.server), 0);
+  F.pump.server = F.server;
+  F.echo = 1;
+  wire_error err;
+  cr_assert_eq(wire_endpoint_add(F.server, "/", NULL, &fx_callbacks, &F, &F.ep, &err), 0);
+  char ca[128], pem[8192] = "";
+  path(ca, sizeof ca, "ca.pem");
+  FILE *fp = fopen(ca, "r");
+  cr_assert_not_null(fp);
+  size_t n = fread(pem, 1, sizeof pem - 1, fp);
+  fclose(fp);
+  wire_tls_options o = {.certs = certs, .n_certs = 1};
+  if (as_pem) {
+    o.ca_pem = pem;
+    o.ca_pem_len = n;
+  } else {
+    o.ca_file = ca;
+  }
+  cr_assert_eq(wire_server_listen_tls(F.server, "127.0.0.1", 0, &o, &err), 0, "%s", err.message);
+  F.port = wire_server_port(F.server);
+  cli c;
+  /* TLS 1.2: the refusal comes inside the client's handshake */
+  SSL_CTX *anon = client_ctx(TLS1_2_VERSION, TLS1_2_VERSION);
+  cr_assert_not(cli_open(&c, anon, "localhost", NULL), "a client without a certificate got in");
+  cli_close(&c);
+  SSL_CTX *mine = client_ctx(TLS1_2_VERSION, TLS1_3_VERSION);
+  cr_assert_eq(SSL_CTX_use_certificate_chain_file(mine, files[0]), 1);
+  cr_assert_eq(SSL_CTX_use_PrivateKey_file(mine, files[1], SSL_FILETYPE_PEM), 1);
+  cr_assert(cli_open(&c, mine, "localhost", NULL), "the client's certificate was refused");
+  cr_assert(cli_upgrade(&c));
+  cli_echo(&c, (const uint8_t *)"signed", 6);
+  cr_assert_eq(F.n_connect, 1);
+  cli_close(&c);
+  SSL_CTX_free(anon);
+  SSL_CTX_free(mine);
+}
+
+Test(tls, ca_file_requires_a_client_certificate) {
+  client_certificate_required(0);
+}
+
+Test(tls, ca_pem_requires_a_client_certificate) {
+  client_certificate_required(1);
 }
 
 Test(tls, reload_swaps_certificate_for_new_connections) {

@@ -1,6 +1,7 @@
 // wss:// from the Node package: new App({ tls: { cert, key } }) with PEM strings
 // and Buffers, a throwaway CA made by the `openssl` command, the real `ws`
-// client over TLS, SNI, an encrypted key, reloadTls, and the clear errors.
+// client over TLS, SNI, an encrypted key, reloadTls, tls.ca (client
+// certificates), and the clear errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -26,6 +27,10 @@ before(() => {
       '-out', `${n}.pem`, '-days', '2', '-extfile', `${n}.ext`);
   }
   ssl('pkey', '-in', 'localhost.key', '-aes256', '-passout', 'pass:secret', '-out', 'localhost.enc');
+  ssl('req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=a client');
+  fs.writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'client.pem', '-days', '2', '-extfile', 'client.ext');
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -89,6 +94,20 @@ test('encrypted key, SNI and reloadTls', async (t) => {
     (err) => err instanceof ConfigError && /does not match/.test(err.message));
 });
 
+test('tls.ca: a client needs a certificate the CA signed', async (t) => {
+  const { port } = await echoApp(t, { cert: pem('localhost.pem'), key: pem('localhost.key'),
+    ca: pem('ca.pem').toString() });
+  const url = `wss://localhost:${port}/e`;
+  const ws = await open(url, { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') });
+  ws.send('"signed"');
+  const [data] = await once(ws, 'message');
+  assert.equal(String(data), '"signed"');
+  ws.close();
+  await once(ws, 'close');
+  // without one, the server ends the TLS connection before any upgrade
+  await assert.rejects(open(url, { ca: pem('ca.pem') }));
+});
+
 test('TLS 1.1 is refused', async (t) => {
   const { port } = await echoApp(t, { cert: pem('localhost.pem'), key: pem('localhost.key') });
   const err = await new Promise((resolve) => {
@@ -106,4 +125,9 @@ test('bad tls options are clear errors', async () => {
   assert.throws(() => new App({ tls: { cert: 1, key: 2 } }), /PEM text/);
   const app = new App({ tls: { cert: pem('localhost.pem'), key: pem('localhost.enc'), passphrase: 'no' } });
   await assert.rejects(app.listen({ port: 0 }), (err) => err instanceof ConfigError && /password/.test(err.message));
+  assert.throws(() => new App({ tls: { cert: pem('localhost.pem'), key: pem('localhost.key'), ca: 5 } }),
+    /tls\.ca must be PEM text/);
+  const badCa = new App({ tls: { cert: pem('localhost.pem'), key: pem('localhost.key'), ca: 'no CA' } });
+  await assert.rejects(badCa.listen({ port: 0 }),
+    (err) => err instanceof ConfigError && /cannot load CA/.test(err.message));
 });

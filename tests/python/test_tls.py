@@ -34,6 +34,11 @@ def pki(tmp_path_factory) -> pathlib.Path:
                  f"{name}.ext", cwd=d)
     _openssl("pkey", "-in", "localhost.key", "-aes256", "-passout", "pass:secret", "-out",
              "localhost.enc", cwd=d)
+    _openssl("req", *ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=a client",
+             cwd=d)
+    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "client.pem", "-days", "2", "-extfile", "client.ext", cwd=d)
     return d
 
 
@@ -102,6 +107,25 @@ async def test_dict_encrypted_key_sni_and_reload(pki):
         with pytest.raises(ConfigError, match="does not match"):
             running.reload_tls(TLSConfig(certfile=str(pki / "localhost.pem"),
                                          keyfile=str(pki / "other.test.key")))
+    finally:
+        await running.stop(1.0)
+
+
+async def test_cafile_requires_a_client_certificate(pki):
+    running = await _app().start("127.0.0.1", 0, ssl=TLSConfig(
+        certfile=str(pki / "localhost.pem"), keyfile=str(pki / "localhost.key"),
+        cafile=str(pki / "ca.pem")))
+    try:
+        url = f"wss://localhost:{running.port}/echo"
+        mine = _client_ctx(pki)
+        mine.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
+        async with websockets.connect(url, ssl=mine) as ws:
+            await ws.send('"signed"')
+            assert await ws.recv() == '"echo:signed"'
+        # without one, the server ends the connection before any upgrade
+        with pytest.raises((ssl.SSLError, websockets.exceptions.WebSocketException, OSError)):
+            async with websockets.connect(url, ssl=_client_ctx(pki)) as ws:
+                await ws.recv()
     finally:
         await running.stop(1.0)
 

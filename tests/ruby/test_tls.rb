@@ -26,6 +26,10 @@ class TestTLS < Minitest::Test
                 "-out", "#{n}.pem", "-days", "2", "-extfile", "#{n}.ext")
       end
       sh.call("pkey", "-in", "localhost.key", "-aes256", "-passout", "pass:secret", "-out", "localhost.enc")
+      sh.call("req", *ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=a client")
+      File.write(File.join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n")
+      sh.call("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+              "-out", "client.pem", "-days", "2", "-extfile", "client.ext")
       dir
     end
   end
@@ -40,10 +44,14 @@ class TestTLS < Minitest::Test
 
   # TLS to 127.0.0.1:port verified against the test CA, then the gem's
   # WebSocket handshake over it. Returns [ssl, incoming, handshake].
-  def wss(port, host: "localhost", min: nil, max: nil)
+  def wss(port, host: "localhost", min: nil, max: nil, client: nil)
     ctx = OpenSSL::SSL::SSLContext.new
     ctx.ca_file = f("ca.pem")
     ctx.verify_mode = OpenSSL::SSL::VERIFY_PEER
+    if client
+      ctx.cert = OpenSSL::X509::Certificate.new(File.read(f("#{client}.pem")))
+      ctx.key = OpenSSL::PKey.read(File.read(f("#{client}.key")))
+    end
     ctx.min_version = min if min
     ctx.max_version = max if max
     ssl = OpenSSL::SSL::SSLSocket.new(TCPSocket.new("127.0.0.1", port), ctx)
@@ -106,6 +114,23 @@ class TestTLS < Minitest::Test
     end
   end
 
+  def test_ca_requires_a_client_certificate
+    [f("ca.pem"), File.read(f("ca.pem"))].each do |ca| # a path, then PEM text
+      runtime, thread = echo_app.start(tls: { cert: f("localhost.pem"), key: f("localhost.key"), ca: ca })
+      ssl, inc, hs = wss(runtime.port, client: "client")
+      assert_equal "signed", echo(ssl, inc, hs, "signed")
+      ssl.close
+      # without a certificate the server ends the connection before any upgrade
+      assert_raises(OpenSSL::SSL::SSLError, EOFError, Errno::ECONNRESET) do
+        ssl, = wss(runtime.port, max: OpenSSL::SSL::TLS1_2_VERSION)
+        ssl.close
+      end
+    ensure
+      runtime&.stop
+      thread&.join(10)
+    end
+  end
+
   def test_tls11_is_refused
     serving_tls(cert: f("localhost.pem"), key: f("localhost.key")) do |port, _|
       ctx = OpenSSL::SSL::SSLContext.new
@@ -126,6 +151,14 @@ class TestTLS < Minitest::Test
       echo_app.start(tls: { cert: f("localhost.pem"), key: f("localhost.enc"), password: "nope" })
     end
     assert_match(/wrong password/, err.message)
+    err = assert_raises(Wirecore::ConfigError) do
+      echo_app.start(tls: { cert: f("localhost.pem"), key: f("localhost.key"), ca: "-----BEGIN nothing" })
+    end
+    assert_match(/cannot load CA/, err.message)
+    assert_raises(ArgumentError) { echo_app.start(tls: { cert: f("localhost.pem"), key: f("localhost.key"), ca: 5 }) }
+    assert_raises(ArgumentError) do
+      echo_app.start(tls: { cert: f("localhost.pem"), sni: { "x" => { cert: f("other.test.pem"), ca: "y" } } })
+    end
   end
 
   private

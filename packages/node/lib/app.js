@@ -400,13 +400,18 @@ function tlsCerts(tls) {
     return [name, pemText(t.cert, 'cert'), pemText(t.key, 'key'), t.passphrase ?? null];
   };
   for (const k of Object.keys(tls)) {
-    if (!['cert', 'key', 'passphrase', 'sni'].includes(k)) {
+    if (!['cert', 'key', 'passphrase', 'sni', 'ca'].includes(k)) {
       throw new TypeError(`unknown tls option: ${k}`);
     }
   }
   const rows = [row(null, tls, 'tls')];
   for (const [name, t] of Object.entries(tls.sni ?? {})) rows.push(row(name, t, `tls.sni[${name}]`));
   return rows;
+}
+
+/** The `tls.ca` option (client certificates must chain to it) as PEM text, or null. */
+function tlsCa(tls) {
+  return tls.ca == null ? null : pemText(tls.ca, 'ca');
 }
 
 class App extends EventEmitter {
@@ -421,11 +426,14 @@ class App extends EventEmitter {
    *   messageTimeout, compression ('shared', 'dedicated' or 'off'), compressionThreshold,
    *   compressionWindowBits,
    *   allowedOrigins, subprotocols,
-   *   invalidMessages), and tls: { cert, key, passphrase, sni } to serve wss://
+   *   invalidMessages), and tls: { cert, key, passphrase, sni, ca } to serve wss://
    */
   constructor(options = {}) {
     super();
-    if (options.tls !== undefined) tlsCerts(options.tls); // a bad tls option fails here
+    if (options.tls !== undefined) { // a bad tls option fails here
+      tlsCerts(options.tls);
+      tlsCa(options.tls);
+    }
     this.options = { ...options };
     try {
       this._server = new native.Server({
@@ -624,7 +632,7 @@ class App extends EventEmitter {
     }
     try {
       this.port = this.options.tls
-        ? this._server.listen(host, port, tlsCerts(this.options.tls))
+        ? this._server.listen(host, port, tlsCerts(this.options.tls), tlsCa(this.options.tls))
         : this._server.listen(host, port);
     } catch (err) {
       throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
@@ -677,7 +685,7 @@ class App extends EventEmitter {
    */
   reloadTls(tls) {
     try {
-      this._server.reloadTls(tlsCerts(tls));
+      this._server.reloadTls(tlsCerts(tls), tlsCa(tls));
     } catch (err) {
       throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;
     }

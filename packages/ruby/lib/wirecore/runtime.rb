@@ -27,7 +27,7 @@ module Wirecore
       # Core events are built only when the logger takes INFO.
       @native.set_log(app.method(:log_event), 20) if app.logger&.info?
       if tls
-        @native.listen_tls(host, port, TLS.rows(tls))
+        @native.listen_tls(host, port, TLS.rows(tls), TLS.ca(tls))
       else
         @native.listen(host, port)
       end
@@ -67,7 +67,7 @@ module Wirecore
     # New certificate/key (same shape as run's tls:) for new connections;
     # open ones keep theirs. Raises ConfigError and keeps the old ones when
     # they do not load.
-    def reload_tls(tls) = @native.tls_reload(TLS.rows(tls))
+    def reload_tls(tls) = @native.tls_reload(TLS.rows(tls), TLS.ca(tls))
 
     # Sessions to start once the current process call has returned.
     def defer(session) = @deferred << session
