@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Abuse suite: hostile raw-socket clients (fragment amplification, stalled
-# readers, slowloris, ping flood, handshake abuse, a connection flood at a
+# readers, slowloris, ping flood, handshake abuse, deflate bombs, a connection flood at a
 # lowered RLIMIT_NOFILE) against build/wire_echo and the Python package's
 # echo example, asserting bounded RSS and a bystander's echo latency. The
 # Python package is built and installed as 20-python.sh does.
