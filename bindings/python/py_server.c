@@ -358,14 +358,14 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
   unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0;
-  int compression = 0;               /* permessage-deflate */
+  int compression = 0; /* permessage-deflate */
   Py_ssize_t z_threshold = 0;
   unsigned z_bits = 0;
-  if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "sO|$iOzinnIIOOInnIIinI:add_endpoint", kwlist, &pattern, &handler, &codec,
-          &schemas, &response_schema, &policy, &max_msg, &max_bp, &idle, &pong, &subprotocols,
-          &origins, &flags, &max_queued, &high_water, &send_timeout, &max_frags, &compression,
-          &z_threshold, &z_bits))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInnIIinI:add_endpoint", kwlist,
+                                   &pattern, &handler, &codec, &schemas, &response_schema, &policy,
+                                   &max_msg, &max_bp, &idle, &pong, &subprotocols, &origins, &flags,
+                                   &max_queued, &high_water, &send_timeout, &max_frags,
+                                   &compression, &z_threshold, &z_bits))
     return NULL;
   if (z_threshold < 0) {
     PyErr_SetString(PyExc_ValueError, "compression_threshold must not be negative");
