@@ -484,11 +484,13 @@ int wire__pmd_send(wire_conn *c, int opcode, const void *data, size_t len) {
   z_stream *z = deflate_stream(c);
   if (z == NULL)
     return WIRE_ENOMEM;
-  int ded = (c->pmd & WIRE__PMD_DEDICATED) != 0;
+  /* with context kept, what went into the stream must go out compressed */
+  int keep = (c->pmd & (WIRE__PMD_DEDICATED | WIRE__PMD_SNCT)) == WIRE__PMD_DEDICATED;
   size_t flen = 0;
   int err;
-  uint8_t *b = compress_block(z, offsetof(wire__ochunk, data), opcode, data, len, ded, &flen, &err);
-  if (!ded || (c->pmd & WIRE__PMD_SNCT))
+  uint8_t *b =
+      compress_block(z, offsetof(wire__ochunk, data), opcode, data, len, keep, &flen, &err);
+  if (!keep || b == NULL) /* a reset is always safe: the peer's window only holds more */
     deflateReset(z);
   if (b == NULL)
     return err;

@@ -315,6 +315,45 @@ def test_fragment_amplification(any_kind):
         srv.stop()
 
 
+def test_deflate_bombs(server_kind):
+    """Twenty connections negotiate permessage-deflate, each sends 16 MiB of
+    zeros compressed to ~16 KiB: inflating stops at max_message_size (1009)."""
+    import zlib
+
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = (z.compress(bytes(16 << 20)) + z.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    head = bytes([0xC2, 0x80 | 126]) + struct.pack("!H", len(bomb))
+    mask = b"\0\0\0\0"
+    extra = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    srv = Server(server_kind)
+    closed = 0
+    try:
+        with Watch(srv) as w:
+            for _ in range(20):
+                s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+                s.sendall(REQUEST.format(path=srv.path, extra=extra).encode())
+                reply = read_head(s)
+                assert b"permessage-deflate" in reply, reply[:200]
+                s.sendall(head + mask + bomb)
+                data = reply.split(b"\r\n\r\n", 1)[1]
+                s.settimeout(5)
+                while len(data) < 4:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data[:4] == bytes([0x88, 0x02, 0x03, 0xF1]):  # close 1009
+                    closed += 1
+                s.close()
+        row = w.record("deflate bombs 20x16MiB", server_kind, closed_1009=closed)
+        assert srv.alive()
+        assert closed == 20
+        w.check(16 * MIB)
+        print(row)
+    finally:
+        srv.stop()
+
+
 def test_stalled_readers_are_closed(any_kind):
     """Twenty clients send 6 MiB each to echo and never read."""
     server_kind = any_kind

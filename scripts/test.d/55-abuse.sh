@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Abuse suite: hostile raw-socket clients (fragment amplification, stalled
-# readers, slowloris, ping flood, handshake abuse, a connection flood at a
-# lowered RLIMIT_NOFILE, a hung handler, slow consumers over the memory
-# budget) against build/wire_echo and the Python, Node and Ruby packages'
+# readers, slowloris, ping flood, handshake abuse, deflate bombs, a connection
+# flood at a lowered RLIMIT_NOFILE, a hung handler, slow consumers over the
+# memory budget) against build/wire_echo and the Python, Node and Ruby packages'
 # echo servers, asserting bounded RSS and a bystander's echo latency. The
 # Python package is built and installed as 20-python.sh does; the Node addon
 # and the Ruby extension are built in place when missing (or always unless
