@@ -3,10 +3,11 @@
  * binary), on any path. Uses only the public header.
  *
  *   wire_echo [--host H] [--port P] [--max-message BYTES] [--workers N]
- *             [--send-timeout MS] [--pong-timeout MS]
+ *             [--send-timeout MS] [--pong-timeout MS] [--max-buffered BYTES]
  *
  * --send-timeout and --pong-timeout set send_timeout_ms and pong_timeout_ms
- * (which is also the close deadline); 0 keeps the defaults.
+ * (which is also the close deadline); --max-buffered sets the server's
+ * memory budget, max_buffered_bytes (docs/limits.md); 0 keeps the defaults.
  *
  * --workers N (N > 1) serves from N processes sharing the port under a
  * supervisor (docs/scaling.md): a worker that dies is restarted, SIGHUP
@@ -35,7 +36,7 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 static int usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--max-message BYTES] [--workers N]"
-          " [--send-timeout MS] [--pong-timeout MS]\n",
+          " [--send-timeout MS] [--pong-timeout MS] [--max-buffered BYTES]\n",
           argv0);
   return 2;
 }
@@ -45,6 +46,7 @@ typedef struct echo_args {
   long port;
   unsigned long long max_message;
   unsigned long send_timeout, pong_timeout;
+  unsigned long long max_buffered;
 } echo_args;
 
 static int serve(unsigned index, void *user_data);
@@ -54,6 +56,7 @@ int main(int argc, char **argv) {
   long port = 9001, workers = 1;
   unsigned long long max_message = 1u << 20;
   unsigned long send_timeout = 0, pong_timeout = 0;
+  unsigned long long max_buffered = 0;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
     if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
@@ -78,11 +81,15 @@ int main(int argc, char **argv) {
       pong_timeout = strtoul(argv[++i], &end, 10);
       if (*end || pong_timeout > 0x7fffffffUL)
         return usage(argv[0]);
+    } else if (strcmp(argv[i], "--max-buffered") == 0 && i + 1 < argc) {
+      max_buffered = strtoull(argv[++i], &end, 10);
+      if (*end)
+        return usage(argv[0]);
     } else {
       return usage(argv[0]);
     }
   }
-  echo_args args = {host, port, max_message, send_timeout, pong_timeout};
+  echo_args args = {host, port, max_message, send_timeout, pong_timeout, max_buffered};
   return example_workers("wire_echo", workers, port, serve, &args);
 }
 
@@ -94,7 +101,9 @@ static int serve(unsigned index, void *user_data) {
   unsigned long long max_message = a->max_message;
   (void)index;
   wire_server *server = NULL;
-  int r = wire_server_new(NULL, &server);
+  wire_server_options so = {0};
+  so.max_buffered_bytes = (size_t)a->max_buffered;
+  int r = wire_server_new(&so, &server);
   if (r != 0) {
     fprintf(stderr, "wire_echo: %s\n", wire_strerror(r));
     return 1;
