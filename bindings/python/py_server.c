@@ -359,11 +359,10 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
   unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0, msg_timeout = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|$iOzinnIIOOInnIII:add_endpoint", kwlist, &pattern,
-                                   &handler, &codec, &schemas, &response_schema, &policy, &max_msg,
-                                   &max_bp, &idle, &pong, &subprotocols, &origins, &flags,
-                                   &max_queued, &high_water, &send_timeout, &max_frags,
-                                   &msg_timeout))
+  if (!PyArg_ParseTupleAndKeywords(
+          args, kw, "sO|$iOzinnIIOOInnIII:add_endpoint", kwlist, &pattern, &handler, &codec,
+          &schemas, &response_schema, &policy, &max_msg, &max_bp, &idle, &pong, &subprotocols,
+          &origins, &flags, &max_queued, &high_water, &send_timeout, &max_frags, &msg_timeout))
     return NULL;
   if (max_queued < 0 || high_water < 0) {
     PyErr_SetString(PyExc_ValueError,
