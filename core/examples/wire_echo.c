@@ -3,12 +3,13 @@
  * binary), on any path. Uses only the public header.
  *
  *   wire_echo [--host H] [--port P] [--max-message BYTES] [--workers N]
- *             [--send-timeout MS] [--pong-timeout MS]
+ *             [--send-timeout MS] [--pong-timeout MS] [--max-buffered BYTES]
  *             [--cert FILE --key FILE [--ca FILE]]
  *             [--metrics] [--metrics-port P] [--log-json]
  *
  * --send-timeout and --pong-timeout set send_timeout_ms and pong_timeout_ms
- * (which is also the close deadline); 0 keeps the defaults.
+ * (which is also the close deadline); --max-buffered sets the server's
+ * memory budget, max_buffered_bytes (docs/limits.md); 0 keeps the defaults.
  *
  * --metrics serves GET /metrics (Prometheus) and /health on the port,
  * --metrics-port P on a port of their own; --log-json prints one JSON line
@@ -45,8 +46,8 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
 static int usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s [--host H] [--port P] [--max-message BYTES] [--workers N]"
-          " [--send-timeout MS] [--pong-timeout MS] [--cert FILE --key FILE [--ca FILE]]"
-          " [--metrics] [--metrics-port P] [--log-json]\n",
+          " [--send-timeout MS] [--pong-timeout MS] [--max-buffered BYTES]"
+          " [--cert FILE --key FILE [--ca FILE]] [--metrics] [--metrics-port P] [--log-json]\n",
           argv0);
   return 2;
 }
@@ -57,6 +58,7 @@ typedef struct echo_args {
   unsigned long long max_message;
   unsigned long send_timeout, pong_timeout;
   example_ops ops;
+  unsigned long long max_buffered;
 } echo_args;
 
 static int serve(unsigned index, void *user_data);
@@ -67,6 +69,7 @@ int main(int argc, char **argv) {
   unsigned long long max_message = 1u << 20;
   unsigned long send_timeout = 0, pong_timeout = 0;
   example_ops ops = {0, -1, 0};
+  unsigned long long max_buffered = 0;
   for (int i = 1; i < argc; i++) {
     char *end = NULL;
     int k = example_ops_arg(argc, argv, &i, &ops);
@@ -98,11 +101,15 @@ int main(int argc, char **argv) {
       pong_timeout = strtoul(argv[++i], &end, 10);
       if (*end || pong_timeout > 0x7fffffffUL)
         return usage(argv[0]);
+    } else if (strcmp(argv[i], "--max-buffered") == 0 && i + 1 < argc) {
+      max_buffered = strtoull(argv[++i], &end, 10);
+      if (*end)
+        return usage(argv[0]);
     } else {
       return usage(argv[0]);
     }
   }
-  echo_args args = {host, port, max_message, send_timeout, pong_timeout, ops};
+  echo_args args = {host, port, max_message, send_timeout, pong_timeout, ops, max_buffered};
   return example_workers("wire_echo", workers, port, serve, &args);
 }
 
@@ -114,7 +121,9 @@ static int serve(unsigned index, void *user_data) {
   unsigned long long max_message = a->max_message;
   (void)index;
   wire_server *server = NULL;
-  int r = wire_server_new(NULL, &server);
+  wire_server_options so = {0};
+  so.max_buffered_bytes = (size_t)a->max_buffered;
+  int r = wire_server_new(&so, &server);
   if (r != 0) {
     fprintf(stderr, "wire_echo: %s\n", wire_strerror(r));
     return 1;
