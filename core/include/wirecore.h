@@ -1236,8 +1236,9 @@ WIRE_EXTERN int wire_server_set_metrics(wire_server *server, const char *metrics
 /*
  * Listen on a separate port that serves only the metrics and health paths
  * (/metrics and /health unless wire_server_set_metrics chose others) and
- * answers 404 to anything else, upgrades included. It stays open while the
- * server drains, so health checks see the 503, and closes with the shutdown.
+ * answers 404 to anything else, upgrades included. It stays open through a
+ * drain and the graceful shutdown, so health checks see the 503, and closes
+ * once the shutdown has no connection left.
  * Returns 0, WIRE_EADDRINUSE, WIRE_ELISTEN, WIRE_EINVAL or WIRE_ESTATE.
  */
 WIRE_EXTERN int wire_server_listen_metrics(wire_server *server, const char *host, int port);

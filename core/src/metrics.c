@@ -128,7 +128,7 @@ static void slot_add(wire__mslot *dst, const wire__mslot *src) {
    * appended after it included */
   add_u64((uint64_t *)&dst->stats, (const uint64_t *)&tmp.stats,
           offsetof(wire_server_stats, max_connections) / sizeof(uint64_t));
-  size_t tail = offsetof(wire_server_stats, connections_total);
+  size_t tail = (offsetof(wire_server_stats, max_connections) + sizeof(unsigned) + 7) & ~(size_t)7;
   add_u64((uint64_t *)((char *)&dst->stats + tail),
           (const uint64_t *)((const char *)&tmp.stats + tail),
           (sizeof(wire_server_stats) - tail) / sizeof(uint64_t));

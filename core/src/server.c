@@ -371,7 +371,8 @@ void wire__conn_start(wire_conn *c, int ok) {
   wire_server *s = WIRE__SRV(c);
   c->id = s->next_id++;
   s->n_sockets++;
-  if (!ok || s->state != WIRE__SV_LISTENING) {
+  int ops_open = (c->rules & WIRE__R_OPS) && s->state == WIRE__SV_SHUTTING; /* metrics */
+  if (!ok || (s->state != WIRE__SV_LISTENING && !ops_open)) {
     wire__conn_terminate(c, 1006, NULL, 0);
     return;
   }
@@ -512,13 +513,14 @@ void wire_server_unref(wire_server *s) {
 
 /* ---- shutdown ---------------------------------------------------------------- */
 
-/* While the server still runs (a drain), metrics listeners stay open so
- * health checks see the drain. */
+/* Metrics listeners stay open through a drain and the graceful shutdown, so
+ * health checks see the 503; wire__server_check_done closes them once every
+ * connection is gone. */
 void wire__server_close_listeners(wire_server *s) {
   wire__listener **pp = &s->listeners;
   while (*pp != NULL) {
     wire__listener *l = *pp;
-    if (l->ops && s->state == WIRE__SV_LISTENING) {
+    if (l->ops && (s->state == WIRE__SV_LISTENING || s->state == WIRE__SV_SHUTTING)) {
       pp = &l->next;
       continue;
     }
@@ -530,8 +532,13 @@ void wire__server_close_listeners(wire_server *s) {
 /* When the last socket and listener are gone, close the timer; its close
  * callback finishes the shutdown. */
 void wire__server_check_done(wire_server *s) {
-  if (s->state != WIRE__SV_SHUTTING || s->n_sockets > 0 || s->listeners != NULL)
+  if (s->state != WIRE__SV_SHUTTING || s->n_sockets > 0)
     return;
+  while (s->listeners != NULL) { /* metrics listeners: the last to go */
+    wire__listener *l = s->listeners;
+    s->listeners = l->next;
+    uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
+  }
   if (wire__timer_close(s) || wire__wake_close(s))
     return;
   if (s->n_handles > 0)

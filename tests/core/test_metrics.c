@@ -310,3 +310,30 @@ Test(metrics, log_json_escapes_and_measures_like_snprintf) {
   cr_assert_eq(strlen(small), 9);
   cr_assert_eq(wire_log_event_json(NULL, buf, sizeof buf), WIRE_EINVAL);
 }
+
+static void on_shutdown_done(wire_server *s, void *ud) {
+  (void)s;
+  ((fx *)ud)->done = 1;
+}
+
+Test(metrics, health_is_503_through_the_graceful_shutdown_then_the_metrics_port_closes) {
+  fx_start(&F, NULL, NULL, "/ws");
+  cr_assert_eq(wire_server_listen_metrics(F.server, "127.0.0.1", 0), 0);
+  int mp = wire_server_metrics_port(F.server);
+  int a = wt_open(&F.pump, F.port, "/ws"); /* answers the 1001 only when told */
+  cr_assert_eq(wire_server_shutdown(F.server, 5000, on_shutdown_done, &F), 0);
+  wt_msg m;
+  cr_assert_eq(wt_read_frame(&F.pump, a, &m, 3000), 0);
+  cr_assert_eq(m.close_code, 1001);
+  wt_msg_free(&m);
+  cr_assert_eq(get(mp, "/health", body, sizeof body), 503);
+  cr_assert_str_eq(body, "{\"status\":\"shutting_down\",\"connections\":1,\"broker\":\"none\"}\n");
+  cr_assert_eq(get(mp, "/metrics", body, sizeof body), 200);
+  cr_assert_eq(F.done, 0);
+  uint8_t code[2] = {0x03, 0xe9}; /* 1001 */
+  wt_send_frame(&F.pump, a, 1, 8, code, 2);
+  FX_PUMP_UNTIL(&F, F.done);
+  cr_assert(F.done, "the shutdown did not finish once the last connection closed");
+  close(a);
+  cr_assert_lt(wt_connect(mp), 0, "the metrics port is still open");
+}
