@@ -192,6 +192,8 @@ class App:
         Forwarded header names the client."""
         self._routes: list[Route | tuple[type[WebSocket], str, dict[str, Any]]] = []
         self.broker = broker
+        if isinstance(trusted_proxies, (str, bytes)):
+            raise ConfigError("trusted_proxies is a list of addresses or CIDRs, not one string")
         proxies = None if trusted_proxies is None else [str(p) for p in trusted_proxies]
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),
