@@ -31,6 +31,7 @@ export interface Request {
   queryList: Array<[string, string]>;
   /** Headers with lower-cased names; repeats joined with ", ". */
   headers: Record<string, string>;
+  /** The peer's address; behind a proxy listed in trustedProxies, the client it forwards. */
   remoteAddress: string;
   remotePort: number;
   /** The negotiated subprotocol, or null. */

@@ -172,6 +172,8 @@ def test_bad_limits_are_config_errors():
     with pytest.raises(ConfigError):
         App(handshake_rate=1.5)
     with pytest.raises(ConfigError):
+        App(trusted_proxies="10.0.0.1")
+    with pytest.raises(ConfigError):
         App(trusted_proxies=["not-an-address"])._build()
     for opts in ({"message_rate": -1}, {"rate_limit_action": "ignore"}, {"byte_burst": "10"}):
         app = App()

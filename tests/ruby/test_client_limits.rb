@@ -124,6 +124,7 @@ class TestClientLimits < Minitest::Test
   def test_bad_limits_are_config_errors
     assert_raises(Wirecore::ConfigError) { new_app(max_connections_per_address: -1) }
     assert_raises(Wirecore::ConfigError) { new_app(handshake_rate: 1.5) }
+    assert_raises(Wirecore::ConfigError) { new_app(trusted_proxies: "10.0.0.1") }
     assert_raises(Wirecore::ConfigError) { new_app(trusted_proxies: ["nope"]).start }
     [{ message_rate: -1 }, { rate_limit_action: :ignore }, { byte_burst: "10" }].each do |opts|
       app = new_app

@@ -235,6 +235,8 @@ class App:
         self.metrics_path = metrics_path
         self.health_path = health_path
         self.metrics_port = metrics_port
+        if isinstance(trusted_proxies, (str, bytes)):
+            raise ConfigError("trusted_proxies is a list of addresses or CIDRs, not one string")
         proxies = None if trusted_proxies is None else [str(p) for p in trusted_proxies]
         self._server_options = {
             "max_handshake_size": int(max_handshake_size),

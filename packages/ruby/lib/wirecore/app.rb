@@ -50,7 +50,7 @@ module Wirecore
                                                     max_connections_per_address, 2**32),
         handshake_rate: Endpoint.limit(:handshake_rate, handshake_rate, 2**32),
         handshake_burst: Endpoint.limit(:handshake_burst, handshake_burst, 2**32),
-        trusted_proxies: trusted_proxies&.map(&:to_s)
+        trusted_proxies: App.proxy_list(trusted_proxies)
       }
       @shutdown_timeout = shutdown_timeout
       @logger = logger
@@ -231,6 +231,14 @@ module Wirecore
     end
 
     def server_options = @server_options
+
+    # trusted_proxies: nil, or an Array of addresses / CIDRs as Strings.
+    def self.proxy_list(list)
+      return nil if list.nil?
+      raise ConfigError, "trusted_proxies is an Array of addresses or CIDRs" unless list.is_a?(Array)
+
+      list.map(&:to_s)
+    end
     def shutdown_timeout_ms = (@shutdown_timeout * 1000).round
 
     # A broker state report from the core: one log line per change.
