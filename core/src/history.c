@@ -583,6 +583,8 @@ uint64_t wire__history_own_seq(wire_server *s, wire__hist *h) {
   return s->broker != NULL ? ++h->own_seq : 0;
 }
 
+#define MAX_ORIGINS 64u /* other processes tracked per topic */
+
 void wire__history_seen(wire_server *s, const char *name, size_t len, uint64_t origin,
                         uint64_t seq) {
   wire__hist *h;
@@ -603,7 +605,13 @@ void wire__history_seen(wire_server *s, const char *name, size_t len, uint64_t o
     return;
   }
   /* The first publication seen from that process: nothing to compare with
-   * (the history starts with this process's own view). */
+   * (the history starts with this process's own view). Processes come and
+   * go (restarts make new origins): past MAX_ORIGINS the longest known one
+   * is forgotten, and is taken as new should it publish again. */
+  if (h->n_origins == MAX_ORIGINS) {
+    memmove(h->origins, h->origins + 1, (MAX_ORIGINS - 1) * sizeof *h->origins);
+    h->n_origins--;
+  }
   wire__horigin *no = realloc(h->origins, (h->n_origins + 1) * sizeof *no);
   if (no == NULL)
     return;

@@ -565,6 +565,12 @@ Test(history, publications_cross_numbered_and_a_hole_from_another_process_is_rep
   cr_assert_eq(wire_broker_deliver(F.server, "n1", 2, env, 15), WIRE_EDESERIALIZE);
   cr_assert_eq(wire_server_broker_stats(F.server, &st), 0);
   cr_assert_eq(st.invalid, 2);
+  /* processes come and go: what is kept about them stays bounded */
+  for (uint64_t o = 100; o < 300; o++)
+    cr_assert_eq(wire_broker_deliver(F.server, "n1", 2, env, envelope(env, o, 1, 1)), 1);
+  wire__hist *h;
+  cr_assert_eq(wire__history_get(F.server, "n1", 2, 0, &h), 0);
+  cr_assert_leq(h->n_origins, 64);
   close(js);
 }
 
