@@ -654,7 +654,19 @@ static VALUE server_process(VALUE self) {
 typedef struct wait_args {
   int fd, wake, timeout_ms;
   int woken;
+  int wake_w; /* the wake pipe's write end, or -1 */
 } wait_args;
+
+/* Ruby's interrupt (a signal, Thread#raise) for a thread in do_wait: a byte
+ * in the wake pipe, so an interrupt that lands just before poll() starts
+ * still ends it (a thread signal alone can arrive too early and be lost). */
+static void ubf_wake(void *p) {
+  const wait_args *a = p;
+  if (a->wake_w >= 0) {
+    ssize_t n = write(a->wake_w, "!", 1);
+    (void)n; /* full (EAGAIN): it is readable anyway */
+  }
+}
 
 static void *do_wait(void *p) {
   wait_args *a = p;
@@ -664,14 +676,16 @@ static void *do_wait(void *p) {
   return NULL;
 }
 
-/* #wait(timeout_ms, wake_fd): block until the core's fd or wake_fd is
- * readable or timeout_ms passes (-1: no timeout), with the GVL released.
- * Drains wake_fd. Interrupts (signals, Thread#raise) end the wait and are
- * raised here. The same wait as IO.select, without its allocations. */
-static VALUE server_wait(VALUE self, VALUE timeout_ms, VALUE wake_fd) {
+/* #wait(timeout_ms, wake_fd, wake_w): block until the core's fd or wake_fd
+ * is readable or timeout_ms passes (-1: no timeout), with the GVL released.
+ * Drains wake_fd. Interrupts (signals, Thread#raise) end the wait by writing
+ * to wake_w, and are raised here. The same wait as IO.select, without its
+ * allocations. */
+static VALUE server_wait(VALUE self, VALUE timeout_ms, VALUE wake_fd, VALUE wake_w) {
   rbw_server *s = rbw_server_get(self);
-  wait_args a = {wire_server_fd(s->srv), NUM2INT(wake_fd), NUM2INT(timeout_ms), 0};
-  rb_thread_call_without_gvl(do_wait, &a, RUBY_UBF_IO, NULL);
+  wait_args a = {wire_server_fd(s->srv), NUM2INT(wake_fd), NUM2INT(timeout_ms), 0,
+                 NUM2INT(wake_w)};
+  rb_thread_call_without_gvl(do_wait, &a, ubf_wake, &a);
   if (a.woken) { /* one read: it was readable, so this cannot block */
     char buf[256];
     if (read(a.wake, buf, sizeof buf) < 0 && errno != EAGAIN)
@@ -722,7 +736,7 @@ void rbw_init_server(void) {
   rb_define_method(rbw.cServer, "fd", server_fd, 0);
   rb_define_method(rbw.cServer, "timeout", server_timeout, 0);
   rb_define_method(rbw.cServer, "process", server_process, 0);
-  rb_define_method(rbw.cServer, "wait", server_wait, 2);
+  rb_define_method(rbw.cServer, "wait", server_wait, 3);
   rb_define_method(rbw.cServer, "shutdown", server_shutdown, 1);
   rb_define_method(rbw.cServer, "closed?", server_closed_p, 0);
   rb_define_method(rbw.cServer, "connection_count", server_connection_count, 0);

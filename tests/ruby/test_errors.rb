@@ -119,7 +119,7 @@ class TestErrors < Minitest::Test
         break unless alive
 
         t = @server.timeout
-        @server.wait(t.negative? || t > 20 ? 20 : t, @rd.fileno)
+        @server.wait(t.negative? || t > 20 ? 20 : t, @rd.fileno, -1)
       end
     end
   end

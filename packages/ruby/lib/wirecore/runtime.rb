@@ -38,6 +38,7 @@ module Wirecore
       @io = IO.for_fd(@native.fd, autoclose: false)
       @wake_r, @wake_w = IO.pipe
       @wake_fd = @wake_r.fileno
+      @wake_wfd = @wake_w.fileno
       @deferred = []
       @timers = []
       @stop = false
@@ -177,7 +178,7 @@ module Wirecore
       timeout = timeout_ms.negative? ? nil : timeout_ms / 1000.0
       return @io.wait_readable(timeout) if @scheduled
 
-      @native.wait(timeout_ms, @wake_fd)
+      @native.wait(timeout_ms, @wake_fd, @wake_wfd)
     end
 
     def shutdown
