@@ -105,8 +105,10 @@ uint64_t wire__metrics_tick(wire_server *s, uint64_t now) {
 }
 
 static void add_u64(uint64_t *dst, const uint64_t *src, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+  for (size_t i = 0; i < n; i++) { /* saturating: UINT64_MAX means "none" (max_buffered_bytes) */
+    uint64_t v = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    dst[i] = v > UINT64_MAX - dst[i] ? UINT64_MAX : dst[i] + v;
+  }
 }
 
 /* Add slot `src` into `dst` (the synced part read consistently). */
@@ -240,6 +242,12 @@ static const struct {
     {"refused_connection", offsetof(wire_server_stats, refused_connections)},
     {"send_timeout", offsetof(wire_server_stats, send_timeouts)},
     {"fragment_limit", offsetof(wire_server_stats, fragment_limits)},
+    {"per_address", offsetof(wire_server_stats, refused_per_address)},
+    {"handshake_rate", offsetof(wire_server_stats, refused_handshake_rate)},
+    {"rate_limited", offsetof(wire_server_stats, rate_limited_dropped)},
+    {"rate_limit_close", offsetof(wire_server_stats, rate_limited_closed)},
+    {"memory_budget", offsetof(wire_server_stats, closed_by_budget)},
+    {"message_timeout", offsetof(wire_server_stats, message_timeouts)},
 };
 
 static const double k_bounds[WIRE__M_BUCKETS - 1] = {
@@ -408,6 +416,12 @@ static void render_prometheus(obuf *b, const wire_server *s, const wire__mslot *
   head(b, "wirecore_max_connections", "gauge",
        "The effective connection limit (summed over workers).");
   put(b, "wirecore_max_connections %u\n", m->stats.max_connections);
+  head(b, "wirecore_buffered_bytes", "gauge",
+       "Bytes buffered across all connections (the memory budget's total).");
+  put(b, "wirecore_buffered_bytes %llu\n", (unsigned long long)m->stats.buffered_bytes);
+  head(b, "wirecore_budget_pauses_total", "counter",
+       "Times a connection stopped being read over the memory budget.");
+  put(b, "wirecore_budget_pauses_total %llu\n", (unsigned long long)m->stats.paused_by_budget);
   head(b, "wirecore_topics", "gauge", "Topics with local subscribers.");
   put(b, "wirecore_topics %llu\n", (unsigned long long)m->topics);
   head(b, "wirecore_subscriptions", "gauge", "Subscriptions (connection, topic).");

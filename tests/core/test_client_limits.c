@@ -91,6 +91,9 @@ Test(client_limits, per_address_refuses_the_next_with_429_while_others_connect) 
   cr_assert_eq(upgrade_from(3, NULL, head, sizeof head, &b1), 101);
   cr_assert_eq(stats().refused_per_address, 1);
   cr_assert_eq(F.n_connect, 3);
+  char text[65536]; /* /metrics counts it too */
+  cr_assert_gt(wire_server_metrics_render(F.server, WIRE_METRICS_PROMETHEUS, text, sizeof text), 0);
+  cr_assert(strstr(text, "wirecore_dropped_total{reason=\"per_address\"} 1\n"), "%s", text);
   /* a closed connection gives its place back */
   close(a1);
   FX_PUMP_UNTIL(&F, F.n_close == 1);
