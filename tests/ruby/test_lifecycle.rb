@@ -9,7 +9,10 @@ class TestLifecycle < Minitest::Test
 
   LIB = File.expand_path("../../packages/ruby/lib", __dir__)
 
+  # A test run started in the background (CI, `cmd &`) ignores SIGINT, and
+  # Ruby keeps an inherited SIG_IGN: give the server Ruby's own INT handling.
   SERVER_SCRIPT = <<~RUBY
+    trap("INT", "DEFAULT")
     require "wirecore"
     $stdout.sync = true
     app = Wirecore::App.new
