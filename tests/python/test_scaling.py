@@ -99,6 +99,17 @@ def children(pid: int) -> list[int]:
 
 
 async def echo_once(port: int) -> str:
+    """One echo through the shared port. A connection the kernel queued on a
+    worker's listening socket in the instant that worker closes it is reset
+    (SO_REUSEPORT does not move it to the other listeners unless the machine
+    sets net.ipv4.tcp_migrate_req): a client retries that once, as this does."""
+    try:
+        return await echo_attempt(port)
+    except (ConnectionResetError, websockets.exceptions.InvalidMessage):
+        return await echo_attempt(port)
+
+
+async def echo_attempt(port: int) -> str:
     async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
         await ws.send('"hi"')  # a JSON string
         return await asyncio.wait_for(ws.recv(), 5)
