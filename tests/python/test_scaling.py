@@ -15,6 +15,7 @@ import time
 
 import pytest
 import websockets
+from websockets.exceptions import InvalidMessage
 
 from wirecore import App, WirecoreError
 
@@ -105,7 +106,7 @@ async def echo_once(port: int) -> str:
     sets net.ipv4.tcp_migrate_req): a client retries that once, as this does."""
     try:
         return await echo_attempt(port)
-    except (ConnectionResetError, websockets.exceptions.InvalidMessage):
+    except (ConnectionResetError, InvalidMessage):
         return await echo_attempt(port)
 
 
