@@ -256,6 +256,7 @@ static int slot_attach(wire_conn *c) {
   slot->frags = 0;
   slot->z = 0;
   slot->late = 0;
+  slot->zbad = 0;
   wslay_event_config_set_allowed_rsv_bits(slot->ctx, c->pmd ? WSLAY_RSV1_BIT : WSLAY_RSV_NONE);
   wslay_event_config_set_max_recv_msg_length(
       slot->ctx,
@@ -458,6 +459,9 @@ static void after_wslay(wire_conn *c, int r) {
       wire__conn_report(c, WIRE_ETOOBIG,
                         "message spans more than max_message_fragments (%u) frames",
                         c->ep->opts.max_message_fragments);
+    } else if (code == 1007 && slot->zbad) {
+      wire__conn_report(c, WIRE_EPROTOCOL,
+                        "permessage-deflate: the compressed data is corrupt (it does not inflate)");
     } else {
       wire__conn_report(c, close_error(code), "%s", close_error_text(code));
     }

@@ -83,6 +83,7 @@ typedef struct wire__slot {
   uint32_t frags;  /* frames of the message in flight (max_message_fragments) */
   uint64_t msg_t0; /* loop ms when the fragmented message in flight began */
   uint8_t late;    /* it outlived message_timeout_ms: our 1008 is queued */
+  uint8_t zbad;    /* its compressed data did not inflate: our 1007 is queued */
   uint8_t reason_len;
   char reason[124]; /* close reason received (or sent), for on_close */
 } wire__slot;

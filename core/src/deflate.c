@@ -397,6 +397,8 @@ int wire__pmd_inflate(wire_conn *c, wire__slot *slot) {
     code = 1009;
   if (code != 0 || end || !(c->pmd & WIRE__PMD_DEDICATED))
     inflateReset(z);
+  if (code == 1007)
+    slot->zbad = 1; /* reported as corrupt data, not as bad UTF-8 */
   if (code != 0)
     return code;
   uint8_t *p = slot->msg;

@@ -28,6 +28,7 @@ static struct {
   int n_close, close_code, n_msg, n_error, last_error;
   size_t last_len;
   int subscribe;
+  char last_text[512]; /* the last error's message */
 } T;
 
 static void on_message(wire_conn *c, const wire_message *m, void *ud) {
@@ -57,6 +58,7 @@ static int on_error(wire_conn *c, const wire_error *err, void *ud) {
   (void)c, (void)ud;
   T.n_error++;
   T.last_error = err->code;
+  snprintf(T.last_text, sizeof T.last_text, "%s", err->message);
   return 0;
 }
 
@@ -529,18 +531,44 @@ Test(deflate, bad_utf8_inside_compressed_text_is_1007) {
   free(z);
   cr_assert_eq(T.n_msg, 0);
   expect_close(m, 1007, WIRE_EUTF8);
+  cr_assert(strstr(T.last_text, "UTF-8"), "%s", T.last_text);
 }
 
-Test(deflate, corrupt_deflate_data_is_1007) {
+Test(deflate, corrupt_deflate_data_is_1007_reported_as_corrupt) {
   wire__mem *m = open_shared("/s");
   const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x11};
   send_frame(m, 1, 0x40, 0x2, junk, sizeof junk);
   cr_assert_eq(T.n_msg, 0);
-  sframe f = next_frame(m);
-  cr_assert_eq(f.b0, 0x88);
-  cr_assert_eq((f.payload[0] << 8) | f.payload[1], 1007);
-  free(f.payload);
-  wire__mem_free(m);
+  expect_close(m, 1007, WIRE_EPROTOCOL);
+  cr_assert(strstr(T.last_text, "permessage-deflate") && strstr(T.last_text, "corrupt"), "%s",
+            T.last_text);
+}
+
+Test(deflate, corrupt_compressed_text_is_not_reported_as_utf8) {
+  wire__mem *m = open_shared("/s");
+  const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x11};
+  send_frame(m, 1, 0x40, 0x1, junk, sizeof junk);
+  cr_assert_eq(T.n_msg, 0);
+  expect_close(m, 1007, WIRE_EPROTOCOL);
+  cr_assert_null(strstr(T.last_text, "UTF-8"), "%s", T.last_text);
+}
+
+Test(deflate, data_after_the_final_block_is_corrupt) {
+  wire__mem *m = open_shared("/s");
+  z_stream zs = {0};
+  cr_assert_eq(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  size_t zn;
+  uint8_t *z = zdeflate(&zs, "hello", 5, &zn, 1);
+  deflateEnd(&zs);
+  uint8_t *more = malloc(zn + 3);
+  memcpy(more, z, zn);
+  memcpy(more + zn, "xyz", 3);
+  send_frame(m, 1, 0x40, 0x1, more, zn + 3);
+  free(more);
+  free(z);
+  cr_assert_eq(T.n_msg, 0);
+  expect_close(m, 1007, WIRE_EPROTOCOL);
+  cr_assert(strstr(T.last_text, "corrupt"), "%s", T.last_text);
 }
 
 Test(deflate, a_bomb_stops_at_max_message_size) {

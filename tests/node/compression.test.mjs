@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import zlib from 'node:zlib';
-import { wirecore, serve, wsConnect } from './helpers.mjs';
+import { wirecore, serve, wsConnect, until } from './helpers.mjs';
 
-const { WebSocketResponse } = wirecore;
+const { WebSocketResponse, ProtocolError } = wirecore;
 const echo = () => new WebSocketResponse({ onMessage: (m) => m });
 const SHARED = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
 
@@ -111,6 +111,40 @@ test('compressionThreshold keeps shorter messages plain', async (t) => {
   const { b0, body } = await rawExchange(app.port, 'permessage-deflate', msg);
   assert.equal(b0, 0x81);
   assert.deepEqual(body, msg);
+});
+
+/** Handshake offering permessage-deflate, one short masked frame (first byte
+ * b0); the server's first frame, assumed short (a close). */
+async function rawShortFrame(port, b0, payload) {
+  const sock = net.connect({ host: '127.0.0.1', port });
+  await new Promise((resolve) => sock.once('connect', resolve));
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+  sock.write('GET /e HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+    'Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n');
+  await until(() => buf.indexOf('\r\n\r\n') >= 0, 5000, 'the 101');
+  buf = buf.subarray(buf.indexOf('\r\n\r\n') + 4);
+  sock.write(Buffer.concat([Buffer.from([b0, 0x80 | payload.length, 0, 0, 0, 0]), payload]));
+  await until(() => buf.length >= 2 && buf.length >= 2 + (buf[1] & 0x7f), 5000, 'a reply frame');
+  sock.destroy();
+  return { b0: buf[0], body: buf.subarray(2, 2 + (buf[1] & 0x7f)) };
+}
+
+test('corrupt compressed data closes 1007 and reaches onError as corrupt, not as bad UTF-8', async (t) => {
+  const errors = [];
+  const app = await serve(t, (a) => a.websocket('/e', () => new WebSocketResponse({
+    onMessage: (m) => m,
+    onError: (err) => { errors.push(err); },
+  })));
+  const junk = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00, 0x11]);
+  const { b0, body } = await rawShortFrame(app.port, 0xc1, junk);
+  assert.equal(b0, 0x88);
+  assert.equal(body.readUInt16BE(0), 1007);
+  await until(() => errors.length === 1);
+  assert.ok(errors[0] instanceof ProtocolError);
+  assert.equal(errors[0].code, 'EPROTOCOL');
+  assert.match(errors[0].message, /permessage-deflate: the compressed data is corrupt/);
 });
 
 test('bad compression options are refused', async (t) => {
