@@ -446,7 +446,7 @@ static void server_finalize(napi_env env, void *data, void *hint) {
 
 /* new Server({ maxConnections, maxHandshakeSize, handshakeTimeout,
  * maxConnectionsPerAddress, handshakeRate, handshakeBurst, trustedProxies,
- * maxBufferedBytes }) */
+ * maxBufferedBytes, maxTopicsPerConn }) */
 static napi_value server_ctor(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], self, name;
@@ -458,7 +458,7 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
     NODE_API_CALL(env, napi_typeof(env, argv[0], &t));
   wn_strings proxies = {0}; /* client limits */
   if (t == napi_object) {
-    double maxc, maxh, hto, per_addr, hs_rate, hs_burst, maxb;
+    double maxc, maxh, hto, per_addr, hs_rate, hs_burst, maxb, max_topics;
     if (get_uint(env, argv[0], "maxConnections", 0, &maxc) ||
         get_uint(env, argv[0], "maxHandshakeSize", 0, &maxh) ||
         get_uint(env, argv[0], "handshakeTimeout", 0, &hto) ||
@@ -466,6 +466,7 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
         get_uint(env, argv[0], "handshakeRate", 0, &hs_rate) ||
         get_uint(env, argv[0], "handshakeBurst", 0, &hs_burst) ||
         get_uint(env, argv[0], "maxBufferedBytes", 0, &maxb) ||
+        get_uint(env, argv[0], "maxTopicsPerConn", 0, &max_topics) ||
         get_strings(env, argv[0], "trustedProxies", &proxies)) {
       free_strings(&proxies);
       return NULL;
@@ -478,6 +479,7 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
     opts.max_connections_per_address = per_addr > 4294967295.0 ? 4294967295u : (unsigned)per_addr;
     opts.handshake_rate = hs_rate > 4294967295.0 ? 4294967295u : (unsigned)hs_rate;
     opts.handshake_burst = hs_burst > 4294967295.0 ? 4294967295u : (unsigned)hs_burst;
+    opts.max_topics_per_conn = max_topics > 4294967295.0 ? 4294967295u : (unsigned)max_topics;
     opts.trusted_proxies = (const char *const *)proxies.items;
     opts.n_trusted_proxies = proxies.n;
   }

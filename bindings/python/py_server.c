@@ -229,18 +229,19 @@ static int proxy_list(PyObject *seq, PyObject **fast, const char ***out, size_t 
 }
 
 static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"max_handshake_size", "handshake_timeout_ms",
-                           "max_connections",    "max_connections_per_address",
-                           "handshake_rate",     "handshake_burst",
-                           "trusted_proxies",    "max_buffered_bytes",
-                           NULL};
+  static char *kwlist[] = {"max_handshake_size",  "handshake_timeout_ms",
+                           "max_connections",     "max_connections_per_address",
+                           "handshake_rate",      "handshake_burst",
+                           "trusted_proxies",     "max_buffered_bytes",
+                           "max_topics_per_conn", NULL};
   Py_ssize_t max_hs = 0;
   unsigned hs_timeout = 0, max_conns = 0, per_addr = 0, hs_rate = 0, hs_burst = 0;
   unsigned long long max_buffered = 0; /* memory budget: 0 default, 2**64-1 none */
+  unsigned max_topics = 0;             /* topics: 0 = WIRE_DEFAULT_MAX_TOPICS_PER_CONN */
   PyObject *proxies = NULL, *fast = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nIIIIIOK:Server", kwlist, &max_hs, &hs_timeout,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|nIIIIIOKI:Server", kwlist, &max_hs, &hs_timeout,
                                    &max_conns, &per_addr, &hs_rate, &hs_burst, &proxies,
-                                   &max_buffered))
+                                   &max_buffered, &max_topics))
     return NULL;
   const char **proxy_v = NULL;
   size_t n_proxies = 0;
@@ -267,6 +268,7 @@ static PyObject *server_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
   opts.trusted_proxies = proxy_v;
   opts.n_trusted_proxies = n_proxies;
   opts.max_buffered_bytes = max_buffered >= SIZE_MAX ? SIZE_MAX : (size_t)max_buffered;
+  opts.max_topics_per_conn = max_topics;
   int rc = wire_server_new(&opts, &self->server);
   Py_XDECREF(fast);
   free(proxy_v);

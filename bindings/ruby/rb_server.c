@@ -151,7 +151,8 @@ static const char **proxy_list(VALUE opts, size_t *n) {
 
 /* Server.new(opts): max_connections, max_handshake_size,
  * handshake_timeout_ms, max_connections_per_address, handshake_rate,
- * handshake_burst, trusted_proxies, max_buffered_bytes. Raises Wirecore::Error. */
+ * handshake_burst, trusted_proxies, max_buffered_bytes, max_topics_per_conn.
+ * Raises Wirecore::Error. */
 static VALUE server_initialize(VALUE self, VALUE opts) {
   rbw_server *s = rb_check_typeddata(self, &server_type);
   Check_Type(opts, T_HASH);
@@ -164,6 +165,7 @@ static VALUE server_initialize(VALUE self, VALUE opts) {
   o.max_connections_per_address = (unsigned)opt_size(opts, "max_connections_per_address", 0);
   o.handshake_rate = (unsigned)opt_size(opts, "handshake_rate", 0);
   o.handshake_burst = (unsigned)opt_size(opts, "handshake_burst", 0);
+  o.max_topics_per_conn = (unsigned)opt_size(opts, "max_topics_per_conn", 0); /* topics */
   o.trusted_proxies = proxy_list(opts, &o.n_trusted_proxies); /* last: nothing raises after */
   s->conns = rb_hash_new();
   if (wire_doc_new(&s->scratch) < 0) {

@@ -182,6 +182,8 @@ export interface AppOptions extends EndpointOptions {
   trustedProxies?: string[];
   /** Memory budget over all connections, in bytes (default 256 MiB, or a quarter of the memory available when less; Infinity: none). */
   maxBufferedBytes?: number;
+  /** Topics one connection may subscribe to (default 0: 1024); past it subscribe throws ConfigError (ETOOMANY). */
+  maxTopicsPerConn?: number;
   /** Do not keep the process alive while listening. */
   unref?: boolean;
   /** A backplane URL, redis://[[user]:password@]host[:port][/db] (docs/scaling.md). */

@@ -115,6 +115,27 @@ test('publish to no subscribers returns 0; bad topics raise ConfigError', async 
   assert.deepEqual(seen, ['ConfigError', 'ConfigError', ['too many', true, 1024], 'TypeError']);
 });
 
+test('maxTopicsPerConn sets the topic limit', async (t) => {
+  const seen = [];
+  const app = await serve(t, (a) => a.websocket('/s', { stream: true }, async (socket) => {
+    for (const topic of ['a', 'b', 'c', 'a']) socket.subscribe(topic); // a second 'a' is the same
+    try {
+      socket.subscribe('d');
+    } catch (err) {
+      seen.push([err instanceof ConfigError, err.code, /too many topics/.test(err.message), socket.topics.length]);
+    }
+    socket.unsubscribe('a');
+    socket.subscribe('d'); // room again
+    seen.push([...socket.topics].sort());
+    await socket.sendText('done');
+    for await (const _ of socket); // eslint-disable-line no-unused-vars
+  }), { maxTopicsPerConn: 3 });
+  const ws = wsConnect(t, app.url('/s'));
+  assert.equal((await ws.next()).text, 'done');
+  assert.deepEqual(seen, [[true, 'ETOOMANY', true, 3], ['b', 'c', 'd']]);
+  assert.throws(() => new App({ maxTopicsPerConn: -1 }), /maxTopicsPerConn/);
+});
+
 test('publish from a timer outside any handler', async (t) => {
   const app = await serve(t, (a) => {
     a.websocket('/tick', () => new WebSocketResponse({ onConnect: (socket) => socket.subscribe('ticks') }));

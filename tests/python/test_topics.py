@@ -144,6 +144,34 @@ async def test_bad_topics_raise_on_subscribe_and_the_topic_limit_holds():
     assert results == ["ConfigError", "ConfigError", ("too many", 1024, True)]
 
 
+async def test_max_topics_per_conn_sets_the_topic_limit():
+    app = App(max_topics_per_conn=3)
+    results: list = []
+
+    @app.websocket("/s")
+    async def s(ws: WebSocketConnection) -> None:
+        for topic in ("a", "b", "c", "a"):  # a second "a" is the same subscription
+            ws.subscribe(topic)
+        try:
+            ws.subscribe("d")
+        except ConfigError as exc:
+            results.append((len(ws.topics), "too many topics" in str(exc)))
+        ws.unsubscribe("a")
+        ws.subscribe("d")  # room again
+        results.append(sorted(ws.topics))
+        await ws.send_text("done")
+        async for _ in ws:
+            pass
+
+    async with app.test_server() as server:
+        async with websockets.connect(server.url("/s")) as c:
+            assert await asyncio.wait_for(c.recv(), 5) == "done"
+    assert results == [(3, True), ["b", "c", "d"]]
+    for bad in (-1, 2**32, 1.5, True):
+        with pytest.raises(ConfigError, match="max_topics_per_conn"):
+            App(max_topics_per_conn=bad)
+
+
 async def test_publish_from_a_timer_outside_any_handler():
     app = App()
 

@@ -137,6 +137,31 @@ class TestTopics < Minitest::Test
     assert_equal ["Wirecore::ConfigError", "Wirecore::ConfigError", [1024, true]], Array.new(3) { seen.pop }
   end
 
+  def test_max_topics_per_conn_sets_the_topic_limit
+    app = new_app(max_topics_per_conn: 3)
+    seen = Queue.new
+    app.websocket("/s", stream: true) do |ws|
+      %w[a b c a].each { |t| ws.subscribe(t) } # a second "a" is the same subscription
+      begin
+        ws.subscribe("d")
+      rescue Wirecore::ConfigError => e
+        seen << [ws.topics.size, e.message.include?("too many topics")]
+      end
+      ws.unsubscribe("a")
+      ws.subscribe("d") # room again
+      seen << ws.topics.sort
+      ws.send_text("done")
+      nil while ws.receive
+    end
+    serving(app) do |port, _|
+      c = RealClient.new(port, "/s")
+      assert_equal "done", c.receive_data.data
+      c.close
+    end
+    assert_equal [[3, true], %w[b c d]], Array.new(2) { seen.pop }
+    assert_raises(Wirecore::ConfigError) { Wirecore::App.new(max_topics_per_conn: -1) }
+  end
+
   def test_publish_from_another_thread_outside_any_handler
     app = new_app
     app.websocket("/tick") do |_request|

@@ -417,7 +417,8 @@ function tlsCa(tls) {
 class App extends EventEmitter {
   /**
    * @param {object} [options] server options (maxConnections, maxHandshakeSize,
-   *   handshakeTimeout, maxBufferedBytes, unref, broker: a 'redis://...' URL, metricsPath /
+   *   handshakeTimeout, maxBufferedBytes, maxTopicsPerConn (topics per connection, 0: 1024),
+   *   unref, broker: a 'redis://...' URL, metricsPath /
    *   healthPath: plain GETs answered on the WebSocket port, metricsPort: both on a port of their
    *   own; docs/operations.md; client limits, docs/security.md: maxConnectionsPerAddress,
    *   handshakeRate, handshakeBurst, trustedProxies) and endpoint defaults (maxPayload,
@@ -445,6 +446,7 @@ class App extends EventEmitter {
         handshakeBurst: options.handshakeBurst,
         trustedProxies: options.trustedProxies,
         maxBufferedBytes: options.maxBufferedBytes,
+        maxTopicsPerConn: options.maxTopicsPerConn,
       });
     } catch (err) {
       throw typeof err.errno === 'number' ? errors.fromInfo(err) : err;

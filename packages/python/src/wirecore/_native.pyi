@@ -107,6 +107,7 @@ class Server:
         handshake_burst: int = 0,
         trusted_proxies: Sequence[str] | None = None,
         max_buffered_bytes: int = 0,
+        max_topics_per_conn: int = 0,
     ) -> None: ...
     @property
     def closed(self) -> bool: ...

@@ -211,12 +211,16 @@ class App:
                  max_connections_per_address: int = 0, handshake_rate: int = 0,
                  handshake_burst: int = 0, trusted_proxies: Iterable[str] | None = None,
                  metrics_path: str | None = None, health_path: str | None = None,
-                 metrics_port: int | None = None, max_buffered_bytes: int | None = 0) -> None:
+                 metrics_port: int | None = None, max_buffered_bytes: int | None = 0,
+                 max_topics_per_conn: int = 0) -> None:
         """broker: a backplane URL (``redis://[[user]:password@]host[:port][/db]``) so
         publishes reach subscribers in every process attached to it (docs/scaling.md).
 
         max_buffered_bytes: the memory budget over all connections (0: 256 MiB, or a
         quarter of the memory available when less; None: unlimited; docs/limits.md).
+
+        max_topics_per_conn: topics one connection may subscribe to (0: 1024);
+        ws.subscribe past it raises ConfigError.
 
         Per-client limits (docs/security.md; 0 = off): max_connections_per_address,
         handshake_rate (upgrade requests per second per address) and handshake_burst
@@ -249,6 +253,7 @@ class App:
             "trusted_proxies": proxies,
             "max_buffered_bytes": (2**64 - 1 if max_buffered_bytes is None
                                    else int(max_buffered_bytes)),
+            "max_topics_per_conn": _count("max_topics_per_conn", max_topics_per_conn),
         }
         self.server: RunningServer | None = None
         self._histories: list[tuple[str, int, int]] = []

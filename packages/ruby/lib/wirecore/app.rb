@@ -14,6 +14,8 @@ module Wirecore
     # shutdown_timeout: seconds a graceful shutdown waits for closes (default 5)
     # max_buffered_bytes: memory budget over all connections (nil: 256 MiB, or
     #   a quarter of the memory available when less; false: none; docs/limits.md)
+    # max_topics_per_conn: topics one connection may subscribe to (nil or 0:
+    #   1024); past it subscribe raises ConfigError
     # logger: where unhandled handler exceptions are reported (nil: nowhere);
     #   when it takes INFO, the core's connection events go there too
     #   (open, close, reject, error; docs/operations.md)
@@ -35,7 +37,7 @@ module Wirecore
                    shutdown_timeout: 5, logger: Logger.new($stderr, level: Logger::WARN),
                    broker: nil, max_connections_per_address: nil, handshake_rate: nil,
                    handshake_burst: nil, trusted_proxies: nil, metrics_path: nil, health_path: nil,
-                   metrics_port: nil, max_buffered_bytes: nil, **defaults)
+                   metrics_port: nil, max_buffered_bytes: nil, max_topics_per_conn: nil, **defaults)
       unknown = defaults.keys - Endpoint::LIMIT_KEYS
       raise ArgumentError, "unknown option(s): #{unknown.join(', ')}" unless unknown.empty?
 
@@ -50,6 +52,7 @@ module Wirecore
                                                     max_connections_per_address, 2**32),
         handshake_rate: Endpoint.limit(:handshake_rate, handshake_rate, 2**32),
         handshake_burst: Endpoint.limit(:handshake_burst, handshake_burst, 2**32),
+        max_topics_per_conn: Endpoint.limit(:max_topics_per_conn, max_topics_per_conn, 2**32),
         trusted_proxies: App.proxy_list(trusted_proxies)
       }
       @shutdown_timeout = shutdown_timeout
