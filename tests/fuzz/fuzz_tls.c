@@ -92,6 +92,41 @@ static void pump(wire_server *s, int fd, int ms) {
   wire_server_process(s);
 }
 
+/* Connect fd to sa. libFuzzer's SIGALRM (its -timeout check) can interrupt
+ * the call: the connection then goes on in the background, so wait for it
+ * and ask again (EALREADY while pending, EISCONN once made). 0, or -1 with
+ * errno (ETIMEDOUT when it is not made within 2 s). */
+static int connect_to(int fd, const struct sockaddr_in *sa) {
+  uint64_t end = now_ms() + 2000;
+  while (connect(fd, (const struct sockaddr *)sa, sizeof *sa) != 0) {
+    if (errno == EISCONN)
+      return 0;
+    if (errno != EINTR && errno != EALREADY)
+      return -1;
+    if (now_ms() > end) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    struct pollfd p = {fd, POLLOUT, 0};
+    poll(&p, 1, 10);
+  }
+  return 0;
+}
+
+/* Send all of data on a blocking fd, going on after a signal interrupts it;
+ * aborts on an error. */
+static void send_all(int fd, const uint8_t *data, size_t size) {
+  while (size > 0) {
+    ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      abort();
+    data += n;
+    size -= (size_t)n;
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   wire_server *s = server();
   if (size > 16384)
@@ -103,10 +138,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   /* Thousands of connections a second: a busy machine can run short of
    * local ports for a moment; that is not the server's fault, so such an
-   * input is passed over. Many failures in a row (a listener that stopped
-   * accepting) still fail the run. */
+   * input is passed over (an interrupted connect is not: it is retried).
+   * Many failures in a row (a listener that stopped accepting) still fail
+   * the run. */
   static int failed_in_a_row;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+  if (connect_to(fd, &sa) != 0) {
     fprintf(stderr, "fuzz_tls: connect: %s\n", strerror(errno));
     close(fd);
     if (++failed_in_a_row > 100)
@@ -117,14 +153,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   failed_in_a_row = 0;
   /* Loopback takes 16 KiB at once; the server reads as it runs. */
-  if (size > 0 && send(fd, data, size, MSG_NOSIGNAL) < 0)
-    abort();
+  send_all(fd, data, size);
   shutdown(fd, SHUT_WR);
   uint64_t end = now_ms() + 2000;
   char buf[4096];
   for (;;) {
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
       break; /* closed by the server */
     if (now_ms() > end)
       abort(); /* the server kept a dead connection open */
