@@ -116,12 +116,26 @@ async def test_publish_to_no_subscribers_and_bad_topics():
         assert server.connection_count == 0
 
 
-async def test_bad_topics_raise_on_subscribe_and_the_topic_limit_holds():
-    app = App()
-    results: list = []
+async def on_a_connection(app: App, work) -> None:
+    """Serve /s, where work(ws) runs on the connection, then "done" goes out;
+    returns once a real client got it."""
 
     @app.websocket("/s")
     async def s(ws: WebSocketConnection) -> None:
+        work(ws)
+        await ws.send_text("done")
+        async for _ in ws:
+            pass
+
+    async with app.test_server() as server:
+        async with websockets.connect(server.url("/s")) as c:
+            assert await asyncio.wait_for(c.recv(), 5) == "done"
+
+
+async def test_bad_topics_raise_on_subscribe_and_the_topic_limit_holds():
+    results: list = []
+
+    def work(ws: WebSocketConnection) -> None:
         for topic in ("", "x" * 257):
             try:
                 ws.subscribe(topic)
@@ -134,22 +148,15 @@ async def test_bad_topics_raise_on_subscribe_and_the_topic_limit_holds():
                 ws.subscribe(f"t{i}")
         except ConfigError as exc:
             results.append(("too many", len(ws.topics), "too many topics" in str(exc)))
-        await ws.send_text("done")
-        async for _ in ws:
-            pass
 
-    async with app.test_server() as server:
-        async with websockets.connect(server.url("/s")) as c:
-            assert await asyncio.wait_for(c.recv(), 5) == "done"
+    await on_a_connection(App(), work)
     assert results == ["ConfigError", "ConfigError", ("too many", 1024, True)]
 
 
 async def test_max_topics_per_conn_sets_the_topic_limit():
-    app = App(max_topics_per_conn=3)
     results: list = []
 
-    @app.websocket("/s")
-    async def s(ws: WebSocketConnection) -> None:
+    def work(ws: WebSocketConnection) -> None:
         for topic in ("a", "b", "c", "a"):  # a second "a" is the same subscription
             ws.subscribe(topic)
         try:
@@ -159,13 +166,8 @@ async def test_max_topics_per_conn_sets_the_topic_limit():
         ws.unsubscribe("a")
         ws.subscribe("d")  # room again
         results.append(sorted(ws.topics))
-        await ws.send_text("done")
-        async for _ in ws:
-            pass
 
-    async with app.test_server() as server:
-        async with websockets.connect(server.url("/s")) as c:
-            assert await asyncio.wait_for(c.recv(), 5) == "done"
+    await on_a_connection(App(max_topics_per_conn=3), work)
     assert results == [(3, True), ["b", "c", "d"]]
     for bad in (-1, 2**32, 1.5, True):
         with pytest.raises(ConfigError, match="max_topics_per_conn"):

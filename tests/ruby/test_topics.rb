@@ -110,10 +110,24 @@ class TestTopics < Minitest::Test
     end
   end
 
-  def test_bad_topics_raise_on_subscribe_and_the_topic_limit_holds
-    app = new_app
-    seen = Queue.new
+  # Serve /s, where the block runs on the connection, then "done" goes out;
+  # returns once a real client got it.
+  def on_a_connection(app)
     app.websocket("/s", stream: true) do |ws|
+      yield ws
+      ws.send_text("done")
+      nil while ws.receive
+    end
+    serving(app) do |port, _|
+      c = RealClient.new(port, "/s")
+      assert_equal "done", c.receive_data.data
+      c.close
+    end
+  end
+
+  def test_bad_topics_raise_on_subscribe_and_the_topic_limit_holds
+    seen = Queue.new
+    on_a_connection(new_app) do |ws|
       ["", "x" * 257].each do |topic|
         ws.subscribe(topic)
       rescue Wirecore::ConfigError => e
@@ -126,21 +140,13 @@ class TestTopics < Minitest::Test
       rescue Wirecore::ConfigError => e
         seen << [ws.topics.size, e.message.include?("too many topics")]
       end
-      ws.send_text("done")
-      nil while ws.receive
-    end
-    serving(app) do |port, _|
-      c = RealClient.new(port, "/s")
-      assert_equal "done", c.receive_data.data
-      c.close
     end
     assert_equal ["Wirecore::ConfigError", "Wirecore::ConfigError", [1024, true]], Array.new(3) { seen.pop }
   end
 
   def test_max_topics_per_conn_sets_the_topic_limit
-    app = new_app(max_topics_per_conn: 3)
     seen = Queue.new
-    app.websocket("/s", stream: true) do |ws|
+    on_a_connection(new_app(max_topics_per_conn: 3)) do |ws|
       %w[a b c a].each { |t| ws.subscribe(t) } # a second "a" is the same subscription
       begin
         ws.subscribe("d")
@@ -150,13 +156,6 @@ class TestTopics < Minitest::Test
       ws.unsubscribe("a")
       ws.subscribe("d") # room again
       seen << ws.topics.sort
-      ws.send_text("done")
-      nil while ws.receive
-    end
-    serving(app) do |port, _|
-      c = RealClient.new(port, "/s")
-      assert_equal "done", c.receive_data.data
-      c.close
     end
     assert_equal [[3, true], %w[b c d]], Array.new(2) { seen.pop }
     assert_raises(Wirecore::ConfigError) { Wirecore::App.new(max_topics_per_conn: -1) }
