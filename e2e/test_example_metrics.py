@@ -16,14 +16,10 @@ import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
+from helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("WIRE_BUILD_DIR", ROOT / "build"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(*args):

@@ -9,7 +9,6 @@ Every stop is graceful: exit status 0, and clients still connected get 1001.
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -17,15 +16,11 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("WIRE_BUILD_DIR", ROOT / "build"))
 ROUNDS = 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(program, port, blocked=()):

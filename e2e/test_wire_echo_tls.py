@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import websockets
 
+from helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("WIRE_BUILD_DIR", ROOT / "build"))
 ECHO = BUILD / "wire_echo"
@@ -42,12 +44,6 @@ def pki(tmp_path_factory):
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", ext, cwd=d)
     return d
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

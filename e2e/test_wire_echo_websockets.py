@@ -17,15 +17,11 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("WIRE_BUILD_DIR", ROOT / "build"))
 ECHO = BUILD / "wire_echo"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 // Shared helpers of the Node test suite: the package under test (the
 // repository's packages/node, or WIRECORE_PACKAGE), the real `ws` client and
-// small waiting utilities with timeouts, so a failing test never hangs.
+// small waiting utilities with timeouts, so a failing test never hangs; free
+// ports and a real redis-server for the tests that start processes.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
@@ -75,4 +78,38 @@ export async function until(fn, ms = 5000, what = 'condition') {
     if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
     await sleep(5);
   }
+}
+
+/** Like until(), for an async condition. */
+export async function untilAsync(fn, ms, what = 'condition') {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers started
+ * as processes; an App in the test listens on port 0 itself). */
+export async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real redis-server on a free port, without persistence, killed by
+ * t.after; resolves to its 'redis://127.0.0.1:PORT/0' URL once it accepts. */
+export async function startRedis(t) {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
+  t.after(() => proc.kill('SIGKILL'));
+  await untilAsync(() => new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  }), 5000);
+  return `redis://127.0.0.1:${port}/0`;
 }

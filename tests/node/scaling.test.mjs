@@ -4,43 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { wirecore, packageDir, WebSocket, until } from './helpers.mjs';
+import { wirecore, packageDir, WebSocket, until, untilAsync, freePort, startRedis } from './helpers.mjs';
 
 const { App, WebSocketResponse, WirecoreError } = wirecore;
 const echo = () => new WebSocketResponse({ onMessage: (m) => m });
-
-/** Like until(), for an async condition. */
-async function untilAsync(fn, ms, what = 'condition') {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(t) {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--daemonize', 'no'], { stdio: 'ignore' });
-  t.after(() => proc.kill('SIGKILL'));
-  await untilAsync(() => new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
-    c.on('error', () => resolve(false));
-  }), 5000);
-  return `redis://127.0.0.1:${port}/0`;
-}
 
 // One echo through the shared port. A connection the kernel queued on a
 // worker's listening socket in the instant that worker closes it is reset

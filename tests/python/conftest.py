@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import socket
+import subprocess
+import time
 
 import pytest
 
@@ -24,3 +27,37 @@ async def eventually(predicate, timeout: float = 3.0, interval: float = 0.01) ->
         if loop.time() > end:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers the
+    test starts as processes; in-process servers bind port 0 themselves)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_server():
+    """A real redis-server on a free port, without persistence: yields
+    (process, "redis://127.0.0.1:PORT/0"); killed after the test."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.02)
+    yield proc, f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The URL of a real redis-server (the redis_server fixture)."""
+    return redis_server[1]

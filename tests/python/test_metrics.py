@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,13 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wirecore import App
 
-from conftest import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import eventually, free_port
 
 
 async def http_get(port: int, path: str) -> tuple[int, dict[str, str], str]:
@@ -148,24 +141,6 @@ async def test_health_is_503_while_draining_on_the_metrics_port():
             assert json.loads(body) == {"status": "draining", "connections": 1, "broker": "none"}
             await ws.send('"still served"')
             assert await ws.recv() == '"still served"'
-
-
-@pytest.fixture
-def redis_server():
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.02)
-    yield proc, f"redis://127.0.0.1:{port}/0"
-    proc.kill()
-    proc.wait()
 
 
 async def test_health_follows_the_broker(redis_server):

@@ -118,4 +118,32 @@ module ServerHelpers
       sleep 0.01
     end
   end
+
+  # A TCP port on 127.0.0.1 that was free a moment ago (for servers started
+  # as processes; an app started in the test binds port 0 itself).
+  def free_port
+    s = TCPServer.new("127.0.0.1", 0)
+    s.addr[1]
+  ensure
+    s&.close
+  end
+
+  # A real redis-server on a free port, without persistence, for the block;
+  # yields its "redis://127.0.0.1:PORT/0" URL once it accepts, then kills it.
+  def with_redis
+    port = free_port
+    pid = spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--daemonize", "no", out: File::NULL, err: File::NULL)
+    wait_until do
+      TCPSocket.new("127.0.0.1", port).close || true
+    rescue Errno::ECONNREFUSED
+      false
+    end
+    yield "redis://127.0.0.1:#{port}/0"
+  ensure
+    if pid
+      Process.kill("KILL", pid)
+      Process.wait(pid)
+    end
+  end
 end

@@ -115,9 +115,7 @@ class TestMetrics < Minitest::Test
   end
 
   def test_workers_report_one_merged_view
-    s = TCPServer.new("127.0.0.1", 0)
-    port = s.addr[1]
-    s.close
+    port = free_port
     Dir.mktmpdir do |dir|
       script = File.join(dir, "served.rb")
       File.write(script, <<~RUBY)

@@ -6,42 +6,7 @@ require_relative "test_helper"
 require "tmpdir"
 
 class TestScaling < Minitest::Test
-  def free_port
-    s = TCPServer.new("127.0.0.1", 0)
-    s.addr[1]
-  ensure
-    s&.close
-  end
-
-  def with_redis
-    port = free_port
-    pid = spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--daemonize", "no", out: File::NULL, err: File::NULL)
-    deadline = now + 5
-    begin
-      TCPSocket.new("127.0.0.1", port).close
-    rescue Errno::ECONNREFUSED
-      raise "redis-server did not start" if now > deadline
-
-      sleep 0.02
-      retry
-    end
-    yield "redis://127.0.0.1:#{port}/0"
-  ensure
-    Process.kill("KILL", pid)
-    Process.wait(pid)
-  end
-
-  def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-
-  def until_true(seconds = 5)
-    deadline = now + seconds
-    until yield
-      raise "condition not met within #{seconds} s" if now > deadline
-
-      sleep 0.01
-    end
-  end
+  include ServerHelpers
 
   def echo_app(**options)
     app = Wirecore::App.new(**options)
@@ -54,7 +19,7 @@ class TestScaling < Minitest::Test
       log = StringIO.new
       app = echo_app(broker: url, logger: Logger.new(log, level: Logger::INFO))
       runtime, thread = app.start
-      until_true { runtime.broker_stats&.fetch(:state) == :up }
+      wait_until { runtime.broker_stats&.fetch(:state) == :up }
       assert_equal 0, runtime.broker_stats[:dropped]
       client = RealClient.new(runtime.port, "/echo")
       client.send_text("hi")
@@ -101,16 +66,16 @@ class TestScaling < Minitest::Test
       log = File.join(dir, "log")
       pid = spawn("ruby", script, out: log, err: log)
       begin
-        until_true(15) { children(pid).size == 2 && File.read(log).scan("started").size == 2 }
-        until_true(10) { (echo_once(port) rescue nil) == "hi" }
+        wait_until(15) { children(pid).size == 2 && File.read(log).scan("started").size == 2 }
+        wait_until(10) { (echo_once(port) rescue nil) == "hi" }
         before = children(pid)
         10.times { assert_equal "hi", echo_once(port) }
         Process.kill("KILL", before[0])
-        until_true { children(pid).size == 2 && !children(pid).include?(before[0]) }
+        wait_until { children(pid).size == 2 && !children(pid).include?(before[0]) }
         assert_includes children(pid), before[1]
         Process.kill("HUP", pid)
         assert_equal "hi", echo_once(port) until File.read(log).include?("all 2 workers replaced")
-        until_true(10) { children(pid).size == 2 && (children(pid) & before).empty? }
+        wait_until(10) { children(pid).size == 2 && (children(pid) & before).empty? }
         assert_equal "hi", echo_once(port)
       ensure
         Process.kill("TERM", pid)
