@@ -335,11 +335,13 @@ static int header_check(wire_conn *c) {
   uint64_t len = h[1] & 0x7f;
   if (len == 126) {
     len = ((uint64_t)h[2] << 8) | h[3];
+    if (len < 126)
+      return 1002; /* a length takes its shortest form (wslay would close without a code) */
   } else if (len == 127) {
     len = 0;
     for (int i = 2; i < 10; i++)
       len = (len << 8) | h[i];
-    if (len >> 63)
+    if ((len >> 63) || len <= 0xffff)
       return 1002;
   }
   if ((c->flags & WIRE__F_FRAG) && msg_overdue(c)) {

@@ -165,6 +165,22 @@ Test(conn, rejects_rsv_bits_without_extension_with_1002) {
   close(fd);
 }
 
+/* RFC 6455 §5.2: a length takes the fewest bytes it fits in; the peer sees
+ * the 1002 (not a close without a code). */
+Test(conn, rejects_a_length_not_in_its_shortest_form_with_1002) {
+  const uint8_t in16[] = {0x81, 0xfe, 0, 1, 0, 0, 0, 0, 'x'};
+  const uint8_t in64[] = {0x81, 0xff, 0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0};
+  int fd = start_echo(NULL);
+  wt_write(&F.pump, fd, in16, sizeof in16);
+  expect_protocol_close(fd, 1002, WIRE_EPROTOCOL);
+  close(fd);
+  memset(&F.n_close, 0, sizeof F.n_close);
+  fd = wt_open(&F.pump, F.port, "/echo");
+  wt_write(&F.pump, fd, in64, sizeof in64);
+  cr_assert_eq(expect_close(fd), 1002);
+  close(fd);
+}
+
 Test(conn, rejects_continuation_without_a_started_message_with_1002) {
   int fd = start_echo(NULL);
   wt_send_frame(&F.pump, fd, 1, 0x0, "x", 1);
