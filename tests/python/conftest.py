@@ -4,9 +4,13 @@ ephemeral port, through the package's test client or the `websockets` client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
+import signal
 import socket
 import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -61,3 +65,33 @@ def redis_server():
 def redis_url(redis_server):
     """The URL of a real redis-server (the redis_server fixture)."""
     return redis_server[1]
+
+
+@contextlib.contextmanager
+def workers_echo(tmp_path: pathlib.Path, **options):
+    """An echo App(**options) (/echo) run with app.run(workers=2) in a Python
+    process of its own: yields (port, process, log file); then stops it with
+    SIGTERM and asserts it exited 0."""
+    port = free_port()
+    script = tmp_path / "served.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        from wirecore import App
+
+        app = App(**{options!r})
+
+        @app.websocket("/echo")
+        async def echo(message: str) -> str:
+            return message
+
+        app.run(port=int(sys.argv[1]), workers=2)
+    """))
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(script), str(port)], stdout=out, stderr=out)
+    try:
+        yield port, proc, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(20)
+    assert status == 0, log.read_text()

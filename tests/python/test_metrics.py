@@ -8,10 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
@@ -20,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wirecore import App
 
-from conftest import eventually, free_port
+from conftest import eventually, workers_echo
 
 
 async def http_get(port: int, path: str) -> tuple[int, dict[str, str], str]:
@@ -202,29 +198,10 @@ async def test_no_events_are_built_when_the_logger_is_quiet(caplog):
     assert not [r for r in caplog.records if hasattr(r, "wirecore")]
 
 
-WORKERS = textwrap.dedent("""
-    import sys
-    from wirecore import App
-
-    app = App(metrics_path="/metrics")
-
-    @app.websocket("/echo")
-    async def echo(message: str) -> str:
-        return message
-
-    app.run(port=int(sys.argv[1]), workers=2)
-""")
-
-
 async def test_workers_report_one_merged_view(tmp_path):
-    port = free_port()
-    script = tmp_path / "served.py"
-    script.write_text(WORKERS)
-    log = open(tmp_path / "log", "w+")
-    proc = subprocess.Popen([sys.executable, str(script), str(port)], stdout=log, stderr=log)
-    try:
+    with workers_echo(tmp_path, metrics_path="/metrics") as (port, _, log):
         deadline = time.time() + 15
-        while time.time() < deadline and open(log.name).read().count("started") < 2:
+        while time.time() < deadline and log.read_text().count("started") < 2:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         n = 20
@@ -240,7 +217,3 @@ async def test_workers_report_one_merged_view(tmp_path):
             assert m[("wirecore_connections_total", (("path", "/echo"),))] == n
             assert m[("wirecore_messages_received_total", (("path", "/echo"),))] == n
             assert m[("wirecore_handler_duration_seconds_count", (("path", "/echo"),))] == n
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        status = proc.wait(20)
-    assert status == 0, open(log.name).read()

@@ -7,9 +7,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
@@ -18,7 +15,7 @@ from websockets.exceptions import InvalidMessage
 
 from wirecore import App, WirecoreError
 
-from conftest import free_port
+from conftest import workers_echo
 
 
 async def test_broker_connects_and_logs_each_state_change_once(redis_url, caplog):
@@ -54,20 +51,6 @@ async def test_no_broker_has_no_stats():
         assert server.broker_stats() is None
 
 
-SCRIPT = textwrap.dedent("""
-    import sys
-    from wirecore import App
-
-    app = App()
-
-    @app.websocket("/echo")
-    async def echo(message: str) -> str:
-        return message
-
-    app.run(port=int(sys.argv[1]), workers=2)
-""")
-
-
 def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -94,19 +77,14 @@ async def echo_attempt(port: int) -> str:
 
 
 async def test_run_with_workers_supervises_processes_that_share_the_port(tmp_path):
-    port = free_port()
-    script = tmp_path / "served.py"
-    script.write_text(SCRIPT)
-    log = open(tmp_path / "log", "w+")
-    proc = subprocess.Popen([sys.executable, str(script), str(port)], stdout=log, stderr=log)
-    try:
+    with workers_echo(tmp_path) as (port, proc, log):
         deadline = time.time() + 15
         while time.time() < deadline and (len(children(proc.pid)) != 2 or
-                                          open(log.name).read().count("started") < 2):
+                                          log.read_text().count("started") < 2):
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # both workers listen
         before = children(proc.pid)
-        assert len(before) == 2, open(log.name).read()
+        assert len(before) == 2, log.read_text()
         for _ in range(10):
             assert await echo_once(port) == '"hi"'
         os.kill(before[0], signal.SIGKILL)  # replaced
@@ -115,17 +93,13 @@ async def test_run_with_workers_supervises_processes_that_share_the_port(tmp_pat
             await asyncio.sleep(0.05)
         assert before[1] in children(proc.pid)
         proc.send_signal(signal.SIGHUP)  # every worker replaced, one at a time
-        while time.time() < deadline + 10 and "all 2 workers replaced" not in open(log.name).read():
+        while time.time() < deadline + 10 and "all 2 workers replaced" not in log.read_text():
             assert await echo_once(port) == '"hi"'
         while time.time() < deadline + 15 and len(children(proc.pid)) != 2:
             await asyncio.sleep(0.05)
         after = children(proc.pid)
-        assert len(after) == 2 and not set(after) & set(before), open(log.name).read()
+        assert len(after) == 2 and not set(after) & set(before), log.read_text()
         assert await echo_once(port) == '"hi"'
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        status = proc.wait(20)
-    text = open(log.name).read()
-    assert status == 0, text
+    text = log.read_text()
     assert "was killed by signal 9; restarting" in text
     assert "all workers stopped" in text

@@ -8,6 +8,7 @@ unless ENV["WIRECORE_USE_INSTALLED"] == "1"
 end
 require "minitest/autorun"
 require "socket"
+require "tmpdir"
 require "timeout"
 require "json"
 require "websocket"
@@ -144,6 +145,35 @@ module ServerHelpers
     if pid
       Process.kill("KILL", pid)
       Process.wait(pid)
+    end
+  end
+
+  # An echo app (Wirecore::App.new(**options), /echo) run with
+  # app.run(workers: 2) in a ruby process of its own: yields its port, pid
+  # and log file; then stops it with TERM, asserts it exited 0 and returns
+  # the log.
+  def with_workers_echo(**options)
+    port = free_port
+    Dir.mktmpdir do |dir|
+      script = File.join(dir, "served.rb")
+      File.write(script, <<~RUBY)
+        $LOAD_PATH.unshift(#{File.expand_path('../../packages/ruby/lib', __dir__).inspect}) unless ENV["WIRECORE_USE_INSTALLED"] == "1"
+        require "wirecore"
+        app = Wirecore::App.new(**#{options.inspect})
+        app.websocket("/echo") { Wirecore::WebSocketResponse.new(on_message: ->(m) { m.data }) }
+        app.run(port: #{port}, workers: 2)
+      RUBY
+      log = File.join(dir, "log")
+      pid = spawn("ruby", script, out: log, err: log)
+      begin
+        yield port, pid, log
+      ensure
+        Process.kill("TERM", pid)
+        _, status = Process.wait2(pid)
+      end
+      text = File.read(log)
+      assert status.success?, text
+      text
     end
   end
 end

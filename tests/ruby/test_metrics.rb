@@ -7,7 +7,6 @@
 require_relative "test_helper"
 require "net/http"
 require "stringio"
-require "tmpdir"
 
 class TestMetrics < Minitest::Test
   include ServerHelpers
@@ -115,39 +114,22 @@ class TestMetrics < Minitest::Test
   end
 
   def test_workers_report_one_merged_view
-    port = free_port
-    Dir.mktmpdir do |dir|
-      script = File.join(dir, "served.rb")
-      File.write(script, <<~RUBY)
-        $LOAD_PATH.unshift(#{File.expand_path('../../packages/ruby/lib', __dir__).inspect}) unless ENV["WIRECORE_USE_INSTALLED"] == "1"
-        require "wirecore"
-        app = Wirecore::App.new(metrics_path: "/metrics")
-        app.websocket("/echo") { Wirecore::WebSocketResponse.new(on_message: ->(m) { m.data }) }
-        app.run(port: #{port}, workers: 2)
-      RUBY
-      log = File.join(dir, "log")
-      pid = spawn("ruby", script, out: log, err: log)
-      begin
-        wait_until(15) { File.read(log).scan("started").size == 2 }
-        wait_until(10) { (TCPSocket.new("127.0.0.1", port).close || true) rescue false }
-        sleep 0.3
-        20.times do
-          c = RealClient.new(port, "/echo")
-          c.send_text("hi")
-          assert_equal "hi", c.receive_data.data
-          c.close
-        end
-        6.times do
-          body = get(port, "/metrics").body
-          assert_equal 2, sample(body, "wirecore_workers")
-          assert_equal 20, sample(body, 'wirecore_connections_total{path="/echo"}')
-          assert_equal 20, sample(body, 'wirecore_messages_received_total{path="/echo"}')
-        end
-      ensure
-        Process.kill("TERM", pid)
-        _, status = Process.wait2(pid)
+    with_workers_echo(metrics_path: "/metrics") do |port, _pid, log|
+      wait_until(15) { File.read(log).scan("started").size == 2 }
+      wait_until(10) { (TCPSocket.new("127.0.0.1", port).close || true) rescue false }
+      sleep 0.3
+      20.times do
+        c = RealClient.new(port, "/echo")
+        c.send_text("hi")
+        assert_equal "hi", c.receive_data.data
+        c.close
       end
-      assert status.success?, File.read(log)
+      6.times do
+        body = get(port, "/metrics").body
+        assert_equal 2, sample(body, "wirecore_workers")
+        assert_equal 20, sample(body, 'wirecore_connections_total{path="/echo"}')
+        assert_equal 20, sample(body, 'wirecore_messages_received_total{path="/echo"}')
+      end
     end
   end
 end

@@ -3,7 +3,6 @@
 # App.new(broker:) against a real redis-server, and app.run(workers:) as a
 # real supervisor with worker processes (docs/scaling.md).
 require_relative "test_helper"
-require "tmpdir"
 
 class TestScaling < Minitest::Test
   include ServerHelpers
@@ -53,38 +52,20 @@ class TestScaling < Minitest::Test
   end
 
   def test_run_with_workers_supervises_processes_that_share_the_port
-    port = free_port
-    Dir.mktmpdir do |dir|
-      script = File.join(dir, "served.rb")
-      File.write(script, <<~RUBY)
-        $LOAD_PATH.unshift(#{File.expand_path('../../packages/ruby/lib', __dir__).inspect})
-        require "wirecore"
-        app = Wirecore::App.new
-        app.websocket("/echo") { Wirecore::WebSocketResponse.new(on_message: ->(m) { m.data }) }
-        app.run(port: #{port}, workers: 2)
-      RUBY
-      log = File.join(dir, "log")
-      pid = spawn("ruby", script, out: log, err: log)
-      begin
-        wait_until(15) { children(pid).size == 2 && File.read(log).scan("started").size == 2 }
-        wait_until(10) { (echo_once(port) rescue nil) == "hi" }
-        before = children(pid)
-        10.times { assert_equal "hi", echo_once(port) }
-        Process.kill("KILL", before[0])
-        wait_until { children(pid).size == 2 && !children(pid).include?(before[0]) }
-        assert_includes children(pid), before[1]
-        Process.kill("HUP", pid)
-        assert_equal "hi", echo_once(port) until File.read(log).include?("all 2 workers replaced")
-        wait_until(10) { children(pid).size == 2 && (children(pid) & before).empty? }
-        assert_equal "hi", echo_once(port)
-      ensure
-        Process.kill("TERM", pid)
-        _, status = Process.wait2(pid)
-      end
-      text = File.read(log)
-      assert status.success?, text
-      assert_includes text, "was killed by signal 9; restarting"
-      assert_includes text, "all workers stopped"
+    text = with_workers_echo do |port, pid, log|
+      wait_until(15) { children(pid).size == 2 && File.read(log).scan("started").size == 2 }
+      wait_until(10) { (echo_once(port) rescue nil) == "hi" }
+      before = children(pid)
+      10.times { assert_equal "hi", echo_once(port) }
+      Process.kill("KILL", before[0])
+      wait_until { children(pid).size == 2 && !children(pid).include?(before[0]) }
+      assert_includes children(pid), before[1]
+      Process.kill("HUP", pid)
+      assert_equal "hi", echo_once(port) until File.read(log).include?("all 2 workers replaced")
+      wait_until(10) { children(pid).size == 2 && (children(pid) & before).empty? }
+      assert_equal "hi", echo_once(port)
     end
+    assert_includes text, "was killed by signal 9; restarting"
+    assert_includes text, "all workers stopped"
   end
 end
