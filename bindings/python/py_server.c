@@ -76,7 +76,7 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
     wpy_conn_fail_current(pc, ep->on_message);
     return;
   }
-  PyObject *index = PyLong_FromLong(msg->handler);
+  PyObject *index = PyLong_FromLong(msg->handler); /* a cached small int */
   if (index == NULL) {
     Py_DECREF(payload);
     report_unraisable(ep->on_message);
@@ -88,7 +88,8 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
   pc->t_handler = wpy_now();
   pc->timing_paused = 0;
   pc->in_handler = 1;
-  PyObject *r = PyObject_Vectorcall(ep->on_message, args, 4, NULL);
+  PyObject *r = pc->direct != NULL ? wpy_direct_message(ep, pc, payload)
+                                   : PyObject_Vectorcall(ep->on_message, args, 4, NULL);
   pc->in_handler = 0;
   if (!pc->timing_paused)
     wire_server_observe(ep->server->server, ep->wire_ep, wpy_now() - pc->t_handler);
@@ -164,6 +165,7 @@ static void endpoint_free(wpy_endpoint *ep) {
   Py_CLEAR(ep->on_close);
   Py_CLEAR(ep->on_error);
   Py_CLEAR(ep->on_drain);
+  Py_CLEAR(ep->on_result);
   for (size_t i = 0; i < ep->n_strings; i++)
     free(ep->strings[i]);
   free(ep->strings);
@@ -291,6 +293,7 @@ static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
     Py_VISIT(ep->on_close);
     Py_VISIT(ep->on_error);
     Py_VISIT(ep->on_drain);
+    Py_VISIT(ep->on_result);
   }
   return 0;
 }
@@ -309,6 +312,7 @@ static int server_clear(wpy_server *self) {
     Py_CLEAR(ep->on_close);
     Py_CLEAR(ep->on_error);
     Py_CLEAR(ep->on_drain);
+    Py_CLEAR(ep->on_result);
   }
   Py_CLEAR(self->shutdown_cb);
   Py_CLEAR(self->broker_cb);
@@ -471,6 +475,7 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   ep->on_close = bound_or_null(handler, self->st->str_on_close);
   ep->on_error = bound_or_null(handler, self->st->str_on_error);
   ep->on_drain = bound_or_null(handler, self->st->str_on_drain);
+  ep->on_result = bound_or_null(handler, self->st->str_message_result);
 
   wire_endpoint_options o;
   memset(&o, 0, sizeof o);
