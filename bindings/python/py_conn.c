@@ -26,11 +26,13 @@ static int conn_traverse(wpy_conn *self, visitproc visit, void *arg) {
   Py_VISIT(Py_TYPE(self));
   Py_VISIT(self->server);
   Py_VISIT(self->handler_data);
+  Py_VISIT(self->direct);
   return 0;
 }
 
 static int conn_clear(wpy_conn *self) {
   Py_CLEAR(self->handler_data);
+  Py_CLEAR(self->direct);
   return 0;
 }
 
@@ -92,22 +94,15 @@ static PyObject *conn_send(wpy_conn *self, PyObject *const *args, Py_ssize_t nar
   return out;
 }
 
-/* send_encoded(obj, codec, default=None): encode with `codec` (not the
- * endpoint's) and send JSON as text, MessagePack as binary; no schema check. */
-static PyObject *conn_send_encoded(wpy_conn *self, PyObject *const *args, Py_ssize_t nargs) {
-  if (nargs < 2 || nargs > 3) {
-    PyErr_SetString(PyExc_TypeError, "send_encoded(obj, codec, default=None)");
-    return NULL;
-  }
-  long codec = PyLong_AsLong(args[1]);
-  if (codec == -1 && PyErr_Occurred())
-    return NULL;
+/* Encode obj with `codec` (JSON as text, MessagePack as binary) and send it;
+ * no schema check. None, or NULL with the error set. */
+static PyObject *send_encoded(wpy_conn *self, PyObject *obj, long codec, PyObject *dflt) {
   wpy_state *st = self->server->st;
   wire_doc *doc = wpy_doc_acquire(self->server);
   if (doc == NULL)
     return NULL;
   PyObject *out = NULL;
-  wire_value *v = wpy_to_value(st, doc, args[0], nargs > 2 ? args[2] : NULL);
+  wire_value *v = wpy_to_value(st, doc, obj, dflt);
   if (v != NULL) {
     const uint8_t *buf;
     size_t len;
@@ -121,6 +116,42 @@ static PyObject *conn_send_encoded(wpy_conn *self, PyObject *const *args, Py_ssi
   }
   wpy_doc_release(self->server, doc);
   return out;
+}
+
+/* send_encoded(obj, codec, default=None): encode with `codec` (not the
+ * endpoint's) and send JSON as text, MessagePack as binary; no schema check. */
+static PyObject *conn_send_encoded(wpy_conn *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 2 || nargs > 3) {
+    PyErr_SetString(PyExc_TypeError, "send_encoded(obj, codec, default=None)");
+    return NULL;
+  }
+  long codec = PyLong_AsLong(args[1]);
+  if (codec == -1 && PyErr_Occurred())
+    return NULL;
+  return send_encoded(self, args[0], codec, nargs > 2 ? args[2] : NULL);
+}
+
+/* send_message(obj, default=None): a WebSocketMessage as it came (str data
+ * as text, else binary), str as text, bytes/bytearray/memoryview as binary,
+ * anything else as JSON text. */
+static PyObject *conn_send_message(wpy_conn *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "send_message(obj, default=None)");
+    return NULL;
+  }
+  PyObject *obj = args[0];
+  if (PyObject_TypeCheck(obj, self->server->st->MessageType)) {
+    obj = wpy_message_data(obj);
+    if (obj == NULL)
+      return NULL;
+    if (!PyUnicode_Check(obj))
+      return conn_send_bytes(self, obj);
+  }
+  if (PyUnicode_Check(obj))
+    return conn_send_text(self, obj);
+  if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyMemoryView_Check(obj))
+    return conn_send_bytes(self, obj);
+  return send_encoded(self, obj, WIRE_CODEC_JSON, nargs > 1 ? args[1] : NULL);
 }
 
 static PyObject *conn_close(wpy_conn *self, PyObject *args, PyObject *kw) {
@@ -389,6 +420,8 @@ static PyMethodDef conn_methods[] = {
      "send(obj, default=None): encode with the endpoint's codec and send."},
     {"send_encoded", (PyCFunction)(void (*)(void))conn_send_encoded, METH_FASTCALL,
      "send_encoded(obj, codec, default=None)"},
+    {"send_message", (PyCFunction)(void (*)(void))conn_send_message, METH_FASTCALL,
+     "send_message(obj, default=None): str/message text as text, bytes as binary, else JSON."},
     {"close", (PyCFunction)(void (*)(void))conn_close, METH_VARARGS | METH_KEYWORDS,
      "close(code=1000, reason='')"},
     {"pause", (PyCFunction)conn_pause, METH_NOARGS, "Stop delivering messages."},
@@ -408,6 +441,8 @@ static PyMethodDef conn_methods[] = {
     {"writable", (PyCFunction)conn_writable, METH_NOARGS,
      "writable() -> bool: at or below send_high_water; False promises _on_drain."},
     {"subscribe", (PyCFunction)wpy_conn_subscribe, METH_O, "subscribe(topic)"},
+    {"set_direct", (PyCFunction)wpy_conn_set_direct, METH_O,
+     "set_direct(response | None): messages go to response.on_message from C."},
     {"subscribe_since", (PyCFunction)(void (*)(void))wpy_conn_subscribe_since, METH_FASTCALL,
      "subscribe_since(topic, since) -> (recovered, reason, position, replayed)"},
     {"unsubscribe", (PyCFunction)wpy_conn_unsubscribe, METH_O,

@@ -177,6 +177,8 @@ static PyMethodDef mod_methods[] = {
      "decode(data, codec=CODEC_JSON, max_depth=0) -> object"},
     {"version", mod_version, METH_NOARGS, "The core library's version."},
     {"step", mod_step, METH_O, "step(coro) -> (finished, value): advance a coroutine once."},
+    {"set_message_class", wpy_set_message_class, METH_O,
+     "set_message_class(cls): the Message subclass Conn.set_direct delivers."},
     {"strerror", mod_strerror, METH_O, "strerror(code) -> (name, message)"},
     {NULL, NULL, 0, NULL}};
 
@@ -241,13 +243,16 @@ static int mod_exec(PyObject *module) {
   if ((st->ServerType = add_type(module, &wpy_server_spec)) == NULL ||
       (st->ConnType = add_type(module, &wpy_conn_spec)) == NULL ||
       (st->SchemaType = add_type(module, &wpy_schema_spec)) == NULL ||
-      (st->DispatcherType = add_type(module, &wpy_dispatcher_spec)) == NULL)
+      (st->DispatcherType = add_type(module, &wpy_dispatcher_spec)) == NULL ||
+      (st->MessageType = add_type(module, &wpy_message_spec)) == NULL)
     return -1;
   if ((st->str_on_connect = PyUnicode_InternFromString("_on_connect")) == NULL ||
       (st->str_on_message = PyUnicode_InternFromString("_on_message")) == NULL ||
       (st->str_on_close = PyUnicode_InternFromString("_on_close")) == NULL ||
       (st->str_on_error = PyUnicode_InternFromString("_on_error")) == NULL ||
-      (st->str_on_drain = PyUnicode_InternFromString("_on_drain")) == NULL)
+      (st->str_on_drain = PyUnicode_InternFromString("_on_drain")) == NULL ||
+      (st->str_message_result = PyUnicode_InternFromString("_message_result")) == NULL ||
+      (st->str_on_message_attr = PyUnicode_InternFromString("on_message")) == NULL)
     return -1;
   if (PyModule_AddIntConstant(module, "CODEC_RAW", WIRE_CODEC_RAW) ||
       PyModule_AddIntConstant(module, "CODEC_JSON", WIRE_CODEC_JSON) ||
@@ -281,6 +286,8 @@ static int mod_traverse(PyObject *module, visitproc visit, void *arg) {
   Py_VISIT(st->ConnType);
   Py_VISIT(st->SchemaType);
   Py_VISIT(st->DispatcherType);
+  Py_VISIT(st->MessageType);
+  Py_VISIT(st->MessageClass);
   return 0;
 }
 
@@ -293,6 +300,10 @@ static int mod_clear(PyObject *module) {
   Py_CLEAR(st->ConnType);
   Py_CLEAR(st->SchemaType);
   Py_CLEAR(st->DispatcherType);
+  Py_CLEAR(st->MessageType);
+  Py_CLEAR(st->MessageClass);
+  Py_CLEAR(st->str_message_result);
+  Py_CLEAR(st->str_on_message_attr);
   Py_CLEAR(st->str_on_connect);
   Py_CLEAR(st->str_on_message);
   Py_CLEAR(st->str_on_close);

@@ -7,6 +7,7 @@
  */
 #include "wirecore_py.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +77,7 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
     wpy_conn_fail_current(pc, ep->on_message);
     return;
   }
-  PyObject *index = PyLong_FromLong(msg->handler);
+  PyObject *index = PyLong_FromLong(msg->handler); /* a cached small int */
   if (index == NULL) {
     Py_DECREF(payload);
     report_unraisable(ep->on_message);
@@ -88,7 +89,8 @@ static void cb_message(wire_conn *conn, const wire_message *msg, void *ud) {
   pc->t_handler = wpy_now();
   pc->timing_paused = 0;
   pc->in_handler = 1;
-  PyObject *r = PyObject_Vectorcall(ep->on_message, args, 4, NULL);
+  PyObject *r = pc->direct != NULL ? wpy_direct_message(ep, pc, payload)
+                                   : PyObject_Vectorcall(ep->on_message, args, 4, NULL);
   pc->in_handler = 0;
   if (!pc->timing_paused)
     wire_server_observe(ep->server->server, ep->wire_ep, wpy_now() - pc->t_handler);
@@ -164,6 +166,7 @@ static void endpoint_free(wpy_endpoint *ep) {
   Py_CLEAR(ep->on_close);
   Py_CLEAR(ep->on_error);
   Py_CLEAR(ep->on_drain);
+  Py_CLEAR(ep->on_result);
   for (size_t i = 0; i < ep->n_strings; i++)
     free(ep->strings[i]);
   free(ep->strings);
@@ -293,6 +296,7 @@ static int server_traverse(wpy_server *self, visitproc visit, void *arg) {
     Py_VISIT(ep->on_close);
     Py_VISIT(ep->on_error);
     Py_VISIT(ep->on_drain);
+    Py_VISIT(ep->on_result);
   }
   return 0;
 }
@@ -311,6 +315,7 @@ static int server_clear(wpy_server *self) {
     Py_CLEAR(ep->on_close);
     Py_CLEAR(ep->on_error);
     Py_CLEAR(ep->on_drain);
+    Py_CLEAR(ep->on_result);
   }
   Py_CLEAR(self->shutdown_cb);
   Py_CLEAR(self->broker_cb);
@@ -366,7 +371,13 @@ static int copy_strings(wpy_endpoint *ep, PyObject *seq, const char ***out, size
   ep->strings[ep->n_strings++] = (char *)arr; /* freed with the endpoint too */
   for (Py_ssize_t i = 0; i < len; i++) {
     Py_ssize_t slen;
-    const char *s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(fast, i), &slen);
+    PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+    if (!PyUnicode_Check(item)) {
+      Py_DECREF(fast);
+      PyErr_SetString(PyExc_TypeError, "expected a sequence of str");
+      return -1;
+    }
+    const char *s = PyUnicode_AsUTF8AndSize(item, &slen);
     char *copy = s == NULL ? NULL : malloc((size_t)slen + 1);
     if (copy == NULL) {
       Py_DECREF(fast);
@@ -391,58 +402,137 @@ static PyObject *bound_or_null(PyObject *handler, PyObject *name) {
   return m;
 }
 
-/* add_endpoint(pattern, handler, *, codec, message_schemas, response_schema,
- * invalid_policy, max_message_size, max_backpressure, idle_timeout_ms,
- * pong_timeout_ms, subprotocols, allowed_origins, schema_flags,
- * max_queued_messages, send_high_water, send_timeout_ms, max_message_fragments,
- * compression, compression_threshold, compression_window_bits,
- * message_rate, message_burst, byte_rate, byte_burst, rate_limit_action,
- * message_timeout_ms) */
+/* One keyword option of add_endpoint: its name, how it converts (the
+ * PyArg format letter it replaces: 'i' int, 'I' unsigned int, 'n'
+ * Py_ssize_t, 'z' str or None, 'O' any object) and where it goes. */
+typedef struct endpoint_kw {
+  const char *name;
+  char kind;
+  void *dst;
+} endpoint_kw;
+
+/* Convert one option value into kw->dst as its kind says. 0, or -1 with
+ * TypeError/OverflowError/ValueError set. */
+static int endpoint_kw_set(const endpoint_kw *kw, PyObject *v) {
+  switch (kw->kind) {
+  case 'i': {
+    long x = PyLong_AsLong(v);
+    if (x == -1 && PyErr_Occurred())
+      return -1;
+    if (x < INT_MIN || x > INT_MAX) {
+      PyErr_Format(PyExc_OverflowError, "add_endpoint: %s is out of range", kw->name);
+      return -1;
+    }
+    *(int *)kw->dst = (int)x;
+    return 0;
+  }
+  case 'I': {
+    unsigned long x = PyLong_AsUnsignedLongMask(v); /* as the 'I' format: no overflow check */
+    if (x == (unsigned long)-1 && PyErr_Occurred())
+      return -1;
+    *(unsigned *)kw->dst = (unsigned)x;
+    return 0;
+  }
+  case 'n': {
+    Py_ssize_t x = PyNumber_AsSsize_t(v, PyExc_OverflowError);
+    if (x == -1 && PyErr_Occurred())
+      return -1;
+    *(Py_ssize_t *)kw->dst = x;
+    return 0;
+  }
+  case 'z': {
+    const char *str = NULL;
+    if (v != Py_None) {
+      Py_ssize_t len;
+      if (!PyUnicode_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "add_endpoint: %s must be str or None", kw->name);
+        return -1;
+      }
+      if ((str = PyUnicode_AsUTF8AndSize(v, &len)) == NULL)
+        return -1;
+      if ((size_t)len != strlen(str)) {
+        PyErr_Format(PyExc_ValueError, "add_endpoint: %s has an embedded null character", kw->name);
+        return -1;
+      }
+    }
+    *(const char **)kw->dst = str; /* borrowed from the kwargs dict for the call */
+    return 0;
+  }
+  default: /* 'O' */
+    *(PyObject **)kw->dst = v;
+    return 0;
+  }
+}
+
+/* Fill the options in `table` (n rows) from the keyword dict; TypeError for
+ * a name not in the table. 0 or -1. */
+static int endpoint_kw_parse(const endpoint_kw *table, size_t n, PyObject *kwargs) {
+  if (kwargs == NULL)
+    return 0;
+  PyObject *key, *value;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(kwargs, &pos, &key, &value)) {
+    const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+    if (name == NULL) {
+      if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "add_endpoint: keywords must be strings");
+      return -1;
+    }
+    size_t i = 0;
+    while (i < n && strcmp(table[i].name, name) != 0)
+      i++;
+    if (i == n) {
+      PyErr_Format(PyExc_TypeError, "add_endpoint() got an unexpected keyword argument '%s'", name);
+      return -1;
+    }
+    if (endpoint_kw_set(&table[i], value) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* add_endpoint(pattern, handler, **options): the options are the keyword
+ * table below, each optional (0/None: the core's default). */
 static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject *kw) {
-  static char *kwlist[] = {"pattern",
-                           "handler",
-                           "codec",
-                           "message_schemas",
-                           "response_schema",
-                           "invalid_policy",
-                           "max_message_size",
-                           "max_backpressure",
-                           "idle_timeout_ms",
-                           "pong_timeout_ms",
-                           "subprotocols",
-                           "allowed_origins",
-                           "schema_flags",
-                           "max_queued_messages",
-                           "send_high_water",
-                           "send_timeout_ms",
-                           "max_message_fragments",
-                           "compression",
-                           "compression_threshold",
-                           "compression_window_bits",
-                           "message_rate",
-                           "message_burst",
-                           "byte_rate",
-                           "byte_burst",
-                           "rate_limit_action",
-                           "message_timeout_ms",
-                           NULL};
   const char *pattern, *response_schema = NULL;
   PyObject *handler, *schemas = NULL, *subprotocols = NULL, *origins = NULL;
   int codec = 0, policy = 0;
   Py_ssize_t max_msg = 0, max_bp = 0, max_queued = 0, high_water = 0;
   unsigned idle = 0, pong = 0, flags = 0, send_timeout = 0, max_frags = 0, msg_timeout = 0;
-  int compression = 0;               /* permessage-deflate */
+  int compression = 0; /* permessage-deflate */
   Py_ssize_t z_threshold = 0;
   unsigned z_bits = 0;
   unsigned msg_rate = 0, msg_burst = 0; /* client limits */
   Py_ssize_t byte_rate = 0, byte_burst = 0;
   int rate_action = 0;
-  if (!PyArg_ParseTupleAndKeywords(
-          args, kw, "sO|$iOzinnIIOOInnIIinIIInniI:add_endpoint", kwlist, &pattern, &handler,
-          &codec, &schemas, &response_schema, &policy, &max_msg, &max_bp, &idle, &pong,
-          &subprotocols, &origins, &flags, &max_queued, &high_water, &send_timeout, &max_frags,
-          &compression, &z_threshold, &z_bits, &msg_rate, &msg_burst, &byte_rate, &byte_burst,
-          &rate_action, &msg_timeout))
+  const endpoint_kw table[] = {
+      {"codec", 'i', &codec},
+      {"message_schemas", 'O', &schemas},
+      {"response_schema", 'z', &response_schema},
+      {"invalid_policy", 'i', &policy},
+      {"max_message_size", 'n', &max_msg},
+      {"max_backpressure", 'n', &max_bp},
+      {"idle_timeout_ms", 'I', &idle},
+      {"pong_timeout_ms", 'I', &pong},
+      {"subprotocols", 'O', &subprotocols},
+      {"allowed_origins", 'O', &origins},
+      {"schema_flags", 'I', &flags},
+      {"max_queued_messages", 'n', &max_queued},
+      {"send_high_water", 'n', &high_water},
+      {"send_timeout_ms", 'I', &send_timeout},
+      {"max_message_fragments", 'I', &max_frags},
+      {"compression", 'i', &compression},
+      {"compression_threshold", 'n', &z_threshold},
+      {"compression_window_bits", 'I', &z_bits},
+      {"message_rate", 'I', &msg_rate},
+      {"message_burst", 'I', &msg_burst},
+      {"byte_rate", 'n', &byte_rate},
+      {"byte_burst", 'n', &byte_burst},
+      {"rate_limit_action", 'i', &rate_action},
+      {"message_timeout_ms", 'I', &msg_timeout},
+  };
+  if (!PyArg_ParseTuple(args, "sO:add_endpoint", &pattern, &handler) ||
+      endpoint_kw_parse(table, sizeof table / sizeof table[0], kw) != 0)
     return NULL;
   if (z_threshold < 0) {
     PyErr_SetString(PyExc_ValueError, "compression_threshold must not be negative");
@@ -473,6 +563,7 @@ static PyObject *server_add_endpoint(wpy_server *self, PyObject *args, PyObject 
   ep->on_close = bound_or_null(handler, self->st->str_on_close);
   ep->on_error = bound_or_null(handler, self->st->str_on_error);
   ep->on_drain = bound_or_null(handler, self->st->str_on_drain);
+  ep->on_result = bound_or_null(handler, self->st->str_message_result);
 
   wire_endpoint_options o;
   memset(&o, 0, sizeof o);

@@ -24,7 +24,10 @@ typedef struct wpy_state {
   PyTypeObject *ConnType;
   PyTypeObject *SchemaType;
   PyTypeObject *DispatcherType;
+  PyTypeObject *MessageType; /* py_message.c: the base of WebSocketMessage */
+  PyObject *MessageClass;    /* py_direct.c: WebSocketMessage itself, or NULL */
   PyObject *str_on_connect, *str_on_message, *str_on_close, *str_on_error, *str_on_drain;
+  PyObject *str_message_result, *str_on_message_attr; /* "_message_result", "on_message" */
 } wpy_state;
 
 /* One endpoint's link back to Python: the handler object whose _on_* methods
@@ -33,6 +36,7 @@ typedef struct wpy_endpoint {
   struct wpy_server *server; /* borrowed: the server owns its endpoints */
   PyObject *handler;
   PyObject *on_connect, *on_message, *on_close, *on_error, *on_drain; /* bound methods or NULL */
+  PyObject *on_result; /* _message_result: what the direct path does not finish (py_direct.c) */
   char **strings; /* copies of option strings, freed with the endpoint */
   size_t n_strings;
   wire_endpoint *wire_ep; /* the core's endpoint */
@@ -63,6 +67,7 @@ typedef struct wpy_conn {
   PyObject *failing; /* borrowed: the exception conn.fail()/invalid() is reporting */
   double t_handler;  /* py_metrics.c: when the running on_message started */
   uint8_t in_handler, timing_paused; /* inside on_message; it paused: time at resume */
+  PyObject *direct; /* py_direct.c: the WebSocketResponse messages go to from C, or NULL */
 } wpy_conn;
 
 typedef struct wpy_schema {
@@ -100,6 +105,13 @@ extern PyType_Spec wpy_server_spec;
 extern PyType_Spec wpy_conn_spec;
 extern PyType_Spec wpy_schema_spec;
 extern PyType_Spec wpy_dispatcher_spec;
+extern PyType_Spec wpy_message_spec;
+/* py_message.c: a new instance of cls (Message or a subclass) holding data,
+ * or NULL with the error set. */
+PyObject *wpy_message_new(PyTypeObject *cls, PyObject *data);
+/* py_message.c: a Message's data (borrowed), or NULL with AttributeError set
+ * when it was deleted. `msg` must be an instance of MessageType. */
+PyObject *wpy_message_data(PyObject *msg);
 /* A doc to build an outgoing value in: the server's scratch doc when free,
  * else a new one. Give it back with wpy_doc_release. NULL: MemoryError set. */
 wire_doc *wpy_doc_acquire(wpy_server *server);
@@ -120,6 +132,14 @@ PyObject *wpy_server_publish(wpy_server *self, PyObject *args, PyObject *kw);
 PyObject *wpy_server_subscriber_count(wpy_server *self, PyObject *topic);
 PyObject *wpy_conn_subscribe_since(wpy_conn *self, PyObject *const *args, Py_ssize_t n);
 PyObject *wpy_server_topic_history(wpy_server *self, PyObject *const *args, Py_ssize_t n);
+
+/* py_direct.c: the callback style's message path in C */
+PyObject *wpy_set_message_class(PyObject *module, PyObject *cls);
+PyObject *wpy_conn_set_direct(wpy_conn *self, PyObject *response);
+/* One message for a connection with pc->direct set: call the response's
+ * on_message and finish its result. New reference (None) or NULL with the
+ * error set (one that escaped _message_result). */
+PyObject *wpy_direct_message(wpy_endpoint *ep, wpy_conn *pc, PyObject *payload);
 
 /* py_metrics.c */
 double wpy_now(void);

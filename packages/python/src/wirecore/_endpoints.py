@@ -429,15 +429,27 @@ class Endpoint:
             self.handle_exception(st, exc)
 
     def _on_message(self, conn: _native.Conn, payload: Any, index: int, binary: bool) -> None:
+        """One message: call the handler and send its reply. This is run()
+        and _complete() inlined (one Python frame per message besides the
+        handler's) for a plain value or a coroutine that finishes in one step."""
         st: ConnState = conn.data
         if st.opening:
             self._open(st)
         try:
             result = self.call_message(st, payload, index, binary)
+            if type(result) is _CoroutineType:
+                finished, value = _step(result)
+                if not finished:
+                    self._suspend(st, result, value, self.reply)
+                    return
+                result = value
+            elif result is not None and hasattr(result, "__await__"):
+                self.run(st, result, self.reply)
+                return
+            if result is not None:
+                self.reply(st, result)
         except BaseException as exc:  # noqa: BLE001 - routed to the user's handlers
             self.handle_exception(st, exc)
-            return
-        self.run(st, result, self.reply)
 
     def run(self, st: ConnState, result: Any, reply: Callable[[ConnState, Any], None]) -> None:
         """Complete a handler result; pause the connection while it is pending.
@@ -457,13 +469,33 @@ class Endpoint:
             if finished:
                 self._complete(st, first, None, reply)
                 return
-            # The core holds this connection's next messages until done() resumes it;
-            # the task is cancelled if the connection ends first (_on_close).
-            st.task = self.loop.create_task(_finish(result, first, self._done_cb(st, reply)))
-            with contextlib.suppress(ConnectionClosed):
-                st.conn.pause()
+            self._suspend(st, result, first, reply)
         else:
             self._complete(st, result, None, reply)
+
+    def _message_result(self, conn: _native.Conn, kind: int, a: Any, b: Any) -> None:
+        """What the C message path (conn.set_direct) leaves to Python: kind 0,
+        the handler raised a; 1, its coroutine a awaits b; 2, a is a result
+        other than None, str, bytes or a WebSocketMessage."""
+        st: ConnState = conn.data
+        if kind == 0:
+            self.handle_exception(st, a)
+        elif kind == 1:
+            try:
+                self._suspend(st, a, b, self.reply)
+            except BaseException as exc:  # noqa: BLE001 - routed to the user's handlers
+                self.handle_exception(st, exc)
+        else:
+            self.run(st, a, self.reply)
+
+    def _suspend(self, st: ConnState, coro: Any, first: Any,
+                 reply: Callable[[ConnState, Any], None]) -> None:
+        """The handler's coroutine awaits `first`: finish it in a task. The core
+        holds this connection's next messages until done() resumes it; the task
+        is cancelled if the connection ends first (_on_close)."""
+        st.task = self.loop.create_task(_finish(coro, first, self._done_cb(st, reply)))
+        with contextlib.suppress(ConnectionClosed):
+            st.conn.pause()
 
     def _done_cb(self, st: ConnState, reply: Callable[[ConnState, Any], None]) -> Callable[..., None]:
         def done(value: Any, exc: BaseException | None) -> None:
@@ -617,14 +649,17 @@ class _TypedEndpoint(Endpoint):
             # app.publish(topic, value): the core asks this once per publish
             # for this endpoint's subscribers (py_topics.c)
             self.encode_published = serializer.encode
+            # decode in Python first; the other codecs keep the base class's
+            # _on_message (no extra frame per message)
+            self._on_message = self._on_packet  # type: ignore[method-assign]
         else:
             self.codec = serializer.codec
 
-    def _on_message(self, conn: _native.Conn, payload: Any, index: int, binary: bool) -> None:
+    def _on_packet(self, conn: _native.Conn, payload: Any, index: int, binary: bool) -> None:
+        """_on_message of a PacketSerializer endpoint: decode, validate and
+        dispatch, then the common path."""
         pc = self.pycodec
-        if pc is None:
-            Endpoint._on_message(self, conn, payload, index, binary)
-            return
+        assert pc is not None
         try:
             value, index = pc.decode(payload)
         except (DeserializationError, ValidationError, _native.UnknownMessageError) as exc:
@@ -897,6 +932,10 @@ class CallbackEndpoint(Endpoint):
 
     def on_open(self, st: ConnState) -> None:
         r = st.response
+        if r is not None:
+            # from now on the core's messages go to r.on_message from C (py_direct.c);
+            # what that path does not finish comes back in _message_result
+            st.conn.set_direct(r)
         if r is not None and r.on_connect is not None:
             self.run(st, _call_flex(r.on_connect, st.ws), self.reply_error)
 

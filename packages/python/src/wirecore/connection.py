@@ -85,33 +85,19 @@ def _flow(state: ConnState) -> Awaitable[None]:
     return fut
 
 
-def _send_any(conn: _native.Conn, obj: Any, codec: int = _native.CODEC_JSON) -> None:
-    if isinstance(obj, WebSocketMessage):
-        if obj.is_text():
-            conn.send_text(obj.data)
-        else:
-            conn.send_bytes(obj.data)
-    elif isinstance(obj, str):
-        conn.send_text(obj)
-    elif isinstance(obj, (bytes, bytearray, memoryview)):
-        conn.send_bytes(obj)
-    else:
-        conn.send_encoded(obj, codec, to_plain)
+def _send_any(conn: _native.Conn, obj: Any) -> None:
+    """A WebSocketMessage as it came, str as text, bytes-like as binary,
+    anything else as JSON text."""
+    conn.send_message(obj, to_plain)
 
 
-class WebSocketMessage:
-    """One received message: text (`str`) or binary (`bytes`)."""
+class WebSocketMessage(_native.Message):
+    """One received message: text (`str`) or binary (`bytes`).
 
-    __slots__ = ("data",)
+    `data` holds the payload; is_text() and is_binary() come from the C base
+    (the package creates one per received message)."""
 
-    def __init__(self, data: str | bytes) -> None:
-        self.data = data
-
-    def is_text(self) -> bool:
-        return isinstance(self.data, str)
-
-    def is_binary(self) -> bool:
-        return not isinstance(self.data, str)
+    __slots__ = ()
 
     def as_text(self) -> str:
         d = self.data
@@ -130,6 +116,9 @@ class WebSocketMessage:
 
     def __repr__(self) -> str:
         return f"WebSocketMessage({self.data!r})"
+
+
+_native.set_message_class(WebSocketMessage)  # what callback-style handlers receive
 
 
 class WebSocketResponse:
