@@ -55,6 +55,12 @@ typedef struct wire__transport {
 extern const wire__transport wire__tcp_transport WIRE_HIDDEN;
 /* A listener accepted: set up a connection on the new socket. */
 WIRE_HIDDEN void wire__tcp_on_connection(uv_stream_t *ls, int status);
+/* transport_tcp.c: libuv's alloc_cb for every socket transport (h->data is
+ * the server): the server's one read buffer, or a fresh one while it is
+ * lent (base NULL, len 0 when memory runs out). */
+WIRE_HIDDEN void wire__read_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+/* transport_tcp.c: give back a buffer wire__read_alloc_cb handed out. */
+WIRE_HIDDEN void wire__read_release(wire_server *s, const uv_buf_t *buf);
 
 /* ---- engine entry points the transports call ------------------------------ */
 

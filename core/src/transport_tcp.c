@@ -16,7 +16,7 @@
 /* One buffer for the whole server: libuv reads and calls read_cb before
  * asking again, and read_cb consumes every byte, so an idle connection owns
  * no read buffer. */
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+void wire__read_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   wire_server *s = h->data;
   (void)suggested;
   if (s->rbuf == NULL)
@@ -31,7 +31,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = WIRE__READ_BUF_SIZE;
 }
 
-static void release_rbuf(wire_server *s, const uv_buf_t *buf) {
+void wire__read_release(wire_server *s, const uv_buf_t *buf) {
   if (buf->base == NULL)
     return;
   if ((uint8_t *)buf->base == s->rbuf)
@@ -46,11 +46,11 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   wire_server *s = WIRE__SRV(c);
   if (nread != 0)
     wire__conn_on_read(c, buf->base, nread);
-  release_rbuf(s, buf);
+  wire__read_release(s, buf);
 }
 
 static int tcp_read_start(wire_conn *c) {
-  return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  return uv_read_start((uv_stream_t *)&c->tcp, wire__read_alloc_cb, read_cb);
 }
 
 static void tcp_read_stop(wire_conn *c) {
