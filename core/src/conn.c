@@ -167,7 +167,7 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
       size_t len = slot->msg_len;
       slot->msg_len = 0;
       slot->frags = 0;
-      if (c->client != NULL && !wire__rate_admit(c, len))
+      if (c->x != NULL && c->x->client != NULL && !wire__rate_admit(c, len))
         return; /* client limits: dropped, or closing with 1008 */
       wire__conn_deliver(c, arg->opcode == WSLAY_TEXT_FRAME ? WIRE_MSG_TEXT : WIRE_MSG_BINARY,
                          slot->msg, len);
@@ -654,7 +654,8 @@ size_t wire__conn_pq_bytes(const wire_conn *c) {
 void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len) {
   WIRE__M_INC(c->ep->m->msgs_in); /* metrics */
   WIRE__M_ADD(c->ep->m->bytes_in, len);
-  c->bin += len;
+  if (c->x != NULL) /* log.c: counted for the close event */
+    c->x->bin += len;
   if (data == NULL)
     data = (const uint8_t *)""; /* empty messages still point somewhere */
   if (c->pauses == 0 && c->pq_head == NULL) {
@@ -793,8 +794,15 @@ void wire__conn_on_closed(wire_conn *c) {
   wire__server_check_done(s);
 }
 
+wire__cx *wire__conn_extras(wire_conn *c) {
+  if (c->x == NULL)
+    c->x = calloc(1, sizeof *c->x);
+  return c->x;
+}
+
 void wire__conn_free(wire_conn *c) {
   wire__request_free(c->req);
+  free(c->x); /* its zlib streams and client share went at termination */
   free(c);
 }
 

@@ -274,7 +274,8 @@ int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
   if (r == 0) {
     WIRE__M_INC(c->ep->m->msgs_out); /* metrics */
     WIRE__M_ADD(c->ep->m->bytes_out, len);
-    c->bout += len;
+    if (c->x != NULL)
+      c->x->bout += len;
     wire__out_schedule(c);
     if (c->out_bytes > c->ep->opts.max_backpressure)
       wire__update_reading(c);
