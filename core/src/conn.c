@@ -615,11 +615,11 @@ void wire__update_reading(wire_conn *c) {
   if (c->state == WIRE__S_OPEN && want && c->tkind != WIRE__T_STALL)
     wire__tlist_put(c, &c->ep->idle);
   if (want) {
-    if (c->tp->read_start(c) != 0)
+    if (WIRE__TP(c)->read_start(c) != 0)
       return;
     c->flags |= WIRE__F_READING;
   } else {
-    c->tp->read_stop(c);
+    WIRE__TP(c)->read_stop(c);
     c->flags &= ~WIRE__F_READING;
   }
   WIRE__SRV(c)->kick = 1;
@@ -864,13 +864,13 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
   wire__pmd_conn_free(c);
   wire__out_discard(c);
   pq_free(c);
-  c->tp->close(c);
+  WIRE__TP(c)->close(c);
 }
 
 /* Send our FIN and wait (reading, discarding) for the peer's. */
 static void half_close(wire_conn *c) {
   c->flags |= WIRE__F_SHUT_WR;
-  if (c->tp->shutdown(c) != 0) {
+  if (WIRE__TP(c)->shutdown(c) != 0) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
     return;
   }
@@ -953,7 +953,7 @@ static int peer_state(wire_conn *c) {
   uv_os_fd_t fd;
   struct tcp_info ti;
   socklen_t len = sizeof ti;
-  if (c->tp != &wire__tcp_transport || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+  if (c->tpi != WIRE__TP_TCP || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
       getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
     return 0;
   if (ti.tcpi_state == TCP_ESTABLISHED)

@@ -176,7 +176,6 @@ struct wire_conn {
       void *state; /* the transport's own */
     } io;
   };
-  const wire__transport *tp; /* the byte stream: transport.h */
   wire_endpoint *ep;
   wire_request *req;
   void *data;
@@ -210,6 +209,7 @@ struct wire_conn {
   uint8_t state;
   uint8_t tkind;       /* which deadline list (WIRE__T_*), 0 = none */
   uint8_t rules;       /* WIRE__R_* (rules.c) */
+  uint8_t tpi;         /* the byte stream: WIRE__TP_* (transport.h) */
   uint16_t pq_len;     /* messages in the pause queue (one socket read's worth at most) */
   uint16_t held;       /* messages the host holds (wire_conn_hold), saturating */
   /* permessage-deflate (deflate.h): the negotiated parameters (WIRE__PMD_*,

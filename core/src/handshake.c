@@ -236,7 +236,7 @@ static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
     return;
   }
   struct sockaddr_storage ss;
-  if (c->tp->peer(c, &ss) == 0)
+  if (WIRE__TP(c)->peer(c, &ss) == 0)
     wire__request_set_peer(c->req, (struct sockaddr *)&ss);
   const char *cwhy = NULL;
   int cst = wire__climits_admit(c, &cwhy); /* client limits: proxies, per address */

@@ -65,7 +65,7 @@ void wire__log_conn(wire_conn *c, int level, const char *event, int status, int 
   }
   char addr[64];
   struct sockaddr_storage ss;
-  if (c->req == NULL && c->tp->peer(c, &ss) == 0) { /* before the head parsed */
+  if (c->req == NULL && WIRE__TP(c)->peer(c, &ss) == 0) { /* before the head parsed */
     const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
     const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
     if (uv_ip_name((const struct sockaddr *)&ss, addr, sizeof addr) == 0) {

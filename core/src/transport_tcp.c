@@ -121,6 +121,9 @@ static int tcp_peer(wire_conn *c, struct sockaddr_storage *ss) {
   return uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len);
 }
 
+const wire__transport *const wire__transports[WIRE__TP_COUNT] = {
+    &wire__tcp_transport, &wire__tls_transport, &wire__mem_transport};
+
 const wire__transport wire__tcp_transport = {
     tcp_read_start, tcp_read_stop, tcp_try_write, tcp_write, tcp_shutdown, tcp_close, tcp_peer,
 };
@@ -142,7 +145,7 @@ void wire__tcp_on_connection(uv_stream_t *ls, int status) {
     return;
   }
   c->tcp.data = s;
-  c->tp = &wire__tcp_transport;
+  c->tpi = WIRE__TP_TCP;
   if (l->ops)
     c->rules |= WIRE__R_OPS; /* metrics: a metrics listener's connection */
   int ok = uv_accept(ls, (uv_stream_t *)&c->tcp) == 0;

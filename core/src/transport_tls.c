@@ -483,7 +483,7 @@ static tls_conn *tls_conn_new(wire_server *s) {
     return NULL;
   }
   t->c.tcp.data = s;
-  t->c.tp = &wire__tls_transport;
+  t->c.tpi = WIRE__TP_TLS;
   return t;
 }
 
