@@ -387,9 +387,10 @@ int wire__climits_resolve(const wire_server *s, wire_request *req, uint8_t key[1
 
 /* The connection's block, allocated on first use; NULL when memory ran out. */
 static wire__client *client_of(wire_conn *c) {
-  if (c->client == NULL)
-    c->client = calloc(1, sizeof *c->client);
-  return c->client;
+  wire__cx *x = wire__conn_extras(c);
+  if (x != NULL && x->client == NULL)
+    x->client = calloc(1, sizeof *x->client);
+  return x ? x->client : NULL;
 }
 
 int wire__climits_admit(wire_conn *c, const char **why) {
@@ -449,7 +450,7 @@ int wire__rate_attach(wire_conn *c) {
 
 int wire__rate_admit(wire_conn *c, size_t len) {
   const wire_endpoint_options *o = &c->ep->opts;
-  wire__client *r = c->client;
+  wire__client *r = c->x->client;
   if (!r->rated)
     return 1; /* counted per address only */
   wire_server *s = WIRE__SRV(c);
@@ -477,10 +478,10 @@ int wire__rate_admit(wire_conn *c, size_t len) {
 }
 
 void wire__climits_conn_end(wire_conn *c) {
-  wire__client *cc = c->client;
+  wire__client *cc = c->x ? c->x->client : NULL;
   if (cc == NULL)
     return;
-  c->client = NULL;
+  c->x->client = NULL;
   wire__addr *a = cc->addr;
   free(cc);
   if (a == NULL)

@@ -167,7 +167,7 @@ static void ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
       size_t len = slot->msg_len;
       slot->msg_len = 0;
       slot->frags = 0;
-      if (c->client != NULL && !wire__rate_admit(c, len))
+      if (c->x != NULL && c->x->client != NULL && !wire__rate_admit(c, len))
         return; /* client limits: dropped, or closing with 1008 */
       wire__conn_deliver(c, arg->opcode == WSLAY_TEXT_FRAME ? WIRE_MSG_TEXT : WIRE_MSG_BINARY,
                          slot->msg, len);
@@ -621,11 +621,11 @@ void wire__update_reading(wire_conn *c) {
   if (c->state == WIRE__S_OPEN && want && c->tkind != WIRE__T_STALL)
     wire__tlist_put(c, &c->ep->idle);
   if (want) {
-    if (c->tp->read_start(c) != 0)
+    if (WIRE__TP(c)->read_start(c) != 0)
       return;
     c->flags |= WIRE__F_READING;
   } else {
-    c->tp->read_stop(c);
+    WIRE__TP(c)->read_stop(c);
     c->flags &= ~WIRE__F_READING;
   }
   WIRE__SRV(c)->kick = 1;
@@ -660,7 +660,8 @@ size_t wire__conn_pq_bytes(const wire_conn *c) {
 void wire__conn_deliver(wire_conn *c, int kind, const uint8_t *data, size_t len) {
   WIRE__M_INC(c->ep->m->msgs_in); /* metrics */
   WIRE__M_ADD(c->ep->m->bytes_in, len);
-  c->bin += len;
+  if (c->x != NULL) /* log.c: counted for the close event */
+    c->x->bin += len;
   if (data == NULL)
     data = (const uint8_t *)""; /* empty messages still point somewhere */
   if (c->pauses == 0 && c->pq_head == NULL) {
@@ -799,8 +800,15 @@ void wire__conn_on_closed(wire_conn *c) {
   wire__server_check_done(s);
 }
 
+wire__cx *wire__conn_extras(wire_conn *c) {
+  if (c->x == NULL)
+    c->x = calloc(1, sizeof *c->x);
+  return c->x;
+}
+
 void wire__conn_free(wire_conn *c) {
   wire__request_free(c->req);
+  free(c->x); /* its zlib streams and client share went at termination */
   free(c);
 }
 
@@ -862,13 +870,13 @@ void wire__conn_terminate(wire_conn *c, int code, const char *reason, size_t rle
   wire__pmd_conn_free(c);
   wire__out_discard(c);
   pq_free(c);
-  c->tp->close(c);
+  WIRE__TP(c)->close(c);
 }
 
 /* Send our FIN and wait (reading, discarding) for the peer's. */
 static void half_close(wire_conn *c) {
   c->flags |= WIRE__F_SHUT_WR;
-  if (c->tp->shutdown(c) != 0) {
+  if (WIRE__TP(c)->shutdown(c) != 0) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
     return;
   }
@@ -951,7 +959,7 @@ static int peer_state(wire_conn *c) {
   uv_os_fd_t fd;
   struct tcp_info ti;
   socklen_t len = sizeof ti;
-  if (c->tp != &wire__tcp_transport || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+  if (c->tpi != WIRE__TP_TCP || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
       getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
     return 0;
   if (ti.tcpi_state == TCP_ESTABLISHED)

@@ -177,7 +177,6 @@ struct wire_conn {
       void *state; /* the transport's own */
     } io;
   };
-  const wire__transport *tp; /* the byte stream: transport.h */
   wire_endpoint *ep;
   wire_request *req;
   void *data;
@@ -211,19 +210,32 @@ struct wire_conn {
   uint8_t state;
   uint8_t tkind;       /* which deadline list (WIRE__T_*), 0 = none */
   uint8_t rules;       /* WIRE__R_* (rules.c) */
+  uint8_t tpi;         /* the byte stream: WIRE__TP_* (transport.h) */
   uint16_t pq_len;     /* messages in the pause queue (one socket read's worth at most) */
   uint16_t held;       /* messages the host holds (wire_conn_hold), saturating */
   /* permessage-deflate (deflate.h): the negotiated parameters (WIRE__PMD_*,
    * 0 = none), in what was padding */
   uint16_t pmd;
   wire__csubs *topics; /* topics.c: subscriptions, NULL when none */
-  /* deflate.c: a dedicated connection's zlib streams, NULL until used */
-  struct wire__pmdc *zc;
-  /* client_limits.c: NULL unless a per-client limit applies */
-  wire__client *client;
-  uint32_t t_open;     /* metrics: loop ms (truncated) when the 101 left */
-  uint64_t bin, bout;  /* metrics: data payload bytes received, queued */
+  struct wire__cx *x;  /* what few connections need, NULL until used (wire__cx) */
 };
+
+/* The state only some connections need, in one block allocated on first use
+ * (wire__conn_extras) and freed with the connection: an idle connection with
+ * logging, dedicated deflate and per-client limits off has none. */
+typedef struct wire__cx {
+  struct wire__pmdc *zc; /* deflate.c: a dedicated connection's zlib streams */
+  wire__client *client;  /* client_limits.c: its share and buckets */
+  uint64_t bin, bout;    /* log.c: data payload bytes received, queued */
+  uint32_t t_open;       /* log.c: loop ms (truncated) when counting began */
+  uint8_t counted;       /* log.c: t_open, bin and bout are kept */
+} wire__cx;
+
+/* conn.c: c's extras block, made on first use; NULL when memory runs out. */
+WIRE_HIDDEN wire__cx *wire__conn_extras(wire_conn *c);
+/* log.c: start the close event's duration and byte counts for c. Returns 0
+ * or WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__log_count(wire_conn *c);
 
 #define WIRE__MAX_QUEUED 32768u /* max_queued_messages is clamped to this */
 
@@ -235,9 +247,10 @@ struct wire_conn {
 #define WIRE__R_PEER_FIN 0x10u /* parked, and the peer sent its FIN: read what is left */
 #define WIRE__R_OPS 0x20u     /* metrics: accepted by a metrics listener */
 
-/* Memory per idle connection is a hard budget (≤ 1 KiB with its request
- * view): keep this struct small, and anything needed only while frames are
- * in flight in wire__slot. */
+/* Memory per idle connection is a hard budget (≤ 512 bytes with its request
+ * view, docs/architecture.md): keep this struct small, anything needed only
+ * while frames are in flight in wire__slot, and what few connections need
+ * in wire__cx. */
 #define WIRE__SRV(c) ((wire_server *)(c)->tcp.data)
 
 /* ---- server -------------------------------------------------------------- */

@@ -301,19 +301,21 @@ void wire__pmd_server_free(wire_server *s) {
 }
 
 void wire__pmd_conn_free(wire_conn *c) {
-  if (c->zc == NULL)
+  struct wire__pmdc *zc = c->x ? c->x->zc : NULL;
+  if (zc == NULL)
     return;
-  zfree(c->zc->def, 1);
-  zfree(c->zc->inf, 0);
-  free(c->zc);
-  c->zc = NULL;
+  zfree(zc->def, 1);
+  zfree(zc->inf, 0);
+  free(zc);
+  c->x->zc = NULL;
 }
 
 /* The dedicated streams of c, made on first use; NULL when out of memory. */
 static struct wire__pmdc *conn_streams(wire_conn *c) {
-  if (c->zc == NULL)
-    c->zc = calloc(1, sizeof *c->zc);
-  return c->zc;
+  wire__cx *x = wire__conn_extras(c);
+  if (x != NULL && x->zc == NULL)
+    x->zc = calloc(1, sizeof *x->zc);
+  return x ? x->zc : NULL;
 }
 
 /* ---- receiving ----------------------------------------------------------------- */

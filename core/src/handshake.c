@@ -161,7 +161,10 @@ static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
   int n = wire__handshake_response(c->req, resp, sizeof resp);
   if (n >= 0)
     n = wire__pmd_response(c->pmd, resp, n, sizeof resp); /* permessage-deflate */
-  if (n < 0 || wire__rate_attach(c) != 0 || wire__out_raw_now(c, resp, (size_t)n) != 0) {
+  /* log.c: the close event's duration and bytes count from here */
+  int count = WIRE__SRV(c)->log_cb != NULL ? wire__log_count(c) : 0;
+  if (n < 0 || count != 0 || wire__rate_attach(c) != 0 ||
+      wire__out_raw_now(c, resp, (size_t)n) != 0) {
     reject(c, 500, NULL);
     return;
   }
@@ -175,7 +178,6 @@ static void accept_upgrade(wire_conn *c, const char *rest, size_t rest_len) {
   wire_server *s = WIRE__SRV(c); /* metrics */
   WIRE__M_INC(s->m->status[1]);
   WIRE__M_INC(c->ep->m->opened);
-  c->t_open = (uint32_t)uv_now(s->loop);
   if (WIRE__LOG_ON(s, WIRE_LOG_INFO))
     wire__log_conn(c, WIRE_LOG_INFO, "open", 101, 0, NULL);
   wire__tlist_put(c, &c->ep->idle);
@@ -234,7 +236,7 @@ static void handshake_done(wire_conn *c, const char *rest, size_t rest_len) {
     return;
   }
   struct sockaddr_storage ss;
-  if (c->tp->peer(c, &ss) == 0)
+  if (WIRE__TP(c)->peer(c, &ss) == 0)
     wire__request_set_peer(c->req, (struct sockaddr *)&ss);
   const char *cwhy = NULL;
   int cst = wire__climits_admit(c, &cwhy); /* client limits: proxies, per address */

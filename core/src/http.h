@@ -21,6 +21,7 @@ typedef struct wire__kv {
 } wire__kv;
 
 struct wire_request {
+  uint8_t compact;                      /* 0: this layout; 1: the compact view (request.c) */
   wire_str method, target, path;        /* path: percent-decoded, no query */
   wire_str query_string;                /* raw, without '?' */
   wire__kv *headers; size_t n_headers;

@@ -1,28 +1,83 @@
 /*
  * http_response.c -- the bytes the server answers an upgrade request with:
- * Sec-WebSocket-Accept (SHA-1 through libcrypto), the 101 response and every
+ * Sec-WebSocket-Accept (its own SHA-1, below), the 101 response and every
  * HTTP rejection. No I/O and no connection state.
  */
 #include "http.h"
 
-#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+/* ---- SHA-1 (FIPS 180-4), for the accept key only ------------------------
+ * Here rather than libcrypto's: EVP's first use initializes OpenSSL 3's
+ * providers and configuration, which faults in about 2 MiB of library pages
+ * on a server's first connection; a server without TLS never needs them. */
+
+static uint32_t rol(uint32_t x, unsigned n) {
+  return (x << n) | (x >> (32 - n));
+}
+
+/* Fold one 64-byte block into h. */
+static void sha1_block(uint32_t h[5], const uint8_t *p) {
+  uint32_t w[80];
+  for (int t = 0; t < 16; t++)
+    w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 |
+           p[4 * t + 3];
+  for (int t = 16; t < 80; t++)
+    w[t] = rol(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+  for (int t = 0; t < 80; t++) {
+    uint32_t f, k;
+    if (t < 20)
+      f = (b & c) | (~b & d), k = 0x5a827999u;
+    else if (t < 40)
+      f = b ^ c ^ d, k = 0x6ed9eba1u;
+    else if (t < 60)
+      f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdcu;
+    else
+      f = b ^ c ^ d, k = 0xca62c1d6u;
+    uint32_t tmp = rol(a, 5) + f + e + k + w[t];
+    e = d, d = c, c = rol(b, 30), b = a, a = tmp;
+  }
+  h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+/* The SHA-1 digest of msg[0..len) (len < 120: two blocks at most). */
+static void sha1_short(const uint8_t *msg, size_t len, uint8_t md[20]) {
+  uint32_t h[5] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0u};
+  uint8_t blk[128] = {0};
+  memcpy(blk, msg, len);
+  blk[len] = 0x80;
+  size_t n = len + 9 <= 64 ? 64 : 128;
+  uint64_t bits = (uint64_t)len * 8;
+  for (int i = 0; i < 8; i++)
+    blk[n - 1 - i] = (uint8_t)(bits >> (8 * i));
+  for (size_t off = 0; off < n; off += 64)
+    sha1_block(h, blk + off);
+  for (int i = 0; i < 20; i++)
+    md[i] = (uint8_t)(h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
 int wire__accept_key(const char *key, size_t len, char out[29]) {
   char buf[64 + sizeof WS_GUID];
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned md_len = 0;
+  uint8_t md[20];
   if (len > 64)
     return -1;
   memcpy(buf, key, len);
   memcpy(buf + len, WS_GUID, sizeof WS_GUID - 1);
-  if (EVP_Digest(buf, len + sizeof WS_GUID - 1, md, &md_len, EVP_sha1(), NULL) != 1 || md_len != 20)
-    return -1;
-  /* 20 bytes encode to 28 characters plus the NUL EVP_EncodeBlock writes. */
-  EVP_EncodeBlock((unsigned char *)out, md, 20);
+  sha1_short((const uint8_t *)buf, len + sizeof WS_GUID - 1, md);
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *o = out;
+  for (int i = 0; i < 18; i += 3) { /* 20 bytes: six full groups, then one of two */
+    uint32_t v = (uint32_t)md[i] << 16 | (uint32_t)md[i + 1] << 8 | md[i + 2];
+    *o++ = b64[v >> 18], *o++ = b64[(v >> 12) & 63], *o++ = b64[(v >> 6) & 63], *o++ = b64[v & 63];
+  }
+  uint32_t v = (uint32_t)md[18] << 16 | (uint32_t)md[19] << 8;
+  *o++ = b64[v >> 18], *o++ = b64[(v >> 12) & 63], *o++ = b64[(v >> 6) & 63], *o++ = '=';
+  *o = 0;
   return 0;
 }
 

@@ -10,12 +10,34 @@
 #include <stdio.h>
 #include <string.h>
 
+int wire__log_count(wire_conn *c) {
+  wire__cx *x = wire__conn_extras(c);
+  if (x == NULL)
+    return WIRE_ENOMEM;
+  if (!x->counted) {
+    x->counted = 1;
+    x->bin = x->bout = 0;
+    x->t_open = (uint32_t)uv_now(WIRE__SRV(c)->loop);
+  }
+  return 0;
+}
+
+/* wire_server_set_log: an open connection counts its close event's duration
+ * and bytes from when logging began (a failed allocation leaves them 0). */
+static void count_open(wire_conn *c, void *arg) {
+  (void)arg;
+  if (c->state == WIRE__S_OPEN || c->state == WIRE__S_CLOSING)
+    (void)wire__log_count(c);
+}
+
 int wire_server_set_log(wire_server *s, wire_log_cb cb, void *user_data, int min_level) {
   if (s == NULL)
     return WIRE_EINVAL;
   s->log_cb = cb;
   s->log_user = user_data;
   s->log_level = min_level;
+  if (cb != NULL) /* open connections count from now on */
+    wire__server_each_conn(s, count_open, NULL);
   return 0;
 }
 
@@ -43,7 +65,7 @@ void wire__log_conn(wire_conn *c, int level, const char *event, int status, int 
   }
   char addr[64];
   struct sockaddr_storage ss;
-  if (c->req == NULL && c->tp->peer(c, &ss) == 0) { /* before the head parsed */
+  if (c->req == NULL && WIRE__TP(c)->peer(c, &ss) == 0) { /* before the head parsed */
     const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
     const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
     if (uv_ip_name((const struct sockaddr *)&ss, addr, sizeof addr) == 0) {
@@ -59,9 +81,11 @@ void wire__log_conn(wire_conn *c, int level, const char *event, int status, int 
   if (strcmp(event, "close") == 0) {
     ev.close_code = code;
     uv_update_time(s->loop);
-    ev.duration = (double)(uint32_t)((uint32_t)uv_now(s->loop) - c->t_open) / 1000.0;
-    ev.bytes_in = c->bin;
-    ev.bytes_out = c->bout;
+    if (c->x != NULL && c->x->counted) {
+      ev.duration = (double)(uint32_t)((uint32_t)uv_now(s->loop) - c->x->t_open) / 1000.0;
+      ev.bytes_in = c->x->bin;
+      ev.bytes_out = c->x->bout;
+    }
   } else if (strcmp(event, "error") == 0) {
     ev.error = code;
   }

@@ -510,10 +510,11 @@ void wire__request_free(wire_request *req) {
   if (!req)
     return;
   request_block *b = (request_block *)req;
-  for (extra_block *x = b->extra, *next; x; x = next) {
-    next = x->next;
-    free(x);
-  }
+  if (!req->compact) /* the compact view is one block */
+    for (extra_block *x = b->extra, *next; x; x = next) {
+      next = x->next;
+      free(x);
+    }
   free(b);
 }
 
@@ -553,9 +554,132 @@ const wire__kv *wire__request_find_header(const wire_request *req, const char *n
   return NULL;
 }
 
-/* ---- public accessors ---------------------------------------------------- */
+/* ---- the compact view ---------------------------------------------------- */
+
+/* The view an open connection keeps (wire__request_compact): every string
+ * serialized once, as a length (LEB128), its bytes and a NUL, in this order:
+ * method, target, path (only when it differs from the target), query string,
+ * subprotocol (only when one was chosen), remote address, then the headers,
+ * query pairs and path parameters, name then value. No pointers: about a
+ * quarter of the parsed view's size (about 60 bytes for a bare `/idle`
+ * upgrade). Accessors walk it; it is read rarely and is short. */
+typedef struct compact_view {
+  uint8_t compact; /* 1: aliases wire_request.compact */
+  uint8_t bits;    /* CV_* */
+  uint16_t port;
+  uint16_t n_headers, n_query, n_params;
+  char s[];
+} compact_view;
+
+#define CV_PATH 0x01u /* the path is stored apart from the target */
+#define CV_SUB 0x02u  /* a subprotocol was chosen */
+#define CV_MAX_KV 0xffffu
+#define CV_STACK 1024u /* views up to this size are built on the stack */
 
 static const wire_str no_str = {NULL, 0};
+
+/* Bytes one string takes serialized. */
+static size_t cv_size(size_t n) {
+  size_t k = 1;
+  for (size_t v = n; v >= 0x80; v >>= 7)
+    k++;
+  return k + n + 1;
+}
+
+/* Serialize s at *cur and advance. */
+static void cv_put(char **cur, wire_str s) {
+  uint8_t *p = (uint8_t *)*cur;
+  size_t v = s.len;
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  if (s.len)
+    memcpy(p, s.ptr, s.len);
+  p[s.len] = 0;
+  *cur = (char *)p + s.len + 1;
+}
+
+/* Read the string at *cur and advance past it. */
+static wire_str cv_get(const char **cur) {
+  const uint8_t *p = (const uint8_t *)*cur;
+  size_t n = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    uint8_t b = *p++;
+    n |= (size_t)(b & 0x7f) << shift;
+    if (!(b & 0x80))
+      break;
+  }
+  *cur = (const char *)p + n + 1;
+  return (wire_str){(const char *)p, n};
+}
+
+/* The i-th serialized string (0 = method). */
+static wire_str cv_nth(const compact_view *v, size_t i) {
+  const char *cur = v->s;
+  wire_str s = cv_get(&cur);
+  while (i-- > 0)
+    s = cv_get(&cur);
+  return s;
+}
+
+/* Index of the first header name among the serialized strings. */
+static size_t cv_kv_base(const compact_view *v) {
+  return 4u + ((v->bits & CV_PATH) != 0) + ((v->bits & CV_SUB) != 0);
+}
+
+/* Field `field` of the fixed part: 0 method, 1 target, 2 path, 3 query
+ * string, 4 subprotocol, 5 remote address. */
+static wire_str cv_field(const compact_view *v, unsigned field) {
+  bool path = v->bits & CV_PATH, sub = v->bits & CV_SUB;
+  if (field == 2 && !path)
+    field = 1;
+  else if (field == 4 && !sub)
+    return no_str;
+  size_t i = field;
+  if (field > 2 && !path)
+    i--;
+  if (field > 4 && !sub)
+    i--;
+  return cv_nth(v, i);
+}
+
+/* Pair i of a kv section (first: its index among the pairs). */
+static int cv_kv(const compact_view *v, size_t first, size_t n, size_t i, wire_str *name,
+                 wire_str *value) {
+  if (i >= n)
+    return WIRE_ENOTFOUND;
+  const char *cur = v->s;
+  for (size_t k = cv_kv_base(v) + 2 * (first + i); k > 0; k--)
+    cv_get(&cur);
+  wire_str a = cv_get(&cur), b = cv_get(&cur);
+  if (name)
+    *name = a;
+  if (value)
+    *value = b;
+  return 0;
+}
+
+/* First pair of a kv section whose name is `name` (exactly, or ignoring ASCII
+ * case when icase). */
+static wire_str cv_find(const compact_view *v, size_t first, size_t n, const char *name,
+                        bool icase) {
+  size_t len = name ? strlen(name) : 0;
+  const char *cur = v->s;
+  for (size_t k = cv_kv_base(v) + 2 * first; k > 0; k--)
+    cv_get(&cur);
+  for (size_t i = 0; name && i < n; i++) {
+    wire_str a = cv_get(&cur), b = cv_get(&cur);
+    if (icase ? ieq(a.ptr, a.len, name) : (a.len == len && memcmp(a.ptr, name, len) == 0))
+      return b;
+  }
+  return no_str;
+}
+
+#define CV(req) ((const compact_view *)(const void *)(req))
+
+/* ---- public accessors ---------------------------------------------------- */
 
 static int kv_at(const wire__kv *kv, size_t n, size_t i, wire_str *name, wire_str *value) {
   if (i >= n)
@@ -576,59 +700,91 @@ static wire_str kv_find(const wire__kv *kv, size_t n, const char *name) {
 }
 
 wire_str wire_request_path(const wire_request *req) {
+  if (req && req->compact)
+    return cv_field(CV(req), 2);
   return req ? req->path : no_str;
 }
 wire_str wire_request_target(const wire_request *req) {
+  if (req && req->compact)
+    return cv_field(CV(req), 1);
   return req ? req->target : no_str;
 }
 
 size_t wire_request_param_count(const wire_request *req) {
+  if (req && req->compact)
+    return CV(req)->n_params;
   return req ? req->n_params : 0;
 }
 
 int wire_request_param_at(const wire_request *req, size_t i, wire_str *name, wire_str *value) {
+  if (req && req->compact) {
+    const compact_view *v = CV(req);
+    return cv_kv(v, (size_t)v->n_headers + v->n_query, v->n_params, i, name, value);
+  }
   return req ? kv_at(req->params, req->n_params, i, name, value) : WIRE_EINVAL;
 }
 
 wire_str wire_request_param(const wire_request *req, const char *name) {
+  if (req && req->compact) {
+    const compact_view *v = CV(req);
+    return cv_find(v, (size_t)v->n_headers + v->n_query, v->n_params, name, false);
+  }
   return req ? kv_find(req->params, req->n_params, name) : no_str;
 }
 
 size_t wire_request_query_count(const wire_request *req) {
+  if (req && req->compact)
+    return CV(req)->n_query;
   return req ? req->n_query : 0;
 }
 
 int wire_request_query_at(const wire_request *req, size_t i, wire_str *key, wire_str *value) {
+  if (req && req->compact)
+    return cv_kv(CV(req), CV(req)->n_headers, CV(req)->n_query, i, key, value);
   return req ? kv_at(req->query, req->n_query, i, key, value) : WIRE_EINVAL;
 }
 
 wire_str wire_request_query(const wire_request *req, const char *key) {
+  if (req && req->compact)
+    return cv_find(CV(req), CV(req)->n_headers, CV(req)->n_query, key, false);
   return req ? kv_find(req->query, req->n_query, key) : no_str;
 }
 
 size_t wire_request_header_count(const wire_request *req) {
+  if (req && req->compact)
+    return CV(req)->n_headers;
   return req ? req->n_headers : 0;
 }
 
 int wire_request_header_at(const wire_request *req, size_t i, wire_str *name, wire_str *value) {
+  if (req && req->compact)
+    return cv_kv(CV(req), 0, CV(req)->n_headers, i, name, value);
   return req ? kv_at(req->headers, req->n_headers, i, name, value) : WIRE_EINVAL;
 }
 
 wire_str wire_request_header(const wire_request *req, const char *name) {
+  if (req && req->compact)
+    return cv_find(CV(req), 0, CV(req)->n_headers, name, true);
   size_t i = 0;
   const wire__kv *kv = req && name ? wire__request_find_header(req, name, &i) : NULL;
   return kv ? kv->value : no_str;
 }
 
 wire_str wire_request_remote_addr(const wire_request *req) {
+  if (req && req->compact)
+    return cv_field(CV(req), 5);
   return req ? (wire_str){req->remote_addr, strlen(req->remote_addr)} : no_str;
 }
 
 int wire_request_remote_port(const wire_request *req) {
+  if (req && req->compact)
+    return CV(req)->port;
   return req ? req->remote_port : 0;
 }
 
 wire_str wire_request_subprotocol(const wire_request *req) {
+  if (req && req->compact)
+    return cv_field(CV(req), 4);
   return req ? req->subprotocol : no_str;
 }
 
@@ -643,105 +799,95 @@ static bool handshake_only(const wire_str *name) {
   return false;
 }
 
-static wire_str put_opt(char **cur, wire_str s) {
-  if (s.ptr == NULL)
-    return s;
-  return put(cur, s.ptr, s.len);
+static bool same_str(wire_str a, wire_str b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-/* Point s, which points into from (still alive), at the same offset in to. */
-static void rebase_str(wire_str *s, const char *from, const char *to) {
-  if (s->ptr)
-    s->ptr = to + (s->ptr - from);
-}
-
-static void rebase_kv(wire__kv *kv, size_t n, const char *from, const char *to) {
-  for (size_t i = 0; i < n; i++) {
-    rebase_str(&kv[i].name, from, to);
-    rebase_str(&kv[i].value, from, to);
-  }
-}
-
-/* Move the built block tmp (size bytes, pointers into itself) into old's
- * memory, shrunk in place by realloc: a new block would leave old's space as
- * a hole that an idle connection pays for in heap fragmentation. Frees tmp
- * and old's extra blocks; returns the view. */
-static wire_request *place(request_block *tmp, request_block *old, size_t size) {
-  for (extra_block *x = old->extra, *next; x; x = next) {
-    next = x->next;
-    free(x);
-  }
-  old->extra = NULL;
-  request_block *b = realloc(old, size);
-  if (!b) { /* cannot shrink: keep tmp itself */
-    free(old);
-    return &tmp->pub;
-  }
-  memcpy(b, tmp, size);
-  const char *from = (const char *)tmp, *to = (const char *)b;
-  wire_request *r = &b->pub;
-  r->headers = (wire__kv *)(b + 1);
-  r->query = r->headers + r->n_headers;
-  r->params = r->query + r->n_query;
-  rebase_str(&r->method, from, to);
-  rebase_str(&r->target, from, to);
-  rebase_str(&r->path, from, to);
-  rebase_str(&r->query_string, from, to);
-  rebase_str(&r->subprotocol, from, to);
-  rebase_kv(r->headers, r->n_headers, from, to);
-  rebase_kv(r->query, r->n_query, from, to);
-  rebase_kv(r->params, r->n_params, from, to);
-  free(tmp);
-  return r;
-}
-
-/* Re-pack req into one block (path parameters and the subprotocol folded in,
- * handshake-only headers dropped): an idle connection keeps only this. */
-wire_request *wire__request_compact(wire_request *req) {
-  size_t nh = 0, bytes = req->method.len + req->target.len + req->path.len + req->query_string.len +
-                         req->subprotocol.len + 5;
+/* Bytes the compact view of req takes, with *nh the headers it keeps. */
+static size_t cv_bytes(const wire_request *req, bool path, size_t *nh) {
+  size_t bytes = sizeof(compact_view) + cv_size(req->method.len) + cv_size(req->target.len) +
+                 (path ? cv_size(req->path.len) : 0) + cv_size(req->query_string.len) +
+                 (req->subprotocol.ptr ? cv_size(req->subprotocol.len) : 0) +
+                 cv_size(strlen(req->remote_addr));
+  *nh = 0;
   for (size_t i = 0; i < req->n_headers; i++)
     if (!handshake_only(&req->headers[i].name)) {
-      nh++;
-      bytes += req->headers[i].name.len + req->headers[i].value.len + 2;
+      ++*nh;
+      bytes += cv_size(req->headers[i].name.len) + cv_size(req->headers[i].value.len);
     }
   for (size_t i = 0; i < req->n_query; i++)
-    bytes += req->query[i].name.len + req->query[i].value.len + 2;
+    bytes += cv_size(req->query[i].name.len) + cv_size(req->query[i].value.len);
   for (size_t i = 0; i < req->n_params; i++)
-    bytes += req->params[i].name.len + req->params[i].value.len + 2;
-  size_t nkv = nh + req->n_query + req->n_params;
-  size_t size = sizeof(request_block) + nkv * sizeof(wire__kv) + bytes;
-  request_block *b = malloc(size); /* built here, then moved into req's block */
-  if (!b)
-    return req;
-  wire_request *r = &b->pub;
-  *r = *req;
-  b->extra = NULL;
-  r->headers = (wire__kv *)(b + 1);
-  r->query = r->headers + nh;
-  r->params = r->query + req->n_query;
-  char *cur = (char *)(r->params + req->n_params);
-  r->method = put(&cur, req->method.ptr, req->method.len);
-  r->target = put(&cur, req->target.ptr, req->target.len);
-  r->path = put(&cur, req->path.ptr, req->path.len);
-  r->query_string = put(&cur, req->query_string.ptr, req->query_string.len);
-  r->subprotocol = put_opt(&cur, req->subprotocol);
-  r->n_headers = 0;
+    bytes += cv_size(req->params[i].name.len) + cv_size(req->params[i].value.len);
+  return bytes;
+}
+
+/* Serialize req into v (cv_bytes big). */
+static void cv_fill(compact_view *v, const wire_request *req, bool path, size_t nh) {
+  v->compact = 1;
+  v->bits = (uint8_t)((path ? CV_PATH : 0) | (req->subprotocol.ptr ? CV_SUB : 0));
+  v->port = (uint16_t)req->remote_port;
+  v->n_headers = (uint16_t)nh;
+  v->n_query = (uint16_t)req->n_query;
+  v->n_params = (uint16_t)req->n_params;
+  char *cur = v->s;
+  cv_put(&cur, req->method);
+  cv_put(&cur, req->target);
+  if (path)
+    cv_put(&cur, req->path);
+  cv_put(&cur, req->query_string);
+  if (req->subprotocol.ptr)
+    cv_put(&cur, req->subprotocol);
+  cv_put(&cur, (wire_str){req->remote_addr, strlen(req->remote_addr)});
   for (size_t i = 0; i < req->n_headers; i++)
     if (!handshake_only(&req->headers[i].name)) {
-      r->headers[r->n_headers].name = put(&cur, req->headers[i].name.ptr, req->headers[i].name.len);
-      r->headers[r->n_headers].value =
-          put(&cur, req->headers[i].value.ptr, req->headers[i].value.len);
-      r->n_headers++;
+      cv_put(&cur, req->headers[i].name);
+      cv_put(&cur, req->headers[i].value);
     }
   for (size_t i = 0; i < req->n_query; i++) {
-    r->query[i].name = put(&cur, req->query[i].name.ptr, req->query[i].name.len);
-    r->query[i].value = put(&cur, req->query[i].value.ptr, req->query[i].value.len);
+    cv_put(&cur, req->query[i].name);
+    cv_put(&cur, req->query[i].value);
   }
   for (size_t i = 0; i < req->n_params; i++) {
-    r->params[i].name = put(&cur, req->params[i].name.ptr, req->params[i].name.len);
-    r->params[i].value = put(&cur, req->params[i].value.ptr, req->params[i].value.len);
+    cv_put(&cur, req->params[i].name);
+    cv_put(&cur, req->params[i].value);
   }
-  r->cap_params = r->n_params;
-  return place(b, (request_block *)req, size);
+}
+
+/* Re-pack req into the compact view (path parameters and the subprotocol
+ * folded in, handshake-only headers dropped): an idle connection keeps only
+ * this. Built on the stack when small, then moved into req's own block shrunk
+ * in place by realloc: a fresh block would leave the parsed view's space as a
+ * hole between long-lived objects. */
+wire_request *wire__request_compact(wire_request *req) {
+  if (req->compact || req->n_headers > CV_MAX_KV || req->n_query > CV_MAX_KV ||
+      req->n_params > CV_MAX_KV)
+    return req;
+  bool path = !same_str(req->path, req->target);
+  size_t nh, size = cv_bytes(req, path, &nh);
+  _Alignas(max_align_t) char stack[CV_STACK];
+  compact_view *heap = size <= sizeof stack ? NULL : malloc(size);
+  compact_view *v = heap ? heap : (compact_view *)(void *)stack;
+  if (size > sizeof stack && heap == NULL)
+    return req;
+  cv_fill(v, req, path, nh);
+  request_block *old = (request_block *)req;
+  extra_block *extra = old->extra; /* path parameters, subprotocol: copied into v */
+  void *b = realloc(old, size);
+  if (b != NULL) {
+    memcpy(b, v, size);
+    free(heap);
+  } else { /* cannot even shrink: a block of its own */
+    b = heap ? heap : malloc(size);
+    if (b == NULL)
+      return req;
+    if (heap == NULL)
+      memcpy(b, stack, size);
+    free(old); /* its extra blocks go below */
+  }
+  for (extra_block *next; extra; extra = next) {
+    next = extra->next;
+    free(extra);
+  }
+  return b;
 }

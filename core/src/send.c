@@ -45,7 +45,7 @@ int wire__out_raw(wire_conn *c, const void *data, size_t len) {
 int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
   if (c->out_head == NULL && !(c->flags & WIRE__F_WRITING)) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int r = c->tp->try_write(c, &b, 1);
+    int r = WIRE__TP(c)->try_write(c, &b, 1);
     if (r > 0) {
       data = (const uint8_t *)data + r;
       len -= (size_t)r;
@@ -182,7 +182,7 @@ void wire__out_flush(wire_conn *c) {
   for (wire__ochunk *ch = c->out_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
     bufs[n++] =
         uv_buf_init((char *)wire__ochunk_bytes(ch) + ch->off, (unsigned)(ch->len - ch->off));
-  int r = c->tp->try_write(c, bufs, n);
+  int r = WIRE__TP(c)->try_write(c, bufs, n);
   if (r < 0) {
     wire__conn_terminate(c, c->close_code ? c->close_code : 1006, NULL, 0);
     return;
@@ -214,7 +214,7 @@ void wire__out_flush(wire_conn *c) {
     c->out_tail = NULL;
   c->flags |= WIRE__F_WRITING;
   WIRE__SRV(c)->kick = 1;
-  r = c->tp->write(c, w, bufs, n);
+  r = WIRE__TP(c)->write(c, w, bufs, n);
   if (r != 0) { /* never started: no completion will come */
     c->flags &= ~WIRE__F_WRITING;
     while (w->chunks != NULL) {
@@ -274,7 +274,8 @@ int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
   if (r == 0) {
     WIRE__M_INC(c->ep->m->msgs_out); /* metrics */
     WIRE__M_ADD(c->ep->m->bytes_out, len);
-    c->bout += len;
+    if (c->x != NULL)
+      c->x->bout += len;
     wire__out_schedule(c);
     if (c->out_bytes > c->ep->opts.max_backpressure)
       wire__update_reading(c);

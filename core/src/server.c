@@ -361,7 +361,7 @@ static int descriptors_short(wire_server *s, wire_conn *c) {
   if (s->n_sockets > s->max_sockets)
     return 1;
   uv_os_fd_t fd;
-  return c->tp == &wire__tcp_transport && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+  return c->tpi == WIRE__TP_TCP && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
          (size_t)fd >= s->max_sockets;
 }
 
@@ -381,7 +381,7 @@ void wire__conn_start(wire_conn *c, int ok) {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                "Connection: close\r\n\r\n";
     uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
-    (void)c->tp->try_write(c, &b, 1);
+    (void)WIRE__TP(c)->try_write(c, &b, 1);
     s->stats.refused_sockets++;
     wire__conn_terminate(c, 1006, NULL, 0);
     return;

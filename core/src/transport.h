@@ -53,8 +53,24 @@ typedef struct wire__transport {
 
 /* transport_tcp.c: today's sockets. */
 extern const wire__transport wire__tcp_transport WIRE_HIDDEN;
+
+/* A connection keeps the index of its transport (one byte, wire_conn.tpi),
+ * not a pointer; 0, what calloc leaves, is TCP. */
+enum { WIRE__TP_TCP = 0, WIRE__TP_TLS, WIRE__TP_MEM, WIRE__TP_COUNT };
+/* transport_tls.c, transport_mem.c */
+extern const wire__transport wire__tls_transport WIRE_HIDDEN;
+extern const wire__transport wire__mem_transport WIRE_HIDDEN;
+/* transport_tcp.c: the transports by index. */
+extern const wire__transport *const wire__transports[WIRE__TP_COUNT] WIRE_HIDDEN;
+#define WIRE__TP(c) (wire__transports[(c)->tpi])
 /* A listener accepted: set up a connection on the new socket. */
 WIRE_HIDDEN void wire__tcp_on_connection(uv_stream_t *ls, int status);
+/* transport_tcp.c: libuv's alloc_cb for every socket transport (h->data is
+ * the server): the server's one read buffer, or a fresh one while it is
+ * lent (base NULL, len 0 when memory runs out). */
+WIRE_HIDDEN void wire__read_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+/* transport_tcp.c: give back a buffer wire__read_alloc_cb handed out. */
+WIRE_HIDDEN void wire__read_release(wire_server *s, const uv_buf_t *buf);
 
 /* ---- engine entry points the transports call ------------------------------ */
 

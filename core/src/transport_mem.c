@@ -124,7 +124,7 @@ static int mem_peer(wire_conn *c, struct sockaddr_storage *ss) {
   return UV_ENOTSUP;
 }
 
-static const wire__transport mem_transport = {
+const wire__transport wire__mem_transport = {
     mem_read_start, mem_read_stop, mem_try_write, mem_write, mem_shutdown, mem_close, mem_peer,
 };
 
@@ -155,7 +155,7 @@ int wire__mem_open(wire_server *s, wire__mem **out) {
   s->mems = m;
   c->io.data = s;
   c->io.state = m;
-  c->tp = &mem_transport;
+  c->tpi = WIRE__TP_MEM;
   wire__enter(s);
   wire__conn_start(c, 1);
   wire__leave(s);

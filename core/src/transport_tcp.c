@@ -16,7 +16,7 @@
 /* One buffer for the whole server: libuv reads and calls read_cb before
  * asking again, and read_cb consumes every byte, so an idle connection owns
  * no read buffer. */
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+void wire__read_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   wire_server *s = h->data;
   (void)suggested;
   if (s->rbuf == NULL)
@@ -31,7 +31,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = WIRE__READ_BUF_SIZE;
 }
 
-static void release_rbuf(wire_server *s, const uv_buf_t *buf) {
+void wire__read_release(wire_server *s, const uv_buf_t *buf) {
   if (buf->base == NULL)
     return;
   if ((uint8_t *)buf->base == s->rbuf)
@@ -46,11 +46,11 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   wire_server *s = WIRE__SRV(c);
   if (nread != 0)
     wire__conn_on_read(c, buf->base, nread);
-  release_rbuf(s, buf);
+  wire__read_release(s, buf);
 }
 
 static int tcp_read_start(wire_conn *c) {
-  return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  return uv_read_start((uv_stream_t *)&c->tcp, wire__read_alloc_cb, read_cb);
 }
 
 static void tcp_read_stop(wire_conn *c) {
@@ -121,6 +121,9 @@ static int tcp_peer(wire_conn *c, struct sockaddr_storage *ss) {
   return uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len);
 }
 
+const wire__transport *const wire__transports[WIRE__TP_COUNT] = {
+    &wire__tcp_transport, &wire__tls_transport, &wire__mem_transport};
+
 const wire__transport wire__tcp_transport = {
     tcp_read_start, tcp_read_stop, tcp_try_write, tcp_write, tcp_shutdown, tcp_close, tcp_peer,
 };
@@ -142,7 +145,7 @@ void wire__tcp_on_connection(uv_stream_t *ls, int status) {
     return;
   }
   c->tcp.data = s;
-  c->tp = &wire__tcp_transport;
+  c->tpi = WIRE__TP_TCP;
   if (l->ops)
     c->rules |= WIRE__R_OPS; /* metrics: a metrics listener's connection */
   int ok = uv_accept(ls, (uv_stream_t *)&c->tcp) == 0;

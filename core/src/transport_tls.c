@@ -329,21 +329,6 @@ static void feed(tls_conn *t, const uint8_t *data, size_t n) {
   hold_rest(t);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  wire_server *s = h->data;
-  (void)suggested;
-  if (s->rbuf == NULL)
-    s->rbuf = malloc(WIRE__READ_BUF_SIZE);
-  if (s->rbuf == NULL || s->rbuf_busy) {
-    buf->base = malloc(WIRE__READ_BUF_SIZE);
-    buf->len = buf->base ? WIRE__READ_BUF_SIZE : 0;
-    return;
-  }
-  s->rbuf_busy = 1;
-  buf->base = (char *)s->rbuf;
-  buf->len = WIRE__READ_BUF_SIZE;
-}
-
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   tls_conn *t = (tls_conn *)st;
   wire_server *s = WIRE__SRV(&t->c);
@@ -351,12 +336,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     feed(t, (const uint8_t *)buf->base, (size_t)nread);
   else if (nread < 0)
     wire__conn_on_read(&t->c, NULL, nread);
-  if (buf->base == NULL)
-    return;
-  if ((uint8_t *)buf->base == s->rbuf)
-    s->rbuf_busy = 0;
-  else
-    free(buf->base);
+  wire__read_release(s, buf);
 }
 
 static void kick_close_cb(uv_handle_t *h) {
@@ -389,7 +369,7 @@ static int tls_read_start(wire_conn *c) {
     t->kick = tm;
     uv_timer_start(tm, kick_cb, 0, 0);
   }
-  return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  return uv_read_start((uv_stream_t *)&c->tcp, wire__read_alloc_cb, read_cb);
 }
 
 static void tls_read_stop(wire_conn *c) {
@@ -503,7 +483,7 @@ static tls_conn *tls_conn_new(wire_server *s) {
     return NULL;
   }
   t->c.tcp.data = s;
-  t->c.tp = &wire__tls_transport;
+  t->c.tpi = WIRE__TP_TLS;
   return t;
 }
 

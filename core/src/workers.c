@@ -122,7 +122,7 @@ static void adopt(wire_server *s, int fd) {
     return;
   }
   c->tcp.data = s;
-  c->tp = &wire__tcp_transport;
+  c->tpi = WIRE__TP_TCP;
   int ok = uv_tcp_open(&c->tcp, (uv_os_sock_t)fd) == 0;
   if (ok)
     uv_tcp_nodelay(&c->tcp, 1);

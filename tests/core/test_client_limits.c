@@ -260,7 +260,7 @@ Test(client_limits, nothing_is_kept_when_limits_are_off) {
   int fd = wt_open(&F.pump, F.port, "/ws");
   cr_assert_geq(fd, 0);
   cr_assert_null(F.server->climits);
-  cr_assert_null(F.conn->client, "the message path checks one NULL pointer");
+  cr_assert_null(F.conn->x, "the message path checks one NULL pointer");
   close(fd);
 }
 

@@ -406,7 +406,7 @@ Test(deflate, compressed_text_round_trips) {
   expect_compressed_echo(m, 0x1, t, 5000);
   /* idle again: no context lent, no zlib state of its own */
   cr_assert_null(wire__mem_conn(m)->slot);
-  cr_assert_null(wire__mem_conn(m)->zc);
+  cr_assert(wire__mem_conn(m)->x == NULL || wire__mem_conn(m)->x->zc == NULL);
   free(z);
   free(t);
   wire__mem_free(m);
@@ -683,7 +683,7 @@ Test(deflate, dedicated_mode_takes_context_over_between_messages) {
     free(got);
     free(f.payload);
   }
-  cr_assert_not_null(wire__mem_conn(m)->zc);
+  cr_assert(wire__mem_conn(m)->x != NULL && wire__mem_conn(m)->x->zc != NULL);
   deflateEnd(&cz);
   inflateEnd(&sz);
   free(t);

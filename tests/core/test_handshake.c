@@ -16,6 +16,27 @@ Test(handshake, accept_key_of_rfc_6455_example) {
   cr_assert_str_eq(out, RFC_ACCEPT);
 }
 
+/* The accept key's own SHA-1 against hashlib's digests: one block (a key of
+ * up to 19 bytes), the boundary (19, 20), two blocks, and the longest key. */
+Test(handshake, accept_key_matches_sha1_on_both_sides_of_the_block_boundary) {
+  static const char *const v[][2] = {
+      {"", "Kfh9QIsMVZcl6xEPYxPHzW8SZ8w="},
+      {"abc", "zwKd5BnoWxQ6GxTxxSmBSHGHX9M="},
+      {"0123456789abcdefghi", "FegIp3bXJhJaqH8QGyZ2Uh2VvYA="},
+      {"0123456789abcdefghij", "OeG2pkBduPyswM65OjWo8yPzBhc="},
+      {"xxxxxxxxxxxxxxxxxxxxxxxxxxxx", "atUL8kQGe4qplhq19Y5TKRw/Uj4="},
+      {"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+       "HpZZBMVUBxsWH0sIrvqa7M512Q4="},
+  };
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    char out[29];
+    cr_assert_eq(wire__accept_key(v[i][0], strlen(v[i][0]), out), 0);
+    cr_assert_str_eq(out, v[i][1], "key \"%s\"", v[i][0]);
+  }
+  char out[29];
+  cr_assert_eq(wire__accept_key("z", 65, out), -1); /* longer than any valid key */
+}
+
 Test(handshake, builds_exact_101_response) {
   wire_request *req = accepted(GET("/chat") "\r\n");
   const char *why = NULL;

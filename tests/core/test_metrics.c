@@ -5,6 +5,7 @@
  * listener (health 503 while draining), wire_server_observe's histogram, and
  * the log events with their JSON form (metrics.c, log.c).
  */
+#include "conn_internal.h"
 #include "support/fixture.h"
 
 #include <criterion/criterion.h>
@@ -289,6 +290,28 @@ Test(metrics, log_events_for_open_close_reject_and_error) {
   close(d);
   FX_PUMP_UNTIL(&F, F.n_close == 2);
   cr_assert_eq(n_logged, before);
+}
+
+Test(metrics, logging_turned_on_while_open_counts_the_close_event_from_then) {
+  memset(logged, 0, sizeof logged);
+  n_logged = 0;
+  F.echo = 1;
+  fx_start(&F, NULL, NULL, "/ws");
+  int a = wt_open(&F.pump, F.port, "/ws");
+  wt_msg m;
+  wt_send_frame(&F.pump, a, 1, 1, "before", 6); /* not counted: logging is off */
+  cr_assert_eq(wt_read_frame(&F.pump, a, &m, 3000), 0);
+  wt_msg_free(&m);
+  cr_assert_null(F.conn->x, "an idle connection without logging keeps no extras");
+  cr_assert_eq(wire_server_set_log(F.server, on_log, NULL, WIRE_LOG_INFO), 0);
+  cr_assert_not_null(F.conn->x);
+  wt_send_frame(&F.pump, a, 1, 1, "hi", 2);
+  cr_assert_eq(wt_read_frame(&F.pump, a, &m, 3000), 0);
+  wt_msg_free(&m);
+  close(a);
+  FX_PUMP_UNTIL(&F, F.n_close == 1);
+  cr_assert(strstr(logged, "\"event\":\"close\""), "%s", logged);
+  cr_assert(strstr(logged, "\"bytes_in\":2,\"bytes_out\":2}"), "%s", logged);
 }
 
 Test(metrics, log_json_escapes_and_measures_like_snprintf) {

@@ -399,3 +399,73 @@ Test(request, request_alloc_memory_is_freed_with_the_request) {
     memset(wire__request_alloc(req, 100), 0xab, 100);
   wire__request_free(req);
 }
+
+/* ---- the compact view kept after the upgrade ----------------------------- */
+
+Test(request, compact_view_answers_every_accessor_like_the_parsed_one) {
+  char big[300]; /* a value over 127 bytes: a two-byte length */
+  memset(big, 'v', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  char head[1024];
+  snprintf(head, sizeof head,
+           "GET /lo%%62by/x?a=1&b=two%%20words&empty HTTP/1.1\r\nHost: h\r\n"
+           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           "X-Big: %s\r\nx-two: 2\r\n\r\n",
+           big);
+  wire_request *req = accepted(head);
+  wire__route *route;
+  cr_assert_eq(wire__route_compile("/{room}/x", &route), 0);
+  cr_assert_eq(wire__route_match(route, req), 1);
+  wire__route_free(route);
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(4321)};
+  inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
+  wire__request_set_peer(req, (struct sockaddr *)&sin);
+  char *sub = wire__request_alloc(req, 8);
+  memcpy(sub, "chat", 5);
+  req->subprotocol = (wire_str){sub, 4};
+  wire_request *c = wire__request_compact(req);
+  cr_assert_eq(c->compact, 1);
+  assert_str(wire_request_target(c), "/lo%62by/x?a=1&b=two%20words&empty");
+  assert_str(wire_request_path(c), "/lobby/x");
+  assert_str(wire_request_subprotocol(c), "chat");
+  assert_str(wire_request_remote_addr(c), "10.1.2.3");
+  cr_assert_eq(wire_request_remote_port(c), 4321);
+  /* handshake-only headers left out, the rest in order */
+  cr_assert_eq(wire_request_header_count(c), 3);
+  wire_str n, v;
+  cr_assert_eq(wire_request_header_at(c, 1, &n, &v), 0);
+  assert_str(n, "X-Big");
+  assert_str(v, big);
+  cr_assert_eq(wire_request_header_at(c, 3, &n, &v), WIRE_ENOTFOUND);
+  assert_str(wire_request_header(c, "X-TWO"), "2");
+  assert_str(wire_request_header(c, "host"), "h");
+  cr_assert_null(wire_request_header(c, "upgrade").ptr);
+  cr_assert_eq(wire_request_query_count(c), 3);
+  assert_str(wire_request_query(c, "b"), "two words");
+  assert_str(wire_request_query(c, "empty"), "");
+  cr_assert_eq(wire_request_query_at(c, 0, &n, &v), 0);
+  assert_str(n, "a");
+  assert_str(v, "1");
+  cr_assert_null(wire_request_query(c, "B").ptr); /* query keys are exact */
+  cr_assert_eq(wire_request_param_count(c), 1);
+  assert_str(wire_request_param(c, "room"), "lobby");
+  cr_assert_eq(wire_request_param_at(c, 0, &n, &v), 0);
+  assert_str(n, "room");
+  cr_assert_eq(wire_request_param_at(c, 1, &n, &v), WIRE_ENOTFOUND);
+  cr_assert_eq(wire__request_compact(c), c); /* once only */
+  wire__request_free(c);
+}
+
+Test(request, compact_view_of_a_plain_path_shares_the_target_and_has_no_subprotocol) {
+  wire_request *c = wire__request_compact(accepted(GET("/idle") "\r\n"));
+  cr_assert_eq(c->compact, 1);
+  assert_str(wire_request_path(c), "/idle");
+  assert_str(wire_request_target(c), "/idle");
+  cr_assert_null(wire_request_subprotocol(c).ptr);
+  assert_str(wire_request_remote_addr(c), "");
+  cr_assert_eq(wire_request_header_count(c), 1);
+  cr_assert_eq(wire_request_query_count(c), 0);
+  cr_assert_null(wire_request_param(c, "x").ptr);
+  wire__request_free(c);
+}
