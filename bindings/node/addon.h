@@ -91,6 +91,10 @@ void wn_throw_last_error(napi_env env, const char *call);
 /* Throw an Error with .code = wire_err_name(code), .errno = code and the
  * details of err (may be NULL). */
 void wn_throw_wire(napi_env env, int code, const wire_error *err);
+/* `this` of a Server method as its native server, with the call's arguments
+ * (argc in/out, argv may be NULL); NULL with a pending exception: ESTATE once
+ * the server has been destroyed, EADDON when `this` is no Server. */
+wn_server *wn_this_server(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv);
 /* A plain object describing a wire error ({code, errno, category, message,
  * path, keyword, schemaPath, offset}); NULL with a pending exception. */
 napi_value wn_error_info(napi_env env, int code, const wire_error *err);

@@ -29,6 +29,21 @@ void wn_throw_last_error(napi_env env, const char *call) {
   napi_throw_error(env, "EADDON", buf);
 }
 
+/* `this` of a Server method as its native server, and the call's arguments;
+ * NULL with a pending exception (ESTATE once the server was destroyed). */
+wn_server *wn_this_server(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *p = NULL;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, NULL));
+  NODE_API_CALL(env, napi_unwrap(env, self, &p));
+  wn_server *srv = p;
+  if (!srv->server) {
+    napi_throw_error(env, "ESTATE", "the server has been destroyed");
+    return NULL;
+  }
+  return srv;
+}
+
 static napi_status set_str(napi_env env, napi_value obj, const char *name, const char *s) {
   napi_value v;
   napi_status st = napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);

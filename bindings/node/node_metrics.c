@@ -27,19 +27,6 @@ void wn_observe_resumed(wn_conn *nc) {
     wire_server_observe(wire_conn_server(nc->conn), ep, wn_now() - nc->t_handler);
 }
 
-static wn_server *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  void *p = NULL;
-  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, NULL));
-  NODE_API_CALL(env, napi_unwrap(env, self, &p));
-  wn_server *srv = p;
-  if (!srv->server) {
-    napi_throw_error(env, "ESTATE", "the server has been destroyed");
-    return NULL;
-  }
-  return srv;
-}
-
 /* A string argument (malloc'd), NULL for null/undefined; *bad on a wrong type. */
 static char *opt_string(napi_env env, napi_value v, int *bad) {
   napi_valuetype t;
@@ -64,7 +51,7 @@ static char *opt_string(napi_env env, napi_value v, int *bad) {
 napi_value wn_server_set_metrics(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  wn_server *srv = unwrap(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   int bad1 = 0, bad2 = 0;
@@ -82,7 +69,7 @@ napi_value wn_server_set_metrics(napi_env env, napi_callback_info info) {
 napi_value wn_server_listen_metrics(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], out;
-  wn_server *srv = unwrap(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   int bad = 0;
@@ -106,7 +93,7 @@ napi_value wn_server_listen_metrics(napi_env env, napi_callback_info info) {
 napi_value wn_server_metrics_port(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value out;
-  wn_server *srv = unwrap(env, info, &argc, NULL);
+  wn_server *srv = wn_this_server(env, info, &argc, NULL);
   if (!srv)
     return NULL;
   NODE_API_CALL(env, napi_create_int32(env, wire_server_metrics_port(srv->server), &out));
@@ -117,7 +104,7 @@ napi_value wn_server_metrics_port(napi_env env, napi_callback_info info) {
 napi_value wn_server_metrics(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
-  wn_server *srv = unwrap(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   int32_t format = 0;
@@ -193,7 +180,7 @@ static void on_log(const wire_log_event *ev, void *ud) {
 napi_value wn_server_set_log(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  wn_server *srv = unwrap(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   napi_valuetype t = napi_undefined;

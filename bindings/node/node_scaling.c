@@ -8,19 +8,6 @@
 
 #include <string.h>
 
-static wn_server *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  void *p = NULL;
-  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, NULL));
-  NODE_API_CALL(env, napi_unwrap(env, self, &p));
-  wn_server *srv = p;
-  if (!srv->server) {
-    napi_throw_error(env, "ESTATE", "the server has been destroyed");
-    return NULL;
-  }
-  return srv;
-}
-
 /* From the loop (a Redis connection's callback): onState(state, message). */
 static void on_broker_state(wire_server *s, wire_broker_state state, const char *msg, void *ud) {
   wn_server *srv = ud;
@@ -41,7 +28,7 @@ static void on_broker_state(wire_server *s, wire_broker_state state, const char 
 napi_value wn_server_use_redis(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  wn_server *srv = unwrap(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   char url[2048];
@@ -77,7 +64,7 @@ static int set_num(napi_env env, napi_value obj, const char *name, double v) {
  * reconnects, channels, pendingBytes } or null. */
 napi_value wn_server_broker_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  wn_server *srv = unwrap(env, info, &argc, NULL);
+  wn_server *srv = wn_this_server(env, info, &argc, NULL);
   if (!srv)
     return NULL;
   wire_broker_stats st;
@@ -109,7 +96,7 @@ napi_value wn_server_drain(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   double timeout = 0;
-  wn_server *srv = unwrap(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   if (argc < 2) {

@@ -394,20 +394,6 @@ static int parse_endpoint_options(napi_env env, napi_value o, wn_endpoint_store 
 
 /* ---- the Server class ---------------------------------------------------- */
 
-static wn_server *this_server(napi_env env, napi_callback_info info, size_t *argc,
-                              napi_value *argv) {
-  napi_value self;
-  void *p = NULL;
-  NODE_API_CALL(env, napi_get_cb_info(env, info, argc, argv, &self, NULL));
-  NODE_API_CALL(env, napi_unwrap(env, self, &p));
-  wn_server *srv = p;
-  if (!srv->server) {
-    napi_throw_error(env, "ESTATE", "the server has been destroyed");
-    return NULL;
-  }
-  return srv;
-}
-
 static void free_server(napi_env env, wn_server *srv) {
   /* A server still attached to the loop cannot be freed (the process is
    * exiting with it open); its memory goes with the process. */
@@ -516,7 +502,7 @@ static napi_value server_ctor(napi_env env, napi_callback_info info) {
 static napi_value server_add_endpoint(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  wn_server *srv = this_server(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   if (argc < 3) {
@@ -636,7 +622,7 @@ static int tls_from_js(napi_env env, napi_value arr, napi_value ca, wn_tls *t) {
 static napi_value server_reload_tls(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  wn_server *srv = this_server(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   wn_tls tls;
   if (!srv || argc < 1 || tls_from_js(env, argv[0], argc >= 2 ? argv[1] : NULL, &tls) != 0)
     return NULL;
@@ -654,7 +640,7 @@ static napi_value server_listen(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], out;
   int32_t port = 0;
-  wn_server *srv = this_server(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   char *host = argc >= 1 ? dup_js_string(env, argv[0]) : NULL;
@@ -752,7 +738,7 @@ static napi_value server_shutdown(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   double timeout = 0;
-  wn_server *srv = this_server(env, info, &argc, argv);
+  wn_server *srv = wn_this_server(env, info, &argc, argv);
   if (!srv)
     return NULL;
   if (argc < 2) {
@@ -789,7 +775,7 @@ static napi_value server_destroy(napi_env env, napi_callback_info info) {
 
 static napi_value server_ref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  wn_server *srv = this_server(env, info, &argc, NULL);
+  wn_server *srv = wn_this_server(env, info, &argc, NULL);
   if (srv)
     wire_server_ref(srv->server);
   return NULL;
@@ -797,7 +783,7 @@ static napi_value server_ref(napi_env env, napi_callback_info info) {
 
 static napi_value server_unref(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  wn_server *srv = this_server(env, info, &argc, NULL);
+  wn_server *srv = wn_this_server(env, info, &argc, NULL);
   if (srv)
     wire_server_unref(srv->server);
   return NULL;
@@ -806,7 +792,7 @@ static napi_value server_unref(napi_env env, napi_callback_info info) {
 static napi_value server_port(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value out;
-  wn_server *srv = this_server(env, info, &argc, NULL);
+  wn_server *srv = wn_this_server(env, info, &argc, NULL);
   if (!srv)
     return NULL;
   NODE_API_CALL(env, napi_create_int32(env, wire_server_port(srv->server), &out));
@@ -816,7 +802,7 @@ static napi_value server_port(napi_env env, napi_callback_info info) {
 static napi_value server_connections(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value out;
-  wn_server *srv = this_server(env, info, &argc, NULL);
+  wn_server *srv = wn_this_server(env, info, &argc, NULL);
   if (!srv)
     return NULL;
   NODE_API_CALL(env,
