@@ -113,33 +113,27 @@ def replies_app() -> tuple[App, list]:
     return app, seen
 
 
+async def exchange(ws, *steps) -> None:
+    """Each step sends its first item (text, or bytes as binary) and, unless
+    the second is None, checks that the next message received equals it."""
+    for sent, expected in steps:
+        await (ws.send_bytes(sent) if isinstance(sent, bytes) else ws.send_text(sent))
+        if expected is not None:
+            assert await ws.receive() == expected
+
+
 async def test_each_reply_kind_is_sent_as_documented():
     app, seen = replies_app()
     async with app.test_client() as client:
         async with client.websocket("/replies") as ws:
-            await ws.send_text("none")  # nothing comes back: the next reply is the next message's
-            await ws.send_text("str")
-            assert await ws.receive() == "text"
-            await ws.send_text("shout")
-            assert await ws.receive() == "loud"
-            await ws.send_text("bytes")
-            assert await ws.receive() == b"\x01\x02"
-            await ws.send_text("bytearray")
-            assert await ws.receive() == b"ba"
-            await ws.send_text("memoryview")
-            assert await ws.receive() == b"mv"
-            await ws.send_text("dict")
-            assert await ws.receive() == '{"a":[1,2]}'
+            # "none": nothing comes back, the next reply is the next message's
+            await exchange(ws, ("none", None), ("str", "text"), ("shout", "loud"),
+                           ("bytes", b"\x01\x02"), ("bytearray", b"ba"), ("memoryview", b"mv"),
+                           ("dict", '{"a":[1,2]}'))
             await ws.send_text("list")
             assert await ws.receive_json() == [1, "x"]
-            await ws.send_text("text-msg")
-            assert await ws.receive() == "as message"
-            await ws.send_text("bin-msg")
-            assert await ws.receive() == b"\x00"
-            await ws.send_bytes(b"\xff\x00")
-            assert await ws.receive() == b"\xff\x00"
-            await ws.send_text("echo")
-            assert await ws.receive() == "echo"
+            await exchange(ws, ("text-msg", "as message"), ("bin-msg", b"\x00"),
+                           (b"\xff\x00", b"\xff\x00"), ("echo", "echo"))
     assert seen and all(t is WebSocketMessage for t in seen)
 
 
@@ -157,44 +151,28 @@ async def test_exceptions_before_and_after_a_suspension_reach_on_error():
     app, _ = replies_app()
     async with app.test_client() as client:
         async with client.websocket("/replies") as ws:
-            await ws.send_text("fail")
-            assert await ws.receive_text() == "error: ValueError"
-            await ws.send_text("slow-fail")
-            assert await ws.receive_text() == "error: KeyError"
-            await ws.send_text("unsendable")  # SerializationError from the send
-            assert await ws.receive_text() == "error: SerializationError"
-            await ws.send_text("still open")
-            assert await ws.receive_text() == "still open"
+            # "unsendable": a SerializationError from the send
+            await exchange(ws, ("fail", "error: ValueError"), ("slow-fail", "error: KeyError"),
+                           ("unsendable", "error: SerializationError"),
+                           ("still open", "still open"))
 
 
 async def test_sync_handler_returning_awaitables_and_raising():
     app, _ = replies_app()
     async with app.test_client() as client:
         async with client.websocket("/sync") as ws:
-            await ws.send_text("later")
-            assert await ws.receive_text() == "awaited"
-            await ws.send_text("future")
-            await ws.send_text("next")
-            assert await ws.receive_text() == "from future"
+            await exchange(ws, ("later", "awaited"), ("future", None), ("next", "from future"))
             assert await ws.receive_text() == "NEXT"
-            await ws.send_text("fail")
-            assert await ws.receive_text() == "sync sync"
+            await exchange(ws, ("fail", "sync sync"))
 
 
 async def test_on_message_is_read_from_the_response_for_every_message():
     app, _ = replies_app()
     async with app.test_client() as client:
         async with client.websocket("/swap") as ws:
-            await ws.send_text("x")
-            assert await ws.receive_text() == "first"
-            await ws.send_text("swap")
-            assert await ws.receive_text() == "swapped"
-            await ws.send_text("y")
-            assert await ws.receive_text() == "second"
+            await exchange(ws, ("x", "first"), ("swap", "swapped"), ("y", "second"))
         async with client.websocket("/swap") as ws:
-            await ws.send_text("off")
-            assert await ws.receive_text() == "off"
-            await ws.send_text("ignored")
+            await exchange(ws, ("off", "off"), ("ignored", None))
             with pytest.raises(asyncio.TimeoutError):
                 await ws.receive(timeout=0.2)
 
