@@ -410,6 +410,10 @@ WIRE_HIDDEN int wire__out_raw_now(wire_conn *c, const void *data, size_t len);
 WIRE_HIDDEN int wire__out_frame(wire_conn *c, int opcode, const void *data, size_t len);
 /* Write queued output now, or mark it for the end of the current callback. */
 WIRE_HIDDEN void wire__out_schedule(wire_conn *c);
+/* A data message of `payload` bytes was queued on c: count it (metrics, the
+ * close event's bytes out), schedule the write, and stop reading once more
+ * than max_backpressure bytes wait. */
+WIRE_HIDDEN void wire__out_queued(wire_conn *c, size_t payload);
 WIRE_HIDDEN void wire__out_flush(wire_conn *c);
 WIRE_HIDDEN void wire__out_discard(wire_conn *c);
 WIRE_HIDDEN int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len);

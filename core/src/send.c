@@ -42,6 +42,16 @@ int wire__out_raw(wire_conn *c, const void *data, size_t len) {
   return 0;
 }
 
+void wire__out_queued(wire_conn *c, size_t payload) {
+  WIRE__M_INC(c->ep->m->msgs_out); /* metrics */
+  WIRE__M_ADD(c->ep->m->bytes_out, payload);
+  if (c->x != NULL) /* log.c: counted for the close event */
+    c->x->bout += payload;
+  wire__out_schedule(c);
+  if (c->out_bytes > c->ep->opts.max_backpressure)
+    wire__update_reading(c);
+}
+
 int wire__out_raw_now(wire_conn *c, const void *data, size_t len) {
   if (c->out_head == NULL && !(c->flags & WIRE__F_WRITING)) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
@@ -271,15 +281,8 @@ int wire__send_frame(wire_conn *c, int opcode, const void *data, size_t len) {
     r = wire__out_frame(c, opcode, data, len);
   else if (r == 1)
     r = 0;
-  if (r == 0) {
-    WIRE__M_INC(c->ep->m->msgs_out); /* metrics */
-    WIRE__M_ADD(c->ep->m->bytes_out, len);
-    if (c->x != NULL)
-      c->x->bout += len;
-    wire__out_schedule(c);
-    if (c->out_bytes > c->ep->opts.max_backpressure)
-      wire__update_reading(c);
-  }
+  if (r == 0)
+    wire__out_queued(c, len);
   wire__leave(s);
   return r;
 }

@@ -459,14 +459,7 @@ int wire__topics_deliver_one(wire_server *s, wire_conn *c, wire__sbuf *b) {
   ch->shared = b;
   b->refs++;
   wire__out_append(c, ch);
-  size_t payload = b->len - (b->data[1] == 127 ? 10u : b->data[1] == 126 ? 4u : 2u);
-  WIRE__M_INC(c->ep->m->msgs_out); /* metrics */
-  WIRE__M_ADD(c->ep->m->bytes_out, payload);
-  if (c->x != NULL)
-    c->x->bout += payload;
-  wire__out_schedule(c);
-  if (c->out_bytes > limit)
-    wire__update_reading(c);
+  wire__out_queued(c, b->len - (b->data[1] == 127 ? 10u : b->data[1] == 126 ? 4u : 2u));
   return 1;
 }
 
