@@ -131,27 +131,36 @@ static PyObject *conn_send_encoded(wpy_conn *self, PyObject *const *args, Py_ssi
   return send_encoded(self, args[0], codec, nargs > 2 ? args[2] : NULL);
 }
 
-/* send_message(obj, default=None): a WebSocketMessage as it came (str data
- * as text, else binary), str as text, bytes/bytearray/memoryview as binary,
- * anything else as JSON text. */
+int wpy_conn_send_plain(wpy_conn *self, PyObject *obj) {
+  if (PyObject_TypeCheck(obj, self->server->st->MessageType)) {
+    obj = wpy_message_data(obj);
+    if (obj == NULL)
+      return -1;
+  }
+  PyObject *r;
+  if (PyUnicode_Check(obj))
+    r = conn_send_text(self, obj);
+  else if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyMemoryView_Check(obj))
+    r = conn_send_bytes(self, obj);
+  else
+    return 0;
+  if (r == NULL)
+    return -1;
+  Py_DECREF(r);
+  return 1;
+}
+
+/* send_message(obj, default=None): what wpy_conn_send_plain sends, anything
+ * else as JSON text. */
 static PyObject *conn_send_message(wpy_conn *self, PyObject *const *args, Py_ssize_t nargs) {
   if (nargs < 1 || nargs > 2) {
     PyErr_SetString(PyExc_TypeError, "send_message(obj, default=None)");
     return NULL;
   }
-  PyObject *obj = args[0];
-  if (PyObject_TypeCheck(obj, self->server->st->MessageType)) {
-    obj = wpy_message_data(obj);
-    if (obj == NULL)
-      return NULL;
-    if (!PyUnicode_Check(obj))
-      return conn_send_bytes(self, obj);
-  }
-  if (PyUnicode_Check(obj))
-    return conn_send_text(self, obj);
-  if (PyBytes_Check(obj) || PyByteArray_Check(obj) || PyMemoryView_Check(obj))
-    return conn_send_bytes(self, obj);
-  return send_encoded(self, obj, WIRE_CODEC_JSON, nargs > 1 ? args[1] : NULL);
+  int sent = wpy_conn_send_plain(self, args[0]);
+  if (sent != 0)
+    return sent > 0 ? Py_NewRef(Py_None) : NULL;
+  return send_encoded(self, args[0], WIRE_CODEC_JSON, nargs > 1 ? args[1] : NULL);
 }
 
 static PyObject *conn_close(wpy_conn *self, PyObject *args, PyObject *kw) {

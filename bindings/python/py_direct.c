@@ -3,7 +3,8 @@
  * connection is open, the package hands its WebSocketResponse to the Conn
  * (conn.set_direct); each message then calls response.on_message with a
  * WebSocketMessage, runs a returned coroutine's first step, and sends a str,
- * bytes or WebSocketMessage reply here, with no Python frame but the user's.
+ * bytes-like or WebSocketMessage reply here (wpy_conn_send_plain), with no
+ * Python frame but the user's.
  * Every other outcome (an exception, a coroutine that suspends, another
  * value) goes to the endpoint's _message_result(conn, kind, a, b), which
  * finishes it exactly as the Python path would.
@@ -64,38 +65,8 @@ static PyObject *to_python(wpy_endpoint *ep, wpy_conn *pc, int kind, PyObject *a
   return r;
 }
 
-/* Send a str, bytes or exact WebSocketMessage reply. 1 sent, 0 not one of
- * those (nothing done), -1 error set (the send failed). */
-static int send_simple(wpy_conn *pc, PyObject *v) {
-  wpy_state *st = pc->server->st;
-  if (Py_TYPE(v) == (PyTypeObject *)st->MessageClass) {
-    v = wpy_message_data(v);
-    if (v == NULL)
-      return -1;
-    if (!PyUnicode_Check(v)) {
-      Py_buffer view;
-      if (PyObject_GetBuffer(v, &view, PyBUF_SIMPLE) != 0)
-        return -1;
-      int rc = wire_conn_send_binary(pc->conn, view.buf, (size_t)view.len);
-      PyBuffer_Release(&view);
-      return rc == 0 ? 1 : (wpy_raise(st, rc, NULL), -1);
-    }
-  } else if (PyBytes_CheckExact(v)) {
-    int rc = wire_conn_send_binary(pc->conn, PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v));
-    return rc == 0 ? 1 : (wpy_raise(st, rc, NULL), -1);
-  } else if (!PyUnicode_CheckExact(v)) {
-    return 0;
-  }
-  Py_ssize_t len;
-  const char *s = PyUnicode_AsUTF8AndSize(v, &len);
-  if (s == NULL)
-    return -1;
-  int rc = wire_conn_send_text(pc->conn, s, (size_t)len);
-  return rc == 0 ? 1 : (wpy_raise(st, rc, NULL), -1);
-}
-
 /* Complete the handler's return value r (stolen): step a coroutine once,
- * send a simple reply, else hand it to Python. New reference or NULL. */
+ * send a plain reply, else hand it to Python. New reference or NULL. */
 static PyObject *complete(wpy_endpoint *ep, wpy_conn *pc, PyObject *r) {
   if (PyCoro_CheckExact(r)) {
     PyObject *v = NULL;
@@ -114,7 +85,7 @@ static PyObject *complete(wpy_endpoint *ep, wpy_conn *pc, PyObject *r) {
   }
   if (r == Py_None)
     return r;
-  int sent = send_simple(pc, r);
+  int sent = wpy_conn_send_plain(pc, r);
   PyObject *out = sent > 0    ? Py_NewRef(Py_None)
                   : sent == 0 ? to_python(ep, pc, WPY_RESULT_VALUE, r, NULL)
                               : to_python(ep, pc, WPY_RESULT_RAISED, NULL, NULL);

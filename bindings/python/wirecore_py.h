@@ -136,6 +136,10 @@ PyObject *wpy_server_topic_history(wpy_server *self, PyObject *const *args, Py_s
 /* py_direct.c: the callback style's message path in C */
 PyObject *wpy_set_message_class(PyObject *module, PyObject *cls);
 PyObject *wpy_conn_set_direct(wpy_conn *self, PyObject *response);
+/* py_conn.c: send a WebSocketMessage as it came (str data as text, else
+ * binary), a str as text, bytes/bytearray/memoryview as binary. 1 sent, 0
+ * not one of those (nothing done), -1 error set (the send failed). */
+int wpy_conn_send_plain(wpy_conn *self, PyObject *obj);
 /* One message for a connection with pc->direct set: call the response's
  * on_message and finish its result. New reference (None) or NULL with the
  * error set (one that escaped _message_result). */

@@ -476,7 +476,7 @@ class Endpoint:
     def _message_result(self, conn: _native.Conn, kind: int, a: Any, b: Any) -> None:
         """What the C message path (conn.set_direct) leaves to Python: kind 0,
         the handler raised a; 1, its coroutine a awaits b; 2, a is a result
-        other than None, str, bytes or a WebSocketMessage."""
+        other than None, str, bytes-like or a WebSocketMessage."""
         st: ConnState = conn.data
         if kind == 0:
             self.handle_exception(st, a)
