@@ -1331,6 +1331,10 @@ WIRE_EXTERN int wire_log_event_json(const wire_log_event *event, char *buf, size
  * When a broker is back UP after being DOWN, every history starts a new
  * epoch and its subscribers get the truncated message (below): what other
  * processes published meanwhile may be lost, and is never lost silently.
+ * With Redis (wire_server_use_redis) history topics are stored in Redis
+ * Streams instead, shared by every process: one position sequence per
+ * topic, recovered anywhere; a publish to a history topic is delivered (here
+ * too) when Redis announces it, so it returns 0. See docs/scaling.md.
  */
 #define WIRE_MAX_HISTORY 1000000u /* the largest n */
 #define WIRE_POSITION_MAX 48u     /* a position's length, NUL included, is below this */
@@ -1355,7 +1359,8 @@ typedef struct wire_recovery {
   int recovered;        /* 1: every retained publication after the position follows */
   const char *reason;   /* NULL when recovered; else "too_old" (publications after the
                            position are no longer kept), "epoch" (the position is from
-                           another history) or "invalid" (not a position of this topic) */
+                           another history), "invalid" (not a position of this topic) or
+                           "unavailable" (history in Redis, which cannot be reached now) */
   char position[WIRE_POSITION_MAX]; /* the topic's current position */
   uint64_t replayed;    /* publications queued from history (for a deferred connection:
                            that will be queued once it is open) */

@@ -145,8 +145,8 @@ void wire_broker_report(wire_server *s, wire_broker_state state, const char *mes
   wire__broker *b = s->broker;
   int back = b->stats.state == WIRE_BROKER_DOWN && state == WIRE_BROKER_UP;
   b->stats.state = state;
-  if (back) /* history: what other processes published meanwhile may be lost */
-    wire__history_lost(s);
+  if (back && b->hops == NULL) /* history: what others published meanwhile may be lost */
+    wire__history_lost(s);     /* (a shared history catches up from Redis instead) */
   if (b->on_state != NULL)
     b->on_state(s, state, message, b->state_data);
 }
@@ -244,12 +244,45 @@ static int deliver_value(wire_server *s, const char *topic, size_t len, const wi
   return r == WIRE_EDEPTH ? WIRE_EDESERIALIZE : r;
 }
 
+/* A shared history's announcement "\xFFH<epoch hex16>:<seq> <json>" (the
+ * publish script's format): 0 and the parts, or -1. */
+static int parse_announce(const uint8_t *p, size_t n, uint64_t *epoch, uint64_t *seq,
+                          const uint8_t **json, size_t *jlen) {
+  if (n < 2 || p[0] != 0xFF || p[1] != 'H')
+    return -1;
+  const uint8_t *sp = memchr(p + 2, ' ', n - 2);
+  if (sp == NULL ||
+      wire_position_parse((const char *)p + 2, (size_t)(sp - p - 2), epoch, seq) != 0 || *seq == 0)
+    return -1;
+  *json = sp + 1;
+  *jlen = n - (size_t)(sp + 1 - p);
+  return 0;
+}
+
+void wire__broker_subscribed(wire_server *s, const char *topic, size_t len) {
+  if (s->broker != NULL && s->broker->hops != NULL && !s->broker->closed)
+    wire__history_channel(s, topic, len);
+}
+
 int wire_broker_deliver(wire_server *s, const char *topic, size_t len, const void *data,
                         size_t data_len) {
   if (s == NULL || s->broker == NULL || topic == NULL || len == 0 || len > WIRE_MAX_TOPIC_LENGTH ||
       (data == NULL && data_len > 0))
     return WIRE_EINVAL;
   wire__broker *b = s->broker;
+  uint64_t ep, sq;
+  const uint8_t *json;
+  size_t jlen;
+  if (b->hops != NULL && data != NULL &&
+      parse_announce(data, data_len, &ep, &sq, &json, &jlen) == 0) {
+    int hr = wire__history_announced(s, topic, len, ep, sq, json, jlen);
+    if (hr == WIRE_EDESERIALIZE) {
+      b->stats.invalid++;
+      return hr;
+    }
+    b->stats.received++;
+    return hr;
+  }
   wire__envelope e;
   int r = wire__envelope_parse(data ? data : (const void *)"", data_len, &e);
   if (r == 0 && e.origin == b->origin)

@@ -53,8 +53,43 @@ WIRE_HIDDEN void wire__redis_url_free(wire__redis_url *u);
 
 /* ---- the server's broker (wire_server.broker) ------------------------------ */
 
+/* ---- shared history (an engine that stores history topics itself) ---------- */
+
+/* One stored publication: its number and the JSON of its data. */
+typedef struct wire__hitem {
+  uint64_t seq;
+  const char *json;
+  size_t len;
+} wire__hitem;
+
+/* What a fetch read: the topic's epoch and last number in the backplane and
+ * the entries asked for, in order (pointing into own_, freed by fetch_free). */
+typedef struct wire__hfetch {
+  uint64_t epoch, seq;
+  wire__hitem *items;
+  size_t n;
+  void *own_;
+} wire__hfetch;
+
+typedef struct wire__hops {
+  /* Append json (the data of a publication) to the topic's shared history
+   * and announce it, atomically; keep at least maxlen, expire after ttl_ms
+   * (0: never) without a publish. Returns 0 or WIRE_ECLOSED (not connected),
+   * WIRE_EBACKPRESSURE (queue full), WIRE_ENOMEM. */
+  int (*publish)(void *impl, const char *topic, size_t len, const void *json, size_t n,
+                 unsigned maxlen, uint64_t ttl_ms);
+  /* Blocking, bounded by a short timeout: the topic's epoch (made when it has
+   * none) and seq, and either the entries after `after` when `epoch` is the
+   * current one (all of them when it is not), or with after == 0 the newest
+   * `count`. Returns 0, WIRE_ECLOSED (Redis unreachable) or WIRE_ENOMEM. */
+  int (*fetch)(void *impl, const char *topic, size_t len, uint64_t epoch, uint64_t after,
+               unsigned count, uint64_t ttl_ms, wire__hfetch *out);
+  void (*fetch_free)(wire__hfetch *f);
+} wire__hops;
+
 typedef struct wire__broker {
   wire_broker_engine engine;
+  const wire__hops *hops; /* NULL: history stays in the process (per-origin numbers) */
   void *impl;
   uint64_t origin;
   wire_broker_stats stats;
@@ -73,6 +108,9 @@ WIRE_HIDDEN void wire__broker_publish(wire_server *s, const char *topic, size_t 
 WIRE_HIDDEN void wire__broker_publish_value(wire_server *s, const char *topic, size_t len,
                                             const wire_value *v, uint64_t seq);
 WIRE_HIDDEN void wire__broker_topic(wire_server *s, const char *topic, size_t len, int subscribed);
+/* The engine confirmed its subscription to a topic's channel: a shared
+ * history loads or catches up from here on. */
+WIRE_HIDDEN void wire__broker_subscribed(wire_server *s, const char *topic, size_t len);
 /* server.c: at wire_server_shutdown and wire_server_free. */
 WIRE_HIDDEN void wire__broker_shutdown(wire_server *s);
 WIRE_HIDDEN void wire__broker_free(wire_server *s);

@@ -15,8 +15,10 @@
  */
 #include "broker.h"
 #include "conn_internal.h"
+#include "history.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,77 @@
 #define SUB_BATCH 256u              /* channels per SUBSCRIBE when re-subscribing */
 #define DEFAULT_PENDING (16u << 20) /* publish bytes waiting for Redis */
 #define CONNECT_TIMEOUT_MS 3000u
+#define FETCH_TIMEOUT_MS 500u /* a blocking history fetch (load, hole, catch-up) */
+#define MAX_REPLY (64u << 20) /* one reply larger than this drops the connection */
+
+/* Publish to a history topic: one number per topic in the meta hash (a new
+ * epoch when it has none: Redis lost it or it expired), the entry under that
+ * number in the stream, both expiring together, and the announcement
+ * "\xFFH<epoch>:<seq> <json>" on the topic's channel, all atomically.
+ * A publish sent again after a reconnect (its reply was lost with the
+ * connection; ARGV[8] = 1) is applied once: the meta hash keeps the highest
+ * counter applied per process (field "o<origin>"), and a resent one not
+ * above it returns 0 without effect. (A publish sent again with EVAL after
+ * NOSCRIPT was not applied: no check.)
+ * KEYS: stream, meta. ARGV: json, maxlen, ttl ms (0: none), channel, fresh
+ * epoch, origin (hex), counter, resent. */
+static const char PUBLISH_LUA[] =
+    "local e = redis.call('HGET', KEYS[2], 'e')\n"
+    "if not e then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  e = ARGV[5]\n"
+    "  redis.call('HSET', KEYS[2], 'e', e)\n"
+    "end\n"
+    "local o = 'o' .. ARGV[6]\n"
+    "local last = tonumber(redis.call('HGET', KEYS[2], o) or '0')\n"
+    "if ARGV[8] == '1' and tonumber(ARGV[7]) <= last then\n"
+    "  return 0\n"
+    "end\n"
+    "if tonumber(ARGV[7]) > last then redis.call('HSET', KEYS[2], o, ARGV[7]) end\n"
+    "local q = redis.call('HINCRBY', KEYS[2], 'q', 1)\n"
+    "local id = string.format('%d', q)\n"
+    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-1', 'd', ARGV[1])\n"
+    "if ARGV[3] ~= '0' then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "  redis.call('PEXPIRE', KEYS[2], ARGV[3])\n"
+    "end\n"
+    "redis.call('PUBLISH', ARGV[4], '\\255H' .. e .. ':' .. id .. ' ' .. ARGV[1])\n"
+    "return q\n";
+
+/* Read a history topic: its epoch (made when it has none), its last number,
+ * and the newest ARGV[3] entries (newest first) when that is not 0, else
+ * the entries from id ARGV[2] on when ARGV[1] is the current epoch, else
+ * all. KEYS: stream, meta. ARGV: epoch, start id, count, ttl ms, fresh. */
+static const char FETCH_LUA[] =
+    "local e = redis.call('HGET', KEYS[2], 'e')\n"
+    "if not e then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  e = ARGV[5]\n"
+    "  redis.call('HSET', KEYS[2], 'e', e, 'q', 0)\n"
+    "  if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end\n"
+    "end\n"
+    "local q = redis.call('HGET', KEYS[2], 'q') or '0'\n"
+    "local r\n"
+    "if ARGV[3] ~= '0' then\n"
+    "  r = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])\n"
+    "elseif e == ARGV[1] then\n"
+    "  r = redis.call('XRANGE', KEYS[1], ARGV[2], '+')\n"
+    "else\n"
+    "  r = redis.call('XRANGE', KEYS[1], '-', '+')\n"
+    "end\n"
+    "return {e, q, r}\n";
+
+/* A history publish waiting for its reply: what EVAL needs should Redis
+ * answer NOSCRIPT (its script cache was emptied). */
+typedef struct hpub {
+  struct hpub *next;
+  uint64_t idx; /* the command's place among the publish connection's commands */
+  unsigned maxlen;
+  int resent; /* sent again after a reconnect: the script applies it at most once */
+  uint64_t ttl_ms, fresh, ctr; /* ctr: this process's publish counter (applied once) */
+  size_t tlen, jlen;
+  char data[]; /* topic, then json */
+} hpub;
 
 typedef struct redis_impl redis_impl;
 
@@ -43,6 +116,8 @@ typedef struct rlink {
   int ready;       /* every setup reply (AUTH, SELECT, PING) came back OK */
   int setup_left;  /* setup replies outstanding */
   int is_sub;
+  uint64_t sent, got; /* publish connection: commands after the setup, replies to them */
+  hpub *hq, *hq_tail; /* history publishes waiting for their replies, oldest first */
   char rbuf[LINK_RBUF];
 } rlink;
 
@@ -58,6 +133,13 @@ struct redis_impl {
   uv_loop_t *loop;
   wire__redis_url url;
   char *prefix;
+  char *hkey, *mkey;      /* prefix "h:" (streams) and prefix "hm:" (their meta hashes) */
+  char sha[41];           /* of PUBLISH_LUA */
+  uint64_t epochs;        /* fresh epochs made */
+  uint64_t hctr;          /* history publishes made */
+  hpub *wait, *wait_tail; /* history publishes to send once connected, oldest first */
+  size_t wait_bytes;
+  redisContext *sync; /* blocking connection for history fetches (NULL: none) */
   size_t prefix_len, max_pending;
   unsigned min_ms, max_ms, delay_ms;
   rlink links[2]; /* [0] subscribes, [1] publishes */
@@ -136,7 +218,7 @@ static int out_cmd(rlink *l, int argc, const char *const *a, const size_t *na, c
 /* Publish bytes waiting for Redis; the end of an overflow is reported once
  * the queue is down to half the limit. */
 static void update_pending(redis_impl *r) {
-  size_t pending = PUB(r)->out_len + PUB(r)->inflight;
+  size_t pending = PUB(r)->out_len + PUB(r)->inflight + r->wait_bytes;
   stats(r)->pending_bytes = pending;
   if (r->overflow && pending <= r->max_pending / 2) {
     r->overflow = 0;
@@ -227,7 +309,15 @@ static int sub_cmd(redis_impl *r, const char *verb, const char *const *topics, c
   return out_cmd(SUB(r), (int)n + 1, a, na, b, nb);
 }
 
-/* After a (re)connect: subscribe to every topic that has local subscribers. */
+/* A history's channel, when no local subscriber has it subscribed already. */
+static void sub_history(void *ud, const char *name, size_t len) {
+  redis_impl *r = ud;
+  if (wire__topics_subscribers(r->s, name, len) == 0)
+    (void)sub_cmd(r, "SUBSCRIBE", &name, &len, 1);
+}
+
+/* After a (re)connect: subscribe to every topic that has local subscribers
+ * or a history here. */
 static void subscribe_all(redis_impl *r) {
   const wire__htab *names = &r->s->topics.names;
   const char *topics[SUB_BATCH];
@@ -246,6 +336,7 @@ static void subscribe_all(redis_impl *r) {
     }
   if (n > 0)
     (void)sub_cmd(r, "SUBSCRIBE", topics, lens, n);
+  wire__history_each(r->s, sub_history, r); /* their channels without local subscribers */
 }
 
 /* ---- connection lifecycle -------------------------------------------------- */
@@ -258,10 +349,30 @@ static void link_close_cb(uv_handle_t *h) {
   wire_broker_release(l->r->s);
 }
 
+/* The history publishes whose replies never came go back to the front of
+ * the waiting list: sent again once connected (the script applies each
+ * once). */
+static void hq_requeue(redis_impl *r, rlink *l) {
+  for (hpub *p = l->hq; p != NULL; p = p->next) {
+    r->wait_bytes += p->tlen + p->jlen;
+    p->resent = 1;
+  }
+  if (l->hq != NULL) {
+    l->hq_tail->next = r->wait;
+    if (r->wait == NULL)
+      r->wait_tail = l->hq_tail;
+    r->wait = l->hq;
+  }
+  l->hq = l->hq_tail = NULL;
+  l->sent = l->got = 0;
+}
+
 static void link_close(rlink *l) {
   l->connected = l->ready = 0;
   l->setup_left = 0;
   l->out_len = 0;
+  if (!l->is_sub)
+    hq_requeue(l->r, l);
   if (l->reader != NULL) {
     redisReaderFree(l->reader);
     l->reader = NULL;
@@ -359,8 +470,56 @@ static void on_push(redis_impl *r, const redisReply *rep) {
   }
   if (rep->elements >= 3 &&
       (reply_is(rep->element[0], "subscribe") || reply_is(rep->element[0], "unsubscribe")) &&
-      rep->element[2]->type == REDIS_REPLY_INTEGER)
+      rep->element[2]->type == REDIS_REPLY_INTEGER) {
     stats(r)->channels = (uint64_t)rep->element[2]->integer;
+    const redisReply *ch = rep->element[1];
+    if (reply_is(rep->element[0], "subscribe") && ch->type == REDIS_REPLY_STRING &&
+        (size_t)ch->len > r->prefix_len && memcmp(ch->str, r->prefix, r->prefix_len) == 0)
+      wire__broker_subscribed(r->s, ch->str + r->prefix_len, (size_t)ch->len - r->prefix_len);
+  }
+}
+
+static int hpub_send(redis_impl *r, hpub *p, int eval);
+
+/* The publish connection is ready: the history publishes that waited for it
+ * leave, in order. */
+static void send_waiting(redis_impl *r) {
+  while (r->wait != NULL) {
+    hpub *p = r->wait;
+    hpub *nx = p->next;
+    if (hpub_send(r, p, 0) != 0)
+      break; /* no memory: they wait for the next connection */
+    r->wait = nx;
+    r->wait_bytes -= p->tlen + p->jlen;
+  }
+  if (r->wait == NULL)
+    r->wait_tail = NULL;
+  update_pending(r);
+  schedule_flush(r);
+}
+
+/* A reply on the publish connection: a history publish's (NOSCRIPT: sent
+ * again with EVAL) or a PUBLISH's. */
+static void on_pub_reply(rlink *l, const redisReply *rep) {
+  redis_impl *r = l->r;
+  uint64_t k = l->got++;
+  hpub *p = l->hq;
+  if (p == NULL || p->idx != k) {
+    if (rep->type == REDIS_REPLY_ERROR)
+      stats(r)->dropped++; /* a PUBLISH Redis refused */
+    return;
+  }
+  l->hq = p->next;
+  if (l->hq == NULL)
+    l->hq_tail = NULL;
+  if (rep->type == REDIS_REPLY_ERROR && rep->len >= 8 && memcmp(rep->str, "NOSCRIPT", 8) == 0 &&
+      hpub_send(r, p, 1) == 0) {
+    schedule_flush(r);
+    return; /* queued again, p with it */
+  }
+  if (rep->type == REDIS_REPLY_ERROR)
+    stats(r)->dropped++;
+  free(p);
 }
 
 /* Returns 0, or -1 when the link was dropped (stop reading replies). */
@@ -373,14 +532,16 @@ static int on_reply(rlink *l, const redisReply *rep) {
     }
     if (--l->setup_left == 0) {
       l->ready = 1;
+      if (!l->is_sub)
+        send_waiting(r);
       maybe_up(r);
     }
     return 0;
   }
   if (l->is_sub && rep->type == REDIS_REPLY_ARRAY)
     on_push(r, rep);
-  else if (rep->type == REDIS_REPLY_ERROR)
-    stats(r)->dropped += l->is_sub ? 0 : 1; /* a PUBLISH Redis refused */
+  else if (!l->is_sub)
+    on_pub_reply(l, rep);
   return 0;
 }
 
@@ -401,6 +562,11 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   }
   if (redisReaderFeed(l->reader, buf->base, (size_t)nread) != REDIS_OK) {
     lost(r, "out of memory reading replies");
+    return;
+  }
+  if (l->reader->len - l->reader->pos > MAX_REPLY) { /* memory stays bounded */
+    stats(r)->invalid++;
+    lost(r, "a reply over %u bytes", MAX_REPLY);
     return;
   }
   wire__enter(r->s); /* deliveries of this read leave in one write per connection */
@@ -459,6 +625,12 @@ static void on_connect(uv_connect_t *req, int status) {
   size_t nping[1] = {4};
   (void)out_cmd(l, 1, ping, nping, NULL, NULL);
   l->setup_left++;
+  if (!l->is_sub) { /* EVALSHA finds the history script (NOSCRIPT falls back to EVAL) */
+    const char *a[3] = {"SCRIPT", "LOAD", PUBLISH_LUA};
+    size_t na[3] = {6, 4, sizeof PUBLISH_LUA - 1};
+    (void)out_cmd(l, 3, a, na, NULL, NULL);
+    l->setup_left++;
+  }
   if (l->is_sub)
     subscribe_all(r);
   schedule_flush(r);
@@ -523,32 +695,294 @@ static void connect_all(redis_impl *r) {
 
 /* ---- the engine -------------------------------------------------------------- */
 
+/* Whether n more publish bytes would pass the bound (reported once). */
+static int queue_full(redis_impl *r, size_t n) {
+  rlink *l = PUB(r);
+  if (l->out_len + l->inflight + r->wait_bytes + n <= r->max_pending)
+    return 0;
+  if (!r->overflow) {
+    r->overflow = 1;
+    r->drops_at = stats(r)->dropped;
+    report(r, stats(r)->state,
+           "publish queue to Redis is over %zu bytes (Redis reads too slowly): publishes "
+           "to other processes are dropped and counted until it drains",
+           r->max_pending);
+  }
+  return 1;
+}
+
 static int r_publish(void *impl, const char *topic, size_t len, const void *env, size_t n) {
   redis_impl *r = impl;
   rlink *l = PUB(r);
   if (r->closing || !l->connected)
     return WIRE_ECLOSED;
-  if (l->out_len + l->inflight + n > r->max_pending) {
-    if (!r->overflow) {
-      r->overflow = 1;
-      r->drops_at = stats(r)->dropped;
-      report(r, stats(r)->state,
-             "publish queue to Redis is over %zu bytes (Redis reads too slowly): publishes "
-             "to other processes are dropped and counted until it drains",
-             r->max_pending);
-    }
+  if (queue_full(r, n))
     return WIRE_EBACKPRESSURE;
-  }
   const char *a[3] = {"PUBLISH", r->prefix, env};
   size_t na[3] = {7, r->prefix_len, n};
   const char *b[3] = {NULL, topic, NULL};
   size_t nb[3] = {0, len, 0};
   if (out_cmd(l, 3, a, na, b, nb) != 0)
     return WIRE_ENOMEM;
+  l->sent++;
   update_pending(r);
   schedule_flush(r);
   return 0;
 }
+
+/* ---- shared history -------------------------------------------------------------- */
+
+/* A fresh epoch candidate (used only when the topic has none in Redis). */
+static uint64_t fresh_epoch(redis_impl *r) {
+  uint64_t z = (wire_server_origin(r->s) + 0x9e3779b97f4a7c15ull * ++r->epochs) ^ uv_hrtime();
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Queue p's EVALSHA (eval: EVAL with the script) and append p to the
+ * waiting list. Returns 0 or WIRE_ENOMEM. */
+static int hpub_send(redis_impl *r, hpub *p, int eval) {
+  rlink *l = PUB(r);
+  char maxlen[16], ttl[24], fresh[20], origin[20], ctr[24];
+  const char *resent = p->resent ? "1" : "0";
+  const char *topic = p->data;
+  const char *a[13] = {eval ? "EVAL" : "EVALSHA",
+                       eval ? PUBLISH_LUA : r->sha,
+                       "2",
+                       r->hkey,
+                       r->mkey,
+                       p->data + p->tlen,
+                       maxlen,
+                       ttl,
+                       r->prefix,
+                       fresh,
+                       origin,
+                       ctr,
+                       resent};
+  size_t na[13] = {eval ? 4u : 7u,
+                   eval ? sizeof PUBLISH_LUA - 1 : 40,
+                   1,
+                   strlen(r->hkey),
+                   strlen(r->mkey),
+                   p->jlen,
+                   (size_t)snprintf(maxlen, sizeof maxlen, "%u", p->maxlen),
+                   (size_t)snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)p->ttl_ms),
+                   r->prefix_len,
+                   (size_t)snprintf(fresh, sizeof fresh, "%016llx", (unsigned long long)p->fresh),
+                   (size_t)snprintf(origin, sizeof origin, "%016llx",
+                                    (unsigned long long)wire_server_origin(r->s)),
+                   (size_t)snprintf(ctr, sizeof ctr, "%llu", (unsigned long long)p->ctr),
+                   1};
+  const char *b[13] = {NULL, NULL,  NULL, topic, topic, NULL, NULL,
+                       NULL, topic, NULL, NULL,  NULL,  NULL};
+  size_t nb[13] = {0, 0, 0, p->tlen, p->tlen, 0, 0, 0, p->tlen, 0, 0, 0, 0};
+  if (out_cmd(l, 13, a, na, b, nb) != 0)
+    return WIRE_ENOMEM;
+  p->idx = l->sent++;
+  p->next = NULL;
+  if (l->hq_tail)
+    l->hq_tail->next = p;
+  else
+    l->hq = p;
+  l->hq_tail = p;
+  return 0;
+}
+
+static int r_hpublish(void *impl, const char *topic, size_t len, const void *json, size_t n,
+                      unsigned maxlen, uint64_t ttl_ms) {
+  redis_impl *r = impl;
+  if (r->closing)
+    return WIRE_ECLOSED;
+  if (queue_full(r, n + len))
+    return WIRE_EBACKPRESSURE;
+  hpub *p = malloc(sizeof *p + len + n);
+  if (p == NULL)
+    return WIRE_ENOMEM;
+  p->maxlen = maxlen;
+  p->ttl_ms = ttl_ms;
+  p->fresh = fresh_epoch(r);
+  p->ctr = ++r->hctr;
+  p->resent = 0;
+  p->tlen = len;
+  p->jlen = n;
+  p->next = NULL;
+  memcpy(p->data, topic, len);
+  memcpy(p->data + len, json, n);
+  if (!PUB(r)->ready || r->wait != NULL) { /* Redis away: sent once it is back, in order */
+    if (r->wait_tail)
+      r->wait_tail->next = p;
+    else
+      r->wait = p;
+    r->wait_tail = p;
+    r->wait_bytes += len + n;
+    update_pending(r);
+    return 0;
+  }
+  if (hpub_send(r, p, 0) != 0) {
+    free(p);
+    return WIRE_ENOMEM;
+  }
+  update_pending(r);
+  schedule_flush(r);
+  return 0;
+}
+
+/* The blocking connection for fetches, (re)made when needed; NULL while
+ * Redis is away (the async connections know: no waiting on a dead host). */
+static redisContext *sync_ctx(redis_impl *r) {
+  if (r->sync != NULL && r->sync->err == 0)
+    return r->sync;
+  if (r->sync != NULL) {
+    redisFree(r->sync);
+    r->sync = NULL;
+  }
+  if (r->closing || (!SUB(r)->ready && !PUB(r)->ready))
+    return NULL;
+  struct timeval tv = {0, FETCH_TIMEOUT_MS * 1000};
+  redisContext *c = redisConnectWithTimeout(r->url.host, r->url.port, tv);
+  if (c == NULL || c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
+    if (c)
+      redisFree(c);
+    return NULL;
+  }
+  const wire__redis_url *u = &r->url;
+  redisReply *rep = NULL;
+  int ok = 1;
+  if (u->password != NULL) {
+    rep = u->user ? redisCommand(c, "AUTH %s %s", u->user, u->password)
+                  : redisCommand(c, "AUTH %s", u->password);
+    ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
+    if (rep)
+      freeReplyObject(rep);
+  }
+  if (ok && u->db != 0) {
+    rep = redisCommand(c, "SELECT %d", u->db);
+    ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
+    if (rep)
+      freeReplyObject(rep);
+  }
+  if (!ok) {
+    redisFree(c);
+    return NULL;
+  }
+  r->sync = c;
+  return c;
+}
+
+/* "<seq>-<n>" → seq (0: not an id). */
+static uint64_t id_seq(const redisReply *id) {
+  uint64_t q = 0;
+  if (id->type != REDIS_REPLY_STRING)
+    return 0;
+  for (size_t i = 0; i < id->len && id->str[i] != '-'; i++) {
+    if (id->str[i] < '0' || id->str[i] > '9' || q > UINT64_MAX / 10 - 1)
+      return 0;
+    q = q * 10 + (uint64_t)(id->str[i] - '0');
+  }
+  return q;
+}
+
+/* A string or integer reply as a number in base (0 on anything else). */
+static uint64_t rep_num(const redisReply *e, int base) {
+  if (e->type == REDIS_REPLY_INTEGER)
+    return (uint64_t)e->integer;
+  if (e->type != REDIS_REPLY_STRING)
+    return 0;
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.*s", (int)e->len, e->str);
+  return strtoull(buf, NULL, base);
+}
+
+/* The entries of an XRANGE reply into out (reversed: XREVRANGE). */
+static int read_entries(const redisReply *arr, int reversed, wire__hfetch *out) {
+  out->items = calloc(arr->elements ? arr->elements : 1, sizeof *out->items);
+  if (out->items == NULL)
+    return WIRE_ENOMEM;
+  for (size_t i = 0; i < arr->elements; i++) {
+    const redisReply *e = arr->element[reversed ? arr->elements - 1 - i : i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+      continue;
+    const redisReply *kv = e->element[1];
+    uint64_t seq = id_seq(e->element[0]);
+    for (size_t k = 0; seq != 0 && k + 1 < kv->elements; k += 2)
+      if (reply_is(kv->element[k], "d") && kv->element[k + 1]->type == REDIS_REPLY_STRING) {
+        wire__hitem *it = &out->items[out->n++];
+        it->seq = seq;
+        it->json = kv->element[k + 1]->str;
+        it->len = kv->element[k + 1]->len;
+        break;
+      }
+  }
+  return 0;
+}
+
+static void r_fetch_free(wire__hfetch *f) {
+  if (f->own_)
+    freeReplyObject(f->own_);
+  free(f->items);
+  memset(f, 0, sizeof *f);
+}
+
+static int r_fetch(void *impl, const char *topic, size_t len, uint64_t epoch, uint64_t after,
+                   unsigned count, uint64_t ttl_ms, wire__hfetch *out) {
+  redis_impl *r = impl;
+  memset(out, 0, sizeof *out);
+  redisContext *c = sync_ctx(r);
+  if (c == NULL)
+    return WIRE_ECLOSED;
+  size_t hl = strlen(r->hkey), ml = strlen(r->mkey);
+  char *keys = malloc(hl + ml + 2 * len);
+  if (keys == NULL)
+    return WIRE_ENOMEM;
+  memcpy(keys, r->hkey, hl);
+  memcpy(keys + hl, topic, len);
+  memcpy(keys + hl + len, r->mkey, ml);
+  memcpy(keys + hl + len + ml, topic, len);
+  char ep[20], start[32], cnt[16], ttl[24], fresh[20];
+  const char *argv[10] = {"EVAL", FETCH_LUA, "2", keys, keys + hl + len,
+                          ep,     start,     cnt, ttl,  fresh};
+  size_t lens[10] = {
+      4,
+      sizeof FETCH_LUA - 1,
+      1,
+      hl + len,
+      ml + len,
+      (size_t)snprintf(ep, sizeof ep, "%016llx", (unsigned long long)epoch),
+      (size_t)snprintf(start, sizeof start, "%llu-0", (unsigned long long)after + 1),
+      (size_t)snprintf(cnt, sizeof cnt, "%u", count),
+      (size_t)snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)ttl_ms),
+      (size_t)snprintf(fresh, sizeof fresh, "%016llx", (unsigned long long)fresh_epoch(r))};
+  redisReply *rep = redisCommandArgv(c, 10, argv, lens);
+  if (rep == NULL) { /* a connection from before an outage: once more on a new one */
+    redisFree(r->sync);
+    r->sync = NULL;
+    if ((c = sync_ctx(r)) != NULL)
+      rep = redisCommandArgv(c, 10, argv, lens);
+  }
+  free(keys);
+  if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+      rep->element[2]->type != REDIS_REPLY_ARRAY) {
+    if (rep)
+      freeReplyObject(rep);
+    else if (r->sync != NULL) { /* an I/O error or the timeout: a new connection next time */
+      redisFree(r->sync);
+      r->sync = NULL;
+    }
+    return WIRE_ECLOSED;
+  }
+  out->own_ = rep;
+  out->epoch = rep_num(rep->element[0], 16);
+  out->seq = rep_num(rep->element[1], 10);
+  if (read_entries(rep->element[2], count != 0, out) != 0) {
+    r_fetch_free(out);
+    return WIRE_ENOMEM;
+  }
+  return 0;
+}
+
+static const wire__hops redis_hops = {r_hpublish, r_fetch, r_fetch_free};
 
 static void r_topic(void *impl, const char *topic, size_t len, int subscribed) {
   redis_impl *r = impl;
@@ -589,9 +1023,23 @@ static void r_free(void *impl) {
     if (r->links[i].reader)
       redisReaderFree(r->links[i].reader);
     free(r->links[i].out);
+    while (r->links[i].hq != NULL) {
+      hpub *p = r->links[i].hq;
+      r->links[i].hq = p->next;
+      free(p);
+    }
   }
+  while (r->wait != NULL) {
+    hpub *p = r->wait;
+    r->wait = p->next;
+    free(p);
+  }
+  if (r->sync)
+    redisFree(r->sync);
   wire__redis_url_free(&r->url);
   free(r->prefix);
+  free(r->hkey);
+  free(r->mkey);
   free(r);
 }
 
@@ -604,8 +1052,19 @@ static int redis_new(wire_server *s, const char *url, const wire_redis_options *
     return wire__error_set(err, WIRE_ENOMEM, "out of memory");
   int e = wire__redis_url_parse(url, &r->url, err);
   const char *prefix = o && o->prefix ? o->prefix : "wirecore:";
-  if (e == 0 && (r->prefix = strdup(prefix)) == NULL)
+  size_t pl = strlen(prefix);
+  if (e == 0 && ((r->prefix = strdup(prefix)) == NULL || (r->hkey = malloc(pl + 3)) == NULL ||
+                 (r->mkey = malloc(pl + 4)) == NULL))
     e = wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  if (e == 0) {
+    snprintf(r->hkey, pl + 3, "%sh:", prefix);
+    snprintf(r->mkey, pl + 4, "%shm:", prefix);
+    unsigned char md[20];
+    if (EVP_Digest(PUBLISH_LUA, sizeof PUBLISH_LUA - 1, md, NULL, EVP_sha1(), NULL) != 1)
+      e = wire__error_set(err, WIRE_ENOMEM, "cannot hash the history script");
+    for (int i = 0; i < 20; i++)
+      snprintf(r->sha + 2 * i, 3, "%02x", md[i]);
+  }
   if (e != 0) {
     r_free(r);
     return e;
@@ -658,6 +1117,7 @@ int wire_server_use_redis(wire_server *s, const char *url, const wire_redis_opti
   e = wire_server_set_broker(s, &redis_engine, r);
   if (e != 0)
     return wire__error_set(err, e, "cannot attach the broker: %s", wire_strerror(e));
+  s->broker->hops = &redis_hops; /* history topics live in Redis Streams */
   if (redis_handles(r) != 0) {
     r_close(r);
     return wire__error_set(err, WIRE_EUV, "cannot create the broker's loop handles");

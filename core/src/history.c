@@ -431,6 +431,8 @@ static uint64_t recover_now(wire_server *s, wire_conn *c, uint8_t codec, wire__h
   return n;
 }
 
+static int shared_prepare(wire_server *s, wire__hist *h, const char *since, size_t n);
+
 int wire_conn_subscribe_since(wire_conn *c, const char *name, size_t len, const char *since,
                               size_t since_len, wire_recovery *out) {
   if (out)
@@ -446,11 +448,15 @@ int wire_conn_subscribe_since(wire_conn *c, const char *name, size_t len, const 
   if (h == NULL)
     return WIRE_EINVAL;
   int had = wire__topics_conn_sub(c, name, len) != NULL;
+  /* a shared history answers from Redis's numbers: loaded or caught up first */
+  int unavailable = !had && wire__history_shared(s) && shared_prepare(s, h, since, since_len) != 0;
   if (!had && (r = wire_conn_subscribe(c, name, len)) != 0)
     return r;
   wire__sub *sub = wire__topics_conn_sub(c, name, len);
-  uint64_t from;
-  const char *reason = had ? NULL : check_since(h, since, since_len, &from);
+  uint64_t from = h->seq;
+  const char *reason = had           ? NULL
+                       : unavailable ? "unavailable"
+                                     : check_since(h, since, since_len, &from);
   if (out) {
     out->recovered = reason == NULL;
     out->reason = reason;
@@ -481,6 +487,8 @@ int wire_server_topic_position(wire_server *s, const char *name, size_t len, cha
     return r;
   if (h == NULL)
     return WIRE_EINVAL;
+  if (wire__history_shared(s))
+    (void)shared_prepare(s, h, NULL, 0); /* not loaded yet: Redis's position */
   return position_write(buf, h->epoch, h->seq);
 }
 
@@ -489,6 +497,8 @@ void wire__history_subscribed(wire_conn *c, wire__sub *sub) {
   const wire__topic *t = sub->topic;
   if (wire__history_get(WIRE__SRV(c), t->name, t->len, 1, &h) != 0 || h == NULL)
     return;
+  if (wire__history_shared(WIRE__SRV(c)))
+    (void)shared_prepare(WIRE__SRV(c), h, NULL, 0);
   sub->pend = 1;
   sub->pend_epoch = h->epoch;
   sub->pend_seq = h->seq;
@@ -632,6 +642,244 @@ void wire__history_free(wire_server *s) {
   }
   wire__htab_free(&H->topics);
   wire_doc_free(H->doc);
+  wire_doc_free(H->fdoc);
   free(H);
   s->topics.hist = NULL;
+}
+
+/* ---- shared history: Redis Streams through the broker's wire__hops ------------- */
+
+int wire__history_shared(const wire_server *s) {
+  return s->broker != NULL && s->broker->hops != NULL && !s->broker->closed;
+}
+
+int wire__history_send(wire_server *s, wire__hist *h, const wire_value *v, wire_error *err) {
+  wire__broker *b = s->broker;
+  wire_doc *d = hdoc(s->topics.hist);
+  if (d == NULL)
+    return wire__error_set(err, WIRE_ENOMEM, "out of memory");
+  const uint8_t *json;
+  size_t n;
+  int r = wire_encode(d, WIRE_CODEC_JSON, v, &json, &n, err);
+  if (r != 0) {
+    wire__history_done(s);
+    return r == WIRE_ENOMEM ? r : wire__error_set(err, WIRE_ESERIALIZE, "not JSON");
+  }
+  r = b->hops->publish(b->impl, h->name, h->len, json, n, h->rule->n, h->rule->ttl_ms);
+  wire__history_done(s);
+  if (r != 0) {
+    b->stats.dropped++;
+    return wire__error_set(err, r, "the shared history cannot take the publish: %s",
+                           wire_strerror(r));
+  }
+  b->stats.published++;
+  return 0;
+}
+
+/* Nothing is kept from before seq + 1: the ring restarts there and the
+ * subscribers here are told (the truncated message). */
+static void gap(wire_server *s, wire__hist *h, uint64_t seq) {
+  while (h->count > 0)
+    drop_oldest(h);
+  h->seq = seq;
+  s->topics.hist->busy++;
+  report_truncated(s, h);
+  s->topics.hist->busy--;
+}
+
+/* The topic's shared history is now `epoch`: a different one than h had
+ * (Redis lost it, or it expired) empties h; subscribers who got anything
+ * of the old one are told. */
+static void adopt_epoch(wire_server *s, wire__hist *h, uint64_t epoch) {
+  if (h->epoch == epoch)
+    return;
+  int told = h->synced && (h->seq > 0 || h->count > 0);
+  h->epoch = epoch;
+  if (told)
+    gap(s, h, 0);
+  else
+    h->seq = 0;
+}
+
+/* Decode a stored entry's JSON into the feed doc. NULL: not JSON. */
+static const wire_value *entry_value(wire__history *H, const char *json, size_t n) {
+  const wire_value *v;
+  if (H->fdoc == NULL && wire_doc_new(&H->fdoc) != 0)
+    return NULL;
+  return wire_decode(H->fdoc, WIRE_CODEC_JSON, json, n, 0, &v, NULL) == 0 ? v : NULL;
+}
+
+/* Keep entry seq (h->seq + 1 or later) without delivering it: a load. */
+static void keep_silently(wire_server *s, wire__hist *h, const wire__hitem *it) {
+  wire__history *H = s->topics.hist;
+  if (it->seq != h->seq + 1)
+    while (h->count > 0)
+      drop_oldest(h); /* the ring holds consecutive numbers only */
+  h->seq = it->seq - 1;
+  const wire_value *v = entry_value(H, it->json, it->len);
+  wire_doc *d = hdoc(H);
+  wire_value *env = v && d ? wire__history_envelope(s, h, v) : NULL;
+  const uint8_t *out;
+  size_t n;
+  wire__sbuf *f = NULL;
+  if (env != NULL && wire_encode(d, WIRE_CODEC_JSON, env, &out, &n, NULL) == 0)
+    f = wire__sbuf_frame(&s->topics, WSLAY_TEXT_FRAME, out, n);
+  if (f == NULL || wire__history_record(s, h, f) != 0) {
+    while (h->count > 0)
+      drop_oldest(h);
+    h->seq = it->seq;
+  }
+  if (f)
+    wire__sbuf_release(f);
+  if (H->fdoc)
+    wire_doc_reset(H->fdoc);
+  wire__history_done(s);
+}
+
+/* Deliver and keep entry h->seq + 1. A value that is not JSON cannot be
+ * delivered: reported as truncated. Returns the number queued (>= 0) or
+ * WIRE_EDESERIALIZE. */
+static int deliver_next(wire_server *s, wire__hist *h, const char *json, size_t n) {
+  wire__history *H = s->topics.hist;
+  uint64_t seq = h->seq + 1;
+  const wire_value *v = entry_value(H, json, n);
+  int r = v ? wire__publish_value_local(s, h->name, h->len, v, NULL, NULL) : WIRE_EDESERIALIZE;
+  if (H->fdoc)
+    wire_doc_reset(H->fdoc);
+  if (h->seq != seq) { /* not kept (no memory, not JSON): never a silent gap */
+    gap(s, h, seq);
+    return r < 0 ? r : WIRE_EDESERIALIZE;
+  }
+  return r;
+}
+
+static int feed(wire_server *s, wire__hist *h, uint64_t epoch, uint64_t seq, const char *json,
+                size_t n);
+
+/* Fetch what the shared history has after h->seq (all of a new epoch) and
+ * deliver it in order; a range Redis no longer has is reported as
+ * truncated. Returns 0 or WIRE_ECLOSED / WIRE_ENOMEM (nothing fetched). */
+static int catch_up(wire_server *s, wire__hist *h) {
+  wire__broker *b = s->broker;
+  wire__history *H = s->topics.hist;
+  wire__hfetch f;
+  int r = b->hops->fetch(b->impl, h->name, h->len, h->epoch, h->seq, 0, h->rule->ttl_ms, &f);
+  if (r != 0)
+    return r;
+  H->fetching++;
+  H->busy++;
+  adopt_epoch(s, h, f.epoch);
+  for (size_t i = 0; i < f.n; i++)
+    feed(s, h, f.epoch, f.items[i].seq, f.items[i].json, f.items[i].len);
+  if (f.seq > h->seq) /* numbers Redis gave that its stream no longer has */
+    gap(s, h, f.seq);
+  H->busy--;
+  H->fetching--;
+  b->hops->fetch_free(&f);
+  wire__history_done(s);
+  return 0;
+}
+
+/* Load the newest n entries of the shared history into h without
+ * delivering them (nothing here followed the topic before). */
+static int load(wire_server *s, wire__hist *h) {
+  wire__broker *b = s->broker;
+  wire__history *H = s->topics.hist;
+  wire__hfetch f;
+  int r = b->hops->fetch(b->impl, h->name, h->len, 0, 0, h->rule->n, h->rule->ttl_ms, &f);
+  if (r != 0)
+    return r;
+  H->busy++;
+  while (h->count > 0)
+    drop_oldest(h);
+  h->epoch = f.epoch;
+  h->seq = 0;
+  for (size_t i = 0; i < f.n; i++)
+    if (f.items[i].seq > h->seq)
+      keep_silently(s, h, &f.items[i]);
+  if (f.seq > h->seq) {
+    while (h->count > 0)
+      drop_oldest(h);
+    h->seq = f.seq;
+  }
+  h->synced = 1;
+  H->busy--;
+  b->hops->fetch_free(&f);
+  wire__history_done(s);
+  return 0;
+}
+
+/* One entry of the shared history, from an announcement or a fetch: older
+ * ones are duplicates, the next one is delivered, a later one first fetches
+ * the hole (what Redis no longer has is reported as truncated). */
+static int feed(wire_server *s, wire__hist *h, uint64_t epoch, uint64_t seq, const char *json,
+                size_t n) {
+  adopt_epoch(s, h, epoch);
+  if (seq <= h->seq)
+    return 0;
+  if (seq > h->seq + 1 && !s->topics.hist->fetching) {
+    catch_up(s, h);
+    if (seq <= h->seq || h->epoch != epoch)
+      return 0;
+  }
+  if (seq > h->seq + 1)
+    gap(s, h, seq - 1);
+  return deliver_next(s, h, json, n);
+}
+
+int wire__history_announced(wire_server *s, const char *name, size_t len, uint64_t epoch,
+                            uint64_t seq, const uint8_t *json, size_t n) {
+  wire__hist *h;
+  int r = wire__history_get(s, name, len, 1, &h);
+  if (r != 0)
+    return r;
+  if (h == NULL) { /* no history rule for it here: a plain delivery of its data */
+    wire__history tmp = {0};
+    const wire_value *v = entry_value(&tmp, (const char *)json, n);
+    r = v ? wire__publish_value_local(s, name, len, v, NULL, NULL) : WIRE_EDESERIALIZE;
+    wire_doc_free(tmp.fdoc);
+    return r;
+  }
+  if (!h->synced) { /* not loaded (Redis did not answer the load): follow from here */
+    while (h->count > 0)
+      drop_oldest(h);
+    h->epoch = epoch;
+    h->seq = seq - 1;
+    h->synced = 1;
+  }
+  s->topics.hist->busy++;
+  r = feed(s, h, epoch, seq, (const char *)json, n);
+  s->topics.hist->busy--;
+  wire__history_done(s);
+  return r;
+}
+
+void wire__history_channel(wire_server *s, const char *name, size_t len) {
+  wire__hist *h;
+  if (wire__history_get(s, name, len, 1, &h) != 0 || h == NULL)
+    return;
+  if (h->synced)
+    catch_up(s, h);
+  else
+    load(s, h);
+}
+
+/* subscribe(since) on a shared history: make h truthful for `since` first
+ * (load it, or fetch what the position is ahead of it). Returns 0, or
+ * WIRE_ECLOSED when Redis cannot answer and h cannot either. */
+static int shared_prepare(wire_server *s, wire__hist *h, const char *since, size_t n) {
+  uint64_t e = 0, q = 0;
+  int pos = since != NULL && n > 0 && wire_position_parse(since, n, &e, &q) == 0;
+  if (h->synced && (!pos || (e == h->epoch && q <= h->seq)))
+    return 0;
+  int r = h->synced ? catch_up(s, h) : load(s, h);
+  return r == 0 ? 0 : WIRE_ECLOSED;
+}
+
+void wire__history_each(wire_server *s, void (*fn)(void *ud, const char *name, size_t len),
+                        void *ud) {
+  wire__history *H = s->topics.hist;
+  for (size_t i = 0; H != NULL && i < H->n_rules; i++)
+    for (wire__hist *h = H->rules[i]->oldest; h != NULL; h = h->next)
+      fn(ud, h->name, h->len);
 }

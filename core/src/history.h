@@ -37,7 +37,8 @@ typedef struct wire__hist {
   wire__hentry *ring;
   uint32_t head, count, cap;
   uint32_t len;
-  char name[]; /* NUL-terminated */
+  uint8_t synced; /* shared history: epoch and seq are Redis's (loaded or followed) */
+  char name[];    /* NUL-terminated */
 } wire__hist;
 
 struct wire__hrule {
@@ -56,8 +57,10 @@ typedef struct wire__history {
   wire__htab topics; /* wire__hist by name, same seed as the topic table */
   wire__hrule *rules[WIRE__HIST_MAX_RULES];
   size_t n_rules;
-  wire_doc *doc; /* builds envelopes, transcodes replays */
-  uint32_t busy; /* replays or publishes in progress: no freeing of histories */
+  wire_doc *doc;  /* builds envelopes, transcodes replays */
+  uint32_t busy;  /* replays or publishes in progress: no freeing of histories */
+  wire_doc *fdoc; /* shared history: decodes the entries that arrive */
+  int fetching;   /* shared history: a fetch is being applied (no nested fetch) */
 } wire__history;
 
 /* The history of a topic when a rule matches it: *out set (NULL: no rule).
@@ -96,6 +99,29 @@ WIRE_HIDDEN void wire__history_seen(wire_server *s, const char *name, size_t len
  * may be lost. Every history starts a new epoch (empty) and its subscribers
  * get a truncated message, so nothing is missed silently. */
 WIRE_HIDDEN void wire__history_lost(wire_server *s);
+/* ---- shared history (a broker with wire__hops: Redis Streams) ---- */
+
+/* Whether history topics are stored by the broker (shared by every process). */
+WIRE_HIDDEN int wire__history_shared(const wire_server *s);
+/* Publish v on h through the broker's shared history (delivered here when it
+ * comes back, in position order). Returns 0, WIRE_ESERIALIZE (v is not
+ * JSON), or the engine's refusal (counted as dropped): WIRE_ECLOSED,
+ * WIRE_EBACKPRESSURE, WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__history_send(wire_server *s, wire__hist *h, const wire_value *v,
+                                   wire_error *err);
+/* Publication `seq` of the topic's shared history in `epoch` was announced:
+ * deliver it in order (a hole is fetched first; what cannot be fetched is
+ * reported as truncated). Returns >= 0, WIRE_EDESERIALIZE or WIRE_ENOMEM. */
+WIRE_HIDDEN int wire__history_announced(wire_server *s, const char *name, size_t len,
+                                        uint64_t epoch, uint64_t seq, const uint8_t *json,
+                                        size_t n);
+/* The broker's channel of a topic is subscribed (again): load its shared
+ * history, or deliver what was published since the last one seen here. */
+WIRE_HIDDEN void wire__history_channel(wire_server *s, const char *name, size_t len);
+/* For each history kept here (the broker re-subscribes their channels). */
+WIRE_HIDDEN void wire__history_each(wire_server *s,
+                                    void (*fn)(void *ud, const char *name, size_t len), void *ud);
+
 /* wire_server_free: free every history and rule. */
 WIRE_HIDDEN void wire__history_free(wire_server *s);
 

@@ -539,6 +539,15 @@ int wire_server_publish(wire_server *s, const char *name, size_t len, wire_msg_k
   wire__hist *h;
   if ((r = wire__history_get(s, name, len, 1, &h)) != 0)
     return r;
+  if (h != NULL && wire__history_shared(s)) { /* Redis Streams: delivered when announced */
+    if (kind != WIRE_MSG_TEXT)
+      return WIRE_ESERIALIZE;
+    wire_value v = {0};
+    v.type = WIRE_STRING;
+    v.u.s.ptr = data_len ? data : "";
+    v.u.s.len = data_len;
+    return wire__history_send(s, h, &v, NULL);
+  }
   if (h != NULL) { /* history: here first (it may refuse), then numbered to the others */
     r = publish_local(s, name, len, kind, data, data_len, exclude);
     if (r >= 0 && wire__history_get(s, name, len, 1, &h) == 0 && h != NULL)
@@ -758,6 +767,8 @@ int wire_server_publish_value_ex(wire_server *s, const char *name, size_t len, c
   wire__hist *h = NULL;
   if (s != NULL && v != NULL && topic_name_ok(name, len) &&
       wire__history_get(s, name, len, 1, &h) == 0 && h != NULL) {
+    if (wire__history_shared(s)) /* Redis Streams: delivered when announced */
+      return wire__history_send(s, h, v, err);
     /* history: here first (it may refuse), then numbered to the others */
     int r = publish_value_local(s, name, len, v, exclude, own, n_own, encode, ud, err);
     if (r >= 0 && wire__history_get(s, name, len, 1, &h) == 0 && h != NULL)

@@ -36,7 +36,17 @@ static void sleep_ms(int ms) {
   nanosleep(&ts, NULL);
 }
 
+static int redis_spawn(wt_redis *r, int port, const char *password, const char *aof_dir);
+
 int wt_redis_start(wt_redis *r, int port, const char *password) {
+  return redis_spawn(r, port, password, NULL);
+}
+
+int wt_redis_start_aof(wt_redis *r, int port, const char *dir) {
+  return redis_spawn(r, port, NULL, dir);
+}
+
+static int redis_spawn(wt_redis *r, int port, const char *password, const char *aof_dir) {
   r->port = port ? port : free_port();
   snprintf(r->password, sizeof r->password, "%s", password ? password : "");
   char portbuf[16];
@@ -48,7 +58,11 @@ int wt_redis_start(wt_redis *r, int port, const char *password) {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
     dup2(null, 2);
-    if (password)
+    if (aof_dir)
+      execlp("redis-server", "redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", aof_dir, "--daemonize",
+             "no", (char *)NULL);
+    else if (password)
       execlp("redis-server", "redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--requirepass", password, (char *)NULL);
     else
