@@ -4,7 +4,7 @@
 // arguments, and a client reconnecting 20 times while publications keep coming.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { wirecore, serve, wsConnect, sleep } from './helpers.mjs';
+import { wirecore, serve, wsConnect, sleep, startRedis } from './helpers.mjs';
 
 const { WebSocketResponse, WebSocketEndpoint, ConfigError } = wirecore;
 const POSITION = /^[0-9a-f]{16}:[0-9]+$/;
@@ -44,6 +44,25 @@ async function join(t, app, path) {
     before.push(m);
   }
 }
+
+test('with Redis a client recovers on another server from the shared history', async (t) => {
+  const url = await startRedis(t);
+  const a = await serve(t, historyRoutes({ history: 100 }), { broker: url });
+  const b = await serve(t, historyRoutes({ history: 100 }), { broker: url });
+  const [ws] = await join(t, a, '/room/room:x');
+  for (let i = 1; i <= 3; i++) a.publish('room:x', { n: i }); // delivered when Redis announces it
+  const got = [await ws.nextJson(), await ws.nextJson(), await ws.nextJson()];
+  assert.deepEqual(got.map((m) => m.offset.split(':')[1]), ['1', '2', '3']);
+  ws.close();
+  b.publish('room:x', { n: 4 }); // the same sequence from the other server
+  const [ws2, rec, before] = await join(t, b, `/room/room:x?since=${got[0].offset}`);
+  assert.equal(rec.recovered, true);
+  assert.equal(rec.replayed, 3);
+  const epoch = got[0].offset.split(':')[0];
+  assert.deepEqual(before.map((m) => [m.offset, m.data.n]), [[`${epoch}:2`, 2], [`${epoch}:3`, 3], [`${epoch}:4`, 4]]);
+  a.publish('room:x', { n: 5 });
+  assert.equal((await ws2.nextJson()).data.n, 5);
+});
 
 test('publications reach subscribers in an envelope with their position', async (t) => {
   const app = await serve(t, historyRoutes({ history: 100 }));

@@ -20,11 +20,11 @@ from wirecore.serializers import MessagePackSerializer
 POSITION = re.compile(r"^[0-9a-f]{16}:[0-9]+$")
 
 
-def history_app(history: int = 1000, ttl: float | None = None) -> App:
+def history_app(history: int = 1000, ttl: float | None = None, broker: str | None = None) -> App:
     """/room/{name}?since=P subscribes in on_connect and sends what the
     subscribe found first; /late/{name} subscribes once open, when the client
     sends its position; /mp/{name}?since=P is a MessagePack endpoint."""
-    app = App()
+    app = App(broker=broker)
     app.topic("room:*", history=history, ttl=ttl)
 
     @app.websocket("/room/{name}")
@@ -102,6 +102,25 @@ async def test_a_client_coming_back_gets_exactly_what_it_missed_then_live_ones()
         app.publish("room:a", {"n": 9})
         assert [m["data"]["n"] for m in before] + [(await recv(c))["data"]["n"]] == [4, 5, 6, 7, 8, 9]
         await c.close()
+
+
+async def test_with_redis_a_client_recovers_on_another_server_from_the_shared_history(redis_url):
+    a, b = history_app(broker=redis_url), history_app(broker=redis_url)
+    async with a.test_server() as sa, b.test_server() as sb:
+        c, _, _ = await join(sa.url("/room/room:x"))
+        for i in range(1, 4):
+            a.publish("room:x", {"n": i})  # delivered when Redis announces it
+        got = [await recv(c) for _ in range(3)]
+        assert [m["offset"].split(":")[1] for m in got] == ["1", "2", "3"]
+        await c.close()
+        b.publish("room:x", {"n": 4})  # the same sequence from the other server
+        d, rec, before = await join(sb.url(f"/room/room:x?since={got[0]['offset']}"))
+        assert rec["recovered"] is True and rec["replayed"] == 3, rec
+        assert [(m["offset"], m["data"]["n"]) for m in before] == [
+            (got[0]["offset"].split(":")[0] + f":{n}", n) for n in (2, 3, 4)]
+        a.publish("room:x", {"n": 5})
+        assert (await recv(d))["data"]["n"] == 5
+        await d.close()
 
 
 async def test_subscribing_on_an_open_connection_replays_before_live():

@@ -18,8 +18,8 @@ class TestHistory < Minitest::Test
   end
 
   # /room/{name}?since=P subscribes in on_connect, then sends what it found.
-  def history_app(history: 1000, ttl: nil)
-    app = new_app
+  def history_app(history: 1000, ttl: nil, broker: nil)
+    app = broker ? new_app(broker: broker) : new_app
     app.topic("room:*", history: history, ttl: ttl)
     app.websocket("/room/{name}") do |request|
       Wirecore::WebSocketResponse.new(
@@ -62,6 +62,31 @@ class TestHistory < Minitest::Test
       assert_equal({ "topic" => "room:1", "offset" => "#{epoch}:2", "data" => "text is a string" },
                    JSON.parse(c.receive_data.data))
       c.close
+    end
+  end
+
+  def test_with_redis_a_client_recovers_on_another_server_from_the_shared_history
+    with_redis do |url|
+      a = history_app(broker: url)
+      b = history_app(broker: url)
+      serving(a) do |port_a, _|
+        serving(b) do |port_b, _|
+          c, = join(port_a, "/room/room:x")
+          (1..3).each { |i| a.publish("room:x", { "n" => i }) } # delivered when Redis announces it
+          got = Array.new(3) { JSON.parse(c.receive_data.data) }
+          assert_equal %w[1 2 3], got.map { |m| m["offset"].split(":").last }
+          c.close
+          b.publish("room:x", { "n" => 4 }) # the same sequence from the other server
+          d, rec, before = join(port_b, "/room/room:x?since=#{got[0]["offset"]}")
+          assert_equal [true, 3], [rec["recovered"], rec["replayed"]]
+          epoch = got[0]["offset"].split(":").first
+          assert_equal [["#{epoch}:2", 2], ["#{epoch}:3", 3], ["#{epoch}:4", 4]],
+                       before.map { |m| [m["offset"], m["data"]["n"]] }
+          a.publish("room:x", { "n" => 5 })
+          assert_equal 5, JSON.parse(d.receive_data.data)["data"]["n"]
+          d.close
+        end
+      end
     end
   end
 
