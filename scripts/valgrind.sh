@@ -19,7 +19,8 @@ for t in "$dir"/test_*; do
     --trace-children=yes "$t" --jobs 1 > "$log" 2>&1 || true
   if grep -qE '^==[0-9]+==' "$log" || ! grep -q 'Failing: 0 | Crashing: 0' "$log"; then
     echo "valgrind FAIL $name (log: $log)"
-    grep -E '^==[0-9]+==|FAIL' "$log" | head -n 40
+    # valgrind's own lines, and Criterion's failures with their messages
+    grep -E '^==[0-9]+==|FAIL|^\[----\] .*(Assert|:[0-9]+:)|^\[----\]   ' "$log" | head -n 40
     status=1
   else
     echo "valgrind ok   $name: $(tail -n 1 "$log")"

@@ -1165,10 +1165,13 @@ WIRE_EXTERN int wire_server_use_redis(wire_server *server, const char *url,
  * exit status is its function's return value.
  *
  * In a worker (the environment has WIRECORE_WORKER_FD, set by the
- * supervisor), or whenever WIRECORE_REUSEPORT=1 is set (other process
- * managers, node:cluster), wire_server_listen sets SO_REUSEPORT before
- * binding; in a worker its first successful listen also tells the
- * supervisor that the worker is ready.
+ * supervisor), wire_server_listen takes the listening socket from the
+ * supervisor, which keeps one SO_REUSEPORT socket per worker slot and
+ * address: a replacement gets the socket of the worker it replaces, so
+ * nothing queued is reset when the old one drains. Its first successful
+ * listen also tells the supervisor that the worker is ready. With
+ * WIRECORE_REUSEPORT=1 (other process managers, node:cluster),
+ * wire_server_listen binds its own socket with SO_REUSEPORT.
  */
 typedef struct wire_supervisor_options {
   unsigned workers;         /* worker processes; 0 = one per online CPU */

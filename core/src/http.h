@@ -12,6 +12,10 @@ struct sockaddr;
 
 /* ---- request (request.c) ----------------------------------------------- */
 
+/* The base64 alphabet (RFC 4648 §4): Sec-WebSocket-Key is checked against
+ * it, Sec-WebSocket-Accept written with it. */
+#define WIRE__BASE64 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
 /* The request view. One malloc'd block per request holds every string
  * (NUL-terminated copies), so the view outlives the read buffer.
  * Path parameters are appended by wire__route_match. */

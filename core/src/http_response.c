@@ -69,7 +69,7 @@ int wire__accept_key(const char *key, size_t len, char out[29]) {
   memcpy(buf, key, len);
   memcpy(buf + len, WS_GUID, sizeof WS_GUID - 1);
   sha1_short((const uint8_t *)buf, len + sizeof WS_GUID - 1, md);
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char b64[] = WIRE__BASE64;
   char *o = out;
   for (int i = 0; i < 18; i += 3) { /* 20 bytes: six full groups, then one of two */
     uint32_t v = (uint32_t)md[i] << 16 | (uint32_t)md[i + 1] << 8 | md[i + 2];

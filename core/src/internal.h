@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define WIRE_HIDDEN __attribute__((visibility("hidden")))
 
@@ -54,9 +55,18 @@ struct wire_value {
     int64_t i;
     uint64_t u;
     double d;
-    struct { const char *ptr; size_t len; } s;           /* STRING, BINARY (ptr[len] == 0) */
-    struct { wire_value *items; size_t len, cap; } a;    /* ARRAY: contiguous */
-    struct { wire__member *items; size_t len, cap; } o;  /* OBJECT: contiguous, input order */
+    struct {
+      const char *ptr;
+      size_t len;
+    } s; /* STRING, BINARY (ptr[len] == 0) */
+    struct {
+      wire_value *items;
+      size_t len, cap;
+    } a; /* ARRAY: contiguous */
+    struct {
+      wire__member *items;
+      size_t len, cap;
+    } o; /* OBJECT: contiguous, input order */
   } u;
 };
 
@@ -76,12 +86,10 @@ WIRE_HIDDEN int wire__error_set(wire_error *err, int code, const char *fmt, ...)
 
 /* ---- codecs (json.c, msgpack.c) --------------------------------------- */
 
-WIRE_HIDDEN int wire__json_decode(wire__arena *a, const char *buf, size_t len,
-                                  unsigned max_depth, const wire_value **out,
-                                  wire_error *err);
+WIRE_HIDDEN int wire__json_decode(wire__arena *a, const char *buf, size_t len, unsigned max_depth,
+                                  const wire_value **out, wire_error *err);
 WIRE_HIDDEN int wire__msgpack_decode(wire__arena *a, const uint8_t *buf, size_t len,
-                                     unsigned max_depth, const wire_value **out,
-                                     wire_error *err);
+                                     unsigned max_depth, const wire_value **out, wire_error *err);
 /* Encoders append to a growable buffer allocated in the arena. */
 typedef struct wire__buf {
   wire__arena *arena;
@@ -111,5 +119,19 @@ WIRE_HIDDEN uint32_t wire__utf8_step(uint32_t state, const uint8_t *s, size_t le
 
 /* Deep equality as JSON Schema defines it (1 == 1.0, objects unordered). */
 WIRE_HIDDEN bool wire__value_equal(const wire_value *a, const wire_value *b);
+
+/* The channel between wire_supervise and each worker (supervisor.c,
+ * workers.c): a SOCK_SEQPACKET socketpair, one message per datagram. A
+ * worker asks for a listening socket (WIRE__CH_LISTEN, the address) and gets
+ * back an int (0 or -errno) with the socket as SCM_RIGHTS when 0; it says
+ * once that it listens (WIRE__CH_READY, value = its pid). */
+#define WIRE__CH_READY 1
+#define WIRE__CH_LISTEN 2
+typedef struct wire__ch_msg {
+  int32_t type;
+  int32_t value;
+  uint32_t addrlen;
+  struct sockaddr_storage addr;
+} wire__ch_msg;
 
 #endif /* WIRE_INTERNAL_H */

@@ -300,7 +300,7 @@ static bool list_has(span v, const char *token) {
 
 /* Sec-WebSocket-Key must be base64 of 16 bytes: 22 alphabet chars and "==". */
 static bool key_valid(span v) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char alphabet[] = WIRE__BASE64;
   if (v.n != 24 || v.p[22] != '=' || v.p[23] != '=')
     return false;
   for (size_t i = 0; i < 22; i++)

@@ -3,7 +3,15 @@
  * (exponential backoff while they keep dying young), forward SIGINT/SIGTERM
  * and wait for every worker (SIGKILL after a deadline), and on SIGHUP replace
  * the workers one at a time: start the new one, wait until it listens (it
- * writes its pid to the ready pipe), then tell the old one to drain (SIGHUP).
+ * says so on its channel), then tell the old one to drain (SIGHUP).
+ *
+ * The listening sockets belong to the supervisor: a worker asks for one per
+ * address on its channel and gets the socket of its slot (SO_REUSEPORT, one
+ * per slot, so the kernel spreads connections over the slots). A worker's
+ * replacement gets the same socket, so a drained worker closing its copy
+ * resets nothing waiting in the queue; a killed worker's queue waits for the
+ * restart (unless the slot keeps crashing: then its sockets are closed and
+ * the other slots take the port).
  * Signals reach the loop through a self-pipe; one line per event on stderr.
  */
 #include "internal.h"
@@ -17,17 +25,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_WORKERS 1024u
-#define YOUNG_MS 1000u /* a worker that dies younger than this backs off more */
+#define YOUNG_MS 1000u      /* a worker that dies younger than this backs off more */
+#define KEEP_QUEUE_MS 1000u /* a slot restarting later than this closes its sockets */
+
+typedef struct lsock {
+  struct sockaddr_storage addr;
+  socklen_t len;
+  int fd;
+} lsock;
 
 typedef struct slot {
-  pid_t pid; /* 0: not running */
-  pid_t old; /* being replaced: the previous worker, drained once pid is ready */
-  int ready; /* pid listens */
+  pid_t pid;      /* 0: not running */
+  pid_t old;      /* being replaced: the previous worker, drained once pid is ready */
+  int ready;      /* pid listens */
+  int ch, old_ch; /* the supervisor's end of pid's and old's channels; -1: none */
+  lsock *socks;   /* the slot's listening sockets, shared by pid and old */
+  unsigned n_socks;
   uint64_t started, restart_at, ready_by;
   unsigned delay; /* next restart delay */
 } slot;
@@ -43,11 +62,12 @@ typedef struct sup {
   slot *w;
   pid_t *retiring; /* draining old workers, reaped when they exit */
   unsigned n_retiring;
-  int sig[2], ready[2];
+  int sig[2];
   int stopping, failed;
   uint64_t kill_at;
-  int rolling;     /* SIGHUP: slot being replaced + 1, 0 = none */
-  int hup_pending; /* another SIGHUP came during a replace */
+  struct pollfd *pfd; /* the signal pipe, then each slot's ch and old_ch */
+  int rolling;        /* SIGHUP: slot being replaced + 1, 0 = none */
+  int hup_pending;    /* another SIGHUP came during a replace */
 } sup;
 
 static int sup_sig_fd =
@@ -82,9 +102,24 @@ static void logf_(const sup *S, const char *fmt, ...) {
 
 /* ---- starting a worker ------------------------------------------------------- */
 
-/* In the child: default signal handling, the supervisor's pipes closed but
- * the ready pipe's write end, the environment that makes it a worker. */
-static void child(sup *S, unsigned index) {
+static void close_fd(int *fd) {
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+}
+
+static void close_socks(slot *w) {
+  for (unsigned k = 0; k < w->n_socks; k++)
+    close(w->socks[k].fd);
+  free(w->socks);
+  w->socks = NULL;
+  w->n_socks = 0;
+}
+
+/* In the child: default signal handling, every descriptor of the
+ * supervisor's closed but the child's channel, the environment that makes
+ * it a worker. */
+static void child(sup *S, unsigned index, int ch) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_DFL;
@@ -95,9 +130,15 @@ static void child(sup *S, unsigned index) {
   sup_sig_fd = -1;
   close(S->sig[0]);
   close(S->sig[1]);
-  close(S->ready[0]);
+  for (unsigned i = 0; i < S->n; i++) { /* another slot's socket kept here would
+                                           hold its queue after that slot's worker died */
+    close_fd(&S->w[i].ch);
+    close_fd(&S->w[i].old_ch);
+    close_socks(&S->w[i]);
+  }
+  fcntl(ch, F_SETFD, 0); /* kept across an exec */
   char v[24];
-  snprintf(v, sizeof v, "%d", S->ready[1]);
+  snprintf(v, sizeof v, "%d", ch);
   setenv("WIRECORE_WORKER_FD", v, 1);
   snprintf(v, sizeof v, "%u", index);
   setenv("WIRECORE_WORKER_INDEX", v, 1);
@@ -113,6 +154,12 @@ static void child(sup *S, unsigned index) {
  * with the backoff). */
 static int spawn(sup *S, unsigned index) {
   slot *w = &S->w[index];
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    logf_(S, "cannot start worker %u: %s", index, strerror(errno));
+    w->restart_at = now_ms() + w->delay;
+    return -1;
+  }
   fflush(NULL); /* nothing buffered is written twice */
   if (S->before_fork)
     S->before_fork(S->ud);
@@ -121,11 +168,18 @@ static int spawn(sup *S, unsigned index) {
     S->after_fork(pid == 0, S->ud);
   if (pid < 0) {
     logf_(S, "cannot start worker %u: %s", index, strerror(errno));
+    close(sv[0]);
+    close(sv[1]);
     w->restart_at = now_ms() + w->delay;
     return -1;
   }
-  if (pid == 0)
-    child(S, index);
+  if (pid == 0) {
+    close(sv[0]);
+    child(S, index, sv[1]);
+  }
+  close(sv[1]);
+  fcntl(sv[0], F_SETFL, O_NONBLOCK);
+  w->ch = sv[0];
   w->pid = pid;
   w->ready = 0;
   w->started = now_ms();
@@ -137,9 +191,11 @@ static int spawn(sup *S, unsigned index) {
 
 /* ---- events -------------------------------------------------------------- */
 
-static void retire(sup *S, pid_t pid) {
-  S->retiring[S->n_retiring++] = pid;
-  kill(pid, SIGHUP); /* drain: finish, then exit */
+static void retire(sup *S, slot *w) {
+  S->retiring[S->n_retiring++] = w->old;
+  kill(w->old, SIGHUP); /* drain: finish, then exit */
+  close_fd(&w->old_ch); /* a draining worker asks for nothing more */
+  w->old = 0;
 }
 
 /* Step the SIGHUP replacement: the slot's new worker listens, so the old
@@ -152,10 +208,14 @@ static void roll(sup *S) {
       if (w->pid == 0)
         return; /* the slot is waiting for a restart; it rolls on when ready */
       w->old = w->pid;
+      w->old_ch = w->ch;
       w->pid = 0;
+      w->ch = -1;
       if (spawn(S, i) != 0) {
         w->pid = w->old;
+        w->ch = w->old_ch;
         w->old = 0;
+        w->old_ch = -1;
         return;
       }
       return;
@@ -163,8 +223,7 @@ static void roll(sup *S) {
     if (!w->ready)
       return;
     logf_(S, "worker %u replaced: pid %d drains, pid %d serves", i, (int)w->old, (int)w->pid);
-    retire(S, w->old);
-    w->old = 0;
+    retire(S, w);
     S->rolling = i + 1 < S->n ? (int)i + 2 : 0;
     if (S->rolling == 0) {
       logf_(S, "all %u workers replaced", S->n);
@@ -177,12 +236,85 @@ static void roll(sup *S) {
   }
 }
 
-static void on_ready(sup *S) {
-  int32_t pid;
-  while (read(S->ready[0], &pid, sizeof pid) == (ssize_t)sizeof pid)
-    for (unsigned i = 0; i < S->n; i++)
-      if (S->w[i].pid == (pid_t)pid)
-        S->w[i].ready = 1;
+/* The slot's socket for an address, made (SO_REUSEPORT, bound, not yet
+ * listening: the worker's listen does that) on first use. Returns the
+ * descriptor or -errno. */
+static int slot_socket(slot *w, const struct sockaddr_storage *a, socklen_t len) {
+  for (unsigned k = 0; k < w->n_socks; k++)
+    if (w->socks[k].len == len && memcmp(&w->socks[k].addr, a, len) == 0)
+      return w->socks[k].fd;
+  lsock *more = realloc(w->socks, (w->n_socks + 1) * sizeof *more);
+  if (more == NULL)
+    return -ENOMEM;
+  w->socks = more;
+  int fd = socket(a->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      bind(fd, (const struct sockaddr *)a, len) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  lsock *l = &w->socks[w->n_socks++];
+  memcpy(&l->addr, a, len);
+  l->len = len;
+  l->fd = fd;
+  return fd;
+}
+
+/* Answer a worker's request for a listening socket: 0 and the socket, or
+ * -errno alone. */
+static void answer_listen(slot *w, int ch, const wire__ch_msg *m) {
+  int32_t r = -EINVAL;
+  int fd = -1;
+  if (m->addrlen > 0 && m->addrlen <= sizeof m->addr &&
+      (m->addr.ss_family == AF_INET || m->addr.ss_family == AF_INET6)) {
+    fd = slot_socket(w, &m->addr, (socklen_t)m->addrlen);
+    r = fd >= 0 ? 0 : fd;
+  }
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {&r, sizeof r};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (r == 0) {
+    memset(&u, 0, sizeof u);
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof u.buf;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  }
+  ssize_t n = sendmsg(ch, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)n; /* a worker gone meanwhile: reaped() cleans up */
+}
+
+/* What a worker sent on its channel (`ch` of slot w, its current or its
+ * replaced worker's); a closed channel is closed here too. */
+static void on_channel(sup *S, slot *w, int *ch) {
+  wire__ch_msg m;
+  for (;;) {
+    memset(&m, 0, sizeof m);
+    ssize_t n = recv(*ch, &m, sizeof m, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+      break;
+    if (n <= 0) { /* the worker closed it (or exited): nothing more comes */
+      close_fd(ch);
+      break;
+    }
+    if (m.type == WIRE__CH_READY && ch == &w->ch && (pid_t)m.value == w->pid)
+      w->ready = 1;
+    else if (m.type == WIRE__CH_LISTEN && !S->stopping)
+      answer_listen(w, *ch, &m);
+  }
   roll(S);
 }
 
@@ -209,6 +341,7 @@ static void reaped(sup *S, pid_t pid, int status) {
     slot *w = &S->w[i];
     if (w->old == pid) { /* died while its replacement was starting */
       w->old = 0;
+      close_fd(&w->old_ch);
       logf_(S, "worker %u (pid %d) %s during its replacement", i, (int)pid, how);
       return;
     }
@@ -216,6 +349,7 @@ static void reaped(sup *S, pid_t pid, int status) {
       continue;
     w->pid = 0;
     w->ready = 0;
+    close_fd(&w->ch);
     if (S->stopping) {
       logf_(S, "worker %u (pid %d) %s", i, (int)pid, how);
       return;
@@ -225,8 +359,10 @@ static void reaped(sup *S, pid_t pid, int status) {
     w->restart_at = now_ms() + w->delay;
     if (w->old != 0) { /* a replacement that died: the old worker carries on */
       w->pid = w->old;
+      w->ch = w->old_ch;
       w->ready = 1;
       w->old = 0;
+      w->old_ch = -1;
       w->restart_at = 0;
       logf_(S, "replacement worker %u (pid %d) %s; pid %d keeps serving", i, (int)pid, how,
             (int)w->pid);
@@ -234,6 +370,8 @@ static void reaped(sup *S, pid_t pid, int status) {
       roll(S);
       return;
     }
+    if (w->delay > KEEP_QUEUE_MS)
+      close_socks(w); /* crashing: the other slots take what comes meanwhile */
     logf_(S, "worker %u (pid %d) %s; restarting in %u ms", i, (int)pid, how, w->delay);
     return;
   }
@@ -271,6 +409,8 @@ static void on_signals(sup *S) {
       } else if ((signo == SIGINT || signo == SIGTERM) && !S->stopping) {
         S->stopping = 1;
         S->kill_at = now_ms() + S->stop_ms;
+        for (unsigned i = 0; i < S->n; i++)
+          close_socks(&S->w[i]); /* the workers close theirs as they stop */
         logf_(S, "%s: stopping %u workers", signo == SIGINT ? "SIGINT" : "SIGTERM", live(S));
         signal_all(S, SIGTERM);
       } else if (signo == SIGHUP && !S->stopping) {
@@ -373,25 +513,53 @@ static int sup_init(sup *S, const wire_supervisor_options *o, wire_worker_fn fn,
   S->before_fork = o ? o->before_fork : NULL;
   S->after_fork = o ? o->after_fork : NULL;
   S->fork_fn = o ? o->fork : NULL;
-  S->sig[0] = S->sig[1] = S->ready[0] = S->ready[1] = -1;
+  S->sig[0] = S->sig[1] = -1;
   S->w = calloc(S->n, sizeof *S->w);
   S->retiring = calloc(S->n * 4u + 16u, sizeof *S->retiring);
-  if (S->w == NULL || S->retiring == NULL || pipe_nb(S->sig) != 0 || pipe_nb(S->ready) != 0)
+  S->pfd = calloc(S->n * 2u + 1u, sizeof *S->pfd);
+  if (S->w == NULL || S->retiring == NULL || S->pfd == NULL || pipe_nb(S->sig) != 0)
     return -1;
-  for (unsigned i = 0; i < S->n; i++)
+  for (unsigned i = 0; i < S->n; i++) {
     S->w[i].delay = S->min_ms;
+    S->w[i].ch = S->w[i].old_ch = -1;
+  }
   return 0;
 }
 
 static void sup_free(sup *S) {
-  for (int i = 0; i < 2; i++) {
-    if (S->sig[i] >= 0)
-      close(S->sig[i]);
-    if (S->ready[i] >= 0)
-      close(S->ready[i]);
+  for (int i = 0; i < 2; i++)
+    close_fd(&S->sig[i]);
+  for (unsigned i = 0; S->w != NULL && i < S->n; i++) {
+    close_fd(&S->w[i].ch);
+    close_fd(&S->w[i].old_ch);
+    close_socks(&S->w[i]);
   }
   free(S->w);
   free(S->retiring);
+  free(S->pfd);
+}
+
+/* One poll over the signal pipe and every worker's channel; handles what
+ * arrived. Returns -1 when poll fails. */
+static int wait_events(sup *S, int timeout) {
+  unsigned n = 0;
+  S->pfd[n++] = (struct pollfd){S->sig[0], POLLIN, 0};
+  for (unsigned i = 0; i < S->n; i++) {
+    S->pfd[n++] = (struct pollfd){S->w[i].ch, POLLIN, 0}; /* -1: ignored by poll */
+    S->pfd[n++] = (struct pollfd){S->w[i].old_ch, POLLIN, 0};
+  }
+  if (poll(S->pfd, n, timeout) < 0)
+    return errno == EINTR ? 0 : -1;
+  for (unsigned i = 0; i < S->n; i++) { /* a channel moved meanwhile waits for the next poll */
+    slot *w = &S->w[i];
+    if (S->pfd[1 + 2 * i].revents && w->ch >= 0 && S->pfd[1 + 2 * i].fd == w->ch)
+      on_channel(S, w, &w->ch);
+    if (S->pfd[2 + 2 * i].revents && w->old_ch >= 0 && S->pfd[2 + 2 * i].fd == w->old_ch)
+      on_channel(S, w, &w->old_ch);
+  }
+  if (S->pfd[0].revents & POLLIN)
+    on_signals(S);
+  return 0;
 }
 
 int wire_supervise(const wire_supervisor_options *o, wire_worker_fn fn, void *ud) {
@@ -410,16 +578,11 @@ int wire_supervise(const wire_supervisor_options *o, wire_worker_fn fn, void *ud
   for (unsigned i = 0; i < S.n; i++)
     spawn(&S, i);
   while (!S.stopping || live(&S) > 0) {
-    struct pollfd p[2] = {{S.sig[0], POLLIN, 0}, {S.ready[0], POLLIN, 0}};
     int timeout = timers(&S);
     if (S.stopping && live(&S) == 0)
       break;
-    if (poll(p, 2, timeout) < 0 && errno != EINTR)
+    if (wait_events(&S, timeout) != 0)
       break;
-    if (p[1].revents & POLLIN)
-      on_ready(&S);
-    if (p[0].revents & POLLIN)
-      on_signals(&S);
   }
   logf_(&S, "all workers stopped");
   restore_signals(old);

@@ -1,9 +1,10 @@
 /*
  * workers.c -- a process per core: the fork-based supervisor (start N
  * workers, restart the ones that die with backoff, forward SIGINT/SIGTERM,
- * SIGHUP replaces them one at a time), the worker side (SO_REUSEPORT
- * listeners, telling the supervisor a worker listens), and draining a server
- * (accept the backlog, close the listeners, finish, then shut down).
+ * SIGHUP replaces them one at a time), the worker side (listening sockets
+ * from the supervisor, or SO_REUSEPORT ones of its own; telling the
+ * supervisor a worker listens), and draining a server (accept the backlog,
+ * close the listeners, finish, then shut down).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* accept4 */
@@ -46,17 +47,72 @@ static int want_reuseport(void) {
   return worker_fd() >= 0 || (v != NULL && strcmp(v, "1") == 0);
 }
 
-/* libuv 1.44 has no SO_REUSEPORT flag: make the socket, set the option
- * before bind, then hand the socket to libuv. */
+/* The supervisor's listening socket for addr (its slot's, shared with the
+ * worker this one replaces): the descriptor, -errno when the supervisor
+ * refused (it could not bind), or WIRE__NO_ANSWER when it did not answer
+ * (no supervisor any more, or a channel that is not one). */
+#define WIRE__NO_ANSWER (-100000)
+static int supervisor_socket(int ch, const struct sockaddr *addr, socklen_t len) {
+  wire__ch_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = WIRE__CH_LISTEN;
+  m.addrlen = (uint32_t)len;
+  memcpy(&m.addr, addr, len);
+  if (send(ch, &m, sizeof m, MSG_NOSIGNAL) != (ssize_t)sizeof m)
+    return WIRE__NO_ANSWER;
+  struct pollfd p = {ch, POLLIN, 0};
+  int r;
+  while ((r = poll(&p, 1, 5000)) < 0 && errno == EINTR)
+    ;
+  if (r != 1)
+    return WIRE__NO_ANSWER;
+  int32_t status = 0;
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {&status, sizeof status};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  ssize_t n;
+  while ((n = recvmsg(ch, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  if (n != (ssize_t)sizeof status)
+    return WIRE__NO_ANSWER;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  if (status != 0 || cm == NULL || cm->cmsg_type != SCM_RIGHTS)
+    return status < 0 ? status : -EPROTO;
+  int fd;
+  memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+  return fd;
+}
+
+/* libuv 1.44 has no SO_REUSEPORT flag: make the socket (or take the
+ * supervisor's), set the option before bind, then hand the socket to libuv. */
 int wire__listen_bind(uv_tcp_t *tcp, const struct sockaddr *addr) {
   if (!want_reuseport())
     return uv_tcp_bind(tcp, addr, 0);
+  socklen_t len =
+      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int ch = worker_fd();
+  if (ch >= 0) {
+    int fd = supervisor_socket(ch, addr, len);
+    if (fd >= 0) {
+      int r = uv_tcp_open(tcp, (uv_os_sock_t)fd);
+      if (r != 0)
+        close(fd);
+      return r;
+    }
+    if (fd != WIRE__NO_ANSWER)
+      return fd; /* -errno, as libuv's errors are */
+  }
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
   int on = 1;
-  socklen_t len =
-      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, addr, len) != 0) {
     int e = -errno;
@@ -70,15 +126,18 @@ int wire__listen_bind(uv_tcp_t *tcp, const struct sockaddr *addr) {
 }
 
 /* Once per process: the supervisor waits for it before retiring the worker
- * this one replaces. A write of 4 bytes to a pipe is atomic. */
+ * this one replaces. */
 void wire__worker_listening(void) {
   static pid_t told; /* per process: a forked child starts over */
   int fd = worker_fd();
   if (fd < 0 || told == getpid())
     return;
   told = getpid();
-  int32_t pid = (int32_t)told;
-  ssize_t n = write(fd, &pid, sizeof pid);
+  wire__ch_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = WIRE__CH_READY;
+  m.value = (int32_t)told;
+  ssize_t n = send(fd, &m, sizeof m, MSG_NOSIGNAL);
   (void)n;
 }
 
