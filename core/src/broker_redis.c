@@ -68,11 +68,22 @@ static const char PUBLISH_LUA[] =
 /* Read a history topic: its epoch (made when it has none), its last number,
  * and the newest ARGV[3] entries (newest first) when that is not 0, else
  * the entries from id ARGV[2] on when ARGV[1] is the current epoch, else
- * all. KEYS: stream, meta. ARGV: epoch, start id, count, ttl ms, fresh. */
+ * all. Redis behind a process in the same epoch (its last seq below
+ * ARGV[6], what that process delivered: a restart that lost the last
+ * writes) would number new publications with seqs already used: the
+ * history starts a new epoch instead.
+ * KEYS: stream, meta. ARGV: epoch, start id, count, ttl ms, fresh, after. */
 static const char FETCH_LUA[] =
     "local e = redis.call('HGET', KEYS[2], 'e')\n"
     "if not e then\n"
     "  redis.call('DEL', KEYS[1])\n"
+    "  e = ARGV[5]\n"
+    "  redis.call('HSET', KEYS[2], 'e', e, 'q', 0)\n"
+    "  if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end\n"
+    "end\n"
+    "if e == ARGV[1] and tonumber(redis.call('HGET', KEYS[2], 'q') or '0') < tonumber(ARGV[6]) "
+    "then\n"
+    "  redis.call('DEL', KEYS[1], KEYS[2])\n"
     "  e = ARGV[5]\n"
     "  redis.call('HSET', KEYS[2], 'e', e, 'q', 0)\n"
     "  if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end\n"
@@ -829,7 +840,9 @@ static int r_hpublish(void *impl, const char *topic, size_t len, const void *jso
 }
 
 /* The blocking connection for fetches, (re)made when needed; NULL while
- * Redis is away (the async connections know: no waiting on a dead host). */
+ * Redis is away after it was up (the async connections know: no waiting on
+ * a dead host). Before the first connection is up it is tried: a subscribe
+ * at startup does not depend on which connects first. */
 static redisContext *sync_ctx(redis_impl *r) {
   if (r->sync != NULL && r->sync->err == 0)
     return r->sync;
@@ -837,7 +850,7 @@ static redisContext *sync_ctx(redis_impl *r) {
     redisFree(r->sync);
     r->sync = NULL;
   }
-  if (r->closing || (!SUB(r)->ready && !PUB(r)->ready))
+  if (r->closing || (r->up_once && !SUB(r)->ready && !PUB(r)->ready))
     return NULL;
   struct timeval tv = {0, FETCH_TIMEOUT_MS * 1000};
   redisContext *c = redisConnectWithTimeout(r->url.host, r->url.port, tv);
@@ -940,10 +953,10 @@ static int r_fetch(void *impl, const char *topic, size_t len, uint64_t epoch, ui
   memcpy(keys + hl, topic, len);
   memcpy(keys + hl + len, r->mkey, ml);
   memcpy(keys + hl + len + ml, topic, len);
-  char ep[20], start[32], cnt[16], ttl[24], fresh[20];
-  const char *argv[10] = {"EVAL", FETCH_LUA, "2", keys, keys + hl + len,
-                          ep,     start,     cnt, ttl,  fresh};
-  size_t lens[10] = {
+  char ep[20], start[32], cnt[16], ttl[24], fresh[20], aft[24];
+  const char *argv[11] = {"EVAL", FETCH_LUA, "2",   keys, keys + hl + len, ep, start,
+                          cnt,    ttl,       fresh, aft};
+  size_t lens[11] = {
       4,
       sizeof FETCH_LUA - 1,
       1,
@@ -953,13 +966,14 @@ static int r_fetch(void *impl, const char *topic, size_t len, uint64_t epoch, ui
       (size_t)snprintf(start, sizeof start, "%llu-0", (unsigned long long)after + 1),
       (size_t)snprintf(cnt, sizeof cnt, "%u", count),
       (size_t)snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)ttl_ms),
-      (size_t)snprintf(fresh, sizeof fresh, "%016llx", (unsigned long long)fresh_epoch(r))};
-  redisReply *rep = redisCommandArgv(c, 10, argv, lens);
+      (size_t)snprintf(fresh, sizeof fresh, "%016llx", (unsigned long long)fresh_epoch(r)),
+      (size_t)snprintf(aft, sizeof aft, "%llu", (unsigned long long)after)};
+  redisReply *rep = redisCommandArgv(c, 11, argv, lens);
   if (rep == NULL) { /* a connection from before an outage: once more on a new one */
     redisFree(r->sync);
     r->sync = NULL;
     if ((c = sync_ctx(r)) != NULL)
-      rep = redisCommandArgv(c, 10, argv, lens);
+      rep = redisCommandArgv(c, 11, argv, lens);
   }
   free(keys);
   if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||

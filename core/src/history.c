@@ -873,7 +873,9 @@ static int shared_prepare(wire_server *s, wire__hist *h, const char *since, size
   if (h->synced && (!pos || (e == h->epoch && q <= h->seq)))
     return 0;
   int r = h->synced ? catch_up(s, h) : load(s, h);
-  return r == 0 ? 0 : WIRE_ECLOSED;
+  /* without a position nothing is to be recovered: not loaded, h's position
+   * is reported (its epoch is then not Redis's: "epoch" if given back) */
+  return r == 0 || since == NULL || n == 0 ? 0 : WIRE_ECLOSED;
 }
 
 void wire__history_each(wire_server *s, void (*fn)(void *ud, const char *name, size_t len),
