@@ -1017,6 +1017,14 @@ static void r_close(void *impl) {
     return;
   link_flush(PUB(r)); /* what the socket takes now still leaves */
   r->closing = 1;
+  while (r->wait != NULL) { /* history publishes that never left: dropped */
+    hpub *p = r->wait;
+    r->wait = p->next;
+    free(p);
+    stats(r)->dropped++;
+  }
+  r->wait_tail = NULL;
+  r->wait_bytes = 0;
   link_close(SUB(r));
   link_close(PUB(r));
   if (r->timer_open) {
