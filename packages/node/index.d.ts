@@ -516,8 +516,8 @@ export default wirecore;
 export interface Recovery {
   /** Every retained publication after `since` follows, then the live ones. */
   recovered: boolean;
-  /** null, or 'too_old' | 'epoch' | 'invalid' (the client got { topic, type: 'truncated', offset }). */
-  reason: 'too_old' | 'epoch' | 'invalid' | null;
+  /** null, or 'too_old' | 'epoch' | 'invalid' | 'unavailable' (the client got { topic, type: 'truncated', offset }). */
+  reason: 'too_old' | 'epoch' | 'invalid' | 'unavailable' | null;
   /** The topic's current position. */
   position: string;
   /** Publications replayed from the history. */

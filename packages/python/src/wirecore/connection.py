@@ -31,7 +31,7 @@ class Recovery(TypedDict):
     """What ``ws.subscribe(topic, since=position)`` found (docs/scaling.md)."""
 
     recovered: bool  # every retained publication after `since` follows, then live ones
-    reason: str | None  # None, or "too_old", "epoch", "invalid" (the client got "truncated")
+    reason: str | None  # None, "too_old", "epoch", "invalid" or "unavailable" (got "truncated")
     position: str  # the topic's current position
     replayed: int  # publications replayed from the history
 
