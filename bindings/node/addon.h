@@ -148,6 +148,7 @@ void wn_on_shutdown(wire_server *server, void *user_data);
 napi_value wn_server_use_redis(napi_env env, napi_callback_info info);
 napi_value wn_server_broker_stats(napi_env env, napi_callback_info info);
 napi_value wn_server_drain(napi_env env, napi_callback_info info);
+napi_value wn_listen_socket(napi_env env, napi_callback_info info);
 
 /* ---- metrics, health and logs (node_metrics.c) ------------------------------ */
 double wn_now(void);

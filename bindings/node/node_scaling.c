@@ -1,7 +1,7 @@
 /*
  * node_scaling.c -- the Node-API glue of the broker and of draining:
  * Server#useRedis(url, onState), Server#brokerStats(), Server#drain(timeout,
- * done). The broker's connections run on Node's own loop (the server's
+ * done), listenSocket(host, port) for the workers' primary. The broker's connections run on Node's own loop (the server's
  * borrowed loop); state reports become onState(state, message) calls.
  */
 #include "addon.h"
@@ -116,4 +116,27 @@ napi_value wn_server_drain(napi_env env, napi_callback_info info) {
     wn_throw_wire(env, rc, NULL);
   }
   return NULL;
+}
+
+/* listenSocket(host, port): wire_listen_socket's descriptor, for the
+ * node:cluster primary to keep per worker place (WIRECORE_LISTEN_FD). */
+napi_value wn_listen_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  char host[256];
+  size_t hl = 0;
+  int32_t port = 0;
+  NODE_API_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "listenSocket(host, port)");
+    return NULL;
+  }
+  int fd = wire_listen_socket(host, port);
+  if (fd < 0) {
+    wn_throw_wire(env, fd, NULL);
+    return NULL;
+  }
+  NODE_API_CALL(env, napi_create_int32(env, fd, &out));
+  return out;
 }

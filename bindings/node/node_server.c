@@ -907,6 +907,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"errorName", NULL, error_name, NULL, NULL, NULL, napi_default, NULL},
       {"errorMessage", NULL, error_message, NULL, NULL, NULL, napi_default, NULL},
       {"errors", NULL, wn_errors, NULL, NULL, NULL, napi_default, NULL},
+      {"listenSocket", NULL, wn_listen_socket, NULL, NULL, NULL, napi_default, NULL},
   };
   NODE_API_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof *props, props));
   return exports;

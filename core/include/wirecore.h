@@ -1209,6 +1209,22 @@ WIRE_EXTERN int wire_supervise(const wire_supervisor_options *opts, wire_worker_
 WIRE_EXTERN int wire_worker_index(void);
 
 /*
+ * For process managers other than wire_supervise (node:cluster, systemd, an
+ * own supervisor): a listening socket for host:port (an IP literal or
+ * "localhost", as wire_server_listen reads them) with SO_REUSEPORT, to keep
+ * for one worker's place across its restarts. A worker started with
+ * WIRECORE_REUSEPORT=1 and WIRECORE_LISTEN_FD=<the descriptor> (inherited)
+ * listens on it instead of binding a socket of its own: its first
+ * wire_server_listen for that exact address takes it. A replacement given
+ * the same socket serves what waits in its queue, so a drained or killed
+ * worker loses no queued connection. The descriptor is close-on-exec (pass
+ * it to the child by dup2, as a spawn's stdio entry does).
+ * Returns the descriptor, or WIRE_EINVAL (bad host or port),
+ * WIRE_EADDRINUSE (taken by a socket without SO_REUSEPORT) or WIRE_ELISTEN.
+ */
+WIRE_EXTERN int wire_listen_socket(const char *host, int port);
+
+/*
  * Stop accepting without dropping anything: accept every connection already
  * waiting in the listeners' backlogs, close the listeners, and keep serving;
  * once no connection is left, or after timeout_ms (0 = 30000), start the

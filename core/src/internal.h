@@ -125,6 +125,9 @@ WIRE_HIDDEN bool wire__value_equal(const wire_value *a, const wire_value *b);
  * worker asks for a listening socket (WIRE__CH_LISTEN, the address) and gets
  * back an int (0 or -errno) with the socket as SCM_RIGHTS when 0; it says
  * once that it listens (WIRE__CH_READY, value = its pid). */
+/* workers.c: a socket with SO_REUSEADDR and SO_REUSEPORT bound to addr
+ * (close-on-exec, not listening yet): the descriptor or -errno. */
+WIRE_HIDDEN int wire__reuseport_socket(const struct sockaddr *addr, socklen_t len);
 #define WIRE__CH_READY 1
 #define WIRE__CH_LISTEN 2
 typedef struct wire__ch_msg {

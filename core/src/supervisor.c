@@ -247,17 +247,9 @@ static int slot_socket(slot *w, const struct sockaddr_storage *a, socklen_t len)
   if (more == NULL)
     return -ENOMEM;
   w->socks = more;
-  int fd = socket(a->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = wire__reuseport_socket((const struct sockaddr *)a, len);
   if (fd < 0)
-    return -errno;
-  int on = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
-      bind(fd, (const struct sockaddr *)a, len) != 0) {
-    int e = -errno;
-    close(fd);
-    return e;
-  }
+    return fd;
   lsock *l = &w->socks[w->n_socks++];
   memcpy(&l->addr, a, len);
   l->len = len;

@@ -47,6 +47,62 @@ static int want_reuseport(void) {
   return worker_fd() >= 0 || (v != NULL && strcmp(v, "1") == 0);
 }
 
+int wire__reuseport_socket(const struct sockaddr *addr, socklen_t len) {
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, addr, len) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+int wire_listen_socket(const char *host, int port) {
+  if (port <= 0 || port > 65535)
+    return WIRE_EINVAL;
+  if (host == NULL || strcmp(host, "localhost") == 0)
+    host = "127.0.0.1";
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(struct sockaddr_in);
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+      return WIRE_EINVAL;
+    len = sizeof(struct sockaddr_in6);
+  }
+  int fd = wire__reuseport_socket((struct sockaddr *)&ss, len);
+  if (fd >= 0 && listen(fd, 511) != 0) {
+    close(fd);
+    fd = -errno;
+  }
+  if (fd >= 0)
+    return fd;
+  return fd == -EADDRINUSE ? WIRE_EADDRINUSE : fd == -EINVAL ? WIRE_EINVAL : WIRE_ELISTEN;
+}
+
+/* WIRECORE_LISTEN_FD: a listening socket a process manager keeps for this
+ * worker's place, taken by the first listen on its address (once per
+ * process). The descriptor, or -1. */
+static int inherited_socket(const struct sockaddr *addr, socklen_t len) {
+  static pid_t taken; /* per process: a forked child starts over */
+  const char *v = getenv("WIRECORE_LISTEN_FD");
+  if (v == NULL || *v == 0 || taken == getpid())
+    return -1;
+  char *end;
+  long fd = strtol(v, &end, 10);
+  struct sockaddr_storage have;
+  socklen_t hl = sizeof have;
+  if (*end != 0 || fd < 0 || fd >= 1 << 20 ||
+      getsockname((int)fd, (struct sockaddr *)&have, &hl) != 0 || hl != len ||
+      memcmp(&have, addr, len) != 0)
+    return -1; /* not a socket bound to this address */
+  taken = getpid();
+  return (int)fd;
+}
+
 /* The supervisor's listening socket for addr (its slot's, shared with the
  * worker this one replaces): the descriptor, -errno when the supervisor
  * refused (it could not bind), or WIRE__NO_ANSWER when it did not answer
@@ -109,16 +165,11 @@ int wire__listen_bind(uv_tcp_t *tcp, const struct sockaddr *addr) {
     if (fd != WIRE__NO_ANSWER)
       return fd; /* -errno, as libuv's errors are */
   }
-  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = inherited_socket(addr, len);
   if (fd < 0)
-    return -errno;
-  int on = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, addr, len) != 0) {
-    int e = -errno;
-    close(fd);
-    return e;
-  }
+    fd = wire__reuseport_socket(addr, len);
+  if (fd < 0)
+    return fd;
   int r = uv_tcp_open(tcp, (uv_os_sock_t)fd);
   if (r != 0)
     close(fd);

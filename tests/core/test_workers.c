@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +114,56 @@ static int count_fds(pid_t pid) {
   return n - 2;
 }
 
+static ino_t inode_of(pid_t pid, int fd) {
+  char path[64];
+  struct stat st;
+  if (pid > 0)
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+  return pid > 0 ? (stat(path, &st) == 0 ? st.st_ino : 0) : (fstat(fd, &st) == 0 ? st.st_ino : 0);
+}
+
+/* Whether pid holds the socket whose inode is ino. */
+static int holds(pid_t pid, ino_t ino) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(path);
+  int found = 0;
+  for (struct dirent *e; d != NULL && !found && (e = readdir(d)) != NULL;)
+    found = e->d_name[0] != '.' && inode_of(pid, atoi(e->d_name)) == ino;
+  if (d != NULL)
+    closedir(d);
+  return found;
+}
+
+/* Whether the worker pid listens on a socket the supervisor keeps (the
+ * two share its inode). */
+static int listens_on_kept(pid_t sup, pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)sup);
+  DIR *d = opendir(path);
+  int found = 0;
+  for (struct dirent *e; d != NULL && !found && (e = readdir(d)) != NULL;) {
+    ino_t ino = e->d_name[0] != '.' ? inode_of(sup, atoi(e->d_name)) : 0;
+    found = ino != 0 && holds(pid, ino);
+  }
+  if (d != NULL)
+    closedir(d);
+  return found;
+}
+
+/* Both workers listen (so the supervisor made every socket it will keep). */
+static int workers_listening(pid_t sup, const pid_t *kids, int n) {
+  for (int t = 0; t < 1000; t++) {
+    int all = 1;
+    for (int i = 0; i < n && all; i++)
+      all = listens_on_kept(sup, kids[i]);
+    if (all)
+      return 1;
+    sleep_ms(10);
+  }
+  return 0;
+}
+
 static wt_pump nopump = {NULL, NULL};
 
 /* One connection: handshake, one echo, close. 1 when everything worked. */
@@ -151,6 +203,7 @@ Test(supervisor, runs_n_workers_and_replaces_a_killed_one) {
   for (int i = 0; i < 200 && (n = children(sup, kids, 8)) != 2; i++)
     sleep_ms(10);
   cr_assert_eq(n, 2);
+  cr_assert(workers_listening(sup, kids, 2));
   int fds = count_fds(sup);
   pid_t victim = kids[0], other = kids[1];
   kill(victim, SIGKILL);
@@ -235,6 +288,7 @@ Test(supervisor, sighup_replaces_every_worker_and_refuses_no_connection) {
   for (int i = 0; i < 200 && (n = children(sup, before, 8)) != 2; i++)
     sleep_ms(10);
   cr_assert_eq(n, 2);
+  cr_assert(workers_listening(sup, before, 2));
   int fds = count_fds(sup);
   storm st[4];
   pthread_t th[4];
@@ -309,4 +363,54 @@ Test(supervisor, refuses_workers_without_a_fixed_port) {
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
   cr_assert_eq(wire_supervise(NULL, NULL, NULL), WIRE_EINVAL);
   cr_assert_eq(wire_worker_index(), -1);
+}
+
+/* ---- another process manager: wire_listen_socket + WIRECORE_LISTEN_FD --------------- */
+
+/* build/wire_echo given the kept socket lsock (WIRECORE_LISTEN_FD). */
+static pid_t start_on_socket(int port, int lsock) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    char p[16], f[16];
+    snprintf(p, sizeof p, "%d", port);
+    snprintf(f, sizeof f, "%d", lsock);
+    fcntl(lsock, F_SETFD, 0); /* inherited across the exec */
+    setenv("WIRECORE_REUSEPORT", "1", 1);
+    setenv("WIRECORE_LISTEN_FD", f, 1);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    execl(WIRE_BINARY_DIR "/wire_echo", "wire_echo", "--port", p, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+Test(supervisor, a_kept_listening_socket_outlives_its_worker_and_serves_the_next) {
+  signal(SIGPIPE, SIG_IGN);
+  cr_assert_eq(wire_listen_socket("127.0.0.1", 0), WIRE_EINVAL);
+  cr_assert_eq(wire_listen_socket("no such host", 80), WIRE_EINVAL);
+  int port = free_port();
+  int lsock = wire_listen_socket("localhost", port);
+  cr_assert_geq(lsock, 0);
+  pid_t w1 = start_on_socket(port, lsock);
+  cr_assert(wait_serving(port));
+  cr_assert(holds(w1, inode_of(0, lsock)), "the worker listens on the kept socket");
+  kill(w1, SIGKILL);
+  waitpid(w1, NULL, 0);
+  /* nobody accepts now: the connection waits in the kept socket's queue */
+  int fd = wt_connect(port);
+  cr_assert_geq(fd, 0);
+  pid_t w2 = start_on_socket(port, lsock);
+  cr_assert_eq(wt_handshake(&nopump, fd, "/queued", NULL), 101, "the next worker serves it");
+  wt_send_frame(&nopump, fd, 1, 1, "ping", 4);
+  wt_msg m;
+  cr_assert_eq(wt_read_frame(&nopump, fd, &m, 3000), 0);
+  cr_assert_eq(m.len, 4);
+  wt_msg_free(&m);
+  close(fd);
+  kill(w2, SIGTERM);
+  int status;
+  cr_assert_eq(waitpid(w2, &status, 0), w2);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+  close(lsock);
 }

@@ -69,6 +69,18 @@ function children(pid) {
   }
 }
 
+/** The socket inodes a process holds (from /proc/PID/fd). */
+function sockets(pid) {
+  const out = new Set();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  return out;
+}
+
 test('listen({ workers }) supervises node:cluster workers sharing the port', async (t) => {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wirecore-workers-'));
@@ -90,7 +102,15 @@ test('listen({ workers }) supervises node:cluster workers sharing the port', asy
   await untilAsync(async () => (await echoOnce(port).catch(() => '')) === 'hi', 10000);
   const before = children(proc.pid);
   for (let i = 0; i < 10; i++) assert.equal(await echoOnce(port), 'hi');
+  // each worker listens on a socket the primary keeps for its place
+  const kept = sockets(proc.pid);
+  for (const pid of before) {
+    assert.ok([...sockets(pid)].some((s) => kept.has(s)), `worker ${pid} listens on the primary's socket`);
+  }
   process.kill(before[0], 'SIGKILL');
+  // opened while that place has no worker: queued on its socket, served by the replacement
+  const queued = await Promise.all(Array.from({ length: 10 }, () => echoOnce(port)));
+  assert.deepEqual(queued, Array(10).fill('hi'));
   await until(() => log.includes('restarting in'), 5000);
   await until(() => children(proc.pid).length === 2 && !children(proc.pid).includes(before[0]), 5000);
   process.kill(proc.pid, 'SIGHUP');
