@@ -93,6 +93,7 @@ static void hsrv_start(hsrv *t, unsigned n, unsigned reconnect_min_ms) {
   cr_assert_eq(wire_endpoint_add(t->s, "/h/{room}", &eo, &cb, t, NULL, NULL), 0);
   cr_assert_eq(wire_server_topic_history(t->s, "h:*", 3, n, 0), 0);
   cr_assert_eq(wire_server_topic_history(t->s, "s:*", 3, 5, 0), 0);
+  cr_assert_eq(wire_server_topic_history(t->s, "t:*", 3, 5, 60000), 0);
   wire_redis_options ro = {0};
   ro.reconnect_min_ms = reconnect_min_ms;
   ro.reconnect_max_ms = reconnect_min_ms;
@@ -371,6 +372,16 @@ Test(history_redis, n_holds_in_redis_and_older_positions_are_too_old) {
   }
   long xlen = wt_redis_cli_num(&rd, "XLEN wirecore:h:s:t");
   cr_assert(xlen >= 5 && xlen <= 200, "MAXLEN ~ 5 kept %ld", xlen);
+  cr_assert_eq(wt_redis_cli_num(&rd, "PTTL wirecore:h:s:t"), -1, "no ttl: no expiry");
+  /* a ttl: both keys expire that long after the last publish */
+  int a3 = join(&a, "t:x", NULL, NULL);
+  say(a3, "x1");
+  expect(a3, 1, "x1", NULL);
+  long pttl = wt_redis_cli_num(&rd, "PTTL wirecore:h:t:x");
+  cr_assert(pttl > 50000 && pttl <= 60000, "stream PTTL %ld", pttl);
+  pttl = wt_redis_cli_num(&rd, "PTTL wirecore:hm:t:x");
+  cr_assert(pttl > 50000 && pttl <= 60000, "meta PTTL %ld", pttl);
+  close(a3);
   wire_recovery rec;
   pos(p, ep, 1);
   int a2 = join(&a, "s:t", p, &rec);
