@@ -518,3 +518,29 @@ Test(history_redis, redis_behind_what_was_delivered_starts_a_new_epoch) {
   close(a1);
   hsrv_stop(&a);
 }
+
+Test(history_redis, a_reply_over_64_mib_drops_the_connection_and_is_counted) {
+  hsrv a;
+  hsrv_start(&a, 100, 100);
+  int a1 = join(&a, "h:big", NULL, NULL);
+  WAIT_UNTIL(wt_redis_numsub(&rd, "wirecore:h:big") == 1, 5000);
+  /* Redis would cut the subscriber itself past its pubsub buffer limit */
+  cr_assert_eq(wt_redis_cli_num(&rd, "CONFIG SET client-output-buffer-limit 'pubsub 0 0 0' "
+                                     ">/dev/null && echo 1"),
+               1);
+  char path[] = "/tmp/wire-big-XXXXXX", cmd[256];
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  cr_assert_eq(ftruncate(fd, (65 << 20) + 1), 0); /* 65 MiB of zero bytes */
+  close(fd);
+  snprintf(cmd, sizeof cmd, "-x PUBLISH wirecore:h:big < %s", path);
+  cr_assert_eq(wt_redis_cli_num(&rd, cmd), 1);
+  unlink(path);
+  WAIT_UNTIL(a.n_up == 2, 10000);
+  cr_assert_eq(a.n_up, 2, "the connection was not dropped and made again");
+  say(a1, "after");
+  expect(a1, 1, "after", NULL);
+  close(a1);
+  wire_broker_stats st = hsrv_stop(&a);
+  cr_assert_eq(st.invalid, 1);
+}
