@@ -18,7 +18,6 @@
 #include "history.h"
 
 #include <hiredis/hiredis.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1081,9 +1080,8 @@ static int redis_new(wire_server *s, const char *url, const wire_redis_options *
   if (e == 0) {
     snprintf(r->hkey, pl + 3, "%sh:", prefix);
     snprintf(r->mkey, pl + 4, "%shm:", prefix);
-    unsigned char md[20];
-    if (EVP_Digest(PUBLISH_LUA, sizeof PUBLISH_LUA - 1, md, NULL, EVP_sha1(), NULL) != 1)
-      e = wire__error_set(err, WIRE_ENOMEM, "cannot hash the history script");
+    uint8_t md[20]; /* EVALSHA's name of the script */
+    wire__sha1(PUBLISH_LUA, sizeof PUBLISH_LUA - 1, md);
     for (int i = 0; i < 20; i++)
       snprintf(r->sha + 2 * i, 3, "%02x", md[i]);
   }

@@ -25,13 +25,16 @@ typedef struct wire__kv {
 } wire__kv;
 
 struct wire_request {
-  uint8_t compact;                      /* 0: this layout; 1: the compact view (request.c) */
-  wire_str method, target, path;        /* path: percent-decoded, no query */
-  wire_str query_string;                /* raw, without '?' */
-  wire__kv *headers; size_t n_headers;
-  wire__kv *query; size_t n_query;
-  wire__kv *params; size_t n_params, cap_params;
-  wire_str subprotocol;                 /* chosen by wire__handshake_check */
+  uint8_t compact;               /* 0: this layout; 1: the compact view (request.c) */
+  wire_str method, target, path; /* path: percent-decoded, no query */
+  wire_str query_string;         /* raw, without '?' */
+  wire__kv *headers;
+  size_t n_headers;
+  wire__kv *query;
+  size_t n_query;
+  wire__kv *params;
+  size_t n_params, cap_params;
+  wire_str subprotocol; /* chosen by wire__handshake_check */
   char remote_addr[48];
   int remote_port;
   /* private storage follows; freed by wire__request_free */
@@ -51,8 +54,8 @@ struct wire_request {
  * 400) and parses the query string. Needs no crypto: the 101's
  * Sec-WebSocket-Accept is computed when the response is built.
  */
-WIRE_HIDDEN int wire__request_parse(const char *buf, size_t len, wire_request **out,
-                                    int *status, const char **why);
+WIRE_HIDDEN int wire__request_parse(const char *buf, size_t len, wire_request **out, int *status,
+                                    const char **why);
 WIRE_HIDDEN void wire__request_free(wire_request *req);
 WIRE_HIDDEN void wire__request_set_peer(wire_request *req, const struct sockaddr *sa);
 /* n bytes (8-byte aligned) owned by req and freed by wire__request_free; for
@@ -98,6 +101,8 @@ WIRE_HIDDEN int wire__handshake_check(wire_request *req, const char *const *orig
 /* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)), 28 chars and a
  * NUL into out. Returns 0, or -1 if libcrypto fails. */
 WIRE_HIDDEN int wire__accept_key(const char *key, size_t len, char out[29]);
+/* The SHA-1 digest of data[0..len) (http_response.c). */
+WIRE_HIDDEN void wire__sha1(const void *data, size_t len, uint8_t md[20]);
 /* The 101 response for req (with Sec-WebSocket-Accept computed from its
  * Sec-WebSocket-Key header, so before wire__request_compact, and the chosen
  * subprotocol) into buf; returns its length, or -1 if cap is too small or

@@ -11,7 +11,7 @@
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-/* ---- SHA-1 (FIPS 180-4), for the accept key only ------------------------
+/* ---- SHA-1 (FIPS 180-4): the accept key, the Redis history script's name --
  * Here rather than libcrypto's: EVP's first use initializes OpenSSL 3's
  * providers and configuration, which faults in about 2 MiB of library pages
  * on a server's first connection; a server without TLS never needs them. */
@@ -45,14 +45,16 @@ static void sha1_block(uint32_t h[5], const uint8_t *p) {
   h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
 }
 
-/* The SHA-1 digest of msg[0..len) (len < 120: two blocks at most). */
-static void sha1_short(const uint8_t *msg, size_t len, uint8_t md[20]) {
+void wire__sha1(const void *data, size_t len, uint8_t md[20]) {
+  const uint8_t *msg = data;
   uint32_t h[5] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0u};
-  uint8_t blk[128] = {0};
+  uint64_t bits = (uint64_t)len * 8;
+  for (; len >= 64; msg += 64, len -= 64)
+    sha1_block(h, msg);
+  uint8_t blk[128] = {0}; /* the rest, the 0x80 and the length: one or two blocks */
   memcpy(blk, msg, len);
   blk[len] = 0x80;
   size_t n = len + 9 <= 64 ? 64 : 128;
-  uint64_t bits = (uint64_t)len * 8;
   for (int i = 0; i < 8; i++)
     blk[n - 1 - i] = (uint8_t)(bits >> (8 * i));
   for (size_t off = 0; off < n; off += 64)
@@ -68,7 +70,7 @@ int wire__accept_key(const char *key, size_t len, char out[29]) {
     return -1;
   memcpy(buf, key, len);
   memcpy(buf + len, WS_GUID, sizeof WS_GUID - 1);
-  sha1_short((const uint8_t *)buf, len + sizeof WS_GUID - 1, md);
+  wire__sha1(buf, len + sizeof WS_GUID - 1, md);
   static const char b64[] = WIRE__BASE64;
   char *o = out;
   for (int i = 0; i < 18; i += 3) { /* 20 bytes: six full groups, then one of two */

@@ -37,6 +37,49 @@ Test(handshake, accept_key_matches_sha1_on_both_sides_of_the_block_boundary) {
   cr_assert_eq(wire__accept_key("z", 65, out), -1); /* longer than any valid key */
 }
 
+/* Any length: FIPS 180 examples, 1,000,000 'a' (many blocks), and lengths
+ * around the padding boundary of the last block. */
+Test(handshake, sha1_of_any_length) {
+  static const char *const v[][2] = {
+      {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+      {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+       "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+      {"The quick brown fox jumps over the lazy dog", "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"},
+  };
+  uint8_t md[20];
+  char hex[41];
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    wire__sha1(v[i][0], strlen(v[i][0]), md);
+    for (int k = 0; k < 20; k++)
+      snprintf(hex + 2 * k, 3, "%02x", md[k]);
+    cr_assert_str_eq(hex, v[i][1], "\"%s\"", v[i][0]);
+  }
+  char *a = malloc(1000000);
+  cr_assert_not_null(a);
+  memset(a, 'a', 1000000);
+  wire__sha1(a, 1000000, md);
+  for (int k = 0; k < 20; k++)
+    snprintf(hex + 2 * k, 3, "%02x", md[k]);
+  cr_assert_str_eq(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+  /* 55, 56, 63, 64, 65 and 119 bytes of 'a', against hashlib */
+  static const struct {
+    size_t n;
+    const char *hex;
+  } b[] = {{55, "c1c8bbdc22796e28c0e15163d20899b65621d65a"},
+           {56, "c2db330f6083854c99d4b5bfb6e8f29f201be699"},
+           {63, "03f09f5b158a7a8cdad920bddc29b81c18a551f5"},
+           {64, "0098ba824b5c16427bd7a1122a5a442a25ec644d"},
+           {65, "11655326c708d70319be2610e8a57d9a5b959d3b"},
+           {119, "ee971065aaa017e0632a8ca6c77bb3bf8b1dfc56"}};
+  for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+    wire__sha1(a, b[i].n, md);
+    for (int k = 0; k < 20; k++)
+      snprintf(hex + 2 * k, 3, "%02x", md[k]);
+    cr_assert_str_eq(hex, b[i].hex, "%zu bytes", b[i].n);
+  }
+  free(a);
+}
+
 Test(handshake, builds_exact_101_response) {
   wire_request *req = accepted(GET("/chat") "\r\n");
   const char *why = NULL;
