@@ -188,26 +188,10 @@ def test_a_client_reconnecting_20_times_gets_every_message_once_in_order():
         assert server.stop() == 0
 
 
-class AofRedis(Redis):
+def aof_redis(tmp_path):
     """redis-server with an append-only file fsynced at every write: a
     restart on the same port and directory keeps everything."""
-
-    def __init__(self, tmp_path):
-        self.dir = tmp_path
-        super().__init__()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
-             "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            if self.cli("PING") == "PONG":
-                return
-            time.sleep(0.02)
-        pytest.fail("redis-server did not start")
+    return Redis(("--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)))
 
 
 def test_shared_history_a_client_reconnecting_20_times_to_the_other_server_misses_nothing():
@@ -242,8 +226,10 @@ def test_shared_history_a_client_reconnecting_20_times_to_the_other_server_misse
     assert codes == (0, 0)
 
 
-def test_shared_history_survives_a_redis_restart_with_appendonly(tmp_path):
-    redis = AofRedis(tmp_path)
+def redis_restart_under_two_servers(redis, label):
+    """Publish TOTAL on server A to a subscriber on server B while redis is
+    killed (at 3,000) and started again (at 4,000); returns the subscriber
+    once it has the last one and both servers stopped cleanly."""
     a = HistoryServer(redis)
     b = HistoryServer(redis)
 
@@ -266,53 +252,30 @@ def test_shared_history_survives_a_redis_restart_with_appendonly(tmp_path):
         await publisher
         await reader
         await sub.ws.close()
-        print(sub.summary("shared history, redis restart (appendonly)", TOTAL))
-        assert (sub.duplicates, sub.gaps, sub.reorders, sub.truncated) == (0, 0, 0, 0)
-        assert sub.seen == list(range(1, TOTAL + 1))
+        print(sub.summary(label, TOTAL))
+        return sub
 
     try:
-        asyncio.run(main())
+        sub = asyncio.run(main())
     finally:
         codes = (a.stop(), b.stop())
         redis.kill()
     assert codes == (0, 0)
+    return sub
+
+
+def test_shared_history_survives_a_redis_restart_with_appendonly(tmp_path):
+    sub = redis_restart_under_two_servers(aof_redis(tmp_path),
+                                          "shared history, redis restart (appendonly)")
+    assert (sub.duplicates, sub.gaps, sub.reorders, sub.truncated) == (0, 0, 0, 0)
+    assert sub.seen == list(range(1, TOTAL + 1))
 
 
 def test_redis_restarted_under_two_processes_never_leaves_a_silent_gap():
-    redis = Redis()
-    a = HistoryServer(redis)
-    b = HistoryServer(redis)
-
-    async def main():
-        sub = Subscriber(b)  # on B; the publisher is on A
-        await sub.connect()
-        await sub.read(count=1)
-        deadline = time.time() + 5
-        while redis.numsub("wirecore:feed") < 2 and time.time() < deadline:
-            await asyncio.sleep(0.02)
-
-        async def fault(i):
-            if i == 3000:
-                redis.kill()
-            elif i == 4000:
-                redis.start()
-
-        publisher = asyncio.create_task(publish_all(a, before_each=fault))
-        reader = asyncio.create_task(sub.read(until_n=TOTAL, timeout=15))
-        await publisher
-        await reader
-        await sub.ws.close()
-        print(sub.summary("shared history, redis restart (no persistence)", TOTAL))
-        assert sub.silent_gaps == 0 and sub.duplicates == 0 and sub.reorders == 0
-        assert sub.seen[-1] == TOTAL
-        assert sub.truncated >= 1, "Redis lost the history: a new epoch was due"
-
-    try:
-        asyncio.run(main())
-    finally:
-        codes = (a.stop(), b.stop())
-        redis.kill()
-    assert codes == (0, 0)
+    sub = redis_restart_under_two_servers(Redis(), "shared history, redis restart (no persistence)")
+    assert sub.silent_gaps == 0 and sub.duplicates == 0 and sub.reorders == 0
+    assert sub.seen[-1] == TOTAL
+    assert sub.truncated >= 1, "Redis lost the history: a new epoch was due"
 
 
 def test_a_sigkilled_worker_never_leaves_a_silent_gap():

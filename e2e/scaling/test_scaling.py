@@ -34,15 +34,19 @@ def free_port():
 
 
 class Redis:
-    def __init__(self):
+    """redis-server on a free port; `options` are its persistence settings
+    (none by default), kept for restarts."""
+
+    def __init__(self, options=("--appendonly", "no")):
         self.port = free_port()
+        self.options = list(options)
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
+             *self.options, "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 5
         while time.time() < deadline:
