@@ -16,13 +16,13 @@
 
 /* Throw a JS error describing a failed Node-API call (unless one is already
  * pending) and return `ret` from the calling function. Never aborts. */
-#define NODE_API_CALL_BASE(env, call, ret)                                     \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      wn_throw_last_error((env), #call);                                       \
-      return ret;                                                              \
-    }                                                                          \
+#define NODE_API_CALL_BASE(env, call, ret)                                                         \
+  do {                                                                                             \
+    napi_status status_ = (call);                                                                  \
+    if (status_ != napi_ok) {                                                                      \
+      wn_throw_last_error((env), #call);                                                           \
+      return ret;                                                                                  \
+    }                                                                                              \
   } while (0)
 #define NODE_API_CALL(env, call) NODE_API_CALL_BASE(env, call, NULL)
 #define NODE_API_CALL_VOID(env, call) NODE_API_CALL_BASE(env, call, )
@@ -45,21 +45,31 @@ typedef struct wn_endpoint wn_endpoint;
  * or by destroy() once shut down). */
 typedef struct wn_server {
   napi_env env;
-  wire_server *server;         /* NULL once freed */
-  napi_ref self;               /* the wrapper: strong while listening */
-  napi_async_context actx;     /* async context for callbacks into JS */
-  napi_ref shutdown_cb;        /* pending close() callback */
-  wire_doc *scratch;           /* JS -> value conversion for sends */
-  char *strbuf;                /* reusable buffer for JS strings */
+  wire_server *server;     /* NULL once freed */
+  napi_ref self;           /* the wrapper: strong while listening */
+  napi_async_context actx; /* async context for callbacks into JS */
+  napi_ref shutdown_cb;    /* pending close() callback */
+  wire_doc *scratch;       /* JS -> value conversion for sends */
+  char *strbuf;            /* reusable buffer for JS strings */
   size_t strbuf_cap;
-  wn_endpoint *endpoints;      /* every endpoint added, freed with the server */
-  struct wn_conn *deferred;    /* handshakes waiting for JS (we hold a wire_conn_ref) */
-  int active;                  /* listened and not yet shut down */
-  int shut_down;               /* the shutdown's done callback has fired */
-  int tearing_down;            /* the environment is going away: no more JS calls */
+  wn_endpoint *endpoints;                 /* every endpoint added, freed with the server */
+  struct wn_conn *deferred;               /* handshakes waiting for JS (we hold a wire_conn_ref) */
+  int active;                             /* listened and not yet shut down */
+  int shut_down;                          /* the shutdown's done callback has fired */
+  int tearing_down;                       /* the environment is going away: no more JS calls */
   napi_async_cleanup_hook_handle cleanup; /* registered while active */
-  napi_ref broker_cb;          /* node_scaling.c: broker state reports, or NULL */
-  napi_ref log_cb;             /* node_metrics.c: log events, or NULL */
+  napi_ref broker_cb;                     /* node_scaling.c: broker state reports, or NULL */
+  napi_ref log_cb;                        /* node_metrics.c: log events, or NULL */
+  /* The core's current callback batch (wire_server_set_batch_hook): 0 none,
+   * 1 begun, 2 with one callback scope (and the handle scope holding its
+   * resource, the wrapper) open for every call into JS until it ends, 3 with
+   * the handle scope alone (reopening the callback scope failed). */
+  int batch;
+  int calls; /* calls into JS running in the batch's scope */
+  napi_handle_scope batch_hs;
+  napi_callback_scope batch_cs;
+  napi_value batch_recv;
+  double t_last; /* metrics: when the batch's last onMessage returned, 0 none */
 } wn_server;
 
 /* An endpoint: the JS functions the core's callbacks forward to. */
@@ -76,13 +86,13 @@ struct wn_endpoint {
 typedef struct wn_conn {
   wire_conn *conn;
   wn_server *srv;
-  napi_ref self;  /* strong until the connection ends */
-  int deferred;   /* on_connect deferred: we hold a wire_conn_ref */
-  int in_connect; /* inside on_connect: accept/reject only record the decision */
-  int decision;   /* -1 none, 0 accept, or a rejection status */
-  struct wn_conn *dprev, *dnext; /* the server's list of deferred connections */
-  napi_value failing; /* during fail()/invalid(): the JS error onError receives */
-  double t_handler;   /* node_metrics.c: when the running onMessage started */
+  napi_ref self;                     /* strong until the connection ends */
+  int deferred;                      /* on_connect deferred: we hold a wire_conn_ref */
+  int in_connect;                    /* inside on_connect: accept/reject only record the decision */
+  int decision;                      /* -1 none, 0 accept, or a rejection status */
+  struct wn_conn *dprev, *dnext;     /* the server's list of deferred connections */
+  napi_value failing;                /* during fail()/invalid(): the JS error onError receives */
+  double t_handler;                  /* node_metrics.c: when the running onMessage started */
   uint8_t in_handler, timing_paused; /* inside onMessage; it paused: time at resume */
 } wn_conn;
 
@@ -137,9 +147,10 @@ napi_value wn_decode(napi_env env, napi_callback_info info);
 
 /* ---- server (node_server.c) ------------------------------------------------- */
 napi_value wn_server_class(napi_env env);
-/* Call fn(args) through napi_make_callback so promise jobs and nextTicks run
- * when it returns. An exception escaping JS is reported as uncaught.
- * Returns the result, or NULL when the call threw. */
+/* Call fn(args) in the batch's callback scope when one is open (promise jobs
+ * and nextTicks run when the batch ends), else through napi_make_callback
+ * (they run when it returns). An exception escaping JS is reported as
+ * uncaught. Returns the result, or NULL when the call threw. */
 napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv);
 /* The shutdown's done callback (also a drain's): runs close()'s callback. */
 void wn_on_shutdown(wire_server *server, void *user_data);

@@ -1418,6 +1418,25 @@ WIRE_EXTERN int wire_server_topic_position(wire_server *server, const char *topi
  */
 WIRE_EXTERN int wire_position_parse(const char *s, size_t len, uint64_t *epoch, uint64_t *seq);
 
+/* ------------------------------------------------------------------------ */
+/* Callback batches                                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A host language's batch hook: fn(server, 1, user_data) when the outermost
+ * of the server's libuv callbacks begins (one read, one timer, ...), and
+ * fn(server, 0, user_data) when it ends, before the output its callbacks
+ * queued is written, so what the host runs then (e.g. promise jobs) joins
+ * that write. Every wire_callbacks call of the batch falls between the two;
+ * callbacks the final write itself causes come after the end. A host opens
+ * one scope per batch instead of one per callback. fn must not free the
+ * server. fn NULL turns the hook off (the default).
+ * Returns 0 or WIRE_EINVAL (NULL server).
+ */
+typedef void (*wire_batch_cb)(wire_server *server, int begin, void *user_data);
+WIRE_EXTERN int wire_server_set_batch_hook(wire_server *server, wire_batch_cb fn,
+                                           void *user_data);
+
 #ifdef __cplusplus
 }
 #endif

@@ -328,6 +328,8 @@ struct wire_server {
   uint64_t budget_next;       /* loop ms of the next check */
   uint64_t budget_over_since; /* loop ms the total went over (0: under) */
   size_t n_budget_paused;     /* connections with WIRE__R_BUDGET */
+  wire_batch_cb batch_cb; /* loop.c: wire_server_set_batch_hook, NULL: none */
+  void *batch_user;
 };
 
 /* ---- cross-file internals ----------------------------------------------- */

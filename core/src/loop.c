@@ -20,17 +20,22 @@ void wire__wake_host(wire_server *s) {
   uv_async_send(&s->wake);
 }
 
+/* The outermost enter begins the host's batch (wire_server_set_batch_hook). */
 void wire__enter(wire_server *s) {
-  s->depth++;
+  if (s->depth++ == 0 && s->batch_cb != NULL)
+    s->batch_cb(s, 1, s->batch_user);
 }
 
-/* The outermost leave writes every connection that queued output meanwhile:
- * one write per connection per callback, however many frames. */
+/* The outermost leave ends the host's batch, then writes every connection
+ * that queued output meanwhile: one write per connection per callback,
+ * however many frames. */
 void wire__leave(wire_server *s) {
   if (s->depth > 1) {
     s->depth--;
     return;
   }
+  if (s->batch_cb != NULL) /* what the host runs now queues output for this write */
+    s->batch_cb(s, 0, s->batch_user);
   if (wire__budget_due(s)) /* memory budget: one compare when under it */
     wire__budget_check(s);
   while (s->dirty != NULL) {
@@ -43,6 +48,15 @@ void wire__leave(wire_server *s) {
   }
   s->depth--;
   wire__wake_host(s);
+}
+
+/* Set (or with fn NULL clear) the host's batch hook. */
+int wire_server_set_batch_hook(wire_server *server, wire_batch_cb fn, void *user_data) {
+  if (server == NULL)
+    return WIRE_EINVAL;
+  server->batch_cb = fn;
+  server->batch_user = user_data;
+  return 0;
 }
 
 /* Create the wake handle (once, with the server timer). It never keeps the
