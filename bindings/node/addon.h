@@ -65,7 +65,11 @@ typedef struct wn_server {
    * resource, the wrapper) open for every call into JS until it ends, 3 with
    * the handle scope alone (reopening the callback scope failed). */
   int batch;
-  int calls; /* calls into JS running in the batch's scope */
+  int calls;                    /* calls into JS running in the batch's scope */
+  struct wn_endpoint *batch_ep; /* node_server.c batch_cache: its onMessage is batch_fn */
+  napi_value batch_fn;
+  struct wn_conn *batch_nc; /* its wrapper is batch_conn */
+  napi_value batch_conn;
   napi_handle_scope batch_hs;
   napi_callback_scope batch_cs;
   napi_value batch_recv;

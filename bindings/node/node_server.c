@@ -34,15 +34,12 @@ static wn_addon *addon_of(napi_env env) {
   return p;
 }
 
-napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv) {
+/* wn_call with the function's value. */
+static napi_value call_value(wn_server *srv, napi_value f, size_t argc, const napi_value *argv) {
   napi_env env = srv->env;
-  napi_value f, recv, res = NULL;
+  napi_value recv, res = NULL;
   napi_status st;
-  if (srv->tearing_down)
-    return NULL;
   srv->t_last = 0; /* metrics: what runs now is no handler's time */
-  if (napi_get_reference_value(env, fn, &f) != napi_ok)
-    return NULL;
   if (srv->batch == 2) {
     srv->calls++;
     st = napi_call_function(env, srv->batch_recv, f, argc, argv, &res);
@@ -63,6 +60,13 @@ napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *a
   return res;
 }
 
+napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *argv) {
+  napi_value f;
+  if (srv->tearing_down || napi_get_reference_value(srv->env, fn, &f) != napi_ok)
+    return NULL;
+  return call_value(srv, f, argc, argv);
+}
+
 /* ---- callback batches ------------------------------------------------------ */
 
 /* The core's batch hook. A batch (one read, one timer ...) begins with no
@@ -76,6 +80,8 @@ static void on_batch(wire_server *server, int begin, void *user_data) {
   int was = srv->batch;
   srv->batch = begin;
   srv->t_last = 0;
+  srv->batch_ep = NULL;
+  srv->batch_nc = NULL;
   if (was == 2) /* callbacks the closing causes use napi_make_callback */
     napi_close_callback_scope(srv->env, srv->batch_cs);
   if (was >= 2)
@@ -114,9 +120,30 @@ static void batch_join(wn_server *srv) {
   srv->batch = 2;
 }
 
+/* In a batch with its handle scope open: the onMessage function and the
+ * connection's wrapper of this message as values in that scope, kept while
+ * the next messages are of the same endpoint and connection (the usual
+ * read), so each costs one reference lookup per batch instead of one per
+ * message. Called before the caller opens its own handle scope. The cached
+ * wrapper stays reachable, so its record cannot be freed and reused. */
+static void batch_cache(wn_server *srv, wn_endpoint *ep, wn_conn *nc) {
+  if (srv->batch < 2)
+    return;
+  if (srv->batch_ep != ep)
+    srv->batch_ep =
+        napi_get_reference_value(srv->env, ep->on_message, &srv->batch_fn) == napi_ok ? ep : NULL;
+  if (nc != NULL && nc->self != NULL && srv->batch_nc != nc)
+    srv->batch_nc = napi_get_reference_value(srv->env, nc->self, &srv->batch_conn) == napi_ok &&
+                            srv->batch_conn != NULL
+                        ? nc
+                        : NULL;
+}
+
 static napi_value conn_object(napi_env env, wire_conn *conn) {
   wn_conn *nc = wire_conn_get_data(conn);
   napi_value obj = NULL;
+  if (nc && nc->self && nc == nc->srv->batch_nc)
+    return nc->srv->batch_conn;
   if (!nc || !nc->self || napi_get_reference_value(env, nc->self, &obj) != napi_ok)
     napi_get_undefined(env, &obj);
   return obj;
@@ -168,6 +195,7 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
   napi_env env = ep->srv->env;
   napi_handle_scope scope;
   batch_join(ep->srv);
+  batch_cache(ep->srv, ep, wire_conn_get_data(conn));
   if (napi_open_handle_scope(env, &scope) != napi_ok)
     return;
   napi_value argv[5];
@@ -210,7 +238,10 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
       nc->timing_paused = 0;
       nc->in_handler = 1;
     }
-    wn_call(srv, ep->on_message, 5, argv);
+    if (srv->batch_ep == ep && !srv->tearing_down)
+      call_value(srv, srv->batch_fn, 5, argv);
+    else
+      wn_call(srv, ep->on_message, 5, argv);
     if (nc)
       nc->in_handler = 0;
     double t1 = wn_now();

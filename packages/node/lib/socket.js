@@ -120,7 +120,7 @@ class Socket {
 
   /** A text frame with `s`. */
   sendText(s) {
-    s = String(s);
+    if (typeof s !== 'string') s = String(s);
     if (this.state === 'open') {
       const rc = this._conn.sendText(s); // the hot path: no closure, no queue
       if (rc === 0) return undefined;
