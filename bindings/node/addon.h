@@ -41,6 +41,13 @@ typedef struct wn_addon {
 
 typedef struct wn_endpoint wn_endpoint;
 
+/* Where the core's current callback batch (wire_server_set_batch_hook) is:
+ * none; begun; one onMessage made (through napi_make_callback); a second
+ * one opened one callback scope (and the handle scope holding its resource,
+ * the wrapper) for every call into JS until the batch ends; or the handle
+ * scope alone (reopening the callback scope failed). */
+enum { WN_BATCH_NONE, WN_BATCH_BEGUN, WN_BATCH_SEEN, WN_BATCH_OPEN, WN_BATCH_HANDLES };
+
 /* A native server, owned by its JS wrapper (freed by the wrapper's finalizer
  * or by destroy() once shut down). */
 typedef struct wn_server {
@@ -60,13 +67,9 @@ typedef struct wn_server {
   napi_async_cleanup_hook_handle cleanup; /* registered while active */
   napi_ref broker_cb;                     /* node_scaling.c: broker state reports, or NULL */
   napi_ref log_cb;                        /* node_metrics.c: log events, or NULL */
-  /* The core's current callback batch (wire_server_set_batch_hook): 0 none,
-   * 1 begun, 2 with one callback scope (and the handle scope holding its
-   * resource, the wrapper) open for every call into JS until it ends, 3 with
-   * the handle scope alone (reopening the callback scope failed). */
-  int batch;
-  int calls;                    /* calls into JS running in the batch's scope */
-  struct wn_endpoint *batch_ep; /* node_server.c batch_cache: its onMessage is batch_fn */
+  int batch;                              /* the core's current callback batch: WN_BATCH_* */
+  int calls;                              /* calls into JS running (wn_call) */
+  struct wn_endpoint *batch_ep;           /* node_server.c batch_cache: its onMessage is batch_fn */
   napi_value batch_fn;
   struct wn_conn *batch_nc; /* its wrapper is batch_conn */
   napi_value batch_conn;

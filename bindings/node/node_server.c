@@ -40,14 +40,16 @@ static napi_value call_value(wn_server *srv, napi_value f, size_t argc, const na
   napi_value recv, res = NULL;
   napi_status st;
   srv->t_last = 0; /* metrics: what runs now is no handler's time */
-  if (srv->batch == 2) {
+  if (srv->batch == WN_BATCH_OPEN) {
     srv->calls++;
     st = napi_call_function(env, srv->batch_recv, f, argc, argv, &res);
     srv->calls--;
   } else {
     if (napi_get_reference_value(env, srv->self, &recv) != napi_ok || !recv)
       return NULL;
+    srv->calls++;
     st = napi_make_callback(env, srv->actx, recv, f, argc, argv, &res);
+    srv->calls--;
   }
   if (st != napi_ok) {
     /* The JS layer catches user errors itself; whatever escapes is a bug
@@ -70,21 +72,23 @@ napi_value wn_call(wn_server *srv, napi_ref fn, size_t argc, const napi_value *a
 /* ---- callback batches ------------------------------------------------------ */
 
 /* The core's batch hook. A batch (one read, one timer ...) begins with no
- * scope; the first onMessage opens one (batch_join) that every call into JS
- * shares, and the batch's end closes it, running the promise jobs and
- * nextTicks of all its handlers at once, as a socket's 'data' event does.
- * The end comes before the core writes the batch's output, so replies made
- * by those jobs go out in the same write. */
+ * scope; its first onMessage takes napi_make_callback (a lone message, as in
+ * ping-pong, costs no more than before), the second opens one callback scope
+ * (batch_join) that every later call into JS shares, and the batch's end
+ * closes it, running the promise jobs and nextTicks of those handlers at
+ * once, as a socket's 'data' event does. The end comes before the core
+ * writes the batch's output, so replies made by those jobs go out in the
+ * same write. */
 static void on_batch(wire_server *server, int begin, void *user_data) {
   wn_server *srv = user_data;
   int was = srv->batch;
-  srv->batch = begin;
+  srv->batch = begin ? WN_BATCH_BEGUN : WN_BATCH_NONE;
   srv->t_last = 0;
   srv->batch_ep = NULL;
   srv->batch_nc = NULL;
-  if (was == 2) /* callbacks the closing causes use napi_make_callback */
+  if (was == WN_BATCH_OPEN) /* callbacks the closing causes use napi_make_callback */
     napi_close_callback_scope(srv->env, srv->batch_cs);
-  if (was >= 2)
+  if (was == WN_BATCH_OPEN || was == WN_BATCH_HANDLES)
     napi_close_handle_scope(srv->env, srv->batch_hs);
 }
 
@@ -92,24 +96,30 @@ static void on_batch(wire_server *server, int begin, void *user_data) {
  * promise jobs now, as a call of its own would, so a promise that settles
  * at once resumes the connection before the next message arrives instead
  * of queueing the rest of the read. Only outside any call into JS (closing
- * the scope there would run jobs under running JavaScript). Leaves batch 3
- * (the handle scope alone) when reopening fails. */
+ * the scope there would run jobs under running JavaScript). Leaves
+ * WN_BATCH_HANDLES when reopening fails. */
 static void batch_settle(wn_server *srv) {
-  if (srv->batch != 2 || srv->calls != 0)
+  if (srv->batch != WN_BATCH_OPEN || srv->calls != 0)
     return;
-  srv->batch = 3;
+  srv->batch = WN_BATCH_HANDLES;
   napi_close_callback_scope(srv->env, srv->batch_cs);
-  if (srv->batch == 3 &&
+  if (srv->batch == WN_BATCH_HANDLES &&
       napi_open_callback_scope(srv->env, srv->batch_recv, srv->actx, &srv->batch_cs) == napi_ok)
-    srv->batch = 2;
+    srv->batch = WN_BATCH_OPEN;
 }
 
-/* Open the begun batch's scopes; called before the caller opens its own
- * handle scope, so the batch's stays below it. Failing leaves batch at 1:
- * calls then take napi_make_callback each. */
+/* The batch's second onMessage opens its scopes; called before the caller
+ * opens its own handle scope, so the batch's stays below it, and only with
+ * no call into JS running (a delivery nested in one keeps the plain way, or
+ * the scopes would close out of order). Failing leaves WN_BATCH_SEEN: calls
+ * then take napi_make_callback each. */
 static void batch_join(wn_server *srv) {
   napi_env env = srv->env;
-  if (srv->batch != 1 || srv->tearing_down ||
+  if (srv->batch == WN_BATCH_BEGUN) { /* one message alone takes napi_make_callback */
+    srv->batch = WN_BATCH_SEEN;
+    return;
+  }
+  if (srv->batch != WN_BATCH_SEEN || srv->calls != 0 || srv->tearing_down ||
       napi_open_handle_scope(env, &srv->batch_hs) != napi_ok)
     return;
   if (napi_get_reference_value(env, srv->self, &srv->batch_recv) != napi_ok || !srv->batch_recv ||
@@ -117,7 +127,7 @@ static void batch_join(wn_server *srv) {
     napi_close_handle_scope(env, srv->batch_hs);
     return;
   }
-  srv->batch = 2;
+  srv->batch = WN_BATCH_OPEN;
 }
 
 /* In a batch with its handle scope open: the onMessage function and the
@@ -127,7 +137,7 @@ static void batch_join(wn_server *srv) {
  * message. Called before the caller opens its own handle scope. The cached
  * wrapper stays reachable, so its record cannot be freed and reused. */
 static void batch_cache(wn_server *srv, wn_endpoint *ep, wn_conn *nc) {
-  if (srv->batch < 2)
+  if (srv->batch != WN_BATCH_OPEN && srv->batch != WN_BATCH_HANDLES)
     return;
   if (srv->batch_ep != ep)
     srv->batch_ep =
@@ -247,7 +257,7 @@ static void on_message(wire_conn *conn, const wire_message *msg, void *user_data
     double t1 = wn_now();
     if (nc == NULL || !nc->timing_paused)
       wire_server_observe(wire_conn_server(conn), wire_conn_endpoint(conn), t1 - t0);
-    srv->t_last = srv->batch == 2 ? t1 : 0;
+    srv->t_last = srv->batch == WN_BATCH_SEEN || srv->batch == WN_BATCH_OPEN ? t1 : 0;
     if (nc && nc->timing_paused) {
       srv->t_last = 0;
       batch_settle(srv);
