@@ -959,7 +959,7 @@ static int peer_state(wire_conn *c) {
   uv_os_fd_t fd;
   struct tcp_info ti;
   socklen_t len = sizeof ti;
-  if (c->tpi != WIRE__TP_TCP || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+  if (c->tpi != WIRE__TP_TCP || uv_fileno((uv_handle_t *)&c->poll, &fd) != 0 ||
       getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
     return 0;
   if (ti.tcpi_state == TCP_ESTABLISHED)

@@ -98,11 +98,11 @@ typedef struct wire__ochunk {
   uint8_t data[];
 } wire__ochunk;
 
-/* A write in flight and the chunks it owns (req: the TCP transport's). */
+/* A write in flight and the chunks it owns. */
 struct wire__wreq {
-  uv_write_t req;
   wire__ochunk *chunks;
   size_t bytes;
+  size_t done; /* TCP: bytes the socket took so far */
 };
 
 /* A message received while paused, delivered on resume. */
@@ -171,10 +171,10 @@ enum {
 
 struct wire_conn {
   union {
-    uv_tcp_t tcp; /* TCP: first, so a uv handle* is a wire_conn*; tcp.data is the server */
+    uv_poll_t poll; /* TCP: first, so a uv handle* is a wire_conn*; poll.data is the server */
     struct {
-      void *data;  /* other transports: aliases tcp.data, the server */
-      void *state; /* the transport's own */
+      void *data;  /* every transport: the server (aliases poll.data) */
+      void *state; /* other transports: their own */
     } io;
   };
   wire_endpoint *ep;
@@ -216,6 +216,7 @@ struct wire_conn {
   /* permessage-deflate (deflate.h): the negotiated parameters (WIRE__PMD_*,
    * 0 = none), in what was padding */
   uint16_t pmd;
+  uint8_t tio;         /* TCP: WIRE__TIO_* (transport_tcp.c) */
   wire__csubs *topics; /* topics.c: subscriptions, NULL when none */
   struct wire__cx *x;  /* what few connections need, NULL until used (wire__cx) */
 };
@@ -229,6 +230,7 @@ typedef struct wire__cx {
   uint64_t bin, bout;    /* log.c: data payload bytes received, queued */
   uint32_t t_open;       /* log.c: loop ms (truncated) when counting began */
   uint8_t counted;       /* log.c: t_open, bin and bout are kept */
+  struct wire__wreq *tw; /* transport_tcp.c: a write waiting for the socket to take it */
 } wire__cx;
 
 /* conn.c: c's extras block, made on first use; NULL when memory runs out. */
@@ -251,7 +253,14 @@ WIRE_HIDDEN int wire__log_count(wire_conn *c);
  * view, docs/architecture.md): keep this struct small, anything needed only
  * while frames are in flight in wire__slot, and what few connections need
  * in wire__cx. */
-#define WIRE__SRV(c) ((wire_server *)(c)->tcp.data)
+#define WIRE__SRV(c) ((wire_server *)(c)->io.data)
+
+/* TCP transport state (wire_conn.tio). */
+#define WIRE__TIO_READ 0x01u   /* the engine reads */
+#define WIRE__TIO_POLL_R 0x02u /* the poll handle watches for input */
+#define WIRE__TIO_POLL_W 0x04u /* ... and for writability */
+#define WIRE__TIO_SHUT 0x08u   /* a half-close waits for the write in flight */
+#define WIRE__TIO_CLOSED 0x10u /* closed: the descriptor is gone */
 
 /* ---- server -------------------------------------------------------------- */
 

@@ -306,12 +306,14 @@ const char *wire_endpoint_pattern(const wire_endpoint *ep) {
 }
 
 /* Connections are found through the loop's handle list (a registry would
- * cost every idle connection two pointers). Ours: TCP handles whose data is
- * this server (listeners keep data NULL). */
+ * cost every idle connection two pointers). Ours: poll handles (TCP) and TCP
+ * handles (TLS) whose data is this server (listeners keep data NULL). */
 static wire_conn *conn_of(uv_handle_t *h, wire_server *s) {
-  if (h->type != UV_TCP || h->data != s || uv_is_closing(h))
+  if (h->data != s || uv_is_closing(h))
     return NULL;
-  return (wire_conn *)h;
+  if (h->type == UV_POLL)
+    return (wire_conn *)h;
+  return h->type == UV_TCP ? wire__tls_conn_of(h) : NULL;
 }
 
 typedef struct each_arg {
@@ -361,7 +363,7 @@ static int descriptors_short(wire_server *s, wire_conn *c) {
   if (s->n_sockets > s->max_sockets)
     return 1;
   uv_os_fd_t fd;
-  return c->tpi == WIRE__TP_TCP && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+  return c->tpi == WIRE__TP_TCP && uv_fileno((uv_handle_t *)&c->poll, &fd) == 0 &&
          (size_t)fd >= s->max_sockets;
 }
 

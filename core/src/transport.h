@@ -1,7 +1,7 @@
 /*
  * transport.h -- the byte stream under a connection. The engine (handshake.c,
  * conn.c, send.c) reads, writes, half-closes and closes only through this
- * interface; transport_tcp.c implements it on a libuv TCP handle,
+ * interface; transport_tcp.c implements it on a socket with a libuv poll handle,
  * transport_mem.c in memory for tests and fuzzing. Never installed.
  *
  * Calls go both ways. Engine -> transport: the function table below.
@@ -65,6 +65,12 @@ extern const wire__transport *const wire__transports[WIRE__TP_COUNT] WIRE_HIDDEN
 #define WIRE__TP(c) (wire__transports[(c)->tpi])
 /* A listener accepted: set up a connection on the new socket. */
 WIRE_HIDDEN void wire__tcp_on_connection(uv_stream_t *ls, int status);
+/* transport_tcp.c: a connection on an accepted socket fd (owned from here
+ * on: closed when no connection can be made); ops: a metrics listener's. */
+WIRE_HIDDEN void wire__tcp_adopt(wire_server *s, int fd, int ops);
+/* transport_tls.c: the connection whose TCP handle h is (TLS connections
+ * keep a uv_tcp_t of their own behind the engine's struct). */
+WIRE_HIDDEN wire_conn *wire__tls_conn_of(uv_handle_t *h);
 /* transport_tcp.c: libuv's alloc_cb for every socket transport (h->data is
  * the server): the server's one read buffer, or a fresh one while it is
  * lent (base NULL, len 0 when memory runs out). */

@@ -1,5 +1,7 @@
 /*
- * transport_tls.c -- the TLS transport: OpenSSL over a libuv TCP handle.
+ * transport_tls.c -- the TLS transport: OpenSSL over a libuv TCP handle (its
+ * own, behind the engine's struct: the TCP transport's poll handle is not a
+ * stream).
  * A custom BIO connects the SSL to the connection without memory BIOs:
  * reads decrypt straight out of libuv's read buffer (the server's shared
  * one), and records OpenSSL writes are appended to the transport's queue of
@@ -11,6 +13,7 @@
 #include "tls.h"
 
 #include <openssl/err.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +38,7 @@ typedef struct tls_wreq {
  * the engine frees both with free(c)). */
 typedef struct tls_conn {
   wire_conn c;
+  uv_tcp_t tcp; /* data: the server, as c.io.data */
   SSL *ssl;
   const uint8_t *in; /* ciphertext not yet read by OpenSSL */
   size_t in_len;
@@ -50,6 +54,14 @@ typedef struct tls_conn {
 
 static tls_conn *tc_of(wire_conn *c) {
   return (tls_conn *)c;
+}
+
+static tls_conn *tc_of_handle(void *h) {
+  return (tls_conn *)(void *)((char *)h - offsetof(tls_conn, tcp));
+}
+
+wire_conn *wire__tls_conn_of(uv_handle_t *h) {
+  return &tc_of_handle(h)->c;
 }
 
 /* ---- the BIO ------------------------------------------------------------------ */
@@ -139,7 +151,7 @@ static int push(tls_conn *t, int try) {
   for (tls_chunk *ch = t->q_head; ch && n < WIRE__MAX_IOV; ch = ch->next)
     bufs[n++] = uv_buf_init((char *)ch->data, (unsigned)ch->len);
   if (try) {
-    int r = uv_try_write((uv_stream_t *)&t->c.tcp, bufs, n);
+    int r = uv_try_write((uv_stream_t *)&t->tcp, bufs, n);
     if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS)
       return r;
     size_t k = r > 0 ? (size_t)r : 0;
@@ -180,7 +192,7 @@ static int push(tls_conn *t, int try) {
     t->q_tail = NULL;
   t->q_bytes -= bytes;
   t->wr_bytes = bytes;
-  int r = uv_write(&w->req, (uv_stream_t *)&t->c.tcp, bufs, n, write_cb);
+  int r = uv_write(&w->req, (uv_stream_t *)&t->tcp, bufs, n, write_cb);
   if (r != 0) {
     chunks_free(w->chunks);
     free(w);
@@ -209,7 +221,7 @@ static void settle(tls_conn *t) {
 
 static void write_cb(uv_write_t *req, int status) {
   tls_wreq *w = (tls_wreq *)req;
-  tls_conn *t = (tls_conn *)req->handle;
+  tls_conn *t = tc_of_handle(req->handle);
   chunks_free(w->chunks);
   free(w);
   t->wr = NULL;
@@ -245,7 +257,7 @@ static void do_shutdown(tls_conn *t) {
   if (push(t, 1) != 0)
     return;
   uv_shutdown_t *req = malloc(sizeof *req);
-  if (req && uv_shutdown(req, (uv_stream_t *)&t->c.tcp, shutdown_cb) != 0)
+  if (req && uv_shutdown(req, (uv_stream_t *)&t->tcp, shutdown_cb) != 0)
     free(req);
 }
 
@@ -330,7 +342,7 @@ static void feed(tls_conn *t, const uint8_t *data, size_t n) {
 }
 
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-  tls_conn *t = (tls_conn *)st;
+  tls_conn *t = tc_of_handle(st);
   wire_server *s = WIRE__SRV(&t->c);
   if (nread > 0)
     feed(t, (const uint8_t *)buf->base, (size_t)nread);
@@ -369,12 +381,12 @@ static int tls_read_start(wire_conn *c) {
     t->kick = tm;
     uv_timer_start(tm, kick_cb, 0, 0);
   }
-  return uv_read_start((uv_stream_t *)&c->tcp, wire__read_alloc_cb, read_cb);
+  return uv_read_start((uv_stream_t *)&t->tcp, wire__read_alloc_cb, read_cb);
 }
 
 static void tls_read_stop(wire_conn *c) {
   tc_of(c)->reading = 0;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_read_stop((uv_stream_t *)&tc_of(c)->tcp);
 }
 
 /* Encrypt all of bufs into the queue. 0 or UV_EPROTO. */
@@ -428,7 +440,7 @@ static int tls_shutdown(wire_conn *c) {
 }
 
 static void close_cb(uv_handle_t *h) {
-  tls_conn *t = (tls_conn *)h;
+  tls_conn *t = tc_of_handle(h);
   SSL_free(t->ssl);
   t->ssl = NULL;
   free(t->held);
@@ -446,12 +458,12 @@ static void tls_close(wire_conn *c) {
     uv_close((uv_handle_t *)t->kick, kick_close_cb);
     t->kick = NULL;
   }
-  uv_close((uv_handle_t *)&c->tcp, close_cb);
+  uv_close((uv_handle_t *)&t->tcp, close_cb);
 }
 
 static int tls_peer(wire_conn *c, struct sockaddr_storage *ss) {
   int len = sizeof *ss;
-  return uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len);
+  return uv_tcp_getpeername(&tc_of(c)->tcp, (struct sockaddr *)ss, &len);
 }
 
 const wire__transport wire__tls_transport = {
@@ -470,7 +482,7 @@ static int tls_attach(wire_server *s, tls_conn *t) {
   BIO_set_data(b, t);
   SSL_set_bio(t->ssl, b, b); /* one BIO both ways: the SSL takes our one reference */
   SSL_set_accept_state(t->ssl);
-  uv_tcp_nodelay(&t->c.tcp, 1);
+  uv_tcp_nodelay(&t->tcp, 1);
   return 1;
 }
 
@@ -478,11 +490,12 @@ static int tls_attach(wire_server *s, tls_conn *t) {
 static tls_conn *tls_conn_new(wire_server *s) {
   CRYPTO_THREAD_run_once(&bio_once, bio_init_method);
   tls_conn *t = calloc(1, sizeof *t);
-  if (t == NULL || uv_tcp_init(s->loop, &t->c.tcp) != 0) {
+  if (t == NULL || uv_tcp_init(s->loop, &t->tcp) != 0) {
     free(t);
     return NULL;
   }
-  t->c.tcp.data = s;
+  t->tcp.data = s;
+  t->c.io.data = s;
   t->c.tpi = WIRE__TP_TLS;
   return t;
 }
@@ -499,7 +512,7 @@ void wire__tls_on_connection(uv_stream_t *ls, int status) {
   wire__enter(s);
   tls_conn *t = tls_conn_new(s);
   if (t != NULL) {
-    int ok = uv_accept(ls, (uv_stream_t *)&t->c.tcp) == 0 && tls_attach(s, t);
+    int ok = uv_accept(ls, (uv_stream_t *)&t->tcp) == 0 && tls_attach(s, t);
     wire__conn_start(&t->c, ok);
   }
   wire__leave(s);
@@ -511,7 +524,7 @@ void wire__tls_adopt(wire_server *s, int fd) {
     close(fd);
     return;
   }
-  int ok = uv_tcp_open(&t->c.tcp, (uv_os_sock_t)fd) == 0;
+  int ok = uv_tcp_open(&t->tcp, (uv_os_sock_t)fd) == 0;
   if (!ok)
     close(fd);
   wire__conn_start(&t->c, ok && tls_attach(s, t));

@@ -223,24 +223,6 @@ static void drain_tick(uv_timer_t *t) {
   }
 }
 
-/* A connection from the backlog, taken in as the listener's callback would. */
-static void adopt(wire_server *s, int fd) {
-  wire_conn *c = calloc(1, sizeof *c);
-  if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
-    free(c);
-    close(fd);
-    return;
-  }
-  c->tcp.data = s;
-  c->tpi = WIRE__TP_TCP;
-  int ok = uv_tcp_open(&c->tcp, (uv_os_sock_t)fd) == 0;
-  if (ok)
-    uv_tcp_nodelay(&c->tcp, 1);
-  else
-    close(fd);
-  wire__conn_start(c, ok);
-}
-
 /* With SO_REUSEPORT the kernel resets what waits in a listener's queue when
  * it closes: take all of it first, then close at once (another worker's
  * listener gets what arrives after). */
@@ -258,7 +240,7 @@ static void accept_backlog(wire_server *s) {
       if (l->on_conn == wire__tls_on_connection)
         wire__tls_adopt(s, fd);
       else
-        adopt(s, fd);
+        wire__tcp_adopt(s, fd, 0);
     }
   }
 }

@@ -512,7 +512,7 @@ Test(topics, a_subscriber_that_never_reads_is_bounded_and_the_others_get_everyth
   cr_assert_eq(wt_handshake(&F.pump, fs, "/t/feed", NULL), 101);
   slow = T.conns[T.n - 1];
   int sfd = -1;
-  cr_assert_eq(uv_fileno((uv_handle_t *)&slow->tcp, &sfd), 0);
+  cr_assert_eq(uv_fileno((uv_handle_t *)&slow->poll, &sfd), 0);
   setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small); /* keep the kernel's share small */
   int f1 = client("/t/feed", NULL), f2 = client("/t/feed", NULL);
   static char payload[MSG];
