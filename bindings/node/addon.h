@@ -45,7 +45,7 @@ typedef struct wn_endpoint wn_endpoint;
  * none; begun; one onMessage made (through napi_make_callback); a second
  * one opened one callback scope (and the handle scope holding its resource,
  * the wrapper) for every call into JS until the batch ends; or the handle
- * scope alone (reopening the callback scope failed). */
+ * scope alone (a handler paused: later calls take napi_make_callback). */
 enum { WN_BATCH_NONE, WN_BATCH_BEGUN, WN_BATCH_SEEN, WN_BATCH_OPEN, WN_BATCH_HANDLES };
 
 /* A native server, owned by its JS wrapper (freed by the wrapper's finalizer

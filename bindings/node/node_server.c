@@ -95,17 +95,15 @@ static void on_batch(wire_server *server, int begin, void *user_data) {
 /* A handler left a pending promise (it paused its connection): run the
  * promise jobs now, as a call of its own would, so a promise that settles
  * at once resumes the connection before the next message arrives instead
- * of queueing the rest of the read. Only outside any call into JS (closing
- * the scope there would run jobs under running JavaScript). Leaves
- * WN_BATCH_HANDLES when reopening fails. */
+ * of queueing the rest of the read; the batch's later calls take
+ * napi_make_callback each (async handlers, as before the batch scope).
+ * Only outside any call into JS (closing the scope there would run jobs
+ * under running JavaScript). */
 static void batch_settle(wn_server *srv) {
   if (srv->batch != WN_BATCH_OPEN || srv->calls != 0)
     return;
   srv->batch = WN_BATCH_HANDLES;
   napi_close_callback_scope(srv->env, srv->batch_cs);
-  if (srv->batch == WN_BATCH_HANDLES &&
-      napi_open_callback_scope(srv->env, srv->batch_recv, srv->actx, &srv->batch_cs) == napi_ok)
-    srv->batch = WN_BATCH_OPEN;
 }
 
 /* The batch's second onMessage opens its scopes; called before the caller
