@@ -269,9 +269,9 @@ test('a handshake still waiting for onConnect when the app closes is answered sa
     const net = require('node:net');
     const later = (ms) => new Promise((r) => setTimeout(r, ms));
     const app = new App();
-    let settled = 0;
-    app.websocket('/slow', async () => { await later(300); settled++; return new WebSocketResponse({}); });
-    app.websocket('/slow-no', async () => { await later(300); settled++; throw new Reject(403); });
+    let settled = 0, started = 0;
+    app.websocket('/slow', async () => { started++; await later(300); settled++; return new WebSocketResponse({}); });
+    app.websocket('/slow-no', async () => { started++; await later(300); settled++; throw new Reject(403); });
     (async () => {
       const { port } = await app.listen({ port: 0 });
       for (const path of ['/slow', '/slow-no']) {
@@ -280,7 +280,7 @@ test('a handshake still waiting for onConnect when the app closes is answered sa
         s.write('GET ' + path + ' HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n');
       }
-      await later(50);
+      for (let i = 0; i < 500 && started < 2; i++) await later(10); // both handshakes wait in onConnect
       await app.close({ timeout: 100 });
       await later(20); // destroy() has freed the core server by now
       if (global.gc) global.gc();
