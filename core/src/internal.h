@@ -119,6 +119,12 @@ WIRE_HIDDEN uint32_t wire__utf8_step(uint32_t state, const uint8_t *s, size_t le
 
 /* Deep equality as JSON Schema defines it (1 == 1.0, objects unordered). */
 WIRE_HIDDEN bool wire__value_equal(const wire_value *a, const wire_value *b);
+/* A hash that equal values (wire__value_equal) share. */
+WIRE_HIDDEN uint64_t wire__value_hash(const wire_value *v);
+/* Whether two of the len items are equal; if so *first < *second are the
+ * pair a pairwise scan (second ascending, then first) meets first. */
+WIRE_HIDDEN bool wire__array_duplicate(const wire_value *items, size_t len, size_t *first,
+                                       size_t *second);
 
 /* The channel between wire_supervise and each worker (supervisor.c,
  * workers.c): a SOCK_SEQPACKET socketpair, one message per datagram. A

@@ -421,10 +421,9 @@ static int v_array(vctx *c, const ws_node *n, const wire_value *v, const ipath *
                   (unsigned long long)n->maxcontains);
   }
   if (kw & WS_BIT(WS_K_UNIQUEITEMS)) {
-    for (size_t i = 1; i < len; i++)
-      for (size_t j = 0; j < i; j++)
-        if (wire__value_equal(&items[i], &items[j]))
-          return fail(c, n, ip, "uniqueItems", "items %zu and %zu are equal", j, i);
+    size_t j, i;
+    if (wire__array_duplicate(items, len, &j, &i))
+      return fail(c, n, ip, "uniqueItems", "items %zu and %zu are equal", j, i);
   }
   return 0;
 }

@@ -411,7 +411,7 @@ wire_value *wire_object_set(wire_doc *doc, wire_value *obj, const char *key, siz
   return &m->value;
 }
 
-/* ---- equality ------------------------------------------------------------ */
+/* ---- numbers ------------------------------------------------------------- */
 
 static bool is_number(uint32_t t) {
   return t == WIRE_INT || t == WIRE_UINT || t == WIRE_DOUBLE;
@@ -441,6 +441,97 @@ static bool number_equal(const wire_value *a, const wire_value *b) {
   return false; /* INT vs UINT: a UINT is always above INT64_MAX */
 }
 
+/* ---- members that count ------------------------------------------------ */
+
+/* With duplicate keys the last member of each key counts (wire_value_get
+ * finds it). Equality and hashing look only at those members, and compare
+ * each of them once: comparing every member would compare a nested value
+ * once per duplicate of its key, which multiplies level by level (a few
+ * hundred bytes of nested duplicates would take hours). */
+
+#define WIRE__SMALL_OBJECT 8u /* up to this many members: scan, no sort */
+
+static bool same_key(const wire__member *a, const wire__member *b) {
+  return a->key_len == b->key_len && (a->key_len == 0 || memcmp(a->key, b->key, a->key_len) == 0);
+}
+
+/* Whether items[i] is the last member of its key. */
+static bool counts(const wire__member *items, size_t len, size_t i) {
+  for (size_t j = i + 1; j < len; j++)
+    if (same_key(&items[i], &items[j]))
+      return false;
+  return true;
+}
+
+static int member_cmp(const void *pa, const void *pb) {
+  const wire__member *a = *(const wire__member *const *)pa;
+  const wire__member *b = *(const wire__member *const *)pb;
+  size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+  int c = n ? memcmp(a->key, b->key, n) : 0;
+  if (c)
+    return c;
+  if (a->key_len != b->key_len)
+    return a->key_len < b->key_len ? -1 : 1;
+  return a < b ? -1 : a > b; /* the same key: in member order */
+}
+
+/* The members of object v that count, sorted by key, into a new array
+ * (free it); NULL when out of memory. */
+static const wire__member **sorted_members(const wire_value *v, size_t *n_out) {
+  size_t n = v->u.o.len;
+  const wire__member **m = malloc((n ? n : 1) * sizeof *m);
+  if (m == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    m[i] = &v->u.o.items[i];
+  qsort(m, n, sizeof *m, member_cmp);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i + 1 == n || !same_key(m[i], m[i + 1]))
+      m[k++] = m[i];
+  *n_out = k;
+  return m;
+}
+
+/* ---- equality ------------------------------------------------------------ */
+
+/* Objects by scanning: each member of a that counts is compared once with
+ * the member of b that counts for its key. Quadratic in the member count,
+ * so for small objects (or when sorting cannot get memory). */
+static bool object_equal_scan(const wire_value *a, const wire_value *b) {
+  size_t na = 0, nb = 0;
+  for (size_t i = 0; i < a->u.o.len; i++) {
+    const wire__member *m = &a->u.o.items[i];
+    if (!counts(a->u.o.items, a->u.o.len, i))
+      continue;
+    const wire_value *y = wire_value_get(b, m->key, m->key_len);
+    if (y == NULL || !wire__value_equal(&m->value, y))
+      return false;
+    na++;
+  }
+  for (size_t i = 0; i < b->u.o.len; i++)
+    nb += counts(b->u.o.items, b->u.o.len, i);
+  return na == nb;
+}
+
+static bool object_equal(const wire_value *a, const wire_value *b) {
+  if (a->u.o.len <= WIRE__SMALL_OBJECT && b->u.o.len <= WIRE__SMALL_OBJECT)
+    return object_equal_scan(a, b);
+  size_t na, nb;
+  const wire__member **ma = sorted_members(a, &na);
+  const wire__member **mb = ma ? sorted_members(b, &nb) : NULL;
+  if (mb == NULL) {
+    free(ma);
+    return object_equal_scan(a, b);
+  }
+  bool eq = na == nb;
+  for (size_t i = 0; eq && i < na; i++)
+    eq = same_key(ma[i], mb[i]) && wire__value_equal(&ma[i]->value, &mb[i]->value);
+  free(ma);
+  free(mb);
+  return eq;
+}
+
 /* JSON Schema equality: numbers by value, objects ignoring member order
  * (with duplicate keys, the last member of each key counts). */
 bool wire__value_equal(const wire_value *a, const wire_value *b) {
@@ -465,24 +556,163 @@ bool wire__value_equal(const wire_value *a, const wire_value *b) {
         return false;
     return true;
   case WIRE_OBJECT:
-    if (a->u.o.len != b->u.o.len)
-      return false;
-    for (size_t i = 0; i < a->u.o.len; i++) {
-      const wire__member *m = &a->u.o.items[i];
-      const wire_value *x = wire_value_get(a, m->key, m->key_len);
-      const wire_value *y = wire_value_get(b, m->key, m->key_len);
-      if (y == NULL || !wire__value_equal(x, y))
-        return false;
-    }
-    for (size_t i = 0; i < b->u.o.len; i++) {
-      const wire__member *m = &b->u.o.items[i];
-      if (wire_value_get(a, m->key, m->key_len) == NULL)
-        return false;
-    }
-    return true;
+    return object_equal(a, b);
   default:
     return false;
   }
+}
+
+/* ---- hashing ------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n) {
+  h = mix64(h ^ (uint64_t)n);
+  uint64_t w;
+  for (; n >= 8; p += 8, n -= 8) {
+    memcpy(&w, p, 8);
+    h = mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
+  }
+  w = 0;
+  if (n)
+    memcpy(&w, p, n);
+  return mix64(h ^ w);
+}
+
+/* Equal values (wire__value_equal) hash alike: a number by its value
+ * whatever its representation, an object by the members that count, in
+ * any order. */
+uint64_t wire__value_hash(const wire_value *v) {
+  switch (v->type) {
+  case WIRE_NULL:
+    return 0x6e756c6cULL;
+  case WIRE_BOOL:
+    return v->u.b ? 0x74727565ULL : 0x66616c73ULL;
+  case WIRE_INT:
+    return mix64((uint64_t)v->u.i ^ 0x4e554dULL);
+  case WIRE_UINT:
+    return mix64(v->u.u ^ 0x4e554dULL);
+  case WIRE_DOUBLE: {
+    double x = v->u.d;
+    if (x == x && x >= -9223372036854775808.0 && x < 9223372036854775808.0 &&
+        (double)(int64_t)x == x)
+      return mix64((uint64_t)(int64_t)x ^ 0x4e554dULL);
+    if (x >= 9223372036854775808.0 && x < 18446744073709551616.0 && (double)(uint64_t)x == x)
+      return mix64((uint64_t)x ^ 0x4e554dULL);
+    uint64_t bits;
+    memcpy(&bits, &x, 8);
+    return mix64(bits ^ 0x444f55ULL);
+  }
+  case WIRE_STRING:
+    return hash_bytes(0x535452ULL, v->u.s.ptr, v->u.s.len);
+  case WIRE_BINARY:
+    return hash_bytes(0x42494eULL, v->u.s.ptr, v->u.s.len);
+  case WIRE_ARRAY: {
+    uint64_t h = mix64(0x415252ULL ^ (uint64_t)v->u.a.len);
+    for (size_t i = 0; i < v->u.a.len; i++)
+      h = mix64(h + wire__value_hash(&v->u.a.items[i]));
+    return h;
+  }
+  case WIRE_OBJECT: {
+    /* a sum over the members that count: the order does not matter */
+    uint64_t sum = 0;
+    size_t len = v->u.o.len, n = 0;
+    const wire__member **m = len > WIRE__SMALL_OBJECT ? sorted_members(v, &n) : NULL;
+    if (m != NULL) {
+      for (size_t i = 0; i < n; i++)
+        sum += mix64(hash_bytes(0x4b4559ULL, m[i]->key, m[i]->key_len) ^
+                     (wire__value_hash(&m[i]->value) * 0x9e3779b97f4a7c15ULL));
+      free(m);
+    } else {
+      for (size_t i = 0; i < len; i++) {
+        const wire__member *e = &v->u.o.items[i];
+        if (!counts(v->u.o.items, len, i))
+          continue;
+        sum += mix64(hash_bytes(0x4b4559ULL, e->key, e->key_len) ^
+                     (wire__value_hash(&e->value) * 0x9e3779b97f4a7c15ULL));
+        n++;
+      }
+    }
+    return mix64(sum ^ mix64(0x4f424aULL + n));
+  }
+  default:
+    return 0;
+  }
+}
+
+/* ---- duplicates in an array ---------------------------------------------- */
+
+typedef struct {
+  uint64_t h;
+  size_t i;
+} hashed_item;
+
+static int hashed_cmp(const void *pa, const void *pb) {
+  const hashed_item *a = pa, *b = pb;
+  if (a->h != b->h)
+    return a->h < b->h ? -1 : 1;
+  return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* The first pair of equal items in the order a pairwise scan finds it: the
+ * smallest *second index with an equal item before it, and the first such
+ * item. Items are hashed and sorted, so only items with the same hash are
+ * compared: n log n rather than n squared. */
+bool wire__array_duplicate(const wire_value *items, size_t len, size_t *first, size_t *second) {
+  if (len < 2)
+    return false;
+  hashed_item *hs = len > 16 ? malloc(len * sizeof *hs) : NULL;
+  if (hs == NULL) {
+    for (size_t i = 1; i < len; i++)
+      for (size_t j = 0; j < i; j++)
+        if (wire__value_equal(&items[i], &items[j])) {
+          *first = j;
+          *second = i;
+          return true;
+        }
+    return false;
+  }
+  for (size_t i = 0; i < len; i++) {
+    hs[i].h = wire__value_hash(&items[i]);
+    hs[i].i = i;
+  }
+  qsort(hs, len, sizeof *hs, hashed_cmp);
+  bool found = false;
+  size_t best_j = 0, best_i = 0;
+  for (size_t s = 0; s < len;) {
+    size_t e = s + 1;
+    while (e < len && hs[e].h == hs[s].h)
+      e++;
+    /* a run of one hash, in index order */
+    for (size_t x = s + 1; x < e; x++) {
+      if (found && hs[x].i >= best_i)
+        break;
+      size_t y;
+      for (y = s; y < x; y++)
+        if (wire__value_equal(&items[hs[x].i], &items[hs[y].i]))
+          break;
+      if (y < x) {
+        found = true;
+        best_i = hs[x].i;
+        best_j = hs[y].i;
+        break;
+      }
+    }
+    s = e;
+  }
+  free(hs);
+  if (found) {
+    *first = best_j;
+    *second = best_i;
+  }
+  return found;
 }
 
 /* ---- codec entry points -------------------------------------------------- */

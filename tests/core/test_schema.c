@@ -417,6 +417,40 @@ static char *nested(const char *open, const char *mid, const char *close, int de
   return buf;
 }
 
+/* uniqueItems, const and enum compare whole values: a message with nested
+ * duplicate keys or a long array must not make that comparison explode. */
+Test(schema, unique_items_const_and_enum_stay_fast_on_hostile_instances) {
+  /* 40 levels, the key twice per level with the nested object last */
+  char *obj = nested("{\"k\":1,\"k\":", "null", "}", 40);
+  size_t ol = strlen(obj);
+  char *arr = malloc(2 * ol + 4);
+  sprintf(arr, "[%s,%s]", obj, obj);
+  wire_schema *u = compile("{\"uniqueItems\":true}");
+  wire_error err;
+  cr_assert_eq(check(u, arr, &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.message, "items 0 and 1 are equal");
+  wire_schema *c = compile("{\"items\":{\"const\":{\"k\":{\"k\":null}}}}");
+  cr_assert_eq(check(c, arr, &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.keyword, "const");
+  /* 100,000 distinct numbers, then one more that repeats item 12 */
+  size_t n = 100000;
+  char *big = malloc(n * 8 + 16), *p = big;
+  *p++ = '[';
+  for (size_t i = 0; i < n; i++)
+    p += sprintf(p, "%zu,", i);
+  strcpy(p - 1, "]");
+  cr_assert_eq(check(u, big, &err), 0);
+  strcpy(p, "12.0]");
+  p[-1] = ',';
+  cr_assert_eq(check(u, big, &err), WIRE_EVALIDATION);
+  cr_assert_str_eq(err.message, "items 12 and 100000 are equal");
+  free(big);
+  free(arr);
+  free(obj);
+  wire_schema_free(u);
+  wire_schema_free(c);
+}
+
 Test(schema, handles_deeply_nested_instances_and_schemas) {
   wire_schema *s =
       compile("{\"items\":{\"$ref\":\"#\"},\"properties\":{\"a\":{\"$ref\":\"#\"}},"

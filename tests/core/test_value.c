@@ -4,6 +4,8 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -213,6 +215,150 @@ Test(value, equality_ignores_member_order_but_not_array_order) {
   wire_value *b1 = wire_new_binary(doc, "ab", 2), *b2 = wire_new_binary(doc, "ab", 2);
   cr_assert(wire__value_equal(b1, b2));
   cr_assert(!wire__value_equal(b1, wire_new_string(doc, "ab", 2)));
+}
+
+Test(value, equality_counts_the_last_member_of_a_duplicate_key) {
+  cr_assert(wire__value_equal(json("{\"a\":1,\"a\":2}"), json("{\"a\":2}")));
+  cr_assert(!wire__value_equal(json("{\"a\":1,\"a\":2}"), json("{\"a\":1}")));
+  cr_assert(
+      wire__value_equal(json("{\"a\":1,\"b\":3,\"a\":2}"), json("{\"b\":3,\"a\":0,\"a\":2}")));
+  cr_assert(!wire__value_equal(json("{\"a\":1,\"a\":1}"), json("{\"a\":1,\"b\":1}")));
+  /* more than eight members: the sorted comparison */
+  const char *big = "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,"
+                    "\"k8\":8,\"k9\":9,\"k1\":10}";
+  cr_assert(wire__value_equal(json(big), json("{\"k9\":9,\"k8\":8.0,\"k7\":7,\"k6\":6,\"k5\":5,"
+                                              "\"k4\":4,\"k3\":3,\"k2\":2,\"k1\":10,\"k0\":0}")));
+  cr_assert(!wire__value_equal(json(big), json("{\"k9\":9,\"k8\":8,\"k7\":7,\"k6\":6,\"k5\":5,"
+                                               "\"k4\":4,\"k3\":3,\"k2\":2,\"k1\":1,\"k0\":0}")));
+  cr_assert(!wire__value_equal(json(big), json("{\"k9\":9,\"k8\":8,\"k7\":7,\"k6\":6,\"k5\":5,"
+                                               "\"k4\":4,\"k3\":3,\"k2\":2,\"k1\":10,\"kx\":0}")));
+  cr_assert(wire__value_equal(json(big), json("{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,"
+                                              "\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,"
+                                              "\"k1\":10}")));
+  /* a big object and a small one with the same members that count */
+  cr_assert(wire__value_equal(json("{\"a\":1,\"a\":1,\"a\":1,\"a\":1,\"a\":1,\"a\":1,\"a\":1,"
+                                   "\"a\":1,\"a\":1,\"b\":2}"),
+                              json("{\"b\":2,\"a\":1}")));
+}
+
+/* Each level holds the key twice, the nested object last. Comparing every
+ * member instead of the one that counts compares the nested object twice
+ * per level: 2^40 comparisons for these few hundred bytes. */
+static const wire_value *nested_duplicates(int depth, int members) {
+  size_t cap = (size_t)depth * (16 + 8 * (size_t)members) + 8;
+  char *s = malloc(cap), *p = s;
+  for (int i = 0; i < depth; i++) {
+    *p++ = '{';
+    for (int m = 0; m + 1 < members; m++)
+      p += sprintf(p, "\"k\":%d,", m);
+    p += sprintf(p, "\"k\":");
+  }
+  p += sprintf(p, "null");
+  for (int i = 0; i < depth; i++)
+    *p++ = '}';
+  *p = 0;
+  const wire_value *v = json(s);
+  free(s);
+  return v;
+}
+
+Test(value, equality_and_hash_of_nested_duplicate_keys_look_at_each_value_once) {
+  const wire_value *a = nested_duplicates(40, 2), *b = nested_duplicates(40, 2);
+  cr_assert(wire__value_equal(a, b));
+  cr_assert_eq(wire__value_hash(a), wire__value_hash(b));
+  const wire_value *c = nested_duplicates(30, 12), *d = nested_duplicates(30, 12);
+  cr_assert(wire__value_equal(c, d));
+  cr_assert_eq(wire__value_hash(c), wire__value_hash(d));
+  cr_assert(!wire__value_equal(a, c));
+}
+
+Test(value, equal_values_hash_alike) {
+  static const char *pairs[][2] = {
+      {"1", "1.0"},
+      {"-0.0", "0"},
+      {"-5", "-5.0"},
+      {"9223372036854775808", "9223372036854775808.0"},
+      {"18446744073709551615", "18446744073709551615"},
+      {"[1,{\"a\":2}]", "[1.0,{\"a\":2.0}]"},
+      {"{\"a\":1,\"b\":2}", "{\"b\":2,\"a\":1}"},
+      {"{\"a\":1,\"a\":2}", "{\"a\":2}"},
+      {"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k1\":"
+       "9}",
+       "{\"k8\":8,\"k7\":7,\"k6\":6,\"k5\":5,\"k4\":4,\"k3\":3,\"k2\":2,\"k1\":9,\"k0\":0}"},
+      {"\"a longer string than eight bytes\"", "\"a longer string than eight bytes\""},
+  };
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+    const wire_value *a = json(pairs[i][0]), *b = json(pairs[i][1]);
+    cr_assert(wire__value_equal(a, b), "%s = %s", pairs[i][0], pairs[i][1]);
+    cr_assert_eq(wire__value_hash(a), wire__value_hash(b), "%s and %s", pairs[i][0], pairs[i][1]);
+  }
+  /* different values: different hashes here (not promised in general) */
+  cr_assert_neq(wire__value_hash(json("1")), wire__value_hash(json("2")));
+  cr_assert_neq(wire__value_hash(json("\"ab\"")), wire__value_hash(json("\"ba\"")));
+  cr_assert_neq(wire__value_hash(json("[1,2]")), wire__value_hash(json("[2,1]")));
+  cr_assert_neq(wire__value_hash(json("{\"a\":1}")), wire__value_hash(json("{\"a\":1,\"b\":1}")));
+}
+
+/* The pair a pairwise scan reports: the smallest second index, then the
+ * smallest first index. */
+static bool pairwise(const wire_value *arr, size_t *first, size_t *second) {
+  for (size_t i = 1; i < arr->u.a.len; i++)
+    for (size_t j = 0; j < i; j++)
+      if (wire__value_equal(&arr->u.a.items[i], &arr->u.a.items[j])) {
+        *first = j;
+        *second = i;
+        return true;
+      }
+  return false;
+}
+
+Test(value, array_duplicate_finds_the_pair_a_pairwise_scan_finds) {
+  static const char *arrays[] = {
+      "[]",
+      "[1]",
+      "[1,2,3]",
+      "[1,2,1.0]",
+      "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,7.0,3,20]",
+      "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22]",
+      "[{\"a\":1},{\"b\":1},2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,{\"b\":1,\"a\":0},"
+      "{\"a\":0,\"a\":1},{\"b\":1.0}]",
+      "[\"x\",\"y\",\"z\",\"x\",\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\","
+      "\"l\",\"m\",\"y\"]",
+  };
+  for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++) {
+    const wire_value *a = json(arrays[k]);
+    size_t pj = 0, pi = 0, j = 0, i = 0;
+    bool want = pairwise(a, &pj, &pi);
+    bool got = wire__array_duplicate(a->u.a.items, a->u.a.len, &j, &i);
+    cr_assert_eq(got, want, "%s", arrays[k]);
+    if (want) {
+      cr_assert_eq(j, pj, "%s: first %zu, want %zu", arrays[k], j, pj);
+      cr_assert_eq(i, pi, "%s: second %zu, want %zu", arrays[k], i, pi);
+    }
+  }
+}
+
+Test(value, array_duplicate_of_a_hundred_thousand_items) {
+  size_t n = 100000;
+  char *s = malloc(n * 8 + 16), *p = s;
+  *p++ = '[';
+  for (size_t i = 0; i < n; i++)
+    p += sprintf(p, "%s%zu", i ? "," : "", i);
+  strcpy(p, "]");
+  const wire_value *a = json(s);
+  size_t j, i;
+  cr_assert(!wire__array_duplicate(a->u.a.items, a->u.a.len, &j, &i));
+  /* the last item repeats an early one */
+  p = s;
+  *p++ = '[';
+  for (size_t k = 0; k + 1 < n; k++)
+    p += sprintf(p, "%zu,", k);
+  strcpy(p, "7]");
+  const wire_value *b = json(s);
+  cr_assert(wire__array_duplicate(b->u.a.items, b->u.a.len, &j, &i));
+  cr_assert_eq(j, 7);
+  cr_assert_eq(i, n - 1);
+  free(s);
 }
 
 Test(value, utf8_check_follows_rfc_3629) {
